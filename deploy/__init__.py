@@ -1,0 +1,1 @@
+"""Starting the system: the embedded development stack and service processes."""

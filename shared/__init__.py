@@ -1,0 +1,1 @@
+"""The small library every service uses: events, store, relay, bus, settings, logging."""

@@ -1,0 +1,75 @@
+"""Settings from the environment (prefix FLOWERS_) and `.env`; every domain default lives here."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("nomination", "review", "rewards", "publicity")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWERS_", env_file=".env", extra="ignore")
+
+    # Where things are. Empty URLs mean: the embedded stack's, from .data/stack.json.
+    nats_url: str = ""
+    database_url: str = ""
+    data_dir: Path = PROJECT_ROOT / ".data"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+
+    # Bus
+    stream_duplicate_window_s: float = Field(default=6 * 3600, gt=0)  # longer than any outage
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    consumer_max_deliver: int = Field(default=8, ge=1)
+    consumer_backoff_s: list[float] = [0.2, 1.0, 5.0, 15.0, 30.0, 60.0]
+    consumer_ack_wait_s: float = Field(default=30.0, gt=0)
+    consumer_batch_size: int = Field(default=64, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_interval_s: float = Field(default=1.0, gt=0)
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    append_lock_timeout_ms: int = Field(default=5000, ge=1)
+    connect_attempts: int = Field(default=30, ge=1)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Domain defaults (DOMAIN.md): every one a setting.
+    cadence: str = "quarterly"  # or "monthly"
+    deadline_day: int = Field(default=25, ge=1, le=28)
+    deadline_time: str = "23:59:59"
+    quota_per_unit_category: int = Field(default=1, ge=1)
+    cooldown_rounds: int = Field(default=0, ge=0)
+    min_scores: int = Field(default=3, ge=1)
+    winners_per_category: int = Field(default=1, ge=1)
+    notice_working_days: int = Field(default=5, ge=1)
+    award_amount: Decimal = Decimal("500.00")
+    award_currency: str = "CNY"
+    payroll_cutoff_day: int = Field(default=20, ge=1, le=28)
+
+    @field_validator("cadence")
+    @classmethod
+    def _known_cadence(cls, value: str) -> str:
+        if value not in ("quarterly", "monthly"):
+            raise ValueError("cadence must be 'quarterly' or 'monthly'")
+        return value
+
+    def database_url_for(self, service: str) -> str:
+        """Each service owns its database `flowers_<service>` on the configured server."""
+        return with_database(self.database_url, f"flowers_{service}")
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
