@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shared.events import (
     GENESIS_HASH,
@@ -104,43 +104,65 @@ def fold(evolve: Callable[[S, Ev], S], initial: S, events: Iterable[Ev]) -> S:
     return state
 
 
-def verify_rows(rows: Iterable[RecordedEvent], expected_prev: str = GENESIS_HASH) -> ChainReport:
-    """Check a run of rows read in position order; name the first one that does not fit."""
-    report = ChainReport(head_hash=expected_prev)
-    expected_position = None
-    for row in rows:
-        if expected_position is None:
-            expected_position = row.position
-            if row.position != 1 and expected_prev == GENESIS_HASH:
-                report.first_break = ChainBreak(1, f"log starts at position {row.position}")
-                return report
-        if row.position != expected_position:
-            report.first_break = ChainBreak(
-                expected_position, f"position {expected_position} missing (found {row.position})"
-            )
-            return report
-        if row.prev_hash != report.head_hash:
-            report.first_break = ChainBreak(row.position, "prev_hash does not match the row before")
-            return report
-        computed = chain_hash(
-            row.prev_hash,
-            row.position,
-            row.stream_id,
-            row.version,
-            row.event_id,
-            row.type,
-            row.schema_version,
-            row.data,
-            metadata_json(row.metadata),
+@dataclass
+class ChainVerifier:
+    """Checks rows fed in position order against the chain; remembers the first break."""
+
+    report: ChainReport
+    _expected_position: int = 1
+
+    @classmethod
+    def start(cls, after_position: int = 0, after_hash: str = GENESIS_HASH) -> ChainVerifier:
+        return cls(
+            ChainReport(head_position=after_position, head_hash=after_hash),
+            after_position + 1,
         )
-        if computed != row.hash:
-            report.first_break = ChainBreak(row.position, "hash does not match the row's content")
-            return report
+
+    def feed(self, row: Mapping[str, Any]) -> bool:
+        """False once the chain is broken (later rows are not worth checking)."""
+        report = self.report
+        if report.first_break is not None:
+            return False
+        position = row["position"]
+        if position != self._expected_position:
+            report.first_break = ChainBreak(
+                self._expected_position,
+                f"position {self._expected_position} is missing (next row is {position})",
+            )
+            return False
+        if row["prev_hash"] != report.head_hash:
+            report.first_break = ChainBreak(position, "prev_hash does not match the row before")
+            return False
+        computed = chain_hash(
+            row["prev_hash"],
+            position,
+            row["stream_id"],
+            row["version"],
+            row["event_id"],
+            row["type"],
+            row["schema_version"],
+            row["data"],
+            row["metadata"],
+        )
+        if computed != row["hash"]:
+            report.first_break = ChainBreak(position, "hash does not match the row's content")
+            return False
         report.checked += 1
-        report.head_position = row.position
-        report.head_hash = row.hash
-        expected_position = row.position + 1
-    return report
+        report.head_position = position
+        report.head_hash = row["hash"]
+        self._expected_position = position + 1
+        return True
+
+
+def verify_rows(rows: Iterable[RecordedEvent]) -> ChainReport:
+    """Check a whole log read in position order; name the first row that does not fit."""
+    verifier = ChainVerifier.start()
+    for row in rows:
+        as_stored = row.model_dump()
+        as_stored["metadata"] = metadata_json(row.metadata)
+        if not verifier.feed(as_stored):
+            break
+    return verifier.report
 
 
 class InMemoryEventStore:

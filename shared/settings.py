@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     # Where things are. Empty URLs mean: the embedded stack's, from .data/stack.json.
     nats_url: str = ""
     database_url: str = ""
+    database_prefix: str = "flowers_"  # each service's database is <prefix><service>
     data_dir: Path = PROJECT_ROOT / ".data"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
@@ -61,8 +62,11 @@ class Settings(BaseSettings):
         return value
 
     def database_url_for(self, service: str) -> str:
-        """Each service owns its database `flowers_<service>` on the configured server."""
-        return with_database(self.database_url, f"flowers_{service}")
+        """Each service owns its database `<prefix><service>` on the configured server."""
+        return with_database(self.database_url, self.database_name(service))
+
+    def database_name(self, service: str) -> str:
+        return f"{self.database_prefix}{service}"
 
 
 def with_database(url: str, database: str) -> str:

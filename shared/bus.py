@@ -1,0 +1,337 @@
+"""The bus: NATS connection, JetStream streams, durable event consumers with inbox and dead letters.
+
+Why our own consumer loop rather than FastStream's pull subscriber: the guarantee we need
+sits between two steps — commit the database transaction, *then* acknowledge
+synchronously — with a back-off we choose and a dead letter that carries the error. A
+short loop over nats-py (the client FastStream itself wraps) makes each step visible.
+FastStream runs each service process and its request/reply handlers (see shared/rpc.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import NotFoundError
+
+from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
+from shared.logging import get_logger
+from shared.postgres import claim_inbox
+from shared.settings import Settings
+
+EVENTS_STREAM = "FLOWERS"
+DLQ_STREAM = "FLOWERS_DLQ"
+PAYROLL_STREAM = "PAYROLL"
+
+HDR_MSG_ID = "Nats-Msg-Id"
+HDR_TYPE = "Flowers-Type"
+HDR_SCHEMA_VERSION = "Flowers-Schema-Version"
+HDR_STREAM_ID = "Flowers-Stream-Id"
+HDR_POSITION = "Flowers-Position"
+HDR_CORRELATION = "Flowers-Correlation-Id"
+HDR_CAUSATION = "Flowers-Causation-Id"
+HDR_ERROR = "Flowers-Error"
+HDR_CONSUMER = "Flowers-Consumer"
+HDR_ORIGINAL_SUBJECT = "Flowers-Original-Subject"
+HDR_ORIGINAL_SEQUENCE = "Flowers-Original-Sequence"
+HDR_DELIVERIES = "Flowers-Deliveries"
+
+log = get_logger(__name__)
+
+
+def event_subject(service: str, event_type: str) -> str:
+    return f"flowers.evt.{service}.{event_type}"
+
+
+def event_headers(service: str, event: RecordedEvent) -> dict[str, str]:
+    headers = {
+        HDR_MSG_ID: str(event.event_id),
+        HDR_TYPE: event.type,
+        HDR_SCHEMA_VERSION: str(event.schema_version),
+        HDR_STREAM_ID: event.stream_id,
+        HDR_POSITION: str(event.position),
+    }
+    if event.metadata.correlation_id:
+        headers[HDR_CORRELATION] = event.metadata.correlation_id
+    if event.metadata.causation_id:
+        headers[HDR_CAUSATION] = event.metadata.causation_id
+    return headers
+
+
+async def connect_nats(
+    url: str,
+    *,
+    name: str,
+    attempts: int = 30,
+) -> NatsClient:
+    """Connect with back-off, logging each failed attempt; reconnects forever afterwards."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            client: NatsClient = await nats.connect(
+                url,
+                name=name,
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                allow_reconnect=True,
+            )
+            return client
+        except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+            if attempt == attempts:
+                raise ConnectionError(
+                    f"NATS at {url} unreachable after {attempts} attempt(s): {exc}"
+                ) from exc
+            log.warning(
+                "nats_unreachable_retrying",
+                url=url,
+                attempt=attempt,
+                retry_in_s=round(delay, 2),
+                error=str(exc) or type(exc).__name__,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update the three streams; their guarantees are set here, once."""
+    configs = [
+        js_api.StreamConfig(
+            name=EVENTS_STREAM,
+            subjects=["flowers.evt.>"],
+            storage=js_api.StorageType.FILE,
+            retention=js_api.RetentionPolicy.LIMITS,
+            max_age=0,
+            duplicate_window=settings.stream_duplicate_window_s,
+            num_replicas=settings.stream_replicas,
+            deny_delete=True,
+            deny_purge=True,
+        ),
+        js_api.StreamConfig(
+            name=DLQ_STREAM,
+            subjects=["flowers.dlq.>"],
+            storage=js_api.StorageType.FILE,
+            retention=js_api.RetentionPolicy.LIMITS,
+            duplicate_window=settings.stream_duplicate_window_s,
+            num_replicas=settings.stream_replicas,
+        ),
+        js_api.StreamConfig(
+            name=PAYROLL_STREAM,
+            subjects=["flowers.payroll.adjustment.*"],
+            storage=js_api.StorageType.FILE,
+            retention=js_api.RetentionPolicy.LIMITS,
+            max_msgs_per_subject=1,
+            discard=js_api.DiscardPolicy.NEW,
+            discard_new_per_subject=True,
+            num_replicas=settings.stream_replicas,
+            deny_delete=True,
+            deny_purge=True,
+        ),
+    ]
+    for config in configs:
+        try:
+            await js.stream_info(config.name or "")
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+
+
+Handler = Callable[[asyncpg.Connection, RecordedEvent, DomainEvent], Awaitable[None]]
+
+
+class PermanentFailure(Exception):
+    """A message no retry can mend (unparseable, unknown type): dead-lettered at once."""
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    redeliveries: int = 0
+
+
+@dataclass
+class EventConsumer:
+    """A durable pull consumer on FLOWERS feeding one service's handler, exactly once in effect.
+
+    Per message: one transaction inserts the inbox row (a duplicate stops there) and runs
+    the handler; only after commit is the message acknowledged, synchronously. A failure
+    is retried with back-off (`nak(delay)`); after `max_deliver` attempts, or at once for
+    a message nothing can mend, it is copied with its error to FLOWERS_DLQ and then
+    terminated, so the messages behind it keep flowing. The server's own max_deliver stays
+    unlimited on purpose: a process killed on the last attempt must not lose the message.
+    """
+
+    name: str
+    filter_subjects: list[str]
+    registry: EventRegistry
+    handler: Handler
+    pool: asyncpg.Pool
+    js: JetStreamContext
+    settings: Settings
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def ensure(self) -> None:
+        """Create or update the durable consumer; a changed config is applied, not ignored."""
+        config = js_api.ConsumerConfig(
+            name=self.name,
+            durable_name=self.name,
+            deliver_policy=js_api.DeliverPolicy.ALL,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            ack_wait=self.settings.consumer_ack_wait_s,
+            max_deliver=-1,
+            max_ack_pending=max(1000, self.settings.consumer_batch_size * 4),
+            filter_subjects=self.filter_subjects if len(self.filter_subjects) > 1 else None,
+            filter_subject=self.filter_subjects[0] if len(self.filter_subjects) == 1 else None,
+        )
+        await self.js.add_consumer(EVENTS_STREAM, config)
+
+    async def run(self) -> None:
+        await self.ensure()
+        subscription = await self.js.pull_subscribe_bind(self.name, stream=EVENTS_STREAM)
+        log.info("consumer_started", consumer=self.name, subjects=self.filter_subjects)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    messages = await subscription.fetch(
+                        self.settings.consumer_batch_size, timeout=1.0
+                    )
+                except TimeoutError:
+                    continue
+                except nats.errors.ConnectionClosedError:
+                    break
+                except Exception as exc:  # a broker hiccup: wait, then pull again
+                    log.warning("consumer_fetch_failed", consumer=self.name, error=repr(exc))
+                    await asyncio.sleep(1.0)
+                    continue
+                for message in messages:
+                    await self.handle(message)
+        finally:
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                await subscription.unsubscribe()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def handle(self, message: Msg) -> None:
+        deliveries = message.metadata.num_delivered
+        if deliveries > 1:
+            self.stats.redeliveries += 1
+        try:
+            envelope, event = self._decode(message)
+        except PermanentFailure as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await claim_inbox(conn, self.name, envelope.event_id):
+                    await self.handler(conn, envelope, event)
+                    self.stats.handled += 1
+                else:
+                    self.stats.duplicates += 1
+        except Exception as exc:
+            self.stats.failures += 1
+            error = f"{type(exc).__name__}: {exc}"
+            if deliveries >= self.settings.consumer_max_deliver:
+                await self._dead_letter(message, error, traceback.format_exc())
+                return
+            delay = self._backoff(deliveries)
+            log.warning(
+                "consumer_handler_failed",
+                consumer=self.name,
+                event_id=str(envelope.event_id),
+                type=envelope.type,
+                delivery=deliveries,
+                retry_in_s=delay,
+                error=error,
+            )
+            await self._settle(message.nak(delay=delay), "nak")
+            return
+        await self._settle(message.ack_sync(), "ack")
+
+    async def _settle(self, step: Awaitable[Any], what: str) -> None:
+        """An ack or nak lost to a broker outage is harmless: the inbox absorbs the redelivery."""
+        try:
+            await step
+        except Exception as exc:
+            log.warning(f"consumer_{what}_failed", consumer=self.name, error=repr(exc))
+
+    def _backoff(self, deliveries: int) -> float:
+        steps = self.settings.consumer_backoff_s or [1.0]
+        return steps[min(deliveries - 1, len(steps) - 1)]
+
+    def _decode(self, message: Msg) -> tuple[RecordedEvent, DomainEvent]:
+        try:
+            envelope = RecordedEvent.model_validate_json(message.data)
+        except ValueError as exc:
+            raise PermanentFailure(f"not an event envelope: {exc}") from exc
+        try:
+            return envelope, self.registry.decode_recorded(envelope)
+        except UnknownEventType as exc:
+            raise PermanentFailure(f"unknown event type or version: {exc}") from exc
+        except ValueError as exc:
+            raise PermanentFailure(f"event data does not match {envelope.type}: {exc}") from exc
+
+    async def _dead_letter(self, message: Msg, error: str, trace: str = "") -> None:
+        meta = message.metadata
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                HDR_MSG_ID: f"{self.name}:{meta.sequence.stream}",
+                HDR_ERROR: error[:2000],
+                HDR_CONSUMER: self.name,
+                HDR_ORIGINAL_SUBJECT: message.subject,
+                HDR_ORIGINAL_SEQUENCE: str(meta.sequence.stream),
+                HDR_DELIVERIES: str(meta.num_delivered),
+            }
+        )
+        body = {
+            "consumer": self.name,
+            "subject": message.subject,
+            "stream_sequence": meta.sequence.stream,
+            "deliveries": meta.num_delivered,
+            "error": error,
+            "traceback": trace[-4000:],
+            "dead_lettered_at": datetime.now(UTC).isoformat(),
+            "payload": message.data.decode("utf-8", errors="replace"),
+        }
+        await self.js.publish(
+            f"flowers.dlq.{self.name}",
+            json.dumps(body, ensure_ascii=False).encode(),
+            stream=DLQ_STREAM,
+            headers=headers,
+        )
+        await self._settle(message.term(), "term")
+        self.stats.dead_lettered += 1
+        log.error(
+            "dead_lettered",
+            consumer=self.name,
+            subject=message.subject,
+            stream_sequence=meta.sequence.stream,
+            error=error,
+        )
+
+
+def new_correlation_id() -> str:
+    return str(uuid.uuid4())
+
+
+def decode_json(data: bytes) -> Any:
+    return json.loads(data)

@@ -1,0 +1,387 @@
+"""The PostgreSQL event store: gap-free positions, a hash chain, inbox and checkpoints.
+
+Every service's database holds the same four tables (STORE_SCHEMA) beside its own
+projections. `events` is the log and the outbox; `event_log_head` is a single row whose
+lock serialises appends; `inbox` remembers which events a consumer has handled;
+`checkpoints` remembers how far the relay (and other followers) got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from shared.events import (
+    GENESIS_HASH,
+    EventMetadata,
+    NewEvent,
+    RecordedEvent,
+    chain_hash,
+    metadata_json,
+)
+from shared.eventstore import (
+    ANY_VERSION,
+    AppendRequest,
+    ChainBreak,
+    ChainReport,
+    ChainVerifier,
+    ConcurrencyError,
+    DuplicateEventError,
+    EventStream,
+)
+
+NOTIFY_CHANNEL = "flowers_events"
+
+STORE_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS events (
+    position        bigint      NOT NULL UNIQUE,
+    stream_id       text        NOT NULL,
+    version         integer     NOT NULL CHECK (version > 0),
+    event_id        uuid        NOT NULL UNIQUE,
+    type            text        NOT NULL,
+    schema_version  integer     NOT NULL,
+    data            jsonb       NOT NULL,
+    metadata        jsonb       NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    prev_hash       text        NOT NULL,
+    hash            text        NOT NULL,
+    PRIMARY KEY (stream_id, version)
+);
+CREATE INDEX IF NOT EXISTS events_type_idx ON events (type);
+CREATE INDEX IF NOT EXISTS events_correlation_idx ON events ((metadata->>'correlation_id'));
+
+CREATE TABLE IF NOT EXISTS event_log_head (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    position    bigint  NOT NULL,
+    hash        text    NOT NULL
+);
+INSERT INTO event_log_head (singleton, position, hash)
+VALUES (true, 0, '{GENESIS_HASH}') ON CONFLICT DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS inbox (
+    consumer    text        NOT NULL,
+    event_id    uuid        NOT NULL,
+    handled_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (consumer, event_id)
+);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name        text        PRIMARY KEY,
+    position    bigint      NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+"""
+
+_SELECT_COLUMNS = (
+    "position, stream_id, version, event_id, type, schema_version, data, metadata, "
+    "recorded_at, prev_hash, hash"
+)
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or refused us; the message says why, in one line."""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for pg_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    attempts: int = 1,
+    on_retry: Any = None,
+) -> asyncpg.Pool:
+    """Connect with back-off; a refusal that retrying cannot mend raises DatabaseUnavailable."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+            return pool
+        except (
+            asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError,
+        ) as exc:
+            raise DatabaseUnavailable(f"PostgreSQL refused {redact(dsn)}: {exc}") from exc
+        except (TimeoutError, OSError, asyncpg.CannotConnectNowError) as exc:
+            if attempt == attempts:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL at {redact(dsn)} unreachable after {attempts} attempt(s): {exc}"
+                ) from exc
+            if on_retry is not None:
+                on_retry(attempt, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def redact(dsn: str) -> str:
+    """A DSN fit for a log line: the password replaced."""
+    if "@" not in dsn or "://" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
+
+
+async def ensure_database(server_dsn: str, database: str) -> bool:
+    """CREATE DATABASE unless it exists; True when created."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{database}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await conn.close()
+
+
+async def apply_schema(conn: asyncpg.Connection, *sql: str) -> None:
+    """Apply the store's tables and a service's own (idempotent DDL), serialised by a lock."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7242)")
+        await conn.execute(STORE_SCHEMA)
+        for statement in sql:
+            await conn.execute(statement)
+
+
+def _record(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        event_id=row["event_id"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=row["data"],
+        metadata=EventMetadata.model_validate(row["metadata"]),
+        recorded_at=row["recorded_at"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+class PostgresEventStore:
+    """The EventStore contract on one service's database."""
+
+    def __init__(self, pool: asyncpg.Pool, *, lock_timeout_ms: int = 5000) -> None:
+        self.pool = pool
+        self._lock_timeout_ms = int(lock_timeout_ms)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction for an append and the projections it feeds."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None = ANY_VERSION,
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        return await self.append_batch(
+            [AppendRequest(stream_id, events, expected_version)], conn=conn
+        )
+
+    async def append_batch(
+        self,
+        requests: Sequence[AppendRequest],
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        if not any(r.events for r in requests):
+            return []
+        if conn is None:
+            async with self.transaction() as own:
+                return await self._append(own, requests)
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            return await self._append(conn, requests)
+
+    async def _append(
+        self, conn: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> list[RecordedEvent]:
+        await conn.execute(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}")
+        # Appends are serialised on the head row and hold it until commit, so positions are
+        # handed out in commit order: a reader tailing by position can never pass a position
+        # that a slower transaction fills in later, and needs no gap-detection timer.
+        head = await conn.fetchrow(
+            "SELECT position, hash FROM event_log_head WHERE singleton FOR UPDATE"
+        )
+        assert head is not None, "event_log_head is missing: was the schema applied?"
+        stream_ids = sorted({r.stream_id for r in requests})
+        current = {
+            row["stream_id"]: row["version"]
+            for row in await conn.fetch(
+                "SELECT stream_id, max(version) AS version FROM events "
+                "WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
+                stream_ids,
+            )
+        }
+        position: int = head["position"]
+        prev_hash: str = head["hash"]
+        rows: list[tuple[Any, ...]] = []
+        recorded: list[RecordedEvent] = []
+        for request in requests:
+            version = current.get(request.stream_id, 0)
+            if request.expected_version is not None and request.expected_version != version:
+                raise ConcurrencyError(request.stream_id, request.expected_version, version)
+            for event in request.events:
+                position += 1
+                version += 1
+                meta = metadata_json(event.metadata)
+                digest = chain_hash(
+                    prev_hash,
+                    position,
+                    request.stream_id,
+                    version,
+                    event.event_id,
+                    event.type,
+                    event.schema_version,
+                    event.data,
+                    meta,
+                )
+                rows.append(
+                    (
+                        position,
+                        request.stream_id,
+                        version,
+                        event.event_id,
+                        event.type,
+                        event.schema_version,
+                        event.data,
+                        meta,
+                        prev_hash,
+                        digest,
+                    )
+                )
+                prev_hash = digest
+            current[request.stream_id] = version
+        try:
+            inserted = await conn.fetch(
+                f"""
+                INSERT INTO events (position, stream_id, version, event_id, type,
+                                    schema_version, data, metadata, prev_hash, hash)
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
+                                     $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
+                                     $9::text[], $10::text[])
+                RETURNING {_SELECT_COLUMNS}
+                """,
+                *[list(column) for column in zip(*rows, strict=True)],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if "event_id" in (exc.constraint_name or ""):
+                raise DuplicateEventError(str(exc.detail)) from exc
+            raise
+        await conn.execute(
+            "UPDATE event_log_head SET position = $1, hash = $2 WHERE singleton",
+            position,
+            prev_hash,
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
+        recorded = [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
+        return recorded
+
+    async def load(self, stream_id: str) -> EventStream:
+        rows = await self.pool.fetch(
+            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version",
+            stream_id,
+        )
+        return EventStream(stream_id, [_record(r) for r in rows])
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_SELECT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    async def head(self) -> int:
+        value = await self.pool.fetchval("SELECT position FROM event_log_head")
+        return int(value or 0)
+
+    async def find(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_SELECT_COLUMNS} FROM events WHERE event_id = $1", event_id
+        )
+        return _record(row) if row else None
+
+    async def verify_chain(self, page_size: int = 5000) -> ChainReport:
+        """Walk the log in position order; name the first row that breaks the chain."""
+        verifier = ChainVerifier.start()
+        after = 0
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            while True:
+                rows = await conn.fetch(
+                    "SELECT position, stream_id, version, event_id, type, schema_version, "
+                    "data, metadata, prev_hash, hash FROM events WHERE position > $1 "
+                    "ORDER BY position LIMIT $2",
+                    after,
+                    page_size,
+                )
+                if not rows:
+                    break
+                for row in rows:
+                    if not verifier.feed(row):
+                        return verifier.report
+                after = rows[-1]["position"]
+            head = await conn.fetchrow("SELECT position, hash FROM event_log_head")
+        report = verifier.report
+        if head is not None and (head["position"], head["hash"]) != (
+            report.head_position,
+            report.head_hash,
+        ):
+            report.first_break = ChainBreak(
+                report.head_position + 1,
+                f"the log ends at position {report.head_position} "
+                f"but its head records position {head['position']}",
+            )
+        return report
+
+
+async def claim_inbox(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) -> bool:
+    """Record that `consumer` handles `event_id` now; False if it already did."""
+    inserted = await conn.fetchval(
+        "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        consumer,
+        event_id,
+    )
+    return bool(inserted)
+
+
+async def get_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
+    value = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1", name)
+    return int(value or 0)
+
+
+async def set_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, name: str, position: int) -> None:
+    await conn.execute(
+        "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+        "updated_at = clock_timestamp()",
+        name,
+        position,
+    )

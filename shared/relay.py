@@ -1,0 +1,151 @@
+"""The relay: the events table is the outbox; this publishes it to JetStream in position order.
+
+Each event goes to `flowers.evt.<service>.<type>` with `Nats-Msg-Id = event_id`; the
+checkpoint advances only past events whose publish was acknowledged. A crash between
+publish and checkpoint re-publishes on restart: the stream's duplicate window drops
+the copy and consumers' inboxes would absorb it anyway. One relay per service runs at a
+time (a PostgreSQL advisory lock); more instances wait as hot standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from shared.bus import EVENTS_STREAM, event_headers, event_subject
+from shared.logging import get_logger
+from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
+
+log = get_logger(__name__)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    errors: int = 0
+
+
+@dataclass
+class Relay:
+    service: str
+    store: PostgresEventStore
+    js: JetStreamContext
+    batch_size: int = 500
+    poll_interval_s: float = 1.0
+    # Fault injection for tests: called after the publishes are acknowledged and before
+    # the checkpoint moves (the window in which a crash re-publishes).
+    before_checkpoint: Callable[[int], Awaitable[None]] | None = None
+    stats: RelayStats = field(default_factory=RelayStats)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def checkpoint_name(self) -> str:
+        return f"relay:{self.service}"
+
+    async def checkpoint(self) -> int:
+        return await get_checkpoint(self.store.pool, self.checkpoint_name)
+
+    async def pump_once(self) -> int:
+        """Publish the next batch past the checkpoint; return how many were published."""
+        after = await self.checkpoint()
+        events = await self.store.read_all(after=after, limit=self.batch_size)
+        if not events:
+            return 0
+        # Publishes are pipelined on one connection, so the stream receives them in
+        # position order; the acks are awaited together.
+        futures = []
+        for event in events:
+            futures.append(
+                await self.js.publish_async(
+                    event_subject(self.service, event.type),
+                    event.model_dump_json().encode(),
+                    stream=EVENTS_STREAM,
+                    headers=event_headers(self.service, event),
+                )
+            )
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        last = after
+        failure: BaseException | None = None
+        for event, result in zip(events, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = result
+                break
+            if result.duplicate:
+                self.stats.duplicates += 1
+            self.stats.published += 1
+            last = event.position
+        if last > after:
+            if self.before_checkpoint is not None:
+                await self.before_checkpoint(last)
+            await set_checkpoint(self.store.pool, self.checkpoint_name, last)
+        self.stats.batches += 1
+        if failure is not None:
+            raise failure
+        return last - after
+
+    async def drain(self) -> int:
+        """Publish until caught up with the log's head (tests and shutdown use it)."""
+        total = 0
+        while (published := await self.pump_once()) > 0:
+            total += published
+        return total
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event | None = None) -> None:
+        stopping = stopping or asyncio.Event()
+        lock_key = zlib.crc32(self.checkpoint_name.encode())
+        conn: asyncpg.Connection
+        async with self.store.pool.acquire() as conn:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+                if await _wait(stopping, 5.0):
+                    return
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            log.info("relay_started", service=self.service)
+            delay = 0.2
+            try:
+                while not stopping.is_set():
+                    self._wake.clear()
+                    try:
+                        published = await self.pump_once()
+                        delay = 0.2
+                    except Exception as exc:
+                        self.stats.errors += 1
+                        log.warning("relay_publish_failed", error=repr(exc), retry_in_s=delay)
+                        if await _wait(stopping, delay):
+                            break
+                        delay = min(delay * 2, 10.0)
+                        continue
+                    if published == 0:
+                        await _wait_any(self._wake, stopping, self.poll_interval_s)
+            finally:
+                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

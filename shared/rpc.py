@@ -1,0 +1,235 @@
+"""Commands and queries over core NATS request/reply: one reply shape, errors with codes.
+
+Every reply is `{"ok": true, "data": ...}` or `{"ok": false, "error": {code, message_zh,
+message_en, details}}`; a domain refusal travels as data, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import nats.errors
+import structlog
+from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NatsClient
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import DomainError
+from shared.logging import get_logger
+
+HDR_CORRELATION = "Flowers-Correlation-Id"
+
+log = get_logger(__name__)
+
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None
+)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message_zh: str
+    message_en: str
+    details: dict[str, Any] = {}
+    status: int = 409
+
+
+class Reply(BaseModel):
+    ok: bool
+    data: Any = None
+    error: ErrorBody | None = None
+
+
+def ok(data: Any) -> dict[str, Any]:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+    return {"ok": True, "data": data}
+
+
+def refused(error: ErrorBody) -> dict[str, Any]:
+    return {"ok": False, "error": error.model_dump(mode="json")}
+
+
+def invalid_input(exc: ValidationError) -> ErrorBody:
+    fields = [
+        {
+            "field": ".".join(str(p) for p in e["loc"]),
+            "message": e["msg"],
+            "type": e["type"],
+        }
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    return ErrorBody(
+        code="invalid_input",
+        message_zh="输入有误，请检查标出的字段。",
+        message_en="The input is invalid; see the fields listed.",
+        details={"fields": fields},
+        status=422,
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def answer(
+    model: type[M], body: Any, handler: Callable[[M], Awaitable[Any]]
+) -> dict[str, Any]:
+    """Validate the request, run the handler, and turn any outcome into a reply."""
+    try:
+        if isinstance(body, bytes | bytearray):
+            body = json.loads(body or b"{}")
+        request = model.model_validate(body)
+    except ValidationError as exc:
+        return refused(invalid_input(exc))
+    except ValueError:
+        return refused(
+            ErrorBody(
+                code="invalid_json",
+                message_zh="请求不是有效的 JSON。",
+                message_en="The request is not valid JSON.",
+                status=400,
+            )
+        )
+    try:
+        return ok(await handler(request))
+    except DomainError as exc:
+        return refused(
+            ErrorBody(
+                code=exc.code,
+                message_zh=exc.message_zh,
+                message_en=exc.message_en,
+                details=exc.details,
+                status=exc.status,
+            )
+        )
+    except ValidationError as exc:
+        return refused(invalid_input(exc))
+    except Exception:
+        log.exception("request_failed", model=model.__name__)
+        return refused(
+            ErrorBody(
+                code="internal_error",
+                message_zh="服务内部错误，已记录，请稍后再试。",
+                message_en="Internal error; it has been logged. Please try again later.",
+                status=500,
+            )
+        )
+
+
+class RpcServer:
+    """Registers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` handlers."""
+
+    def __init__(self, broker: NatsBroker, service: str) -> None:
+        self.broker = broker
+        self.service = service
+        self.subjects: list[str] = []
+
+    def command(
+        self, name: str, model: type[M]
+    ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
+        return self._register(f"flowers.cmd.{self.service}.{name}", model)
+
+    def query(
+        self, name: str, model: type[M]
+    ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
+        return self._register(f"flowers.qry.{self.service}.{name}", model)
+
+    def _register(
+        self, subject: str, model: type[M]
+    ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
+        def decorate(fn: Callable[[M], Awaitable[Any]]) -> Callable[[M], Awaitable[Any]]:
+            async def on_request(body: Any, msg: NatsMessage) -> dict[str, Any]:
+                correlation_id = (msg.headers or {}).get(HDR_CORRELATION) or str(uuid.uuid4())
+                token = correlation_id_var.set(correlation_id)
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=correlation_id, subject=subject
+                ):
+                    try:
+                        return await answer(model, body, fn)
+                    finally:
+                        correlation_id_var.reset(token)
+
+            on_request.__name__ = subject.replace(".", "_")
+            self.broker.subscriber(
+                subject,
+                queue=self.service,
+                title=subject,
+                description=(fn.__doc__ or "").strip() or None,
+            )(on_request)
+            self.subjects.append(subject)
+            return fn
+
+        return decorate
+
+
+class RemoteError(Exception):
+    """A service answered with a refusal (or could not be reached): `error` says which."""
+
+    def __init__(self, error: ErrorBody) -> None:
+        super().__init__(f"{error.code}: {error.message_en}")
+        self.error = error
+
+
+SERVICE_UNAVAILABLE = ErrorBody(
+    code="service_unavailable",
+    message_zh="服务暂时不可用，请稍后再试。",
+    message_en="The service is unavailable; please try again shortly.",
+    status=503,
+)
+SERVICE_TIMEOUT = ErrorBody(
+    code="service_timeout",
+    message_zh="服务响应超时，请稍后再试。",
+    message_en="The service did not answer in time; please try again.",
+    status=504,
+)
+
+
+class RpcClient:
+    """Sends commands and queries; returns the reply's data or raises RemoteError."""
+
+    def __init__(self, nc: NatsClient, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    async def call(
+        self,
+        subject: str,
+        payload: BaseModel | dict[str, Any],
+        *,
+        correlation_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        body = (
+            payload.model_dump_json().encode()
+            if isinstance(payload, BaseModel)
+            else json.dumps(payload, ensure_ascii=False, default=str).encode()
+        )
+        headers = {HDR_CORRELATION: correlation_id or str(uuid.uuid4())}
+        try:
+            msg = await self.nc.request(
+                subject, body, timeout=timeout or self.timeout, headers=headers
+            )
+        except nats.errors.NoRespondersError as exc:
+            raise RemoteError(SERVICE_UNAVAILABLE) from exc
+        except nats.errors.TimeoutError as exc:
+            raise RemoteError(SERVICE_TIMEOUT) from exc
+        reply = Reply.model_validate_json(msg.data)
+        if not reply.ok:
+            raise RemoteError(reply.error or SERVICE_UNAVAILABLE)
+        return reply.data
+
+    async def command(
+        self, service: str, name: str, payload: BaseModel | dict[str, Any], **kwargs: Any
+    ) -> Any:
+        return await self.call(f"flowers.cmd.{service}.{name}", payload, **kwargs)
+
+    async def query(
+        self, service: str, name: str, payload: BaseModel | dict[str, Any], **kwargs: Any
+    ) -> Any:
+        return await self.call(f"flowers.qry.{service}.{name}", payload, **kwargs)

@@ -1,0 +1,379 @@
+"""What every service process shares: start-up, the command loop, the relay, consumers, health.
+
+A service's `app.py` (its composition root) builds one ServiceRuntime, registers its
+command/query handlers and consumers on it, and exposes `runtime.app` to `faststream run`.
+Nothing connects at import time: connections are made in the start-up hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from faststream.specification import AsyncAPI
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from pydantic import BaseModel, ValidationError
+
+from shared.bus import EventConsumer, Handler, connect_nats, ensure_streams
+from shared.clock import Clock, SystemClock
+from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
+from shared.eventstore import ConcurrencyError, fold
+from shared.logging import configure_logging, get_logger
+from shared.postgres import (
+    DatabaseUnavailable,
+    PostgresEventStore,
+    apply_schema,
+    create_pool,
+    ensure_database,
+    redact,
+)
+from shared.relay import Relay
+from shared.rpc import RpcServer, correlation_id_var
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+Projector = Callable[[asyncpg.Connection, list[RecordedEvent]], Awaitable[None]]
+S = TypeVar("S")
+
+
+class StartupError(Exception):
+    """A reason the service cannot start, fit for one log line."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings, or one clear line per bad value and exit code 2 (never a traceback)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = "FLOWERS_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"flowers: invalid setting {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def stack_file(settings: Settings) -> Path:
+    return settings.data_dir / "stack.json"
+
+
+def resolve_urls(settings: Settings) -> Settings:
+    """Fill empty NATS/PostgreSQL URLs from the embedded stack's `.data/stack.json`."""
+    if settings.nats_url and settings.database_url:
+        return settings
+    path = stack_file(settings)
+    if not path.exists():
+        missing = [
+            n
+            for n, v in (
+                ("FLOWERS_NATS_URL", settings.nats_url),
+                ("FLOWERS_DATABASE_URL", settings.database_url),
+            )
+            if not v
+        ]
+        raise StartupError(
+            f"{' and '.join(missing)} not set and no embedded stack found at {path} "
+            "(start one with `flowers up`)"
+        )
+    stack = json.loads(path.read_text())
+    return settings.model_copy(
+        update={
+            "nats_url": settings.nats_url or stack["nats_url"],
+            "database_url": settings.database_url or stack["database_url"],
+        }
+    )
+
+
+def metadata(actor: str, causation_id: str | None = None) -> EventMetadata:
+    """Event metadata for the current request: the correlation id travels from the caller."""
+    return EventMetadata(
+        actor=actor, correlation_id=correlation_id_var.get(), causation_id=causation_id
+    )
+
+
+async def execute(
+    store: PostgresEventStore,
+    registry: EventRegistry,
+    stream_id: str,
+    evolve: Callable[[S, DomainEvent], S],
+    initial: S,
+    decide: Callable[[S], Sequence[DomainEvent]],
+    meta: EventMetadata,
+    *,
+    project: Projector | None = None,
+    retries: int = 5,
+) -> list[RecordedEvent]:
+    """Load → decide → append (and project, in the same transaction), retried on conflict."""
+    for attempt in range(1, retries + 1):
+        stream = await store.load(stream_id)
+        state = fold(evolve, initial, (registry.decode_recorded(e) for e in stream.events))
+        events = decide(state)
+        if not events:
+            return []
+        try:
+            async with store.transaction() as conn:
+                recorded = await store.append(
+                    stream_id,
+                    [NewEvent.of(e, meta) for e in events],
+                    expected_version=stream.version,
+                    conn=conn,
+                )
+                if project is not None:
+                    await project(conn, recorded)
+            return recorded
+        except ConcurrencyError:
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class ConsumerSpec:
+    name: str
+    subjects: list[str]
+    registry: EventRegistry
+    handler: Handler
+
+
+class ServiceRuntime:
+    """One service process: settings, pool, store, broker, relay, consumers and health."""
+
+    def __init__(
+        self,
+        service: str,
+        registry: EventRegistry,
+        *,
+        schema_sql: Sequence[str] = (),
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        version: str = "0.1.0",
+    ) -> None:
+        self.service = service
+        self.registry = registry
+        self.schema_sql = list(schema_sql)
+        self.settings = settings or load_settings()
+        self.clock: Clock = clock or SystemClock()
+        self.broker = NatsBroker(
+            self.settings.nats_url or "nats://127.0.0.1:4222",
+            logger=None,
+            max_reconnect_attempts=-1,
+        )
+        self.rpc = RpcServer(self.broker, service)
+        self.app = FastStream(
+            self.broker,
+            specification=AsyncAPI(
+                self.broker,
+                title=f"flowers-{service}",
+                version=version,
+                description=f"The {service} service of Five Golden Flowers",
+            ),
+        )
+        self.app.on_startup(self._on_startup)
+        self.app.after_startup(self._after_startup)
+        self.app.on_shutdown(self._on_shutdown)
+        self.consumer_specs: list[ConsumerSpec] = []
+        self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self.project: Projector | None = None
+        self.pool: asyncpg.Pool | None = None
+        self._store: PostgresEventStore | None = None
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: Relay | None = None
+        self.consumers: list[EventConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.rpc.query("health", _HealthRequest)(self.health)
+
+    @property
+    def store(self) -> PostgresEventStore:
+        if self._store is None:
+            raise RuntimeError("the service has not started")
+        return self._store
+
+    def consumer(
+        self, name: str, subjects: list[str], registry: EventRegistry
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.consumer_specs.append(ConsumerSpec(name, subjects, registry, handler))
+            return handler
+
+        return register
+
+    def background_task(
+        self, fn: Callable[[asyncio.Event], Awaitable[None]]
+    ) -> Callable[[asyncio.Event], Awaitable[None]]:
+        self.background.append(fn)
+        return fn
+
+    async def execute(
+        self,
+        stream_id: str,
+        evolve: Callable[[S, DomainEvent], S],
+        initial: S,
+        decide: Callable[[S], Sequence[DomainEvent]],
+        actor: str,
+    ) -> list[RecordedEvent]:
+        recorded = await execute(
+            self.store,
+            self.registry,
+            stream_id,
+            evolve,
+            initial,
+            decide,
+            metadata(actor),
+            project=self.project,
+        )
+        if recorded and self.relay is not None:
+            self.relay.wake()
+        return recorded
+
+    # Lifecycle -----------------------------------------------------------------------
+
+    async def _on_startup(self) -> None:
+        settings = self.settings
+        configure_logging(self.service, settings.log_level, settings.log_json)
+        try:
+            settings = self.settings = resolve_urls(settings)
+            self.broker.config.connection_kwargs["servers"] = [settings.nats_url]
+            self.nc = await connect_nats(
+                settings.nats_url, name=self.service, attempts=settings.connect_attempts
+            )
+            self.js = self.nc.jetstream()
+            await ensure_streams(self.js, settings)
+            dsn = settings.database_url_for(self.service)
+            try:
+                await ensure_database(settings.database_url, settings.database_name(self.service))
+            except (OSError, asyncpg.PostgresError) as exc:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL at {redact(settings.database_url)} refused: {exc}"
+                ) from exc
+            self.pool = await create_pool(
+                dsn,
+                attempts=settings.connect_attempts,
+                on_retry=lambda attempt, delay, exc: log.warning(
+                    "postgres_unreachable_retrying",
+                    attempt=attempt,
+                    retry_in_s=delay,
+                    error=str(exc),
+                ),
+            )
+            async with self.pool.acquire() as conn:
+                await apply_schema(conn, *self.schema_sql)
+        except (StartupError, DatabaseUnavailable, ConnectionError) as exc:
+            log.error("startup_failed", reason=str(exc))
+            print(f"flowers-{self.service}: cannot start: {exc}", file=sys.stderr)
+            await self._close_connections()
+            raise SystemExit(2) from None
+        self._store = PostgresEventStore(self.pool, lock_timeout_ms=settings.append_lock_timeout_ms)
+        self.relay = Relay(
+            self.service,
+            self.store,
+            self.js,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+        )
+        self.consumers = [
+            EventConsumer(
+                name=spec.name,
+                filter_subjects=spec.subjects,
+                registry=spec.registry,
+                handler=spec.handler,
+                pool=self.pool,
+                js=self.js,
+                settings=settings,
+            )
+            for spec in self.consumer_specs
+        ]
+
+    async def _after_startup(self) -> None:
+        relay = self.relay
+        assert relay is not None
+        self._stopping.clear()
+        self._spawn("relay", lambda: relay.run(self._stopping))
+        for consumer in self.consumers:
+            self._spawn(f"consumer:{consumer.name}", consumer.run)
+        for task in self.background:
+            self._spawn(f"task:{task.__name__}", functools.partial(task, self._stopping))
+        log.info("service_started", nats=self.settings.nats_url)
+
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run a long-lived loop; if it crashes, log it and start it again after a pause."""
+
+        async def guarded() -> None:
+            while not self._stopping.is_set():
+                try:
+                    await factory()
+                    return
+                except Exception:
+                    log.exception("background_task_crashed", task=name)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), 1.0)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def _on_shutdown(self) -> None:
+        self._stopping.set()
+        for consumer in self.consumers:
+            consumer.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+        await self._close_connections()
+        log.info("service_stopped")
+
+    async def _close_connections(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.close()
+
+    async def start(self) -> None:
+        """Run in-process (tests): the same hooks `faststream run` calls."""
+        await self._on_startup()
+        await self.broker.start()
+        await self._after_startup()
+
+    async def stop(self) -> None:
+        await self._on_shutdown()
+        await self.broker.stop()
+
+    # Health --------------------------------------------------------------------------
+
+    async def health(self, _: _HealthRequest) -> dict[str, Any]:
+        """Is the service up: its database, its relay's lag and its consumers."""
+        head = await self.store.head()
+        checkpoint = await self.relay.checkpoint() if self.relay else 0
+        return {
+            "service": self.service,
+            "status": "ok",
+            "log_head": head,
+            "relay_lag": head - checkpoint,
+            "consumers": {
+                c.name: {
+                    "handled": c.stats.handled,
+                    "duplicates": c.stats.duplicates,
+                    "dead_lettered": c.stats.dead_lettered,
+                }
+                for c in self.consumers
+            },
+        }
+
+
+class _HealthRequest(BaseModel):
+    pass

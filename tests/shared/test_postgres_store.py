@@ -1,0 +1,135 @@
+"""The PostgreSQL store under concurrency and tampering (real server)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from shared.events import DomainEvent, EventMetadata, NewEvent
+from shared.postgres import PostgresEventStore
+
+
+class Counted(DomainEvent):
+    service = "test"
+    writer: int
+    n: int
+
+
+def counted(writer: int, n: int) -> NewEvent:
+    return NewEvent.of(Counted(writer=writer, n=n), EventMetadata(actor=f"writer-{writer}"))
+
+
+async def test_eight_concurrent_appenders_leave_no_gap_and_a_tailing_reader_sees_each_once(
+    pg_store: PostgresEventStore,
+) -> None:
+    writers, per_writer = 8, 500
+    total = writers * per_writer
+    done = asyncio.Event()
+    seen: list[int] = []
+    seen_ids: list[str] = []
+
+    async def write(writer: int) -> None:
+        for n in range(per_writer):
+            await pg_store.append(f"writer-{writer}", [counted(writer, n)])
+
+    async def tail() -> None:
+        after = 0
+        while True:
+            batch = await pg_store.read_all(after=after, limit=200)
+            for event in batch:
+                seen.append(event.position)
+                seen_ids.append(str(event.event_id))
+            if batch:
+                after = batch[-1].position
+            elif done.is_set() and after >= total:
+                return
+            else:
+                await asyncio.sleep(0)
+
+    reader = asyncio.create_task(tail())
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    done.set()
+    await asyncio.wait_for(reader, 30)
+
+    assert seen == list(range(1, total + 1))
+    assert len(set(seen_ids)) == total
+    positions = [r["position"] for r in await pg_store.pool.fetch("SELECT position FROM events")]
+    assert sorted(positions) == list(range(1, total + 1))
+    for writer in range(writers):
+        stream = await pg_store.load(f"writer-{writer}")
+        assert [e.data["n"] for e in stream.events] == list(range(per_writer))
+    assert (await pg_store.verify_chain()).ok
+
+
+async def _fill(store: PostgresEventStore, count: int = 10) -> None:
+    for n in range(count):
+        await store.append(f"s-{n % 3}", [counted(0, n)])
+
+
+async def test_an_updated_past_row_is_named_by_verify_chain(pg_store: PostgresEventStore) -> None:
+    await _fill(pg_store)
+    await pg_store.pool.execute(
+        """UPDATE events SET data = jsonb_set(data, '{n}', '99') WHERE position = 4"""
+    )
+    report = await pg_store.verify_chain()
+    assert not report.ok
+    assert report.first_break is not None
+    assert report.first_break.position == 4
+    assert report.checked == 3
+
+
+async def test_a_deleted_past_row_is_named_by_verify_chain(pg_store: PostgresEventStore) -> None:
+    await _fill(pg_store)
+    await pg_store.pool.execute("DELETE FROM events WHERE position = 6")
+    report = await pg_store.verify_chain()
+    assert report.first_break is not None
+    assert report.first_break.position == 6
+    assert "missing" in report.first_break.reason
+
+
+async def test_reordered_rows_are_detected(pg_store: PostgresEventStore) -> None:
+    await _fill(pg_store)
+    async with pg_store.pool.acquire() as conn, conn.transaction():
+        await conn.execute("UPDATE events SET position = -1 WHERE position = 7")
+        await conn.execute("UPDATE events SET position = 7 WHERE position = 8")
+        await conn.execute("UPDATE events SET position = 8 WHERE position = -1")
+    report = await pg_store.verify_chain()
+    assert report.first_break is not None
+    assert report.first_break.position == 7
+
+
+async def test_a_deleted_last_row_is_detected_by_the_head(pg_store: PostgresEventStore) -> None:
+    await _fill(pg_store)
+    await pg_store.pool.execute("DELETE FROM events WHERE position = 10")
+    report = await pg_store.verify_chain()
+    assert report.first_break is not None
+    assert report.first_break.position == 10
+
+
+async def test_tampered_metadata_is_named_by_verify_chain(pg_store: PostgresEventStore) -> None:
+    """Tampering with the metadata (who did it) is caught like tampering with the data."""
+    await _fill(pg_store)
+    await pg_store.pool.execute(
+        """UPDATE events SET metadata = jsonb_set(metadata, '{actor}', '"someone-else"')
+           WHERE position = 2"""
+    )
+    report = await pg_store.verify_chain()
+    assert report.first_break is not None
+    assert report.first_break.position == 2
+
+
+async def test_appends_wait_for_the_lock_no_longer_than_the_timeout(
+    pool: asyncpg.Pool,
+) -> None:
+    store = PostgresEventStore(pool, lock_timeout_ms=100)
+    await store.append("s", [counted(0, 0)])
+    async with pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT * FROM event_log_head FOR UPDATE")
+        try:
+            await store.append("s", [counted(0, 1)])
+        except asyncpg.LockNotAvailableError:
+            pass
+        else:
+            raise AssertionError("the append should have given up waiting for the lock")
+    assert await store.head() == 1

@@ -1,0 +1,243 @@
+"""The outbox relay and durable consumers against real NATS JetStream and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.bus import (
+    DLQ_STREAM,
+    EVENTS_STREAM,
+    HDR_ERROR,
+    HDR_MSG_ID,
+    EventConsumer,
+    ensure_streams,
+)
+from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
+from shared.postgres import PostgresEventStore, get_checkpoint
+from shared.relay import Relay
+from shared.settings import Settings
+from tests.support import eventually
+
+
+class Planted(DomainEvent):
+    service = "test"
+    n: int
+
+
+registry = EventRegistry([Planted])
+
+
+class Crash(Exception):
+    """Stands for the process dying at this exact point."""
+
+
+async def stream_messages(js: JetStreamContext, stream: str) -> list[Any]:
+    info = await js.stream_info(stream)
+    return [
+        await js.get_msg(stream, seq)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        if info.state.messages
+    ]
+
+
+@pytest.fixture
+async def js(nc: Any, settings: Settings) -> JetStreamContext:
+    js = nc.jetstream()
+    await ensure_streams(js, settings)
+    return js  # type: ignore[no-any-return]
+
+
+async def plant(store: PostgresEventStore, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        await store.append(f"bed-{n % 4}", [NewEvent.of(Planted(n=n), EventMetadata())])
+
+
+async def test_the_relay_publishes_the_log_in_order_with_the_event_id_as_msg_id(
+    pg_store: PostgresEventStore, js: JetStreamContext
+) -> None:
+    await plant(pg_store, 25)
+    relay = Relay("test", pg_store, js, batch_size=10)
+    assert await relay.drain() == 25
+    messages = await stream_messages(js, EVENTS_STREAM)
+    log = await pg_store.read_all(limit=100)
+    assert [m.subject for m in messages] == ["flowers.evt.test.Planted"] * 25
+    assert [m.headers[HDR_MSG_ID] for m in messages] == [str(e.event_id) for e in log]
+    assert [json.loads(m.data)["position"] for m in messages] == list(range(1, 26))
+    assert await get_checkpoint(pg_store.pool, relay.checkpoint_name) == 25
+
+
+async def test_a_relay_killed_between_publish_and_checkpoint_publishes_each_event_once(
+    pg_store: PostgresEventStore, js: JetStreamContext
+) -> None:
+    await plant(pg_store, 30)
+
+    async def die(_: int) -> None:
+        raise Crash
+
+    crashing = Relay("test", pg_store, js, batch_size=12, before_checkpoint=die)
+    for _ in range(3):  # it dies three times in the same window
+        with pytest.raises(Crash):
+            await crashing.pump_once()
+    assert await get_checkpoint(pg_store.pool, crashing.checkpoint_name) == 0
+
+    restarted = Relay("test", pg_store, js, batch_size=12)
+    await restarted.drain()
+    assert restarted.stats.duplicates == 12  # the server recognised the re-published ones
+    messages = await stream_messages(js, EVENTS_STREAM)
+    ids = [m.headers[HDR_MSG_ID] for m in messages]
+    assert len(ids) == 30
+    assert len(set(ids)) == 30
+
+
+async def test_the_running_relay_is_woken_by_notify(
+    pg_store: PostgresEventStore, js: JetStreamContext
+) -> None:
+    relay = Relay("test", pg_store, js, poll_interval_s=60.0)  # polling would be too slow
+    stopping = asyncio.Event()
+    task = asyncio.create_task(relay.run(stopping))
+    await plant(pg_store, 3)
+
+    async def published() -> bool:
+        return (await js.stream_info(EVENTS_STREAM)).state.messages == 3
+
+    await eventually(published, timeout=10, what="the relay to publish on NOTIFY")
+    stopping.set()
+    await asyncio.wait_for(task, 10)
+
+
+class Effects:
+    """A projection the tests can count: one row per handled event."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def setup(self) -> None:
+        await self.pool.execute("CREATE TABLE IF NOT EXISTS effects (n int, event_id uuid)")
+
+    async def rows(self) -> list[int]:
+        return [r["n"] for r in await self.pool.fetch("SELECT n FROM effects ORDER BY n")]
+
+    async def handle(self, conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        assert isinstance(ev, Planted)
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", ev.n, env.event_id)
+
+
+def consumer_for(
+    handler: Any, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings
+) -> EventConsumer:
+    return EventConsumer(
+        name="test-consumer",
+        filter_subjects=["flowers.evt.test.>"],
+        registry=registry,
+        handler=handler,
+        pool=pool,
+        js=js,
+        settings=settings,
+    )
+
+
+async def run_until(consumer: EventConsumer, done: Any, what: str) -> None:
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(done, timeout=20, what=what)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_consumer_killed_after_commit_before_ack_has_its_effect_once(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    await plant(pg_store, 5)
+    await Relay("test", pg_store, js).drain()
+
+    class DiesBeforeAck(EventConsumer):
+        async def _settle(self, step: Any, what: str) -> None:
+            step.close()  # the ack is never sent: the process is gone
+            if what == "ack":
+                raise Crash
+
+    first = consumer_for(effects.handle, pg_store.pool, js, settings)
+    first.__class__ = DiesBeforeAck
+    task = asyncio.create_task(first.run())
+    with pytest.raises(Crash):
+        await asyncio.wait_for(task, 20)
+    assert await effects.rows() == [0]  # committed, never acknowledged
+
+    second = consumer_for(effects.handle, pg_store.pool, js, settings)
+
+    async def all_handled() -> bool:
+        info = await js.consumer_info(EVENTS_STREAM, "test-consumer")
+        return bool(info.num_ack_pending == 0 and info.num_pending == 0)
+
+    await run_until(second, all_handled, "the redelivery after ack_wait")
+    assert await effects.rows() == [0, 1, 2, 3, 4]
+    assert second.stats.duplicates == 1
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_rest_still_flow(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"consumer_max_deliver": 3})
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    await plant(pg_store, 6)
+    await Relay("test", pg_store, js).drain()
+
+    async def fails_on_two(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        assert isinstance(ev, Planted)
+        if ev.n == 2:
+            raise ValueError("cannot plant flower 2")
+        await effects.handle(conn, env, ev)
+
+    consumer = consumer_for(fails_on_two, pg_store.pool, js, settings)
+
+    async def dead_lettered() -> bool:
+        try:
+            return (await js.stream_info(DLQ_STREAM)).state.messages == 1
+        except NotFoundError:
+            return False
+
+    await run_until(consumer, dead_lettered, "the dead letter")
+    assert await effects.rows() == [0, 1, 3, 4, 5]
+    [letter] = await stream_messages(js, DLQ_STREAM)
+    assert letter.subject == "flowers.dlq.test-consumer"
+    assert "cannot plant flower 2" in letter.headers[HDR_ERROR]
+    body = json.loads(letter.data)
+    assert body["deliveries"] == 3
+    assert json.loads(body["payload"])["data"] == {"n": 2}
+    # the failed attempts left no partial effect (the transaction rolled back)
+    assert await pg_store.pool.fetchval("SELECT count(*) FROM inbox") == 5
+
+
+async def test_an_unparseable_message_goes_to_the_dead_letters_at_once(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    await js.publish("flowers.evt.test.Planted", b"{not json", stream=EVENTS_STREAM)
+    await js.publish(
+        "flowers.evt.test.Unknown",
+        b'{"type": "Unknown"}',
+        stream=EVENTS_STREAM,
+    )
+    await plant(pg_store, 1)
+    await Relay("test", pg_store, js).drain()
+    consumer = consumer_for(effects.handle, pg_store.pool, js, settings)
+
+    async def done() -> bool:
+        return consumer.stats.handled == 1 and consumer.stats.dead_lettered == 2
+
+    await run_until(consumer, done, "two dead letters and one handled event")
+    letters = await stream_messages(js, DLQ_STREAM)
+    assert all(m.headers[HDR_ERROR] for m in letters)
+    assert await effects.rows() == [0]
