@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import nats
@@ -71,29 +72,58 @@ def event_headers(service: str, event: RecordedEvent) -> dict[str, str]:
     return headers
 
 
+async def _reachable(url: str) -> None:
+    """Open and close a TCP connection to the first server of `url` (raises OSError)."""
+    first = url.split(",")[0]
+    parts = urlsplit(first if "://" in first else f"nats://{first}")
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 2.0
+    )
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def _log_nats_error(exc: Exception) -> None:
+    log.warning("nats_error", error=str(exc) or type(exc).__name__)
+
+
+async def _log_disconnected() -> None:
+    log.warning("nats_disconnected")
+
+
+async def _log_reconnected() -> None:
+    log.info("nats_reconnected")
+
+
+NATS_CALLBACKS: dict[str, Any] = {
+    "error_cb": _log_nats_error,
+    "disconnected_cb": _log_disconnected,
+    "reconnected_cb": _log_reconnected,
+}
+
+
 async def connect_nats(
     url: str,
     *,
     name: str,
     attempts: int = 30,
 ) -> NatsClient:
-    """Connect with back-off, logging each failed attempt; reconnects forever afterwards."""
+    """Wait for the server with back-off (one log line per try), then connect for good.
+
+    Once connected, the client reconnects forever by itself (nats-py), logging one line
+    per disconnect instead of a traceback.
+    """
     delay = 0.2
     for attempt in range(1, attempts + 1):
         try:
-            client: NatsClient = await nats.connect(
-                url,
-                name=name,
-                connect_timeout=2,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                allow_reconnect=True,
-            )
-            return client
-        except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+            await _reachable(url)
+            break
+        except (OSError, TimeoutError) as exc:
             if attempt == attempts:
                 raise ConnectionError(
-                    f"NATS at {url} unreachable after {attempts} attempt(s): {exc}"
+                    f"NATS at {url} unreachable after {attempts} attempt(s): "
+                    f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc!r}"
                 ) from exc
             log.warning(
                 "nats_unreachable_retrying",
@@ -104,7 +134,16 @@ async def connect_nats(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
+    client: NatsClient = await nats.connect(
+        url,
+        name=name,
+        connect_timeout=2,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        allow_reconnect=True,
+        **NATS_CALLBACKS,
+    )
+    return client
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:

@@ -15,9 +15,17 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
         if json_output
         else structlog.dev.ConsoleRenderer()
     )
+
+    def add_service(
+        _: object, __: str, event_dict: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_service,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -27,8 +35,6 @@ def configure_logging(service: str, level: str = "INFO", json_output: bool = Tru
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(service=service)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
-from shared.bus import EventConsumer, Handler, connect_nats, ensure_streams
+from shared.bus import NATS_CALLBACKS, EventConsumer, Handler, connect_nats, ensure_streams
 from shared.clock import Clock, SystemClock
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
@@ -111,20 +112,25 @@ async def execute(
     meta: EventMetadata,
     *,
     project: Projector | None = None,
-    retries: int = 5,
+    fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
+    retries: int = 10,
 ) -> list[RecordedEvent]:
-    """Load → decide → append (and project, in the same transaction), retried on conflict."""
+    """Load → decide → append (and project, in the same transaction), retried on conflict.
+
+    `fold_all` replaces folding event by event where a stream is long (the directory).
+    """
     for attempt in range(1, retries + 1):
         stream = await store.load(stream_id)
-        state = fold(evolve, initial, (registry.decode_recorded(e) for e in stream.events))
-        events = decide(state)
-        if not events:
+        history = [registry.decode_recorded(e) for e in stream.events]
+        state = fold_all(history) if fold_all is not None else fold(evolve, initial, history)
+        new_events = decide(state)
+        if not new_events:
             return []
         try:
             async with store.transaction() as conn:
                 recorded = await store.append(
                     stream_id,
-                    [NewEvent.of(e, meta) for e in events],
+                    [NewEvent.of(e, meta) for e in new_events],
                     expected_version=stream.version,
                     conn=conn,
                 )
@@ -162,11 +168,17 @@ class ServiceRuntime:
         self.registry = registry
         self.schema_sql = list(schema_sql)
         self.settings = settings or load_settings()
+        self._config_error: StartupError | None = None
+        try:  # reads .data/stack.json when the URLs are not set; connects to nothing
+            self.settings = resolve_urls(self.settings)
+        except StartupError as exc:
+            self._config_error = exc  # reported by the start-up hook, in one line
         self.clock: Clock = clock or SystemClock()
         self.broker = NatsBroker(
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
             max_reconnect_attempts=-1,
+            **NATS_CALLBACKS,
         )
         self.rpc = RpcServer(self.broker, service)
         self.app = FastStream(
@@ -222,6 +234,8 @@ class ServiceRuntime:
         initial: S,
         decide: Callable[[S], Sequence[DomainEvent]],
         actor: str,
+        *,
+        fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
     ) -> list[RecordedEvent]:
         recorded = await execute(
             self.store,
@@ -232,6 +246,7 @@ class ServiceRuntime:
             decide,
             metadata(actor),
             project=self.project,
+            fold_all=fold_all,
         )
         if recorded and self.relay is not None:
             self.relay.wake()
@@ -240,11 +255,20 @@ class ServiceRuntime:
     # Lifecycle -----------------------------------------------------------------------
 
     async def _on_startup(self) -> None:
+        try:
+            await self._startup()
+        except StartupError as exc:
+            # Inside `faststream run` a raised SystemExit surfaces as an exception-group
+            # traceback; the reason is already on stderr in one line, so leave quietly.
+            print(f"flowers-{self.service}: cannot start: {exc}", file=sys.stderr, flush=True)
+            os._exit(2)
+
+    async def _startup(self) -> None:
         settings = self.settings
         configure_logging(self.service, settings.log_level, settings.log_json)
         try:
-            settings = self.settings = resolve_urls(settings)
-            self.broker.config.connection_kwargs["servers"] = [settings.nats_url]
+            if self._config_error is not None:
+                raise self._config_error
             self.nc = await connect_nats(
                 settings.nats_url, name=self.service, attempts=settings.connect_attempts
             )
@@ -271,9 +295,8 @@ class ServiceRuntime:
                 await apply_schema(conn, *self.schema_sql)
         except (StartupError, DatabaseUnavailable, ConnectionError) as exc:
             log.error("startup_failed", reason=str(exc))
-            print(f"flowers-{self.service}: cannot start: {exc}", file=sys.stderr)
             await self._close_connections()
-            raise SystemExit(2) from None
+            raise StartupError(str(exc)) from exc
         self._store = PostgresEventStore(self.pool, lock_timeout_ms=settings.append_lock_timeout_ms)
         self.relay = Relay(
             self.service,
@@ -345,7 +368,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Run in-process (tests): the same hooks `faststream run` calls."""
-        await self._on_startup()
+        await self._startup()
         await self.broker.start()
         await self._after_startup()
 

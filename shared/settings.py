@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     deadline_time: str = "23:59:59"
     quota_per_unit_category: int = Field(default=1, ge=1)
     cooldown_rounds: int = Field(default=0, ge=0)
+    deeds_min_chars: int = Field(default=50, ge=1)
+    deeds_max_chars: int = Field(default=3000, ge=1)
+    scheduler_interval_s: float = Field(default=30.0, gt=0)
     min_scores: int = Field(default=3, ge=1)
     winners_per_category: int = Field(default=1, ge=1)
     notice_working_days: int = Field(default=5, ge=1)

@@ -1,0 +1,44 @@
+# The daily commands. `make run` runs the whole system; `make test` runs every check.
+# Both set everything up on a fresh machine (a virtual environment in .venv).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast lint fmt clean install
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the whole system (embedded NATS + PostgreSQL, every service, the gateway); Ctrl-C stops
+run: $(STAMP)
+	$(VENV)/bin/flowers up
+
+## test: lint, then every test (unit, integration against real servers, end to end)
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest
+
+## test-fast: the pure unit tests only (no servers)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not integration" tests/nomination tests/review tests/shared/test_rounds.py tests/shared/test_calendar.py -q
+
+## lint: ruff (check and format), mypy, import-linter contracts
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services deploy tests
+	$(VENV)/bin/lint-imports
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

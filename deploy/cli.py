@@ -1,0 +1,69 @@
+"""`flowers`: the one command-line entry point for operators (`flowers --help`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+
+from shared.settings import SERVICES
+
+app = typer.Typer(
+    help="Five Golden Flowers (红花献给你): run the system and operate it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def up(
+    check: bool = typer.Option(
+        False, "--check", help="Start everything, wait until healthy, then stop (a smoke test)."
+    ),
+) -> None:
+    """Run the whole system: embedded NATS and PostgreSQL, every service, the gateway."""
+    from deploy.stack import run_stack
+    from shared.service import load_settings
+
+    settings = load_settings()
+    raise typer.Exit(asyncio.run(run_stack(settings, stop_after_ready=check)))
+
+
+@app.command()
+def health() -> None:
+    """Ask every running service for its health (needs a running system)."""
+    from shared.service import StartupError, load_settings, resolve_urls
+
+    async def ask() -> int:
+        import nats
+
+        try:
+            settings = resolve_urls(load_settings())
+        except StartupError as exc:
+            typer.echo(f"flowers: {exc}", err=True)
+            return 2
+        nc = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        worst = 0
+        try:
+            for service in SERVICES:
+                try:
+                    reply = await nc.request(f"flowers.qry.{service}.health", b"{}", timeout=2)
+                    body = json.loads(reply.data)
+                    typer.echo(f"{service:<11} {json.dumps(body.get('data'), ensure_ascii=False)}")
+                except Exception as exc:
+                    typer.echo(f"{service:<11} DOWN ({type(exc).__name__})")
+                    worst = 1
+        finally:
+            await nc.close()
+        return worst
+
+    raise typer.Exit(asyncio.run(ask()))
+
+
+def main() -> None:
+    app(prog_name="flowers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The nomination service's composition root (`faststream run services.nomination.app:app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from services.nomination import projections
+from services.nomination.commands import (
+    SCHEDULER,
+    AmendNomination,
+    CloseRound,
+    ExtendDeadline,
+    ImportDirectory,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
+)
+from services.nomination.handlers import NominationHandlers
+from services.nomination.queries import (
+    GetNomination,
+    ListEmployees,
+    ListNominations,
+    ListRounds,
+    ListUnits,
+    NominationQueries,
+    QuotaUse,
+)
+from shared.clock import Clock
+from shared.contracts import nomination as nomination_contract
+from shared.logging import get_logger
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
+log = get_logger(__name__)
+
+
+def build_runtime(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
+    runtime = ServiceRuntime(
+        "nomination",
+        nomination_contract.registry,
+        schema_sql=[SCHEMA],
+        settings=settings,
+        clock=clock,
+    )
+    runtime.project = projections.project
+    handlers = NominationHandlers(runtime)
+    rpc = runtime.rpc
+
+    def queries() -> NominationQueries:
+        return NominationQueries(runtime.store, runtime.settings.quota_per_unit_category)
+
+    @rpc.command("import_directory", ImportDirectory)
+    async def import_directory(cmd: ImportDirectory) -> dict[str, Any]:
+        """Bring units and employees in line with an HR export; only differences are emitted."""
+        return await handlers.import_directory(cmd)
+
+    @rpc.command("open_round", OpenRound)
+    async def open_round(cmd: OpenRound) -> dict[str, Any]:
+        """The office opens a round with its deadline (default: the 25th, 23:59:59)."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("extend_deadline", ExtendDeadline)
+    async def extend_deadline(cmd: ExtendDeadline) -> dict[str, Any]:
+        """The office extends the deadline for the whole round or one unit, with a reason."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("close_round", CloseRound)
+    async def close_round(cmd: CloseRound) -> dict[str, Any]:
+        """The office closes a round early (the scheduler closes it at the deadline)."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("submit", SubmitNomination)
+    async def submit(cmd: SubmitNomination) -> dict[str, Any]:
+        """A unit's nominator nominates one of the unit's active employees."""
+        return {**await handlers.round_command(cmd), "nomination_id": str(cmd.nomination_id)}
+
+    @rpc.command("amend", AmendNomination)
+    async def amend(cmd: AmendNomination) -> dict[str, Any]:
+        """The unit replaces a nomination's content before the deadline."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("withdraw", WithdrawNomination)
+    async def withdraw(cmd: WithdrawNomination) -> dict[str, Any]:
+        """The unit withdraws a nomination before the deadline, with a reason."""
+        return await handlers.round_command(cmd)
+
+    @rpc.query("rounds", ListRounds)
+    async def rounds(q: ListRounds) -> list[dict[str, Any]]:
+        """Rounds with status, deadline and the seconds left."""
+        return await queries().rounds(q, runtime.clock.now())
+
+    @rpc.query("nominations", ListNominations)
+    async def nominations(q: ListNominations) -> list[dict[str, Any]]:
+        """Nominations filtered by round, unit, category and status."""
+        return await queries().nominations(q)
+
+    @rpc.query("nomination", GetNomination)
+    async def nomination(q: GetNomination) -> dict[str, Any]:
+        """One nomination with its history."""
+        return await queries().nomination(q)
+
+    @rpc.query("quota", QuotaUse)
+    async def quota(q: QuotaUse) -> dict[str, Any]:
+        """A unit's quota use per category in a round."""
+        return await queries().quota_use(q)
+
+    @rpc.query("units", ListUnits)
+    async def units(q: ListUnits) -> list[dict[str, Any]]:
+        """The units of the directory."""
+        return await queries().units(q)
+
+    @rpc.query("employees", ListEmployees)
+    async def employees(q: ListEmployees) -> list[dict[str, Any]]:
+        """The employees of the directory, optionally of one unit."""
+        return await queries().employees(q)
+
+    @runtime.background_task
+    async def close_due_rounds(stopping: asyncio.Event) -> None:
+        """At the deadline each round closes by itself, exactly once (the decider is idempotent)."""
+        while not stopping.is_set():
+            for round_id in await handlers.due_rounds(runtime.clock.now()):
+                result = await handlers.round_command(
+                    CloseRound(
+                        actor=SCHEDULER,
+                        roles=frozenset({SCHEDULER}),
+                        round_id=round_id,
+                        scheduled=True,
+                    )
+                )
+                if result["events"]:
+                    log.info("round_closed_at_deadline", round_id=round_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), runtime.settings.scheduler_interval_s)
+
+    return runtime
+
+
+runtime = build_runtime()
+app = runtime.app

@@ -1,0 +1,129 @@
+"""Commands to the nomination service, as the gateway (or the scheduler) sends them.
+
+Each names its actor and the actor's roles as the gateway authenticated them; a nominator's
+commands also carry the unit the actor is bound to. Field constraints here check only the
+input's shape; every business rule (deadline, quota, deeds length, links) is the domain's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.contracts.common import Category
+from shared.rounds import RoundId
+
+NOMINATOR = "nominator"
+OFFICE = "office"
+ADMIN = "admin"
+SCHEDULER = "scheduler"  # the actor of the automatic close at the deadline
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
+# A hard cap on input size; the policy's bounds (default 50–3000) are checked by the domain.
+DeedsText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
+Link = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Code
+    roles: frozenset[str] = frozenset()
+
+
+class NominatorCommand(Command):
+    actor_unit_code: Code | None = None
+
+
+# --- Directory --------------------------------------------------------------------------------
+
+
+class DirectoryRow(BaseModel):
+    """One employee line of a directory import (HR export): who, in which unit, still here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unit_code: Code
+    unit_name: Name
+    employee_no: Code
+    name: Name
+    position: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    active: bool = True
+
+
+class ImportDirectory(Command):
+    """Bring the directory in line with these rows.
+
+    With `complete` the rows are the whole staff: an active employee missing from them left.
+    """
+
+    rows: Annotated[tuple[DirectoryRow, ...], Field(max_length=100_000)]
+    complete: bool = False
+
+
+# --- Rounds -----------------------------------------------------------------------------------
+
+
+class OpenRound(Command):
+    round_id: RoundId
+    deadline: AwareDatetime | None = None  # None: the policy's default deadline
+
+
+class ExtendDeadline(Command):
+    round_id: RoundId
+    unit_code: Code | None = None  # None: the whole round
+    new_deadline: AwareDatetime
+    reason: ShortText
+
+
+class CloseRound(Command):
+    """Close the window: `scheduled` when the scheduler fires at the deadline (idempotent)."""
+
+    round_id: RoundId
+    scheduled: bool = False
+
+
+# --- Nominations ------------------------------------------------------------------------------
+
+
+class MeasurableResultInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: Name
+    value: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20)]
+    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = ""
+
+
+class NominationContent(NominatorCommand):
+    category: Category
+    deeds: DeedsText
+    results: Annotated[tuple[MeasurableResultInput, ...], Field(max_length=20)] = ()
+    evidence_links: Annotated[tuple[Link, ...], Field(max_length=10)] = ()
+    recommendation: ShortText
+
+
+class SubmitNomination(NominationContent):
+    """Nominate `employee_no` of `unit_code`. The id comes with the command: a retry is a no-op."""
+
+    nomination_id: UUID
+    round_id: RoundId
+    unit_code: Code
+    employee_no: Code
+
+
+class AmendNomination(NominationContent):
+    """Replace a nomination's content (category included); the nominee stays."""
+
+    nomination_id: UUID
+    round_id: RoundId
+
+
+class WithdrawNomination(NominatorCommand):
+    nomination_id: UUID
+    round_id: RoundId
+    reason: ShortText

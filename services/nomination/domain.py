@@ -1,0 +1,956 @@
+"""The nomination service's deciders, pure: the directory, and a round with its nominations.
+
+Two aggregates. The directory (stream "directory") knows units and employees and changes
+only by import. A round (stream "round-<round_id>") holds its window and every nomination
+in it, because the quota and "one nomination per employee" are rules over the whole round.
+
+`decide_*` functions take the state, a command and `now` (an aware datetime) and return the
+new events or raise a `NominationError`; `evolve_*` fold one event into the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from services.nomination.commands import (
+    ADMIN,
+    NOMINATOR,
+    OFFICE,
+    AmendNomination,
+    CloseRound,
+    Command,
+    ExtendDeadline,
+    ImportDirectory,
+    NominationContent,
+    NominatorCommand,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
+)
+from shared.clock import SHANGHAI
+from shared.contracts.common import Category, NomineeSnapshot
+from shared.contracts.nomination import (
+    ClosedNomination,
+    DeadlineExtended,
+    EmployeeLeft,
+    EmployeeRegistered,
+    EmployeeRejoined,
+    EmployeeTransferred,
+    EmployeeUpdated,
+    MeasurableResult,
+    NominationAmended,
+    NominationsClosed,
+    NominationSubmitted,
+    NominationWithdrawn,
+    RoundOpened,
+    UnitRegistered,
+    UnitRenamed,
+)
+from shared.errors import DomainError
+from shared.events import DomainEvent
+from shared.rounds import (
+    DEFAULT_DEADLINE_DAY,
+    DEFAULT_DEADLINE_TIME,
+    Cadence,
+    RoundPeriod,
+    parse_deadline_time,
+)
+from shared.settings import Settings
+
+# --- Policy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NominationPolicy:
+    """The settings the rules depend on, handed in by the caller (the domain reads no settings)."""
+
+    cadence: Cadence = Cadence.QUARTERLY
+    deadline_day: int = DEFAULT_DEADLINE_DAY
+    deadline_time: time = DEFAULT_DEADLINE_TIME
+    quota_per_unit_category: int = 1
+    cooldown_rounds: int = 0
+    deeds_min_chars: int = 50
+    deeds_max_chars: int = 3_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NominationPolicy:
+        return cls(
+            cadence=Cadence(settings.cadence),
+            deadline_day=settings.deadline_day,
+            deadline_time=parse_deadline_time(settings.deadline_time),
+            quota_per_unit_category=settings.quota_per_unit_category,
+            cooldown_rounds=settings.cooldown_rounds,
+            deeds_min_chars=settings.deeds_min_chars,
+            deeds_max_chars=settings.deeds_max_chars,
+        )
+
+
+PastWin = tuple[str, Category, str]
+"""(employee_no, category, round_id) of a flower already won: the input of the cooldown rule."""
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+class NominationError(DomainError):
+    """A refused nomination-service command; subclasses fix the code and the two messages."""
+
+    code: ClassVar[str] = "nomination_error"
+    message_zh_template: ClassVar[str] = "操作未被接受"
+    message_en_template: ClassVar[str] = "The command was refused"
+
+    def __init__(self, **details: Any) -> None:
+        super().__init__(
+            self.message_zh_template.format(**details),
+            self.message_en_template.format(**details),
+            **details,
+        )
+
+
+class NotANominator(NominationError):
+    code = "not_a_nominator"
+    status = 403
+    message_zh_template = "只有单位提名人可以提名"
+    message_en_template = "Only a unit nominator may nominate"
+
+
+class NotOwnUnit(NominationError):
+    code = "not_own_unit"
+    status = 403
+    message_zh_template = "提名人只能为本单位（{actor_unit_code}）提名，不能为 {unit_code} 提名"
+    message_en_template = (
+        "A nominator acts for their own unit only ({actor_unit_code}), not for {unit_code}"
+    )
+
+
+class NotOffice(NominationError):
+    code = "not_office"
+    status = 403
+    message_zh_template = "只有评选活动领导小组办公室可以执行此操作"
+    message_en_template = "Only the leadership group's office may do this"
+
+
+class UnitNotFound(NominationError):
+    code = "unit_not_found"
+    status = 404
+    message_zh_template = "单位 {unit_code} 不存在"
+    message_en_template = "There is no unit {unit_code}"
+
+
+class EmployeeNotFound(NominationError):
+    code = "employee_not_found"
+    status = 404
+    message_zh_template = "职工 {employee_no} 不在职工名册中"
+    message_en_template = "Employee {employee_no} is not in the directory"
+
+
+class EmployeeInactive(NominationError):
+    code = "employee_inactive"
+    message_zh_template = "职工 {employee_no} 已不在岗，不能被提名"
+    message_en_template = "Employee {employee_no} is no longer active and cannot be nominated"
+
+
+class EmployeeNotInUnit(NominationError):
+    code = "employee_not_in_unit"
+    message_zh_template = "职工 {employee_no} 不属于单位 {unit_code}"
+    message_en_template = "Employee {employee_no} does not belong to unit {unit_code}"
+
+
+class QuotaExceeded(NominationError):
+    code = "quota_exceeded"
+    message_zh_template = "本单位本轮「{category_zh}」的提名名额（{quota} 名）已用完"
+    message_en_template = "The unit's quota for the {category_en} this round ({quota}) is used up"
+
+
+class AlreadyNominated(NominationError):
+    code = "already_nominated"
+    message_zh_template = "职工 {employee_no} 本轮已被提名，每人每轮只能被提名一次"
+    message_en_template = "Employee {employee_no} is already nominated this round (once per round)"
+
+
+class InCooldown(NominationError):
+    code = "cooldown"
+    message_zh_template = (
+        "职工 {employee_no} 在 {won_round_id} 已获「{category_zh}」，冷却期内不能再提名"
+    )
+    message_en_template = (
+        "Employee {employee_no} won the {category_en} in {won_round_id}: "
+        "not again within the cooldown"
+    )
+
+
+class DeedsLength(NominationError):
+    code = "deeds_length"
+    status = 422
+    message_zh_template = "事迹应为 {min} 至 {max} 字（现为 {length} 字）"
+    message_en_template = "Deeds must be {min} to {max} characters long (they are {length})"
+
+
+class InvalidLink(NominationError):
+    code = "invalid_link"
+    status = 422
+    message_zh_template = "证明材料链接须为 http 或 https 网址：{link}"
+    message_en_template = "Evidence links must be http or https URLs: {link}"
+
+
+class RecommendationRequired(NominationError):
+    code = "recommendation_required"
+    status = 422
+    message_zh_template = "请填写单位推荐意见"
+    message_en_template = "The unit's recommendation opinion is required"
+
+
+class ReasonRequired(NominationError):
+    code = "reason_required"
+    status = 422
+    message_zh_template = "请填写原因"
+    message_en_template = "A reason is required"
+
+
+class DeadlinePassed(NominationError):
+    code = "deadline_passed"
+    message_zh_template = "{round_id} 的提名截止时间（{deadline_local}）已过"
+    message_en_template = "The nomination deadline of {round_id} ({deadline_local}) has passed"
+
+
+class RoundClosed(NominationError):
+    code = "round_closed"
+    message_zh_template = "{round_id} 的提名已截止"
+    message_en_template = "Nominations for {round_id} are closed"
+
+
+class RoundNotOpen(NominationError):
+    code = "round_not_open"
+    message_zh_template = "{round_id} 尚未开放提名"
+    message_en_template = "Round {round_id} is not open for nominations"
+
+
+class RoundExists(NominationError):
+    code = "round_exists"
+    message_zh_template = "{round_id} 已开放过"
+    message_en_template = "Round {round_id} has already been opened"
+
+
+class CadenceMismatch(NominationError):
+    code = "cadence_mismatch"
+    status = 422
+    message_zh_template = "轮次 {round_id} 与当前评选周期（{cadence}）不符"
+    message_en_template = "Round {round_id} does not fit the configured cadence ({cadence})"
+
+
+class DeadlineInPast(NominationError):
+    code = "deadline_in_past"
+    status = 422
+    message_zh_template = "截止时间（{deadline_local}）已过，不能开放该轮次"
+    message_en_template = (
+        "The deadline ({deadline_local}) has already passed: cannot open the round"
+    )
+
+
+class ExtensionNotLater(NominationError):
+    code = "extension_not_later"
+    status = 422
+    message_zh_template = "新的截止时间须晚于现截止时间（{deadline_local}）和当前时间"
+    message_en_template = (
+        "The new deadline must be later than the current one ({deadline_local}) and than now"
+    )
+
+
+class NominationNotFound(NominationError):
+    code = "nomination_not_found"
+    status = 404
+    message_zh_template = "{round_id} 中没有提名 {nomination_id}"
+    message_en_template = "There is no nomination {nomination_id} in {round_id}"
+
+
+class NominationAlreadyWithdrawn(NominationError):
+    code = "nomination_withdrawn"
+    message_zh_template = "提名 {nomination_id} 已撤回"
+    message_en_template = "Nomination {nomination_id} has been withdrawn"
+
+
+class NominationExists(NominationError):
+    code = "nomination_exists"
+    message_zh_template = "提名编号 {nomination_id} 已被另一提名使用"
+    message_en_template = "Nomination id {nomination_id} is already used by another nomination"
+
+
+class InvalidDirectory(NominationError):
+    code = "invalid_directory"
+    status = 422
+    message_zh_template = "名册数据有误：{problem_zh}"
+    message_en_template = "The directory rows are inconsistent: {problem_en}"
+
+
+# --- Directory state --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Employee:
+    employee_no: str
+    name: str
+    unit_code: str
+    position: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class DirectoryState:
+    units: Mapping[str, Unit] = field(default_factory=dict)
+    employees: Mapping[str, Employee] = field(default_factory=dict)
+
+    def snapshot(self, employee_no: str) -> NomineeSnapshot:
+        employee = self.employees[employee_no]
+        unit = self.units.get(employee.unit_code)
+        return NomineeSnapshot(
+            employee_no=employee.employee_no,
+            name=employee.name,
+            unit_code=employee.unit_code,
+            unit_name=unit.name if unit else employee.unit_code,
+            position=employee.position,
+        )
+
+
+EMPTY_DIRECTORY = DirectoryState()
+
+
+def _apply_directory(
+    units: dict[str, Unit], employees: dict[str, Employee], event: DomainEvent
+) -> None:
+    match event:
+        case UnitRegistered() | UnitRenamed():
+            units[event.unit_code] = Unit(event.unit_code, event.name)
+        case EmployeeRegistered():
+            employees[event.employee_no] = Employee(
+                event.employee_no, event.name, event.unit_code, event.position
+            )
+        case EmployeeUpdated():
+            old = employees[event.employee_no]
+            employees[event.employee_no] = replace(old, name=event.name, position=event.position)
+        case EmployeeTransferred():
+            old = employees[event.employee_no]
+            employees[event.employee_no] = replace(old, unit_code=event.to_unit_code)
+        case EmployeeLeft():
+            employees[event.employee_no] = replace(employees[event.employee_no], active=False)
+        case EmployeeRejoined():
+            employees[event.employee_no] = Employee(
+                event.employee_no, event.name, event.unit_code, event.position
+            )
+        case _:
+            pass
+
+
+def evolve_directory(state: DirectoryState, event: DomainEvent) -> DirectoryState:
+    units, employees = dict(state.units), dict(state.employees)
+    _apply_directory(units, employees, event)
+    return DirectoryState(units, employees)
+
+
+def directory_from(
+    events: Iterable[DomainEvent], initial: DirectoryState = EMPTY_DIRECTORY
+) -> DirectoryState:
+    """Fold a whole stream at once: the same as folding `evolve_directory`, without a copy per
+    event (a directory has thousands of employees)."""
+    units, employees = dict(initial.units), dict(initial.employees)
+    for event in events:
+        _apply_directory(units, employees, event)
+    return DirectoryState(units, employees)
+
+
+def decide_import(state: DirectoryState, cmd: ImportDirectory) -> list[DomainEvent]:
+    """Only the differences between the directory and the rows; the same rows again give none."""
+    if OFFICE not in cmd.roles and ADMIN not in cmd.roles:
+        raise NotOffice()
+    unit_names: dict[str, str] = {}
+    seen: set[str] = set()
+    for row in cmd.rows:
+        if unit_names.setdefault(row.unit_code, row.unit_name) != row.unit_name:
+            raise InvalidDirectory(
+                problem_zh=f"单位 {row.unit_code} 有两个名称",
+                problem_en=f"unit {row.unit_code} has two names",
+            )
+        if row.employee_no in seen:
+            raise InvalidDirectory(
+                problem_zh=f"职工 {row.employee_no} 出现多次",
+                problem_en=f"employee {row.employee_no} appears more than once",
+            )
+        seen.add(row.employee_no)
+
+    events: list[DomainEvent] = []
+    for code, name in unit_names.items():
+        unit = state.units.get(code)
+        if unit is None:
+            events.append(UnitRegistered(unit_code=code, name=name))
+        elif unit.name != name:
+            events.append(UnitRenamed(unit_code=code, previous_name=unit.name, name=name))
+
+    for row in cmd.rows:
+        known = state.employees.get(row.employee_no)
+        if known is None:
+            if row.active:
+                events.append(
+                    EmployeeRegistered(
+                        employee_no=row.employee_no,
+                        name=row.name,
+                        unit_code=row.unit_code,
+                        position=row.position,
+                    )
+                )
+        elif not row.active:
+            if known.active:
+                events.append(
+                    EmployeeLeft(employee_no=known.employee_no, unit_code=known.unit_code)
+                )
+        elif not known.active:
+            events.append(
+                EmployeeRejoined(
+                    employee_no=row.employee_no,
+                    name=row.name,
+                    unit_code=row.unit_code,
+                    position=row.position,
+                )
+            )
+        else:
+            if known.unit_code != row.unit_code:
+                events.append(
+                    EmployeeTransferred(
+                        employee_no=row.employee_no,
+                        from_unit_code=known.unit_code,
+                        to_unit_code=row.unit_code,
+                    )
+                )
+            if (known.name, known.position) != (row.name, row.position):
+                events.append(
+                    EmployeeUpdated(
+                        employee_no=row.employee_no,
+                        unit_code=row.unit_code,
+                        name=row.name,
+                        position=row.position,
+                    )
+                )
+
+    if cmd.complete:
+        for employee in state.employees.values():
+            if employee.active and employee.employee_no not in seen:
+                events.append(
+                    EmployeeLeft(employee_no=employee.employee_no, unit_code=employee.unit_code)
+                )
+    return events
+
+
+# --- Round state ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Nomination:
+    nomination_id: UUID
+    category: Category
+    nominee: NomineeSnapshot
+    deeds: str
+    results: tuple[MeasurableResult, ...]
+    evidence_links: tuple[str, ...]
+    recommendation: str
+    submitted_by: str
+    submitted_at: datetime
+    last_amended_at: datetime | None = None
+    withdrawn: bool = False
+
+    @property
+    def unit_code(self) -> str:
+        return self.nominee.unit_code
+
+    @property
+    def employee_no(self) -> str:
+        return self.nominee.employee_no
+
+
+@dataclass(frozen=True)
+class RoundState:
+    round_id: str
+    cadence: Cadence
+    deadline: datetime
+    unit_deadlines: Mapping[str, datetime] = field(default_factory=dict)
+    nominations: Mapping[UUID, Nomination] = field(default_factory=dict)
+    closed: bool = False
+    closed_at: datetime | None = None
+
+    def deadline_for(self, unit_code: str) -> datetime:
+        """A unit's effective deadline: the round's, or the unit's own extension if later."""
+        own = self.unit_deadlines.get(unit_code)
+        return self.deadline if own is None or own < self.deadline else own
+
+    @property
+    def latest_deadline(self) -> datetime:
+        """When the last unit's window shuts: the scheduler closes the round after this."""
+        return max([self.deadline, *self.unit_deadlines.values()])
+
+    def standing(self) -> list[Nomination]:
+        """The nominations not withdrawn, in the order they were submitted."""
+        return [n for n in self.nominations.values() if not n.withdrawn]
+
+    def accepts_at(self, unit_code: str, now: datetime) -> bool:
+        return not self.closed and within_deadline(now, self.deadline_for(unit_code))
+
+
+def within_deadline(now: datetime, deadline: datetime) -> bool:
+    """Whether `now` is on or before the deadline, to the second.
+
+    A deadline names its last accepted second: "23:59:59" accepts 23:59:59.999 and refuses
+    00:00:00 of the next day.
+    """
+    _require_aware(now)
+    return now.replace(microsecond=0) <= deadline.replace(microsecond=0)
+
+
+def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | None:
+    if isinstance(event, RoundOpened):
+        return RoundState(round_id=event.round_id, cadence=event.cadence, deadline=event.deadline)
+    if state is None:
+        if isinstance(
+            event,
+            DeadlineExtended
+            | NominationSubmitted
+            | NominationAmended
+            | NominationWithdrawn
+            | NominationsClosed,
+        ):
+            raise ValueError(f"{event.event_type} before RoundOpened: the stream is corrupt")
+        return state
+    match event:
+        case DeadlineExtended(unit_code=None):
+            return replace(state, deadline=event.new_deadline)
+        case DeadlineExtended(unit_code=str(unit_code)):
+            return replace(
+                state, unit_deadlines={**state.unit_deadlines, unit_code: event.new_deadline}
+            )
+        case NominationSubmitted():
+            nomination = Nomination(
+                nomination_id=event.nomination_id,
+                category=event.category,
+                nominee=event.nominee,
+                deeds=event.deeds,
+                results=event.results,
+                evidence_links=event.evidence_links,
+                recommendation=event.recommendation,
+                submitted_by=event.submitted_by,
+                submitted_at=event.submitted_at,
+            )
+            return _with_nomination(state, nomination)
+        case NominationAmended():
+            old = state.nominations[event.nomination_id]
+            amended = replace(
+                old,
+                category=event.category,
+                nominee=event.nominee,
+                deeds=event.deeds,
+                results=event.results,
+                evidence_links=event.evidence_links,
+                recommendation=event.recommendation,
+                last_amended_at=event.amended_at,
+            )
+            return _with_nomination(state, amended)
+        case NominationWithdrawn():
+            old = state.nominations[event.nomination_id]
+            return _with_nomination(state, replace(old, withdrawn=True))
+        case NominationsClosed():
+            return replace(state, closed=True, closed_at=event.closed_at)
+        case _:
+            return state
+
+
+def round_from(events: Iterable[DomainEvent]) -> RoundState | None:
+    state: RoundState | None = None
+    for event in events:
+        state = evolve_round(state, event)
+    return state
+
+
+def _with_nomination(state: RoundState, nomination: Nomination) -> RoundState:
+    return replace(state, nominations={**state.nominations, nomination.nomination_id: nomination})
+
+
+# --- Round deciders ---------------------------------------------------------------------------
+
+
+def decide_open_round(
+    state: RoundState | None, cmd: OpenRound, now: datetime, *, policy: NominationPolicy
+) -> list[DomainEvent]:
+    _require_aware(now)
+    _require_office(cmd)
+    if state is not None:
+        raise RoundExists(round_id=cmd.round_id)
+    period = RoundPeriod.parse(cmd.round_id)
+    if period.cadence is not policy.cadence:
+        raise CadenceMismatch(round_id=cmd.round_id, cadence=policy.cadence.value)
+    deadline = cmd.deadline or period.deadline(policy.deadline_day, policy.deadline_time)
+    if not within_deadline(now, deadline):
+        raise DeadlineInPast(deadline_local=_local(deadline))
+    return [
+        RoundOpened(
+            round_id=cmd.round_id,
+            cadence=period.cadence,
+            deadline=_utc(deadline),
+            opened_by=cmd.actor,
+            opened_at=_utc(now),
+        )
+    ]
+
+
+def decide_extend_deadline(
+    state: RoundState | None,
+    cmd: ExtendDeadline,
+    now: datetime,
+    *,
+    directory: DirectoryState,
+) -> list[DomainEvent]:
+    _require_aware(now)
+    _require_office(cmd)
+    round_ = _require_round(state, cmd.round_id)
+    if round_.closed:
+        raise RoundClosed(round_id=round_.round_id)
+    if cmd.unit_code is not None and cmd.unit_code not in directory.units:
+        raise UnitNotFound(unit_code=cmd.unit_code)
+    if not cmd.reason.strip():
+        raise ReasonRequired()
+    current = round_.deadline if cmd.unit_code is None else round_.deadline_for(cmd.unit_code)
+    if cmd.new_deadline <= current or within_deadline(cmd.new_deadline, now):
+        raise ExtensionNotLater(deadline_local=_local(current))
+    return [
+        DeadlineExtended(
+            round_id=round_.round_id,
+            unit_code=cmd.unit_code,
+            previous_deadline=_utc(current),
+            new_deadline=_utc(cmd.new_deadline),
+            reason=cmd.reason,
+            extended_by=cmd.actor,
+            extended_at=_utc(now),
+        )
+    ]
+
+
+def decide_close_round(
+    state: RoundState | None, cmd: CloseRound, now: datetime
+) -> list[DomainEvent]:
+    """Close at the deadline (the scheduler, idempotent) or earlier (the office).
+
+    The scheduler closes only once the latest effective deadline, per-unit extensions
+    included, has passed; before that, or when already closed, it gets no events.
+    """
+    _require_aware(now)
+    if not cmd.scheduled:
+        _require_office(cmd)
+    round_ = _require_round(state, cmd.round_id)
+    if round_.closed:
+        if cmd.scheduled:
+            return []
+        raise RoundClosed(round_id=round_.round_id)
+    latest = round_.latest_deadline
+    past = not within_deadline(now, latest)
+    if cmd.scheduled and not past:
+        return []
+    return [
+        NominationsClosed(
+            round_id=round_.round_id,
+            closed_at=_utc(now),
+            how="deadline" if past else "early",
+            closed_by=cmd.actor,
+            deadline=_utc(latest),
+            nominations=tuple(
+                ClosedNomination(
+                    nomination_id=n.nomination_id,
+                    category=n.category,
+                    nominee=n.nominee,
+                    submitted_by=n.submitted_by,
+                    submitted_at=n.submitted_at,
+                    last_amended_at=n.last_amended_at,
+                )
+                for n in round_.standing()
+            ),
+        )
+    ]
+
+
+def decide_submit(
+    state: RoundState | None,
+    cmd: SubmitNomination,
+    now: datetime,
+    *,
+    directory: DirectoryState,
+    policy: NominationPolicy,
+    winners: Collection[PastWin] = (),
+) -> list[DomainEvent]:
+    _require_aware(now)
+    round_ = _require_round(state, cmd.round_id)
+    _require_nominator_of(cmd, cmd.unit_code)
+    existing = round_.nominations.get(cmd.nomination_id)
+    if existing is not None:
+        if existing.employee_no == cmd.employee_no and existing.submitted_by == cmd.actor:
+            return []  # a retry of a submission already recorded
+        raise NominationExists(nomination_id=str(cmd.nomination_id))
+    _require_window(round_, cmd.unit_code, now)
+
+    employee = directory.employees.get(cmd.employee_no)
+    if employee is None:
+        raise EmployeeNotFound(employee_no=cmd.employee_no)
+    if employee.unit_code != cmd.unit_code:
+        raise EmployeeNotInUnit(employee_no=cmd.employee_no, unit_code=cmd.unit_code)
+    if not employee.active:
+        raise EmployeeInactive(employee_no=cmd.employee_no)
+    _require_not_nominated(round_, cmd.employee_no)
+    _require_quota(round_, cmd.unit_code, cmd.category, policy)
+    _require_no_cooldown(round_, cmd.employee_no, cmd.category, policy, winners)
+    results, links = _validated_content(cmd, policy)
+
+    return [
+        NominationSubmitted(
+            nomination_id=cmd.nomination_id,
+            round_id=round_.round_id,
+            category=cmd.category,
+            nominee=directory.snapshot(cmd.employee_no),
+            deeds=cmd.deeds,
+            results=results,
+            evidence_links=links,
+            recommendation=cmd.recommendation,
+            submitted_by=cmd.actor,
+            submitted_at=_utc(now),
+        )
+    ]
+
+
+def decide_amend(
+    state: RoundState | None,
+    cmd: AmendNomination,
+    now: datetime,
+    *,
+    policy: NominationPolicy,
+    winners: Collection[PastWin] = (),
+) -> list[DomainEvent]:
+    _require_aware(now)
+    round_ = _require_round(state, cmd.round_id)
+    nomination = _require_nomination(round_, cmd.nomination_id)
+    _require_nominator_of(cmd, nomination.unit_code)
+    if nomination.withdrawn:
+        raise NominationAlreadyWithdrawn(nomination_id=str(nomination.nomination_id))
+    _require_window(round_, nomination.unit_code, now)
+    if cmd.category != nomination.category:
+        _require_quota(round_, nomination.unit_code, cmd.category, policy)
+        _require_no_cooldown(round_, nomination.employee_no, cmd.category, policy, winners)
+    results, links = _validated_content(cmd, policy)
+    unchanged = (
+        nomination.category,
+        nomination.deeds,
+        nomination.results,
+        nomination.evidence_links,
+        nomination.recommendation,
+    ) == (cmd.category, cmd.deeds, results, links, cmd.recommendation)
+    if unchanged:
+        return []
+    return [
+        NominationAmended(
+            nomination_id=nomination.nomination_id,
+            round_id=round_.round_id,
+            category=cmd.category,
+            nominee=nomination.nominee,
+            deeds=cmd.deeds,
+            results=results,
+            evidence_links=links,
+            recommendation=cmd.recommendation,
+            amended_by=cmd.actor,
+            amended_at=_utc(now),
+        )
+    ]
+
+
+def decide_withdraw(
+    state: RoundState | None, cmd: WithdrawNomination, now: datetime
+) -> list[DomainEvent]:
+    _require_aware(now)
+    round_ = _require_round(state, cmd.round_id)
+    nomination = _require_nomination(round_, cmd.nomination_id)
+    _require_nominator_of(cmd, nomination.unit_code)
+    if nomination.withdrawn:
+        return []
+    _require_window(round_, nomination.unit_code, now)
+    if not cmd.reason.strip():
+        raise ReasonRequired()
+    return [
+        NominationWithdrawn(
+            nomination_id=nomination.nomination_id,
+            round_id=round_.round_id,
+            category=nomination.category,
+            nominee=nomination.nominee,
+            reason=cmd.reason,
+            withdrawn_by=cmd.actor,
+            withdrawn_at=_utc(now),
+        )
+    ]
+
+
+RoundCommand = (
+    OpenRound
+    | ExtendDeadline
+    | CloseRound
+    | SubmitNomination
+    | AmendNomination
+    | WithdrawNomination
+)
+
+
+def decide_round(
+    state: RoundState | None,
+    cmd: RoundCommand,
+    now: datetime,
+    *,
+    directory: DirectoryState,
+    policy: NominationPolicy,
+    winners: Collection[PastWin] = (),
+) -> list[DomainEvent]:
+    """Any round command, for a handler that loads a round stream and appends to it."""
+    match cmd:
+        case OpenRound():
+            return decide_open_round(state, cmd, now, policy=policy)
+        case ExtendDeadline():
+            return decide_extend_deadline(state, cmd, now, directory=directory)
+        case CloseRound():
+            return decide_close_round(state, cmd, now)
+        case SubmitNomination():
+            return decide_submit(
+                state, cmd, now, directory=directory, policy=policy, winners=winners
+            )
+        case AmendNomination():
+            return decide_amend(state, cmd, now, policy=policy, winners=winners)
+        case WithdrawNomination():
+            return decide_withdraw(state, cmd, now)
+
+
+# --- Rules shared by the deciders -------------------------------------------------------------
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("the domain needs timezone-aware datetimes")
+
+
+def _require_office(cmd: Command) -> None:
+    if OFFICE not in cmd.roles:
+        raise NotOffice()
+
+
+def _require_nominator_of(cmd: NominatorCommand, unit_code: str) -> None:
+    if NOMINATOR not in cmd.roles:
+        raise NotANominator()
+    if cmd.actor_unit_code != unit_code:
+        raise NotOwnUnit(actor_unit_code=cmd.actor_unit_code or "-", unit_code=unit_code)
+
+
+def _require_round(state: RoundState | None, round_id: str) -> RoundState:
+    if state is None or state.round_id != round_id:
+        raise RoundNotOpen(round_id=round_id)
+    return state
+
+
+def _require_nomination(state: RoundState, nomination_id: UUID) -> Nomination:
+    nomination = state.nominations.get(nomination_id)
+    if nomination is None:
+        raise NominationNotFound(round_id=state.round_id, nomination_id=str(nomination_id))
+    return nomination
+
+
+def _require_window(state: RoundState, unit_code: str, now: datetime) -> None:
+    """After the close or past the unit's effective deadline, everything is locked."""
+    if state.closed:
+        raise RoundClosed(round_id=state.round_id)
+    deadline = state.deadline_for(unit_code)
+    if not within_deadline(now, deadline):
+        raise DeadlinePassed(round_id=state.round_id, deadline_local=_local(deadline))
+
+
+def _require_not_nominated(state: RoundState, employee_no: str) -> None:
+    if any(n.employee_no == employee_no for n in state.standing()):
+        raise AlreadyNominated(employee_no=employee_no)
+
+
+def _require_quota(
+    state: RoundState, unit_code: str, category: Category, policy: NominationPolicy
+) -> None:
+    used = sum(1 for n in state.standing() if n.unit_code == unit_code and n.category == category)
+    if used >= policy.quota_per_unit_category:
+        raise QuotaExceeded(
+            unit_code=unit_code,
+            category=category.value,
+            category_zh=category.label_zh,
+            category_en=category.label_en,
+            quota=policy.quota_per_unit_category,
+        )
+
+
+def _require_no_cooldown(
+    state: RoundState,
+    employee_no: str,
+    category: Category,
+    policy: NominationPolicy,
+    winners: Collection[PastWin],
+) -> None:
+    """A winner of `category` in the last `cooldown_rounds` rounds (same cadence) must wait."""
+    if policy.cooldown_rounds <= 0:
+        return
+    recent = {
+        p.id for p in RoundPeriod.parse(state.round_id).previous_rounds(policy.cooldown_rounds)
+    }
+    for won_employee, won_category, won_round in winners:
+        if won_employee == employee_no and won_category == category and won_round in recent:
+            raise InCooldown(
+                employee_no=employee_no,
+                category=category.value,
+                category_zh=category.label_zh,
+                category_en=category.label_en,
+                won_round_id=won_round,
+            )
+
+
+def _validated_content(
+    cmd: NominationContent, policy: NominationPolicy
+) -> tuple[tuple[MeasurableResult, ...], tuple[str, ...]]:
+    length = len(cmd.deeds.strip())
+    if not policy.deeds_min_chars <= length <= policy.deeds_max_chars:
+        raise DeedsLength(length=length, min=policy.deeds_min_chars, max=policy.deeds_max_chars)
+    for link in cmd.evidence_links:
+        if not is_web_link(link):
+            raise InvalidLink(link=link)
+    if not cmd.recommendation.strip():
+        raise RecommendationRequired()
+    results = tuple(
+        MeasurableResult(metric=r.metric, value=r.value, unit=r.unit) for r in cmd.results
+    )
+    return results, tuple(cmd.evidence_links)
+
+
+def is_web_link(link: str) -> bool:
+    """An absolute http(s) URL with a host, and nothing a browser would read differently."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in link):
+        return False
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(host)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,159 @@
+"""Use cases: load → decide → append (and project), one per command."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.nomination.commands import (
+    AmendNomination,
+    ExtendDeadline,
+    ImportDirectory,
+    SubmitNomination,
+)
+from services.nomination.domain import (
+    EMPTY_DIRECTORY,
+    DirectoryState,
+    Employee,
+    NominationPolicy,
+    PastWin,
+    RoundCommand,
+    RoundState,
+    Unit,
+    decide_import,
+    decide_round,
+    directory_from,
+    evolve_round,
+)
+from shared.contracts.common import Category
+from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
+from shared.events import DomainEvent, RecordedEvent
+from shared.service import ServiceRuntime
+
+
+def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
+    """What a command's reply says: which events it caused, and where the log stands."""
+    return {
+        "events": [e.type for e in recorded],
+        "position": recorded[-1].position if recorded else None,
+    }
+
+
+class NominationHandlers:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+
+    @property
+    def policy(self) -> NominationPolicy:
+        return NominationPolicy.from_settings(self.runtime.settings)
+
+    async def import_directory(self, cmd: ImportDirectory) -> dict[str, Any]:
+        """The whole stream is folded: an import is rare and must see every earlier one."""
+        recorded = await self.runtime.execute(
+            DIRECTORY_STREAM,
+            _evolve_directory,
+            EMPTY_DIRECTORY,
+            lambda state: decide_import(state, cmd),
+            cmd.actor,
+            fold_all=directory_from,
+        )
+        return {**outcome(recorded), "changes": _count(recorded)}
+
+    async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
+        now = self.runtime.clock.now()
+        directory = await self._directory_for(cmd)
+        winners = await self._past_wins(cmd)
+        policy = self.policy
+
+        def decide(state: RoundState | None) -> list[DomainEvent]:
+            return decide_round(
+                state, cmd, now, directory=directory, policy=policy, winners=winners
+            )
+
+        recorded = await self.runtime.execute(
+            round_stream_id(cmd.round_id), evolve_round, None, decide, cmd.actor
+        )
+        return outcome(recorded)
+
+    async def _directory_for(self, cmd: RoundCommand) -> DirectoryState:
+        """The part of the directory a round command needs, read from the projection."""
+        pool = self.runtime.store.pool
+        units: dict[str, Unit] = {}
+        employees: dict[str, Employee] = {}
+        unit_codes: set[str] = set()
+        if isinstance(cmd, SubmitNomination):
+            row = await pool.fetchrow(
+                "SELECT * FROM employees WHERE employee_no = $1", cmd.employee_no
+            )
+            if row is not None:
+                employees[row["employee_no"]] = Employee(
+                    row["employee_no"],
+                    row["name"],
+                    row["unit_code"],
+                    row["position"],
+                    row["active"],
+                )
+                unit_codes.add(row["unit_code"])
+            unit_codes.add(cmd.unit_code)
+        if isinstance(cmd, ExtendDeadline) and cmd.unit_code:
+            unit_codes.add(cmd.unit_code)
+        if unit_codes:
+            for row in await pool.fetch(
+                "SELECT unit_code, name FROM units WHERE unit_code = ANY($1::text[])",
+                sorted(unit_codes),
+            ):
+                units[row["unit_code"]] = Unit(row["unit_code"], row["name"])
+        return DirectoryState(units, employees)
+
+    async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
+        if self.policy.cooldown_rounds == 0 or not isinstance(
+            cmd, SubmitNomination | AmendNomination
+        ):
+            return []
+        employee_no = getattr(cmd, "employee_no", None)
+        rows = await self.runtime.store.pool.fetch(
+            "SELECT employee_no, category, round_id FROM past_wins "
+            "WHERE NOT revoked AND ($1::text IS NULL OR employee_no = $1)",
+            employee_no,
+        )
+        return [(r["employee_no"], Category(r["category"]), r["round_id"]) for r in rows]
+
+    async def due_rounds(self, now: datetime) -> list[str]:
+        """Open rounds whose latest deadline (extensions included) has passed."""
+        rows = await self.runtime.store.pool.fetch(
+            """
+            SELECT round_id FROM rounds r WHERE status = 'open' AND greatest(deadline,
+                (SELECT max(value::timestamptz) FROM jsonb_each_text(r.unit_deadlines))
+            ) < date_trunc('second', $1::timestamptz)
+            ORDER BY round_id
+            """,
+            now,
+        )
+        return [r["round_id"] for r in rows]
+
+
+def _evolve_directory(state: DirectoryState, event: DomainEvent) -> DirectoryState:
+    return directory_from([event], state)
+
+
+def _count(recorded: Sequence[RecordedEvent]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in recorded:
+        counts[event.type] = counts.get(event.type, 0) + 1
+    return counts
+
+
+async def record_past_win(
+    conn: asyncpg.Connection, employee_no: str, category: str, round_id: str, revoked: bool
+) -> None:
+    await conn.execute(
+        "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked",
+        employee_no,
+        category,
+        round_id,
+        revoked,
+    )

@@ -1,0 +1,146 @@
+"""The nomination service's own read models, fed in the transaction of each append."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.contracts.nomination import (
+    DeadlineExtended,
+    EmployeeLeft,
+    EmployeeRegistered,
+    EmployeeRejoined,
+    EmployeeTransferred,
+    EmployeeUpdated,
+    NominationAmended,
+    NominationsClosed,
+    NominationSubmitted,
+    NominationWithdrawn,
+    RoundOpened,
+    UnitRegistered,
+    UnitRenamed,
+    registry,
+)
+from shared.events import DomainEvent, RecordedEvent
+
+UPSERT_EMPLOYEE = """
+    INSERT INTO employees (employee_no, name, unit_code, position, active)
+    VALUES ($1, $2, $3, $4, true)
+    ON CONFLICT (employee_no) DO UPDATE SET name = excluded.name,
+        unit_code = excluded.unit_code, position = excluded.position, active = true
+"""
+
+
+async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
+    for envelope in recorded:
+        await apply(conn, registry.decode_recorded(envelope))
+
+
+async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
+    match event:
+        case UnitRegistered() | UnitRenamed():
+            await conn.execute(
+                "INSERT INTO units (unit_code, name) VALUES ($1, $2) "
+                "ON CONFLICT (unit_code) DO UPDATE SET name = excluded.name",
+                event.unit_code,
+                event.name,
+            )
+        case EmployeeRegistered() | EmployeeUpdated() | EmployeeRejoined():
+            await conn.execute(
+                UPSERT_EMPLOYEE, event.employee_no, event.name, event.unit_code, event.position
+            )
+        case EmployeeTransferred():
+            await conn.execute(
+                "UPDATE employees SET unit_code = $2 WHERE employee_no = $1",
+                event.employee_no,
+                event.to_unit_code,
+            )
+        case EmployeeLeft():
+            await conn.execute(
+                "UPDATE employees SET active = false WHERE employee_no = $1", event.employee_no
+            )
+        case RoundOpened():
+            await conn.execute(
+                "INSERT INTO rounds (round_id, cadence, deadline, status, opened_at) "
+                "VALUES ($1, $2, $3, 'open', $4)",
+                event.round_id,
+                event.cadence.value,
+                event.deadline,
+                event.opened_at,
+            )
+        case DeadlineExtended() if event.unit_code is None:
+            await conn.execute(
+                "UPDATE rounds SET deadline = $2 WHERE round_id = $1",
+                event.round_id,
+                event.new_deadline,
+            )
+        case DeadlineExtended():
+            await conn.execute(
+                "UPDATE rounds SET unit_deadlines = "
+                "unit_deadlines || jsonb_build_object($2::text, $3::text) WHERE round_id = $1",
+                event.round_id,
+                event.unit_code,
+                event.new_deadline.isoformat(),
+            )
+        case NominationsClosed():
+            await conn.execute(
+                "UPDATE rounds SET status = 'closed', closed_at = $2, closed_how = $3 "
+                "WHERE round_id = $1",
+                event.round_id,
+                event.closed_at,
+                event.how,
+            )
+            await conn.execute(
+                "UPDATE nominations SET status = 'closed', updated_at = $2 "
+                "WHERE round_id = $1 AND status = 'submitted'",
+                event.round_id,
+                event.closed_at,
+            )
+        case NominationSubmitted():
+            await conn.execute(
+                """
+                INSERT INTO nominations (nomination_id, round_id, category, employee_no, name,
+                    unit_code, unit_name, position, deeds, results, evidence_links,
+                    recommendation, status, submitted_by, submitted_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'submitted',
+                        $13, $14, $14)
+                """,
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                event.nominee.employee_no,
+                event.nominee.name,
+                event.nominee.unit_code,
+                event.nominee.unit_name,
+                event.nominee.position,
+                event.deeds,
+                [r.model_dump(mode="json") for r in event.results],
+                list(event.evidence_links),
+                event.recommendation,
+                event.submitted_by,
+                event.submitted_at,
+            )
+        case NominationAmended():
+            await conn.execute(
+                """
+                UPDATE nominations SET category = $2, deeds = $3, results = $4,
+                    evidence_links = $5, recommendation = $6, updated_at = $7
+                WHERE nomination_id = $1
+                """,
+                event.nomination_id,
+                event.category.value,
+                event.deeds,
+                [r.model_dump(mode="json") for r in event.results],
+                list(event.evidence_links),
+                event.recommendation,
+                event.amended_at,
+            )
+        case NominationWithdrawn():
+            await conn.execute(
+                "UPDATE nominations SET status = 'withdrawn', withdraw_reason = $2, "
+                "updated_at = $3 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.reason,
+                event.withdrawn_at,
+            )
+        case _:
+            pass

@@ -1,0 +1,173 @@
+"""The read side: rounds, nominations, history, quota use, the directory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.common import Category
+from shared.contracts.nomination import round_stream_id
+from shared.errors import NotFound
+from shared.postgres import PostgresEventStore
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ListRounds(Query):
+    status: str | None = None
+
+
+class ListNominations(Query):
+    round_id: str | None = None
+    unit_code: str | None = None
+    category: Category | None = None
+    status: str | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class GetNomination(Query):
+    nomination_id: uuid.UUID
+
+
+class QuotaUse(Query):
+    round_id: str
+    unit_code: str
+
+
+class ListUnits(Query):
+    pass
+
+
+class ListEmployees(Query):
+    unit_code: str | None = None
+    active_only: bool = True
+
+
+def _jsonable(row: asyncpg.Record) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+class NominationQueries:
+    def __init__(self, store: PostgresEventStore, quota: int) -> None:
+        self.store = store
+        self.quota = quota
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.store.pool
+
+    async def rounds(self, q: ListRounds, now: datetime) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM rounds WHERE ($1::text IS NULL OR status = $1) ORDER BY round_id DESC",
+            q.status,
+        )
+        result = []
+        for row in rows:
+            item = _jsonable(row)
+            deadline: datetime = row["deadline"]
+            item["seconds_left"] = (
+                max(0, int((deadline - now).total_seconds())) if row["status"] == "open" else 0
+            )
+            result.append(item)
+        return result
+
+    async def nominations(self, q: ListNominations) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """
+            SELECT * FROM nominations
+            WHERE ($1::text IS NULL OR round_id = $1) AND ($2::text IS NULL OR unit_code = $2)
+              AND ($3::text IS NULL OR category = $3) AND ($4::text IS NULL OR status = $4)
+            ORDER BY submitted_at, nomination_id LIMIT $5 OFFSET $6
+            """,
+            q.round_id,
+            q.unit_code,
+            q.category.value if q.category else None,
+            q.status,
+            q.limit,
+            q.offset,
+        )
+        return [_jsonable(r) for r in rows]
+
+    async def nomination(self, q: GetNomination) -> dict[str, Any]:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM nominations WHERE nomination_id = $1", q.nomination_id
+        )
+        if row is None:
+            raise NotFound(
+                "找不到该推荐。", "No such nomination.", nomination_id=str(q.nomination_id)
+            )
+        history = await self.pool.fetch(
+            """
+            SELECT position, type, metadata, recorded_at, data FROM events
+            WHERE stream_id = $1 AND data->>'nomination_id' = $2 ORDER BY position
+            """,
+            round_stream_id(row["round_id"]),
+            str(q.nomination_id),
+        )
+        return {
+            **_jsonable(row),
+            "history": [
+                {
+                    "position": h["position"],
+                    "type": h["type"],
+                    "actor": h["metadata"].get("actor"),
+                    "occurred_at": h["metadata"].get("occurred_at"),
+                    "data": h["data"],
+                }
+                for h in history
+            ],
+        }
+
+    async def quota_use(self, q: QuotaUse) -> dict[str, Any]:
+        rows = await self.pool.fetch(
+            "SELECT category, count(*) AS used FROM nominations WHERE round_id = $1 "
+            "AND unit_code = $2 AND status <> 'withdrawn' GROUP BY category",
+            q.round_id,
+            q.unit_code,
+        )
+        used = {r["category"]: r["used"] for r in rows}
+        return {
+            "round_id": q.round_id,
+            "unit_code": q.unit_code,
+            "categories": [
+                {
+                    "category": c.value,
+                    "label_zh": c.label_zh,
+                    "used": used.get(c.value, 0),
+                    "quota": self.quota,
+                }
+                for c in Category
+            ],
+        }
+
+    async def units(self, _: ListUnits) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT u.unit_code, u.name, count(e.*) FILTER (WHERE e.active) AS active_employees "
+            "FROM units u LEFT JOIN employees e USING (unit_code) "
+            "GROUP BY u.unit_code, u.name ORDER BY u.unit_code"
+        )
+        return [_jsonable(r) for r in rows]
+
+    async def employees(self, q: ListEmployees) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM employees WHERE ($1::text IS NULL OR unit_code = $1) "
+            "AND (NOT $2 OR active) ORDER BY unit_code, employee_no",
+            q.unit_code,
+            q.active_only,
+        )
+        return [_jsonable(r) for r in rows]

@@ -1,0 +1,55 @@
+-- The nomination service's read models (updated in the same transaction as each append).
+CREATE TABLE IF NOT EXISTS units (
+    unit_code   text PRIMARY KEY,
+    name        text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS employees (
+    employee_no text    PRIMARY KEY,
+    name        text    NOT NULL,
+    unit_code   text    NOT NULL,
+    position    text    NOT NULL,
+    active      boolean NOT NULL
+);
+CREATE INDEX IF NOT EXISTS employees_unit_idx ON employees (unit_code);
+
+CREATE TABLE IF NOT EXISTS rounds (
+    round_id        text        PRIMARY KEY,
+    cadence         text        NOT NULL,
+    deadline        timestamptz NOT NULL,
+    unit_deadlines  jsonb       NOT NULL DEFAULT '{}',
+    status          text        NOT NULL,  -- open | closed
+    opened_at       timestamptz NOT NULL,
+    closed_at       timestamptz,
+    closed_how      text
+);
+
+CREATE TABLE IF NOT EXISTS nominations (
+    nomination_id   uuid        PRIMARY KEY,
+    round_id        text        NOT NULL,
+    category        text        NOT NULL,
+    employee_no     text        NOT NULL,
+    name            text        NOT NULL,
+    unit_code       text        NOT NULL,
+    unit_name       text        NOT NULL,
+    position        text        NOT NULL,
+    deeds           text        NOT NULL,
+    results         jsonb       NOT NULL,
+    evidence_links  jsonb       NOT NULL,
+    recommendation  text        NOT NULL,
+    status          text        NOT NULL,  -- submitted | withdrawn | closed
+    submitted_by    text        NOT NULL,
+    submitted_at    timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    withdraw_reason text
+);
+CREATE INDEX IF NOT EXISTS nominations_round_idx ON nominations (round_id, unit_code, category);
+
+-- Past winners (from review's ResultPublished), for the optional cooldown rule.
+CREATE TABLE IF NOT EXISTS past_wins (
+    employee_no text NOT NULL,
+    category    text NOT NULL,
+    round_id    text NOT NULL,
+    revoked     boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (employee_no, category, round_id)
+);

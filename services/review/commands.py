@@ -1,0 +1,155 @@
+"""Commands to the review service: imperative, each with the actor as the gateway passes it.
+
+`actor` is the signed-in user's id; `actor_roles` their roles (see `Role`);
+`actor_department` their department, if any. Text that a rule requires (reasons, notes,
+the objector's real name) must not be blank; the validation refuses it before the domain.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.contracts.common import Category
+from shared.rounds import RoundId
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True)] | None
+
+
+class Role(StrEnum):
+    """Roles the review recognises (R10, plus the discipline-inspection side 纪检)."""
+
+    LEADER = "leader"  # 组长
+    DEPUTY_LEADER = "deputy_leader"  # 副组长
+    MEMBER = "member"  # 组员
+    OFFICE = "office"  # the leadership group's office (办公室)
+    DISCIPLINE = "discipline"  # 纪检: may veto
+    NOMINATOR = "nominator"
+    STAFF = "staff"
+
+
+class ReviewCommand(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: RoundId
+    actor: NonBlank
+    actor_roles: frozenset[str] = frozenset()
+    actor_department: str | None = None
+
+
+class AcceptNomination(ReviewCommand):
+    nomination_id: UUID
+
+
+class RejectNomination(ReviewCommand):
+    nomination_id: UUID
+    reason: NonBlank  # shown to the unit
+
+
+class AssignPanelist(ReviewCommand):
+    panelist_id: NonBlank  # the panelist's user id
+    employee_no: NonBlank
+    name: NonBlank
+    department: NonBlank
+    unit_code: str | None = None  # the panelist's own unit, if they belong to one
+
+
+class RemovePanelist(ReviewCommand):
+    panelist_id: NonBlank
+    reason: NonBlank
+
+
+class SubmitScore(ReviewCommand):
+    """A score sheet: one 0–100 value per rubric criterion. Submitting again revises it."""
+
+    nomination_id: UUID
+    criteria: dict[str, Decimal]
+    comment: OptionalText = None
+
+    @field_validator("criteria", mode="before")
+    @classmethod
+    def _no_floats(cls, value: object) -> object:
+        if isinstance(value, dict) and any(isinstance(v, float) for v in value.values()):
+            raise ValueError("scores must not be floats: pass Decimals or strings")
+        return value
+
+
+class VetoNomination(ReviewCommand):
+    nomination_id: UUID
+    reason: NonBlank
+
+
+class DecideWinners(ReviewCommand):
+    """The leader's choice for one category; `reason` is required off the ranking's order."""
+
+    category: Category
+    winners: tuple[UUID, ...] = Field(min_length=1)
+    reason: OptionalText = None
+
+    @field_validator("winners")
+    @classmethod
+    def _distinct(cls, value: tuple[UUID, ...]) -> tuple[UUID, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a winner is named twice")
+        return value
+
+
+class StartNotice(ReviewCommand):
+    """Announce decided categories not yet announced; `categories` None means all of them."""
+
+    categories: tuple[Category, ...] | None = None
+
+
+class RaiseObjection(ReviewCommand):
+    nomination_id: UUID
+    raiser_name: NonBlank  # the raiser's real name (实名)
+    text: NonBlank
+
+
+class RecordObjectionNote(ReviewCommand):
+    objection_no: int
+    note: NonBlank
+
+
+class ResolveObjection(ReviewCommand):
+    objection_no: int
+    outcome: Literal["dismissed", "upheld"]
+    resolution: NonBlank
+
+
+class NameReplacement(ReviewCommand):
+    category: Category
+    nomination_id: UUID
+    reason: OptionalText = None  # required when it is not the best remaining eligible one
+
+
+class PublishResult(ReviewCommand):
+    pass
+
+
+class RevokeWinner(ReviewCommand):
+    nomination_id: UUID
+    reason: NonBlank
+
+
+Command = (
+    AcceptNomination
+    | RejectNomination
+    | AssignPanelist
+    | RemovePanelist
+    | SubmitScore
+    | VetoNomination
+    | DecideWinners
+    | StartNotice
+    | RaiseObjection
+    | RecordObjectionNote
+    | ResolveObjection
+    | NameReplacement
+    | PublishResult
+    | RevokeWinner
+)
