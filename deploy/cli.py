@@ -7,6 +7,7 @@ import json
 
 import typer
 
+from deploy.cli_directory import directory_app
 from shared.settings import SERVICES
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(directory_app, name="directory")
 
 
 @app.command()
@@ -21,13 +23,19 @@ def up(
     check: bool = typer.Option(
         False, "--check", help="Start everything, wait until healthy, then stop (a smoke test)."
     ),
+    demo: bool = typer.Option(
+        True, "--demo/--no-demo", help="Load the demo data on the first start."
+    ),
 ) -> None:
     """Run the whole system: embedded NATS and PostgreSQL, every service, the gateway."""
-    from deploy.stack import run_stack
+    from deploy.stack import load_demo_data, run_stack
     from shared.service import load_settings
 
     settings = load_settings()
-    raise typer.Exit(asyncio.run(run_stack(settings, stop_after_ready=check)))
+    after_ready = load_demo_data if demo else None
+    raise typer.Exit(
+        asyncio.run(run_stack(settings, after_ready=after_ready, stop_after_ready=check))
+    )
 
 
 @app.command()

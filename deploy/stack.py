@@ -261,6 +261,27 @@ async def _healthy(name: str, nc: Any, http: httpx.AsyncClient, gateway_url: str
         return False
 
 
+async def load_demo_data(stack: Stack) -> None:
+    """On the first start, load the demo through the real commands."""
+    from datetime import UTC, datetime
+
+    from deploy.demo import load_demo
+    from shared.rpc import RpcClient
+
+    nc = await nats.connect(stack.settings.nats_url)
+    try:
+        round_id = await load_demo(
+            RpcClient(nc, timeout=60),
+            datetime.now(UTC),
+            stack.settings.cadence,
+            stack.settings.deadline_day,
+        )
+    finally:
+        await nc.close()
+    if round_id:
+        stack.say(f"Demo data loaded: 8 units, 160 employees, round {round_id} open.")
+
+
 async def run_stack(
     settings: Settings,
     *,
@@ -279,12 +300,12 @@ async def run_stack(
         await stack.prepare_databases()
         stack.start_services()
         ready = await stack.wait_healthy()
+        elapsed = time.monotonic() - began
         stack.write_stack_file()
         if after_ready is not None:
             result = after_ready(stack)
             if asyncio.iscoroutine(result):
                 await result
-        elapsed = time.monotonic() - began
         slowest = max(ready.values()) if ready else 0.0
         stack.say(
             f"All {len(ready)} services healthy in {elapsed:.1f} s "

@@ -50,6 +50,34 @@ class Settings(BaseSettings):
     deeds_min_chars: int = Field(default=50, ge=1)
     deeds_max_chars: int = Field(default=3000, ge=1)
     scheduler_interval_s: float = Field(default=30.0, gt=0)
+    # Review (DOMAIN.md "Review", "Public notice"): rubric weights per criterion (each scored
+    # 0-100), per-panelist z-score normalisation, the trimmed mean's threshold, and dates that
+    # correct the Chinese calendar (ISO dates; the only source for years it does not know).
+    review_rubric: dict[str, Decimal] = {
+        "achievements": Decimal(40),
+        "exemplary_role": Decimal(30),
+        "innovation": Decimal(20),
+        "recognition": Decimal(10),
+    }
+    review_zscore: bool = False
+    review_trim_from: int = Field(default=5, ge=3)
+    calendar_extra_holidays: list[str] = []
+    calendar_extra_workdays: list[str] = []  # make-up working days (调休上班)
+
+    @field_validator("review_rubric")
+    @classmethod
+    def _usable_rubric(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        if not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("needs criteria with non-negative weights, not all zero")
+        return value
+
+    @field_validator("calendar_extra_holidays", "calendar_extra_workdays")
+    @classmethod
+    def _iso_dates(cls, value: list[str]) -> list[str]:
+        from datetime import date  # local: this block is one insertion into a shared file
+
+        return [date.fromisoformat(v.strip()).isoformat() for v in value]
+
     min_scores: int = Field(default=3, ge=1)
     winners_per_category: int = Field(default=1, ge=1)
     notice_working_days: int = Field(default=5, ge=1)

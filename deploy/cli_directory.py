@@ -1,0 +1,80 @@
+"""`flowers directory import FILE`: bring the employee directory in line with an HR export."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shared import directory_csv
+
+directory_app = typer.Typer(help="The employee directory (units and employees).")
+
+
+@directory_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    skip_bad_rows: bool = typer.Option(
+        False, "--skip-bad-rows", help="Apply the good rows even when some rows are bad."
+    ),
+    complete: bool = typer.Option(
+        False, "--complete", help="The file is the whole staff: anyone missing from it left."
+    ),
+) -> None:
+    """Import a CSV (employee_no,name,unit_code,unit_name,position,active), UTF-8 or GBK."""
+    try:
+        parsed = directory_csv.parse(file.read_bytes())
+    except ValueError as exc:
+        typer.echo(f"flowers: {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for error in parsed.errors:
+        typer.echo(f"{file}:{error.line}: {error.reason_en} / {error.reason_zh}", err=True)
+    if parsed.errors and not skip_bad_rows:
+        typer.echo(
+            f"flowers: {len(parsed.errors)} bad row(s); nothing imported "
+            "(fix them, or pass --skip-bad-rows).",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"{len(parsed.rows)} row(s) read ({parsed.encoding}); importing…")
+    result = asyncio.run(send_import(parsed.rows, complete))
+    changes = result.get("changes", {})
+    if not changes:
+        typer.echo("No changes: the directory already matches the file.")
+    for event_type, count in sorted(changes.items()):
+        typer.echo(f"  {event_type}: {count}")
+
+
+async def send_import(rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
+    from shared.bus import connect_nats
+    from shared.rpc import RemoteError, RpcClient
+    from shared.service import StartupError, load_settings, resolve_urls
+
+    try:
+        settings = resolve_urls(load_settings())
+    except StartupError as exc:
+        typer.echo(f"flowers: {exc}", err=True)
+        raise typer.Exit(2) from None
+    nc = await connect_nats(settings.nats_url, name="flowers-cli", attempts=3)
+    try:
+        result: dict[str, Any] = await RpcClient(nc, timeout=120).command(
+            "nomination",
+            "import_directory",
+            {
+                "actor": f"cli:{getpass.getuser()}",
+                "roles": ["admin"],
+                "rows": rows,
+                "complete": complete,
+            },
+        )
+        return result
+    except RemoteError as exc:
+        typer.echo(f"flowers: refused: {exc.error.message_en} ({exc.error.code})", err=True)
+        for item in exc.error.details.get("fields", [])[:20]:
+            typer.echo(f"  {item['field']}: {item['message']}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        await nc.close()
