@@ -226,6 +226,7 @@ async def test_the_scheduler_closes_a_round_exactly_once_across_a_restart(
     first = await started(service_settings, clock)
     second = await started(service_settings, clock)  # a second instance races the first
     try:
+
         async def closed_once() -> bool:
             return await closed_events(first) == 1
 
