@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import nats
+import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
+from shared.context import causation_id_var, correlation_id_var
 from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
 from shared.logging import get_logger
 from shared.postgres import claim_inbox
@@ -278,6 +280,23 @@ class EventConsumer:
         except PermanentFailure as exc:
             await self._dead_letter(message, str(exc))
             return
+        correlation = envelope.metadata.correlation_id or str(envelope.event_id)
+        tokens = (
+            correlation_id_var.set(correlation),
+            causation_id_var.set(str(envelope.event_id)),
+        )
+        try:
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(envelope.event_id), correlation_id=correlation, consumer=self.name
+            ):
+                await self._handle_decoded(message, envelope, event, deliveries)
+        finally:
+            correlation_id_var.reset(tokens[0])
+            causation_id_var.reset(tokens[1])
+
+    async def _handle_decoded(
+        self, message: Msg, envelope: RecordedEvent, event: DomainEvent, deliveries: int
+    ) -> None:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 if await claim_inbox(conn, self.name, envelope.event_id):

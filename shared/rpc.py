@@ -6,7 +6,6 @@ message_en, details}}`; a domain refusal travels as data, never as a stack trace
 
 from __future__ import annotations
 
-import contextvars
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,16 +17,13 @@ from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, ValidationError
 
+from shared.context import correlation_id_var
 from shared.errors import DomainError
 from shared.logging import get_logger
 
 HDR_CORRELATION = "Flowers-Correlation-Id"
 
 log = get_logger(__name__)
-
-correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "correlation_id", default=None
-)
 
 
 class ErrorBody(BaseModel):

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.bus import NATS_CALLBACKS, EventConsumer, Handler, connect_nats, ensure_streams
 from shared.clock import Clock, SystemClock
+from shared.context import causation_id_var, correlation_id_var
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
 from shared.logging import configure_logging, get_logger
@@ -40,7 +41,7 @@ from shared.postgres import (
     redact,
 )
 from shared.relay import Relay
-from shared.rpc import RpcServer, correlation_id_var
+from shared.rpc import RpcServer
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -98,7 +99,9 @@ def resolve_urls(settings: Settings) -> Settings:
 def metadata(actor: str, causation_id: str | None = None) -> EventMetadata:
     """Event metadata for the current request: the correlation id travels from the caller."""
     return EventMetadata(
-        actor=actor, correlation_id=correlation_id_var.get(), causation_id=causation_id
+        actor=actor,
+        correlation_id=correlation_id_var.get(),
+        causation_id=causation_id or causation_id_var.get(),
     )
 
 

@@ -241,3 +241,24 @@ async def test_an_unparseable_message_goes_to_the_dead_letters_at_once(
     letters = await stream_messages(js, DLQ_STREAM)
     assert all(m.headers[HDR_ERROR] for m in letters)
     assert await effects.rows() == [0]
+
+
+async def test_events_caused_by_a_consumed_event_carry_its_correlation_and_causation(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    from shared.service import metadata
+
+    source = NewEvent.of(Planted(n=1), EventMetadata(actor="u1", correlation_id="corr-42"))
+    [recorded] = await pg_store.append("bed-1", [source])
+    await Relay("test", pg_store, js).drain()
+
+    async def reacts(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        caused = NewEvent.of(Planted(n=100), metadata("consumer"))
+        await pg_store.append("reaction", [caused], conn=conn)
+
+    consumer = consumer_for(reacts, pg_store.pool, js, settings)
+    await run_until(consumer, lambda: consumer.stats.handled == 1, "the reaction")
+    [reaction] = (await pg_store.load("reaction")).events
+    assert reaction.metadata.correlation_id == "corr-42"
+    assert reaction.metadata.causation_id == str(recorded.event_id)
+    assert reaction.metadata.actor == "consumer"
