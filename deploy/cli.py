@@ -8,6 +8,7 @@ import json
 import typer
 
 from deploy.cli_directory import directory_app
+from deploy.cli_dlq import dlq_app
 from shared.settings import SERVICES
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(directory_app, name="directory")
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()

@@ -298,12 +298,7 @@ class EventConsumer:
         self, message: Msg, envelope: RecordedEvent, event: DomainEvent, deliveries: int
     ) -> None:
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if await claim_inbox(conn, self.name, envelope.event_id):
-                    await self.handler(conn, envelope, event)
-                    self.stats.handled += 1
-                else:
-                    self.stats.duplicates += 1
+            await self.apply(envelope, event)
         except Exception as exc:
             self.stats.failures += 1
             error = f"{type(exc).__name__}: {exc}"
@@ -323,6 +318,30 @@ class EventConsumer:
             await self._settle(message.nak(delay=delay), "nak")
             return
         await self._settle(message.ack_sync(), "ack")
+
+    async def apply(self, envelope: RecordedEvent, event: DomainEvent) -> bool:
+        """One transaction: the inbox row, then the handler's effects. False if seen before."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await claim_inbox(conn, self.name, envelope.event_id):
+                self.stats.duplicates += 1
+                return False
+            await self.handler(conn, envelope, event)
+        self.stats.handled += 1
+        return True
+
+    async def redrive(self, payload: bytes) -> bool:
+        """Handle a dead letter's payload again (after the fault was fixed); once in effect."""
+        envelope = RecordedEvent.model_validate_json(payload)
+        event = self.registry.decode_recorded(envelope)
+        tokens = (
+            correlation_id_var.set(envelope.metadata.correlation_id or str(envelope.event_id)),
+            causation_id_var.set(str(envelope.event_id)),
+        )
+        try:
+            return await self.apply(envelope, event)
+        finally:
+            correlation_id_var.reset(tokens[0])
+            causation_id_var.reset(tokens[1])
 
     async def _settle(self, step: Awaitable[Any], what: str) -> None:
         """An ack or nak lost to a broker outage is harmless: the inbox absorbs the redelivery."""

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from shared.bus import NATS_CALLBACKS, EventConsumer, Handler, connect_nats, ensure_streams
 from shared.clock import Clock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
+from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
 from shared.logging import configure_logging, get_logger
@@ -208,6 +209,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.rpc.query("health", _HealthRequest)(self.health)
+        self.rpc.command("redrive", _RedriveRequest)(self.redrive)
 
     @property
     def store(self) -> PostgresEventStore:
@@ -400,6 +402,29 @@ class ServiceRuntime:
             },
         }
 
+    async def redrive(self, request: _RedriveRequest) -> dict[str, Any]:
+        """Handle a dead letter's payload again through its consumer (operators' command)."""
+        for consumer in self.consumers:
+            if consumer.name == request.consumer:
+                handled = await consumer.redrive(request.payload.encode())
+                log.info(
+                    "dead_letter_redriven",
+                    consumer=consumer.name,
+                    actor=request.actor,
+                    handled=handled,
+                )
+                return {"consumer": consumer.name, "handled": handled}
+        raise NotFound(
+            f"本服务没有名为 {request.consumer} 的消费者。",
+            f"This service has no consumer named {request.consumer}.",
+        )
+
 
 class _HealthRequest(BaseModel):
     pass
+
+
+class _RedriveRequest(BaseModel):
+    actor: str
+    consumer: str
+    payload: str
