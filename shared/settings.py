@@ -84,6 +84,45 @@ class Settings(BaseSettings):
     award_amount: Decimal = Decimal("500.00")
     award_currency: str = "CNY"
     payroll_cutoff_day: int = Field(default=20, ge=1, le=28)
+    # Rewards: the payslip wording and payroll's codes; the year-end pacesetter (十大标兵)
+    # weighting: weighted flowers = sum of the weights of an employee's flowers in the year,
+    # ties broken by the named rules in order ("flowers", "categories", "panel_score").
+    award_name_zh: str = Field(default="特殊贡献奖", min_length=1)
+    payroll_reason_code: str = Field(default="FLOWER_AWARD", min_length=1)
+    payroll_reversal_reason_code: str = Field(default="FLOWER_AWARD_REVERSAL", min_length=1)
+    pacesetter_category_weights: dict[str, Decimal] = {
+        "striving": Decimal("1"),
+        "value_creation": Decimal("1"),
+        "dedication": Decimal("1"),
+        "reform": Decimal("1"),
+        "hard_work": Decimal("1"),
+    }
+    pacesetter_tie_breaks: list[str] = ["flowers", "categories", "panel_score"]
+    # Publicity: the monthly operations-planning meeting (月度作业计划会) is on the first
+    # working day of each month ("first_working_day"), its N-th working day ("working_day:N")
+    # or day N, moved to the next working day when that is not one ("day:N").
+    publicity_meeting_rule: str = "first_working_day"
+    publicity_meeting_lead_days: int = Field(default=0, ge=0, le=60)  # to make the video
+    publicity_segment_s: int = Field(default=30, ge=5, le=600)  # one winner's video segment
+    publicity_segment_min_s: int = Field(default=10, ge=1)
+    publicity_segment_max_s: int = Field(default=120, ge=1)
+    publicity_title_card_s: int = Field(default=4, ge=1, le=60)
+    publicity_caption_max_chars: int = Field(default=60, ge=10, le=60)
+    publicity_subtitle_chars: int = Field(default=16, ge=6, le=60)  # per subtitle cue
+    publicity_summary_chars: int = Field(default=80, ge=20, le=500)  # deeds summary
+    publicity_organisation: str = "后勤实业分公司"
+    publicity_department: str = "党群工作部"
+    publicity_chart_font: str = ""  # a CJK font file for charts; empty: found with fc-list
+
+    @field_validator("publicity_meeting_rule")
+    @classmethod
+    def _meeting_rule(cls, value: str) -> str:
+        kind, _, n = value.strip().partition(":")
+        if kind == "first_working_day" and not n:
+            return kind
+        if kind in ("working_day", "day") and n.isdigit() and 1 <= int(n) <= 28:
+            return f"{kind}:{int(n)}"
+        raise ValueError("expected first_working_day, working_day:N or day:N (N = 1..28)")
 
     @field_validator("cadence")
     @classmethod

@@ -1,4 +1,9 @@
-"""Review's projections of the nomination service's events (one transaction with the inbox)."""
+"""Review's read models: its projection of nominations, and of its own events.
+
+`candidates` mirrors the nomination service's view of each nomination (fed by the
+`review-nomination` consumer, one transaction with the inbox row). Every other table is fed
+by `project`, in the transaction of the append that recorded the events.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,47 @@ import json
 
 import asyncpg
 
+from shared.contracts.common import NomineeSnapshot
 from shared.contracts.nomination import (
+    MeasurableResult,
     NominationAmended,
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
 )
+from shared.contracts.review import (
+    Candidate,
+    NominationAccepted,
+    NominationRejected,
+    NominationVetoed,
+    ObjectionNoteRecorded,
+    ObjectionRaised,
+    ObjectionResolved,
+    PanelistAssigned,
+    PanelistRemoved,
+    PublicNoticeStarted,
+    ReplacementNamed,
+    ResultPublished,
+    ScoreSubmitted,
+    WinnerRemoved,
+    WinnerRevoked,
+    WinnersDecided,
+    registry,
+)
 from shared.events import DomainEvent, RecordedEvent
+
+# --- Nominations, as the nomination service publishes them -------------------------------------
 
 
 async def project_nomination_event(
     conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-) -> None:
-    """Keep `candidates` equal to the nomination service's view of each nomination."""
+) -> list[asyncpg.Record]:
+    """Keep `candidates` equal to the nomination service's view; return the rows it changed."""
+    changed: list[asyncpg.Record] = []
     match event:
         case NominationSubmitted() | NominationAmended():
             at = event.submitted_at if isinstance(event, NominationSubmitted) else event.amended_at
-            await conn.execute(
+            changed = await conn.fetch(
                 """
                 INSERT INTO candidates (nomination_id, round_id, category, employee_no, name,
                     unit_code, unit_name, position, deeds, results, evidence_links,
@@ -36,6 +65,7 @@ async def project_nomination_event(
                     deeds = excluded.deeds, results = excluded.results,
                     evidence_links = excluded.evidence_links,
                     recommendation = excluded.recommendation, updated_at = excluded.updated_at
+                RETURNING *
                 """,
                 event.nomination_id,
                 event.round_id,
@@ -53,18 +83,266 @@ async def project_nomination_event(
                 at,
             )
         case NominationWithdrawn():
-            await conn.execute(
+            changed = await conn.fetch(
                 "UPDATE candidates SET status = 'withdrawn', updated_at = $2 "
-                "WHERE nomination_id = $1",
+                "WHERE nomination_id = $1 RETURNING *",
                 event.nomination_id,
                 event.withdrawn_at,
             )
         case NominationsClosed():
-            await conn.execute(
+            changed = await conn.fetch(
                 "UPDATE candidates SET status = 'closed', updated_at = $2 "
-                "WHERE round_id = $1 AND status = 'submitted'",
+                "WHERE round_id = $1 AND status = 'submitted' "
+                "RETURNING *",
                 event.round_id,
                 event.closed_at,
             )
         case _:
             pass  # directory and round events: the inbox row alone records them
+    return changed
+
+
+def candidate_from_row(row: asyncpg.Record) -> Candidate:
+    """A `candidates` row as the review's domain knows a nomination."""
+    return Candidate(
+        nomination_id=row["nomination_id"],
+        round_id=row["round_id"],
+        category=row["category"],
+        nominee=NomineeSnapshot(
+            employee_no=row["employee_no"],
+            name=row["name"],
+            unit_code=row["unit_code"],
+            unit_name=row["unit_name"],
+            position=row["position"],
+        ),
+        deeds=row["deeds"],
+        results=tuple(MeasurableResult.model_validate(r) for r in row["results"]),
+        submitted_by=row["submitted_by"],
+        status=row["status"],
+    )
+
+
+# --- The review's own events ---------------------------------------------------------------------
+
+
+async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
+    for envelope in recorded:
+        await apply(conn, envelope, registry.decode_recorded(envelope))
+
+
+async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent) -> None:
+    at = envelope.metadata.occurred_at
+    match event:
+        case NominationAccepted() | NominationRejected():
+            accepted = isinstance(event, NominationAccepted)
+            await conn.execute(
+                """
+                INSERT INTO audits (nomination_id, round_id, category, status, reason,
+                    audited_by, audited_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (nomination_id) DO UPDATE SET status = excluded.status,
+                    reason = excluded.reason, audited_by = excluded.audited_by,
+                    audited_at = excluded.audited_at
+                """,
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                "accepted" if accepted else "rejected",
+                None if isinstance(event, NominationAccepted) else event.reason,
+                event.accepted_by if isinstance(event, NominationAccepted) else event.rejected_by,
+                at,
+            )
+        case PanelistAssigned():
+            await conn.execute(
+                """
+                INSERT INTO panelists (round_id, panelist_id, employee_no, name, department,
+                    unit_code, active, assigned_by, assigned_at)
+                VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8)
+                ON CONFLICT (round_id, panelist_id) DO UPDATE SET
+                    employee_no = excluded.employee_no, name = excluded.name,
+                    department = excluded.department, unit_code = excluded.unit_code,
+                    active = true, assigned_by = excluded.assigned_by,
+                    assigned_at = excluded.assigned_at, removed_reason = NULL
+                """,
+                event.round_id,
+                event.panelist_id,
+                event.employee_no,
+                event.name,
+                event.department,
+                event.unit_code,
+                event.assigned_by,
+                at,
+            )
+        case PanelistRemoved():
+            await conn.execute(
+                "UPDATE panelists SET active = false, removed_reason = $3 "
+                "WHERE round_id = $1 AND panelist_id = $2",
+                event.round_id,
+                event.panelist_id,
+                event.reason,
+            )
+        case ScoreSubmitted():
+            await conn.execute(
+                """
+                INSERT INTO scores (round_id, nomination_id, panelist_id, category, department,
+                    criteria, total, revision, comment, submitted_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (nomination_id, panelist_id) DO UPDATE SET
+                    criteria = excluded.criteria, total = excluded.total,
+                    revision = excluded.revision, comment = excluded.comment,
+                    submitted_at = excluded.submitted_at
+                """,
+                event.round_id,
+                event.nomination_id,
+                event.panelist_id,
+                event.category.value,
+                event.department,
+                {k: str(v) for k, v in event.criteria.items()},
+                event.total,
+                event.revision,
+                event.comment,
+                event.submitted_at,
+            )
+        case NominationVetoed():
+            await conn.execute(
+                "INSERT INTO vetoes (nomination_id, round_id, category, reason, vetoed_by, "
+                "vetoed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                event.reason,
+                event.vetoed_by,
+                at,
+            )
+        case WinnersDecided():
+            await conn.execute(
+                """
+                INSERT INTO decisions (round_id, category, winners, ranking, method,
+                    off_ranking_reason, decided_by, decided_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """,
+                event.round_id,
+                event.category.value,
+                [str(w) for w in event.winners],
+                [e.model_dump(mode="json") for e in event.ranking],
+                event.method.model_dump(mode="json"),
+                event.off_ranking_reason,
+                event.decided_by,
+                event.decided_at,
+            )
+            await conn.executemany(
+                "INSERT INTO winners (round_id, category, nomination_id, source, "
+                "off_ranking_reason) VALUES ($1, $2, $3, 'decision', $4)",
+                [
+                    (event.round_id, event.category.value, w, event.off_ranking_reason)
+                    for w in event.winners
+                ],
+            )
+        case ReplacementNamed():
+            await conn.execute(
+                "INSERT INTO winners (round_id, category, nomination_id, source, replaces, "
+                "off_ranking_reason) VALUES ($1, $2, $3, 'replacement', $4, $5)",
+                event.round_id,
+                event.category.value,
+                event.nomination_id,
+                event.replaces,
+                event.off_ranking_reason,
+            )
+        case WinnerRemoved():
+            await conn.execute(
+                "UPDATE winners SET removed = true, removed_reason = $3, "
+                "removed_by_objection = $4 WHERE round_id = $1 AND nomination_id = $2",
+                event.round_id,
+                event.nomination_id,
+                event.reason,
+                event.objection_no,
+            )
+        case PublicNoticeStarted():
+            await conn.execute(
+                """
+                INSERT INTO notices (round_id, notice_no, occasion, categories, winners,
+                    starts_at, ends_at, working_days, first_day, last_day,
+                    calendar_fallback_years, started_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                """,
+                event.round_id,
+                event.notice_no,
+                event.occasion,
+                [c.value for c in event.categories],
+                [w.model_dump(mode="json") for w in event.winners],
+                event.starts_at,
+                event.ends_at,
+                event.working_days,
+                event.first_day,
+                event.last_day,
+                list(event.calendar_fallback_years),
+                event.started_by,
+            )
+        case ObjectionRaised():
+            await conn.execute(
+                """
+                INSERT INTO objections (round_id, objection_no, nomination_id, category,
+                    raised_by, raiser_name, text, raised_at, status)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open')
+                """,
+                event.round_id,
+                event.objection_no,
+                event.nomination_id,
+                event.category.value,
+                event.raised_by,
+                event.raiser_name,
+                event.text,
+                event.raised_at,
+            )
+        case ObjectionNoteRecorded():
+            note = {
+                "note": event.note,
+                "recorded_by": event.recorded_by,
+                "recorded_at": event.recorded_at.isoformat(),
+            }
+            await conn.execute(
+                "UPDATE objections SET notes = notes || jsonb_build_array($3::jsonb) "
+                "WHERE round_id = $1 AND objection_no = $2",
+                event.round_id,
+                event.objection_no,
+                note,
+            )
+        case ObjectionResolved():
+            await conn.execute(
+                "UPDATE objections SET status = $3, resolution = $4, resolved_by = $5, "
+                "resolved_at = $6 WHERE round_id = $1 AND objection_no = $2",
+                event.round_id,
+                event.objection_no,
+                event.outcome,
+                event.resolution,
+                event.resolved_by,
+                event.resolved_at,
+            )
+        case ResultPublished():
+            await conn.execute(
+                "INSERT INTO results (round_id, categories, winners, published_by, "
+                "published_at) VALUES ($1, $2, $3, $4, $5)",
+                event.round_id,
+                [c.value for c in event.categories],
+                [w.model_dump(mode="json") for w in event.winners],
+                event.published_by,
+                event.published_at,
+            )
+        case WinnerRevoked():
+            await conn.execute(
+                """
+                INSERT INTO revocations (nomination_id, round_id, category, employee_no, name,
+                    reason, revoked_by, revoked_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """,
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                event.employee_no,
+                event.name,
+                event.reason,
+                event.revoked_by,
+                event.revoked_at,
+            )
+        case _:
+            pass  # CandidateRecorded: `candidates` is fed from the nomination events themselves

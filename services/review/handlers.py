@@ -1,0 +1,243 @@
+"""Use cases: load → decide → append (and project), one per command; and the nomination feed.
+
+Every command runs against the round's review stream `review-<round_id>`, with `now` from
+the runtime's clock and the ReviewPolicy built from settings. The feed turns the nomination
+service's events into `candidates` rows and CandidateRecorded events of the same round,
+inside the consumer's transaction (one commit with the inbox row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.review.aggregation import Rubric
+from services.review.commands import Command
+from services.review.domain import (
+    ReviewPolicy,
+    ReviewState,
+    decide,
+    evolve,
+    initial_state,
+    record_candidate,
+)
+from services.review.projections import candidate_from_row, project_nomination_event
+from shared.calendar import WorkingCalendar
+from shared.clock import SHANGHAI
+from shared.contracts.review import (
+    ObjectionRaised,
+    PublicNoticeStarted,
+    ResultPublished,
+    ReviewEvent,
+    ScoreSubmitted,
+    WinnersDecided,
+    registry,
+    review_stream_id,
+)
+from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
+from shared.logging import get_logger
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+FEED_ACTOR = "review-nomination"  # the actor of events the nomination feed records
+
+
+def policy_from_settings(settings: Settings) -> ReviewPolicy:
+    return ReviewPolicy(
+        min_scores=settings.min_scores,
+        winners_per_category=settings.winners_per_category,
+        notice_working_days=settings.notice_working_days,
+        zscore=settings.review_zscore,
+        trim_from=settings.review_trim_from,
+        rubric=Rubric(dict(settings.review_rubric)),
+        calendar=WorkingCalendar.of(
+            [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
+            [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
+        ),
+    )
+
+
+class ReviewStates:
+    """Each round's folded review state, caught up from the log rather than refolded.
+
+    Only committed events are ever read (a caller loads before it appends), and the log is
+    append-only, so a cached (version, state) stays true; the next load reads the events
+    after that version only. Without it the feed would refold a growing stream per
+    nomination: quadratic in a round's size.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[int, ReviewState]] = {}
+
+    async def load(
+        self, db: asyncpg.Connection | asyncpg.Pool, round_id: str
+    ) -> tuple[ReviewState, int]:
+        version, state = self._known.get(round_id, (0, initial_state(round_id)))
+        rows = await db.fetch(
+            "SELECT version, type, schema_version, data FROM events "
+            "WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            review_stream_id(round_id),
+            version,
+        )
+        for row in rows:
+            event = registry.decode(row["type"], row["schema_version"], row["data"])
+            state = evolve(state, event)
+        if rows:
+            version = rows[-1]["version"]
+            known = self._known.get(round_id)
+            if known is None or known[0] < version:
+                self._known[round_id] = (version, state)
+        return state, version
+
+
+class EventOutOfOrder(Exception):
+    """A nomination event arrived before an earlier one of its stream: retried later."""
+
+
+class ReviewHandlers:
+    def __init__(self, runtime: ServiceRuntime, states: ReviewStates) -> None:
+        self.runtime = runtime
+        self.states = states
+        self.policy = policy_from_settings(runtime.settings)
+
+    # Commands ------------------------------------------------------------------------
+
+    async def command(self, cmd: Command) -> dict[str, Any]:
+        now = self.runtime.clock.now()
+        policy = self.policy
+
+        def decide_now(state: ReviewState) -> list[ReviewEvent]:
+            return decide(state, cmd, now, policy)
+
+        recorded = await self.runtime.execute(
+            review_stream_id(cmd.round_id),
+            evolve,
+            initial_state(cmd.round_id),
+            decide_now,
+            cmd.actor,
+        )
+        events = [registry.decode_recorded(r) for r in recorded]
+        for event in events:
+            if isinstance(event, PublicNoticeStarted) and event.calendar_fallback_years:
+                log.warning(
+                    "notice_calendar_fallback",
+                    round_id=event.round_id,
+                    notice_no=event.notice_no,
+                    years=list(event.calendar_fallback_years),
+                    ends_at=event.ends_at.isoformat(),
+                    hint="the official holiday schedule does not cover these years: weekends "
+                    "and FLOWERS_CALENDAR_EXTRA_HOLIDAYS/_WORKDAYS were used",
+                )
+        return outcome(cmd.round_id, recorded, events)
+
+    # The nomination feed (consumer `review-nomination`) -------------------------------
+
+    async def on_nomination_event(
+        self, conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
+    ) -> None:
+        """Project a nomination event and record the candidates it changed in the review.
+
+        Runs in the consumer's transaction: the inbox row, `candidates`, the new
+        CandidateRecorded events and their projections commit together. A ConcurrencyError
+        (a command appended to the round's review meanwhile) propagates: the consumer
+        retries with back-off.
+        """
+        if not await self._next_in_stream(conn, envelope):
+            return
+        changed = [
+            candidate_from_row(r) for r in await project_nomination_event(conn, envelope, event)
+        ]
+        if not changed:
+            return
+        round_id = changed[0].round_id  # one nomination, or one round's closing
+        state, version = await self.states.load(conn, round_id)
+        new_events = [e for c in changed for e in record_candidate(state, c)]
+        if not new_events:
+            return
+        meta = EventMetadata(
+            actor=FEED_ACTOR,
+            correlation_id=envelope.metadata.correlation_id,
+            causation_id=str(envelope.event_id),
+        )
+        recorded = await self.runtime.store.append(
+            review_stream_id(round_id),
+            [NewEvent.of(e, meta) for e in new_events],
+            expected_version=version,
+            conn=conn,
+        )
+        if self.runtime.project is not None:
+            await self.runtime.project(conn, recorded)
+
+    async def _next_in_stream(self, conn: asyncpg.Connection, envelope: RecordedEvent) -> bool:
+        """Keep each nomination stream's order (a round's nominations are one stream).
+
+        The consumer retries a failed message with back-off while later ones flow on, so
+        an amendment or a withdrawal could overtake its submission, or a close the
+        nominations it closes. Each stream's applied version is kept: an event already
+        applied is skipped (a replay changes nothing), one after a gap is refused until
+        the gap fills.
+        """
+        # The usual case in one statement: the first event creates the row, each next one
+        # moves it on by one (the row lock orders two instances racing on one stream).
+        if envelope.version == 1:
+            advanced = await conn.fetchval(
+                "INSERT INTO nomination_streams (stream_id, version) VALUES ($1, 1) "
+                "ON CONFLICT (stream_id) DO NOTHING RETURNING true",
+                envelope.stream_id,
+            )
+        else:
+            advanced = await conn.fetchval(
+                "UPDATE nomination_streams SET version = $2 "
+                "WHERE stream_id = $1 AND version = $2 - 1 RETURNING true",
+                envelope.stream_id,
+                envelope.version,
+            )
+        if advanced:
+            return True
+        applied = await conn.fetchval(
+            "SELECT version FROM nomination_streams WHERE stream_id = $1", envelope.stream_id
+        )
+        if applied is not None and envelope.version <= applied:
+            return False
+        raise EventOutOfOrder(
+            f"{envelope.stream_id} v{envelope.version} arrived before v{(applied or 0) + 1}"
+        )
+
+
+def outcome(
+    round_id: str, recorded: Sequence[RecordedEvent], events: Sequence[DomainEvent]
+) -> dict[str, Any]:
+    """A command's reply: the events it caused, where the log stands, and their key facts."""
+    reply: dict[str, Any] = {
+        "round_id": round_id,
+        "events": [e.type for e in recorded],
+        "position": recorded[-1].position if recorded else None,
+    }
+    for event in events:
+        match event:
+            case ScoreSubmitted():
+                reply.update(total=str(event.total), revision=event.revision)
+            case WinnersDecided():
+                reply["winners"] = [str(w) for w in event.winners]
+            case PublicNoticeStarted():
+                reply["notice"] = {
+                    "notice_no": event.notice_no,
+                    "categories": [c.value for c in event.categories],
+                    "starts_at": event.starts_at.astimezone(SHANGHAI).isoformat(),
+                    "ends_at": event.ends_at.astimezone(SHANGHAI).isoformat(),
+                    "working_days": event.working_days,
+                    "calendar_fallback_years": list(event.calendar_fallback_years),
+                }
+            case ObjectionRaised():
+                reply["objection_no"] = event.objection_no
+            case ResultPublished():
+                reply["published_at"] = event.published_at.astimezone(SHANGHAI).isoformat()
+                reply["winners"] = [str(w.nomination_id) for w in event.winners]
+            case _:
+                pass
+    return reply

@@ -1,0 +1,529 @@
+"""The read side of the review: plain JSON for the gateway.
+
+Lists come from the projection tables; answers that apply a review rule (who may see which
+score, what a panelist may still score, the ranking, what blocks publication) are computed
+from the round's folded state with the domain's own functions, so no rule is written twice.
+Times are ISO 8601 in Asia/Shanghai; scores are decimal strings; ids are strings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+from services.review import domain
+from services.review.commands import PublishResult
+from services.review.domain import (
+    OVERSEERS,
+    NotPermitted,
+    ReviewError,
+    ReviewPolicy,
+    ReviewState,
+    conflict_of_interest,
+    current_ranking,
+    visible_scores,
+)
+from services.review.handlers import ReviewStates
+from shared.clock import SHANGHAI
+from shared.contracts.common import Category
+from shared.rounds import RoundId, RoundPeriod
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ListRounds(Query):
+    pass
+
+
+class ListCandidates(Query):
+    round_id: RoundId
+    category: Category | None = None
+    unit_code: str | None = None  # a unit's own view: its nominations and their audit
+    audit: Literal["pending", "accepted", "rejected"] | None = None
+
+
+class PendingAudits(Query):
+    round_id: RoundId | None = None  # None: every round
+
+
+class PendingScores(Query):
+    panelist_id: str
+    round_id: RoundId | None = None  # None: every round the panelist sits on
+
+
+class VisibleScores(Query):
+    round_id: RoundId
+    nomination_id: uuid.UUID
+    viewer: str
+    viewer_roles: frozenset[str] = frozenset()
+
+
+class GetRanking(Query):
+    round_id: RoundId
+    category: Category | None = None  # None: all five
+    viewer: str
+    viewer_roles: frozenset[str] = frozenset()
+
+
+class GetPanel(Query):
+    round_id: RoundId
+
+
+class ListNotices(Query):
+    round_id: RoundId
+
+
+class ListObjections(Query):
+    round_id: RoundId
+    status: Literal["open", "dismissed", "upheld"] | None = None
+    nomination_id: uuid.UUID | None = None
+
+
+class GetResult(Query):
+    round_id: RoundId
+
+
+class GetSummary(Query):
+    round_id: RoundId
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON: times in Asia/Shanghai, decimals and ids as strings."""
+    if isinstance(value, datetime):
+        return value.astimezone(SHANGHAI).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, Category):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return value
+
+
+def row_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: plain(v) for k, v in dict(row).items()}
+
+
+def category_json(category: Category | str) -> dict[str, str]:
+    c = Category(category)
+    return {"category": c.value, "label_zh": c.label_zh, "label_en": c.label_en}
+
+
+def round_label(round_id: str) -> str | None:
+    try:
+        return RoundPeriod.parse(round_id).label_zh
+    except ValueError:
+        return None
+
+
+def nominee_json(state: ReviewState, nomination_id: uuid.UUID) -> dict[str, Any]:
+    c = state.candidates.get(nomination_id)
+    if c is None:
+        return {}
+    return {**c.candidate.nominee.model_dump(mode="json"), "category": c.category.value}
+
+
+def score_json(s: domain.Score, panel: Mapping[str, domain.Panelist]) -> dict[str, Any]:
+    panelist = panel.get(s.panelist_id)
+    return {
+        "panelist_id": s.panelist_id,
+        "panelist_name": panelist.name if panelist else None,
+        "department": s.department,
+        "criteria": plain(dict(s.criteria)),
+        "total": str(s.total),
+        "revision": s.revision,
+        "comment": s.comment,
+        "submitted_at": plain(s.submitted_at),
+    }
+
+
+def awaits_score(state: ReviewState, category: Category, viewer: str) -> bool:
+    """Whether `viewer`, an active panelist, has yet to score a nomination of `category`."""
+    panelist = state.panel.get(viewer)
+    if panelist is None or not panelist.active:
+        return False
+    return any(
+        c.in_review
+        and c.category == category
+        and (c.nomination_id, viewer) not in state.scores
+        and conflict_of_interest(panelist, c.candidate) is None
+        for c in state.candidates.values()
+    )
+
+
+def refusal(error: ReviewError) -> dict[str, Any]:
+    return {"code": error.code, "message_zh": error.message_zh, "message_en": error.message_en}
+
+
+# --- Queries --------------------------------------------------------------------------------------
+
+_CANDIDATES = """
+    SELECT c.nomination_id, c.round_id, c.category, c.employee_no, c.name, c.unit_code,
+        c.unit_name, c.position, c.deeds, c.results, c.evidence_links, c.recommendation,
+        c.submitted_by, c.submitted_at, c.status, c.updated_at,
+        coalesce(a.status, 'pending') AS audit, a.reason AS rejection_reason,
+        a.audited_by, a.audited_at, v.reason AS veto_reason, v.vetoed_by
+    FROM candidates c
+    LEFT JOIN audits a ON a.nomination_id = c.nomination_id
+    LEFT JOIN vetoes v ON v.nomination_id = c.nomination_id
+"""
+
+
+class ReviewQueries:
+    def __init__(self, pool: asyncpg.Pool, states: ReviewStates, policy: ReviewPolicy) -> None:
+        self.pool = pool
+        self.states = states
+        self.policy = policy
+
+    async def _state(self, round_id: str) -> ReviewState:
+        state, _ = await self.states.load(self.pool, round_id)
+        return state
+
+    async def rounds(self, _: ListRounds) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """
+            SELECT r.round_id,
+                (SELECT count(*) FROM candidates c WHERE c.round_id = r.round_id) AS candidates,
+                EXISTS (SELECT 1 FROM results p WHERE p.round_id = r.round_id) AS published
+            FROM (SELECT round_id FROM candidates UNION SELECT round_id FROM panelists) r
+            ORDER BY r.round_id DESC
+            """
+        )
+        return [{**row_json(r), "label_zh": round_label(r["round_id"])} for r in rows]
+
+    async def candidates(self, q: ListCandidates) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            _CANDIDATES
+            + """
+            WHERE c.round_id = $1 AND ($2::text IS NULL OR c.category = $2)
+              AND ($3::text IS NULL OR coalesce(a.status, 'pending') = $3)
+              AND ($4::text IS NULL OR c.unit_code = $4)
+            ORDER BY c.category, c.submitted_at, c.nomination_id
+            """,
+            q.round_id,
+            q.category.value if q.category else None,
+            q.audit,
+            q.unit_code,
+        )
+        return [row_json(r) for r in rows]
+
+    async def pending_audits(self, q: PendingAudits) -> list[dict[str, Any]]:
+        """Nominations the office has still to accept or reject (withdrawn ones need none)."""
+        rows = await self.pool.fetch(
+            _CANDIDATES
+            + """
+            WHERE ($1::text IS NULL OR c.round_id = $1) AND a.status IS NULL
+              AND c.status <> 'withdrawn'
+              AND NOT EXISTS (SELECT 1 FROM results p WHERE p.round_id = c.round_id)
+            ORDER BY c.round_id, c.category, c.submitted_at, c.nomination_id
+            """,
+            q.round_id,
+        )
+        return [row_json(r) for r in rows]
+
+    async def pending_scores(self, q: PendingScores) -> dict[str, Any]:
+        """What a panelist may still score, and their own sheets (revisable until frozen).
+
+        Never a nomination the panelist has a conflict of interest with; not a vetoed one
+        (it cannot win), nor one whose category's ranking is frozen.
+        """
+        if q.round_id is not None:
+            round_ids = [q.round_id]
+        else:
+            rows = await self.pool.fetch(
+                "SELECT round_id FROM panelists WHERE panelist_id = $1 AND active "
+                "ORDER BY round_id",
+                q.panelist_id,
+            )
+            round_ids = [r["round_id"] for r in rows]
+        pending: list[dict[str, Any]] = []
+        scored: list[dict[str, Any]] = []
+        for round_id in round_ids:
+            state = await self._state(round_id)
+            panelist = state.panel.get(q.panelist_id)
+            if panelist is None or not panelist.active or state.published:
+                continue
+            for c in sorted(
+                state.candidates.values(),
+                key=lambda c: (
+                    c.category.value,
+                    c.candidate.nominee.unit_code,
+                    str(c.nomination_id),
+                ),
+            ):
+                if not c.in_review or conflict_of_interest(panelist, c.candidate) is not None:
+                    continue
+                frozen = c.category in state.decisions
+                own = state.scores.get((c.nomination_id, q.panelist_id))
+                item = {
+                    "round_id": round_id,
+                    "nomination_id": str(c.nomination_id),
+                    **category_json(c.category),
+                    "nominee": c.candidate.nominee.model_dump(mode="json"),
+                    "deeds": c.candidate.deeds,
+                    "results": [r.model_dump(mode="json") for r in c.candidate.results],
+                }
+                if own is not None:
+                    scored.append(
+                        {**item, "score": score_json(own, state.panel), "revisable": not frozen}
+                    )
+                elif not frozen and not c.vetoed:
+                    pending.append(item)
+        return {
+            "panelist_id": q.panelist_id,
+            "rubric": plain(dict(self.policy.rubric.weights)),
+            "pending": pending,
+            "scored": scored,
+        }
+
+    async def visible_scores(self, q: VisibleScores) -> dict[str, Any]:
+        """The scores of a nomination the viewer may see: none before their own (no anchoring)."""
+        state = await self._state(q.round_id)
+        scores = visible_scores(state, q.nomination_id, q.viewer, q.viewer_roles)
+        if q.viewer in state.panel:
+            hidden = None if (q.nomination_id, q.viewer) in state.scores else "score_first"
+        else:
+            hidden = None if OVERSEERS & set(q.viewer_roles) else "not_permitted"
+        return {
+            "round_id": q.round_id,
+            "nomination_id": str(q.nomination_id),
+            "visible": hidden is None,
+            "hidden_reason": hidden,
+            "scores": [score_json(s, state.panel) for s in scores],
+        }
+
+    async def ranking(self, q: GetRanking) -> list[dict[str, Any]]:
+        """Per category: the ranking (frozen by the decision, else as it stands), raw scores,
+        the method, and the decision. Only those who oversee the review may see it, and one
+        who also sits on the panel sees a category not yet decided only once no nomination
+        in it waits for their own score (no anchoring)."""
+        if not OVERSEERS & set(q.viewer_roles):
+            raise NotPermitted(
+                action="see the ranking", action_zh="查看评审排名", roles=sorted(OVERSEERS)
+            )
+        state = await self._state(q.round_id)
+        categories = [q.category] if q.category else list(Category)
+        return [self._category_ranking(state, c, q.viewer) for c in categories]
+
+    def _category_ranking(
+        self, state: ReviewState, category: Category, viewer: str
+    ) -> dict[str, Any]:
+        decision = state.decisions.get(category)
+        hidden = decision is None and awaits_score(state, category, viewer)
+        entries: list[Any]
+        if decision is not None:
+            entries = list(decision.ranking)
+            method = decision.method.model_dump(mode="json")
+        else:
+            ranking = current_ranking(state, category, self.policy)
+            entries = list(ranking.entries)
+            method = {
+                "rubric": plain(dict(self.policy.rubric.weights)),
+                "zscore": ranking.method.zscore,
+                "min_scores": ranking.method.min_scores,
+                "trim_from": ranking.method.trim_from,
+                "tie_break_order": list(ranking.method.tie_break_order),
+            }
+        counted = {(s.nomination_id, s.panelist_id) for s in state.active_scores()}
+        lines = []
+        for e in [] if hidden else entries:
+            nid = uuid.UUID(str(e.nomination_id))
+            c = state.candidates.get(nid)
+            raw = sorted(
+                (s for s in state.scores.values() if s.nomination_id == nid),
+                key=lambda s: s.panelist_id,
+            )
+            lines.append(
+                {
+                    "nomination_id": str(nid),
+                    "rank": e.rank,
+                    "score": plain(e.score),
+                    "aggregation": e.aggregation,
+                    "plain_mean": plain(e.plain_mean),
+                    "raw_mean": plain(e.raw_mean),
+                    "score_count": e.score_count,
+                    "department_count": e.department_count,
+                    "excluded": e.excluded,
+                    "tie_break": e.tie_break,
+                    "nominee": nominee_json(state, nid),
+                    "veto_reason": c.veto_reason if c else None,
+                    "raw_scores": [
+                        {**score_json(s, state.panel), "counted": (nid, s.panelist_id) in counted}
+                        for s in raw
+                    ],
+                }
+            )
+        notice = state.latest_notice(category)
+        return {
+            **category_json(category),
+            "frozen": decision is not None,
+            "hidden_reason": "score_first" if hidden else None,
+            "method": method,
+            "entries": lines,
+            "decision": None
+            if decision is None
+            else {
+                "winners": [str(w) for w in decision.winners],
+                "off_ranking_reason": decision.off_ranking_reason,
+                "decided_by": decision.decided_by,
+                "decided_at": plain(decision.decided_at),
+            },
+            "winners": [str(w) for w in state.winners.get(category, ())],
+            "removed": [str(w) for w in state.vacancies.get(category, ())],
+            "notice_no": notice.notice_no if notice else None,
+        }
+
+    async def panel(self, q: GetPanel) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM panelists WHERE round_id = $1 ORDER BY department, panelist_id",
+            q.round_id,
+        )
+        return [row_json(r) for r in rows]
+
+    async def notices(self, q: ListNotices, now: datetime) -> list[dict[str, Any]]:
+        """Each notice with its end; objections are taken while starts_at <= now <= ends_at."""
+        rows = await self.pool.fetch(
+            "SELECT * FROM notices WHERE round_id = $1 ORDER BY notice_no", q.round_id
+        )
+        return [
+            {
+                **row_json(r),
+                "categories": [category_json(c) for c in r["categories"]],
+                "status": "running"
+                if r["starts_at"] <= now <= r["ends_at"]
+                else ("ended" if now > r["ends_at"] else "scheduled"),
+                "seconds_left": max(0, int((r["ends_at"] - now).total_seconds())),
+            }
+            for r in rows
+        ]
+
+    async def objections(self, q: ListObjections) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """
+            SELECT o.*, c.name AS nominee_name, c.unit_name AS nominee_unit_name
+            FROM objections o LEFT JOIN candidates c ON c.nomination_id = o.nomination_id
+            WHERE o.round_id = $1 AND ($2::text IS NULL OR o.status = $2)
+              AND ($3::uuid IS NULL OR o.nomination_id = $3)
+            ORDER BY o.objection_no
+            """,
+            q.round_id,
+            q.status,
+            q.nomination_id,
+        )
+        return [row_json(r) for r in rows]
+
+    async def result(self, q: GetResult) -> dict[str, Any]:
+        """The published result (as ResultPublished carried it) and any later revocations."""
+        row = await self.pool.fetchrow("SELECT * FROM results WHERE round_id = $1", q.round_id)
+        if row is None:
+            return {"round_id": q.round_id, "label_zh": round_label(q.round_id), "published": False}
+        revoked = await self.pool.fetch(
+            "SELECT * FROM revocations WHERE round_id = $1 ORDER BY revoked_at", q.round_id
+        )
+        revoked_ids = {str(r["nomination_id"]) for r in revoked}
+        return {
+            "round_id": q.round_id,
+            "label_zh": round_label(q.round_id),
+            "published": True,
+            "published_by": row["published_by"],
+            "published_at": plain(row["published_at"]),
+            "categories": [category_json(c) for c in row["categories"]],
+            "winners": [
+                {
+                    **w,
+                    **category_json(w["category"]),
+                    "revoked": w["nomination_id"] in revoked_ids,
+                }
+                for w in row["winners"]
+            ],
+            "revocations": [row_json(r) for r in revoked],
+        }
+
+    async def summary(self, q: GetSummary, now: datetime) -> dict[str, Any]:
+        """Where a round's review stands, per category, and what (if anything) blocks publishing."""
+        state = await self._state(q.round_id)
+        candidates = list(state.candidates.values())
+        per_category = []
+        for category in Category:
+            mine = [c for c in candidates if c.category == category]
+            decision = state.decisions.get(category)
+            if decision is not None:
+                rankable = sum(1 for e in decision.ranking if e.rank is not None)
+            else:
+                rankable = len(current_ranking(state, category, self.policy).eligible)
+            notice = state.latest_notice(category)
+            per_category.append(
+                {
+                    **category_json(category),
+                    "candidates": len(mine),
+                    "in_review": sum(1 for c in mine if c.in_review),
+                    "rankable": rankable,
+                    "decided": decision is not None,
+                    "winners": [
+                        {"nomination_id": str(w), **nominee_json(state, w)}
+                        for w in state.winners.get(category, ())
+                    ],
+                    "vacancies": len(state.vacancies.get(category, ())),
+                    "notice": None
+                    if notice is None
+                    else {
+                        "notice_no": notice.notice_no,
+                        "starts_at": plain(notice.starts_at),
+                        "ends_at": plain(notice.ends_at),
+                        "running": notice.is_running(now),
+                    },
+                    "open_objections": sum(
+                        1 for o in state.open_objections() if o.category == category
+                    ),
+                }
+            )
+        blocker = None
+        try:
+            domain.decide(
+                state,
+                PublishResult(
+                    round_id=q.round_id, actor="summary", actor_roles=frozenset({"office"})
+                ),
+                now,
+                self.policy,
+            )
+        except ReviewError as e:
+            blocker = refusal(e)
+        return {
+            "round_id": q.round_id,
+            "label_zh": round_label(q.round_id),
+            "candidates": {
+                "total": len(candidates),
+                "pending": sum(1 for c in candidates if c.audit == "pending" and not c.withdrawn),
+                "accepted": sum(1 for c in candidates if c.audit == "accepted"),
+                "rejected": sum(1 for c in candidates if c.audit == "rejected"),
+                "withdrawn": sum(1 for c in candidates if c.withdrawn),
+                "vetoed": sum(1 for c in candidates if c.vetoed),
+            },
+            "panel": {
+                "active": sum(1 for p in state.panel.values() if p.active),
+                "departments": sorted({p.department for p in state.panel.values() if p.active}),
+            },
+            "categories": per_category,
+            "notices": len(state.notices),
+            "open_objections": len(state.open_objections()),
+            "published": state.published,
+            "published_at": plain(state.result.published_at) if state.result else None,
+            "publishable": blocker is None,
+            "publish_blocker": None if state.published else blocker,
+        }
