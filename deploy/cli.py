@@ -7,8 +7,11 @@ import json
 
 import typer
 
+from deploy.cli_audit import audit_app
 from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
+from deploy.cli_payroll import payroll_app
+from deploy.cli_users import users_app
 from shared.settings import SERVICES
 
 app = typer.Typer(
@@ -18,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(directory_app, name="directory")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(audit_app, name="audit")
+app.add_typer(payroll_app, name="payroll")
+app.add_typer(users_app, name="users")
 
 
 @app.command()

@@ -1,0 +1,90 @@
+"""`flowers audit verify`: the stores' chains and the FLOWERS stream, against tampering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.js import JetStreamContext
+
+from services.nomination.app import build_runtime as build_nomination
+from services.review.app import build_runtime as build_review
+from shared import audit
+from shared.bus import EVENTS_STREAM
+from shared.rpc import RpcClient
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
+ROWS = [
+    {
+        "employee_no": f"A{i}",
+        "name": f"职工{i}",
+        "unit_code": "WY",
+        "unit_name": "物业服务中心",
+        "position": "水电工",
+        "active": True,
+    }
+    for i in range(5)
+]
+
+
+@pytest.fixture
+async def system(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
+    nomination, review = build_nomination(settings), build_review(settings)
+    await nomination.start()
+    await review.start()
+    assert nomination.nc is not None
+    await RpcClient(nomination.nc).command(
+        "nomination", "import_directory", {**OFFICE, "rows": ROWS}
+    )
+    try:
+        yield nomination, review
+    finally:
+        await review.stop()
+        await nomination.stop()
+
+
+def urls(settings: Settings) -> dict[str, str]:
+    return {s: settings.database_url_for(s) for s in ("nomination", "review")}
+
+
+async def relayed(runtime: ServiceRuntime) -> bool:
+    assert runtime.relay is not None
+    return await runtime.relay.checkpoint() == await runtime.store.head()
+
+
+async def test_an_intact_log_verifies_and_tampering_is_named(
+    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings
+) -> None:
+    nomination, _ = system
+    assert nomination.js is not None
+    js: JetStreamContext = nomination.js
+    await eventually(lambda: relayed(nomination), what="the relay to catch up")
+
+    report = await audit.verify(urls(settings), js)
+    assert report.ok, audit.render(report)
+    assert report.services[0].chain.checked == 6  # a unit and five employees
+    assert report.stream_messages == 6
+    assert "verified" in audit.render(report)
+
+    await nomination.store.pool.execute(
+        "UPDATE events SET data = jsonb_set(data, '{name}', '\"篡改\"') WHERE position = 3"
+    )
+    await js.publish(
+        "flowers.evt.nomination.Forged",
+        b"{}",
+        stream=EVENTS_STREAM,
+        headers={"Nats-Msg-Id": "forged-1"},
+    )
+    report = await audit.verify(urls(settings), js)
+    assert not report.ok
+    broken = report.services[0].chain.first_break
+    assert broken is not None
+    assert broken.position == 3
+    assert report.unknown_in_stream == ["forged-1"]
+    assert "BROKEN at position 3" in audit.render(report)
+    assert audit.as_json(report).count('"ok": false') >= 2
