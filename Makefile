@@ -23,11 +23,12 @@ run: $(STAMP)
 ## test: lint, then every test (unit, integration against real servers, end to end)
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint
+	bash deploy/ensure-browser.sh
 	$(PY) -m pytest
 
 ## test-fast: the pure unit tests only (no servers)
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not integration" tests/nomination tests/review tests/shared/test_rounds.py tests/shared/test_calendar.py -q
+	$(PY) -m pytest -m "not integration" tests/nomination/test_domain.py tests/nomination/test_properties.py tests/review/test_domain.py tests/review/test_aggregation.py tests/publicity/test_domain.py tests/publicity/test_rendering.py tests/shared/test_rounds.py tests/shared/test_calendar.py tests/shared/test_directory_csv.py -q
 
 ## lint: ruff (check and format), mypy, import-linter contracts
 lint: $(STAMP)

@@ -2,14 +2,118 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from services.publicity import projections
+from services.publicity.commands import ApproveMaterial, EditMaterial, PublishMaterial
+from services.publicity.handlers import PublicityHandlers
+from services.publicity.queries import (
+    GetArtefact,
+    GetDraft,
+    GetHonorRoll,
+    GetReport,
+    GetReportChart,
+    ListDrafts,
+    ListRounds,
+    PublicityQueries,
+)
 from shared.clock import Clock
-from shared.events import EventRegistry
+from shared.contracts import nomination as nomination_contract
+from shared.contracts import publicity as publicity_contract
+from shared.contracts import review as review_contract
+from shared.events import DomainEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
+SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
+
+DRAFTS_CONSUMER = "publicity-drafts"
+STATS_CONSUMER = "publicity-stats"
+
+
+def _subjects(events: tuple[type[DomainEvent], ...]) -> list[str]:
+    return [e.subject() for e in events]
+
 
 def build_runtime(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
-    return ServiceRuntime("publicity", EventRegistry(), settings=settings, clock=clock)
+    runtime = ServiceRuntime(
+        "publicity",
+        publicity_contract.registry,
+        schema_sql=[SCHEMA],
+        settings=settings,
+        clock=clock,
+    )
+    runtime.project = projections.project
+    handlers = PublicityHandlers(runtime)
+    rpc = runtime.rpc
+
+    # Drafts: a published result, a revocation. Statistics: the nomination and review facts.
+    runtime.consumer(
+        DRAFTS_CONSUMER,
+        _subjects((review_contract.ResultPublished, review_contract.WinnerRevoked)),
+        review_contract.registry,
+    )(handlers.on_review_event)
+    runtime.consumer(
+        STATS_CONSUMER,
+        _subjects(projections.STAT_NOMINATION_EVENTS + projections.STAT_REVIEW_EVENTS),
+        nomination_contract.registry.merged(review_contract.registry),
+    )(projections.project_stats)
+
+    def queries() -> PublicityQueries:
+        return PublicityQueries(runtime.store.pool, runtime.settings)
+
+    @rpc.command("edit", EditMaterial)
+    async def edit(cmd: EditMaterial) -> dict[str, Any]:
+        """The publicity role changes a draft (an approved draft then needs approving again)."""
+        return await handlers.command(cmd)
+
+    @rpc.command("approve", ApproveMaterial)
+    async def approve(cmd: ApproveMaterial) -> dict[str, Any]:
+        """The publicity role approves a draft as it stands."""
+        return await handlers.command(cmd)
+
+    @rpc.command("publish", PublishMaterial)
+    async def publish(cmd: PublishMaterial) -> dict[str, Any]:
+        """The publicity role marks an approved draft published on one channel."""
+        return await handlers.command(cmd)
+
+    @rpc.query("rounds", ListRounds)
+    async def rounds(q: ListRounds) -> list[dict[str, Any]]:
+        """Rounds with drafts, newest first, with counts per status."""
+        return await queries().rounds(q)
+
+    @rpc.query("drafts", ListDrafts)
+    async def drafts(q: ListDrafts) -> list[dict[str, Any]]:
+        """The materials of a round with their state."""
+        return await queries().drafts(q)
+
+    @rpc.query("draft", GetDraft)
+    async def draft(q: GetDraft) -> dict[str, Any]:
+        """One material: content, rendered HTML and history."""
+        return await queries().draft(q)
+
+    @rpc.query("artefact", GetArtefact)
+    async def artefact(q: GetArtefact) -> dict[str, Any]:
+        """One material as a file (html, svg, docx, srt, json)."""
+        return await queries().artefact(q)
+
+    @rpc.query("honor_roll", GetHonorRoll)
+    async def honor_roll(q: GetHonorRoll) -> dict[str, Any]:
+        """The honor roll of a round (the latest by default): its winners, revoked ones left out."""
+        return await queries().honor_roll(q)
+
+    @rpc.query("report", GetReport)
+    async def report(q: GetReport) -> dict[str, Any]:
+        """Statistics of a round or a year, as JSON, CSV or an HTML page with charts."""
+        return await queries().report(q)
+
+    @rpc.query("report_chart", GetReportChart)
+    async def report_chart(q: GetReportChart) -> dict[str, Any]:
+        """One chart of a report as SVG or PNG (base64)."""
+        return await queries().report_chart(q)
+
+    return runtime
 
 
 runtime = build_runtime()

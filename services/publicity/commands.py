@@ -1,0 +1,72 @@
+"""Commands to the publicity service, as the gateway sends them.
+
+Each names its actor and the actor's roles as the gateway authenticated them. Field
+constraints check only the input's shape; the rules (who may, caption length, durations,
+which channel) are the domain's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.contracts.publicity import Channel
+
+PUBLICITY = "publicity"  # the Party-Mass Work Department's role
+SYSTEM = "system:publicity"  # the actor of drafts and revisions the service makes itself
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Code
+    roles: frozenset[str] = frozenset()
+
+
+class MaterialCommand(Command):
+    material_id: UUID
+
+
+class SectionEdit(BaseModel):
+    """New values for one winner's section; a field left out stays as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nomination_id: UUID
+    text: Text | None = None
+    caption: ShortText | None = None
+    duration_s: int | None = None
+    photo_slot: ShortText | None = None
+
+
+class EditMaterial(MaterialCommand):
+    """Change a draft's wording. `expected_revision`: refuse if someone changed it meanwhile."""
+
+    expected_revision: int | None = None
+    title: Title | None = None
+    lead: Paragraph | None = None
+    closing: Paragraph | None = None
+    sections: Annotated[tuple[SectionEdit, ...], Field(max_length=100)] = ()
+
+
+class ApproveMaterial(MaterialCommand):
+    """Approve the draft as it stands (at `expected_revision`, when given)."""
+
+    expected_revision: int | None = None
+
+
+class PublishMaterial(MaterialCommand):
+    """Mark the approved draft published on one channel."""
+
+    channel: Channel
+
+
+MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial

@@ -1,0 +1,452 @@
+"""The read side: rounds with drafts, the drafts with their rendering and history, artefacts
+to download, the honor roll, and the statistics reports."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from services.publicity import reports
+from services.publicity.domain import MaterialNotFound
+from services.publicity.rendering import (
+    FORMATS,
+    MaterialDoc,
+    RenderSettings,
+    RoundFacts,
+    build_view,
+    render,
+    render_html,
+)
+from shared.contracts.common import Category
+from shared.contracts.publicity import (
+    CHANNEL_LABELS_ZH,
+    KIND_LABELS_ZH,
+    FeaturedWinner,
+    MaterialContent,
+    publicity_stream_id,
+)
+from shared.errors import InvalidInput, NotFound
+from shared.rounds import RoundId, RoundPeriod
+from shared.settings import Settings
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ListRounds(Query):
+    pass
+
+
+class ListDrafts(Query):
+    round_id: RoundId
+
+
+class GetDraft(Query):
+    material_id: uuid.UUID
+
+
+class GetArtefact(Query):
+    material_id: uuid.UUID
+    format: Literal["html", "svg", "docx", "srt", "json"]
+
+
+class GetHonorRoll(Query):
+    round_id: RoundId | None = None  # None: the latest round with drafts
+
+
+class ReportScope(Query):
+    scope: Literal["round", "year"] = "round"
+    round_id: RoundId | None = None
+    year: int | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ReportScope:
+        if self.scope == "round" and self.round_id is None:
+            raise ValueError("a round report needs round_id")
+        if self.scope == "year" and self.year is None:
+            raise ValueError("a year report needs year")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.round_id if self.scope == "round" and self.round_id else str(self.year)
+
+
+class GetReport(ReportScope):
+    format: Literal["json", "csv", "html"] = "json"
+
+
+class GetReportChart(ReportScope):
+    chart: Literal[
+        "nominations_by_unit",
+        "nominations_by_round",
+        "audit_by_category",
+        "score_spread",
+        "participation",
+    ]
+    format: Literal["svg", "png"] = "svg"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+_FIELD_ZH = {
+    "title": "标题",
+    "lead": "导语",
+    "closing": "结束语",
+    "text": "事迹文字",
+    "caption": "字幕",
+    "duration_s": "时长",
+    "photo_slot": "照片位",
+}
+_SECTION_FIELD = re.compile(r"sections\.(?P<id>[0-9a-f-]+)\.(?P<field>\w+)")
+
+
+class PublicityQueries:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.render_settings = RenderSettings.from_settings(settings)
+
+    # --- Drafts ------------------------------------------------------------------------------
+
+    async def rounds(self, _: ListRounds) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """
+            SELECT r.round_id, r.result_published_at, r.meeting_date, r.drafted_at,
+                   count(m.*) AS materials,
+                   count(m.*) FILTER (WHERE m.status = 'draft') AS drafts,
+                   count(m.*) FILTER (WHERE m.status = 'approved') AS approved,
+                   count(m.*) FILTER (WHERE m.status = 'published') AS published
+            FROM publicity_rounds r LEFT JOIN materials m USING (round_id)
+            GROUP BY r.round_id ORDER BY r.result_published_at DESC
+            """
+        )
+        return [
+            {
+                **{k: _jsonable(v) for k, v in dict(row).items()},
+                "label_zh": RoundPeriod.parse(row["round_id"]).label_zh,
+            }
+            for row in rows
+        ]
+
+    async def drafts(self, q: ListDrafts) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT material_id, round_id, kind, status, revision, channels, publications, "
+            "title, nomination_id, created_at, updated_at FROM materials WHERE round_id = $1 "
+            "ORDER BY array_position(ARRAY['honor_roll','bulletin','official_account',"
+            "'storyboard','correction'], kind), created_at, material_id",
+            q.round_id,
+        )
+        return [self._summary(row) for row in rows]
+
+    def _summary(self, row: asyncpg.Record) -> dict[str, Any]:
+        item = {k: _jsonable(v) for k, v in dict(row).items() if k != "content"}
+        item["kind_zh"] = KIND_LABELS_ZH[row["kind"]]
+        item["formats"] = list(FORMATS[row["kind"]])
+        item["published_channels"] = sorted(
+            {p["channel"] for p in row["publications"] if p["revision"] == row["revision"]}
+        )
+        return item
+
+    async def _facts(self, round_id: str) -> RoundFacts:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM publicity_rounds WHERE round_id = $1", round_id
+        )
+        if row is None:
+            raise NotFound(
+                "该轮次尚无宣传材料。", "No materials for this round.", round_id=round_id
+            )
+        winners = [FeaturedWinner.model_validate(w) for w in row["winners"]]
+        return RoundFacts(
+            round_id=round_id,
+            result_published_at=row["result_published_at"],
+            meeting_date=row["meeting_date"],
+            winners={w.nomination_id: w for w in winners},
+        )
+
+    async def _material(self, material_id: uuid.UUID) -> asyncpg.Record:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM materials WHERE material_id = $1", material_id
+        )
+        if row is None:
+            raise MaterialNotFound(material_id=material_id)
+        return row
+
+    @staticmethod
+    def _doc(row: asyncpg.Record) -> MaterialDoc:
+        return MaterialDoc(
+            material_id=row["material_id"],
+            kind=row["kind"],
+            revision=row["revision"],
+            content=MaterialContent.model_validate(row["content"]),
+            issued_at=row["created_at"] if row["kind"] == "correction" else None,
+        )
+
+    async def draft(self, q: GetDraft) -> dict[str, Any]:
+        row = await self._material(q.material_id)
+        facts = await self._facts(row["round_id"])
+        view = build_view(facts, self._doc(row), self.render_settings)
+        history = await self._history(row["round_id"], q.material_id, facts)
+        return {
+            **self._summary(row),
+            "round_label": view.round_label,
+            "meeting_date": facts.meeting_date.isoformat(),
+            "content": row["content"],
+            "winners": [
+                {
+                    "nomination_id": s["nomination_id"],
+                    **(
+                        facts.winners[uuid.UUID(s["nomination_id"])].model_dump(
+                            mode="json", include={"category", "name", "unit_name", "position"}
+                        )
+                        if uuid.UUID(s["nomination_id"]) in facts.winners
+                        else {}
+                    ),
+                }
+                for s in row["content"]["sections"]
+            ],
+            "html": render_html(view),
+            "history": history,
+        }
+
+    async def _history(
+        self, round_id: str, material_id: uuid.UUID, facts: RoundFacts
+    ) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            """
+            SELECT position, type, data, metadata FROM events
+            WHERE stream_id = $1 AND (data->>'material_id' = $2
+                OR (type = 'MaterialsDrafted' AND data->'materials' @> $3::jsonb))
+            ORDER BY position
+            """,
+            publicity_stream_id(round_id),
+            str(material_id),
+            [{"material_id": str(material_id)}],
+        )
+        return [
+            {
+                "position": r["position"],
+                "type": r["type"],
+                "actor": r["metadata"].get("actor"),
+                "occurred_at": r["metadata"].get("occurred_at"),
+                "revision": r["data"].get("revision", 1),
+                "channel": r["data"].get("channel"),
+                "changed": r["data"].get("changed"),
+                "summary_zh": self._describe(r["type"], r["data"], facts),
+            }
+            for r in rows
+        ]
+
+    @staticmethod
+    def _describe(type_: str, data: dict[str, Any], facts: RoundFacts) -> str:
+        def name_of(nomination_id: str | None) -> str:
+            w = facts.winners.get(uuid.UUID(nomination_id)) if nomination_id else None
+            return w.name if w else "获奖职工"
+
+        if type_ == "MaterialsDrafted":
+            return "根据公布的评选结果生成初稿"
+        if type_ == "MaterialEdited":
+            parts = []
+            for item in data.get("changed", []):
+                match = _SECTION_FIELD.fullmatch(item)
+                if match:
+                    parts.append(f"{name_of(match['id'])}·{_FIELD_ZH.get(match['field'], item)}")
+                else:
+                    parts.append(_FIELD_ZH.get(item, item))
+            return f"编辑第{data['revision']}版：" + "、".join(parts)
+        if type_ == "MaterialApproved":
+            return f"审核通过第{data['revision']}版"
+        if type_ == "MaterialPublished":
+            return f"第{data['revision']}版在{CHANNEL_LABELS_ZH[data['channel']]}发布"
+        if type_ == "HonorRollUpdated":
+            return (
+                f"撤销{name_of(data.get('removed_nomination_id'))}的荣誉后更新光荣榜"
+                f"（第{data['revision']}版，需重新审核发布）"
+            )
+        if type_ == "MaterialRevised":
+            who = name_of(data.get("removed_nomination_id"))
+            return f"撤销{who}的荣誉后修订草稿（第{data['revision']}版）"
+        if type_ == "CorrectionDrafted":
+            return f"撤销{name_of(data.get('nomination_id'))}的荣誉后生成更正说明"
+        return type_
+
+    async def artefact(self, q: GetArtefact) -> dict[str, Any]:
+        row = await self._material(q.material_id)
+        formats = FORMATS[row["kind"]]
+        if q.format not in formats:
+            raise InvalidInput(
+                f"{KIND_LABELS_ZH[row['kind']]}没有 {q.format} 格式（可选：{'、'.join(formats)}）",
+                f"A {row['kind']} has no {q.format} form (choose from {', '.join(formats)})",
+                formats=list(formats),
+            )
+        facts = await self._facts(row["round_id"])
+        view = build_view(facts, self._doc(row), self.render_settings)
+        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
+        binary = isinstance(artefact.content, bytes)
+        return {
+            "material_id": str(q.material_id),
+            "revision": row["revision"],
+            "format": q.format,
+            "filename": artefact.filename,
+            "media_type": artefact.media_type,
+            "encoding": "base64" if binary else "utf-8",
+            "content": base64.b64encode(artefact.content).decode()
+            if isinstance(artefact.content, bytes)
+            else artefact.content,
+        }
+
+    async def honor_roll(self, q: GetHonorRoll) -> dict[str, Any]:
+        round_id = q.round_id or await self.pool.fetchval(
+            "SELECT round_id FROM publicity_rounds ORDER BY result_published_at DESC LIMIT 1"
+        )
+        if round_id is None:
+            raise NotFound("尚无光荣榜。", "There is no honor roll yet.")
+        material = await self.pool.fetchrow(
+            "SELECT material_id, status, revision, publications FROM materials "
+            "WHERE round_id = $1 AND kind = 'honor_roll'",
+            round_id,
+        )
+        if material is None:
+            raise NotFound("该轮次尚无光荣榜。", "No honor roll for this round.", round_id=round_id)
+        rows = await self.pool.fetch(
+            "SELECT * FROM honor_roll WHERE round_id = $1 ORDER BY array_position($2::text[], "
+            "category), name",
+            round_id,
+            [c.value for c in Category],
+        )
+        winners = [
+            {
+                "nomination_id": str(r["nomination_id"]),
+                "category": r["category"],
+                "label_zh": Category(r["category"]).label_zh,
+                "employee_no": r["employee_no"],
+                "name": r["name"],
+                "unit_code": r["unit_code"],
+                "unit_name": r["unit_name"],
+                "position": r["position"],
+            }
+            for r in rows
+            if not r["revoked"]
+        ]
+        published = sorted(
+            {
+                p["channel"]
+                for p in material["publications"]
+                if p["revision"] == material["revision"]
+            }
+        )
+        return {
+            "round_id": round_id,
+            "label_zh": RoundPeriod.parse(round_id).label_zh,
+            "material_id": str(material["material_id"]),
+            "status": material["status"],
+            "revision": material["revision"],
+            "published_channels": published,
+            "winners": winners,
+            "revoked": [
+                {"nomination_id": str(r["nomination_id"]), "name": r["name"]}
+                for r in rows
+                if r["revoked"]
+            ],
+        }
+
+    # --- Reports -----------------------------------------------------------------------------
+
+    async def report_data(self, q: ReportScope) -> dict[str, Any]:
+        if q.scope == "round":
+            where, arg = "n.round_id = $1", q.key
+        else:
+            where, arg = "n.round_id LIKE $1", f"{q.key}-%"
+        nominations = await self.pool.fetch(f"SELECT * FROM stat_nominations n WHERE {where}", arg)
+        scores = await self.pool.fetch(
+            f"""
+            SELECT s.nomination_id, s.panelist_id, s.total FROM stat_scores s
+            JOIN stat_nominations n USING (nomination_id)
+            WHERE {where} AND NOT EXISTS (SELECT 1 FROM stat_removed_panelists x
+                WHERE x.round_id = s.round_id AND x.panelist_id = s.panelist_id)
+            """,
+            arg,
+        )
+        rounds = await self.pool.fetch(f"SELECT round_id FROM stat_rounds n WHERE {where}", arg)
+        units = await self.pool.fetch("SELECT unit_code, name FROM stat_units")
+        data = reports.ReportInput(
+            scope=q.scope,
+            key=q.key,
+            rounds=tuple(r["round_id"] for r in rounds) + ((q.key,) if q.scope == "round" else ()),
+            units={u["unit_code"]: u["name"] for u in units},
+            nominations=[
+                reports.NominationFact(
+                    nomination_id=n["nomination_id"],
+                    round_id=n["round_id"],
+                    category=Category(n["category"]),
+                    unit_code=n["unit_code"],
+                    unit_name=n["unit_name"],
+                    employee_no=n["employee_no"],
+                    name=n["name"],
+                    withdrawn=n["withdrawn"],
+                    audit=n["audit"],
+                    reject_reason=n["reject_reason"],
+                    vetoed=n["vetoed"],
+                    winner=n["winner"],
+                    revoked=n["revoked"],
+                    score=n["score"],
+                )
+                for n in nominations
+            ],
+            scores=[
+                reports.ScoreFact(s["nomination_id"], s["panelist_id"], s["total"]) for s in scores
+            ],
+            award_amount=self.settings.award_amount,
+            award_currency=self.settings.award_currency,
+        )
+        return reports.compute(data)
+
+    async def report(self, q: GetReport) -> dict[str, Any]:
+        data = await self.report_data(q)
+        if q.format == "json":
+            return data
+        if q.format == "csv":
+            return {
+                "filename": f"report-{q.key}.csv",
+                "media_type": "text/csv; charset=utf-8",
+                "encoding": "utf-8",
+                "content": reports.to_csv(data),
+            }
+        page = await asyncio.to_thread(
+            reports.render_page, data, self.settings.publicity_chart_font
+        )
+        return {
+            "filename": f"report-{q.key}.html",
+            "media_type": "text/html; charset=utf-8",
+            "encoding": "utf-8",
+            "content": page,
+        }
+
+    async def report_chart(self, q: GetReportChart) -> dict[str, Any]:
+        data = await self.report_data(q)
+        image = await asyncio.to_thread(
+            reports.render_chart, data, q.chart, q.format, self.settings.publicity_chart_font
+        )
+        return {
+            "filename": f"report-{q.key}-{q.chart}.{q.format}",
+            "media_type": "image/svg+xml" if q.format == "svg" else "image/png",
+            "encoding": "base64",
+            "content": base64.b64encode(image).decode(),
+        }

@@ -1,0 +1,633 @@
+"""Statistics per round and per year for the experience materials and the research report
+(调研报告): figures, CSV, charts (matplotlib, Chinese labels) and a page with all of them.
+
+`compute` is pure: it takes the facts the statistics tables hold and returns the report as
+JSON-ready data. Rates are ratios with four decimals, scores have two; both are strings
+(Decimal, never float, in what leaves the service).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import shutil
+import statistics
+import subprocess
+import threading
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Literal, cast
+from uuid import UUID
+
+from matplotlib import font_manager, rc_context
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from services.publicity.rendering import environment
+from shared.contracts.common import Category
+from shared.logging import get_logger
+from shared.rounds import RoundPeriod
+
+log = get_logger(__name__)
+
+Scope = Literal["round", "year"]
+UNKNOWN_UNIT = ("?", "（未知单位）")
+
+_RATE = Decimal("0.0001")
+_SCORE = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class NominationFact:
+    nomination_id: UUID
+    round_id: str
+    category: Category
+    unit_code: str | None
+    unit_name: str | None
+    employee_no: str | None
+    name: str | None
+    withdrawn: bool = False
+    audit: str | None = None  # accepted | rejected | None
+    reject_reason: str | None = None
+    vetoed: bool = False
+    winner: bool = False
+    revoked: bool = False
+    score: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ScoreFact:
+    nomination_id: UUID
+    panelist_id: str
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A scored nomination: the mean of its panelists' totals and their spread."""
+
+    nomination_id: str
+    round_id: str
+    category: str
+    unit_code: str
+    mean: Decimal
+    panel_spread: Decimal
+    score_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nomination_id": self.nomination_id,
+            "round_id": self.round_id,
+            "category": self.category,
+            "unit_code": self.unit_code,
+            "mean": dec(self.mean),
+            "panel_spread": dec(self.panel_spread),
+            "score_count": self.score_count,
+        }
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    scope: Scope
+    key: str  # the round id, or the year
+    rounds: tuple[str, ...]
+    units: Mapping[str, str]  # unit_code -> name, every unit known
+    nominations: Sequence[NominationFact]
+    scores: Sequence[ScoreFact]
+    award_amount: Decimal
+    award_currency: str
+
+
+def round_sort_key(round_id: str) -> tuple[int, int]:
+    period = RoundPeriod.parse(round_id)
+    return period.year, period.months[0]
+
+
+def rate(part: int, whole: int) -> str | None:
+    if whole == 0:
+        return None
+    return str((Decimal(part) / Decimal(whole)).quantize(_RATE, ROUND_HALF_UP))
+
+
+def dec(value: Decimal) -> str:
+    return str(value.quantize(_SCORE, ROUND_HALF_UP))
+
+
+def score_stats(values: Sequence[Decimal]) -> dict[str, Any]:
+    if not values:
+        return {"count": 0, "min": None, "max": None, "mean": None, "median": None, "stdev": None}
+    return {
+        "count": len(values),
+        "min": dec(min(values)),
+        "max": dec(max(values)),
+        "mean": dec(sum(values, Decimal(0)) / len(values)),
+        "median": dec(statistics.median(values)),
+        "stdev": dec(statistics.pstdev(values)) if len(values) > 1 else dec(Decimal(0)),
+    }
+
+
+def _audit_counts(facts: Iterable[NominationFact]) -> dict[str, Any]:
+    facts = [f for f in facts if not f.withdrawn]
+    accepted = sum(1 for f in facts if f.audit == "accepted")
+    rejected = sum(1 for f in facts if f.audit == "rejected")
+    winners = sum(1 for f in facts if f.winner and not f.revoked)
+    return {
+        "nominations": len(facts),
+        "accepted": accepted,
+        "rejected": rejected,
+        "pending_audit": len(facts) - accepted - rejected,
+        "acceptance_rate": rate(accepted, accepted + rejected),
+        "rejection_rate": rate(rejected, accepted + rejected),
+        "winners": winners,
+    }
+
+
+def _unit(f: NominationFact, units: Mapping[str, str]) -> tuple[str, str]:
+    if f.unit_code is None:
+        return UNKNOWN_UNIT
+    return f.unit_code, units.get(f.unit_code) or f.unit_name or f.unit_code
+
+
+def compute(data: ReportInput) -> dict[str, Any]:
+    """The report's figures (see the module docstring for the number formats)."""
+    facts = list(data.nominations)
+    standing = [f for f in facts if not f.withdrawn]
+    units: dict[str, str] = dict(data.units)
+    for f in facts:
+        code, name = _unit(f, data.units)
+        units.setdefault(code, name)
+    rounds = sorted(set(data.rounds) | {f.round_id for f in facts}, key=round_sort_key)
+
+    # Scores: each nomination's mean over its panelists' latest totals.
+    panel: dict[UUID, list[Decimal]] = defaultdict(list)
+    for s in data.scores:
+        panel[s.nomination_id].append(s.total)
+    by_id = {f.nomination_id: f for f in facts}
+    per_nomination: list[Scored] = []
+    for nomination_id, sheet_totals in panel.items():
+        fact = by_id.get(nomination_id)
+        if fact is None or fact.withdrawn:
+            continue
+        per_nomination.append(
+            Scored(
+                nomination_id=str(nomination_id),
+                round_id=fact.round_id,
+                category=fact.category.value,
+                unit_code=_unit(fact, data.units)[0],
+                mean=sum(sheet_totals, Decimal(0)) / len(sheet_totals),
+                panel_spread=max(sheet_totals) - min(sheet_totals),
+                score_count=len(sheet_totals),
+            )
+        )
+    per_nomination.sort(key=lambda p: (p.round_id, p.category, p.nomination_id))
+
+    def scores_of(pred: Callable[[Scored], bool]) -> dict[str, Any]:
+        chosen = [p for p in per_nomination if pred(p)]
+        stats = score_stats([p.mean for p in chosen])
+        spreads = [p.panel_spread for p in chosen]
+        stats["panel_spread_mean"] = (
+            dec(sum(spreads, Decimal(0)) / len(spreads)) if spreads else None
+        )
+        stats["panel_spread_max"] = dec(max(spreads)) if spreads else None
+        return stats
+
+    totals = _audit_counts(facts)
+    winners_now = [f for f in facts if f.winner and not f.revoked]
+    totals.update(
+        {
+            "withdrawn": sum(1 for f in facts if f.withdrawn),
+            "vetoed": sum(1 for f in standing if f.vetoed),
+            "revoked": sum(1 for f in facts if f.winner and f.revoked),
+            "units_total": len(units),
+            "units_nominating": len({_unit(f, data.units)[0] for f in standing}),
+            "award_total": {
+                "amount": str((data.award_amount * len(winners_now)).quantize(data.award_amount)),
+                "currency": data.award_currency,
+            },
+        }
+    )
+
+    of_unit: dict[str, list[NominationFact]] = defaultdict(list)
+    for f in facts:
+        of_unit[_unit(f, data.units)[0]].append(f)
+    by_unit = []
+    for code in sorted(units):
+        mine = of_unit[code]
+        row = {"unit_code": code, "unit_name": units[code], **_audit_counts(mine)}
+        row["by_category"] = {
+            c.value: sum(1 for f in mine if f.category == c and not f.withdrawn) for c in Category
+        }
+        by_unit.append(row)
+
+    by_category = []
+    for c in Category:
+        mine = [f for f in facts if f.category == c]
+        by_category.append(
+            {
+                "category": c.value,
+                "label_zh": c.label_zh,
+                **_audit_counts(mine),
+                "scores": scores_of(lambda p, c=c: p.category == c.value),  # type: ignore[misc]
+            }
+        )
+
+    reasons = Counter(
+        " ".join((f.reject_reason or "（未说明原因）").split())
+        for f in standing
+        if f.audit == "rejected"
+    )
+    rejection_reasons = [
+        {"reason": reason, "count": count}
+        for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+    winners = [
+        {
+            "round_id": f.round_id,
+            "category": f.category.value,
+            "label_zh": f.category.label_zh,
+            "employee_no": f.employee_no,
+            "name": f.name,
+            "unit_code": _unit(f, data.units)[0],
+            "unit_name": _unit(f, data.units)[1],
+            "score": dec(f.score) if f.score is not None else None,
+            "revoked": f.revoked,
+        }
+        for f in sorted(
+            (f for f in facts if f.winner),
+            key=lambda f: (round_sort_key(f.round_id), list(Category).index(f.category)),
+        )
+    ]
+
+    per_unit_round = Counter((_unit(f, data.units)[0], f.round_id) for f in standing)
+    participation = []
+    for code in sorted(units):
+        counts = {r: per_unit_round[(code, r)] for r in rounds}
+        participation.append(
+            {
+                "unit_code": code,
+                "unit_name": units[code],
+                "rounds": counts,
+                "rounds_participated": sum(1 for n in counts.values() if n),
+            }
+        )
+
+    by_round = [
+        {
+            "round_id": r,
+            "label_zh": RoundPeriod.parse(r).label_zh,
+            **_audit_counts(f for f in facts if f.round_id == r),
+            "by_category": {
+                c.value: sum(1 for f in standing if f.round_id == r and f.category == c)
+                for c in Category
+            },
+            "units_nominating": len({_unit(f, data.units)[0] for f in standing if f.round_id == r}),
+        }
+        for r in rounds
+    ]
+
+    label = RoundPeriod.parse(data.key).label_zh if data.scope == "round" else f"{data.key}年全年"
+    return {
+        "scope": data.scope,
+        "key": data.key,
+        "label_zh": label,
+        "rounds": rounds,
+        "totals": totals,
+        "by_round": by_round,
+        "by_unit": by_unit,
+        "by_category": by_category,
+        "rejection_reasons": rejection_reasons,
+        "scores": {
+            **scores_of(lambda p: True),
+            "method": "每项提名取各评委最新一次加权总分的平均值",
+            "per_nomination": [p.to_json() for p in per_nomination],
+        },
+        "winners": winners,
+        "participation": participation,
+    }
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+CSV_HEADER = ("分项", "范围", "单位编码", "单位名称", "类别", "指标", "数值", "说明")
+_METRICS_ZH = {
+    "nominations": "提名数",
+    "accepted": "审核通过数",
+    "rejected": "审核未通过数",
+    "pending_audit": "待审核数",
+    "acceptance_rate": "通过率",
+    "rejection_rate": "未通过率",
+    "winners": "获奖数",
+    "withdrawn": "撤回数",
+    "vetoed": "否决数",
+    "revoked": "撤销荣誉数",
+    "units_total": "单位总数",
+    "units_nominating": "有提名的单位数",
+    "count": "评分提名数",
+    "min": "最低分",
+    "max": "最高分",
+    "mean": "平均分",
+    "median": "中位数",
+    "stdev": "标准差",
+    "panel_spread_mean": "评委分差均值",
+    "panel_spread_max": "评委分差最大值",
+}
+
+
+def _cell(value: Any) -> str:
+    """A cell Excel/WPS will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """Tidy rows (one figure per row), UTF-8 with a byte-order mark so Excel reads Chinese."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    scope = report["label_zh"]
+
+    def row(
+        section: str,
+        metric: str,
+        value: Any,
+        *,
+        where: str = scope,
+        unit: tuple[str, str] = ("", ""),
+        category: str = "",
+        note: str = "",
+    ) -> None:
+        writer.writerow(
+            [_cell(v) for v in (section, where, unit[0], unit[1], category, metric, value, note)]
+        )
+
+    counts = (
+        "nominations",
+        "accepted",
+        "rejected",
+        "pending_audit",
+        "acceptance_rate",
+        "rejection_rate",
+        "winners",
+    )
+    totals = report["totals"]
+    for key in (*counts, "withdrawn", "vetoed", "revoked", "units_total", "units_nominating"):
+        row("总体", _METRICS_ZH[key], totals[key])
+    award = totals["award_total"]
+    row("总体", "奖励金额", award["amount"], note=award["currency"])
+    if report["scope"] == "year":
+        for r in report["by_round"]:
+            for key in counts:
+                row("轮次", _METRICS_ZH[key], r[key], where=r["label_zh"])
+    for u in report["by_unit"]:
+        unit = (u["unit_code"], u["unit_name"])
+        for key in counts:
+            row("单位", _METRICS_ZH[key], u[key], unit=unit)
+        for c in Category:
+            row("单位", "提名数", u["by_category"][c.value], unit=unit, category=c.label_zh)
+    for c in report["by_category"]:
+        for key in counts:
+            row("类别", _METRICS_ZH[key], c[key], category=c["label_zh"])
+        for key in ("count", "min", "max", "mean", "median", "stdev", "panel_spread_mean"):
+            row("评分", _METRICS_ZH[key], c["scores"][key], category=c["label_zh"])
+    for key in ("count", "min", "max", "mean", "median", "stdev", "panel_spread_mean"):
+        row("评分", _METRICS_ZH[key], report["scores"][key])
+    for r in report["rejection_reasons"]:
+        row("未通过原因", "未通过数", r["count"], note=r["reason"])
+    for w in report["winners"]:
+        row(
+            "获奖名单",
+            "综合得分",
+            w["score"],
+            where=RoundPeriod.parse(w["round_id"]).label_zh,
+            unit=(w["unit_code"], w["unit_name"]),
+            category=w["label_zh"],
+            note=f"{w['name']}（{w['employee_no']}）" + ("，已撤销" if w["revoked"] else ""),
+        )
+    for p in report["participation"]:
+        for round_id, n in p["rounds"].items():
+            row(
+                "单位参与",
+                "提名数",
+                n,
+                where=RoundPeriod.parse(round_id).label_zh,
+                unit=(p["unit_code"], p["unit_name"]),
+            )
+    return "\ufeff" + buffer.getvalue()
+
+
+# --- Charts -----------------------------------------------------------------------------------
+
+_font_lock = threading.Lock()
+_render_lock = threading.Lock()
+_font_family: str | None = None
+_font_checked = False
+_CJK_HINTS = ("wqy", "wenquanyi", "noto sans cjk", "noto serif cjk", "source han", "simhei",
+              "simsun", "microsoft yahei", "pingfang", "heiti", "droid sans fallback")  # fmt: skip
+
+
+def _fc_list() -> list[str]:
+    if shutil.which("fc-list") is None:
+        return []
+    try:
+        result = subprocess.run(
+            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def find_cjk_font(explicit: str = "") -> Path | None:
+    """A font file with Chinese glyphs: the configured one, else one fontconfig knows."""
+    if explicit and Path(explicit).is_file():
+        return Path(explicit)
+    files = sorted(_fc_list(), key=lambda f: (not any(h in f.lower() for h in _CJK_HINTS), f))
+    for name in files:
+        if Path(name).is_file():
+            return Path(name)
+    for entry in font_manager.fontManager.ttflist:
+        if any(h in entry.name.lower() for h in _CJK_HINTS):
+            return Path(entry.fname)
+    return None
+
+
+def cjk_font_family(explicit: str = "") -> str | None:
+    """Register the CJK font with matplotlib once; None (and one warning) if there is none."""
+    global _font_family, _font_checked
+    with _font_lock:
+        if not _font_checked:
+            _font_checked = True
+            path = find_cjk_font(explicit)
+            if path is None:
+                log.warning(
+                    "no_cjk_font",
+                    hint="install fonts-wqy-microhei (or set FLOWERS_PUBLICITY_CHART_FONT); "
+                    "Chinese chart labels will show as boxes",
+                )
+            else:
+                font_manager.fontManager.addfont(str(path))
+                _font_family = font_manager.FontProperties(fname=str(path)).get_name()
+                log.info("cjk_font", family=_font_family, file=str(path))
+        return _font_family
+
+
+_PALETTE = ("#c62828", "#ef6c00", "#f9a825", "#2e7d32", "#1565c0", "#6a1b9a")
+
+ChartFormat = Literal["svg", "png"]
+
+
+def _bars_by_category(
+    ax: Any, labels: list[str], counts: list[dict[str, int]], horizontal: bool
+) -> None:
+    base = [0] * len(labels)
+    for i, c in enumerate(Category):
+        values = [row[c.value] for row in counts]
+        if horizontal:
+            ax.barh(labels, values, left=base, label=c.label_zh, color=_PALETTE[i])
+        else:
+            ax.bar(labels, values, bottom=base, label=c.label_zh, color=_PALETTE[i])
+        base = [b + v for b, v in zip(base, values, strict=True)]
+    (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+
+
+def chart_nominations_by_unit(report: dict[str, Any], fig: Figure) -> None:
+    units = report["by_unit"]
+    ax = fig.add_subplot()
+    _bars_by_category(
+        ax, [u["unit_name"] for u in units], [u["by_category"] for u in units], horizontal=True
+    )
+    ax.invert_yaxis()
+    ax.set_xlabel("提名数")
+    ax.set_title(f"{report['label_zh']} 各单位提名数（按类别）")
+
+
+def chart_nominations_by_round(report: dict[str, Any], fig: Figure) -> None:
+    rounds = report["by_round"]
+    ax = fig.add_subplot()
+    _bars_by_category(
+        ax, [r["label_zh"] for r in rounds], [r["by_category"] for r in rounds], horizontal=False
+    )
+    ax.set_ylabel("提名数")
+    ax.set_title(f"{report['label_zh']} 各轮提名数（按类别）")
+
+
+def chart_audit_by_category(report: dict[str, Any], fig: Figure) -> None:
+    cats = report["by_category"]
+    ax = fig.add_subplot()
+    xs = list(range(len(cats)))
+    width = 0.27
+    for offset, key, label, color in (
+        (-width, "accepted", "审核通过", "#2e7d32"),
+        (0.0, "rejected", "未通过", "#c62828"),
+        (width, "winners", "获奖", "#f9a825"),
+    ):
+        ax.bar([x + offset for x in xs], [c[key] for c in cats], width, label=label, color=color)
+    ax.set_xticks(xs, [c["label_zh"] for c in cats])
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("人数")
+    ax.set_title(f"{report['label_zh']} 审核与获奖（按类别）")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+
+
+def chart_score_spread(report: dict[str, Any], fig: Figure) -> None:
+    ax = fig.add_subplot()
+    per = report["scores"]["per_nomination"]
+    data = [[float(p["mean"]) for p in per if p["category"] == c.value] for c in Category]
+    labels = [c.label_zh for c in Category]
+    ax.boxplot([d or [float("nan")] for d in data], tick_labels=labels)
+    ax.set_ylabel("平均得分")
+    ax.set_title(f"{report['label_zh']} 评分分布（按类别）")
+
+
+def chart_participation(report: dict[str, Any], fig: Figure) -> None:
+    rows = report["participation"]
+    rounds = report["rounds"]
+    ax = fig.add_subplot()
+    matrix = [[p["rounds"].get(r, 0) for r in rounds] for p in rows] or [[0]]
+    top = max(max(row) for row in matrix) or 1
+    image = ax.imshow(matrix, cmap="Reds", aspect="auto", vmin=0, vmax=top)
+    ax.set_xticks(range(len(rounds)), [RoundPeriod.parse(r).label_zh for r in rounds])
+    ax.set_yticks(range(len(rows)), [p["unit_name"] for p in rows])
+    for i, row in enumerate(matrix):
+        for j, n in enumerate(row):
+            color = "white" if n > top / 2 else "black"
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=10, color=color)
+    fig.colorbar(image, ax=ax, label="提名数")
+    ax.set_title(f"{report['label_zh']} 各单位参与情况")
+
+
+CHARTS: dict[str, Callable[[dict[str, Any], Figure], None]] = {
+    "nominations_by_unit": chart_nominations_by_unit,
+    "nominations_by_round": chart_nominations_by_round,
+    "audit_by_category": chart_audit_by_category,
+    "score_spread": chart_score_spread,
+    "participation": chart_participation,
+}
+CHART_TITLES_ZH = {
+    "nominations_by_unit": "各单位提名数",
+    "nominations_by_round": "各轮提名数",
+    "audit_by_category": "审核与获奖",
+    "score_spread": "评分分布",
+    "participation": "单位参与情况",
+}
+
+
+def render_chart(
+    report: dict[str, Any], chart: str, fmt: ChartFormat = "svg", font_file: str = ""
+) -> bytes:
+    """One chart as SVG (glyphs drawn as paths: it looks the same without the font) or PNG."""
+    family = cjk_font_family(font_file)
+    params: dict[str, Any] = {
+        "font.family": "sans-serif",
+        "font.sans-serif": [*([family] if family else []), "DejaVu Sans"],
+        "axes.unicode_minus": False,
+        "svg.fonttype": "path",
+        "svg.hashsalt": "five-golden-flowers",
+    }
+    rows = max(len(report["by_unit"]), len(report["rounds"]), 5)
+    # rcParams are process-wide: one chart at a time (queries render in worker threads).
+    with _render_lock, rc_context(cast(Any, params)), warnings.catch_warnings():
+        if family is None:  # already warned once; do not repeat per glyph
+            warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig = Figure(figsize=(9, max(4.0, 0.45 * rows + 1.5)), dpi=100, layout="constrained")
+        CHARTS[chart](report, fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    return buffer.getvalue()
+
+
+def charts_for(scope: Scope) -> tuple[str, ...]:
+    if scope == "year":
+        return (
+            "nominations_by_round",
+            "nominations_by_unit",
+            "audit_by_category",
+            "score_spread",
+            "participation",
+        )
+    return ("nominations_by_unit", "audit_by_category", "score_spread", "participation")
+
+
+def render_page(report: dict[str, Any], font_file: str = "") -> str:
+    """The report as one HTML page; charts are SVG images (data URIs: nothing in them runs)."""
+    charts = [
+        {
+            "title": CHART_TITLES_ZH[name],
+            "src": "data:image/svg+xml;base64,"
+            + base64.b64encode(render_chart(report, name, "svg", font_file)).decode(),
+        }
+        for name in charts_for(report["scope"])
+    ]
+    labels = {r: RoundPeriod.parse(r).label_zh for r in report["rounds"]}
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(r=report, charts=charts, round_labels=labels, categories=list(Category))
+    )
