@@ -1,0 +1,220 @@
+"""The PAYROLL feed: every adjustment, once, on its own subject of stream PAYROLL.
+
+Each PayrollAdjustmentIssued / PayrollAdjustmentReversed in the rewards log is published as
+a `PayrollLine` to `flowers.payroll.adjustment.<adjustment_id>`. The stream keeps one
+message per subject and refuses any further one (`discard_new_per_subject`), so the
+server refuses a duplicate forever, not only inside a duplicate window. The feed's own
+checkpoint (`payroll-feed`, in the rewards database) advances only past acknowledged
+publishes; after a crash it publishes again from the checkpoint, and the server's refusal
+(err_code 10077, "maximum messages per subject exceeded") means "already there": success.
+
+Publishes are awaited one by one (pipelined, a bounded number in flight) with
+`js.publish`, not `publish_async`: nats-py 2.16's async publish never completes a future
+whose reply is an error, which is exactly the reply a re-publish gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
+
+from shared.bus import HDR_MSG_ID, HDR_POSITION, PAYROLL_STREAM
+from shared.contracts.rewards import (
+    PayrollAdjustmentIssued,
+    PayrollAdjustmentReversed,
+    PayrollLine,
+    payroll_subject,
+    registry,
+)
+from shared.logging import get_logger
+from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
+
+log = get_logger(__name__)
+
+CHECKPOINT = "payroll-feed"
+ADJUSTMENT_TYPES = [PayrollAdjustmentIssued.event_type, PayrollAdjustmentReversed.event_type]
+ALREADY_THERE = 10077  # JetStream: maximum messages per subject exceeded
+
+
+def is_already_there(exc: BaseException) -> bool:
+    return isinstance(exc, APIError) and exc.err_code == ALREADY_THERE
+
+
+@dataclass
+class FeedStats:
+    published: int = 0
+    already_there: int = 0
+    batches: int = 0
+    errors: int = 0
+
+
+@dataclass
+class PayrollFeed:
+    batch_size: int = 500
+    in_flight: int = 64
+    poll_interval_s: float = 1.0
+    publish_timeout_s: float = 5.0
+    # Fault injection for tests: awaited after a batch's publishes are acknowledged and
+    # before the checkpoint moves (a crash there re-publishes the batch).
+    before_checkpoint: Callable[[int], Awaitable[None]] | None = None
+    stats: FeedStats = field(default_factory=FeedStats)
+    store: PostgresEventStore | None = None
+    js: JetStreamContext | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def bind(self, store: PostgresEventStore, js: JetStreamContext) -> None:
+        self.store, self.js = store, js
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self.store is None:
+            raise RuntimeError("the payroll feed is not bound to a store")
+        return self.store.pool
+
+    async def checkpoint(self) -> int:
+        return await get_checkpoint(self.pool, CHECKPOINT)
+
+    async def lines(self, after: int, up_to: int, limit: int) -> list[PayrollLine]:
+        """The adjustments in the log in (after, up_to], in position order."""
+        rows = await self.pool.fetch(
+            "SELECT position, type, schema_version, data FROM events "
+            "WHERE position > $1 AND position <= $2 AND type = ANY($3::text[]) "
+            "ORDER BY position LIMIT $4",
+            after,
+            up_to,
+            ADJUSTMENT_TYPES,
+            limit,
+        )
+        lines = []
+        for row in rows:
+            event = registry.decode(row["type"], row["schema_version"], row["data"])
+            assert isinstance(event, PayrollAdjustmentIssued | PayrollAdjustmentReversed)
+            lines.append(PayrollLine.of(row["position"], event))
+        return lines
+
+    async def pump_once(self) -> int:
+        """Publish the next batch past the checkpoint; return how many adjustments it held."""
+        js = self.js
+        assert js is not None, "the payroll feed is not bound"
+        after = await self.checkpoint()
+        # Positions are handed out in commit order: everything up to the head read now is
+        # committed and visible, so the checkpoint may pass the head when nothing is left.
+        head = int(await self.pool.fetchval("SELECT position FROM event_log_head") or 0)
+        if head <= after:
+            return 0
+        lines = await self.lines(after, head, self.batch_size)
+        limit = asyncio.Semaphore(self.in_flight)
+
+        async def publish(line: PayrollLine) -> bool:
+            async with limit:
+                try:
+                    ack = await js.publish(
+                        payroll_subject(line.adjustment_id),
+                        line.model_dump_json().encode(),
+                        timeout=self.publish_timeout_s,
+                        stream=PAYROLL_STREAM,
+                        headers={
+                            HDR_MSG_ID: str(line.adjustment_id),
+                            HDR_POSITION: str(line.position),
+                        },
+                    )
+                    return not ack.duplicate  # a duplicate inside the window: already there
+                except APIError as exc:
+                    if is_already_there(exc):
+                        return False
+                    raise
+
+        results = await asyncio.gather(*map(publish, lines), return_exceptions=True)
+        reached = after
+        failure: BaseException | None = None
+        for line, result in zip(lines, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = result
+                break
+            if result:
+                self.stats.published += 1
+            else:
+                self.stats.already_there += 1
+            reached = line.position
+        if failure is None:
+            # The whole batch is in the stream; without a full batch, nothing is left up to head.
+            reached = lines[-1].position if len(lines) == self.batch_size else head
+        if reached > after:
+            if self.before_checkpoint is not None:
+                await self.before_checkpoint(reached)
+            await set_checkpoint(self.pool, CHECKPOINT, reached)
+        self.stats.batches += 1
+        if failure is not None:
+            raise failure
+        return len(lines)
+
+    async def drain(self) -> int:
+        """Publish until caught up with the log (tests)."""
+        total = 0
+        while await self.checkpoint() < await self.store_head():
+            total += await self.pump_once()
+        return total
+
+    async def store_head(self) -> int:
+        return int(await self.pool.fetchval("SELECT position FROM event_log_head") or 0)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """One active feed per database (an advisory lock); woken by each append's NOTIFY."""
+        lock_key = zlib.crc32(CHECKPOINT.encode())
+        conn: asyncpg.Connection
+        async with self.pool.acquire() as conn:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+                if await _wait(stopping, 5.0):
+                    return
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            log.info("payroll_feed_started")
+            delay = 0.2
+            try:
+                while not stopping.is_set():
+                    self._wake.clear()
+                    try:
+                        published = await self.pump_once()
+                        delay = 0.2
+                    except Exception as exc:
+                        self.stats.errors += 1
+                        log.warning("payroll_publish_failed", error=repr(exc), retry_in_s=delay)
+                        if await _wait(stopping, delay):
+                            break
+                        delay = min(delay * 2, 10.0)
+                        continue
+                    if published == 0:
+                        await _wait_any(self._wake, stopping, self.poll_interval_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                    await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
