@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
+from shared.events import RecordedEvent
 from shared.logging import get_logger
 from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
 
@@ -39,6 +41,7 @@ class Relay:
     js: JetStreamContext
     batch_size: int = 500
     poll_interval_s: float = 1.0
+    ack_timeout_s: float = 10.0
     # Fault injection for tests: called after the publishes are acknowledged and before
     # the checkpoint moves (the window in which a crash re-publishes).
     before_checkpoint: Callable[[int], Awaitable[None]] | None = None
@@ -58,22 +61,10 @@ class Relay:
         events = await self.store.read_all(after=after, limit=self.batch_size)
         if not events:
             return 0
-        # Publishes are pipelined on one connection, so the stream receives them in
-        # position order; the acks are awaited together.
-        futures = []
-        for event in events:
-            futures.append(
-                await self.js.publish_async(
-                    event_subject(self.service, event.type),
-                    event.model_dump_json().encode(),
-                    stream=EVENTS_STREAM,
-                    headers=event_headers(self.service, event),
-                )
-            )
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await self._publish(events)
         last = after
         failure: BaseException | None = None
-        for event, result in zip(events, results, strict=True):
+        for event, result in zip(events, results, strict=False):
             if isinstance(result, BaseException):
                 failure = result
                 break
@@ -89,6 +80,46 @@ class Relay:
         if failure is not None:
             raise failure
         return last - after
+
+    async def _publish(self, events: list[RecordedEvent]) -> list[PubAck | BaseException]:
+        # Publishes are pipelined on one connection, so the stream receives them in
+        # position order; the acks are awaited together.
+        futures = [
+            await self.js.publish_async(
+                event_subject(self.service, event.type),
+                event.model_dump_json().encode(),
+                stream=EVENTS_STREAM,
+                headers=event_headers(self.service, event),
+            )
+            for event in events
+        ]
+        try:
+            return list(
+                await asyncio.wait_for(
+                    asyncio.gather(*futures, return_exceptions=True), self.ack_timeout_s
+                )
+            )
+        except TimeoutError:
+            # nats-py leaves a future pending when the server answers with an error it does
+            # not parse: publish the batch again one at a time, where an error raises. The
+            # ones already stored come back as duplicates (same Nats-Msg-Id).
+            log.warning("relay_acks_timed_out", batch=len(events), retry="one by one")
+        results: list[PubAck | BaseException] = []
+        for event in events:
+            try:
+                results.append(
+                    await self.js.publish(
+                        event_subject(self.service, event.type),
+                        event.model_dump_json().encode(),
+                        stream=EVENTS_STREAM,
+                        headers=event_headers(self.service, event),
+                        timeout=self.ack_timeout_s,
+                    )
+                )
+            except Exception as exc:
+                results.append(exc)
+                break
+        return results
 
     async def drain(self) -> int:
         """Publish until caught up with the log's head (tests and shutdown use it)."""

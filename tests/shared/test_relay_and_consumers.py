@@ -262,3 +262,19 @@ async def test_events_caused_by_a_consumed_event_carry_its_correlation_and_causa
     assert reaction.metadata.correlation_id == "corr-42"
     assert reaction.metadata.causation_id == str(recorded.event_id)
     assert reaction.metadata.actor == "consumer"
+
+
+async def test_an_error_reply_from_the_server_fails_the_batch_instead_of_hanging(
+    pg_store: PostgresEventStore, nc: Any
+) -> None:
+    from nats.js.api import StreamConfig
+    from nats.js.errors import APIError
+
+    js = nc.jetstream()
+    # Another stream holds the subjects: every publish expecting FLOWERS gets an error reply.
+    await js.add_stream(StreamConfig(name="IMPOSTOR", subjects=["flowers.evt.>"]))
+    await plant(pg_store, 3)
+    relay = Relay("test", pg_store, js, ack_timeout_s=1.0)
+    with pytest.raises(APIError):
+        await asyncio.wait_for(relay.pump_once(), 30)
+    assert await get_checkpoint(pg_store.pool, relay.checkpoint_name) == 0
