@@ -312,6 +312,8 @@ class NatsServer(_Server):
             f"listen: {_conf_str(f'127.0.0.1:{self.port}')}\n"
             f"http: {_conf_str(f'127.0.0.1:{self.monitor_port}')}\n"
             f"ports_file_dir: {_conf_str(str(self.data_dir))}\n"
+            "# A published result with many winners and long deeds can pass the 1 MB default.\n"
+            "max_payload: 8MB\n"
             "jetstream {\n"
             f"  store_dir: {_conf_str(str(self.store_dir))}\n"
             "  # Flush every write before acking: the lazy default loses acked messages\n"
