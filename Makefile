@@ -28,7 +28,7 @@ test: $(STAMP)
 
 ## test-fast: the pure unit tests only (no servers)
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not integration" tests/nomination/test_domain.py tests/nomination/test_properties.py tests/review/test_domain.py tests/review/test_aggregation.py tests/publicity/test_domain.py tests/publicity/test_rendering.py tests/shared/test_rounds.py tests/shared/test_calendar.py tests/shared/test_directory_csv.py -q
+	$(PY) -m pytest -m "not integration" tests/nomination/test_domain.py tests/nomination/test_properties.py tests/review/test_domain.py tests/review/test_aggregation.py tests/publicity/test_domain.py tests/publicity/test_rendering.py tests/rewards/test_domain.py tests/rewards/test_payroll.py tests/shared/test_rounds.py tests/shared/test_calendar.py tests/shared/test_directory_csv.py -q
 
 ## lint: ruff (check and format), mypy, import-linter contracts
 lint: $(STAMP)
