@@ -1,7 +1,7 @@
 """The review service's composition root (`faststream run services.review.app:app`).
 
 Commands `flowers.cmd.review.<name>` (payload: the command model of services/review/commands.py,
-with `actor`, `actor_roles`, `actor_department` as the gateway passes them), queries
+with `actor`, `roles`, `actor_department` as the gateway passes them), queries
 `flowers.qry.review.<name>` (the query models of services/review/queries.py), and the
 consumer `review-nomination` of the nomination service's events.
 """

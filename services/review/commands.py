@@ -1,6 +1,6 @@
 """Commands to the review service: imperative, each with the actor as the gateway passes it.
 
-`actor` is the signed-in user's id; `actor_roles` their roles (see `Role`);
+`actor` is the signed-in user's id; `roles` their roles (see `Role`);
 `actor_department` their department, if any. Text that a rule requires (reasons, notes,
 the objector's real name) must not be blank; the validation refuses it before the domain.
 """
@@ -38,7 +38,7 @@ class ReviewCommand(BaseModel):
 
     round_id: RoundId
     actor: NonBlank
-    actor_roles: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
     actor_department: str | None = None
 
 

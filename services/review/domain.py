@@ -553,7 +553,7 @@ _OFFICE = frozenset({Role.OFFICE})
 
 
 def _require_role(cmd: ReviewCommand, roles: frozenset[Role], action: str, action_zh: str) -> None:
-    if not roles & cmd.actor_roles:
+    if not roles & cmd.roles:
         raise NotPermitted(action=action, action_zh=action_zh, roles=sorted(roles))
 
 

@@ -496,9 +496,7 @@ class ReviewQueries:
         try:
             domain.decide(
                 state,
-                PublishResult(
-                    round_id=q.round_id, actor="summary", actor_roles=frozenset({"office"})
-                ),
+                PublishResult(round_id=q.round_id, actor="summary", roles=frozenset({"office"})),
                 now,
                 self.policy,
             )

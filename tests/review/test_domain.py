@@ -99,11 +99,11 @@ def nid(name: str) -> UUID:
 
 A, B, C, D, R = (nid(x) for x in "ABCDR")
 
-OFFICE: dict[str, Any] = {"actor": "office-1", "actor_roles": frozenset({"office"})}
-LEADER: dict[str, Any] = {"actor": "leader-1", "actor_roles": frozenset({"leader"})}
-DISCIPLINE: dict[str, Any] = {"actor": "jijian-1", "actor_roles": frozenset({"discipline"})}
-DEPUTY: dict[str, Any] = {"actor": "deputy-1", "actor_roles": frozenset({"deputy_leader"})}
-STAFF: dict[str, Any] = {"actor": "staff-9", "actor_roles": frozenset({"staff"})}
+OFFICE: dict[str, Any] = {"actor": "office-1", "roles": frozenset({"office"})}
+LEADER: dict[str, Any] = {"actor": "leader-1", "roles": frozenset({"leader"})}
+DISCIPLINE: dict[str, Any] = {"actor": "jijian-1", "roles": frozenset({"discipline"})}
+DEPUTY: dict[str, Any] = {"actor": "deputy-1", "roles": frozenset({"deputy_leader"})}
+STAFF: dict[str, Any] = {"actor": "staff-9", "roles": frozenset({"staff"})}
 
 PANEL = {
     "p-go": ("E901", "general_office"),

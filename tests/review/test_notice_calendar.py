@@ -23,7 +23,7 @@ from tests.support import eventually
 pytestmark = pytest.mark.integration
 
 ROUND = "2027-Q1"
-OFFICE: dict[str, Any] = {"actor": "office-1", "actor_roles": ["office"]}
+OFFICE: dict[str, Any] = {"actor": "office-1", "roles": ["office"]}
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def test_a_notice_beyond_the_known_calendar_uses_configured_holidays_and_w
         "decide_winners",
         round_id=ROUND,
         actor="leader-1",
-        actor_roles=["leader"],
+        roles=["leader"],
         category="dedication",
         winners=[target],
     )

@@ -29,9 +29,9 @@ pytestmark = pytest.mark.integration
 
 ROUND = "2025-Q4"
 STRIVING, REFORM = Category.STRIVING, Category.REFORM
-OFFICE: dict[str, Any] = {"actor": "office-1", "actor_roles": ["office"]}
-LEADER: dict[str, Any] = {"actor": "leader-1", "actor_roles": ["leader"]}
-STAFF: dict[str, Any] = {"actor": "staff-7", "actor_roles": ["staff"]}
+OFFICE: dict[str, Any] = {"actor": "office-1", "roles": ["office"]}
+LEADER: dict[str, Any] = {"actor": "leader-1", "roles": ["leader"]}
+STAFF: dict[str, Any] = {"actor": "staff-7", "roles": ["staff"]}
 PANEL = {
     "p-go": ("E901", "general_office", "HQ"),
     "p-fin": ("E902", "finance", "HQ"),
@@ -63,7 +63,7 @@ async def score(stack: Stack, panelist: str, nomination_id: UUID, value: int) ->
         "submit_score",
         round_id=ROUND,
         actor=panelist,
-        actor_roles=["panelist"],
+        roles=["panelist"],
         nomination_id=str(nomination_id),
         criteria=sheet(value),
     )
