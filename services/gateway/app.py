@@ -1,53 +1,240 @@
-"""The gateway's composition root: FastAPI app, NATS connection, routes."""
+"""The gateway's composition root: FastAPI app, NATS connection, its database, routes.
+
+`create_app(settings, gateway_settings, clock)` builds an app (tests pass their own); the
+module-level `app` is what `uvicorn services.gateway.app:app` serves. Nothing connects at
+import time: the lifespan connects to NATS, creates the gateway's own database
+(`<prefix>gateway`) and applies schema.sql.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+import asyncpg
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway.accounts import AccountStore
+from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, installation_key
+from services.gateway.config import GatewaySettings
+from services.gateway.database import SERVICE, open_database
+from services.gateway.i18n import locale_of
+from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.gateway.problems import INTERNAL, NOT_FOUND, Problem, problem_response
+from services.gateway.routes import ROUTERS
+from services.gateway.state import GatewayState, request_id
+from services.gateway.web import render
 from shared.bus import connect_nats
-from shared.logging import configure_logging
+from shared.clock import Clock, SystemClock
+from shared.logging import configure_logging, get_logger
 from shared.rpc import RemoteError, RpcClient
 from shared.service import load_settings, resolve_urls
-from shared.settings import SERVICES
+from shared.settings import SERVICES, Settings
+
+STATIC = Path(__file__).parent / "static"
+log = get_logger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
+    ),
+}
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = resolve_urls(load_settings())
-    configure_logging("gateway", settings.log_level, settings.log_json)
-    nc = await connect_nats(settings.nats_url, name="gateway", attempts=settings.connect_attempts)
-    app.state.settings = settings
-    app.state.rpc = RpcClient(nc, timeout=settings.request_timeout_s)
-    try:
-        yield
-    finally:
-        await nc.drain()
-
-
-app = FastAPI(title="Five Golden Flowers gateway", version="0.1.0", lifespan=lifespan)
-
-
-@app.get("/healthz")
-async def healthz() -> JSONResponse:
-    """Every service's health; 503 when any does not answer."""
-    rpc: RpcClient = app.state.rpc
-
-    async def ask(service: str) -> tuple[str, dict[str, Any]]:
+def create_app(
+    settings: Settings | None = None,
+    gateway_settings: GatewaySettings | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or resolve_urls(load_settings())
+        gs = gateway_settings or GatewaySettings()
+        c = clock or SystemClock()
+        configure_logging(SERVICE, s.log_level, s.log_json)
+        nc = await connect_nats(s.nats_url, name=SERVICE, attempts=s.connect_attempts)
         try:
-            data = await rpc.query(service, "health", {}, timeout=2.0)
-            return service, {"status": "ok", **data}
-        except RemoteError as exc:
-            return service, {"status": "down", "error": exc.error.code}
+            pool = await open_database(s, attempts=s.connect_attempts)
+        except BaseException:
+            await nc.close()
+            raise
+        sessions = SessionStore(pool, gs, c)
+        app.state.gw = GatewayState(
+            settings=s,
+            gateway=gs,
+            clock=c,
+            nc=nc,
+            rpc=RpcClient(nc, timeout=s.request_timeout_s),
+            pool=pool,
+            accounts=AccountStore(pool, gs, c),
+            sessions=sessions,
+            throttle=SigninThrottle(pool, gs, c),
+            csrf=CsrfSigner(await installation_key(pool)),
+        )
+        purge = asyncio.create_task(_purge(sessions, app.state.gw.throttle), name="purge-sessions")
+        log.info("gateway_started", nats=s.nats_url)
+        try:
+            yield
+        finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+            await nc.drain()
+            await pool.close()
 
-    results = dict(await asyncio.gather(*(ask(s) for s in SERVICES)))
-    healthy = all(r["status"] == "ok" for r in results.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "services": results},
-        status_code=200 if healthy else 503,
+    app = FastAPI(
+        title="Five Golden Flowers (红花献给你) API",
+        version="1.0.0",
+        description=(
+            "The gateway's JSON API. Authenticate with `Authorization: Bearer <token>` (tokens "
+            "are issued by an administrator) or, from the browser, the session cookie plus the "
+            "`X-CSRF-Token` header on changes. Errors are `application/problem+json` with a "
+            "stable `code`, `message_zh` and `message_en`."
+        ),
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # the interactive docs load assets from a CDN: not served
+        redoc_url=None,
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    _add_operational_routes(app)
+    _add_error_handlers(app)
+    app.middleware("http")(_observe)
+    return app
+
+
+async def _purge(sessions: SessionStore, throttle: SigninThrottle) -> None:
+    """Hourly: drop ended sessions and stale sign-in failures."""
+    while True:
+        try:
+            await sessions.purge_expired()
+            await throttle.purge_stale()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("session_purge_failed", error=str(exc))
+        await asyncio.sleep(3600)
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Request id, security headers and metrics (labelled by route template, not raw path)."""
+    started = time.perf_counter()
+    rid = request_id(request)
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", "unmatched")
+    HTTP_REQUESTS.labels(template, request.method, str(response.status_code)).inc()
+    HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
+    response.headers["X-Request-Id"] = rid
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        """Every service's health; 503 when any does not answer."""
+        rpc: RpcClient = request.app.state.gw.rpc
+
+        async def ask(service: str) -> tuple[str, dict[str, Any]]:
+            try:
+                data = await rpc.query(service, "health", {}, timeout=2.0)
+                return service, {"status": "ok", **data}
+            except RemoteError as exc:
+                return service, {"status": "down", "error": exc.error.code}
+
+        results = dict(await asyncio.gather(*(ask(s) for s in SERVICES)))
+        healthy = all(r["status"] == "ok" for r in results.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "services": results},
+            status_code=200 if healthy else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _problem_reply(request: Request, problem: Problem) -> Response:
+    if _is_api(request):
+        return problem_response(problem, locale_of(request), instance=request.url.path)
+    if problem.status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return render(request, "error.html", {"problem": problem}, status_code=problem.status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> Response:
+        return _problem_reply(request, exc)
+
+    @app.exception_handler(RemoteError)
+    async def on_remote(request: Request, exc: RemoteError) -> Response:
+        return _problem_reply(request, Problem.from_remote(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p != "body"),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors()
+        ]
+        problem = Problem(
+            422,
+            "invalid_input",
+            ("输入有误，请检查标出的字段。", "The input is invalid; see the fields listed."),
+            fields=fields,
+        )
+        return _problem_reply(request, problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            problem = Problem(404, "not_found", NOT_FOUND)
+        elif exc.status_code == 405:
+            problem = Problem(
+                405, "method_not_allowed", ("不支持该请求方法。", "Method not allowed.")
+            )
+        else:
+            problem = Problem(exc.status_code, "http_error", (str(exc.detail), str(exc.detail)))
+        return _problem_reply(request, problem)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.error("request_crashed", path=request.url.path, error=repr(exc), exc_info=exc)
+        problem = Problem(500, "internal_error", INTERNAL, request_id=request_id(request))
+        if _is_api(request):
+            return problem_response(problem, locale_of(request))
+        try:
+            return render(request, "error.html", {"problem": problem}, status_code=500)
+        except Exception:
+            return Response("Internal error", status_code=500, media_type="text/plain")
+
+
+app = create_app()

@@ -1,0 +1,33 @@
+"""Every router of the gateway, in the order they are mounted.
+
+To add a service's pages: write `routes/<service>_pages.py` (an APIRouter with
+`dependencies=[Depends(page_csrf)]`, `include_in_schema=False`), its API in
+`routes/api_<service>.py` (prefix /api/v1, `dependencies=[Depends(api_csrf)]`), register menu
+entries with `web.nav_link` and home panels with `home.home_panel`, put templates under
+`templates/<service>/`, add both routers below, and add the endpoints to the authorisation
+matrix in tests/gateway/test_authorisation.py (it fails for an endpoint missing there).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.gateway.routes.admin_pages import router as admin_pages
+from services.gateway.routes.api_accounts import router as api_accounts
+from services.gateway.routes.api_nomination import router as api_nomination
+from services.gateway.routes.home_pages import router as home_pages
+from services.gateway.routes.nomination_pages import router as nomination_pages
+from services.gateway.routes.office_pages import router as office_pages
+from services.gateway.routes.role_placeholders import router as role_placeholders
+from services.gateway.routes.session_pages import router as session_pages
+
+ROUTERS: list[APIRouter] = [
+    session_pages,
+    home_pages,
+    nomination_pages,
+    office_pages,
+    admin_pages,
+    role_placeholders,
+    api_accounts,
+    api_nomination,
+]

@@ -1,0 +1,270 @@
+"""/api/v1 for the nomination side: rounds, nominations, quota, directory."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict
+
+from services.gateway import nomination as nom
+from services.gateway.auth import Principal
+from services.gateway.deps import allow, api_csrf
+from services.gateway.problems import Problem
+from services.gateway.state import gw_state, services
+from shared import directory_csv
+from shared.contracts.common import Category
+
+router = APIRouter(prefix="/api/v1", tags=["nomination"], dependencies=[Depends(api_csrf)])
+
+
+class Out(BaseModel):
+    """The service's answer, passed through (fields beyond those listed may appear)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class RoundOut(Out):
+    round_id: str
+    cadence: str
+    deadline: str
+    unit_deadlines: dict[str, str]
+    status: str
+    opened_at: str
+    closed_at: str | None
+    seconds_left: int
+
+
+class NominationOut(Out):
+    nomination_id: uuid.UUID
+    round_id: str
+    category: Category
+    employee_no: str
+    name: str
+    unit_code: str
+    unit_name: str
+    position: str
+    deeds: str
+    results: list[dict[str, Any]]
+    evidence_links: list[str]
+    recommendation: str
+    status: str
+    submitted_by: str
+    submitted_at: str
+    updated_at: str
+
+
+class NominationDetailOut(NominationOut):
+    history: list[dict[str, Any]]
+
+
+class QuotaOut(Out):
+    round_id: str
+    unit_code: str
+    categories: list[dict[str, Any]]
+
+
+class CommandOut(Out):
+    events: list[str]
+    position: int | None
+
+
+class SubmittedOut(CommandOut):
+    nomination_id: uuid.UUID
+
+
+class UnitOut(Out):
+    unit_code: str
+    name: str
+    active_employees: int
+
+
+class EmployeeOut(Out):
+    employee_no: str
+    name: str
+    unit_code: str
+    position: str
+    active: bool
+
+
+class ImportOut(CommandOut):
+    changes: dict[str, int]
+
+
+ReadNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_READERS))]
+WriteNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))]
+WriteRounds = Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
+
+
+@router.get("/rounds", response_model=list[RoundOut])
+async def list_rounds(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(*nom.ROUND_READERS))],
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+) -> Any:
+    """Rounds, newest first, with the deadline and the seconds left."""
+    return await nom.rounds(services(request, principal), status)
+
+
+@router.post("/rounds", response_model=CommandOut, status_code=201)
+async def open_round(request: Request, body: nom.OpenRoundIn, principal: WriteRounds) -> Any:
+    """Open a round for nominations (the office)."""
+    return await nom.open_round(services(request, principal), body)
+
+
+@router.post("/rounds/{round_id}/extend", response_model=CommandOut)
+async def extend_deadline(
+    request: Request, round_id: str, body: nom.ExtendDeadlineIn, principal: WriteRounds
+) -> Any:
+    """Extend the deadline for the whole round or one unit, with a reason (the office)."""
+    return await nom.extend_deadline(services(request, principal), round_id, body)
+
+
+@router.post("/rounds/{round_id}/close", response_model=CommandOut)
+async def close_round(request: Request, round_id: str, principal: WriteRounds) -> Any:
+    """Close the nomination window early (the office)."""
+    return await nom.close_round(services(request, principal), round_id)
+
+
+@router.get("/rounds/{round_id}/quota", response_model=QuotaOut)
+async def quota(
+    request: Request,
+    round_id: str,
+    principal: ReadNominations,
+    unit_code: str | None = None,
+) -> Any:
+    """A unit's quota use per category (a nominator: their own unit only)."""
+    return await nom.quota(services(request, principal), principal, round_id, unit_code)
+
+
+@router.get("/nominations", response_model=list[NominationOut])
+async def list_nominations(
+    request: Request,
+    principal: ReadNominations,
+    round_id: str | None = None,
+    unit_code: str | None = None,
+    category: Category | None = None,
+    status: Annotated[str | None, Query(pattern="^(submitted|withdrawn|closed)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Nominations (a nominator sees their own unit's only)."""
+    return await nom.nominations(
+        services(request, principal),
+        principal,
+        round_id=round_id,
+        unit_code=unit_code,
+        category=category.value if category else None,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/nominations", response_model=SubmittedOut, status_code=201)
+async def submit_nomination(
+    request: Request, body: nom.SubmitNominationIn, principal: WriteNominations
+) -> Any:
+    """Nominate an active employee of the nominator's own unit."""
+    return await nom.submit(services(request, principal), principal, body)
+
+
+@router.get("/nominations/{nomination_id}", response_model=NominationDetailOut)
+async def get_nomination(
+    request: Request, nomination_id: uuid.UUID, principal: ReadNominations
+) -> Any:
+    """One nomination with its history."""
+    return await nom.nomination(services(request, principal), principal, nomination_id)
+
+
+@router.put("/nominations/{nomination_id}", response_model=CommandOut)
+async def amend_nomination(
+    request: Request,
+    nomination_id: uuid.UUID,
+    body: nom.AmendNominationIn,
+    principal: WriteNominations,
+) -> Any:
+    """Replace a nomination's content before the deadline (own unit only)."""
+    return await nom.amend(services(request, principal), principal, nomination_id, body)
+
+
+@router.post("/nominations/{nomination_id}/withdraw", response_model=CommandOut)
+async def withdraw_nomination(
+    request: Request,
+    nomination_id: uuid.UUID,
+    body: nom.WithdrawNominationIn,
+    principal: WriteNominations,
+) -> Any:
+    """Withdraw a nomination before the deadline, with a reason (own unit only)."""
+    return await nom.withdraw(services(request, principal), principal, nomination_id, body.reason)
+
+
+@router.get("/directory/units", response_model=list[UnitOut])
+async def list_units(
+    request: Request, principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_READERS))]
+) -> Any:
+    """The units of the directory."""
+    return await nom.units(services(request, principal))
+
+
+@router.get("/directory/employees", response_model=list[EmployeeOut])
+async def list_employees(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_READERS))],
+    unit_code: str | None = None,
+    active_only: bool = True,
+) -> Any:
+    """Employees (a nominator: their own unit's only)."""
+    return await nom.employees(services(request, principal), principal, unit_code, active_only)
+
+
+@router.post("/directory/import", response_model=ImportOut)
+async def import_directory(
+    request: Request,
+    body: nom.ImportDirectoryIn,
+    principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
+) -> Any:
+    """Bring the directory in line with these rows; only differences become events."""
+    rows = [r.model_dump() for r in body.rows]
+    return await nom.import_directory(services(request, principal), rows, body.complete)
+
+
+@router.post("/directory/import.csv", response_model=ImportOut)
+async def import_directory_csv(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
+    file: Annotated[
+        UploadFile, File(description="employee_no,name,unit_code,unit_name,position,active")
+    ],
+    complete: bool = False,
+    skip_bad_rows: bool = False,
+) -> Any:
+    """Import an HR export (CSV, UTF-8 or GBK); bad rows are reported with their line numbers."""
+    limit = gw_state(request).gateway.directory_upload_max_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise Problem(413, "file_too_large", ("文件过大。", "The file is too large."))
+    try:
+        parsed = directory_csv.parse(data)
+    except ValueError:
+        raise Problem(
+            422,
+            "invalid_encoding",
+            ("文件既不是 UTF-8 也不是 GBK 编码的文本。", "The file is neither UTF-8 nor GBK text."),
+        ) from None
+    if parsed.errors and not skip_bad_rows:
+        raise Problem(
+            422,
+            "invalid_rows",
+            (
+                f"有 {len(parsed.errors)} 行有误，未导入任何数据。",
+                f"{len(parsed.errors)} bad row(s): nothing was imported.",
+            ),
+            rows=[
+                {"line": e.line, "message_zh": e.reason_zh, "message_en": e.reason_en}
+                for e in parsed.errors
+            ],
+        )
+    reply = await nom.import_directory(services(request, principal), parsed.rows, complete)
+    return {**reply, "skipped_lines": [e.line for e in parsed.errors]}

@@ -1,0 +1,179 @@
+"""The office's pages: rounds (open, extend the deadline, close) and its home panel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from services.gateway import nomination as nom
+from services.gateway.accounts import OFFICE
+from services.gateway.auth import Principal
+from services.gateway.deps import allow, page_csrf
+from services.gateway.home import PanelContext, home_panel
+from services.gateway.i18n import locale_of
+from services.gateway.problems import Problem
+from services.gateway.routes.forms import FormState, parse_local_datetime
+from services.gateway.state import gw_state, services
+from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.rounds import Cadence, RoundPeriod
+from shared.rpc import RemoteError
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
+
+nav_link("/office/rounds", ("轮次管理", "Rounds"), [OFFICE], order=30)
+flash_messages(
+    {
+        "round_opened": ("已开放该轮次的提名。", "The round is open for nominations."),
+        "deadline_extended": ("截止时间已延长。", "The deadline has been extended."),
+        "round_closed": ("该轮次的提名已截止。", "Nominations for the round are closed."),
+    }
+)
+
+FIELD_OF_ERROR = {
+    "round_exists": "round_id",
+    "cadence_mismatch": "round_id",
+    "deadline_in_past": "deadline",
+    "extension_not_later": "new_deadline",
+    "reason_required": "reason",
+    "unit_not_found": "unit_code",
+}
+
+
+@home_panel(OFFICE, "office/_home_office.html", order=20)
+async def office_home(ctx: PanelContext) -> dict[str, Any]:
+    rounds = await nom.rounds(ctx.services)
+    open_rounds = [r for r in rounds if r["status"] == "open"]
+    counts: dict[str, int] = {}
+    for round_ in open_rounds:
+        items = await nom.nominations(
+            ctx.services, ctx.principal, round_id=round_["round_id"], status="submitted"
+        )
+        counts[round_["round_id"]] = len(items)
+    return {"open_rounds": open_rounds, "counts": counts, "rounds": rounds[:5]}
+
+
+def suggested_round(rounds: list[dict[str, Any]], now: datetime, cadence: str) -> str:
+    """The first round not opened yet, from the one holding today on."""
+    taken = {r["round_id"] for r in rounds}
+    period = RoundPeriod.containing(now, Cadence(cadence))
+    while period.id in taken:
+        period = period.next()
+    return period.id
+
+
+async def _rounds_page(
+    request: Request,
+    principal: Principal,
+    forms: dict[str, FormState] | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request, principal)
+    rounds = await nom.rounds(svc)
+    state = gw_state(request)
+    locale = locale_of(request)
+    forms = forms or {}
+    open_form = forms.get("open") or FormState(
+        values={
+            "round_id": suggested_round(rounds, state.clock.now(), state.settings.cadence),
+            "deadline": "",
+        }
+    )
+    return render(
+        request,
+        "office/rounds.html",
+        {
+            "rounds": rounds,
+            "units": await nom.units(svc),
+            "open_form": open_form.for_page(locale),
+            "forms": {k: v.for_page(locale) for k, v in forms.items()},
+        },
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get("/office/rounds")
+async def rounds_page(
+    request: Request, principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
+) -> Response:
+    return await _rounds_page(request, principal)
+
+
+@router.post("/office/rounds")
+async def open_round(
+    request: Request, principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
+) -> Response:
+    form = await request.form()
+    state = FormState()
+    round_id = state.required(
+        form, "round_id", ("请填写轮次，如 2026-Q4。", "Enter a round such as 2026-Q4."), 64
+    )
+    deadline_text = state.text(form, "deadline", 64)
+    deadline = parse_local_datetime(deadline_text) if deadline_text else None
+    if deadline_text and deadline is None:
+        state.errors["deadline"] = ("截止时间格式不正确。", "The deadline is not a valid time.")
+    if round_id:
+        try:
+            RoundPeriod.parse(round_id)
+        except ValueError:
+            state.errors["round_id"] = (
+                "轮次格式应为 2026-Q4（季度）或 2026-11（月度）。",
+                "A round looks like 2026-Q4 (quarterly) or 2026-11 (monthly).",
+            )
+    if state.ok:
+        try:
+            await nom.open_round(
+                services(request, principal), nom.OpenRoundIn(round_id=round_id, deadline=deadline)
+            )
+            return redirect("/office/rounds", "round_opened")
+        except (RemoteError, Problem, ValidationError) as exc:
+            state.refused(exc, FIELD_OF_ERROR)
+    return await _rounds_page(request, principal, {"open": state}, status_code=422)
+
+
+@router.post("/office/rounds/{round_id}/extend")
+async def extend_deadline(
+    request: Request,
+    round_id: str,
+    principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
+) -> Response:
+    form = await request.form()
+    state = FormState()
+    text = state.required(
+        form, "new_deadline", ("请填写新的截止时间。", "Enter the new deadline."), 64
+    )
+    new_deadline = parse_local_datetime(text) if text else None
+    if text and new_deadline is None:
+        state.errors["new_deadline"] = ("截止时间格式不正确。", "The deadline is not a valid time.")
+    unit_code = state.text(form, "unit_code", 64) or None
+    reason = state.required(form, "reason", ("请填写延期原因。", "Give the reason."), 2000)
+    if state.ok and new_deadline is not None:
+        try:
+            await nom.extend_deadline(
+                services(request, principal),
+                round_id,
+                nom.ExtendDeadlineIn(new_deadline=new_deadline, unit_code=unit_code, reason=reason),
+            )
+            return redirect("/office/rounds", "deadline_extended")
+        except (RemoteError, Problem, ValidationError) as exc:
+            state.refused(exc, FIELD_OF_ERROR)
+    return await _rounds_page(request, principal, {f"extend:{round_id}": state}, status_code=422)
+
+
+@router.post("/office/rounds/{round_id}/close")
+async def close_round(
+    request: Request,
+    round_id: str,
+    principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
+) -> Response:
+    state = FormState()
+    try:
+        await nom.close_round(services(request, principal), round_id)
+        return redirect("/office/rounds", "round_closed")
+    except (RemoteError, Problem) as exc:
+        state.refused(exc, {})
+    return await _rounds_page(request, principal, {f"close:{round_id}": state}, status_code=409)

@@ -1,0 +1,66 @@
+-- The gateway's own database: accounts, sessions, API tokens, sign-in throttling.
+-- Secrets are stored only as SHA-256 digests (session ids, API tokens) or argon2id hashes
+-- (passwords): a copy of this database lets nobody sign in.
+CREATE TABLE IF NOT EXISTS users (
+    user_id       uuid        PRIMARY KEY,
+    username      text        NOT NULL UNIQUE,
+    display_name  text        NOT NULL,
+    password_hash text        NOT NULL,
+    roles         text[]      NOT NULL DEFAULT '{}',
+    unit_code     text,                 -- the unit a nominator acts for (also a panelist's own)
+    department    text,                 -- a panelist's department
+    employee_no   text,                 -- the user's own entry in the directory, when known
+    active        boolean     NOT NULL DEFAULT true,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_by    text        NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT nominator_has_unit CHECK (NOT ('nominator' = ANY (roles)) OR unit_code IS NOT NULL),
+    CONSTRAINT panelist_has_department CHECK (NOT ('panelist' = ANY (roles)) OR department IS NOT NULL)
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    session_hash  text        PRIMARY KEY,   -- sha256 of the cookie's value
+    user_id       uuid        NOT NULL REFERENCES users ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL,
+    last_seen_at  timestamptz NOT NULL,
+    expires_at    timestamptz NOT NULL,      -- the absolute limit
+    client_ip     text        NOT NULL DEFAULT '',
+    user_agent    text        NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS sessions_user_idx ON sessions (user_id);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id      uuid        PRIMARY KEY,
+    token_hash    text        NOT NULL UNIQUE,   -- sha256 of the bearer token
+    user_id       uuid        NOT NULL REFERENCES users ON DELETE CASCADE,
+    name          text        NOT NULL,
+    created_at    timestamptz NOT NULL,
+    created_by    text        NOT NULL,
+    last_used_at  timestamptz,
+    revoked_at    timestamptz
+);
+
+CREATE TABLE IF NOT EXISTS signin_failures (
+    username        text        NOT NULL,
+    client_ip       text        NOT NULL,
+    failures        integer     NOT NULL,
+    first_failed_at timestamptz NOT NULL,
+    locked_until    timestamptz,
+    PRIMARY KEY (username, client_ip)
+);
+
+-- Who changed which account, when: the gateway's own audit trail (it has no event log).
+CREATE TABLE IF NOT EXISTS account_changes (
+    change_id   bigserial   PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    actor       text        NOT NULL,
+    action      text        NOT NULL,
+    user_id     uuid,
+    details     jsonb       NOT NULL DEFAULT '{}'
+);
+
+-- The key that signs CSRF tokens, made once per installation (shared by every gateway instance).
+CREATE TABLE IF NOT EXISTS gateway_secret (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    secret      text    NOT NULL
+);

@@ -1,0 +1,189 @@
+"""Server-rendered pages: the Jinja2 environment (autoescaped), navigation, flash messages.
+
+Pages of a service register what they add to the layout here: `nav_link(...)` for the menu
+and `flash_messages({...})` for the one-line confirmations shown after a redirect.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from services.gateway.auth import PRE_COOKIE, Principal, is_https
+from services.gateway.deps import csrf_binding
+from services.gateway.i18n import (
+    DEPARTMENT_LABELS,
+    EN,
+    NOMINATION_STATUS_LABELS,
+    ROLE_LABELS,
+    ROUND_STATUS_LABELS,
+    Text,
+    locale_of,
+    pick,
+)
+from services.gateway.state import gw_state
+from shared.clock import SHANGHAI
+from shared.contracts.common import Category
+from shared.rounds import InvalidRoundId, RoundPeriod
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every value is escaped: a `<script>` typed into a field shows as text
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class NavLink:
+    path: str
+    text: Text
+    roles: frozenset[str]
+    order: int
+
+
+_NAV: list[NavLink] = []
+_FLASH: dict[str, Text] = {}
+
+
+def nav_link(path: str, text: Text, roles: Iterable[str], order: int = 100) -> None:
+    """Add a menu entry shown to users holding any of `roles`."""
+    _NAV.append(NavLink(path, text, frozenset(roles), order))
+    _NAV.sort(key=lambda link: (link.order, link.path))
+
+
+def flash_messages(messages: dict[str, Text]) -> None:
+    """Register confirmations a redirect may name with `?msg=<key>` (never free text)."""
+    _FLASH.update(messages)
+
+
+def nav_for(principal: Principal | None) -> list[NavLink]:
+    if principal is None:
+        return []
+    return [link for link in _NAV if link.roles & principal.roles]
+
+
+def local_dt(value: str | datetime | None, seconds: bool = False) -> str:
+    """An instant shown in Beijing time."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(SHANGHAI).strftime(
+        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    )
+
+
+def duration(seconds: int | float, locale: str) -> str:
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if locale == EN:
+        parts = [f"{days} d"] if days else []
+        return " ".join([*parts, f"{hours} h", f"{minutes} min"])
+    return (f"{days} 天 " if days else "") + f"{hours} 小时 {minutes} 分"
+
+
+def round_label(round_id: str, locale: str) -> str:
+    try:
+        period = RoundPeriod.parse(round_id)
+    except InvalidRoundId:
+        return round_id
+    return period.label_en if locale == EN else period.label_zh
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only a path on this site: never `//host` or a scheme (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def redirect(path: str, msg: str | None = None) -> RedirectResponse:
+    if msg is not None:
+        path += ("&" if "?" in path else "?") + "msg=" + quote(msg)
+    return RedirectResponse(path, status_code=303)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    locale = locale_of(request)
+    if principal is None:
+        principal = getattr(request.state, "principal", None)
+    state = gw_state(request)
+    new_pre: str | None = None
+    binding = csrf_binding(request, principal)
+    if binding is None:
+        new_pre = binding = secrets.token_urlsafe(24)
+
+    def tr(zh: str, en: str) -> str:
+        return en if locale == EN else zh
+
+    def label(table: dict[str, Text], code: str | None) -> str:
+        if code is None:
+            return ""
+        return pick(table[code], locale) if code in table else code
+
+    def category(code: str) -> str:
+        try:
+            cat = Category(code)
+        except ValueError:
+            return code
+        return cat.label_en if locale == EN else cat.label_zh
+
+    flash_key = request.query_params.get("msg")
+    page: dict[str, Any] = {
+        "request": request,
+        "principal": principal,
+        "locale": locale,
+        "tr": tr,
+        "pick": lambda text: pick(text, locale),
+        "csrf_token": state.csrf.token(binding),
+        "nav": nav_for(principal),
+        "path": request.url.path,
+        "current_url": str(request.url.path)
+        + (f"?{request.url.query}" if request.url.query else ""),
+        "flash": pick(_FLASH[flash_key], locale) if flash_key in _FLASH else None,
+        "categories": list(Category),
+        "category": category,
+        "role_label": lambda code: label(ROLE_LABELS, code),
+        "dept_label": lambda code: label(DEPARTMENT_LABELS, code),
+        "nomination_status": lambda code: label(NOMINATION_STATUS_LABELS, code),
+        "round_status": lambda code: label(ROUND_STATUS_LABELS, code),
+        "round_label": lambda rid: round_label(rid, locale),
+        "dt": local_dt,
+        "duration": lambda s: duration(s, locale),
+        "quote": quote,
+    }
+    page.update(context or {})
+    html = env.get_template(template).render(page)
+    response = HTMLResponse(html, status_code=status_code)
+    if new_pre is not None:
+        response.set_cookie(
+            PRE_COOKIE,
+            new_pre,
+            httponly=True,
+            samesite="lax",
+            secure=is_https(request, state.gateway.cookie_secure),
+            path="/",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response

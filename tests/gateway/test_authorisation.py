@@ -1,0 +1,402 @@
+"""Every endpoint × every role: allowed or refused, as the roles say (ARCHITECTURE.md "Roles").
+
+The table below is written by hand, independently of the routes' own declarations, and the
+test fails for any route missing from it: a new endpoint must state who may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from services.gateway.auth import Principal
+from services.gateway.state import Services
+from shared.rpc import RemoteError
+from tests.gateway.harness import (
+    DEEDS,
+    ROLE_ACCOUNTS,
+    ROUND,
+    UNIT_A,
+    UNIT_B,
+    Harness,
+    nomination_body,
+)
+
+pytestmark = pytest.mark.integration
+
+ANON = "anonymous"
+ROLES = tuple(ROLE_ACCOUNTS)
+EVERYONE = frozenset(ROLES)
+READERS = frozenset({"nominator", "nominator_b", "office", "auditor", "leader", "discipline"})
+UNIT_A_READERS = READERS - {"nominator_b"}
+NOMINATORS = frozenset({"nominator", "nominator_b"})
+
+# Routes anyone may call, signed in or not.
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/lang/{code}"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str  # the route's template, as declared
+    path: str  # the concrete path requested (placeholders filled in below)
+    allowed: frozenset[str]
+    json: Any = None
+    data: dict[str, str] | None = None
+    files: dict[str, Any] | None = None
+
+
+def api_cases() -> list[Case]:
+    employee_csv = {"file": ("d.csv", b"employee_no,name,unit_code,unit_name,position,active\n")}
+    return [
+        Case("GET", "/api/v1/me", "/api/v1/me", EVERYONE),
+        Case("GET", "/api/v1/users", "/api/v1/users", frozenset({"admin"})),
+        Case(
+            "POST",
+            "/api/v1/users",
+            "/api/v1/users",
+            frozenset({"admin"}),
+            json={"username": "new", "password": "x", "display_name": "新", "roles": ["staff"]},
+        ),
+        Case(
+            "PUT",
+            "/api/v1/users/{user_id}",
+            "/api/v1/users/{target}",
+            frozenset({"admin"}),
+            json={"display_name": "目标", "roles": ["staff"]},
+        ),
+        Case(
+            "POST",
+            "/api/v1/users/{user_id}/tokens",
+            "/api/v1/users/{target}/tokens",
+            frozenset({"admin"}),
+            json={"name": "x"},
+        ),
+        Case("DELETE", "/api/v1/tokens/{token_id}", "/api/v1/tokens/{token}", frozenset({"admin"})),
+        Case("GET", "/api/v1/rounds", "/api/v1/rounds", EVERYONE),
+        Case(
+            "POST",
+            "/api/v1/rounds",
+            "/api/v1/rounds",
+            frozenset({"office"}),
+            json={"round_id": "2027-Q1"},
+        ),
+        Case(
+            "POST",
+            "/api/v1/rounds/{round_id}/extend",
+            "/api/v1/rounds/2030-Q2/extend",
+            frozenset({"office"}),
+            json={"new_deadline": "2030-06-30T23:59:59+08:00", "reason": "测试"},
+        ),
+        Case(
+            "POST",
+            "/api/v1/rounds/{round_id}/close",
+            "/api/v1/rounds/2030-Q2/close",
+            frozenset({"office"}),
+        ),
+        Case(
+            "GET",
+            "/api/v1/rounds/{round_id}/quota",
+            f"/api/v1/rounds/{ROUND}/quota?unit_code={UNIT_A}",
+            UNIT_A_READERS,
+        ),
+        Case("GET", "/api/v1/nominations", "/api/v1/nominations", READERS),
+        Case(
+            "GET", "/api/v1/nominations", f"/api/v1/nominations?unit_code={UNIT_A}", UNIT_A_READERS
+        ),
+        Case(
+            "POST",
+            "/api/v1/nominations",
+            "/api/v1/nominations",
+            NOMINATORS,
+            json=nomination_body("E102", deeds="太短"),
+        ),
+        Case(
+            "GET", "/api/v1/nominations/{nomination_id}", "/api/v1/nominations/{n1}", UNIT_A_READERS
+        ),
+        Case(
+            "PUT",
+            "/api/v1/nominations/{nomination_id}",
+            "/api/v1/nominations/{n1}",
+            frozenset({"nominator"}),
+            json={"category": "striving", "deeds": DEEDS + "（修改）", "recommendation": "同意"},
+        ),
+        Case(
+            "POST",
+            "/api/v1/nominations/{nomination_id}/withdraw",
+            "/api/v1/nominations/{n2}/withdraw",
+            frozenset({"nominator"}),
+            json={"reason": "测试撤回"},
+        ),
+        Case(
+            "GET",
+            "/api/v1/directory/units",
+            "/api/v1/directory/units",
+            frozenset({"office", "auditor", "admin", "nominator", "nominator_b"}),
+        ),
+        Case(
+            "GET",
+            "/api/v1/directory/employees",
+            f"/api/v1/directory/employees?unit_code={UNIT_A}",
+            frozenset({"office", "auditor", "admin", "nominator"}),
+        ),
+        Case(
+            "POST",
+            "/api/v1/directory/import",
+            "/api/v1/directory/import",
+            frozenset({"admin"}),
+            json={"rows": []},
+        ),
+        Case(
+            "POST",
+            "/api/v1/directory/import.csv",
+            "/api/v1/directory/import.csv",
+            frozenset({"admin"}),
+            files=employee_csv,
+        ),
+        Case("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", EVERYONE | {ANON}),
+    ]
+
+
+def page_cases() -> list[Case]:
+    admin = frozenset({"admin"})
+    office = frozenset({"office"})
+    return [
+        Case("GET", "/", "/", EVERYONE),
+        Case("GET", "/account", "/account", EVERYONE),
+        Case(
+            "POST",
+            "/account/password",
+            "/account/password",
+            EVERYONE,
+            data={"current_password": "wrong", "new_password": "x", "confirm_password": "x"},
+        ),
+        Case("GET", "/nominations", "/nominations", READERS),
+        Case("GET", "/nominations/new", "/nominations/new", NOMINATORS),
+        Case(
+            "POST",
+            "/nominations/new",
+            "/nominations/new",
+            NOMINATORS,
+            data={"round_id": ROUND, "employee_no": ""},
+        ),
+        Case("GET", "/nominations/{nomination_id}", "/nominations/{n1}", UNIT_A_READERS),
+        Case(
+            "GET",
+            "/nominations/{nomination_id}/edit",
+            "/nominations/{n1}/edit",
+            frozenset({"nominator"}),
+        ),
+        Case(
+            "POST",
+            "/nominations/{nomination_id}/edit",
+            "/nominations/{n1}/edit",
+            frozenset({"nominator"}),
+            data={"deeds": ""},
+        ),
+        Case(
+            "POST",
+            "/nominations/{nomination_id}/withdraw",
+            "/nominations/{n1}/withdraw",
+            frozenset({"nominator"}),
+            data={"reason": ""},
+        ),
+        Case("GET", "/office/rounds", "/office/rounds", office),
+        Case("POST", "/office/rounds", "/office/rounds", office, data={"round_id": ""}),
+        Case(
+            "POST",
+            "/office/rounds/{round_id}/extend",
+            "/office/rounds/2030-Q2/extend",
+            office,
+            data={"new_deadline": "", "reason": ""},
+        ),
+        Case("POST", "/office/rounds/{round_id}/close", "/office/rounds/2030-Q2/close", office),
+        Case("GET", "/admin/users", "/admin/users", admin),
+        Case("GET", "/admin/users/new", "/admin/users/new", admin),
+        Case("POST", "/admin/users/new", "/admin/users/new", admin, data={"username": ""}),
+        Case("GET", "/admin/users/{user_id}", "/admin/users/{target}", admin),
+        Case(
+            "POST",
+            "/admin/users/{user_id}",
+            "/admin/users/{target}",
+            admin,
+            data={"display_name": "目标", "roles": "staff", "active": "on"},
+        ),
+        Case(
+            "POST",
+            "/admin/users/{user_id}/password",
+            "/admin/users/{target}/password",
+            admin,
+            data={"new_password": "x"},
+        ),
+        Case(
+            "POST",
+            "/admin/users/{user_id}/tokens",
+            "/admin/users/{target}/tokens",
+            admin,
+            data={"name": "x"},
+        ),
+        Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
+        Case("GET", "/admin/directory", "/admin/directory", admin),
+        Case("POST", "/admin/directory", "/admin/directory", admin),
+    ]
+
+
+def declared_routes(gateway: Harness) -> set[tuple[str, str]]:
+    routes: set[tuple[str, str]] = set()
+    for route in gateway.app.routes:
+        if isinstance(route, APIRoute):
+            routes |= {(m, route.path) for m in (route.methods or set()) - {"HEAD"}}
+    routes.add(("GET", "/api/v1/openapi.json"))
+    return routes
+
+
+async def prepare(gateway: Harness) -> dict[str, str]:
+    """Accounts for every role, nominations of both units, a user and tokens to administer."""
+    await gateway.role_accounts()
+    target = await gateway.account("target", {"staff"})
+    ids: dict[str, str] = {"target": str(target.user_id)}
+    for n, token_key in ((1, "token"), (2, "token2")):
+        issued, _ = await gateway.state.accounts.create_token(target.user_id, f"t{n}", actor="test")
+        ids[token_key] = str(issued.token_id)
+    async with gateway.client() as client:
+        for key, username, body in (
+            ("n1", "nominator", nomination_body("E100")),
+            ("n2", "nominator", nomination_body("E101", category="dedication")),
+            ("nb", "nominator_b", nomination_body("E200")),
+        ):
+            bearer = await gateway.token(username)
+            reply = await client.post(
+                "/api/v1/nominations", json=body, headers={"Authorization": f"Bearer {bearer}"}
+            )
+            assert reply.status_code == 201, reply.text
+            ids[key] = reply.json()["nomination_id"]
+    return ids
+
+
+def denied(status: int, location: str, *, page: bool, anonymous: bool) -> bool:
+    if page and anonymous:
+        return status == 403 or (status == 303 and location.startswith("/login"))
+    return status in (401, 403)
+
+
+async def test_every_endpoint_allows_exactly_the_roles_it_should(gateway: Harness) -> None:
+    ids = await prepare(gateway)
+    apis, pages = api_cases(), page_cases()
+    covered = {(c.method, c.route) for c in [*apis, *pages]}
+    missing = declared_routes(gateway) - covered - PUBLIC
+    assert not missing, f"routes missing from the authorisation matrix: {sorted(missing)}"
+
+    bearer = {role: await gateway.token(role) for role in ROLES}
+    sessions = {role: await gateway.signed_in(role) for role in ROLES}
+    anonymous = gateway.client()
+    wrong: list[str] = []
+
+    async def check(case: Case, who: str, client: httpx.AsyncClient, page: bool) -> None:
+        path = case.path.format(**ids)
+        headers = {}
+        data = dict(case.data or {})
+        if not page and who != ANON:
+            headers["Authorization"] = f"Bearer {bearer[who]}"
+        if page and who != ANON and case.method == "POST":
+            data["csrf_token"] = gateway.csrf_for(client)
+        response = await client.request(
+            case.method,
+            path,
+            headers=headers,
+            json=case.json,
+            data=data or None,
+            files=case.files,
+        )
+        was_denied = denied(
+            response.status_code,
+            response.headers.get("location", ""),
+            page=page,
+            anonymous=who == ANON,
+        )
+        should_allow = who in case.allowed
+        if was_denied == should_allow:
+            wrong.append(
+                f"{case.method} {path} as {who}: {response.status_code} "
+                f"(expected {'allowed' if should_allow else 'refused'}) {response.text[:200]}"
+            )
+        if not page and was_denied:
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+    for case in apis:
+        for who in (ANON, *ROLES):
+            await check(case, who, anonymous if who == ANON else sessions[who], page=False)
+    for case in pages:
+        for who in (ANON, *ROLES):
+            await check(case, who, anonymous if who == ANON else sessions[who], page=True)
+    for client in [*sessions.values(), anonymous]:
+        await client.aclose()
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_nominator_of_one_unit_can_never_act_for_another(gateway: Harness) -> None:
+    ids = await prepare(gateway)
+    a = {"Authorization": f"Bearer {await gateway.token('nominator')}"}
+    async with gateway.client() as client:
+        crafted = await client.post(
+            "/api/v1/nominations", json=nomination_body("E200", unit_code=UNIT_B), headers=a
+        )
+        assert crafted.status_code == 403
+        assert crafted.json()["code"] == "not_own_unit"
+        other_staff = await client.post(
+            "/api/v1/nominations", json=nomination_body("E201"), headers=a
+        )
+        assert other_staff.json()["code"] == "employee_not_in_unit"
+        smuggled = await client.post(
+            "/api/v1/nominations",
+            json={**nomination_body("E201"), "actor_unit_code": UNIT_B},
+            headers=a,
+        )
+        assert smuggled.status_code == 422  # the unit comes from the account, never the request
+        for method, path, body in (
+            (
+                "PUT",
+                f"/api/v1/nominations/{ids['nb']}",
+                {"category": "striving", "deeds": DEEDS, "recommendation": "同意"},
+            ),
+            ("POST", f"/api/v1/nominations/{ids['nb']}/withdraw", {"reason": "x"}),
+            ("GET", f"/api/v1/nominations/{ids['nb']}", None),
+            ("GET", f"/api/v1/nominations?unit_code={UNIT_B}", None),
+            ("GET", f"/api/v1/rounds/{ROUND}/quota?unit_code={UNIT_B}", None),
+            ("GET", f"/api/v1/directory/employees?unit_code={UNIT_B}", None),
+        ):
+            reply = await client.request(method, path, json=body, headers=a)
+            assert reply.status_code == 403, (method, path, reply.text)
+            assert reply.json()["code"] == "not_own_unit"
+        listed = await client.get("/api/v1/nominations", headers=a)
+        assert {n["unit_code"] for n in listed.json()} == {UNIT_A}
+    page_client = await gateway.signed_in("nominator")
+    token = gateway.csrf_for(page_client)
+    for path in (f"/nominations/{ids['nb']}/withdraw", f"/nominations/{ids['nb']}/edit"):
+        reply = await page_client.post(path, data={"csrf_token": token, "reason": "x"})
+        assert reply.status_code == 403
+    await page_client.aclose()
+    # The service refuses too, should the gateway's own check ever be bypassed.
+    principal = Principal(gateway.users["nominator"], "token")
+    services = Services(gateway.rpc, principal, "test")
+    with pytest.raises(RemoteError) as refused:
+        await services.command(
+            "nomination",
+            "withdraw",
+            {"nomination_id": ids["nb"], "round_id": ROUND, "reason": "x"},
+            unit=True,
+        )
+    assert refused.value.error.code == "not_own_unit"
+    remaining = await gateway.rpc.query("nomination", "nominations", {"unit_code": UNIT_B})
+    assert [n["status"] for n in remaining] == ["submitted"]
