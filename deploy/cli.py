@@ -40,9 +40,9 @@ def up(
     from shared.service import load_settings
 
     settings = load_settings()
-    after_ready = load_demo_data if demo else None
+    before_services = load_demo_data if demo else None
     raise typer.Exit(
-        asyncio.run(run_stack(settings, after_ready=after_ready, stop_after_ready=check))
+        asyncio.run(run_stack(settings, before_services=before_services, stop_after_ready=check))
     )
 
 

@@ -7,11 +7,14 @@ commands an operator would use, so the demo exercises the real rules.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from services.gateway.demo import DEMO_ACCOUNTS
+from shared.postgres import create_pool
 from shared.rounds import Cadence, RoundPeriod
-from shared.rpc import RpcClient
+from shared.settings import Settings
 
 DEMO_ACTOR = "demo-loader"
 
@@ -144,14 +147,32 @@ def current_round(now: datetime, cadence: Cadence, deadline_day: int) -> RoundPe
     return period
 
 
-async def load_demo(rpc: RpcClient, now: datetime, cadence: str, deadline_day: int) -> str | None:
-    """Load the demo once; returns the opened round id, or None when data already exists."""
-    if await rpc.query("nomination", "units", {}):
-        return None
-    admin = {"actor": DEMO_ACTOR, "roles": ["admin", "office"]}
-    await rpc.command(
-        "nomination", "import_directory", {**admin, "rows": demo_directory(), "complete": False}
-    )
-    period = current_round(now, Cadence(cadence), deadline_day)
-    await rpc.command("nomination", "open_round", {**admin, "round_id": period.id})
-    return period.id
+async def load_demo(settings: Settings, now: datetime, say: Callable[[str], None]) -> bool:
+    """On the first start (an empty directory), load the whole demo; False if data exists."""
+    from deploy.demo_round import play_demo
+    from services.gateway.accounts import AccountStore
+    from services.gateway.config import GatewaySettings
+    from services.gateway.database import open_database
+    from services.gateway.demo import seed_demo_accounts_into
+
+    pool = await create_pool(settings.database_url_for("nomination"))
+    try:
+        if await pool.fetchval("SELECT count(*) FROM units"):
+            return False
+    finally:
+        await pool.close()
+    say("First start: loading the demo (a whole past round through the real commands)…")
+    gateway = await open_database(settings)
+    try:
+        accounts = AccountStore(gateway, GatewaySettings())
+        await seed_demo_accounts_into(accounts)
+        users: dict[str, str] = {}
+        for demo in DEMO_ACCOUNTS:
+            user = await accounts.by_username(demo.username)
+            assert user is not None
+            users[demo.username] = str(user.user_id)
+    finally:
+        await gateway.close()
+    current = current_round(now, Cadence(settings.cadence), settings.deadline_day)
+    await play_demo(settings, demo_directory(), current.previous(), current, now, users, say)
+    return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -262,34 +263,26 @@ async def _healthy(name: str, nc: Any, http: httpx.AsyncClient, gateway_url: str
 
 
 async def load_demo_data(stack: Stack) -> None:
-    """On the first start, load the demo through the real commands."""
+    """On the first start, load the demo through the real commands (before the processes)."""
     from datetime import UTC, datetime
 
     from deploy.demo import load_demo
-    from shared.rpc import RpcClient
 
-    nc = await nats.connect(stack.settings.nats_url)
-    try:
-        round_id = await load_demo(
-            RpcClient(nc, timeout=60),
-            datetime.now(UTC),
-            stack.settings.cadence,
-            stack.settings.deadline_day,
-        )
-    finally:
-        await nc.close()
-    if round_id:
-        stack.say(f"Demo data loaded: 8 units, 160 employees, round {round_id} open.")
+    # The in-process services of the demo log errors only: the console is the operator's.
+    quiet = stack.settings.model_copy(update={"log_level": "ERROR"})
+    await load_demo(quiet, datetime.now(UTC), stack.say)
 
 
 async def run_stack(
     settings: Settings,
     *,
-    after_ready: Callable[[Stack], Any] | None = None,
+    before_services: Callable[[Stack], Any] | None = None,
     stop_after_ready: bool = False,
 ) -> int:
     """Start everything, print the URL, run until Ctrl-C / SIGTERM; return the exit code."""
     stack = Stack(settings)
+    for noisy in ("httpx", "deploy.embedded"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -298,14 +291,16 @@ async def run_stack(
     try:
         stack.start_servers()
         await stack.prepare_databases()
+        if before_services is not None:
+            demo_began = time.monotonic()
+            result = before_services(stack)
+            if asyncio.iscoroutine(result):
+                await result
+            began += time.monotonic() - demo_began  # start-up time excludes the demo
         stack.start_services()
         ready = await stack.wait_healthy()
         elapsed = time.monotonic() - began
         stack.write_stack_file()
-        if after_ready is not None:
-            result = after_ready(stack)
-            if asyncio.iscoroutine(result):
-                await result
         slowest = max(ready.values()) if ready else 0.0
         stack.say(
             f"All {len(ready)} services healthy in {elapsed:.1f} s "

@@ -44,6 +44,18 @@ def test_flowers_up_brings_every_service_to_health(
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # The demo's past round went through every service, by the real commands.
+    for step in (
+        "directory: 160 employees imported",
+        "24 nominations from 8 units",
+        "every accepted nomination scored by 4 panelists",
+        "5 winners decided, public notice started",
+        "objection dismissed, result published",
+        "5 awards paid and acknowledged by payroll",
+        "publicity drafts approved and published",
+        "round opened for nominations",
+    ):
+        assert step in result.stdout, result.stdout
     assert "All 5 services healthy" in result.stdout
     assert "Five Golden Flowers is running: http://127.0.0.1:" in result.stdout
     assert "Stopped." in result.stdout
