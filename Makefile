@@ -37,6 +37,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy shared services deploy tests
 	$(VENV)/bin/lint-imports
 
+## docs: each service's AsyncAPI document (docs/asyncapi/) and the gateway's OpenAPI (docs/openapi/)
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m shared.apidocs docs
+
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

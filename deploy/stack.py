@@ -160,9 +160,35 @@ class Stack:
             "databases": {service: self.settings.database_url_for(service) for service in SERVICES},
             "pids": {name: p.process.pid for name, p in self.processes.items() if p.process},
             "embedded": {"nats": self.nats is not None, "postgres": self.postgres is not None},
+            "metrics": self.metrics_urls(),
         }
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
         return path
+
+    # --- Metrics (shared/metrics.py): every service's /metrics on its own port ---------------
+    def metrics_env(self, env: dict[str, str]) -> dict[str, str]:
+        """FLOWERS_METRICS_PORT_<SERVICE>: as set (0 turns one off), else a free port."""
+        from deploy.embedded import free_port
+
+        ports = {}
+        for service in SERVICES:
+            key = f"FLOWERS_METRICS_PORT_{service.upper()}"
+            configured = getattr(self.settings, f"metrics_port_{service}", 0)
+            ports[key] = env.get(key) or str(configured or free_port())
+        return ports
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Each service's /metrics, from the port its process was given (for stack.json)."""
+        urls = {}
+        for service in SERVICES:
+            process = self.processes.get(service)
+            env = process.env if process is not None else {}
+            port = env.get(f"FLOWERS_METRICS_PORT_{service.upper()}", "").strip()
+            if port not in ("", "0"):
+                urls[service] = f"http://{self.settings.metrics_host}:{port}/metrics"
+        return urls
+
+    # -------------------------------------------------------------------------------------------
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -176,6 +202,7 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.metrics_env(env))
         return env
 
     def start_services(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,31 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class FileClock:
+    """Reads "now" from a file: how fault tests move time for several service processes.
+
+    Set only by tests (FLOWERS_CLOCK_FILE); a service started with it logs a warning. The
+    file holds one ISO 8601 timestamp with its offset; it is re-read when it changes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime_ns = -1
+        self._at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return datetime.now(UTC)
+        if mtime != self._mtime_ns:
+            at = datetime.fromisoformat(self.path.read_text().strip())
+            if at.tzinfo is None:
+                raise ValueError(f"{self.path}: the time needs an offset")
+            self._at, self._mtime_ns = at, mtime
+        return self._at
 
 
 class FixedClock:

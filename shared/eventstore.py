@@ -84,7 +84,9 @@ class EventStore(Protocol):
 
     async def append_batch(self, requests: Sequence[AppendRequest]) -> list[RecordedEvent]: ...
 
-    async def load(self, stream_id: str) -> EventStream: ...
+    async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
+        """The stream's events after `after_version` (all of them by default)."""
+        ...
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
 
@@ -245,8 +247,9 @@ class InMemoryEventStore:
         stream = self._streams.get(stream_id)
         return stream[-1].version if stream else NO_STREAM
 
-    async def load(self, stream_id: str) -> EventStream:
-        return EventStream(stream_id, list(self._streams.get(stream_id, [])))
+    async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
+        events = self._streams.get(stream_id, [])
+        return EventStream(stream_id, [e for e in events if e.version > after_version])
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         return self._log[after : after + limit]

@@ -303,10 +303,12 @@ class PostgresEventStore:
         recorded = [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
         return recorded
 
-    async def load(self, stream_id: str) -> EventStream:
+    async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
         rows = await self.pool.fetch(
-            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version",
+            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+            "ORDER BY version",
             stream_id,
+            after_version,
         )
         return EventStream(stream_id, [_record(r) for r in rows])
 

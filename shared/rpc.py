@@ -7,6 +7,7 @@ message_en, details}}`; a domain refusal travels as data, never as a stack trace
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.context import correlation_id_var
 from shared.errors import DomainError
+from shared.eventstore import ConcurrencyError
 from shared.logging import get_logger
 
 HDR_CORRELATION = "Flowers-Correlation-Id"
@@ -72,6 +74,30 @@ def invalid_input(exc: ValidationError) -> ErrorBody:
 
 M = TypeVar("M", bound=BaseModel)
 
+CONCURRENT_UPDATE = ErrorBody(
+    code="concurrent_update",
+    message_zh="有人同时修改了同一记录，请重试。",
+    message_en="Someone changed the same record at the same moment; please try again.",
+    status=409,
+)
+NUL_REFUSED = ErrorBody(
+    code="invalid_text",
+    message_zh="文本中含有不允许的空字符（NUL）。",
+    message_en="The text contains a NUL character, which is not allowed.",
+    status=422,
+)
+
+
+def _contains_nul(value: Any) -> bool:
+    """PostgreSQL text and jsonb cannot hold U+0000: refuse it at the door, with a reason."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(v) for v in value)
+    return False
+
 
 async def answer(
     model: type[M], body: Any, handler: Callable[[M], Awaitable[Any]]
@@ -80,6 +106,8 @@ async def answer(
     try:
         if isinstance(body, bytes | bytearray):
             body = json.loads(body or b"{}")
+        if _contains_nul(body):
+            return refused(NUL_REFUSED)
         request = model.model_validate(body)
     except ValidationError as exc:
         return refused(invalid_input(exc))
@@ -106,6 +134,8 @@ async def answer(
         )
     except ValidationError as exc:
         return refused(invalid_input(exc))
+    except ConcurrencyError:
+        return refused(CONCURRENT_UPDATE)
     except Exception:
         log.exception("request_failed", model=model.__name__)
         return refused(
@@ -125,6 +155,8 @@ class RpcServer:
         self.broker = broker
         self.service = service
         self.subjects: list[str] = []
+        # Told of every reply (subject, seconds, reply): the service's metrics.
+        self.observe: Callable[[str, float, dict[str, Any]], None] | None = None
 
     def command(
         self, name: str, model: type[M]
@@ -146,10 +178,14 @@ class RpcServer:
                 with structlog.contextvars.bound_contextvars(
                     correlation_id=correlation_id, subject=subject
                 ):
+                    started = time.perf_counter()
                     try:
-                        return await answer(model, body, fn)
+                        reply = await answer(model, body, fn)
                     finally:
                         correlation_id_var.reset(token)
+                    if self.observe is not None:
+                        self.observe(subject, time.perf_counter() - started, reply)
+                    return reply
 
             on_request.__name__ = subject.replace(".", "_")
             self.broker.subscriber(

@@ -13,10 +13,12 @@ import functools
 import json
 import os
 import sys
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from faststream import FastStream
@@ -26,13 +28,15 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
+from shared.apidocs import document_consumer, document_events
 from shared.bus import NATS_CALLBACKS, EventConsumer, Handler, connect_nats, ensure_streams
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
 from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
 from shared.logging import configure_logging, get_logger
+from shared.metrics import ServiceMetrics
 from shared.postgres import (
     DatabaseUnavailable,
     PostgresEventStore,
@@ -106,6 +110,29 @@ def metadata(actor: str, causation_id: str | None = None) -> EventMetadata:
     )
 
 
+class StateCache:
+    """Folded states of recently used streams, with their version: a command then reads only
+    the events appended since. States are immutable (deciders evolve into new values), so a
+    cached one is never changed behind the cache's back; a stale one only means more to read.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, object], tuple[int, object]] = OrderedDict()
+
+    def get(self, stream_id: str, fold_key: object) -> tuple[int, object] | None:
+        item = self._items.get((stream_id, fold_key))
+        if item is not None:
+            self._items.move_to_end((stream_id, fold_key))
+        return item
+
+    def put(self, stream_id: str, fold_key: object, version: int, state: object) -> None:
+        self._items[(stream_id, fold_key)] = (version, state)
+        self._items.move_to_end((stream_id, fold_key))
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
 async def execute(
     store: PostgresEventStore,
     registry: EventRegistry,
@@ -117,33 +144,50 @@ async def execute(
     *,
     project: Projector | None = None,
     fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
+    cache: StateCache | None = None,
     retries: int = 10,
 ) -> list[RecordedEvent]:
     """Load → decide → append (and project, in the same transaction), retried on conflict.
 
-    `fold_all` replaces folding event by event where a stream is long (the directory).
+    `fold_all` replaces folding event by event where a stream is long (the directory);
+    `cache` keeps folded states so that only newer events are read and folded.
     """
     for attempt in range(1, retries + 1):
-        stream = await store.load(stream_id)
+        cached = cache.get(stream_id, evolve) if cache is not None else None
+        version: int = 0
+        state: S = initial
+        if cached is not None:
+            version, state = cached[0], cast(S, cached[1])
+        stream = await store.load(stream_id, after_version=version)
         history = [registry.decode_recorded(e) for e in stream.events]
-        state = fold_all(history) if fold_all is not None else fold(evolve, initial, history)
+        if fold_all is not None and cached is None:
+            state = fold_all(history)
+        else:
+            state = fold(evolve, state, history)
+        if stream.events:
+            version = stream.events[-1].version
         new_events = decide(state)
         if not new_events:
+            if cache is not None:
+                cache.put(stream_id, evolve, version, state)
             return []
         try:
             async with store.transaction() as conn:
                 recorded = await store.append(
                     stream_id,
                     [NewEvent.of(e, meta) for e in new_events],
-                    expected_version=stream.version,
+                    expected_version=version,
                     conn=conn,
                 )
                 if project is not None:
                     await project(conn, recorded)
-            return recorded
         except ConcurrencyError:
             if attempt == retries:
                 raise
+            continue
+        if cache is not None:
+            cache.put(stream_id, evolve, recorded[-1].version, fold(evolve, state, new_events))
+        return recorded
     raise AssertionError("unreachable")
 
 
@@ -177,7 +221,9 @@ class ServiceRuntime:
             self.settings = resolve_urls(self.settings)
         except StartupError as exc:
             self._config_error = exc  # reported by the start-up hook, in one line
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or (
+            FileClock(self.settings.clock_file) if self.settings.clock_file else SystemClock()
+        )
         self.broker = NatsBroker(
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
@@ -185,10 +231,15 @@ class ServiceRuntime:
             **NATS_CALLBACKS,
         )
         self.rpc = RpcServer(self.broker, service)
+        # Documentation only, never connected: what the relay publishes and the consumers
+        # read, so that the AsyncAPI document names every subject (shared/apidocs.py).
+        self.docs_broker = NatsBroker(self.settings.nats_url or "nats://127.0.0.1:4222")
+        document_events(self.docs_broker, service, registry)
         self.app = FastStream(
             self.broker,
             specification=AsyncAPI(
                 self.broker,
+                self.docs_broker,
                 title=f"flowers-{service}",
                 version=version,
                 description=f"The {service} service of Five Golden Flowers",
@@ -200,6 +251,10 @@ class ServiceRuntime:
         self.consumer_specs: list[ConsumerSpec] = []
         self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
         self.project: Projector | None = None
+        self.states = StateCache()
+        self._stream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self.pool: asyncpg.Pool | None = None
         self._store: PostgresEventStore | None = None
         self.nc: NatsClient | None = None
@@ -208,6 +263,10 @@ class ServiceRuntime:
         self.consumers: list[EventConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self.metrics = ServiceMetrics(
+            service, consumers=lambda: self.consumers, relay=lambda: self.relay
+        )
+        self.rpc.observe = self.metrics.observe_request
         self.rpc.query("health", _HealthRequest)(self.health)
         self.rpc.command("redrive", _RedriveRequest)(self.redrive)
 
@@ -222,6 +281,7 @@ class ServiceRuntime:
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.consumer_specs.append(ConsumerSpec(name, subjects, registry, handler))
+            document_consumer(self.docs_broker, name, subjects, registry)
             return handler
 
         return register
@@ -242,17 +302,25 @@ class ServiceRuntime:
         *,
         fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
     ) -> list[RecordedEvent]:
-        recorded = await execute(
-            self.store,
-            self.registry,
-            stream_id,
-            evolve,
-            initial,
-            decide,
-            metadata(actor),
-            project=self.project,
-            fold_all=fold_all,
-        )
+        # Commands to one stream queue up in this process instead of racing to a conflict
+        # (a round's stream takes every nomination on deadline day); instances elsewhere
+        # still meet as ConcurrencyError and retry.
+        lock = self._stream_locks.get(stream_id)
+        if lock is None:
+            lock = self._stream_locks[stream_id] = asyncio.Lock()
+        async with lock:
+            recorded = await execute(
+                self.store,
+                self.registry,
+                stream_id,
+                evolve,
+                initial,
+                decide,
+                metadata(actor),
+                project=self.project,
+                fold_all=fold_all,
+                cache=self.states,
+            )
         if recorded and self.relay is not None:
             self.relay.wake()
         return recorded
@@ -315,7 +383,7 @@ class ServiceRuntime:
                 name=spec.name,
                 filter_subjects=spec.subjects,
                 registry=spec.registry,
-                handler=spec.handler,
+                handler=self.metrics.timed(spec.name, spec.handler),
                 pool=self.pool,
                 js=self.js,
                 settings=settings,
@@ -332,6 +400,7 @@ class ServiceRuntime:
             self._spawn(f"consumer:{consumer.name}", consumer.run)
         for task in self.background:
             self._spawn(f"task:{task.__name__}", functools.partial(task, self._stopping))
+        self._serve_metrics()
         log.info("service_started", nats=self.settings.nats_url)
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -349,6 +418,26 @@ class ServiceRuntime:
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
+    def _serve_metrics(self) -> None:
+        """The Prometheus exporter, when FLOWERS_METRICS_PORT_<SERVICE> names a port."""
+        port = int(getattr(self.settings, f"metrics_port_{self.service}", 0) or 0)
+        if not port or self.metrics.url is not None:
+            return
+        try:
+            self.metrics.serve(port, self.settings.metrics_host)
+        except OSError as exc:  # the service still works; say why there are no metrics
+            log.error("metrics_port_unavailable", port=port, error=str(exc))
+            return
+
+        async def refresh_metrics() -> None:
+            while not self._stopping.is_set():
+                with contextlib.suppress(Exception):
+                    await self.metrics.refresh(self.store, self.relay, self.js, self.consumers)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.settings.metrics_refresh_s)
+
+        self._spawn("metrics", refresh_metrics)
+
     async def _on_shutdown(self) -> None:
         self._stopping.set()
         for consumer in self.consumers:
@@ -360,6 +449,7 @@ class ServiceRuntime:
             with contextlib.suppress(BaseException):
                 await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
+        self.metrics.close()
         await self._close_connections()
         log.info("service_stopped")
 
@@ -384,23 +474,9 @@ class ServiceRuntime:
     # Health --------------------------------------------------------------------------
 
     async def health(self, _: _HealthRequest) -> dict[str, Any]:
-        """Is the service up: its database, its relay's lag and its consumers."""
-        head = await self.store.head()
-        checkpoint = await self.relay.checkpoint() if self.relay else 0
-        return {
-            "service": self.service,
-            "status": "ok",
-            "log_head": head,
-            "relay_lag": head - checkpoint,
-            "consumers": {
-                c.name: {
-                    "handled": c.stats.handled,
-                    "duplicates": c.stats.duplicates,
-                    "dead_lettered": c.stats.dead_lettered,
-                }
-                for c in self.consumers
-            },
-        }
+        """Is the service up: its database, its relay's and consumers' lag, its key figures."""
+        await self.metrics.refresh(self.store, self.relay, self.js, self.consumers)
+        return {"service": self.service, "status": "ok", **self.metrics.figures()}
 
     async def redrive(self, request: _RedriveRequest) -> dict[str, Any]:
         """Handle a dead letter's payload again through its consumer (operators' command)."""

@@ -38,8 +38,17 @@ class Settings(BaseSettings):
     append_lock_timeout_ms: int = Field(default=5000, ge=1)
     connect_attempts: int = Field(default=30, ge=1)
 
+    clock_file: Path | None = None  # tests only: "now" read from this file (FileClock)
     log_level: str = "INFO"
     log_json: bool = True
+    # Prometheus metrics (shared/metrics.py): each service's /metrics on metrics_host at
+    # FLOWERS_METRICS_PORT_<SERVICE> (0 = off); lag gauges refreshed every metrics_refresh_s.
+    metrics_host: str = "127.0.0.1"
+    metrics_port_nomination: int = Field(default=0, ge=0, le=65535)
+    metrics_port_review: int = Field(default=0, ge=0, le=65535)
+    metrics_port_rewards: int = Field(default=0, ge=0, le=65535)
+    metrics_port_publicity: int = Field(default=0, ge=0, le=65535)
+    metrics_refresh_s: float = Field(default=5.0, gt=0)
 
     # Domain defaults (DOMAIN.md): every one a setting.
     cadence: str = "quarterly"  # or "monthly"

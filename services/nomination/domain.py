@@ -35,6 +35,7 @@ from services.nomination.commands import (
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import (
+    CAMPAIGN_TIMEZONE,
     ClosedNomination,
     DeadlineExtended,
     EmployeeLeft,
@@ -603,6 +604,8 @@ def decide_open_round(
             deadline=_utc(deadline),
             opened_by=cmd.actor,
             opened_at=_utc(now),
+            timezone=CAMPAIGN_TIMEZONE,
+            deadline_local=deadline.astimezone(SHANGHAI),
         )
     ]
 

@@ -7,12 +7,15 @@ Every event carries what its consumers need, so nobody calls back into this serv
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.clock import SHANGHAI
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.events import DomainEvent, EventRegistry
 from shared.rounds import Cadence, RoundId
@@ -92,12 +95,77 @@ class MeasurableResult(BaseModel):
     unit: str
 
 
-class RoundOpened(NominationEvent):
+CAMPAIGN_TIMEZONE = "Asia/Shanghai"
+
+
+def _on_wall_clock(data: dict[str, Any]) -> datetime:
+    """`deadline` on the wall clock of `timezone` (both validated before `deadline_local`)."""
+    deadline: datetime = data["deadline"]
+    return deadline.astimezone(_zone(data["timezone"]))
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return SHANGHAI if name == CAMPAIGN_TIMEZONE else ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+class RoundOpenedV1(NominationEvent):
+    """Version 1 of RoundOpened, as logs written before version 2 hold it (never emitted now).
+
+    `deadline` is the last accepted second of the round, as an instant (UTC as written).
+    Nothing in version 1 says which wall clock the deadline was set on; it was always
+    Asia/Shanghai (DOMAIN.md "Rounds"), which is what the upcaster to version 2 states.
+    The meaning of a version never changes: this class documents version 1 for good, and
+    the registry upcasts it on read (see `_round_opened_v1_to_v2`).
+    """
+
+    event_type: ClassVar[str] = "RoundOpened"
+    schema_version: ClassVar[int] = 1
+
     round_id: RoundId
     cadence: Cadence
     deadline: AwareDatetime
     opened_by: str
     opened_at: AwareDatetime
+
+
+class RoundOpened(NominationEvent):
+    """A round's nomination window opened (version 2).
+
+    `deadline` is the last accepted second as an instant (UTC as written). Version 2 adds
+    the deadline as the office set it: `deadline_local`, the same instant on the campaign's
+    wall clock (with its offset, e.g. `2026-12-25T23:59:59+08:00`), and `timezone`, that
+    clock's IANA name. Consumers show "截止 2026-12-25 23:59:59（北京时间）" without knowing the
+    campaign's zone, and no reader has to guess which day "the 25th" was. Both are checked
+    against `deadline`; left out (older writers, tests), they are derived from it.
+    """
+
+    schema_version: ClassVar[int] = 2
+
+    round_id: RoundId
+    cadence: Cadence
+    deadline: AwareDatetime
+    opened_by: str
+    opened_at: AwareDatetime
+    timezone: str = CAMPAIGN_TIMEZONE
+    deadline_local: AwareDatetime = Field(default_factory=_on_wall_clock)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        _zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _local_deadline_is_the_deadline(self) -> RoundOpened:
+        zone = _zone(self.timezone)
+        if self.deadline_local != self.deadline:
+            raise ValueError("deadline_local must be the same instant as deadline")
+        if self.deadline_local.utcoffset() != self.deadline.astimezone(zone).utcoffset():
+            raise ValueError(f"deadline_local must carry the offset of {self.timezone}")
+        return self
 
 
 class DeadlineExtended(NominationEvent):
@@ -199,3 +267,14 @@ registry = EventRegistry(
         NominationsClosed,
     ]
 )
+
+
+@registry.upcaster(RoundOpened.event_type, from_version=1)
+def _round_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 deadlines were Shanghai wall-clock times: say so explicitly."""
+    v1 = RoundOpenedV1.model_validate(data)
+    return {
+        **v1.to_data(),
+        "timezone": CAMPAIGN_TIMEZONE,
+        "deadline_local": v1.deadline.astimezone(SHANGHAI).isoformat(),
+    }

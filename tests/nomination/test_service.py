@@ -283,3 +283,36 @@ async def test_the_directory_import_command_reports_bad_rows_and_applies_nothing
     assert "EmployeeRegistered: 1" in out
     _, out, _ = await run(tmp_path / "good.csv")
     assert "No changes" in out
+
+
+async def test_two_hundred_nominators_submitting_at_once_all_get_through(
+    service_settings: Settings, clock: FixedClock
+) -> None:
+    """On deadline day every nomination goes to one round's stream: none may be refused
+    for having raced another."""
+    settings = service_settings.model_copy(update={"quota_per_unit_category": 40})
+    runtime = await started(settings, clock)
+    try:
+        assert runtime.nc is not None
+        rpc = RpcClient(runtime.nc, timeout=30)
+        staff = [
+            {
+                "employee_no": f"W{i:03d}",
+                "name": f"职工{i}",
+                "unit_code": "WY",
+                "unit_name": "物业服务中心",
+                "position": "维修工",
+                "active": True,
+            }
+            for i in range(200)
+        ]
+        await rpc.command("nomination", "import_directory", {**OFFICE, "rows": staff})
+        await rpc.command("nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"})
+        categories = ["striving", "value_creation", "dedication", "reform", "hard_work"]
+        submissions = [submission("WY", f"W{i:03d}", categories[i % 5]) for i in range(200)]
+        await asyncio.gather(*(rpc.command("nomination", "submit", s) for s in submissions))
+        listed = await rpc.query("nomination", "nominations", {"round_id": "2026-Q4"})
+        assert len(listed) == 200
+        assert (await runtime.store.load("round-2026-Q4")).version == 201
+    finally:
+        await runtime.stop()
