@@ -1,24 +1,48 @@
-"""What an auditor checks: each store's hash chain, and the FLOWERS stream against the stores.
+"""What an auditor checks: each store's hash chain, the FLOWERS stream against the stores,
+every projection rebuilt from the log against the live tables, and anchors taken earlier.
 
 Every event a relay has passed (position ≤ its checkpoint) must be in the stream exactly
-once, and the stream must hold nothing the stores do not. Projections rebuilt from the log
-are compared in a later step (see README, "Audit").
+once, and the stream must hold nothing the stores do not. Projections are rebuilt and
+compared by shared/audit_projections.py; an anchor (each store's head position and hash,
+kept outside the database) proves that nothing up to it changed since (see README, "Audit").
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 from nats.js import JetStreamContext, api
 
+from shared import audit_projections
+from shared.audit_projections import ProjectionCheck
 from shared.bus import EVENTS_STREAM
+from shared.events import GENESIS_HASH
 from shared.eventstore import ChainReport
 from shared.postgres import PostgresEventStore, create_pool, get_checkpoint
+from shared.projection import ServiceProjections, declared
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A store's head as it was seen (and written down outside the database)."""
+
+    position: int
+    hash: str
+
+
+@dataclass
+class AnchorCheck:
+    position: int
+    hash: str
+    ok: bool
+    reason: str = ""
 
 
 @dataclass
@@ -28,10 +52,18 @@ class ServiceAudit:
     relayed_up_to: int = 0
     missing_from_stream: list[str] = field(default_factory=list)
     duplicated_in_stream: list[str] = field(default_factory=list)
+    projections: list[ProjectionCheck] = field(default_factory=list)
+    anchor: AnchorCheck | None = None
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and not self.missing_from_stream and not self.duplicated_in_stream
+        return (
+            self.chain.ok
+            and not self.missing_from_stream
+            and not self.duplicated_in_stream
+            and all(p.ok for p in self.projections)
+            and (self.anchor is None or self.anchor.ok)
+        )
 
 
 @dataclass
@@ -63,6 +95,8 @@ class AuditReport:
                     "relayed_up_to": s.relayed_up_to,
                     "missing_from_stream": s.missing_from_stream[:100],
                     "duplicated_in_stream": s.duplicated_in_stream[:100],
+                    "projections": [p.to_json() for p in s.projections],
+                    "anchor": asdict(s.anchor) if s.anchor else None,
                 }
                 for s in self.services
             ],
@@ -101,13 +135,23 @@ async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> 
 
 
 async def audit_service(
-    service: str, pool: asyncpg.Pool, in_stream: Counter[str], progress: Progress | None = None
+    service: str,
+    pool: asyncpg.Pool,
+    in_stream: Counter[str],
+    progress: Progress | None = None,
+    *,
+    js: JetStreamContext | None = None,
+    spec: ServiceProjections | None = None,
+    anchor: Anchor | None = None,
+    relayed: int | None = None,
 ) -> tuple[ServiceAudit, set[str]]:
+    """`relayed`: the relay's checkpoint read *before* the stream was (see `verify`)."""
     store = PostgresEventStore(pool)
     chain = await store.verify_chain()
     if progress:
         progress(f"chain {service}", chain.checked, chain.head_position)
-    relayed = await get_checkpoint(pool, f"relay:{service}")
+    if relayed is None:
+        relayed = await get_checkpoint(pool, f"relay:{service}")
     audit = ServiceAudit(service, chain, relayed)
     ids: set[str] = set()
     for row in await pool.fetch("SELECT event_id::text AS id, position FROM events"):
@@ -118,28 +162,139 @@ async def audit_service(
                 audit.missing_from_stream.append(row["id"])
             elif count > 1:
                 audit.duplicated_in_stream.append(row["id"])
+    if spec is not None:
+        audit.projections = await check_projections(pool, spec, js, progress)
+    if anchor is not None:
+        audit.anchor = await check_anchor(pool, chain, anchor)
     return audit, ids
 
 
+async def check_projections(
+    pool: asyncpg.Pool,
+    spec: ServiceProjections,
+    js: JetStreamContext | None,
+    progress: Progress | None = None,
+) -> list[ProjectionCheck]:
+    """Every projection rebuilt from the log and compared; a rebuild that fails is reported."""
+    try:
+        return await audit_projections.check(pool, spec, js, progress=progress)
+    except Exception as exc:  # a tampered log may not even decode: that is a finding
+        return [
+            ProjectionCheck(
+                spec.service, "*", error=f"the rebuild failed: {type(exc).__name__}: {exc}"
+            )
+        ]
+
+
+async def check_anchor(pool: asyncpg.Pool, chain: ChainReport, anchor: Anchor) -> AnchorCheck:
+    """The chain up to the anchored position must verify and end in the anchored hash."""
+    if anchor.position == 0:
+        return AnchorCheck(0, anchor.hash, anchor.hash == GENESIS_HASH, "an empty log")
+    broken = chain.first_break
+    if broken is not None and broken.position <= anchor.position:
+        return AnchorCheck(
+            anchor.position,
+            anchor.hash,
+            False,
+            f"the chain breaks at position {broken.position}, before the anchor "
+            f"at {anchor.position}",
+        )
+    stored = await pool.fetchval("SELECT hash FROM events WHERE position = $1", anchor.position)
+    if stored is None:
+        return AnchorCheck(
+            anchor.position,
+            anchor.hash,
+            False,
+            f"the log no longer reaches the anchored position {anchor.position}",
+        )
+    if stored != anchor.hash:
+        return AnchorCheck(
+            anchor.position,
+            anchor.hash,
+            False,
+            f"position {anchor.position} now ends in hash {stored[:12]}…, anchored as "
+            f"{anchor.hash[:12]}…: the log up to it was rewritten",
+        )
+    return AnchorCheck(anchor.position, anchor.hash, True, "unchanged since anchored")
+
+
 async def verify(
-    database_urls: dict[str, str],
+    database_urls: Mapping[str, str],
     js: JetStreamContext,
     progress: Progress | None = None,
     services: Sequence[str] | None = None,
+    *,
+    projections: bool = True,
+    specs: Mapping[str, ServiceProjections] | None = None,
+    anchors: Mapping[str, Anchor] | None = None,
 ) -> AuditReport:
-    in_stream = await stream_ids(js, progress)
-    audits: list[ServiceAudit] = []
-    known: set[str] = set()
-    for service in services or list(database_urls):
-        pool = await create_pool(database_urls[service], max_size=2)
-        try:
-            audit, ids = await audit_service(service, pool, in_stream, progress)
-        finally:
+    """Chains, the stream, the projections (unless `projections=False`) and the anchors given.
+
+    `specs` defaults to each service's declaration (services/<name>/projections.py).
+    The relays' checkpoints are read before the stream: every event up to them was in the
+    stream by then, so an event relayed while the audit runs is never reported missing.
+    """
+    chosen = list(services or database_urls)
+    pools: dict[str, asyncpg.Pool] = {}
+    try:
+        for service in chosen:
+            pools[service] = await create_pool(database_urls[service], max_size=2)
+        relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
+        in_stream = await stream_ids(js, progress)
+        audits: list[ServiceAudit] = []
+        known: set[str] = set()
+        for service in chosen:
+            spec = None
+            if projections:
+                spec = specs[service] if specs is not None else declared(service)
+            audit, ids = await audit_service(
+                service,
+                pools[service],
+                in_stream,
+                progress,
+                js=js,
+                spec=spec,
+                anchor=(anchors or {}).get(service),
+                relayed=relayed[service],
+            )
+            audits.append(audit)
+            known |= ids
+    finally:
+        for pool in pools.values():
             await pool.close()
-        audits.append(audit)
-        known |= ids
     unknown = sorted(i for i in in_stream if i not in known)
     return AuditReport(audits, sum(in_stream.values()), unknown)
+
+
+# --- Anchors ---------------------------------------------------------------------------------
+
+
+async def take_anchors(database_urls: Mapping[str, str]) -> dict[str, Any]:
+    """Each store's head position and hash, and when they were read."""
+    stores: dict[str, Any] = {}
+    for service, url in database_urls.items():
+        pool = await create_pool(url, max_size=1)
+        try:
+            row = await pool.fetchrow("SELECT position, hash FROM event_log_head")
+        finally:
+            await pool.close()
+        stores[service] = {
+            "position": int(row["position"]) if row else 0,
+            "hash": row["hash"] if row else GENESIS_HASH,
+        }
+    return {"anchored_at": datetime.now(UTC).isoformat(), "stores": stores}
+
+
+def load_anchors(path: Path) -> dict[str, Anchor]:
+    """An anchor file written by `flowers audit anchor` (ValueError if it is not one)."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            service: Anchor(int(a["position"]), str(a["hash"]))
+            for service, a in body["stores"].items()
+        }
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path} is not an anchor file: {exc}") from exc
 
 
 def render(report: AuditReport) -> str:
@@ -158,10 +313,38 @@ def render(report: AuditReport) -> str:
             f"{len(s.duplicated_in_stream)} duplicated"
         )
         lines.append(f"{'OK  ' if s.ok else 'FAIL'} {s.service:<11} {chain}; {stream}")
+        for p in s.projections:
+            lines.extend(_render_projection(p))
+        if s.anchor is not None:
+            mark = "ok  " if s.anchor.ok else "FAIL"
+            lines.append(f"     {mark} anchor at position {s.anchor.position}: {s.anchor.reason}")
     if report.unknown_in_stream:
         lines.append(f"FAIL FLOWERS holds {len(report.unknown_in_stream)} event(s) no store has")
     lines.append(("verified: the log is intact" if report.ok else "NOT verified") + ".")
     return "\n".join(lines)
+
+
+def _render_projection(p: ProjectionCheck) -> list[str]:
+    if p.error:
+        return [f"     FAIL projection {p.projection}: {p.error}"]
+    if p.ok:
+        rows = sum(t.live_rows for t in p.tables)
+        return [
+            f"     ok   projection {p.projection:<12} rebuilt from the log: "
+            f"{len(p.tables)} table(s), {rows} row(s), no difference"
+        ]
+    lines = [f"     FAIL projection {p.projection}: differs from the log"]
+    for t in p.tables:
+        if not t.ok:
+            lines.append(f"          {t.summary()}")
+            lines.extend(f"            {example}" for example in t.examples)
+    for consumer, ids in p.unmatched.items():
+        if ids:
+            lines.append(
+                f"          {consumer} handled {len(ids)} event(s) FLOWERS does not hold "
+                f"(first {ids[0]})"
+            )
+    return lines
 
 
 def as_json(report: AuditReport) -> str:

@@ -7,8 +7,6 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from services.nomination import projections
 from services.nomination.commands import (
     SCHEDULER,
@@ -20,7 +18,7 @@ from services.nomination.commands import (
     SubmitNomination,
     WithdrawNomination,
 )
-from services.nomination.handlers import NominationHandlers, record_past_win
+from services.nomination.handlers import NominationHandlers
 from services.nomination.queries import (
     GetNomination,
     ListEmployees,
@@ -32,9 +30,6 @@ from services.nomination.queries import (
 )
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
-from shared.contracts import review as review_contract
-from shared.contracts.review import ResultPublished, WinnerRevoked
-from shared.events import DomainEvent, RecordedEvent
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -123,24 +118,9 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """The employees of the directory, optionally of one unit."""
         return await queries().employees(q)
 
-    @runtime.consumer(
-        "nomination-review",
-        [ResultPublished.subject(), WinnerRevoked.subject()],
-        review_contract.registry,
-    )
-    async def on_review_result(
-        conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent
-    ) -> None:
-        """Remember who won what, for the optional cooldown rule."""
-        if isinstance(event, ResultPublished):
-            for winner in event.winners:
-                await record_past_win(
-                    conn, winner.employee_no, winner.category.value, event.round_id, False
-                )
-        elif isinstance(event, WinnerRevoked):
-            await record_past_win(
-                conn, event.employee_no, event.category.value, event.round_id, True
-            )
+    # Past winners, for the optional cooldown rule (the feed is declared in projections.py).
+    feed = projections.REVIEW_FEED
+    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.apply)
 
     @runtime.background_task
     async def close_due_rounds(stopping: asyncio.Event) -> None:

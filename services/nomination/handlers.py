@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.nomination.commands import (
     AmendNomination,
     ExtendDeadline,
@@ -144,16 +142,3 @@ def _count(recorded: Sequence[RecordedEvent]) -> dict[str, int]:
     for event in recorded:
         counts[event.type] = counts.get(event.type, 0) + 1
     return counts
-
-
-async def record_past_win(
-    conn: asyncpg.Connection, employee_no: str, category: str, round_id: str, revoked: bool
-) -> None:
-    await conn.execute(
-        "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked",
-        employee_no,
-        category,
-        round_id,
-        revoked,
-    )

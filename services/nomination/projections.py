@@ -1,9 +1,13 @@
-"""The nomination service's own read models, fed in the transaction of each append."""
+"""The nomination service's read models: its own, fed in the transaction of each append, and
+`past_wins`, fed by the consumer `nomination-review` of review's results (PROJECTIONS)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 
+from shared.contracts import review as review_contract
 from shared.contracts.nomination import (
     DeadlineExtended,
     EmployeeLeft,
@@ -21,6 +25,9 @@ from shared.contracts.nomination import (
     registry,
 )
 from shared.events import DomainEvent, RecordedEvent
+from shared.projection import ConsumedFeed, Projection
+
+SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 UPSERT_EMPLOYEE = """
     INSERT INTO employees (employee_no, name, unit_code, position, active)
@@ -144,3 +151,50 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
             )
         case _:
             pass
+
+
+# --- Past winners, from review's events (consumer `nomination-review`) ---------------------------
+
+
+async def record_past_win(
+    conn: asyncpg.Connection, employee_no: str, category: str, round_id: str, revoked: bool
+) -> None:
+    await conn.execute(
+        "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked",
+        employee_no,
+        category,
+        round_id,
+        revoked,
+    )
+
+
+async def project_review_event(
+    conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent
+) -> None:
+    """Remember who won what, for the optional cooldown rule."""
+    if isinstance(event, review_contract.ResultPublished):
+        for winner in event.winners:
+            await record_past_win(
+                conn, winner.employee_no, winner.category.value, event.round_id, False
+            )
+    elif isinstance(event, review_contract.WinnerRevoked):
+        await record_past_win(conn, event.employee_no, event.category.value, event.round_id, True)
+
+
+REVIEW_FEED = ConsumedFeed(
+    consumer="nomination-review",
+    subjects=(
+        review_contract.ResultPublished.subject(),
+        review_contract.WinnerRevoked.subject(),
+    ),
+    registry=review_contract.registry,
+    apply=project_review_event,
+)
+
+# Every read model of the service, and how each is fed (the audit rebuilds them from this).
+PROJECTIONS = [
+    Projection("directory", ("units", "employees"), own=project),
+    Projection("nominations", ("rounds", "nominations"), own=project),
+    Projection("past_wins", ("past_wins",), feeds=(REVIEW_FEED,)),
+]

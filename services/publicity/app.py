@@ -19,7 +19,6 @@ from services.publicity.queries import (
     PublicityQueries,
 )
 from shared.clock import Clock
-from shared.contracts import nomination as nomination_contract
 from shared.contracts import publicity as publicity_contract
 from shared.contracts import review as review_contract
 from shared.events import DomainEvent
@@ -29,7 +28,7 @@ from shared.settings import Settings
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 DRAFTS_CONSUMER = "publicity-drafts"
-STATS_CONSUMER = "publicity-stats"
+STATS_CONSUMER = projections.STATS_FEED.consumer
 
 
 def _subjects(events: tuple[type[DomainEvent], ...]) -> list[str]:
@@ -54,11 +53,8 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         _subjects((review_contract.ResultPublished, review_contract.WinnerRevoked)),
         review_contract.registry,
     )(handlers.on_review_event)
-    runtime.consumer(
-        STATS_CONSUMER,
-        _subjects(projections.STAT_NOMINATION_EVENTS + projections.STAT_REVIEW_EVENTS),
-        nomination_contract.registry.merged(review_contract.registry),
-    )(projections.project_stats)
+    stats = projections.STATS_FEED  # declared with the projections
+    runtime.consumer(stats.consumer, list(stats.subjects), stats.registry)(stats.apply)
 
     def queries() -> PublicityQueries:
         return PublicityQueries(runtime.store.pool, runtime.settings)

@@ -7,6 +7,7 @@ whichever of a nomination's events arrives first.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,9 @@ from shared.contracts.publicity import (
     registry,
 )
 from shared.events import DomainEvent, RecordedEvent
+from shared.projection import ConsumedFeed, Projection
+
+SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 OWN_TABLES = ("publicity_rounds", "materials", "honor_roll")
 
@@ -373,3 +377,23 @@ STAT_REVIEW_EVENTS = (
     rev.ResultPublished,
     rev.WinnerRevoked,
 )
+
+
+STATS_FEED = ConsumedFeed(
+    consumer="publicity-stats",
+    subjects=tuple(e.subject() for e in STAT_NOMINATION_EVENTS + STAT_REVIEW_EVENTS),
+    registry=nom.registry.merged(rev.registry),
+    apply=project_stats,
+)
+
+# Every read model of the service, and how each is fed (the audit rebuilds them from this).
+# The drafts consumer (`publicity-drafts`) only appends the service's own events: what it
+# does reaches the read models through the own log.
+PROJECTIONS = [
+    Projection("drafts", OWN_TABLES, own=project),
+    Projection(
+        "statistics",
+        ("stat_units", "stat_rounds", "stat_nominations", "stat_scores", "stat_removed_panelists"),
+        feeds=(STATS_FEED,),
+    ),
+]

@@ -45,7 +45,6 @@ from services.review.queries import (
     VisibleScores,
 )
 from shared.clock import Clock
-from shared.contracts import nomination as nomination_contract
 from shared.contracts import review as review_contract
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -94,9 +93,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     handlers = ReviewHandlers(runtime, states)
     rpc = runtime.rpc
 
-    runtime.consumer(
-        "review-nomination", ["flowers.evt.nomination.>"], nomination_contract.registry
-    )(handlers.on_nomination_event)
+    # The feed (name, subjects) is declared in projections.py; the handler also records
+    # CandidateRecorded events beside the feed's projection effects.
+    feed = projections.NOMINATION_FEED
+    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(
+        handlers.on_nomination_event
+    )
 
     for name, (model, doc) in COMMANDS.items():
 

@@ -24,7 +24,8 @@ from services.review.domain import (
     initial_state,
     record_candidate,
 )
-from services.review.projections import candidate_from_row, project_nomination_event
+from services.review.projections import EventOutOfOrder as EventOutOfOrder  # re-exported
+from services.review.projections import apply_nomination_feed, candidate_from_row
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.contracts.review import (
@@ -95,10 +96,6 @@ class ReviewStates:
         return state, version
 
 
-class EventOutOfOrder(Exception):
-    """A nomination event arrived before an earlier one of its stream: retried later."""
-
-
 class ReviewHandlers:
     def __init__(self, runtime: ServiceRuntime, states: ReviewStates) -> None:
         self.runtime = runtime
@@ -142,15 +139,15 @@ class ReviewHandlers:
     ) -> None:
         """Project a nomination event and record the candidates it changed in the review.
 
-        Runs in the consumer's transaction: the inbox row, `candidates`, the new
+        The projection effects (`apply_nomination_feed`, which the audit replays alone) come
+        first; recording CandidateRecorded events is the part that produces events. Runs in
+        the consumer's transaction: the inbox row, `candidates`, the new
         CandidateRecorded events and their projections commit together. A ConcurrencyError
         (a command appended to the round's review meanwhile) propagates: the consumer
         retries with back-off.
         """
-        if not await self._next_in_stream(conn, envelope):
-            return
         changed = [
-            candidate_from_row(r) for r in await project_nomination_event(conn, envelope, event)
+            candidate_from_row(r) for r in await apply_nomination_feed(conn, envelope, event)
         ]
         if not changed:
             return
@@ -172,41 +169,6 @@ class ReviewHandlers:
         )
         if self.runtime.project is not None:
             await self.runtime.project(conn, recorded)
-
-    async def _next_in_stream(self, conn: asyncpg.Connection, envelope: RecordedEvent) -> bool:
-        """Keep each nomination stream's order (a round's nominations are one stream).
-
-        The consumer retries a failed message with back-off while later ones flow on, so
-        an amendment or a withdrawal could overtake its submission, or a close the
-        nominations it closes. Each stream's applied version is kept: an event already
-        applied is skipped (a replay changes nothing), one after a gap is refused until
-        the gap fills.
-        """
-        # The usual case in one statement: the first event creates the row, each next one
-        # moves it on by one (the row lock orders two instances racing on one stream).
-        if envelope.version == 1:
-            advanced = await conn.fetchval(
-                "INSERT INTO nomination_streams (stream_id, version) VALUES ($1, 1) "
-                "ON CONFLICT (stream_id) DO NOTHING RETURNING true",
-                envelope.stream_id,
-            )
-        else:
-            advanced = await conn.fetchval(
-                "UPDATE nomination_streams SET version = $2 "
-                "WHERE stream_id = $1 AND version = $2 - 1 RETURNING true",
-                envelope.stream_id,
-                envelope.version,
-            )
-        if advanced:
-            return True
-        applied = await conn.fetchval(
-            "SELECT version FROM nomination_streams WHERE stream_id = $1", envelope.stream_id
-        )
-        if applied is not None and envelope.version <= applied:
-            return False
-        raise EventOutOfOrder(
-            f"{envelope.stream_id} v{envelope.version} arrived before v{(applied or 0) + 1}"
-        )
 
 
 def outcome(

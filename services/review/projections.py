@@ -1,4 +1,4 @@
-"""Review's read models: its projection of nominations, and of its own events.
+"""Review's read models: its projection of nominations, and of its own events (PROJECTIONS).
 
 `candidates` mirrors the nomination service's view of each nomination (fed by the
 `review-nomination` consumer, one transaction with the inbox row). Every other table is fed
@@ -8,9 +8,11 @@ by `project`, in the transaction of the append that recorded the events.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import asyncpg
 
+from shared.contracts import nomination as nomination_contract
 from shared.contracts.common import NomineeSnapshot
 from shared.contracts.nomination import (
     MeasurableResult,
@@ -39,8 +41,61 @@ from shared.contracts.review import (
     registry,
 )
 from shared.events import DomainEvent, RecordedEvent
+from shared.projection import ConsumedFeed, Projection
+
+SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 # --- Nominations, as the nomination service publishes them -------------------------------------
+
+
+class EventOutOfOrder(Exception):
+    """A nomination event arrived before an earlier one of its stream: retried later."""
+
+
+async def apply_nomination_feed(
+    conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
+) -> list[asyncpg.Record]:
+    """The projection effects of one nomination event (consumer `review-nomination`): the
+    stream's order kept, `candidates` updated. Appends nothing; returns the rows changed."""
+    if not await next_in_stream(conn, envelope):
+        return []
+    return await project_nomination_event(conn, envelope, event)
+
+
+async def next_in_stream(conn: asyncpg.Connection, envelope: RecordedEvent) -> bool:
+    """Keep each nomination stream's order (a round's nominations are one stream).
+
+    The consumer retries a failed message with back-off while later ones flow on, so
+    an amendment or a withdrawal could overtake its submission, or a close the
+    nominations it closes. Each stream's applied version is kept: an event already
+    applied is skipped (a replay changes nothing), one after a gap is refused until
+    the gap fills.
+    """
+    # The usual case in one statement: the first event creates the row, each next one
+    # moves it on by one (the row lock orders two instances racing on one stream).
+    if envelope.version == 1:
+        advanced = await conn.fetchval(
+            "INSERT INTO nomination_streams (stream_id, version) VALUES ($1, 1) "
+            "ON CONFLICT (stream_id) DO NOTHING RETURNING true",
+            envelope.stream_id,
+        )
+    else:
+        advanced = await conn.fetchval(
+            "UPDATE nomination_streams SET version = $2 "
+            "WHERE stream_id = $1 AND version = $2 - 1 RETURNING true",
+            envelope.stream_id,
+            envelope.version,
+        )
+    if advanced:
+        return True
+    applied = await conn.fetchval(
+        "SELECT version FROM nomination_streams WHERE stream_id = $1", envelope.stream_id
+    )
+    if applied is not None and envelope.version <= applied:
+        return False
+    raise EventOutOfOrder(
+        f"{envelope.stream_id} v{envelope.version} arrived before v{(applied or 0) + 1}"
+    )
 
 
 async def project_nomination_event(
@@ -346,3 +401,32 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
             )
         case _:
             pass  # CandidateRecorded: `candidates` is fed from the nomination events themselves
+
+
+NOMINATION_FEED = ConsumedFeed(
+    consumer="review-nomination",
+    subjects=("flowers.evt.nomination.>",),
+    registry=nomination_contract.registry,
+    apply=apply_nomination_feed,
+)
+
+# Every read model of the service, and how each is fed (the audit rebuilds them from this).
+PROJECTIONS = [
+    Projection("candidates", ("candidates", "nomination_streams"), feeds=(NOMINATION_FEED,)),
+    Projection(
+        "review",
+        (
+            "audits",
+            "panelists",
+            "scores",
+            "vetoes",
+            "decisions",
+            "winners",
+            "notices",
+            "objections",
+            "results",
+            "revocations",
+        ),
+        own=project,
+    ),
+]

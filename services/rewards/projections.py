@@ -1,6 +1,8 @@
-"""The rewards service's own read models, fed in the transaction of each append."""
+"""The rewards service's own read models, fed in the transaction of each append (PROJECTIONS)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import asyncpg
 
@@ -13,7 +15,10 @@ from shared.contracts.rewards import (
     registry,
 )
 from shared.events import DomainEvent, RecordedEvent
+from shared.projection import Projection
 from shared.rounds import RoundPeriod
+
+SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 TABLES = ("awards", "adjustments", "acknowledgements", "payroll_periods")
 
@@ -153,3 +158,12 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = 5000) -> int:
                     await apply(conn, row["position"], event)
                     count += 1
             after = rows[-1]["position"]
+
+
+# Every read model of the service, and how each is fed (the audit rebuilds them from this).
+# The consumer `rewards-review` only appends the service's own events (awards,
+# adjustments): what it does reaches the read models through the own log.
+PROJECTIONS = [
+    Projection("awards", ("awards", "adjustments"), own=project),
+    Projection("payroll", ("acknowledgements", "payroll_periods"), own=project),
+]

@@ -1,0 +1,244 @@
+"""`flowers audit as-of TIME`: a round as it stood at a past moment, from the logs alone.
+
+Each store's events recorded up to TIME are copied into a schema of their own in the
+store's database (`audit_asof_<tag>`), every projection is rebuilt there from them (the
+consumer-fed ones from the other stores' logs up to TIME), and the services' own query
+code answers against that copy: the answer is what the queries would have returned then.
+The copies are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.nomination.queries import ListNominations, ListRounds, NominationQueries
+from services.review.handlers import ReviewStates, policy_from_settings
+from services.review.queries import (
+    GetRanking,
+    GetResult,
+    ListCandidates,
+    ListNotices,
+    ReviewQueries,
+)
+from services.rewards.domain import PacesetterPolicy, RewardsPolicy
+from services.rewards.queries import ListAwards, RewardsQueries
+from shared.audit_projections import EVENT_COLUMNS, build_as_of, quote, recorded
+from shared.clock import SHANGHAI
+from shared.events import RecordedEvent
+from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool
+from shared.projection import declared
+from shared.rounds import RoundPeriod
+from shared.settings import Settings
+
+AUDITOR = "flowers-audit"  # the viewer the review's queries see (an overseer's view)
+AUDITOR_ROLES = frozenset({"office"})
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    for pg_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+def _feeds_read(services: Sequence[str]) -> set[str]:
+    """The services whose events some projection of `services` consumes."""
+    wanted: set[str] = set()
+    for service in services:
+        for p in declared(service).projections:
+            for subject in (s for feed in p.feeds for s in feed.subjects):
+                source = subject.split(".")[2] if subject.count(".") >= 2 else "*"
+                wanted |= set(services) if source in ("*", ">") else {source}
+    return wanted & set(services)
+
+
+async def _log_until(pool: asyncpg.Pool, at: datetime) -> list[RecordedEvent]:
+    rows = await pool.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE recorded_at <= $1 ORDER BY position", at
+    )
+    return [recorded(r) for r in rows]
+
+
+class AsOf:
+    """Copies of every store as of `at`, with pools that see only them (an async context)."""
+
+    def __init__(self, database_urls: Mapping[str, str], at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("the moment needs a timezone (e.g. 2026-12-01T09:00:00+08:00)")
+        self.urls = dict(database_urls)
+        self.at = at
+        self.schema = f"audit_asof_{uuid.uuid4().hex[:12]}"
+        self.positions: dict[str, int] = {}
+        self.pools: dict[str, asyncpg.Pool] = {}
+        self._admin: dict[str, asyncpg.Pool] = {}
+
+    async def __aenter__(self) -> AsOf:
+        try:
+            for service, url in self.urls.items():
+                self._admin[service] = await create_pool(url, max_size=2)
+            sources = _feeds_read(list(self.urls))
+            logs = {s: await _log_until(self._admin[s], self.at) for s in sources}
+            for service, pool in self._admin.items():
+                received = {s: events for s, events in logs.items() if s != service}
+                async with pool.acquire() as conn:
+                    self.positions[service] = await build_as_of(
+                        conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
+                    )
+                self.pools[service] = await asyncpg.create_pool(
+                    self.urls[service],
+                    min_size=1,
+                    max_size=2,
+                    init=_json_codecs,
+                    server_settings={"search_path": self.schema},
+                )
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for pool in self.pools.values():
+            await pool.close()
+        for pool in self._admin.values():
+            try:
+                await pool.execute(f"DROP SCHEMA IF EXISTS {quote(self.schema)} CASCADE")
+            finally:
+                await pool.close()
+
+
+async def round_ids(copy: AsOf) -> list[str]:
+    rows = await NominationQueries(PostgresEventStore(copy.pools["nomination"]), 1).rounds(
+        ListRounds(), copy.at
+    )
+    return [r["round_id"] for r in rows]
+
+
+async def round_state(copy: AsOf, round_id: str, settings: Settings) -> dict[str, Any]:
+    """Nominations, audit, scores (the ranking), notices, the result and the awards."""
+    at = copy.at
+    nominations_q = NominationQueries(
+        PostgresEventStore(copy.pools["nomination"]), settings.quota_per_unit_category
+    )
+    rounds = [r for r in await nominations_q.rounds(ListRounds(), at) if r["round_id"] == round_id]
+    nominations: list[dict[str, Any]] = []
+    while True:
+        page = await nominations_q.nominations(
+            ListNominations(round_id=round_id, limit=1000, offset=len(nominations))
+        )
+        nominations.extend(page)
+        if len(page) < 1000:
+            break
+    state: dict[str, Any] = {
+        "round_id": round_id,
+        "label_zh": RoundPeriod.parse(round_id).label_zh,
+        "as_of": at.astimezone(SHANGHAI).isoformat(),
+        "log_positions": dict(copy.positions),
+        "round": rounds[0] if rounds else None,
+        "nominations": nominations,
+    }
+    if "review" in copy.pools:
+        review_q = ReviewQueries(
+            copy.pools["review"], ReviewStates(), policy_from_settings(settings)
+        )
+        state["candidates"] = await review_q.candidates(ListCandidates(round_id=round_id))
+        state["ranking"] = await review_q.ranking(
+            GetRanking(round_id=round_id, viewer=AUDITOR, viewer_roles=AUDITOR_ROLES)
+        )
+        state["notices"] = await review_q.notices(ListNotices(round_id=round_id), at)
+        state["result"] = await review_q.result(GetResult(round_id=round_id))
+    if "rewards" in copy.pools:
+        rewards_q = RewardsQueries(
+            copy.pools["rewards"],
+            RewardsPolicy.from_settings(settings),
+            PacesetterPolicy.from_settings(settings),
+        )
+        state["awards"] = await rewards_q.awards(ListAwards(round_id=round_id, limit=1000))
+    return state
+
+
+async def as_of(
+    database_urls: Mapping[str, str],
+    at: datetime,
+    settings: Settings,
+    round_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every round (or the one named) as the logs say it stood at `at`."""
+    async with AsOf(database_urls, at) as copy:
+        ids = [round_id] if round_id else await round_ids(copy)
+        return [await round_state(copy, rid, settings) for rid in ids]
+
+
+def parse_moment(text: str) -> datetime:
+    """ISO 8601 with a timezone; anything else is refused with the reason."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no timezone (add +08:00 or Z)")
+    return moment
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def render(states: Sequence[dict[str, Any]]) -> str:
+    """A terminal view of each round's state."""
+    if not states:
+        return "No round had been opened by then."
+    out: list[str] = []
+    for s in states:
+        r = s["round"]
+        head = f"{s['round_id']} {s['label_zh']} as of {s['as_of']}"
+        if r:
+            head += f": nominations {r['status']}, deadline {_when(r['deadline'])}"
+        out += [head, f"  log positions: {s['log_positions']}"]
+        audit = {c["nomination_id"]: c for c in s.get("candidates", [])}
+        out.append(f"  nominations ({len(s['nominations'])}):")
+        for n in s["nominations"]:
+            c = audit.get(n["nomination_id"], {})
+            out.append(
+                f"    {n['category']:<15} {n['name']:<8} {n['unit_name']:<10} "
+                f"{n['status']:<10} audit {c.get('audit', '-')}"
+            )
+        for category in s.get("ranking", []):
+            entries = category["entries"]
+            decided = " (decided)" if category["frozen"] else ""
+            if not entries:
+                continue
+            out.append(f"  scores, {category['category']}{decided}:")
+            for e in entries:
+                nominee = e["nominee"] or {}
+                out.append(
+                    f"    #{e['rank'] if e['rank'] is not None else '-':<3} "
+                    f"{e['score'] or '-'!s:<10} {nominee.get('name', ''):<8} "
+                    f"{e['score_count']} score(s)"
+                )
+        for notice in s.get("notices", []):
+            out.append(
+                f"  notice {notice['notice_no']}: {_when(notice['starts_at'])} – "
+                f"{_when(notice['ends_at'])}, {notice['status']}"
+            )
+        result = s.get("result") or {}
+        if result.get("published"):
+            out.append(f"  result published {_when(result['published_at'])}:")
+            for w in result["winners"]:
+                revoked = " (revoked)" if w["revoked"] else ""
+                out.append(f"    {w['category']:<15} {w['name']:<8} {w['score']}{revoked}")
+        elif "result" in s:
+            out.append("  result not published")
+        for a in s.get("awards", []):
+            out.append(
+                f"  award {a['category']:<15} {a['name']:<8} {a['amount']} {a['currency']} "
+                f"payroll {a['period']} {a['status']}"
+            )
+    return "\n".join(out)

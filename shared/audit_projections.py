@@ -1,0 +1,773 @@
+"""Read models rebuilt from the log: compared with the live tables, or swapped in for them.
+
+A rebuild creates a fresh PostgreSQL schema in the service's database, runs the service's
+schema.sql there (search_path set to it alone, so nothing can reach a live table), and
+feeds it:
+
+- from the service's own log (`events`, in position order) through its own projectors;
+- from other services' events as the service received them: the FLOWERS stream read by an
+  ephemeral consumer on the feed's filter subjects, in stream order, keeping exactly the
+  events the durable consumer has handled (its `inbox` rows), through the feed's
+  projection code only — no inbox row is written and nothing is appended.
+
+`check` does this inside one REPEATABLE READ transaction and compares the result with the
+live tables of the same snapshot (rolled back at the end: nothing is left behind).
+`rebuild` builds in committed passes while the service runs, then swaps the tables in
+one short transaction (see README, "Audit", for why no event is lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+
+from shared.bus import EVENTS_STREAM, HDR_MSG_ID
+from shared.events import EventMetadata, RecordedEvent
+from shared.projection import (
+    ConsumedFeed,
+    OwnProjector,
+    Projection,
+    ServiceProjections,
+    subject_matches,
+)
+
+Progress = Callable[[str, int, int], None]
+
+PAGE = 1000
+EXAMPLES = 10  # differences spelled out per table
+SMALL_DELTA = 200  # a catch-up pass this small is followed by the swap
+SWAP_LOCK_TIMEOUT_MS = 500  # below PostgreSQL's deadlock_timeout: the audit yields first
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+async def live_schema(conn: asyncpg.Connection) -> str:
+    """The schema the service's tables live in (where its `events` table is)."""
+    schema = await conn.fetchval(
+        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass('events')"
+    )
+    if schema is None:
+        raise LookupError("this database has no event store (no `events` table)")
+    return str(schema)
+
+
+def recorded(row: Mapping[str, Any]) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        event_id=row["event_id"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=row["data"],
+        metadata=EventMetadata.model_validate(row["metadata"]),
+        recorded_at=row["recorded_at"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+EVENT_COLUMNS = (
+    "position, stream_id, version, event_id, type, schema_version, data, metadata, "
+    "recorded_at, prev_hash, hash"
+)
+
+
+# --- FLOWERS, as a consumer received it -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivered:
+    seq: int
+    event_id: str
+    data: bytes
+
+
+async def read_feed(
+    js: JetStreamContext, subjects: Sequence[str], after_seq: int = 0
+) -> tuple[list[Delivered], int]:
+    """FLOWERS' messages on `subjects` after stream sequence `after_seq`, in stream order.
+
+    An ephemeral pull consumer without acks (nothing is changed on the server but that
+    short-lived consumer, deleted afterwards). Returns the messages and the last sequence.
+    """
+    config = js_api.ConsumerConfig(
+        ack_policy=js_api.AckPolicy.NONE,
+        deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE
+        if after_seq
+        else js_api.DeliverPolicy.ALL,
+        opt_start_seq=after_seq + 1 if after_seq else None,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=list(subjects) if len(subjects) > 1 else None,
+        inactive_threshold=60.0,
+        mem_storage=True,
+        num_replicas=1,
+    )
+    sub = await js.pull_subscribe(subjects[0], stream=EVENTS_STREAM, config=config)
+    found: list[Delivered] = []
+    last = after_seq
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        while pending > 0:
+            for message in await sub.fetch(min(pending, 500), timeout=10):
+                meta = message.metadata
+                last = meta.sequence.stream
+                pending = meta.num_pending
+                msg_id = (message.headers or {}).get(HDR_MSG_ID, "")
+                found.append(Delivered(last, msg_id, message.data))
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(EVENTS_STREAM, config.name or "")
+    return found, last
+
+
+# --- Building fresh tables -------------------------------------------------------------------
+
+
+@dataclass
+class FeedState:
+    feed: ConsumedFeed
+    last_seq: int = 0
+    waiting: dict[str, Delivered] = field(default_factory=dict)  # read, not yet handled
+    applied: set[str] = field(default_factory=set)
+    unmatched: list[str] = field(default_factory=list)  # handled, yet not in FLOWERS
+
+    def copy(self) -> FeedState:
+        return FeedState(
+            self.feed, self.last_seq, dict(self.waiting), set(self.applied), list(self.unmatched)
+        )
+
+
+def distinct_own(projections: Sequence[Projection]) -> list[OwnProjector]:
+    found: list[OwnProjector] = []
+    for p in projections:
+        if p.own is not None and all(p.own is not f for f in found):
+            found.append(p.own)
+    return found
+
+
+def distinct_feeds(projections: Sequence[Projection]) -> list[ConsumedFeed]:
+    found: dict[str, ConsumedFeed] = {}
+    for p in projections:
+        for feed in p.feeds:
+            found.setdefault(feed.consumer, feed)
+    return list(found.values())
+
+
+class Builder:
+    """Fresh tables in `schema`, fed from the log; caught up again on each call.
+
+    `log_schema` is where the own log is read (the live schema, or an as-of copy).
+    """
+
+    def __init__(
+        self,
+        spec: ServiceProjections,
+        projections: Sequence[Projection],
+        schema: str,
+        log_schema: str,
+        js: JetStreamContext | None = None,
+    ) -> None:
+        self.spec = spec
+        self.projections = list(projections)
+        self.schema = schema
+        self.log_schema = log_schema
+        self.js = js
+        self.own = distinct_own(self.projections)
+        self.feeds = {f.consumer: FeedState(f) for f in distinct_feeds(self.projections)}
+        self.own_position = 0
+        self.own_events = 0
+
+    def saved(self) -> tuple[int, int, dict[str, FeedState]]:
+        return self.own_position, self.own_events, {k: v.copy() for k, v in self.feeds.items()}
+
+    def restore(self, saved: tuple[int, int, dict[str, FeedState]]) -> None:
+        self.own_position, self.own_events, feeds = saved
+        self.feeds = {k: v.copy() for k, v in feeds.items()}
+
+    async def use_schema(self, conn: asyncpg.Connection) -> None:
+        """Point unqualified names at the fresh tables alone (inside a transaction)."""
+        await conn.execute(f"SET LOCAL search_path TO {quote(self.schema)}")
+
+    async def create(self, conn: asyncpg.Connection, *extra_sql: str) -> None:
+        """CREATE SCHEMA and the service's tables in it (inside a transaction)."""
+        await conn.execute(f"CREATE SCHEMA {quote(self.schema)}")
+        await self.use_schema(conn)
+        for sql in (*extra_sql, self.spec.schema_sql):
+            await conn.execute(sql)
+
+    async def catch_up(
+        self,
+        conn: asyncpg.Connection,
+        progress: Progress | None = None,
+        *,
+        until_position: int | None = None,
+    ) -> int:
+        """Feed what the log and the inboxes hold beyond the last call (inside a transaction).
+
+        Returns how many events were applied.
+        """
+        await self.use_schema(conn)
+        applied = await self._own(conn, progress, until_position)
+        for state in self.feeds.values():
+            applied += await self._feed(conn, state, progress)
+        return applied
+
+    async def _own(
+        self, conn: asyncpg.Connection, progress: Progress | None, until: int | None
+    ) -> int:
+        if not self.own:
+            return 0
+        log = f"{quote(self.log_schema)}.events"
+        head = until
+        if head is None:
+            head = int(await conn.fetchval(f"SELECT coalesce(max(position), 0) FROM {log}"))
+        applied = 0
+        while self.own_position < head:
+            rows = await conn.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM {log} WHERE position > $1 AND position <= $2 "
+                "ORDER BY position LIMIT $3",
+                self.own_position,
+                head,
+                PAGE,
+            )
+            if not rows:
+                break
+            batch = [recorded(r) for r in rows]
+            for projector in self.own:
+                await projector(conn, batch)
+            self.own_position = batch[-1].position
+            applied += len(batch)
+            if progress:
+                progress(f"{self.spec.service} log", self.own_position, head)
+        self.own_events += applied
+        return applied
+
+    async def _feed(
+        self, conn: asyncpg.Connection, state: FeedState, progress: Progress | None
+    ) -> int:
+        # The inbox first, then the stream: whatever the consumer had handled is in FLOWERS.
+        handled = {
+            str(r["event_id"])
+            for r in await conn.fetch(
+                f"SELECT event_id FROM {quote(self.log_schema)}.inbox WHERE consumer = $1",
+                state.feed.consumer,
+            )
+        }
+        todo = handled - state.applied
+        if todo and self.js is not None:
+            new, state.last_seq = await read_feed(self.js, state.feed.subjects, state.last_seq)
+            for delivered in new:
+                state.waiting.setdefault(delivered.event_id, delivered)
+        ready = sorted((state.waiting[i] for i in todo if i in state.waiting), key=lambda d: d.seq)
+        for n, delivered in enumerate(ready, 1):
+            envelope = RecordedEvent.model_validate_json(delivered.data)
+            event = state.feed.registry.decode_recorded(envelope)
+            await state.feed.apply(conn, envelope, event)
+            state.applied.add(delivered.event_id)
+            del state.waiting[delivered.event_id]
+            if progress and (n % 500 == 0 or n == len(ready)):
+                progress(f"{self.spec.service} {state.feed.consumer}", n, len(ready))
+        state.unmatched = sorted(todo - state.applied)
+        return len(ready)
+
+    async def apply_events(
+        self, conn: asyncpg.Connection, events: Sequence[RecordedEvent], service_of: str
+    ) -> int:
+        """Feed other services' events read from their logs (as-of), in the order given."""
+        await self.use_schema(conn)
+        applied = 0
+        for envelope in events:
+            subject = f"flowers.evt.{service_of}.{envelope.type}"
+            for state in self.feeds.values():
+                if any(subject_matches(s, subject) for s in state.feed.subjects):
+                    event = state.feed.registry.decode_recorded(envelope)
+                    await state.feed.apply(conn, envelope, event)
+                    state.applied.add(str(envelope.event_id))
+                    applied += 1
+        return applied
+
+
+# --- Comparing with the live tables ----------------------------------------------------------
+
+
+@dataclass
+class TableDiff:
+    table: str
+    live_rows: int = 0
+    rebuilt_rows: int = 0
+    only_live: int = 0  # rows the live table has and the log does not give
+    only_rebuilt: int = 0  # rows the log gives and the live table lacks
+    excluded: tuple[str, ...] = ()
+    shape: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.only_live or self.only_rebuilt or self.shape)
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.table}: {self.live_rows} rows, as the log says"
+        parts = [*self.shape]
+        if self.only_live or self.only_rebuilt:
+            parts.append(
+                f"{self.only_live} live row(s) the log does not give, {self.only_rebuilt} "
+                f"row(s) the log gives that the live table lacks (live {self.live_rows} "
+                f"rows, log {self.rebuilt_rows})"
+            )
+        return f"{self.table}: " + "; ".join(parts)
+
+
+@dataclass
+class ProjectionCheck:
+    service: str
+    projection: str
+    tables: list[TableDiff] = field(default_factory=list)
+    own_events: int = 0
+    consumed: dict[str, int] = field(default_factory=dict)
+    unmatched: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None
+            and all(t.ok for t in self.tables)
+            and not any(self.unmatched.values())
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "projection": self.projection,
+            "ok": self.ok,
+            "error": self.error,
+            "own_events": self.own_events,
+            "consumed": self.consumed,
+            "handled_but_not_in_flowers": {k: v[:100] for k, v in self.unmatched.items() if v},
+            "tables": [
+                {
+                    "table": t.table,
+                    "ok": t.ok,
+                    "live_rows": t.live_rows,
+                    "rebuilt_rows": t.rebuilt_rows,
+                    "only_live": t.only_live,
+                    "only_rebuilt": t.only_rebuilt,
+                    "excluded_columns": list(t.excluded),
+                    "shape": t.shape,
+                    "examples": t.examples,
+                }
+                for t in self.tables
+            ],
+        }
+
+
+async def _columns(conn: asyncpg.Connection, schema: str, table: str) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum",
+        f"{quote(schema)}.{quote(table)}",
+    )
+    return {r["attname"]: r["type"] for r in rows}
+
+
+async def _primary_key(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+        "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY a.attnum",
+        f"{quote(schema)}.{quote(table)}",
+    )
+    return [r["attname"] for r in rows]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+async def compare_table(
+    conn: asyncpg.Connection,
+    live: str,
+    rebuilt: str,
+    table: str,
+    excluded: Sequence[str] = (),
+) -> TableDiff:
+    """Row by row, both ways (EXCEPT ALL): what the live table holds that the log does not
+    give, and what the log gives that the live table lacks."""
+    diff = TableDiff(table, excluded=tuple(excluded))
+    want = await _columns(conn, rebuilt, table)
+    have = await _columns(conn, live, table)
+    if not have:
+        diff.shape.append("the live table is missing")
+        return diff
+    for column in want:
+        if column not in have and column not in excluded:
+            diff.shape.append(f"the live table lacks column {column}")
+    for column in have:
+        if column not in want and column not in excluded:
+            diff.shape.append(f"the live table has column {column} the schema does not")
+    common = [c for c in want if c in have and c not in excluded]
+    select = ", ".join(
+        f"{quote(c)}::jsonb AS {quote(c)}" if want[c] == "json" else quote(c) for c in common
+    )
+    live_t, rebuilt_t = f"{quote(live)}.{quote(table)}", f"{quote(rebuilt)}.{quote(table)}"
+    diff.live_rows = int(await conn.fetchval(f"SELECT count(*) FROM {live_t}"))
+    diff.rebuilt_rows = int(await conn.fetchval(f"SELECT count(*) FROM {rebuilt_t}"))
+    only_live = f"SELECT {select} FROM {live_t} EXCEPT ALL SELECT {select} FROM {rebuilt_t}"
+    only_rebuilt = f"SELECT {select} FROM {rebuilt_t} EXCEPT ALL SELECT {select} FROM {live_t}"
+    diff.only_live = int(await conn.fetchval(f"SELECT count(*) FROM ({only_live}) d"))
+    diff.only_rebuilt = int(await conn.fetchval(f"SELECT count(*) FROM ({only_rebuilt}) d"))
+    if diff.only_live or diff.only_rebuilt:
+        diff.examples = await _examples(
+            conn, table, await _primary_key(conn, rebuilt, table), common, only_live, only_rebuilt
+        )
+    return diff
+
+
+async def _examples(
+    conn: asyncpg.Connection,
+    table: str,
+    key: list[str],
+    columns: list[str],
+    only_live_sql: str,
+    only_rebuilt_sql: str,
+) -> list[str]:
+    sample = EXAMPLES * 5
+    live_rows = [
+        r["r"]
+        for r in await conn.fetch(
+            f"SELECT to_jsonb(d) AS r FROM ({only_live_sql}) d LIMIT {sample}"
+        )
+    ]
+    log_rows = [
+        r["r"]
+        for r in await conn.fetch(
+            f"SELECT to_jsonb(d) AS r FROM ({only_rebuilt_sql}) d LIMIT {sample}"
+        )
+    ]
+    key = [k for k in key if k in columns] or columns
+
+    def keyed(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(row.get(k)) for k in key)
+
+    def named(row: dict[str, Any]) -> str:
+        return f"{table}[" + ", ".join(f"{k}={row.get(k)}" for k in key) + "]"
+
+    from_log = {keyed(r): r for r in log_rows}
+    lines: list[str] = []
+    for row in live_rows:
+        other = from_log.pop(keyed(row), None)
+        if other is None:
+            lines.append(f"{named(row)}: in the live table, not in the log")
+            continue
+        changed = [c for c in columns if row.get(c) != other.get(c)]
+        lines.append(
+            f"{named(row)}: "
+            + "; ".join(
+                f"{c} is {_show(row.get(c))} in the live table, {_show(other.get(c))} by the log"
+                for c in changed
+            )
+        )
+    for row in from_log.values():
+        lines.append(f"{named(row)}: in the log, missing from the live table")
+    return lines[:EXAMPLES]
+
+
+async def compare(
+    conn: asyncpg.Connection,
+    builder: Builder,
+    live: str,
+) -> list[ProjectionCheck]:
+    checks = []
+    for p in builder.projections:
+        check = ProjectionCheck(builder.spec.service, p.name)
+        check.own_events = builder.own_events if p.own is not None else 0
+        for feed in p.feeds:
+            state = builder.feeds[feed.consumer]
+            check.consumed[feed.consumer] = len(state.applied)
+            check.unmatched[feed.consumer] = list(state.unmatched)
+        for table in p.tables:
+            check.tables.append(
+                await compare_table(conn, live, builder.schema, table, p.not_derived.get(table, ()))
+            )
+        checks.append(check)
+    return checks
+
+
+# --- verify: rebuild in a snapshot and compare -------------------------------------------------
+
+
+async def check(
+    pool: asyncpg.Pool,
+    spec: ServiceProjections,
+    js: JetStreamContext | None,
+    names: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> list[ProjectionCheck]:
+    """Rebuild the projections from the log and compare them with the live tables.
+
+    One REPEATABLE READ transaction: the live tables, the log and the inboxes are read as of
+    one moment, so a running service cannot make a difference appear. Rolled back at the
+    end: the fresh schema vanishes with it.
+    """
+    selected = spec.select(names)
+    async with pool.acquire() as conn:
+        live = await live_schema(conn)
+        transaction = conn.transaction(isolation="repeatable_read")
+        await transaction.start()
+        try:
+            await conn.fetchval(f"SELECT position FROM {quote(live)}.event_log_head")  # snapshot
+            builder = Builder(spec, selected, f"audit_verify_{uuid.uuid4().hex[:12]}", live, js)
+            await builder.create(conn)
+            await builder.catch_up(conn, progress)
+            return await compare(conn, builder, live)
+        finally:
+            await transaction.rollback()
+
+
+# --- rebuild: build beside the live tables, then swap them in ----------------------------------
+
+
+class RebuildBusy(Exception):
+    """Another rebuild of this service's projections is running."""
+
+
+@dataclass
+class RebuildReport:
+    service: str
+    projections: list[str]
+    tables: list[str]
+    own_events: int
+    consumed: dict[str, int]
+    passes: int
+    swap_attempts: int
+    applied_under_lock: int
+    swap_ms: float
+    build_ms: float
+    unmatched: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "projections": self.projections,
+            "tables": self.tables,
+            "own_events": self.own_events,
+            "consumed": self.consumed,
+            "passes": self.passes,
+            "swap_attempts": self.swap_attempts,
+            "applied_under_lock": self.applied_under_lock,
+            "swap_ms": round(self.swap_ms, 1),
+            "build_ms": round(self.build_ms, 1),
+            "handled_but_not_in_flowers": {k: v[:100] for k, v in self.unmatched.items() if v},
+        }
+
+
+async def rebuild(
+    pool: asyncpg.Pool,
+    spec: ServiceProjections,
+    js: JetStreamContext | None,
+    names: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    *,
+    before_swap: Callable[[], Awaitable[None]] | None = None,
+    during_swap: Callable[[], Awaitable[None]] | None = None,
+    max_passes: int = 5,
+    swap_attempts: int = 20,
+) -> RebuildReport:
+    """Rebuild projections into fresh tables and swap them in while the service runs.
+
+    1. Build in committed passes (reads and writes of the live tables go on), until a pass
+       has little left to do.
+    2. Swap, in one transaction: lock the feed-fed live tables against writes (EXCLUSIVE:
+       reads go on), then the log head (FOR UPDATE: appends, and the own projections in
+       their transactions, wait), then the own-fed live tables; catch up with what
+       committed meanwhile; move the live tables out and the fresh ones in (ALTER TABLE …
+       SET SCHEMA); commit. A lock not granted within SWAP_LOCK_TIMEOUT_MS (or a deadlock)
+       rolls the swap back; it is tried again after another pass.
+
+    `before_swap` / `during_swap` are for tests: awaited once the fresh tables are built,
+    and inside the swap's transaction after the tables moved (before it commits).
+    """
+    selected = spec.select(names)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with pool.acquire() as guard:
+        key = zlib.crc32(f"audit-rebuild:{spec.service}".encode())
+        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            raise RebuildBusy(f"a rebuild of {spec.service} is running already")
+        try:
+            live = await live_schema(guard)
+            tag = uuid.uuid4().hex[:12]
+            builder = Builder(spec, selected, f"audit_rebuild_{tag}", live, js)
+            retired = f"audit_retired_{tag}"
+            try:
+                async with guard.transaction():
+                    await builder.create(guard)
+                passes = 0
+                for _ in range(max_passes):
+                    async with guard.transaction():
+                        done = await builder.catch_up(guard, progress)
+                    passes += 1
+                    if done < SMALL_DELTA:
+                        break
+                for table in (t for p in selected for t in p.tables):
+                    await guard.execute(f"ANALYZE {quote(builder.schema)}.{quote(table)}")
+                if before_swap is not None:
+                    await before_swap()
+                built = loop.time()
+                report = await _swap(
+                    guard, builder, live, retired, swap_attempts, progress, during_swap
+                )
+                report.passes += passes
+                report.build_ms = (built - started) * 1000
+                return report
+            finally:
+                with contextlib.suppress(Exception):
+                    await guard.execute(f"DROP SCHEMA IF EXISTS {quote(retired)} CASCADE")
+                with contextlib.suppress(Exception):
+                    await guard.execute(f"DROP SCHEMA IF EXISTS {quote(builder.schema)} CASCADE")
+        finally:
+            await guard.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+async def _swap(
+    conn: asyncpg.Connection,
+    builder: Builder,
+    live: str,
+    retired: str,
+    attempts: int,
+    progress: Progress | None,
+    during_swap: Callable[[], Awaitable[None]] | None = None,
+) -> RebuildReport:
+    selected = builder.projections
+    # Feed-fed tables are locked before the head: a consumer that wrote one of them may be
+    # waiting for the head to append (review's records candidates); own-fed tables after it:
+    # only appenders, who hold the head first, write them.
+    fed = [t for p in selected if p.feeds for t in p.tables]
+    own = [t for p in selected if not p.feeds for t in p.tables]
+    extra_passes = 0
+    loop = asyncio.get_running_loop()
+    for attempt in range(1, attempts + 1):
+        saved = builder.saved()
+        begun = loop.time()
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = {SWAP_LOCK_TIMEOUT_MS}")
+                if fed:
+                    await conn.execute(
+                        f"LOCK TABLE {', '.join(f'{quote(live)}.{quote(t)}' for t in fed)} "
+                        "IN EXCLUSIVE MODE"
+                    )
+                if builder.own:
+                    await conn.execute(
+                        f"SELECT 1 FROM {quote(live)}.event_log_head WHERE singleton FOR UPDATE"
+                    )
+                if own:
+                    await conn.execute(
+                        f"LOCK TABLE {', '.join(f'{quote(live)}.{quote(t)}' for t in own)} "
+                        "IN EXCLUSIVE MODE"
+                    )
+                under_lock = await builder.catch_up(conn)
+                await conn.execute(f"CREATE SCHEMA {quote(retired)}")
+                for table in fed + own:
+                    await conn.execute(
+                        f"ALTER TABLE {quote(live)}.{quote(table)} SET SCHEMA {quote(retired)}"
+                    )
+                    await conn.execute(
+                        f"ALTER TABLE {quote(builder.schema)}.{quote(table)} "
+                        f"SET SCHEMA {quote(live)}"
+                    )
+                if during_swap is not None:
+                    await during_swap()
+            swapped = loop.time()
+        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+            builder.restore(saved)
+            if attempt == attempts:
+                raise
+            if progress:
+                progress("swap: locks busy, catching up again", attempt, attempts)
+            async with conn.transaction():
+                await builder.catch_up(conn)
+            extra_passes += 1
+            continue
+        return RebuildReport(
+            service=builder.spec.service,
+            projections=[p.name for p in selected],
+            tables=fed + own,
+            own_events=builder.own_events,
+            consumed={k: len(s.applied) for k, s in builder.feeds.items()},
+            passes=extra_passes,
+            swap_attempts=attempt,
+            applied_under_lock=under_lock,
+            swap_ms=(swapped - begun) * 1000,
+            build_ms=0.0,
+            unmatched={k: list(s.unmatched) for k, s in builder.feeds.items()},
+        )
+    raise AssertionError("unreachable")
+
+
+# --- as of a moment: the log up to then, in a schema of its own --------------------------------
+
+
+async def build_as_of(
+    conn: asyncpg.Connection,
+    spec: ServiceProjections,
+    schema: str,
+    at: datetime,
+    store_schema_sql: str,
+    received: Mapping[str, Sequence[RecordedEvent]],
+) -> int:
+    """A copy of the service's database as its log stood at `at`, in `schema` (committed).
+
+    `events` holds the rows recorded up to `at`; every projection is rebuilt from them, and
+    the consumer-fed ones from the other services' logs up to `at` (`received`: service →
+    its events in log order). Returns the position the copy ends at.
+    """
+    live = await live_schema(conn)
+    builder = Builder(spec, spec.projections, schema, schema)
+    async with conn.transaction():
+        await builder.create(conn, store_schema_sql)
+        await conn.execute(
+            f"INSERT INTO {quote(schema)}.events ({EVENT_COLUMNS}) "
+            f"SELECT {EVENT_COLUMNS} FROM {quote(live)}.events WHERE recorded_at <= $1 "
+            "ORDER BY position",
+            at,
+        )
+        head = await conn.fetchrow(
+            f"SELECT position, hash FROM {quote(schema)}.events ORDER BY position DESC LIMIT 1"
+        )
+        if head is not None:
+            await conn.execute(
+                f"UPDATE {quote(schema)}.event_log_head SET position = $1, hash = $2",
+                head["position"],
+                head["hash"],
+            )
+        await builder.catch_up(conn)
+        merged = sorted(
+            (
+                (e.recorded_at, service, e.position, e)
+                for service, es in received.items()
+                for e in es
+            ),
+            key=lambda x: (x[0], x[1], x[2]),
+        )
+        for _, service, _, event in merged:
+            await builder.apply_events(conn, [event], service)
+    return int(head["position"]) if head is not None else 0

@@ -1,0 +1,224 @@
+"""`audit as-of`: a scripted round, its queries' answers recorded at three moments, and the
+same answers rebuilt later from the logs alone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from deploy import audit_asof
+from services.nomination.app import build_runtime as build_nomination
+from services.review.app import build_runtime as build_review
+from services.rewards.app import build_runtime as build_rewards
+from shared.clock import SHANGHAI, FixedClock
+from shared.rpc import RpcClient
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+ROUND = "2025-Q4"
+OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
+LEADER = {"actor": "leader-1", "roles": ["leader"]}
+VIEWER = {"viewer": audit_asof.AUDITOR, "viewer_roles": sorted(audit_asof.AUDITOR_ROLES)}
+UNITS = {"WY": "物业服务中心", "CY": "餐饮服务中心", "WX": "维修中心"}
+DIRECTORY = [
+    {
+        "employee_no": f"E{u}{i}",
+        "name": f"职工{u}{i}",
+        "unit_code": u,
+        "unit_name": name,
+        "position": "班组长",
+        "active": True,
+    }
+    for u, name in UNITS.items()
+    for i in range(3)
+]
+DEEDS = "连续三年承担锅炉房改造任务，带领班组攻坚克难，节约成本十二万元，获得职工一致好评。" * 2
+PANEL = {"p-go": "general_office", "p-fin": "finance", "p-pm": "party_mass"}
+# Time-relative fields are computed against the moment asked about, not the service clock.
+NOW_RELATIVE = {"round": {"seconds_left"}, "notices": {"status", "seconds_left"}}
+
+
+@dataclass
+class Round:
+    nomination: ServiceRuntime
+    review: ServiceRuntime
+    rewards: ServiceRuntime
+    rpc: RpcClient
+    clock: FixedClock
+    settings: Settings
+
+    async def now_in_the_database(self) -> datetime:
+        moment: datetime = await self.nomination.store.pool.fetchval("SELECT clock_timestamp()")
+        return moment
+
+    async def answers(self) -> dict[str, Any]:
+        """What the services' queries say now (the same queries as-of asks)."""
+        rpc = self.rpc
+        rounds = await rpc.query("nomination", "rounds", {})
+        return {
+            "round": next((r for r in rounds if r["round_id"] == ROUND), None),
+            "nominations": await rpc.query("nomination", "nominations", {"round_id": ROUND}),
+            "candidates": await rpc.query("review", "candidates", {"round_id": ROUND}),
+            "ranking": await rpc.query("review", "ranking", {"round_id": ROUND, **VIEWER}),
+            "notices": await rpc.query("review", "notices", {"round_id": ROUND}),
+            "result": await rpc.query("review", "result", {"round_id": ROUND}),
+            "awards": await rpc.query("rewards", "awards", {"round_id": ROUND}),
+        }
+
+
+def comparable(key: str, value: Any) -> Any:
+    """JSON as the bus carries it, without the fields relative to 'now'."""
+    plain = json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    relative = NOW_RELATIVE.get(key, set())
+
+    def strip(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in relative}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    return strip(plain)
+
+
+@pytest.fixture
+async def scripted(settings: Settings) -> AsyncIterator[Round]:
+    clock = FixedClock(datetime(2025, 12, 1, 9, 0, tzinfo=SHANGHAI))
+    runtimes = [
+        build_nomination(settings, clock=clock),
+        build_review(settings, clock=clock),
+        build_rewards(settings, clock=clock),
+    ]
+    for runtime in runtimes:
+        await runtime.start()
+    assert runtimes[0].nc is not None
+    try:
+        nomination, review, rewards = runtimes
+        yield Round(nomination, review, rewards, RpcClient(runtimes[0].nc), clock, settings)
+    finally:
+        for runtime in reversed(runtimes):
+            await runtime.stop()
+
+
+async def submit(r: Round, unit: str, employee: int, category: str) -> str:
+    nomination_id = str(uuid.uuid4())
+    await r.rpc.command(
+        "nomination",
+        "submit",
+        {
+            "actor": f"nominator-{unit}",
+            "roles": ["nominator"],
+            "actor_unit_code": unit,
+            "nomination_id": nomination_id,
+            "round_id": ROUND,
+            "unit_code": unit,
+            "employee_no": f"E{unit}{employee}",
+            "category": category,
+            "deeds": DEEDS,
+            "recommendation": "同意推荐",
+        },
+    )
+    return nomination_id
+
+
+async def review(r: Round, command: str, **payload: Any) -> Any:
+    return await r.rpc.command("review", command, {"round_id": ROUND, **payload})
+
+
+async def test_as_of_answers_what_the_queries_answered_at_that_moment(scripted: Round) -> None:
+    r = scripted
+    before = await r.now_in_the_database()
+    await r.rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
+    await r.rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
+    a = await submit(r, "WY", 0, "striving")
+    b = await submit(r, "CY", 0, "striving")
+    c = await submit(r, "WX", 0, "reform")
+
+    async def candidates_arrived() -> bool:
+        return len(await r.rpc.query("review", "candidates", {"round_id": ROUND})) == 3
+
+    await eventually(candidates_arrived, timeout=15, what="the review's candidates")
+    t1 = await r.now_in_the_database()
+    at_t1 = await r.answers()
+
+    # Review in January: audit, panel, scores.
+    r.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI))
+    await r.rpc.command("nomination", "close_round", {**OFFICE, "round_id": ROUND})
+
+    async def closed_in_review() -> bool:
+        listed = await r.rpc.query("review", "candidates", {"round_id": ROUND})
+        return {c["status"] for c in listed} == {"closed"}
+
+    # Settle before the next moment is taken: a consumer applies an event a little after its
+    # publisher recorded it (README, "Audit": as-of reads consumer-fed tables from the logs).
+    await eventually(closed_in_review, timeout=15, what="the close to reach the review")
+    for n in (a, b, c):
+        await review(r, "accept", **OFFICE, nomination_id=n)
+    for pid, department in PANEL.items():
+        await review(
+            r,
+            "assign_panelist",
+            **OFFICE,
+            panelist_id=pid,
+            employee_no=f"P{pid}",
+            name=f"评委{pid}",
+            department=department,
+            unit_code="HQ",
+        )
+    for pid in PANEL:
+        for n, value in ((a, 90), (b, 80), (c, 85)):
+            criteria = {
+                k: str(value)
+                for k in ("achievements", "exemplary_role", "innovation", "recognition")
+            }
+            await review(
+                r, "submit_score", actor=pid, roles=["panelist"], nomination_id=n, criteria=criteria
+            )
+    t2 = await r.now_in_the_database()
+    at_t2 = await r.answers()
+
+    # Decision, notice, publication; the awards follow.
+    await review(r, "decide_winners", **LEADER, category="striving", winners=[a])
+    await review(r, "decide_winners", **LEADER, category="reform", winners=[c])
+    await review(r, "start_notice", **OFFICE)
+    r.clock.set(datetime(2026, 1, 13, 9, 0, tzinfo=SHANGHAI))
+    await review(r, "publish_result", **OFFICE)
+
+    async def awarded() -> bool:
+        return len(await r.rpc.query("rewards", "awards", {"round_id": ROUND})) == 2
+
+    await eventually(awarded, timeout=15, what="the awards")
+    t3 = await r.now_in_the_database()
+    at_t3 = await r.answers()
+    # Later changes must not leak into the past: a winner revoked after T3.
+    await review(r, "revoke_winner", **LEADER, nomination_id=c, reason="事后查实材料造假。")
+
+    urls = {s: r.settings.database_url_for(s) for s in ("nomination", "review", "rewards")}
+    assert await audit_asof.as_of(urls, before, r.settings) == []
+    for moment, recorded in ((t1, at_t1), (t2, at_t2), (t3, at_t3)):
+        [state] = await audit_asof.as_of(urls, moment, r.settings, ROUND)
+        for key, answer in recorded.items():
+            assert comparable(key, state[key]) == comparable(key, answer), (moment, key)
+        assert audit_asof.render([state]).startswith(f"{ROUND} 2025年第四季度 as of")
+
+    # What each moment knew, in the domain's words.
+    assert at_t1["candidates"][0]["audit"] == "pending"
+    assert {e["score_count"] for cat in at_t2["ranking"] for e in cat["entries"]} == {3}
+    assert at_t2["result"]["published"] is False
+    assert at_t3["result"]["published"] is True
+    assert [w["revoked"] for w in at_t3["result"]["winners"]] == [False, False]
+    assert {w["status"] for w in at_t3["awards"]} == {"granted"}
+    # The schemas made for the copies are gone.
+    leftover = await r.review.store.pool.fetchval(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'audit_%'"
+    )
+    assert leftover == 0
