@@ -218,12 +218,13 @@ async def _play(
                 "review", "accept", {**review, **office, "nomination_id": nomination_id}
             )
     panel = [
-        ("panelist1", "综合办公室", "P001", "陈刚"),
-        ("panelist2", "财务管理部", "P002", "刘芳"),
-        ("panelist3", "企业管理部", "P003", "赵磊"),
-        ("panelist4", "党群工作部", "P004", "孙丽"),
+        # As the demo accounts have them (services/gateway/demo.py).
+        ("panelist1", "general_office", "P001", "陈刚", None),
+        ("panelist2", "finance", "P002", "刘芳", None),
+        ("panelist3", "enterprise_management", "P003", "赵磊", None),
+        ("panelist4", "union", "P004", "孙丽", "WY"),  # never scores WY's nominees
     ]
-    for username, department, employee_no, name in panel:
+    for username, department, employee_no, name, own_unit in panel:
         await rpc.command(
             "review",
             "assign_panelist",
@@ -234,14 +235,15 @@ async def _play(
                 "employee_no": employee_no,
                 "name": name,
                 "department": department,
+                "unit_code": own_unit,
             },
         )
     say(f"  {round_id}: audited, panel of {len(panel)} departments assigned")
 
     clock.set(at(period, 1, 8))
-    for p, (username, department, _, _) in enumerate(panel):
-        for i, (nomination_id, _, _) in enumerate(nominations):
-            if i == 5:
+    for p, (username, department, _, _, own_unit) in enumerate(panel):
+        for i, (nomination_id, _, unit_code) in enumerate(nominations):
+            if i == 5 or unit_code == own_unit:
                 continue
             a, e, n, r = PANEL_SCORES[(p + i) % len(PANEL_SCORES)]
             bump = str(i % 7)
@@ -261,7 +263,7 @@ async def _play(
                     },
                 },
             )
-    say(f"  {round_id}: every accepted nomination scored by {len(panel)} panelists")
+    say(f"  {round_id}: every accepted nomination scored by panelists of 3-4 departments")
 
     # The leader decides from the ranking; the notice starts.
     clock.set(at(period, 1, 9))

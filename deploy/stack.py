@@ -297,7 +297,11 @@ async def load_demo_data(stack: Stack) -> None:
 
     # The in-process services of the demo log errors only: the console is the operator's.
     quiet = stack.settings.model_copy(update={"log_level": "ERROR"})
-    await load_demo(quiet, datetime.now(UTC), stack.say)
+    try:
+        await load_demo(quiet, datetime.now(UTC), stack.say)
+    except Exception as exc:  # the system still runs; say what went wrong in one line
+        logging.getLogger(__name__).debug("demo failed", exc_info=True)
+        stack.say(f"flowers: the demo could not be loaded ({type(exc).__name__}: {exc}).")
 
 
 async def run_stack(

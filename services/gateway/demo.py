@@ -32,12 +32,27 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("office", "工会办公室 周敏", frozenset({"office"})),
     DemoAccount("nominator", "物业服务中心 李静", frozenset({"nominator"}), unit_code="WY"),
     DemoAccount("nominator2", "餐饮服务中心 王强", frozenset({"nominator"}), unit_code="CY"),
+    # Employee numbers P001–P004 are the ones deploy/demo_round.py's panel uses.
     DemoAccount(
-        "panelist1", "综合办公室 陈刚", frozenset({"panelist"}), department="general_office"
+        "panelist1",
+        "综合办公室 陈刚",
+        frozenset({"panelist"}),
+        department="general_office",
+        employee_no="P001",
     ),
-    DemoAccount("panelist2", "财务部 刘芳", frozenset({"panelist"}), department="finance"),
     DemoAccount(
-        "panelist3", "企业管理部 赵磊", frozenset({"panelist"}), department="enterprise_management"
+        "panelist2",
+        "财务部 刘芳",
+        frozenset({"panelist"}),
+        department="finance",
+        employee_no="P002",
+    ),
+    DemoAccount(
+        "panelist3",
+        "企业管理部 赵磊",
+        frozenset({"panelist"}),
+        department="enterprise_management",
+        employee_no="P003",
     ),
     DemoAccount(
         "panelist4",
@@ -45,6 +60,7 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
         frozenset({"panelist"}),
         unit_code="WY",
         department="union",
+        employee_no="P004",
     ),
     DemoAccount("discipline", "纪检 吴涛", frozenset({"discipline"})),
     DemoAccount("leader", "领导小组组长 郑建国", frozenset({"leader"})),
