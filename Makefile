@@ -42,6 +42,12 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m shared.apidocs docs
 
+## bench: throughput/latency table beside the eventsourcing library (a benchmark, not a test;
+## installs eventsourcing into the venv for it if missing). `make bench BENCH_ARGS=--quick`
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

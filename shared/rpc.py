@@ -151,9 +151,11 @@ async def answer(
 class RpcServer:
     """Registers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` handlers."""
 
-    def __init__(self, broker: NatsBroker, service: str) -> None:
+    def __init__(self, broker: NatsBroker, service: str, workers: int = 16) -> None:
         self.broker = broker
         self.service = service
+        self.workers = workers  # requests handled at once per subject (commands to one
+        # stream still queue, and are committed together: see shared.service.StreamWriter)
         self.subjects: list[str] = []
         # Told of every reply (subject, seconds, reply): the service's metrics.
         self.observe: Callable[[str, float, dict[str, Any]], None] | None = None
@@ -191,6 +193,7 @@ class RpcServer:
             self.broker.subscriber(
                 subject,
                 queue=self.service,
+                max_workers=self.workers,
                 title=subject,
                 description=(fn.__doc__ or "").strip() or None,
             )(on_request)

@@ -13,10 +13,9 @@ import functools
 import json
 import os
 import sys
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -192,6 +191,141 @@ async def execute(
 
 
 @dataclass
+class _Job:
+    decide: Callable[[Any], Sequence[DomainEvent]]
+    meta: EventMetadata
+    future: asyncio.Future[list[RecordedEvent]]
+    events: list[DomainEvent] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class StreamWriter:
+    """Commands to one stream, committed together (group commit).
+
+    While a transaction for a stream is in flight, the next commands for it queue here;
+    the drainer then decides them one after another on the evolving state (a refused one
+    gets its own error, the others go on) and appends all their events in one transaction.
+    On deadline day a round's stream takes every nomination: one commit serves many.
+    Another instance writing the same stream meets a ConcurrencyError; the batch is then
+    decided again on the newer state.
+    """
+
+    def __init__(self, runtime: ServiceRuntime, max_batch: int = 200, retries: int = 10) -> None:
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self.retries = retries
+        self._queues: dict[tuple[str, object], list[_Job]] = {}
+        self._drainers: set[asyncio.Task[None]] = set()
+
+    async def submit(
+        self,
+        stream_id: str,
+        evolve: Callable[[S, DomainEvent], S],
+        initial: S,
+        decide: Callable[[S], Sequence[DomainEvent]],
+        meta: EventMetadata,
+        *,
+        fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
+    ) -> list[RecordedEvent]:
+        job = _Job(decide, meta, asyncio.get_running_loop().create_future())
+        key = (stream_id, evolve)
+        queue = self._queues.get(key)
+        if queue is None:  # nobody drains this stream: start, and keep the task referenced
+            queue = self._queues[key] = []
+            queue.append(job)
+            self._drainers.add(
+                task := asyncio.create_task(self._drain(key, evolve, initial, fold_all))
+            )
+            task.add_done_callback(self._drainers.discard)
+        else:
+            queue.append(job)
+        return await job.future
+
+    async def _drain(
+        self,
+        key: tuple[str, object],
+        evolve: Callable[[Any, DomainEvent], Any],
+        initial: Any,
+        fold_all: Callable[[Iterable[DomainEvent]], Any] | None,
+    ) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                batch = queue[: self.max_batch]
+                del queue[: self.max_batch]
+                try:
+                    await self._commit(key[0], batch, evolve, initial, fold_all)
+                except BaseException as exc:
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            del self._queues[key]  # no await since the last check: nothing was added
+            for job in queue:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("the stream writer stopped"))
+
+    async def _commit(
+        self,
+        stream_id: str,
+        batch: list[_Job],
+        evolve: Callable[[Any, DomainEvent], Any],
+        initial: Any,
+        fold_all: Callable[[Iterable[DomainEvent]], Any] | None,
+    ) -> None:
+        runtime = self.runtime
+        store, cache = runtime.store, runtime.states
+        for attempt in range(1, self.retries + 1):
+            cached = cache.get(stream_id, evolve)
+            version, state = cached if cached is not None else (0, initial)
+            stream = await store.load(stream_id, after_version=version)
+            history = [runtime.registry.decode_recorded(e) for e in stream.events]
+            if fold_all is not None and cached is None:
+                state = fold_all(history)
+            else:
+                state = fold(evolve, state, history)
+            if stream.events:
+                version = stream.events[-1].version
+            for job in batch:
+                job.events, job.error = [], None
+                try:
+                    job.events = list(job.decide(state))
+                except Exception as exc:  # this command is refused; the others go on
+                    job.error = exc
+                    continue
+                state = fold(evolve, state, job.events)
+            new = [NewEvent.of(e, job.meta) for job in batch for e in job.events]
+            recorded: list[RecordedEvent] = []
+            if new:
+                try:
+                    async with store.transaction() as conn:
+                        recorded = await store.append(
+                            stream_id, new, expected_version=version, conn=conn
+                        )
+                        if runtime.project is not None:
+                            await runtime.project(conn, recorded)
+                except ConcurrencyError:
+                    if attempt == self.retries:
+                        raise
+                    continue
+                version = recorded[-1].version
+            cache.put(stream_id, evolve, version, state)
+            offset = 0
+            for job in batch:
+                mine = recorded[offset : offset + len(job.events)]
+                offset += len(job.events)
+                if job.future.done():  # the caller gave up waiting; its events stand
+                    continue
+                if job.error is not None:
+                    job.future.set_exception(job.error)
+                else:
+                    job.future.set_result(mine)
+            return
+
+
+@dataclass
 class ConsumerSpec:
     name: str
     subjects: list[str]
@@ -230,7 +364,7 @@ class ServiceRuntime:
             max_reconnect_attempts=-1,
             **NATS_CALLBACKS,
         )
-        self.rpc = RpcServer(self.broker, service)
+        self.rpc = RpcServer(self.broker, service, workers=self.settings.rpc_workers)
         # Documentation only, never connected: what the relay publishes and the consumers
         # read, so that the AsyncAPI document names every subject (shared/apidocs.py).
         self.docs_broker = NatsBroker(self.settings.nats_url or "nats://127.0.0.1:4222")
@@ -252,9 +386,7 @@ class ServiceRuntime:
         self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
         self.project: Projector | None = None
         self.states = StateCache()
-        self._stream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self.writer = StreamWriter(self, max_batch=self.settings.group_commit_max)
         self.pool: asyncpg.Pool | None = None
         self._store: PostgresEventStore | None = None
         self.nc: NatsClient | None = None
@@ -302,25 +434,9 @@ class ServiceRuntime:
         *,
         fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
     ) -> list[RecordedEvent]:
-        # Commands to one stream queue up in this process instead of racing to a conflict
-        # (a round's stream takes every nomination on deadline day); instances elsewhere
-        # still meet as ConcurrencyError and retry.
-        lock = self._stream_locks.get(stream_id)
-        if lock is None:
-            lock = self._stream_locks[stream_id] = asyncio.Lock()
-        async with lock:
-            recorded = await execute(
-                self.store,
-                self.registry,
-                stream_id,
-                evolve,
-                initial,
-                decide,
-                metadata(actor),
-                project=self.project,
-                fold_all=fold_all,
-                cache=self.states,
-            )
+        recorded = await self.writer.submit(
+            stream_id, evolve, initial, decide, metadata(actor), fold_all=fold_all
+        )
         if recorded and self.relay is not None:
             self.relay.wake()
         return recorded

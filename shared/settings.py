@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
     request_timeout_s: float = Field(default=5.0, gt=0)
+    rpc_workers: int = Field(default=16, ge=1, le=256)  # requests handled at once per subject
+    group_commit_max: int = Field(default=200, ge=1)  # commands to one stream per transaction
     append_lock_timeout_ms: int = Field(default=5000, ge=1)
     connect_attempts: int = Field(default=30, ge=1)
 

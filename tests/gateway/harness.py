@@ -1,7 +1,8 @@
-"""A gateway with the real nomination service behind it, for the gateway and browser tests.
+"""A gateway with the real services (nomination, review, rewards, publicity) behind it, for
+the gateway and browser tests.
 
-A fresh NATS server and fresh databases per test (the `settings` fixture); the nomination
-service runs in-process on a fixed clock; the gateway app runs its real lifespan.
+A fresh NATS server and fresh databases per test (the `settings` fixture); the services run
+in-process on one fixed clock, shared with the gateway; the gateway app runs its real lifespan.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from services.gateway.auth import SESSION_COOKIE
 from services.gateway.config import GatewaySettings
 from services.gateway.state import GatewayState
 from services.nomination.app import build_runtime
+from services.publicity.app import build_runtime as build_publicity
+from services.review.app import build_runtime as build_review
+from services.rewards.app import build_runtime as build_rewards
 from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
@@ -80,6 +84,9 @@ class Harness:
     nomination: ServiceRuntime
     clock: FixedClock
     users: dict[str, User] = field(default_factory=dict)
+    review: ServiceRuntime | None = None  # on the same clock: advance it past a notice's end
+    rewards: ServiceRuntime | None = None
+    publicity: ServiceRuntime | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -161,14 +168,25 @@ async def running_gateway(
 ) -> AsyncIterator[Harness]:
     clock = FixedClock(NOW)
     nomination = build_runtime(settings, clock=clock)
+    review = build_review(settings, clock=clock)
+    rewards = build_rewards(settings, clock=clock)
+    publicity = build_publicity(settings, clock=clock)
     await nomination.start()
     try:
+        await review.start()
+        await rewards.start()
+        await publicity.start()
         app = create_app(settings, gateway_settings, clock)
         async with app.router.lifespan_context(app):
-            harness = Harness(app, nomination, clock)
+            harness = Harness(
+                app, nomination, clock, review=review, rewards=rewards, publicity=publicity
+            )
             await seed_directory_and_round(harness.rpc)
             yield harness
     finally:
+        await publicity.stop()
+        await rewards.stop()
+        await review.stop()
         await nomination.stop()
 
 

@@ -60,8 +60,8 @@ async def test_metrics_and_health_are_served(gateway: Harness) -> None:
         health = await client.get("/healthz")
     assert 'flowers_gateway_http_requests_total{method="GET",route="/login"' in metrics.text
     assert "flowers_gateway_service_calls_total" in metrics.text
-    assert health.json()["services"]["nomination"]["status"] == "ok"
-    assert health.status_code == 503  # review, rewards and publicity are not running here
+    assert {s["status"] for s in health.json()["services"].values()} == {"ok"}
+    assert health.status_code == 200  # the harness runs every service
 
 
 async def test_the_demo_accounts_are_seeded_once_and_can_sign_in(

@@ -25,6 +25,8 @@ from tests.gateway.harness import (
     Harness,
     nomination_body,
 )
+from tests.gateway.published import PAST_ROUND, PERIOD, prepare_payroll_and_publicity
+from tests.gateway.review_setup import NOBODY, prepare_for_the_matrix
 
 pytestmark = pytest.mark.integration
 
@@ -166,6 +168,8 @@ def api_cases() -> list[Case]:
             files=employee_csv,
         ),
         Case("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", EVERYONE | {ANON}),
+        *review_api_cases(),
+        *payroll_publicity_audit_api_cases(),
     ]
 
 
@@ -250,6 +254,425 @@ def page_cases() -> list[Case]:
         Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
         Case("GET", "/admin/directory", "/admin/directory", admin),
         Case("POST", "/admin/directory", "/admin/directory", admin),
+        *review_page_cases(),
+        *payroll_publicity_audit_page_cases(),
+    ]
+
+
+# The review (prepared by tests/gateway/review_setup.prepare_for_the_matrix): n1 and nb are
+# accepted, the panelist sits on the panel and may never score `nself` (themselves).
+OFFICE_ONLY = frozenset({"office"})
+REVIEW_READERS = frozenset({"office", "leader", "discipline", "auditor"})
+OVERSEERS = frozenset({"office", "leader", "discipline"})
+REVIEW = f"/api/v1/review/rounds/{ROUND}"
+R = "/api/v1/review/rounds/{round_id}"
+N = R + "/nominations/{nomination_id}"
+
+
+def review_api_cases() -> list[Case]:
+    leader, panelist = frozenset({"leader"}), frozenset({"panelist"})
+    criteria = ("achievements", "exemplary_role", "innovation", "recognition")
+    sheet = {"criteria": dict.fromkeys(criteria, "80")}
+    return [
+        Case("GET", "/api/v1/review/rounds", "/api/v1/review/rounds", EVERYONE),
+        Case("GET", R + "/summary", REVIEW + "/summary", REVIEW_READERS),
+        Case("GET", R + "/candidates", REVIEW + "/candidates", REVIEW_READERS | NOMINATORS),
+        Case("GET", "/api/v1/review/audits/pending", "/api/v1/review/audits/pending", OFFICE_ONLY),
+        Case("POST", N + "/accept", REVIEW + "/nominations/{n1}/accept", OFFICE_ONLY),
+        Case(
+            "POST",
+            N + "/reject",
+            REVIEW + "/nominations/{n1}/reject",
+            OFFICE_ONLY,
+            json={"reason": "x"},
+        ),
+        Case("GET", R + "/panel", REVIEW + "/panel", REVIEW_READERS),
+        Case(
+            "GET",
+            "/api/v1/review/panelist-accounts",
+            "/api/v1/review/panelist-accounts",
+            OFFICE_ONLY,
+        ),
+        Case("POST", R + "/panel", REVIEW + "/panel", OFFICE_ONLY, json={"user_id": NOBODY}),
+        Case(
+            "POST",
+            R + "/panel/{panelist_id}/remove",
+            REVIEW + "/panel/{nobody}/remove",
+            OFFICE_ONLY,
+            json={"reason": "x"},
+        ),
+        Case("GET", "/api/v1/review/scoring", "/api/v1/review/scoring", panelist),
+        Case("PUT", N + "/score", REVIEW + "/nominations/{n1}/score", panelist, json=sheet),
+        # Never, for anyone: not even the panelist, however the request is made.
+        Case("PUT", N + "/score", REVIEW + "/nominations/{nself}/score", frozenset(), json=sheet),
+        Case("GET", N + "/scores", REVIEW + "/nominations/{n1}/scores", OVERSEERS | panelist),
+        Case(
+            "POST",
+            N + "/veto",
+            REVIEW + "/nominations/{nb}/veto",
+            frozenset({"discipline"}),
+            json={"reason": "x"},
+        ),
+        Case("GET", R + "/ranking", REVIEW + "/ranking", OVERSEERS),
+        Case(
+            "POST",
+            R + "/decisions",
+            REVIEW + "/decisions",
+            leader,
+            json={"category": "striving", "winners": [NOBODY]},
+        ),
+        Case(
+            "POST",
+            R + "/replacements",
+            REVIEW + "/replacements",
+            leader,
+            json={"category": "striving", "nomination_id": NOBODY},
+        ),
+        Case(
+            "POST", N + "/revoke", REVIEW + "/nominations/{n1}/revoke", leader, json={"reason": "x"}
+        ),
+        Case("POST", R + "/notices", REVIEW + "/notices", OFFICE_ONLY),
+        Case("GET", R + "/notices", REVIEW + "/notices", EVERYONE),
+        Case("GET", R + "/objections", REVIEW + "/objections", EVERYONE),
+        Case(
+            "POST",
+            R + "/objections",
+            REVIEW + "/objections",
+            EVERYONE,
+            json={"nomination_id": NOBODY, "text": "x"},
+        ),
+        Case(
+            "POST",
+            R + "/objections/{objection_no}/notes",
+            REVIEW + "/objections/1/notes",
+            OFFICE_ONLY,
+            json={"note": "x"},
+        ),
+        Case(
+            "POST",
+            R + "/objections/{objection_no}/resolve",
+            REVIEW + "/objections/1/resolve",
+            OFFICE_ONLY,
+            json={"outcome": "dismissed", "resolution": "x"},
+        ),
+        Case("POST", R + "/publish", REVIEW + "/publish", OFFICE_ONLY),
+        Case("GET", R + "/result", REVIEW + "/result", EVERYONE),
+        Case("GET", "/api/v1/review/results", "/api/v1/review/results", EVERYONE),
+    ]
+
+
+def review_page_cases() -> list[Case]:
+    leader, panelist = frozenset({"leader"}), frozenset({"panelist"})
+    own = "/review/scoring/{round_id}/{nomination_id}"
+    return [
+        Case("GET", "/review/audits", "/review/audits", OFFICE_ONLY),
+        Case(
+            "POST",
+            "/review/audits/{round_id}/{nomination_id}/accept",
+            f"/review/audits/{ROUND}/{{n1}}/accept",
+            OFFICE_ONLY,
+        ),
+        Case(
+            "POST",
+            "/review/audits/{round_id}/{nomination_id}/reject",
+            f"/review/audits/{ROUND}/{{n1}}/reject",
+            OFFICE_ONLY,
+            data={"reason": ""},
+        ),
+        Case("GET", "/review/panel", "/review/panel", OFFICE_ONLY),
+        Case(
+            "POST",
+            "/review/panel/{round_id}/assign",
+            f"/review/panel/{ROUND}/assign",
+            OFFICE_ONLY,
+            data={"user_id": ""},
+        ),
+        Case(
+            "POST",
+            "/review/panel/{round_id}/{panelist_id}/remove",
+            f"/review/panel/{ROUND}/{{nobody}}/remove",
+            OFFICE_ONLY,
+            data={"reason": ""},
+        ),
+        Case("GET", "/review/summary", "/review/summary", REVIEW_READERS),
+        Case(
+            "POST",
+            "/review/summary/{round_id}/notice",
+            f"/review/summary/{ROUND}/notice",
+            OFFICE_ONLY,
+        ),
+        Case(
+            "POST",
+            "/review/summary/{round_id}/publish",
+            f"/review/summary/{ROUND}/publish",
+            OFFICE_ONLY,
+        ),
+        Case("GET", "/review/objections", "/review/objections", OFFICE_ONLY),
+        Case(
+            "POST",
+            "/review/objections/{round_id}/{objection_no}/note",
+            f"/review/objections/{ROUND}/1/note",
+            OFFICE_ONLY,
+            data={"note": ""},
+        ),
+        Case(
+            "POST",
+            "/review/objections/{round_id}/{objection_no}/resolve",
+            f"/review/objections/{ROUND}/1/resolve",
+            OFFICE_ONLY,
+            data={"resolution": ""},
+        ),
+        Case("GET", "/review/scoring", "/review/scoring", panelist),
+        Case("GET", own, f"/review/scoring/{ROUND}/{{n1}}", panelist),
+        Case("POST", own, f"/review/scoring/{ROUND}/{{n1}}", panelist, data={"comment": ""}),
+        Case("GET", own, f"/review/scoring/{ROUND}/{{nself}}", frozenset()),
+        Case(
+            "POST",
+            own,
+            f"/review/scoring/{ROUND}/{{nself}}",
+            frozenset(),
+            data={f"criterion_{c}": "99" for c in ("achievements", "exemplary_role")},
+        ),
+        Case("GET", "/review/veto", "/review/veto", frozenset({"discipline"})),
+        Case(
+            "POST",
+            "/review/veto/{round_id}/{nomination_id}",
+            f"/review/veto/{ROUND}/{{nb}}",
+            frozenset({"discipline"}),
+            data={"reason": ""},
+        ),
+        Case("GET", "/review/ranking", "/review/ranking", OVERSEERS),
+        Case(
+            "POST",
+            "/review/ranking/{round_id}/decide",
+            f"/review/ranking/{ROUND}/decide",
+            leader,
+            data={"category": "striving"},
+        ),
+        Case(
+            "POST",
+            "/review/ranking/{round_id}/replace",
+            f"/review/ranking/{ROUND}/replace",
+            leader,
+            data={"category": "striving"},
+        ),
+        Case(
+            "POST",
+            "/review/results/{round_id}/{nomination_id}/revoke",
+            f"/review/results/{ROUND}/{{n1}}/revoke",
+            leader,
+            data={"reason": ""},
+        ),
+        Case("GET", "/review/notice", "/review/notice", EVERYONE),
+        Case(
+            "POST",
+            "/review/notice/{round_id}/objection",
+            f"/review/notice/{ROUND}/objection",
+            EVERYONE,
+            data={"nomination_id": "x", "text": ""},
+        ),
+        Case("GET", "/review/results", "/review/results", EVERYONE),
+    ]
+
+
+# Payroll, publicity and audit (prepared by tests/gateway/published.py: a paid result of
+# PAST_ROUND with its drafts). The auditor reads what payroll and publicity read.
+PAYROLL_READERS = frozenset({"payroll", "auditor"})
+PAYROLL_ONLY = frozenset({"payroll"})
+DRAFT_READERS = frozenset({"publicity", "auditor"})
+PUBLICITY_ONLY = frozenset({"publicity"})
+REPORT_READERS = frozenset({"publicity", "office", "leader", "auditor"})
+AUDITOR_ONLY = frozenset({"auditor"})
+ROUND_REPORT = f"scope=round&round_id={PAST_ROUND}"
+
+
+def payroll_publicity_audit_api_cases() -> list[Case]:
+    adj = "/api/v1/payroll/adjustments/{adjustment_id}"
+    per = "/api/v1/payroll/periods/{period}"
+    draft = "/api/v1/publicity/drafts/{material_id}"
+    return [
+        Case("GET", "/api/v1/payroll/periods", "/api/v1/payroll/periods", PAYROLL_READERS),
+        Case("GET", "/api/v1/payroll/adjustments", "/api/v1/payroll/adjustments", PAYROLL_READERS),
+        Case("GET", adj, "/api/v1/payroll/adjustments/{pay_adj}", PAYROLL_READERS),
+        Case(
+            "POST",
+            adj + "/acknowledge",
+            "/api/v1/payroll/adjustments/{pay_adj}/acknowledge",
+            PAYROLL_ONLY,
+            json={},
+        ),
+        Case(
+            "POST",
+            per + "/acknowledge",
+            f"/api/v1/payroll/periods/{PERIOD}/acknowledge",
+            PAYROLL_ONLY,
+            json={},
+        ),
+        Case("GET", per + "/export", f"/api/v1/payroll/periods/{PERIOD}/export", PAYROLL_READERS),
+        Case(
+            "GET",
+            per + "/reconciliation",
+            f"/api/v1/payroll/periods/{PERIOD}/reconciliation",
+            PAYROLL_READERS,
+        ),
+        Case("GET", "/api/v1/payroll/ledger", "/api/v1/payroll/ledger", PAYROLL_READERS),
+        Case(
+            "GET",
+            "/api/v1/awards",
+            "/api/v1/awards",
+            frozenset({"payroll", "auditor", "office", "leader"}),
+        ),
+        Case("GET", "/api/v1/pacesetters", "/api/v1/pacesetters?year=2026", EVERYONE),
+        Case("GET", "/api/v1/honor-roll", "/api/v1/honor-roll", EVERYONE),
+        Case("GET", "/api/v1/publicity/rounds", "/api/v1/publicity/rounds", DRAFT_READERS),
+        Case(
+            "GET",
+            "/api/v1/publicity/rounds/{round_id}/drafts",
+            f"/api/v1/publicity/rounds/{PAST_ROUND}/drafts",
+            DRAFT_READERS,
+        ),
+        Case("GET", draft, "/api/v1/publicity/drafts/{pub_bulletin}", DRAFT_READERS),
+        Case("PUT", draft, "/api/v1/publicity/drafts/{pub_bulletin}", PUBLICITY_ONLY, json={}),
+        Case(
+            "POST",
+            draft + "/approve",
+            "/api/v1/publicity/drafts/{pub_bulletin}/approve",
+            PUBLICITY_ONLY,
+            json={},
+        ),
+        Case(
+            "POST",
+            draft + "/publish",
+            "/api/v1/publicity/drafts/{pub_official}/publish",
+            PUBLICITY_ONLY,
+            json={"channel": "official_account"},
+        ),
+        Case(
+            "GET",
+            draft + "/artefacts/{fmt}",
+            "/api/v1/publicity/drafts/{pub_bulletin}/artefacts/html",
+            DRAFT_READERS,
+        ),
+        Case(
+            "GET",
+            "/api/v1/publicity/reports",
+            f"/api/v1/publicity/reports?{ROUND_REPORT}",
+            REPORT_READERS,
+        ),
+        Case(
+            "GET",
+            "/api/v1/publicity/reports/export",
+            f"/api/v1/publicity/reports/export?{ROUND_REPORT}",
+            REPORT_READERS,
+        ),
+        Case(
+            "GET",
+            "/api/v1/publicity/reports/charts/{chart}",
+            f"/api/v1/publicity/reports/charts/nominations_by_unit?{ROUND_REPORT}",
+            REPORT_READERS,
+        ),
+        Case("POST", "/api/v1/audit/verify", "/api/v1/audit/verify", AUDITOR_ONLY),
+        Case("GET", "/api/v1/audit/heads", "/api/v1/audit/heads", AUDITOR_ONLY),
+        Case("GET", "/api/v1/audit/events", "/api/v1/audit/events?service=rewards", AUDITOR_ONLY),
+        Case(
+            "GET",
+            "/api/v1/audit/events/{service}/{position}",
+            "/api/v1/audit/events/rewards/1",
+            AUDITOR_ONLY,
+        ),
+    ]
+
+
+def payroll_publicity_audit_page_cases() -> list[Case]:
+    per = "/payroll/periods/{period}"
+    draft = "/publicity/drafts/{material_id}"
+    return [
+        Case("GET", "/payroll", "/payroll", PAYROLL_READERS),
+        Case("GET", per, f"/payroll/periods/{PERIOD}", PAYROLL_READERS),
+        Case("GET", per + "/export", f"/payroll/periods/{PERIOD}/export", PAYROLL_READERS),
+        Case(
+            "GET",
+            per + "/reconciliation",
+            f"/payroll/periods/{PERIOD}/reconciliation",
+            PAYROLL_READERS,
+        ),
+        Case("POST", per + "/acknowledge", f"/payroll/periods/{PERIOD}/acknowledge", PAYROLL_ONLY),
+        Case(
+            "GET",
+            "/payroll/adjustments/{adjustment_id}",
+            "/payroll/adjustments/{pay_adj}",
+            PAYROLL_READERS,
+        ),
+        Case(
+            "POST",
+            "/payroll/adjustments/{adjustment_id}/acknowledge",
+            "/payroll/adjustments/{pay_adj}/acknowledge",
+            PAYROLL_ONLY,
+        ),
+        Case("GET", "/payroll/feed", "/payroll/feed", PAYROLL_READERS),
+        Case("GET", "/payroll/ledger", "/payroll/ledger", PAYROLL_READERS),
+        Case("GET", "/publicity", "/publicity", DRAFT_READERS),
+        Case("GET", "/publicity/rounds", "/publicity/rounds", DRAFT_READERS),
+        Case(
+            "GET",
+            "/publicity/rounds/{round_id}",
+            f"/publicity/rounds/{PAST_ROUND}",
+            DRAFT_READERS,
+        ),
+        Case("GET", draft, "/publicity/drafts/{pub_bulletin}", DRAFT_READERS),
+        Case("GET", draft + "/preview", "/publicity/drafts/{pub_bulletin}/preview", DRAFT_READERS),
+        Case(
+            "GET",
+            draft + "/download/{fmt}",
+            "/publicity/drafts/{pub_bulletin}/download/docx",
+            DRAFT_READERS,
+        ),
+        Case("GET", draft + "/edit", "/publicity/drafts/{pub_storyboard}/edit", PUBLICITY_ONLY),
+        Case(
+            "POST",
+            draft + "/edit",
+            "/publicity/drafts/{pub_storyboard}/edit",
+            PUBLICITY_ONLY,
+            data={"title": ""},
+        ),
+        Case(
+            "POST",
+            draft + "/approve",
+            "/publicity/drafts/{pub_storyboard}/approve",
+            PUBLICITY_ONLY,
+            data={"expected_revision": "99"},
+        ),
+        Case(
+            "POST",
+            draft + "/publish",
+            "/publicity/drafts/{pub_storyboard}/publish",
+            PUBLICITY_ONLY,
+            data={"channel": ""},
+        ),
+        Case("GET", "/publicity/reports", f"/publicity/reports?{ROUND_REPORT}", REPORT_READERS),
+        Case(
+            "GET",
+            "/publicity/reports/chart",
+            f"/publicity/reports/chart?{ROUND_REPORT}&chart=score_spread",
+            REPORT_READERS,
+        ),
+        Case(
+            "GET",
+            "/publicity/reports/download",
+            f"/publicity/reports/download?{ROUND_REPORT}&format=csv",
+            REPORT_READERS,
+        ),
+        Case("GET", "/honor-roll", "/honor-roll", EVERYONE),
+        Case("GET", "/pacesetters", "/pacesetters", EVERYONE),
+        Case("GET", "/audit", "/audit", AUDITOR_ONLY),
+        Case("POST", "/audit/verify", "/audit/verify", AUDITOR_ONLY),
+        Case("GET", "/audit/events", "/audit/events", AUDITOR_ONLY),
+        Case(
+            "GET",
+            "/audit/events/{service}/{position}",
+            "/audit/events/rewards/1",
+            AUDITOR_ONLY,
+        ),
     ]
 
 
@@ -293,6 +716,8 @@ def denied(status: int, location: str, *, page: bool, anonymous: bool) -> bool:
 
 async def test_every_endpoint_allows_exactly_the_roles_it_should(gateway: Harness) -> None:
     ids = await prepare(gateway)
+    ids.update(await prepare_for_the_matrix(gateway, ids))
+    ids.update(await prepare_payroll_and_publicity(gateway))
     apis, pages = api_cases(), page_cases()
     covered = {(c.method, c.route) for c in [*apis, *pages]}
     missing = declared_routes(gateway) - covered - PUBLIC

@@ -14,10 +14,19 @@ from fastapi import APIRouter
 
 from services.gateway.routes.admin_pages import router as admin_pages
 from services.gateway.routes.api_accounts import router as api_accounts
+from services.gateway.routes.api_audit import router as api_audit
 from services.gateway.routes.api_nomination import router as api_nomination
+from services.gateway.routes.api_payroll import router as api_payroll
+from services.gateway.routes.api_publicity import router as api_publicity
+from services.gateway.routes.api_review import router as api_review
+from services.gateway.routes.audit_pages import router as audit_pages
 from services.gateway.routes.home_pages import router as home_pages
+from services.gateway.routes.honors_pages import router as honors_pages
 from services.gateway.routes.nomination_pages import router as nomination_pages
 from services.gateway.routes.office_pages import router as office_pages
+from services.gateway.routes.payroll_pages import router as payroll_pages
+from services.gateway.routes.publicity_pages import router as publicity_pages
+from services.gateway.routes.review_pages import router as review_pages
 from services.gateway.routes.role_placeholders import router as role_placeholders
 from services.gateway.routes.session_pages import router as session_pages
 
@@ -26,8 +35,17 @@ ROUTERS: list[APIRouter] = [
     home_pages,
     nomination_pages,
     office_pages,
+    review_pages,
+    api_review,
     admin_pages,
     role_placeholders,
     api_accounts,
     api_nomination,
+    payroll_pages,
+    publicity_pages,
+    audit_pages,
+    honors_pages,
+    api_payroll,
+    api_publicity,
+    api_audit,
 ]

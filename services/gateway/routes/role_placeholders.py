@@ -11,28 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from services.gateway.accounts import (
-    AUDITOR,
-    DISCIPLINE,
-    LEADER,
-    PANELIST,
-    PAYROLL,
-    PUBLICITY,
-    STAFF,
-)
 from services.gateway.home import PanelContext, home_panel
 
 router = APIRouter(include_in_schema=False)
 
-PLACEHOLDERS = {
-    PANELIST: "roles/_home_panelist.html",
-    DISCIPLINE: "roles/_home_discipline.html",
-    LEADER: "roles/_home_leader.html",
-    STAFF: "roles/_home_staff.html",
-    PUBLICITY: "roles/_home_publicity.html",
-    PAYROLL: "roles/_home_payroll.html",
-    AUDITOR: "roles/_home_auditor.html",
-}
+PLACEHOLDERS: dict[str, str] = {}
 
 
 async def _nothing_yet(_: PanelContext) -> dict[str, Any]:

@@ -45,4 +45,17 @@
       if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
     });
   });
+
+  // Character count beside an input with a maximum (a video caption).
+  document.querySelectorAll("input[data-max-chars]").forEach(function (input) {
+    var max = parseInt(input.getAttribute("data-max-chars"), 10);
+    var hint = input.nextElementSibling;
+    function show() {
+      var n = Array.from(input.value.trim()).length;
+      hint.textContent = en ? n + " / " + max + " characters" : "已输入 " + n + " / " + max + " 字";
+      hint.classList.toggle("bad", n > max);
+    }
+    input.addEventListener("input", show);
+    show();
+  });
 })();

@@ -1,0 +1,278 @@
+"""The gateway's side of the rewards service: payroll's adjustments, exports, acknowledgements,
+reconciliation, the budget ledger, awards and the pacesetter standings.
+
+Rewards' queries carry no actor: whoever can send them reads everything. So the gateway is
+the only guard of the read side — the routes allow payroll (and the auditor, read-only) —
+while acknowledgements are commands the service checks again (`not_payroll`). The shapes
+below are the gateway's own copy of what the service accepts (services/rewards/commands.py,
+queries.py); the gateway never imports the service.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PAYROLL
+from services.gateway.i18n import EN
+from services.gateway.problems import Problem
+from services.gateway.state import Services
+from shared.rpc import RemoteError
+
+SERVICE = "rewards"
+
+# Who may do what. Payroll acknowledges; the auditor reads what payroll reads.
+PAYROLL_WRITERS = (PAYROLL,)
+PAYROLL_READERS = (PAYROLL, AUDITOR)
+AWARD_READERS = (PAYROLL, AUDITOR, OFFICE, LEADER)
+STANDINGS_READERS = ("*",)  # the pacesetter standings are the union's public record
+
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+Encoding = Literal["utf-8-sig", "gbk"]
+ENCODINGS: tuple[Encoding, ...] = ("utf-8-sig", "gbk")
+Reference = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+# The CSV's media type per encoding: Excel opens both in Chinese (UTF-8 thanks to the BOM).
+CSV_MEDIA_TYPES: dict[str, str] = {
+    "utf-8-sig": "text/csv; charset=utf-8",
+    "gbk": "text/csv; charset=gbk",
+}
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcknowledgeIn(In):
+    """Payroll applied the adjustment. Leave period/amount/currency out for "as issued"."""
+
+    period: Period | None = Field(default=None, description="YYYY-MM; default: as issued")
+    amount: Decimal | None = Field(
+        default=None,
+        description="Applied amount as a decimal string; default: as issued",
+        allow_inf_nan=False,
+        max_digits=14,
+        decimal_places=2,
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    payroll_reference: Reference | None = Field(
+        default=None, description="Payroll's own reference (batch, payslip run)"
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError("money must not be a float: send the amount as a string")
+        return value
+
+
+class AcknowledgePeriodIn(In):
+    payroll_reference: Reference | None = Field(
+        default=None, description="Payroll's reference, recorded with each acknowledgement"
+    )
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    filename: str
+    media_type: str
+    content: bytes
+    rows: int
+
+
+MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def period_label(period: str, locale: str) -> str:
+    """`2027-01` → 2027年1月 / January 2027."""
+    try:
+        year, month = int(period[:4]), int(period[5:7])
+    except ValueError:
+        return period
+    if not 1 <= month <= 12:
+        return period
+    if locale == EN:
+        return f"{MONTHS_EN[month - 1]} {year}"
+    return f"{year}年{month}月"
+
+
+def money(amount: str | Decimal | None, currency: str, locale: str) -> str:
+    if amount is None:
+        return ""
+    value = f"{Decimal(str(amount)):,.2f}"
+    if currency == "CNY" and locale != EN:
+        return f"{value} 元"
+    return f"{value} {currency}"
+
+
+# --- Queries (payroll and the auditor) --------------------------------------------------------
+
+
+async def periods(svc: Services) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await svc.query(SERVICE, "periods", {})
+    return result
+
+
+async def adjustments(
+    svc: Services, *, after: int = 0, limit: int = 100, period: str | None = None
+) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.query(
+        SERVICE, "adjustments", {"after": after, "limit": limit, "period": period}
+    )
+    return result
+
+
+async def adjustment(svc: Services, adjustment_id: uuid.UUID) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.query(
+        SERVICE, "adjustment", {"adjustment_id": str(adjustment_id)}
+    )
+    return result
+
+
+async def export(svc: Services, period: str, encoding: Encoding) -> CsvFile:
+    data: dict[str, Any] = await svc.query(
+        SERVICE, "export", {"period": period, "encoding": encoding}
+    )
+    return CsvFile(
+        filename=str(data["filename"]),
+        media_type=CSV_MEDIA_TYPES[encoding],
+        content=base64.b64decode(data["content_base64"]),
+        rows=int(data["rows"]),
+    )
+
+
+async def reconcile(svc: Services, period: str) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.query(SERVICE, "reconcile", {"period": period})
+    return result
+
+
+async def ledger(svc: Services, year: int | None) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.query(SERVICE, "ledger", {"year": year})
+    return result
+
+
+async def awards(
+    svc: Services,
+    *,
+    round_id: str | None = None,
+    employee_no: str | None = None,
+    status: str | None = None,
+    year: int | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await svc.query(
+        SERVICE,
+        "awards",
+        {
+            "round_id": round_id,
+            "employee_no": employee_no,
+            "status": status,
+            "year": year,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    return result
+
+
+async def standings(svc: Services, year: int, limit: int | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.query(SERVICE, "standings", {"year": year, "limit": limit})
+    return result
+
+
+def unacknowledged(report: dict[str, Any]) -> list[str]:
+    """The adjustment ids of a period payroll has not acknowledged (from its reconciliation)."""
+    return [
+        str(m["adjustment_id"])
+        for m in report.get("mismatches", [])
+        if m["kind"] == "missing_acknowledgement" and m.get("adjustment_id")
+    ]
+
+
+# --- Commands (payroll) -----------------------------------------------------------------------
+
+
+async def acknowledge(
+    svc: Services, adjustment_id: uuid.UUID, body: AcknowledgeIn | None = None
+) -> dict[str, Any]:
+    body = body or AcknowledgeIn()
+    payload: dict[str, Any] = {"adjustment_id": str(adjustment_id)}
+    for name, value in body.model_dump(exclude_none=True).items():
+        payload[name] = str(value) if isinstance(value, Decimal) else value
+    result: dict[str, Any] = await svc.command(SERVICE, "acknowledge", payload)
+    return result
+
+
+async def acknowledge_period(
+    svc: Services, period: str, payroll_reference: str | None = None
+) -> dict[str, Any]:
+    """Acknowledge, as issued, every adjustment of `period` payroll has not acknowledged yet.
+
+    One command per adjustment, in turn (they share the period's stream); a refusal of one
+    is reported and the others still go through. Repeating the call changes nothing.
+    """
+    pending = unacknowledged(await reconcile(svc, period))
+    acknowledged: list[str] = []
+    refused: list[dict[str, Any]] = []
+    body = AcknowledgeIn(payroll_reference=payroll_reference or None)
+    for adjustment_id in pending:
+        try:
+            reply = await acknowledge(svc, uuid.UUID(adjustment_id), body)
+        except RemoteError as exc:
+            refused.append(
+                {
+                    "adjustment_id": adjustment_id,
+                    "code": exc.error.code,
+                    "message_zh": exc.error.message_zh,
+                    "message_en": exc.error.message_en,
+                }
+            )
+            continue
+        if reply.get("status") == "acknowledged":
+            acknowledged.append(adjustment_id)
+    return {
+        "period": period,
+        "pending": len(pending),
+        "acknowledged": acknowledged,
+        "refused": refused,
+    }
+
+
+def invalid_period(period: str) -> Problem:
+    return Problem(
+        422,
+        "invalid_period",
+        (
+            f"工资期间“{period}”格式不正确，应为 YYYY-MM，如 2027-01。",
+            f"“{period}” is not a payroll period (YYYY-MM, e.g. 2027-01).",
+        ),
+        period=period,
+    )
+
+
+def check_period(period: str) -> str:
+    if not re.fullmatch(PERIOD_PATTERN, period):
+        raise invalid_period(period)
+    return period

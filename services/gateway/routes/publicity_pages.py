@@ -1,0 +1,416 @@
+"""Publicity pages (Party-Mass Work Department): a round's drafts, each draft rendered in a
+sandboxed frame, edit / approve / mark published per channel, artefacts to download, and the
+statistics reports with their charts. The auditor reads the drafts without the buttons;
+the office and the leader read the reports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from services.gateway import nomination as nom
+from services.gateway import publicity as pub
+from services.gateway.accounts import PUBLICITY
+from services.gateway.auth import Principal
+from services.gateway.deps import allow, page_csrf
+from services.gateway.downloads import SANDBOX_CSP, download, labels
+from services.gateway.home import PanelContext, home_panel
+from services.gateway.i18n import locale_of
+from services.gateway.problems import Problem
+from services.gateway.routes.forms import FormState
+from services.gateway.state import Services, gw_state, services
+from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.rpc import RemoteError
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
+
+nav_link("/publicity/rounds", ("宣传材料", "Publicity"), pub.DRAFT_READERS, order=52)
+nav_link("/publicity/reports", ("统计报告", "Reports"), pub.REPORT_READERS, order=53)
+flash_messages(
+    {
+        "draft_edited": ("修改已保存，需重新审核。", "Saved; the draft needs approving again."),
+        "draft_unchanged": ("没有改动。", "Nothing changed."),
+        "draft_approved": ("已审核通过。", "The draft is approved."),
+        "draft_published": ("已标记为发布。", "Marked as published."),
+    }
+)
+
+Readers = Annotated[Principal, Depends(allow(*pub.DRAFT_READERS))]
+Writers = Annotated[Principal, Depends(allow(*pub.PUBLICITY_WRITERS))]
+ReportReaders = Annotated[Principal, Depends(allow(*pub.REPORT_READERS))]
+
+# A refusal of the service shown beside the field it concerns.
+FIELD_OF_ERROR = {"stale_revision": "", "channel_not_allowed": "channel"}
+
+# The preview frame: the service's own rendering, trusted but kept in a sandbox of its own
+# (no script, no same-origin access, framed by our pages only).
+PREVIEW_CSP = f"{SANDBOX_CSP}; frame-ancestors 'self'"
+
+
+def _page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    principal: Principal,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        template,
+        {**labels(locale_of(request)), "can_write": PUBLICITY in principal.roles, **context},
+        principal=principal,
+        status_code=status_code,
+    )
+
+
+def _needs_action(item: dict[str, Any]) -> bool:
+    if item["status"] == "draft":
+        return True
+    return bool(set(item["channels"]) - set(item["published_channels"]))
+
+
+@home_panel(PUBLICITY, "publicity/_home_publicity.html", order=50)
+async def publicity_home(ctx: PanelContext) -> dict[str, Any]:
+    rounds = await pub.rounds(ctx.services)
+    todo: list[dict[str, Any]] = []
+    for r in rounds[:4]:
+        items = [d for d in await pub.drafts(ctx.services, r["round_id"]) if _needs_action(d)]
+        if items:
+            todo.append({"round": r, "items": items})
+    return {**labels(ctx.locale), "todo": todo, "rounds": rounds[:4]}
+
+
+@router.get("/publicity")
+async def publicity_index(principal: Readers) -> Response:
+    return redirect("/publicity/rounds")
+
+
+@router.get("/publicity/rounds")
+async def rounds_page(request: Request, principal: Readers) -> Response:
+    rounds = await pub.rounds(services(request, principal))
+    return _page(request, "publicity/rounds.html", {"rounds": rounds}, principal)
+
+
+@router.get("/publicity/rounds/{round_id}")
+async def round_page(request: Request, round_id: str, principal: Readers) -> Response:
+    svc = services(request, principal)
+    drafts = await pub.drafts(svc, round_id)
+    return _page(
+        request, "publicity/round.html", {"round_id": round_id, "drafts": drafts}, principal
+    )
+
+
+async def _draft_page(
+    request: Request,
+    principal: Principal,
+    material_id: uuid.UUID,
+    form: FormState | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request, principal)
+    item = await pub.draft(svc, material_id)
+    names = await gw_state(request).accounts.display_names(
+        [h["actor"] for h in item["history"] if h.get("actor")]
+    )
+    form = form or FormState()
+    return _page(
+        request,
+        "publicity/draft.html",
+        {
+            "item": item,
+            "names": names,
+            "unpublished": [c for c in item["channels"] if c not in item["published_channels"]],
+            **form.for_page(locale_of(request)),
+        },
+        principal,
+        status_code,
+    )
+
+
+@router.get("/publicity/drafts/{material_id}")
+async def draft_page(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    return await _draft_page(request, principal, material_id)
+
+
+@router.get("/publicity/drafts/{material_id}/preview")
+async def draft_preview(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    """The rendered draft alone, for the sandboxed frame of the draft page."""
+    item = await pub.draft(services(request, principal), material_id)
+    return HTMLResponse(
+        item["html"],
+        headers={
+            "Content-Security-Policy": PREVIEW_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/publicity/drafts/{material_id}/download/{fmt}")
+async def draft_download(
+    request: Request, material_id: uuid.UUID, fmt: str, principal: Readers
+) -> Response:
+    if fmt not in pub.ARTEFACT_FORMATS:
+        raise Problem(404, "not_found", ("没有该格式。", "No such format."))
+    try:
+        file = await pub.artefact(services(request, principal), material_id, fmt)
+    except RemoteError as exc:
+        form = FormState()
+        form.refused(exc, {})
+        return await _draft_page(request, principal, material_id, form, status_code=422)
+    return download(file.content, file.filename, file.media_type)
+
+
+@router.post("/publicity/drafts/{material_id}/approve")
+async def approve_draft(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    form = await request.form()
+    state = FormState()
+    revision = _int(state.text(form, "expected_revision", 10))
+    try:
+        await pub.approve(services(request, principal), material_id, revision)
+    except RemoteError as exc:
+        state.refused(exc, {})
+        return await _draft_page(request, principal, material_id, state, status_code=409)
+    return redirect(f"/publicity/drafts/{material_id}", "draft_approved")
+
+
+@router.post("/publicity/drafts/{material_id}/publish")
+async def publish_draft(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    form = await request.form()
+    state = FormState()
+    channel = state.required(form, "channel", ("请选择发布渠道。", "Choose a channel."), 40)
+    if channel and not pub.is_channel(channel):
+        state.errors["channel"] = ("请选择发布渠道。", "Choose a channel.")
+    if state.ok:
+        try:
+            await pub.publish(services(request, principal), material_id, channel)
+            return redirect(f"/publicity/drafts/{material_id}", "draft_published")
+        except RemoteError as exc:
+            state.refused(exc, FIELD_OF_ERROR)
+    return await _draft_page(request, principal, material_id, state, status_code=409)
+
+
+# --- Editing ----------------------------------------------------------------------------------
+
+
+def _edit_values(item: dict[str, Any]) -> dict[str, Any]:
+    content = item["content"]
+    values: dict[str, Any] = {
+        "expected_revision": str(item["revision"]),
+        "title": content["title"],
+        "lead": content["lead"],
+        "closing": content["closing"],
+    }
+    for s in content["sections"]:
+        nid = s["nomination_id"]
+        for name in pub.SECTION_FIELDS[item["kind"]]:
+            values[f"{name}:{nid}"] = str(s.get(name, ""))
+    return values
+
+
+async def _edit_page(
+    request: Request,
+    principal: Principal,
+    item: dict[str, Any],
+    form: FormState,
+    status_code: int = 200,
+) -> Response:
+    settings = gw_state(request).settings
+    winners = {w["nomination_id"]: w for w in item["winners"]}
+    return _page(
+        request,
+        "publicity/edit.html",
+        {
+            "item": item,
+            "winners": winners,
+            "fields": pub.SECTION_FIELDS[item["kind"]],
+            "caption_max": settings.publicity_caption_max_chars,
+            "duration_min": settings.publicity_segment_min_s,
+            "duration_max": settings.publicity_segment_max_s,
+            **form.for_page(locale_of(request)),
+        },
+        principal,
+        status_code,
+    )
+
+
+async def _editable(svc: Services, material_id: uuid.UUID) -> dict[str, Any]:
+    item = await pub.draft(svc, material_id)
+    if item["status"] == "published":
+        raise Problem(
+            409,
+            "already_published",
+            (
+                "该版本已发布，不能再修改；如需更正请发布更正说明。",
+                "This revision is published and cannot change; publish a correction.",
+            ),
+        )
+    return item
+
+
+@router.get("/publicity/drafts/{material_id}/edit")
+async def edit_draft_form(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    item = await _editable(services(request, principal), material_id)
+    return await _edit_page(request, principal, item, FormState(values=_edit_values(item)))
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@router.post("/publicity/drafts/{material_id}/edit")
+async def edit_draft(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    svc = services(request, principal)
+    item = await _editable(svc, material_id)
+    settings = gw_state(request).settings
+    form = await request.form()
+    state = FormState()
+    revision = _int(state.text(form, "expected_revision", 10))
+    title = state.required(form, "title", ("请填写标题。", "Enter a title."), 200)
+    lead = state.required(form, "lead", ("请填写导语。", "Enter the lead paragraph."), 5000)
+    closing = state.required(
+        form, "closing", ("请填写结束语。", "Enter the closing paragraph."), 5000
+    )
+    fields = pub.SECTION_FIELDS[item["kind"]]
+    sections: list[dict[str, Any]] = []
+    for s in item["content"]["sections"]:
+        nid = s["nomination_id"]
+        edit: dict[str, Any] = {"nomination_id": nid}
+        if "text" in fields:
+            edit["text"] = state.required(
+                form, f"text:{nid}", ("请填写事迹文字。", "Enter the text."), 20_000
+            )
+        if "caption" in fields:
+            key = f"caption:{nid}"
+            caption = state.required(form, key, ("请填写字幕。", "Enter the caption."), 500)
+            limit = settings.publicity_caption_max_chars
+            if len(caption) > limit:
+                state.errors[key] = (
+                    f"字幕最多 {limit} 个字（现为 {len(caption)} 个字）。",
+                    f"A caption has at most {limit} characters (this one has {len(caption)}).",
+                )
+            edit["caption"] = caption
+        if "duration_s" in fields:
+            key = f"duration_s:{nid}"
+            raw = state.required(form, key, ("请填写时长（秒）。", "Enter the duration."), 10)
+            low, high = settings.publicity_segment_min_s, settings.publicity_segment_max_s
+            seconds = _int(raw)
+            if raw and (seconds is None or not low <= seconds <= high):
+                state.errors[key] = (
+                    f"时长应为 {low} 至 {high} 秒的整数。",
+                    f"A whole number of seconds from {low} to {high}.",
+                )
+            edit["duration_s"] = seconds
+        if "photo_slot" in fields:
+            edit["photo_slot"] = state.text(form, f"photo_slot:{nid}", 500)
+        sections.append(edit)
+    if state.ok:
+        try:
+            body = pub.EditDraftIn(
+                expected_revision=revision,
+                title=title,
+                lead=lead,
+                closing=closing,
+                sections=[pub.SectionEditIn(**s) for s in sections],
+            )
+            reply = await pub.edit(svc, material_id, body)
+            flash = "draft_edited" if reply.get("events") else "draft_unchanged"
+            return redirect(f"/publicity/drafts/{material_id}", flash)
+        except (RemoteError, ValidationError) as exc:
+            state.refused(exc, {})
+    return await _edit_page(request, principal, item, state, status_code=422)
+
+
+# --- Reports ----------------------------------------------------------------------------------
+
+
+def _scope(scope: str, round_id: str | None, year: str | None) -> tuple[str, str | None, int]:
+    chosen_year = int(year) if year and year.isdigit() and 1000 <= int(year) <= 9999 else 0
+    return ("year" if scope == "year" else "round"), (round_id or None), chosen_year
+
+
+@router.get("/publicity/reports")
+async def reports_page(
+    request: Request,
+    principal: ReportReaders,
+    scope: str = "round",
+    round_id: str | None = None,
+    year: str | None = None,
+) -> Response:
+    svc = services(request, principal)
+    scope, round_id, chosen_year = _scope(scope, round_id, year)
+    published = [r["round_id"] for r in await pub.rounds(svc)]  # rounds with a result
+    every = {r["round_id"] for r in await nom.rounds(svc)} | set(published)
+    round_id = round_id or (published[0] if published else max(every, default=None))
+    rounds = sorted(every | ({round_id} if round_id else set()), reverse=True)
+    chosen_year = chosen_year or gw_state(request).clock.now().year
+    years = sorted({int(r[:4]) for r in rounds if r[:4].isdigit()} | {chosen_year}, reverse=True)
+    report: dict[str, Any] | None = None
+    problem: str | None = None
+    if scope == "year" or round_id:
+        try:
+            report = await pub.report(svc, scope, round_id, chosen_year)
+        except RemoteError as exc:
+            form = FormState()
+            form.refused(exc, {})
+            problem = form.for_page(locale_of(request))["problem"]
+    query = (
+        f"scope=year&year={chosen_year}" if scope == "year" else f"scope=round&round_id={round_id}"
+    )
+    return _page(
+        request,
+        "publicity/reports.html",
+        {
+            "scope": scope,
+            "round_id": round_id,
+            "year": chosen_year,
+            "rounds": rounds,
+            "years": years,
+            "report": report,
+            "problem": problem,
+            "query": query,
+            "charts": pub.YEAR_CHARTS if scope == "year" else pub.ROUND_CHARTS,
+        },
+        principal,
+    )
+
+
+@router.get("/publicity/reports/chart")
+async def report_chart(
+    request: Request,
+    principal: ReportReaders,
+    chart: str,
+    scope: str = "round",
+    round_id: str | None = None,
+    year: str | None = None,
+) -> Response:
+    if chart not in pub.CHART_LABELS:
+        raise Problem(404, "not_found", ("没有该图表。", "No such chart."))
+    scope, round_id, chosen_year = _scope(scope, round_id, year)
+    file = await pub.report_chart(
+        services(request, principal), scope, round_id, chosen_year or None, chart, "svg"
+    )
+    return download(file.content, file.filename, file.media_type, inline=True)
+
+
+@router.get("/publicity/reports/download")
+async def report_download(
+    request: Request,
+    principal: ReportReaders,
+    scope: str = "round",
+    round_id: str | None = None,
+    year: str | None = None,
+    format: Annotated[str, Query(pattern="^(csv|html)$")] = "csv",
+) -> Response:
+    scope, round_id, chosen_year = _scope(scope, round_id, year)
+    file = await pub.report_file(
+        services(request, principal), scope, round_id, chosen_year or None, format
+    )
+    return download(file.content, file.filename, file.media_type)

@@ -1,0 +1,101 @@
+"""A published result of a past round, for the payroll, publicity and audit pages.
+
+The result is appended to the review service's own log (as review's publishing would append
+it), so review's relay puts it on the bus the real way: rewards grants the awards and issues
+the payroll adjustments, publicity drafts the materials, and an audit of the logs verifies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.clock import SHANGHAI
+from shared.contracts.common import Category
+from shared.contracts.review import PublishedWinner, ResultPublished, review_stream_id
+from shared.events import EventMetadata, NewEvent
+from tests.gateway.harness import DEEDS, Harness
+from tests.support import eventually
+
+PAST_ROUND = "2026-Q3"
+PUBLISHED_AT = datetime(2026, 10, 15, 10, 0, tzinfo=SHANGHAI)  # before the 20th: October's pay
+PERIOD = "2026-10"
+WINNERS = (
+    (Category.STRIVING, "E100", "张伟", "WY", "物业服务中心", "维修工", "93.50"),
+    (Category.DEDICATION, "E101", "李娜", "WY", "物业服务中心", "客服专员", "91.25"),
+    (Category.HARD_WORK, "E200", "赵强", "CY", "餐饮服务中心", "厨师长", "90.00"),
+)
+
+
+def result(round_id: str = PAST_ROUND) -> ResultPublished:
+    return ResultPublished(
+        round_id=round_id,
+        categories=tuple(Category),
+        winners=tuple(
+            PublishedWinner(
+                category=category,
+                nomination_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{round_id}/{employee_no}"),
+                employee_no=employee_no,
+                name=name,
+                unit_code=unit_code,
+                unit_name=unit_name,
+                position=position,
+                deeds=DEEDS,
+                results=(),
+                score=Decimal(score),
+            )
+            for category, employee_no, name, unit_code, unit_name, position, score in WINNERS
+        ),
+        published_by="office-user",
+        published_at=PUBLISHED_AT,
+    )
+
+
+async def publish_past_result(gateway: Harness) -> dict[str, Any]:
+    """Append the result to review's log and wait for the awards and the drafts."""
+    return await publish_result(gateway, result(), PERIOD)
+
+
+async def publish_result(gateway: Harness, event: ResultPublished, period: str) -> dict[str, Any]:
+    """Append `event` to review's log; wait until rewards paid it in `period` and publicity
+    drafted its materials."""
+    assert gateway.review is not None
+    store = gateway.review.store
+    stream = review_stream_id(event.round_id)
+    current = await store.load(stream)
+    await store.append(
+        stream,
+        [NewEvent.of(event, EventMetadata(actor="office-user", correlation_id="test"))],
+        expected_version=current.version,
+    )
+    rpc = gateway.rpc
+
+    async def paid() -> bool:
+        feed = await rpc.query("rewards", "adjustments", {"after": 0, "period": period})
+        return len(feed["items"]) == len(event.winners)
+
+    async def drafted() -> bool:
+        return len(await rpc.query("publicity", "drafts", {"round_id": event.round_id})) >= 4
+
+    await eventually(paid, timeout=20, what="rewards to issue the adjustments")
+    await eventually(drafted, timeout=20, what="publicity to draft the materials")
+    feed = await rpc.query("rewards", "adjustments", {"after": 0, "period": period})
+    drafts = await rpc.query("publicity", "drafts", {"round_id": event.round_id})
+    return {
+        "adjustments": feed["items"],
+        "drafts": {d["kind"]: d for d in drafts},
+    }
+
+
+async def prepare_payroll_and_publicity(gateway: Harness) -> dict[str, str]:
+    """For the authorisation matrix: a paid result with drafts (ids under `pay_*`/`pub_*`)."""
+    published = await publish_past_result(gateway)
+    drafts = published["drafts"]
+    return {
+        "pay_adj": published["adjustments"][0]["adjustment_id"],
+        "pub_bulletin": drafts["bulletin"]["material_id"],
+        "pub_official": drafts["official_account"]["material_id"],
+        "pub_storyboard": drafts["storyboard"]["material_id"],
+    }

@@ -1,0 +1,153 @@
+"""The auditor verifies the logs and browses them, read-only, through the pages and the API."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import asyncpg
+import pytest
+
+from shared.settings import Settings
+from tests.gateway.harness import Harness, csrf_in
+from tests.gateway.published import PAST_ROUND, publish_past_result
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def relayed(gateway: Harness) -> None:
+    """Every store's relay has passed its head (verification compares the stream with it)."""
+
+    async def caught_up() -> bool:
+        for runtime in (gateway.nomination, gateway.review, gateway.rewards, gateway.publicity):
+            assert runtime is not None
+            pool = runtime.store.pool
+            head = await pool.fetchval("SELECT position FROM event_log_head")
+            done = await pool.fetchval(
+                "SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1",
+                f"relay:{runtime.service}",
+            )
+            if done < head:
+                return False
+        return True
+
+    await eventually(caught_up, timeout=20, what="every relay to reach its head")
+
+
+async def test_the_auditor_verifies_the_logs_and_sees_a_tampered_row_named(
+    gateway: Harness, settings: Settings
+) -> None:
+    await gateway.role_accounts()
+    await publish_past_result(gateway)
+    await relayed(gateway)
+    client = await gateway.signed_in("auditor")
+    home = await client.get("/")
+    assert "立即校验" in home.text
+    token = csrf_in(home.text)
+    verified = await client.post("/audit/verify", data={"csrf_token": token})
+    assert verified.status_code == 200, verified.text
+    assert "校验通过：日志完整，未被篡改。" in verified.text
+
+    # Someone edits an award in the rewards store behind the system's back.
+    conn = await asyncpg.connect(settings.database_url_for("rewards"))
+    try:
+        position = await conn.fetchval(
+            "SELECT min(position) FROM events WHERE type = 'AwardGranted'"
+        )
+        await conn.execute(
+            "UPDATE events SET data = jsonb_set(data, '{amount}', '\"5000.00\"') "
+            "WHERE position = $1",
+            position,
+        )
+    finally:
+        await conn.close()
+    broken = await client.post("/audit/verify", data={"csrf_token": token})
+    assert "校验未通过" in broken.text
+    assert f"在位置 {position} 处断裂" in broken.text
+    assert f'href="/audit/events/rewards/{position}"' in broken.text
+    await client.aclose()
+
+    api = {"Authorization": f"Bearer {await gateway.token('auditor')}"}
+    async with gateway.client() as http:
+        report = (await http.post("/api/v1/audit/verify", headers=api)).json()
+        assert report["ok"] is False
+        rewards = next(s for s in report["services"] if s["service"] == "rewards")
+        assert rewards["chain"]["first_break"]["position"] == position
+        assert all(s["ok"] for s in report["services"] if s["service"] != "rewards")
+
+
+async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) -> None:
+    await gateway.role_accounts()
+    await publish_past_result(gateway)
+    payroll = gateway.users["payroll"]
+    adjustment = (await gateway.rpc.query("rewards", "adjustments", {"after": 0}))["items"][0]
+    await gateway.rpc.command(
+        "rewards",
+        "acknowledge",
+        {
+            "actor": str(payroll.user_id),
+            "roles": ["payroll"],
+            "adjustment_id": adjustment["adjustment_id"],
+        },
+    )
+    client = await gateway.signed_in("auditor")
+    page = await client.get("/audit/events?service=rewards")
+    assert page.status_code == 200
+    assert "AwardGranted" in page.text
+    assert "PayrollAdjustmentAcknowledged" in page.text
+
+    by_actor = await client.get("/audit/events?service=rewards&actor=payroll")
+    assert by_actor.text.count('href="/audit/events/rewards/') == 1
+    assert "测试 payroll" in by_actor.text  # the actor by name, not by id
+
+    by_type = await client.get("/audit/events?service=publicity&type=MaterialsDrafted")
+    assert by_type.text.count('href="/audit/events/publicity/') == 1
+    by_text = await client.get("/audit/events?service=rewards&text=赵强")
+    assert by_text.text.count('href="/audit/events/rewards/') >= 2  # award and adjustment
+    by_stream = await client.get(f"/audit/events?service=review&stream=review-{PAST_ROUND}")
+    assert "ResultPublished" in by_stream.text
+    # One request's path across the stores: the result, and what it caused in each service.
+    followed = await client.get("/audit/events?correlation_id=test")
+    for caused in (
+        "ResultPublished",
+        "AwardGranted",
+        "PayrollAdjustmentIssued",
+        "MaterialsDrafted",
+    ):
+        assert caused in followed.text, caused
+    nothing = await client.get("/audit/events?service=rewards&since=2030-01-01")
+    assert "没有符合条件的事件" in nothing.text
+
+    detail = await client.get("/audit/events/review/1")
+    assert detail.status_code == 200
+    assert "ResultPublished" in detail.text
+    assert "赵强" in detail.text
+    missing = await client.get("/audit/events/review/999")
+    assert missing.status_code == 404
+    assert "没有位置 999" in missing.text
+    await client.aclose()
+
+    api = {"Authorization": f"Bearer {await gateway.token('auditor')}"}
+    async with gateway.client() as http:
+        # Page through the rewards log two at a time: every event once, in order.
+        positions: list[int] = []
+        url = "/api/v1/audit/events?service=rewards&limit=2"
+        while url:
+            page = (await http.get(url, headers=api)).json()
+            positions += [e["position"] for e in page["items"]]
+            url = (
+                "/api/v1/audit/events?service=rewards&limit=2&since=" + quote(page["next_since"])
+                if page["next_since"]
+                else ""
+            )
+        heads = (await http.get("/api/v1/audit/heads", headers=api)).json()
+        rewards_head = next(h["position"] for h in heads if h["service"] == "rewards")
+        assert positions == list(range(1, rewards_head + 1))
+        assert {h["service"] for h in heads if h["reachable"]} == {
+            "nomination",
+            "review",
+            "rewards",
+            "publicity",
+        }
+        wrong = await http.get("/api/v1/audit/events?service=gateway", headers=api)
+        assert wrong.status_code == 422
