@@ -14,6 +14,7 @@ import asyncpg
 
 from shared.contracts import nomination as nom
 from shared.contracts import review as rev
+from shared.contracts import rewards as rew
 from shared.contracts.publicity import (
     CorrectionDrafted,
     HonorRollUpdated,
@@ -220,6 +221,20 @@ async def _nominee(
 async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent) -> None:
     """The consumer's handler for the statistics (runs in the inbox's transaction)."""
     match event:
+        case rew.AwardGranted():
+            await conn.execute(
+                "INSERT INTO stat_awards (award_id, nomination_id, round_id, amount, currency) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (award_id) DO NOTHING",
+                event.award_id,
+                event.nomination_id,
+                event.round_id,
+                event.amount,
+                event.currency,
+            )
+        case rew.AwardRevoked():
+            await conn.execute(
+                "UPDATE stat_awards SET revoked = true WHERE award_id = $1", event.award_id
+            )
         case nom.UnitRegistered() | nom.UnitRenamed():
             await conn.execute(
                 "INSERT INTO stat_units (unit_code, name) VALUES ($1, $2) "
@@ -379,10 +394,14 @@ STAT_REVIEW_EVENTS = (
 )
 
 
+STAT_REWARDS_EVENTS = (rew.AwardGranted, rew.AwardRevoked)
+
 STATS_FEED = ConsumedFeed(
     consumer="publicity-stats",
-    subjects=tuple(e.subject() for e in STAT_NOMINATION_EVENTS + STAT_REVIEW_EVENTS),
-    registry=nom.registry.merged(rev.registry),
+    subjects=tuple(
+        e.subject() for e in STAT_NOMINATION_EVENTS + STAT_REVIEW_EVENTS + STAT_REWARDS_EVENTS
+    ),
+    registry=nom.registry.merged(rev.registry).merged(rew.registry),
     apply=project_stats,
 )
 
@@ -393,7 +412,14 @@ PROJECTIONS = [
     Projection("drafts", OWN_TABLES, own=project),
     Projection(
         "statistics",
-        ("stat_units", "stat_rounds", "stat_nominations", "stat_scores", "stat_removed_panelists"),
+        (
+            "stat_units",
+            "stat_rounds",
+            "stat_nominations",
+            "stat_scores",
+            "stat_removed_panelists",
+            "stat_awards",
+        ),
         feeds=(STATS_FEED,),
     ),
 ]

@@ -386,6 +386,9 @@ class PublicityQueries:
         )
         rounds = await self.pool.fetch(f"SELECT round_id FROM stat_rounds n WHERE {where}", arg)
         units = await self.pool.fetch("SELECT unit_code, name FROM stat_units")
+        awards = await self.pool.fetch(
+            f"SELECT amount, currency FROM stat_awards n WHERE {where} AND NOT revoked", arg
+        )
         data = reports.ReportInput(
             scope=q.scope,
             key=q.key,
@@ -415,6 +418,7 @@ class PublicityQueries:
             ],
             award_amount=self.settings.award_amount,
             award_currency=self.settings.award_currency,
+            awards=[(a["amount"], a["currency"]) for a in awards],
         )
         return reports.compute(data)
 

@@ -101,6 +101,25 @@ class ReportInput:
     scores: Sequence[ScoreFact]
     award_amount: Decimal
     award_currency: str
+    # Awards as rewards granted them, not revoked: (amount, currency). When rewards has
+    # granted none yet, the total is the winners times the configured amount ("expected").
+    awards: Sequence[tuple[Decimal, str]] = ()
+
+
+def _award_total(data: ReportInput, winners: int) -> dict[str, str]:
+    if data.awards:
+        currency = data.awards[0][1]
+        paid = sum((amount for amount, _ in data.awards), Decimal(0))
+        return {
+            "amount": str(paid.quantize(data.award_amount)),
+            "currency": currency,
+            "source": "granted",
+        }
+    return {
+        "amount": str((data.award_amount * winners).quantize(data.award_amount)),
+        "currency": data.award_currency,
+        "source": "expected",
+    }
 
 
 def round_sort_key(round_id: str) -> tuple[int, int]:
@@ -205,10 +224,7 @@ def compute(data: ReportInput) -> dict[str, Any]:
             "revoked": sum(1 for f in facts if f.winner and f.revoked),
             "units_total": len(units),
             "units_nominating": len({_unit(f, data.units)[0] for f in standing}),
-            "award_total": {
-                "amount": str((data.award_amount * len(winners_now)).quantize(data.award_amount)),
-                "currency": data.award_currency,
-            },
+            "award_total": _award_total(data, len(winners_now)),
         }
     )
 

@@ -90,3 +90,13 @@ CREATE TABLE IF NOT EXISTS stat_removed_panelists (
     panelist_id text NOT NULL,
     PRIMARY KEY (round_id, panelist_id)
 );
+
+-- Awards as rewards granted them (AwardGranted / AwardRevoked): the reports' award totals.
+CREATE TABLE IF NOT EXISTS stat_awards (
+    award_id        uuid    PRIMARY KEY,
+    nomination_id   uuid    NOT NULL,
+    round_id        text    NOT NULL,
+    amount          numeric NOT NULL,
+    currency        text    NOT NULL,
+    revoked         boolean NOT NULL DEFAULT false
+);

@@ -112,7 +112,7 @@ def test_the_round_totals_match_the_known_counts() -> None:
     assert totals["winners"] == 2
     assert totals["units_total"] == 4
     assert totals["units_nominating"] == 3
-    assert totals["award_total"] == {"amount": "1000.00", "currency": "CNY"}
+    assert totals["award_total"] == {"amount": "1000.00", "currency": "CNY", "source": "expected"}
 
 
 def test_nominations_per_unit_and_category() -> None:

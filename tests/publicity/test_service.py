@@ -20,6 +20,7 @@ from services.publicity.rendering import docx_text
 from shared.clock import FixedClock
 from shared.contracts import nomination as nom
 from shared.contracts import review as rev
+from shared.contracts import rewards as rew
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.publicity import material_id_for
 from shared.events import GENESIS_HASH, DomainEvent, EventMetadata, RecordedEvent
@@ -333,11 +334,42 @@ async def test_report_figures_follow_the_events_of_a_round_with_known_counts(
     assert (totals["nominations"], totals["withdrawn"]) == (4, 1)
     assert (totals["accepted"], totals["rejected"], totals["acceptance_rate"]) == (2, 2, "0.5000")
     assert (totals["winners"], totals["units_nominating"], totals["units_total"]) == (1, 2, 3)
-    assert totals["award_total"] == {"amount": "500.00", "currency": "CNY"}
+    assert totals["award_total"] == {"amount": "500.00", "currency": "CNY", "source": "expected"}
     assert report["rejection_reasons"] == [{"reason": "不符合推荐条件", "count": 2}]
     assert (report["scores"]["mean"], report["scores"]["panel_spread_max"]) == ("78.00", "10.00")
     by_unit = {u["unit_code"]: u["nominations"] for u in report["by_unit"]}
     assert by_unit == {"CY": 2, "JX": 0, "PS": 2}
+
+    # Once rewards has granted the award, the report counts what was granted.
+    award_id = uuid.uuid4()
+    granted = rew.AwardGranted(
+        award_id=award_id,
+        round_id=round_id,
+        category=Category.STRIVING,
+        nomination_id=ids[1],
+        employee_no="E0001",
+        name="职工1",
+        unit_code="PS",
+        unit_name="物业服务中心",
+        position="职员",
+        deeds="事迹" * 30,
+        score=Decimal("85.00"),
+        amount=Decimal("450.00"),
+        currency="CNY",
+        adjustment_id=uuid.uuid4(),
+        period="2026-10",
+        published_at=at,
+        granted_at=at,
+        result_event_id=uuid.uuid4(),
+    )
+    await deliver(service, granted)
+    await eventually(lambda: seen(service, STATS_CONSUMER) == len(events) + 1, what="the award")
+    report = await rpc.query("publicity", "report", {"scope": "round", "round_id": round_id})
+    assert report["totals"]["award_total"] == {
+        "amount": "450.00",
+        "currency": "CNY",
+        "source": "granted",
+    }
     assert [(w["name"], w["score"]) for w in report["winners"]] == [("职工1", "85.00")]
 
     csv_reply = await rpc.query(
