@@ -34,7 +34,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services deploy tests
+	$(VENV)/bin/mypy shared services deploy tests bench
 	$(VENV)/bin/lint-imports
 
 ## docs: each service's AsyncAPI document (docs/asyncapi/) and the gateway's OpenAPI (docs/openapi/)
