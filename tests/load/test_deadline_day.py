@@ -12,7 +12,7 @@ import statistics
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime
 
 import httpx
@@ -41,11 +41,9 @@ class Recorder:
         self.statuses: dict[str, list[int]] = defaultdict(list)
         self.errors: list[str] = []
 
-    async def timed(
-        self, kind: str, call: Callable[[], Awaitable[httpx.Response]]
-    ) -> httpx.Response:
+    async def timed(self, kind: str, request: Awaitable[httpx.Response]) -> httpx.Response:
         started = time.perf_counter()
-        response = await call()
+        response = await request
         self.latencies[kind].append(time.perf_counter() - started)
         self.statuses[kind].append(response.status_code)
         if response.status_code >= 400:
@@ -177,7 +175,7 @@ async def test_deadline_day_under_load_loses_nothing_and_never_fails(settings: S
             async with gate:
                 submitted = await recorder.timed(
                     "submit",
-                    lambda: client.post("/api/v1/nominations", json=body, headers=auth(token)),
+                    client.post("/api/v1/nominations", json=body, headers=auth(token)),
                 )
             if submitted.status_code != 201:
                 return
@@ -187,7 +185,7 @@ async def test_deadline_day_under_load_loses_nothing_and_never_fails(settings: S
             async with gate:
                 await recorder.timed(
                     "amend",
-                    lambda: client.put(
+                    client.put(
                         f"/api/v1/nominations/{nomination_id}", json=amended, headers=auth(token)
                     ),
                 )
@@ -202,9 +200,9 @@ async def test_deadline_day_under_load_loses_nothing_and_never_fails(settings: S
                 async with gate:
                     await recorder.timed(
                         "score",
-                        lambda nid=nomination_id, c=criteria: client.put(
-                            f"/api/v1/review/rounds/{PAST_ROUND}/nominations/{nid}/score",
-                            json={"criteria": c},
+                        client.put(
+                            f"/api/v1/review/rounds/{PAST_ROUND}/nominations/{nomination_id}/score",
+                            json={"criteria": criteria},
                             headers=auth(token),
                         ),
                     )
@@ -213,7 +211,7 @@ async def test_deadline_day_under_load_loses_nothing_and_never_fails(settings: S
             for r in range(READS_PER_STAFF):
                 path = "/api/v1/rounds" if r % 2 else f"/api/v1/review/rounds/{PAST_ROUND}/notices"
                 async with gate:
-                    await recorder.timed("read", lambda p=path: client.get(p, headers=auth(token)))
+                    await recorder.timed("read", client.get(path, headers=auth(token)))
 
         started = time.perf_counter()
         await asyncio.gather(
