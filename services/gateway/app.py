@@ -30,6 +30,7 @@ from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, inst
 from services.gateway.config import GatewaySettings
 from services.gateway.database import SERVICE, open_database
 from services.gateway.i18n import locale_of
+from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.gateway.problems import INTERNAL, NOT_FOUND, Problem, problem_response
 from services.gateway.routes import ROUTERS
@@ -116,6 +117,7 @@ def create_app(
         app.include_router(router)
     _add_operational_routes(app)
     _add_error_handlers(app)
+    app.add_middleware(InputLimits)  # inside _observe: its refusals get headers and metrics
     app.middleware("http")(_observe)
     return app
 

@@ -195,11 +195,13 @@ async def browse(settings: Settings, q: EventQuery) -> dict[str, Any]:
 
 
 async def event(settings: Settings, service: str, position: int) -> dict[str, Any]:
-    conn = await _connect(settings, check_service(service))
-    try:
-        row = await conn.fetchrow("SELECT * FROM events WHERE position = $1", position)
-    finally:
-        await conn.close()
+    row = None
+    if 0 < position < 2**63:  # positions are PostgreSQL bigints: others name no event
+        conn = await _connect(settings, check_service(service))
+        try:
+            row = await conn.fetchrow("SELECT * FROM events WHERE position = $1", position)
+        finally:
+            await conn.close()
     if row is None:
         raise Problem(
             404,

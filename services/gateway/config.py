@@ -33,3 +33,5 @@ class GatewaySettings(BaseSettings):
 
     password_min_length: int = Field(default=8, ge=6)
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
+    request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -29,7 +29,7 @@ class ListNominations(Query):
     category: Category | None = None
     status: str | None = None
     limit: int = Field(default=200, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**62)
 
 
 class GetNomination(Query):

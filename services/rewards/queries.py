@@ -36,7 +36,7 @@ class Query(BaseModel):
 class ListAdjustments(Query):
     """Payroll's pull feed: adjustments after a position, in log order."""
 
-    after: int = Field(default=0, ge=0)
+    after: int = Field(default=0, ge=0, le=2**62)  # a log position (PostgreSQL bigint)
     limit: int = Field(default=100, ge=1, le=1000)
     period: PayrollPeriodId | None = None
 
@@ -51,7 +51,7 @@ class ListAwards(Query):
     status: Literal["granted", "revoked"] | None = None
     year: int | None = Field(default=None, ge=1000, le=9999)
     limit: int = Field(default=200, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**62)
 
 
 class ExportPeriod(Query):
