@@ -10,6 +10,7 @@ time (a PostgreSQL advisory lock); more instances wait as hot standbys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -132,37 +133,73 @@ class Relay:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event | None = None) -> None:
-        stopping = stopping or asyncio.Event()
-        lock_key = zlib.crc32(self.checkpoint_name.encode())
-        conn: asyncpg.Connection
-        async with self.store.pool.acquire() as conn:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
-                if await _wait(stopping, 5.0):
-                    return
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            log.info("relay_started", service=self.service)
-            delay = 0.2
-            try:
-                while not stopping.is_set():
-                    self._wake.clear()
-                    try:
-                        published = await self.pump_once()
-                        delay = 0.2
-                    except Exception as exc:
-                        self.stats.errors += 1
-                        log.warning("relay_publish_failed", error=repr(exc), retry_in_s=delay)
-                        if await _wait(stopping, delay):
-                            break
-                        delay = min(delay * 2, 10.0)
-                        continue
-                    if published == 0:
-                        await _wait_any(self._wake, stopping, self.poll_interval_s)
-            finally:
-                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+        await follow_log(
+            self.store.pool,
+            self.checkpoint_name,
+            self.pump_once,
+            self._wake,
+            stopping or asyncio.Event(),
+            self.poll_interval_s,
+            on_error=self._count_error,
+            name=f"relay:{self.service}",
+        )
 
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+    def _count_error(self) -> None:
+        self.stats.errors += 1
+
+
+async def follow_log(
+    pool: asyncpg.Pool,
+    leader_key: str,
+    pump: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    stopping: asyncio.Event,
+    poll_interval_s: float,
+    *,
+    on_error: Callable[[], None] | None = None,
+    name: str = "follower",
+) -> None:
+    """Pump a service's log out while it grows: the loop of the relay and the payroll feed.
+
+    One follower per `leader_key` is active at a time (a PostgreSQL advisory lock held on
+    the listening connection); the others wait as hot standbys. It is woken by each append's
+    NOTIFY, polls every `poll_interval_s` as a safety net, and backs off on errors.
+    """
+    lock_key = zlib.crc32(leader_key.encode())
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    conn: asyncpg.Connection
+    async with pool.acquire() as conn:
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+            if await _wait(stopping, 5.0):
+                return
+        await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        log.info("log_follower_started", follower=name)
+        delay = 0.2
+        try:
+            while not stopping.is_set():
+                wake.clear()
+                try:
+                    published = await pump()
+                    delay = 0.2
+                except Exception as exc:
+                    if on_error is not None:
+                        on_error()
+                    log.warning(
+                        "log_follower_failed", follower=name, error=repr(exc), retry_in_s=delay
+                    )
+                    if await _wait(stopping, delay):
+                        break
+                    delay = min(delay * 2, 10.0)
+                    continue
+                if published == 0:
+                    await _wait_any(wake, stopping, poll_interval_s)
+        finally:
+            with contextlib.suppress(Exception):  # the connection may be gone (a restart)
+                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:

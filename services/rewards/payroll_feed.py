@@ -16,8 +16,6 @@ whose reply is an error, which is exactly the reply a re-publish gets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,7 +32,8 @@ from shared.contracts.rewards import (
     registry,
 )
 from shared.logging import get_logger
-from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
+from shared.postgres import PostgresEventStore, get_checkpoint, set_checkpoint
+from shared.relay import follow_log
 
 log = get_logger(__name__)
 
@@ -170,51 +169,16 @@ class PayrollFeed:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """One active feed per database (an advisory lock); woken by each append's NOTIFY."""
-        lock_key = zlib.crc32(CHECKPOINT.encode())
-        conn: asyncpg.Connection
-        async with self.pool.acquire() as conn:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
-                if await _wait(stopping, 5.0):
-                    return
-            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            log.info("payroll_feed_started")
-            delay = 0.2
-            try:
-                while not stopping.is_set():
-                    self._wake.clear()
-                    try:
-                        published = await self.pump_once()
-                        delay = 0.2
-                    except Exception as exc:
-                        self.stats.errors += 1
-                        log.warning("payroll_publish_failed", error=repr(exc), retry_in_s=delay)
-                        if await _wait(stopping, delay):
-                            break
-                        delay = min(delay * 2, 10.0)
-                        continue
-                    if published == 0:
-                        await _wait_any(self._wake, stopping, self.poll_interval_s)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                    await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+        await follow_log(
+            self.pool,
+            CHECKPOINT,
+            self.pump_once,
+            self._wake,
+            stopping,
+            self.poll_interval_s,
+            on_error=self._count_error,
+            name="payroll-feed",
+        )
 
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
-
-
-async def _wait_any(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    def _count_error(self) -> None:
+        self.stats.errors += 1
