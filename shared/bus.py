@@ -205,6 +205,7 @@ class ConsumerStats:
     failures: int = 0
     dead_lettered: int = 0
     redeliveries: int = 0
+    held: int = 0  # deliveries put back to keep an aggregate's order
 
 
 @dataclass
@@ -228,6 +229,8 @@ class EventConsumer:
     settings: Settings
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _blocked: dict[str, int] = field(default_factory=dict)  # stream id -> failing sequence
+    _holds: dict[int, int] = field(default_factory=dict)  # sequence -> deliveries held
 
     async def ensure(self) -> None:
         """Create or update the durable consumer; a changed config is applied, not ignored."""
@@ -297,15 +300,30 @@ class EventConsumer:
     async def _handle_decoded(
         self, message: Msg, envelope: RecordedEvent, event: DomainEvent, deliveries: int
     ) -> None:
+        # Order per aggregate: while a message of a stream waits to be retried, the later
+        # messages of that stream wait behind it (other streams flow on). Held deliveries do
+        # not count as attempts. The hold is this process's memory: after a restart the
+        # redeliveries come in whatever order the server sends them.
+        seq = message.metadata.sequence.stream
+        blocker = self._blocked.get(envelope.stream_id)
+        if blocker is not None and seq > blocker:
+            self._holds[seq] = self._holds.get(seq, 0) + 1
+            self.stats.held += 1
+            await self._settle(message.nak(delay=self._backoff(1)), "nak")
+            return
+        attempts = deliveries - self._holds.get(seq, 0)
         try:
             await self.apply(envelope, event)
         except Exception as exc:
             self.stats.failures += 1
             error = f"{type(exc).__name__}: {exc}"
-            if deliveries >= self.settings.consumer_max_deliver:
+            if attempts >= self.settings.consumer_max_deliver:
+                self._release(envelope.stream_id, seq)
                 await self._dead_letter(message, error, traceback.format_exc())
                 return
-            delay = self._backoff(deliveries)
+            if blocker is None or seq < blocker:
+                self._blocked[envelope.stream_id] = seq
+            delay = self._backoff(attempts)
             log.warning(
                 "consumer_handler_failed",
                 consumer=self.name,
@@ -317,7 +335,13 @@ class EventConsumer:
             )
             await self._settle(message.nak(delay=delay), "nak")
             return
+        self._release(envelope.stream_id, seq)
         await self._settle(message.ack_sync(), "ack")
+
+    def _release(self, stream_id: str, seq: int) -> None:
+        if self._blocked.get(stream_id) == seq:
+            del self._blocked[stream_id]
+        self._holds.pop(seq, None)
 
     async def apply(self, envelope: RecordedEvent, event: DomainEvent) -> bool:
         """One transaction: the inbox row, then the handler's effects. False if seen before."""

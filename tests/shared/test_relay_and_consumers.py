@@ -278,3 +278,39 @@ async def test_an_error_reply_from_the_server_fails_the_batch_instead_of_hanging
     with pytest.raises(APIError):
         await asyncio.wait_for(relay.pump_once(), 30)
     assert await get_checkpoint(pg_store.pool, relay.checkpoint_name) == 0
+
+
+async def test_a_handler_failing_for_a_while_loses_nothing_and_keeps_each_aggregates_order(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    """Bed A's first event fails twice, then succeeds: A's later events wait behind it,
+    bed B's flow on, and every event is handled once."""
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    beds = [("bed-A", 1), ("bed-A", 2), ("bed-B", 3), ("bed-A", 4), ("bed-B", 5)]
+    for stream_id, n in beds:
+        await pg_store.append(stream_id, [NewEvent.of(Planted(n=n), EventMetadata())])
+    await Relay("test", pg_store, js).drain()
+    attempts: dict[int, int] = {}
+    handled: list[int] = []
+
+    async def flaky(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        assert isinstance(ev, Planted)
+        attempts[ev.n] = attempts.get(ev.n, 0) + 1
+        if ev.n == 1 and attempts[ev.n] <= 2:
+            raise ConnectionError("the database blinked")
+        await effects.handle(conn, env, ev)
+        handled.append(ev.n)
+
+    consumer = consumer_for(flaky, pg_store.pool, js, settings)
+
+    async def all_handled() -> bool:
+        return len(handled) == len(beds)
+
+    await run_until(consumer, all_handled, "every event after the failures")
+    assert [n for n in handled if n in (1, 2, 4)] == [1, 2, 4]  # bed A in its order
+    assert handled.index(3) < handled.index(1)  # bed B was not held up by bed A
+    assert sorted(await effects.rows()) == [1, 2, 3, 4, 5]
+    assert attempts[1] == 3
+    assert consumer.stats.held > 0
+    assert consumer.stats.dead_lettered == 0
