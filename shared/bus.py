@@ -251,12 +251,21 @@ class EventConsumer:
         await self.ensure()
         subscription = await self.js.pull_subscribe_bind(self.name, stream=EVENTS_STREAM)
         log.info("consumer_started", consumer=self.name, subjects=self.filter_subjects)
+        stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
+                # An idle pull waits up to a second; stopping need not wait for it.
+                fetch = asyncio.ensure_future(
+                    subscription.fetch(self.settings.consumer_batch_size, timeout=1.0)
+                )
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(BaseException):
+                        await fetch
+                    break
                 try:
-                    messages = await subscription.fetch(
-                        self.settings.consumer_batch_size, timeout=1.0
-                    )
+                    messages = fetch.result()
                 except TimeoutError:
                     continue
                 except nats.errors.ConnectionClosedError:
@@ -268,6 +277,7 @@ class EventConsumer:
                 for message in messages:
                     await self.handle(message)
         finally:
+            stopping.cancel()
             with contextlib.suppress(Exception):  # the connection may already be gone
                 await subscription.unsubscribe()
 
