@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
 
+POLL_S = 0.01  # between checks that the server is up (with a deadline)
+
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
@@ -76,10 +78,13 @@ async def served(settings: Settings) -> AsyncIterator[Served]:
         )
         task = asyncio.create_task(server.serve())
         try:
+            deadline = asyncio.get_running_loop().time() + 30
             while not server.started:
                 if task.done():
                     task.result()
-                await asyncio.sleep(0.01)
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError("the gateway did not start within 30 s")
+                await asyncio.sleep(POLL_S)
             yield Served(harness, f"http://127.0.0.1:{port}")
         finally:
             server.should_exit = True

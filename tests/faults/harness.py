@@ -37,6 +37,8 @@ LEADER = {"actor": "leader", "roles": ["leader"]}
 ROUND = "2026-Q3"
 DEEDS = "坚守一线，攻坚克难，带领班组完成年度降本增效任务，节约成本十余万元，职工群众交口称赞。" * 2
 RETRYABLE = {"service_unavailable", "service_timeout", "internal_error"}
+POLL_S = 0.1  # between checks of a condition (each wait has a deadline)
+RETRY_PAUSE_S = 0.2  # before a command is sent again to a service that was down
 
 
 async def eventually(
@@ -47,7 +49,7 @@ async def eventually(
     while not await check():
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(POLL_S)
 
 
 @dataclass
@@ -155,7 +157,7 @@ class Cluster:
             except RemoteError as exc:
                 if exc.error.code not in RETRYABLE or loop.time() > deadline:
                     raise
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(RETRY_PAUSE_S)
 
     async def stop(self) -> None:
         if self.nc is not None:

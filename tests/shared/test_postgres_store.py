@@ -9,6 +9,8 @@ import asyncpg
 from shared.events import DomainEvent, EventMetadata, NewEvent
 from shared.postgres import PostgresEventStore
 
+YIELD_S = 0  # the reader yields to the writers between empty reads
+
 
 class Counted(DomainEvent):
     service = "test"
@@ -45,7 +47,7 @@ async def test_eight_concurrent_appenders_leave_no_gap_and_a_tailing_reader_sees
             elif done.is_set() and after >= total:
                 return
             else:
-                await asyncio.sleep(0)
+                await asyncio.sleep(YIELD_S)  # let the writers run
 
     reader = asyncio.create_task(tail())
     await asyncio.gather(*(write(w) for w in range(writers)))
