@@ -16,8 +16,6 @@ from shared.postgres import create_pool
 from shared.rounds import Cadence, RoundPeriod
 from shared.settings import Settings
 
-DEMO_ACTOR = "demo-loader"
-
 UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
     "WY": ("物业服务中心", ("物业管理员", "客服专员", "安保队长", "水电工", "楼宇管家")),
     "CY": ("餐饮服务中心", ("厨师长", "面点师", "配餐员", "食品安全员", "采购员")),

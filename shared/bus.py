@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -438,11 +437,3 @@ class EventConsumer:
             stream_sequence=meta.sequence.stream,
             error=error,
         )
-
-
-def new_correlation_id() -> str:
-    return str(uuid.uuid4())
-
-
-def decode_json(data: bytes) -> Any:
-    return json.loads(data)

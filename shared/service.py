@@ -132,6 +132,36 @@ class StateCache:
             self._items.popitem(last=False)
 
 
+async def current_state(
+    store: PostgresEventStore,
+    registry: EventRegistry,
+    stream_id: str,
+    evolve: Callable[[S, DomainEvent], S],
+    initial: S,
+    *,
+    fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
+    cache: StateCache | None = None,
+) -> tuple[int, S]:
+    """A stream's version and folded state: from the cache plus the events appended since.
+
+    `fold_all` replaces folding event by event where a stream is long (the directory).
+    """
+    cached = cache.get(stream_id, evolve) if cache is not None else None
+    version: int = 0
+    state: S = initial
+    if cached is not None:
+        version, state = cached[0], cast(S, cached[1])
+    stream = await store.load(stream_id, after_version=version)
+    history = [registry.decode_recorded(e) for e in stream.events]
+    if fold_all is not None and cached is None:
+        state = fold_all(history)
+    else:
+        state = fold(evolve, state, history)
+    if stream.events:
+        version = stream.events[-1].version
+    return version, state
+
+
 async def execute(
     store: PostgresEventStore,
     registry: EventRegistry,
@@ -148,23 +178,13 @@ async def execute(
 ) -> list[RecordedEvent]:
     """Load → decide → append (and project, in the same transaction), retried on conflict.
 
-    `fold_all` replaces folding event by event where a stream is long (the directory);
-    `cache` keeps folded states so that only newer events are read and folded.
+    One command at a time; a service's commands go through StreamWriter, which commits the
+    commands queued for a stream together (both read the state with current_state).
     """
     for attempt in range(1, retries + 1):
-        cached = cache.get(stream_id, evolve) if cache is not None else None
-        version: int = 0
-        state: S = initial
-        if cached is not None:
-            version, state = cached[0], cast(S, cached[1])
-        stream = await store.load(stream_id, after_version=version)
-        history = [registry.decode_recorded(e) for e in stream.events]
-        if fold_all is not None and cached is None:
-            state = fold_all(history)
-        else:
-            state = fold(evolve, state, history)
-        if stream.events:
-            version = stream.events[-1].version
+        version, state = await current_state(
+            store, registry, stream_id, evolve, initial, fold_all=fold_all, cache=cache
+        )
         new_events = decide(state)
         if not new_events:
             if cache is not None:
@@ -278,16 +298,9 @@ class StreamWriter:
         runtime = self.runtime
         store, cache = runtime.store, runtime.states
         for attempt in range(1, self.retries + 1):
-            cached = cache.get(stream_id, evolve)
-            version, state = cached if cached is not None else (0, initial)
-            stream = await store.load(stream_id, after_version=version)
-            history = [runtime.registry.decode_recorded(e) for e in stream.events]
-            if fold_all is not None and cached is None:
-                state = fold_all(history)
-            else:
-                state = fold(evolve, state, history)
-            if stream.events:
-                version = stream.events[-1].version
+            version, state = await current_state(
+                store, runtime.registry, stream_id, evolve, initial, fold_all=fold_all, cache=cache
+            )
             for job in batch:
                 job.events, job.error = [], None
                 try:
