@@ -530,6 +530,9 @@ class ServiceRuntime:
         for task in self.background:
             self._spawn(f"task:{task.__name__}", functools.partial(task, self._stopping))
         self._serve_metrics()
+        # The broker's SUBs are buffered; a round trip makes sure the server holds them
+        # before anyone is told the service is up (else a first request meets no responder).
+        await self.broker.connection.flush(timeout=10)
         log.info("service_started", nats=self.settings.nats_url)
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
