@@ -229,10 +229,8 @@ class ProjectedHook:
         self.count = 0
         self.target = 0
         self.reached = asyncio.Event()
-        original = consumer.apply
 
-        async def apply(envelope: RecordedEvent, event: DomainEvent) -> bool:
-            handled = await original(envelope, event)
+        def committed(envelope: RecordedEvent) -> None:
             now = time.perf_counter()
             self.count += 1
             self.done[envelope.event_id] = now
@@ -241,9 +239,8 @@ class ProjectedHook:
                 waiter.set_result(now)
             if self.target and self.count >= self.target:
                 self.reached.set()
-            return handled
 
-        setattr(consumer, "apply", apply)  # noqa: B010 (an instance's method, wrapped)
+        consumer.on_committed = committed
 
     def expect(self, total: int) -> None:
         self.target = total

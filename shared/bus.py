@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,12 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
-from shared.context import causation_id_var, correlation_id_var
+from shared.context import (
+    TransactionScope,
+    causation_id_var,
+    correlation_id_var,
+    transaction_scope_var,
+)
 from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
 from shared.logging import get_logger
 from shared.postgres import claim_inbox
@@ -197,6 +202,28 @@ class PermanentFailure(Exception):
     """A message no retry can mend (unparseable, unknown type): dead-lettered at once."""
 
 
+class _OneByOne(Exception):
+    """This batch is to be handled a message at a time."""
+
+
+@contextlib.contextmanager
+def _event_context(consumer: str, envelope: RecordedEvent) -> Iterator[None]:
+    """While an event is handled, new events and log lines name it as their cause."""
+    correlation = envelope.metadata.correlation_id or str(envelope.event_id)
+    tokens = (
+        correlation_id_var.set(correlation),
+        causation_id_var.set(str(envelope.event_id)),
+    )
+    try:
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(envelope.event_id), correlation_id=correlation, consumer=consumer
+        ):
+            yield
+    finally:
+        correlation_id_var.reset(tokens[0])
+        causation_id_var.reset(tokens[1])
+
+
 @dataclass
 class ConsumerStats:
     handled: int = 0
@@ -211,8 +238,10 @@ class ConsumerStats:
 class EventConsumer:
     """A durable pull consumer on FLOWERS feeding one service's handler, exactly once in effect.
 
-    Per message: one transaction inserts the inbox row (a duplicate stops there) and runs
-    the handler; only after commit is the message acknowledged, synchronously. A failure
+    Per fetched batch: one transaction inserts the inbox rows (a duplicate stops there) and
+    runs the handler for each new event in order; only after commit are the messages
+    acknowledged, the last one synchronously. If the batch fails it is rolled back and its
+    messages are handled one transaction each, so a failure is pinned to its message: it
     is retried with back-off (`nak(delay)`); after `max_deliver` attempts, or at once for
     a message nothing can mend, it is copied with its error to FLOWERS_DLQ and then
     terminated, so the messages behind it keep flowing. The server's own max_deliver stays
@@ -230,6 +259,8 @@ class EventConsumer:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _blocked: dict[str, int] = field(default_factory=dict)  # stream id -> failing sequence
     _holds: dict[int, int] = field(default_factory=dict)  # sequence -> deliveries held
+    # Told of each event once its transaction has committed (benchmarks, tests).
+    on_committed: Callable[[RecordedEvent], None] | None = None
 
     async def ensure(self) -> None:
         """Create or update the durable consumer; a changed config is applied, not ignored."""
@@ -273,8 +304,7 @@ class EventConsumer:
                     log.warning("consumer_fetch_failed", consumer=self.name, error=repr(exc))
                     await asyncio.sleep(1.0)
                     continue
-                for message in messages:
-                    await self.handle(message)
+                await self.handle_batch(messages)
         finally:
             stopping.cancel()
             with contextlib.suppress(Exception):  # the connection may already be gone
@@ -282,6 +312,44 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """A fetched batch in one transaction: one inbox insert, one commit, one acknowledgement
+        round trip. If anything in it fails, the transaction rolls back and the messages are
+        handled one at a time, where retries, holds and dead letters are decided per message.
+        """
+        if len(messages) < 2 or self._blocked:
+            for message in messages:
+                await self.handle(message)
+            return
+        try:
+            decoded = [self._decode(message) for message in messages]
+        except PermanentFailure:  # dead-lettered on the way one by one
+            decoded = []
+        try:
+            if not decoded:
+                raise _OneByOne
+            await self.apply_all(decoded)
+        except Exception as exc:
+            if not isinstance(exc, _OneByOne):
+                self.stats.failures += 1
+                log.info(
+                    "consumer_batch_one_by_one",
+                    consumer=self.name,
+                    size=len(messages),
+                    error=repr(exc),
+                )
+            for message in messages:
+                await self.handle(message)
+            return
+        for message in messages:
+            self._holds.pop(message.metadata.sequence.stream, None)
+            if message.metadata.num_delivered > 1:
+                self.stats.redeliveries += 1
+        # Acks travel in order on one connection: confirming the last confirms them all.
+        for message in messages[:-1]:
+            await self._settle(message.ack(), "ack")
+        await self._settle(messages[-1].ack_sync(), "ack")
 
     async def handle(self, message: Msg) -> None:
         deliveries = message.metadata.num_delivered
@@ -292,19 +360,8 @@ class EventConsumer:
         except PermanentFailure as exc:
             await self._dead_letter(message, str(exc))
             return
-        correlation = envelope.metadata.correlation_id or str(envelope.event_id)
-        tokens = (
-            correlation_id_var.set(correlation),
-            causation_id_var.set(str(envelope.event_id)),
-        )
-        try:
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(envelope.event_id), correlation_id=correlation, consumer=self.name
-            ):
-                await self._handle_decoded(message, envelope, event, deliveries)
-        finally:
-            correlation_id_var.reset(tokens[0])
-            causation_id_var.reset(tokens[1])
+        with _event_context(self.name, envelope):
+            await self._handle_decoded(message, envelope, event, deliveries)
 
     async def _handle_decoded(
         self, message: Msg, envelope: RecordedEvent, event: DomainEvent, deliveries: int
@@ -354,27 +411,40 @@ class EventConsumer:
 
     async def apply(self, envelope: RecordedEvent, event: DomainEvent) -> bool:
         """One transaction: the inbox row, then the handler's effects. False if seen before."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await claim_inbox(conn, self.name, envelope.event_id):
-                self.stats.duplicates += 1
-                return False
-            await self.handler(conn, envelope, event)
-        self.stats.handled += 1
-        return True
+        return await self.apply_all([(envelope, event)]) == 1
+
+    async def apply_all(self, items: list[tuple[RecordedEvent, DomainEvent]]) -> int:
+        """One transaction: the inbox rows, then each new event's handler, in order.
+
+        Returns how many were new (the others had been handled before)."""
+        scope = TransactionScope()
+        token = transaction_scope_var.set(scope)
+        handled = 0
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await claim_inbox(conn, self.name, [e.event_id for e, _ in items])
+                for envelope, event in items:
+                    if envelope.event_id not in fresh:
+                        continue
+                    fresh.discard(envelope.event_id)  # twice in one batch: the first counts
+                    with _event_context(self.name, envelope):
+                        await self.handler(conn, envelope, event)
+                    handled += 1
+                await scope.finish()
+        finally:
+            transaction_scope_var.reset(token)
+        scope.committed()
+        self.stats.handled += handled
+        self.stats.duplicates += len(items) - handled
+        if self.on_committed is not None:
+            for envelope, _ in items:
+                self.on_committed(envelope)
+        return handled
 
     async def redrive(self, payload: bytes) -> bool:
         """Handle a dead letter's payload again (after the fault was fixed); once in effect."""
         envelope = RecordedEvent.model_validate_json(payload)
-        event = self.registry.decode_recorded(envelope)
-        tokens = (
-            correlation_id_var.set(envelope.metadata.correlation_id or str(envelope.event_id)),
-            causation_id_var.set(str(envelope.event_id)),
-        )
-        try:
-            return await self.apply(envelope, event)
-        finally:
-            correlation_id_var.reset(tokens[0])
-            causation_id_var.reset(tokens[1])
+        return await self.apply(envelope, self.registry.decode_recorded(envelope))
 
     async def _settle(self, step: Awaitable[Any], what: str) -> None:
         """An ack or nak lost to a broker outage is harmless: the inbox absorbs the redelivery."""

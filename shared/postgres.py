@@ -102,13 +102,23 @@ async def create_pool(
     max_size: int = 10,
     attempts: int = 1,
     on_retry: Any = None,
+    lock_timeout_ms: int | None = None,
 ) -> asyncpg.Pool:
-    """Connect with back-off; a refusal that retrying cannot mend raises DatabaseUnavailable."""
+    """Connect with back-off; a refusal that retrying cannot mend raises DatabaseUnavailable.
+
+    `lock_timeout_ms` bounds every lock wait on the pool's connections (a service's appends
+    wait for the log's head row): a stuck transaction then fails its waiters loudly.
+    """
+    server_settings = {} if lock_timeout_ms is None else {"lock_timeout": str(lock_timeout_ms)}
     delay = 0.2
     for attempt in range(1, attempts + 1):
         try:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                server_settings=server_settings,
             )
             return pool
         except (
@@ -180,12 +190,29 @@ def _record(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+class _VersionTaken(Exception):
+    """An expected version was stale: the key (stream_id, version) exists already."""
+
+    def __init__(self, stream_id: str, expected: int | None) -> None:
+        super().__init__(stream_id)
+        self.stream_id = stream_id
+        self.expected = expected
+
+    @classmethod
+    def from_detail(cls, detail: str, expected: dict[str, int]) -> _VersionTaken:
+        # "Key (stream_id, version)=(<stream id>, <version>) already exists."
+        inside = detail.partition(")=(")[2].rpartition(")")[0]
+        stream_id = inside.rpartition(", ")[0]
+        if stream_id not in expected:  # cannot parse it: name the first stream appended
+            stream_id = next(iter(expected))
+        return cls(stream_id, expected[stream_id])
+
+
 class PostgresEventStore:
     """The EventStore contract on one service's database."""
 
-    def __init__(self, pool: asyncpg.Pool, *, lock_timeout_ms: int = 5000) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._lock_timeout_ms = int(lock_timeout_ms)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -213,40 +240,58 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         if not any(r.events for r in requests):
             return []
-        if conn is None:
-            async with self.transaction() as own:
-                return await self._append(own, requests)
-        async with conn.transaction():  # a savepoint inside the caller's transaction
-            return await self._append(conn, requests)
+        try:
+            if conn is None:
+                async with self.transaction() as own:
+                    return await self._append(own, requests)
+            async with conn.transaction():  # a savepoint inside the caller's transaction
+                return await self._append(conn, requests)
+        except _VersionTaken as taken:  # rolled back by now: read what the stream holds
+            actual = await (conn or self.pool).fetchval(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
+                taken.stream_id,
+            )
+            raise ConcurrencyError(taken.stream_id, taken.expected, int(actual)) from None
 
     async def _append(
         self, conn: asyncpg.Connection, requests: Sequence[AppendRequest]
     ) -> list[RecordedEvent]:
-        await conn.execute(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}")
         # Appends are serialised on the head row and hold it until commit, so positions are
         # handed out in commit order: a reader tailing by position can never pass a position
         # that a slower transaction fills in later, and needs no gap-detection timer.
+        # (The wait is bounded by the pool's lock_timeout, see create_pool.)
         head = await conn.fetchrow(
             "SELECT position, hash FROM event_log_head WHERE singleton FOR UPDATE"
         )
         assert head is not None, "event_log_head is missing: was the schema applied?"
-        stream_ids = sorted({r.stream_id for r in requests})
-        current = {
-            row["stream_id"]: row["version"]
-            for row in await conn.fetch(
-                "SELECT stream_id, max(version) AS version FROM events "
-                "WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
-                stream_ids,
-            )
-        }
+        # A stream's version is read only where the caller did not say which it expects;
+        # an expected version is checked by the (stream_id, version) key on insert instead,
+        # which under the head lock is exact: versions have no gaps.
+        unknown = sorted({r.stream_id for r in requests if r.expected_version is None})
+        current: dict[str, int] = {}
+        if unknown:
+            current = {
+                row["stream_id"]: row["version"]
+                for row in await conn.fetch(
+                    "SELECT stream_id, max(version) AS version FROM events "
+                    "WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
+                    unknown,
+                )
+            }
         position: int = head["position"]
         prev_hash: str = head["hash"]
         rows: list[tuple[Any, ...]] = []
-        recorded: list[RecordedEvent] = []
+        seen: set[str] = set()
+        first_versions: dict[str, int] = {}
         for request in requests:
-            version = current.get(request.stream_id, 0)
-            if request.expected_version is not None and request.expected_version != version:
-                raise ConcurrencyError(request.stream_id, request.expected_version, version)
+            if request.stream_id in seen or request.expected_version is None:
+                version = current.get(request.stream_id, 0)
+                if request.expected_version is not None and request.expected_version != version:
+                    raise ConcurrencyError(request.stream_id, request.expected_version, version)
+            else:
+                version = request.expected_version
+                first_versions[request.stream_id] = version
+            seen.add(request.stream_id)
             for event in request.events:
                 position += 1
                 version += 1
@@ -279,29 +324,34 @@ class PostgresEventStore:
                 prev_hash = digest
             current[request.stream_id] = version
         try:
+            # One statement inserts the events, moves the head and wakes the followers.
             inserted = await conn.fetch(
                 f"""
-                INSERT INTO events (position, stream_id, version, event_id, type,
-                                    schema_version, data, metadata, prev_hash, hash)
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
-                                     $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
-                                     $9::text[], $10::text[])
-                RETURNING {_SELECT_COLUMNS}
+                WITH inserted AS (
+                    INSERT INTO events (position, stream_id, version, event_id, type,
+                                        schema_version, data, metadata, prev_hash, hash)
+                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
+                                         $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
+                                         $9::text[], $10::text[])
+                    RETURNING {_SELECT_COLUMNS}
+                ), moved AS (
+                    UPDATE event_log_head SET position = $11, hash = $12 WHERE singleton
+                )
+                SELECT inserted.*, pg_notify($13, $11::text) FROM inserted
                 """,
                 *[list(column) for column in zip(*rows, strict=True)],
+                position,
+                prev_hash,
+                NOTIFY_CHANNEL,
             )
         except asyncpg.UniqueViolationError as exc:
-            if "event_id" in (exc.constraint_name or ""):
+            constraint = exc.constraint_name or ""
+            if "event_id" in constraint:
                 raise DuplicateEventError(str(exc.detail)) from exc
+            if constraint == "events_pkey" and first_versions:
+                raise _VersionTaken.from_detail(str(exc.detail), first_versions) from exc
             raise
-        await conn.execute(
-            "UPDATE event_log_head SET position = $1, hash = $2 WHERE singleton",
-            position,
-            prev_hash,
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
-        recorded = [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
-        return recorded
+        return [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
 
     async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
         rows = await self.pool.fetch(
@@ -363,15 +413,17 @@ class PostgresEventStore:
         return report
 
 
-async def claim_inbox(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) -> bool:
-    """Record that `consumer` handles `event_id` now; False if it already did."""
-    inserted = await conn.fetchval(
-        "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING RETURNING true",
+async def claim_inbox(
+    conn: asyncpg.Connection, consumer: str, event_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Record that `consumer` handles these events now; the ones it had not handled before."""
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
         consumer,
-        event_id,
+        list(event_ids),
     )
-    return bool(inserted)
+    return {row["event_id"] for row in rows}
 
 
 async def get_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:

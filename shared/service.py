@@ -486,6 +486,7 @@ class ServiceRuntime:
             self.pool = await create_pool(
                 dsn,
                 attempts=settings.connect_attempts,
+                lock_timeout_ms=settings.lock_timeout_ms,
                 on_retry=lambda attempt, delay, exc: log.warning(
                     "postgres_unreachable_retrying",
                     attempt=attempt,
@@ -499,7 +500,7 @@ class ServiceRuntime:
             log.error("startup_failed", reason=str(exc))
             await self._close_connections()
             raise StartupError(str(exc)) from exc
-        self._store = PostgresEventStore(self.pool, lock_timeout_ms=settings.append_lock_timeout_ms)
+        self._store = PostgresEventStore(self.pool)
         self.relay = Relay(
             self.service,
             self.store,

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=5.0, gt=0)
     rpc_workers: int = Field(default=16, ge=1, le=256)  # requests handled at once per subject
     group_commit_max: int = Field(default=200, ge=1)  # commands to one stream per transaction
-    append_lock_timeout_ms: int = Field(default=5000, ge=1)
+    lock_timeout_ms: int = Field(default=5000, ge=1)  # a service's longest lock wait (appends)
     connect_attempts: int = Field(default=30, ge=1)
 
     clock_file: Path | None = None  # tests only: "now" read from this file (FileClock)

@@ -8,7 +8,9 @@ inside the consumer's transaction (one commit with the inbox row).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -28,6 +30,7 @@ from services.review.projections import EventOutOfOrder as EventOutOfOrder  # re
 from services.review.projections import apply_nomination_feed, candidate_from_row
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
+from shared.context import transaction_scope_var
 from shared.contracts.review import (
     ObjectionRaised,
     PublicNoticeStarted,
@@ -39,6 +42,7 @@ from shared.contracts.review import (
     review_stream_id,
 )
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
+from shared.eventstore import fold
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -66,10 +70,10 @@ def policy_from_settings(settings: Settings) -> ReviewPolicy:
 class ReviewStates:
     """Each round's folded review state, caught up from the log rather than refolded.
 
-    Only committed events are ever read (a caller loads before it appends), and the log is
-    append-only, so a cached (version, state) stays true; the next load reads the events
-    after that version only. Without it the feed would refold a growing stream per
-    nomination: quadratic in a round's size.
+    Only committed events reach the cache (a consumer transaction's own appends are
+    remembered once it commits), and the log is append-only, so a cached (version, state)
+    stays true; the next load reads the events after that version only. Without it the
+    feed would refold a growing stream per nomination: quadratic in a round's size.
     """
 
     def __init__(self) -> None:
@@ -90,10 +94,24 @@ class ReviewStates:
             state = evolve(state, event)
         if rows:
             version = rows[-1]["version"]
-            known = self._known.get(round_id)
-            if known is None or known[0] < version:
-                self._known[round_id] = (version, state)
+            self.remember(round_id, version, state)
         return state, version
+
+    def remember(self, round_id: str, version: int, state: ReviewState) -> None:
+        """Keep a committed state (a later version wins)."""
+        known = self._known.get(round_id)
+        if known is None or known[0] < version:
+            self._known[round_id] = (version, state)
+
+
+@dataclass
+class _Recording:
+    """The candidates one consumer transaction records in a round: one append at its end."""
+
+    round_id: str
+    version: int  # the review stream's version the state was loaded at
+    state: ReviewState
+    events: list[NewEvent] = field(default_factory=list)
 
 
 class ReviewHandlers:
@@ -141,10 +159,10 @@ class ReviewHandlers:
 
         The projection effects (`apply_nomination_feed`, which the audit replays alone) come
         first; recording CandidateRecorded events is the part that produces events. Runs in
-        the consumer's transaction: the inbox row, `candidates`, the new
-        CandidateRecorded events and their projections commit together. A ConcurrencyError
-        (a command appended to the round's review meanwhile) propagates: the consumer
-        retries with back-off.
+        the consumer's transaction: the inbox rows, `candidates`, the new CandidateRecorded
+        events and their projections commit together, the events of all the transaction's
+        messages in one append per round at its end. A ConcurrencyError (a command appended
+        to the round's review meanwhile) fails the transaction: the consumer retries.
         """
         changed = [
             candidate_from_row(r) for r in await apply_nomination_feed(conn, envelope, event)
@@ -152,8 +170,12 @@ class ReviewHandlers:
         if not changed:
             return
         round_id = changed[0].round_id  # one nomination, or one round's closing
-        state, version = await self.states.load(conn, round_id)
-        new_events = [e for c in changed for e in record_candidate(state, c)]
+        scope = transaction_scope_var.get()
+        recording = scope.local.get(("review-recording", round_id)) if scope else None
+        if not isinstance(recording, _Recording):
+            state, version = await self.states.load(conn, round_id)
+            recording = _Recording(round_id, version, state)
+        new_events = [e for c in changed for e in record_candidate(recording.state, c)]
         if not new_events:
             return
         meta = EventMetadata(
@@ -161,14 +183,34 @@ class ReviewHandlers:
             correlation_id=envelope.metadata.correlation_id,
             causation_id=str(envelope.event_id),
         )
+        recording.state = fold(evolve, recording.state, new_events)
+        recording.events.extend(NewEvent.of(e, meta) for e in new_events)
+        if scope is None:
+            await self._record(conn, recording)
+            return
+        # The messages of one consumer transaction share one append per round, at its end.
+        scope.local[("review-recording", round_id)] = recording
+        scope.before_commit(
+            ("review-recording", round_id), functools.partial(self._record, conn, recording)
+        )
+
+    async def _record(self, conn: asyncpg.Connection, recording: _Recording) -> None:
         recorded = await self.runtime.store.append(
-            review_stream_id(round_id),
-            [NewEvent.of(e, meta) for e in new_events],
-            expected_version=version,
+            review_stream_id(recording.round_id),
+            recording.events,
+            expected_version=recording.version,
             conn=conn,
         )
         if self.runtime.project is not None:
             await self.runtime.project(conn, recorded)
+        remember = functools.partial(
+            self.states.remember, recording.round_id, recorded[-1].version, recording.state
+        )
+        scope = transaction_scope_var.get()
+        if scope is None:
+            remember()
+        else:
+            scope.on_commit(remember)
 
 
 def outcome(

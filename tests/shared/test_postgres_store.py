@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 
 from shared.events import DomainEvent, EventMetadata, NewEvent
-from shared.postgres import PostgresEventStore
+from shared.postgres import PostgresEventStore, create_pool
 
 YIELD_S = 0  # the reader yields to the writers between empty reads
 
@@ -122,16 +122,20 @@ async def test_tampered_metadata_is_named_by_verify_chain(pg_store: PostgresEven
 
 
 async def test_appends_wait_for_the_lock_no_longer_than_the_timeout(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, db_url: str
 ) -> None:
-    store = PostgresEventStore(pool, lock_timeout_ms=100)
-    await store.append("s", [counted(0, 0)])
-    async with pool.acquire() as holder, holder.transaction():
-        await holder.execute("SELECT * FROM event_log_head FOR UPDATE")
-        try:
-            await store.append("s", [counted(0, 1)])
-        except asyncpg.LockNotAvailableError:
-            pass
-        else:
-            raise AssertionError("the append should have given up waiting for the lock")
-    assert await store.head() == 1
+    bounded = await create_pool(db_url, lock_timeout_ms=100)
+    try:
+        store = PostgresEventStore(bounded)
+        await store.append("s", [counted(0, 0)])
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT * FROM event_log_head FOR UPDATE")
+            try:
+                await store.append("s", [counted(0, 1)])
+            except asyncpg.LockNotAvailableError:
+                pass
+            else:
+                raise AssertionError("the append should have given up waiting for the lock")
+        assert await store.head() == 1
+    finally:
+        await bounded.close()

@@ -19,6 +19,7 @@ from shared.bus import (
     EventConsumer,
     ensure_streams,
 )
+from shared.context import transaction_scope_var
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.postgres import PostgresEventStore, get_checkpoint
 from shared.relay import Relay
@@ -171,7 +172,7 @@ async def test_a_consumer_killed_after_commit_before_ack_has_its_effect_once(
     task = asyncio.create_task(first.run())
     with pytest.raises(Crash):
         await asyncio.wait_for(task, 20)
-    assert await effects.rows() == [0]  # committed, never acknowledged
+    assert await effects.rows() == [0, 1, 2, 3, 4]  # one batch committed, never acknowledged
 
     second = consumer_for(effects.handle, pg_store.pool, js, settings)
 
@@ -180,8 +181,8 @@ async def test_a_consumer_killed_after_commit_before_ack_has_its_effect_once(
         return bool(info.num_ack_pending == 0 and info.num_pending == 0)
 
     await run_until(second, all_handled, "the redelivery after ack_wait")
-    assert await effects.rows() == [0, 1, 2, 3, 4]
-    assert second.stats.duplicates == 1
+    assert await effects.rows() == [0, 1, 2, 3, 4]  # each effect once
+    assert (second.stats.duplicates, second.stats.handled) == (5, 0)
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_rest_still_flow(
@@ -313,4 +314,41 @@ async def test_a_handler_failing_for_a_while_loses_nothing_and_keeps_each_aggreg
     assert sorted(await effects.rows()) == [1, 2, 3, 4, 5]
     assert attempts[1] == 3
     assert consumer.stats.held > 0
+    assert consumer.stats.dead_lettered == 0
+
+
+async def test_a_batch_with_a_failing_message_rolls_back_whole_then_goes_one_by_one(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    """Four events arrive in one fetch and event 2 fails once. The batch's transaction rolls
+    back with what its handlers left for after the commit; then each message is handled
+    alone: every effect and every after-commit step exactly once. Inside the batch a
+    handler sees what earlier handlers of the same transaction kept for it."""
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    await plant(pg_store, 4)
+    await Relay("test", pg_store, js).drain()
+    attempts: dict[int, int] = {}
+    kept_before: dict[int, list[object]] = {}
+    after_commit: list[int] = []
+
+    async def handler(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        assert isinstance(ev, Planted)
+        scope = transaction_scope_var.get()
+        assert scope is not None
+        attempts[ev.n] = attempts.get(ev.n, 0) + 1
+        kept_before.setdefault(ev.n, list(scope.local))  # noted on the first attempt
+        scope.local[ev.n] = True
+        await effects.handle(conn, env, ev)
+        scope.on_commit(lambda: after_commit.append(ev.n))
+        if ev.n == 2 and attempts[2] == 1:
+            raise ConnectionError("the database blinked")
+
+    consumer = consumer_for(handler, pg_store.pool, js, settings)
+    await run_until(consumer, lambda: consumer.stats.handled == 4, "all four handled")
+    assert kept_before[1] == [0]  # the batch's earlier handler, same transaction
+    assert attempts == {0: 2, 1: 2, 2: 2, 3: 1}  # 3 never ran in the failed batch
+    assert await effects.rows() == [0, 1, 2, 3]
+    assert sorted(after_commit) == [0, 1, 2, 3]
+    assert consumer.stats.failures == 1
     assert consumer.stats.dead_lettered == 0
