@@ -133,6 +133,23 @@ def chain_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def stored_fields(
+    position: int, stream_id: str, version: int, event: NewEvent
+) -> tuple[int, str, int, uuid.UUID, str, int, dict[str, Any], dict[str, Any]]:
+    """What the log stores of a new event at (position, stream_id, version), in the order
+    chain_hash takes it (after the previous hash)."""
+    return (
+        position,
+        stream_id,
+        version,
+        event.event_id,
+        event.type,
+        event.schema_version,
+        event.data,
+        metadata_json(event.metadata),
+    )
+
+
 def metadata_json(metadata: EventMetadata) -> dict[str, Any]:
     return metadata.model_dump(mode="json")
 

@@ -14,6 +14,7 @@ from shared.events import (
     RecordedEvent,
     chain_hash,
     metadata_json,
+    stored_fields,
 )
 
 ANY_VERSION: None = None
@@ -209,18 +210,8 @@ class InMemoryEventStore:
                 for event in request.events:
                     position += 1
                     version += 1
-                    meta = metadata_json(event.metadata)
-                    digest = chain_hash(
-                        prev,
-                        position,
-                        request.stream_id,
-                        version,
-                        event.event_id,
-                        event.type,
-                        event.schema_version,
-                        event.data,
-                        meta,
-                    )
+                    fields = stored_fields(position, request.stream_id, version, event)
+                    digest = chain_hash(prev, *fields)
                     recorded.append(
                         RecordedEvent(
                             position=position,

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ from shared.events import (
     NewEvent,
     RecordedEvent,
     chain_hash,
-    metadata_json,
+    stored_fields,
 )
 from shared.eventstore import (
     ANY_VERSION,
@@ -190,6 +191,52 @@ def _record(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
+GROUP_COMMIT_MAX = 500  # appends of their own committed together, at most
+
+_AppendJob = tuple[list[AppendRequest], "asyncio.Future[list[RecordedEvent]]"]
+
+
+@dataclass(frozen=True)
+class _AppendPlan:
+    """The rows an append writes after a given head, and the head they leave."""
+
+    after_position: int
+    after_hash: str
+    rows: list[tuple[Any, ...]]
+    head_position: int
+    head_hash: str
+    expected: dict[str, int]  # the versions callers expected (checked by the key on insert)
+
+
+def _plan(
+    requests: Sequence[AppendRequest], position: int, prev_hash: str, current: dict[str, int]
+) -> _AppendPlan:
+    """Number and chain the events after (position, prev_hash). A version in `current` was
+    read under the head lock; an expected version is checked by the (stream_id, version)
+    key on insert instead, which is exact: versions have no gaps."""
+    after_position, after_hash = position, prev_hash
+    current = dict(current)
+    rows: list[tuple[Any, ...]] = []
+    expected: dict[str, int] = {}
+    for request in requests:
+        if request.stream_id in current or request.expected_version is None:
+            version = current.get(request.stream_id, 0)
+            if request.expected_version is not None and request.expected_version != version:
+                raise ConcurrencyError(request.stream_id, request.expected_version, version)
+        else:
+            version = request.expected_version
+            expected[request.stream_id] = version
+        for event in request.events:
+            position += 1
+            version += 1
+            fields = stored_fields(position, request.stream_id, version, event)
+            digest = chain_hash(prev_hash, *fields)
+            rows.append((*fields, prev_hash, digest))
+            prev_hash = digest
+        current[request.stream_id] = version
+    return _AppendPlan(after_position, after_hash, rows, position, prev_hash, expected)
+
+
 class _VersionTaken(Exception):
     """An expected version was stale: the key (stream_id, version) exists already."""
 
@@ -213,6 +260,11 @@ class PostgresEventStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # The head (position, hash) as this store last saw it: an append that starts there
+        # needs no locking read first. Only a hint: a stale one costs one round trip.
+        self._head: tuple[int, str] | None = None
+        self._waiting: list[_AppendJob] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -241,21 +293,94 @@ class PostgresEventStore:
         if not any(r.events for r in requests):
             return []
         try:
-            if conn is None:
-                async with self.transaction() as own:
-                    return await self._append(own, requests)
-            async with conn.transaction():  # a savepoint inside the caller's transaction
+            if conn is not None:
+                # In the caller's transaction, which a failure aborts: a caller that retries
+                # inside it wraps the attempt in a savepoint (`async with conn.transaction()`).
                 return await self._append(conn, requests)
-        except _VersionTaken as taken:  # rolled back by now: read what the stream holds
-            actual = await (conn or self.pool).fetchval(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
-                taken.stream_id,
-            )
-            raise ConcurrencyError(taken.stream_id, taken.expected, int(actual)) from None
+            return await self._group_commit(requests)
+        except _VersionTaken as taken:  # the transaction cannot read on: ask another one
+            raise await self._concurrency_error(taken) from None
+
+    async def _concurrency_error(self, taken: _VersionTaken) -> ConcurrencyError:
+        actual = await self.pool.fetchval(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
+            taken.stream_id,
+        )
+        return ConcurrencyError(taken.stream_id, taken.expected, int(actual))
+
+    async def _group_commit(self, requests: Sequence[AppendRequest]) -> list[RecordedEvent]:
+        """Appends in transactions of their own, committed together while one is in flight.
+
+        All appends wait for the one head lock anyway; so the appends that arrive while a
+        commit is under way go into the next one together. If that combined append fails,
+        each is tried alone, so every caller gets its own result or error.
+        """
+        job: _AppendJob = (list(requests), asyncio.get_running_loop().create_future())
+        self._waiting.append(job)
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await job[1]
+
+    async def _commit_waiting(self) -> None:
+        try:
+            while self._waiting:
+                jobs, self._waiting = (
+                    self._waiting[:GROUP_COMMIT_MAX],
+                    self._waiting[GROUP_COMMIT_MAX:],
+                )
+                if len(jobs) > 1:
+                    try:
+                        recorded = await self._append_own([r for reqs, _ in jobs for r in reqs])
+                    except (ConcurrencyError, DuplicateEventError, _VersionTaken):
+                        pass  # one of them conflicts: each alone below
+                    except Exception as exc:
+                        for _, future in jobs:
+                            if not future.done():
+                                future.set_exception(exc)
+                        continue
+                    else:
+                        offset = 0
+                        for reqs, future in jobs:
+                            count = sum(len(r.events) for r in reqs)
+                            if not future.done():  # a caller that gave up: its events stand
+                                future.set_result(recorded[offset : offset + count])
+                            offset += count
+                        continue
+                for reqs, future in jobs:
+                    try:
+                        result = await self._append_own(reqs)
+                    except _VersionTaken as taken:
+                        if not future.done():
+                            future.set_exception(await self._concurrency_error(taken))
+                    except Exception as exc:
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        if not future.done():
+                            future.set_result(result)
+        finally:
+            self._committer = None
+            for _, future in self._waiting:  # only if this task itself was cancelled
+                if not future.done():
+                    future.set_exception(RuntimeError("the event store stopped appending"))
+            self._waiting = []
+
+    async def _append_own(self, requests: Sequence[AppendRequest]) -> list[RecordedEvent]:
+        async with self.pool.acquire() as conn:
+            # One statement is its own transaction: where the head is as last seen, the
+            # whole append is a single round trip.
+            recorded = await self._append_at_known_head(conn, requests)
+            if recorded is not None:
+                return recorded
+            async with conn.transaction():
+                return await self._append(conn, requests)
 
     async def _append(
         self, conn: asyncpg.Connection, requests: Sequence[AppendRequest]
     ) -> list[RecordedEvent]:
+        recorded = await self._append_at_known_head(conn, requests)
+        if recorded is not None:
+            return recorded
         # Appends are serialised on the head row and hold it until commit, so positions are
         # handed out in commit order: a reader tailing by position can never pass a position
         # that a slower transaction fills in later, and needs no gap-detection timer.
@@ -264,9 +389,7 @@ class PostgresEventStore:
             "SELECT position, hash FROM event_log_head WHERE singleton FOR UPDATE"
         )
         assert head is not None, "event_log_head is missing: was the schema applied?"
-        # A stream's version is read only where the caller did not say which it expects;
-        # an expected version is checked by the (stream_id, version) key on insert instead,
-        # which under the head lock is exact: versions have no gaps.
+        # A stream's version is read only where the caller did not say which it expects.
         unknown = sorted({r.stream_id for r in requests if r.expected_version is None})
         current: dict[str, int] = {}
         if unknown:
@@ -278,83 +401,66 @@ class PostgresEventStore:
                     unknown,
                 )
             }
-        position: int = head["position"]
-        prev_hash: str = head["hash"]
-        rows: list[tuple[Any, ...]] = []
-        seen: set[str] = set()
-        first_versions: dict[str, int] = {}
-        for request in requests:
-            if request.stream_id in seen or request.expected_version is None:
-                version = current.get(request.stream_id, 0)
-                if request.expected_version is not None and request.expected_version != version:
-                    raise ConcurrencyError(request.stream_id, request.expected_version, version)
-            else:
-                version = request.expected_version
-                first_versions[request.stream_id] = version
-            seen.add(request.stream_id)
-            for event in request.events:
-                position += 1
-                version += 1
-                meta = metadata_json(event.metadata)
-                digest = chain_hash(
-                    prev_hash,
-                    position,
-                    request.stream_id,
-                    version,
-                    event.event_id,
-                    event.type,
-                    event.schema_version,
-                    event.data,
-                    meta,
-                )
-                rows.append(
-                    (
-                        position,
-                        request.stream_id,
-                        version,
-                        event.event_id,
-                        event.type,
-                        event.schema_version,
-                        event.data,
-                        meta,
-                        prev_hash,
-                        digest,
-                    )
-                )
-                prev_hash = digest
-            current[request.stream_id] = version
+        plan = _plan(requests, head["position"], head["hash"], current)
+        recorded = await self._insert(conn, plan)
+        assert recorded, "the head moved while this transaction held its lock"
+        return recorded
+
+    async def _append_at_known_head(
+        self, conn: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> list[RecordedEvent] | None:
+        """Append after the head this store last wrote or read, if it is still the head;
+        None (nothing written) if it moved or a stream's version has to be read first."""
+        if self._head is None or any(r.expected_version is None for r in requests):
+            return None
+        plan = _plan(requests, *self._head, {})
+        return await self._insert(conn, plan) or None
+
+    async def _insert(self, conn: asyncpg.Connection, plan: _AppendPlan) -> list[RecordedEvent]:
+        """One statement: move the head if it is where the plan starts (taking its lock
+        until commit), then insert the events and wake the followers; [] if it was not."""
         try:
-            # One statement inserts the events, moves the head and wakes the followers.
             inserted = await conn.fetch(
                 f"""
-                WITH inserted AS (
+                WITH moved AS (
+                    UPDATE event_log_head SET position = $11, hash = $12
+                    WHERE singleton AND position = $13 AND hash = $14
+                    RETURNING position
+                ), inserted AS (
                     INSERT INTO events (position, stream_id, version, event_id, type,
                                         schema_version, data, metadata, prev_hash, hash)
                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
                                          $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
                                          $9::text[], $10::text[])
+                    WHERE EXISTS (SELECT FROM moved)
                     RETURNING {_SELECT_COLUMNS}
-                ), moved AS (
-                    UPDATE event_log_head SET position = $11, hash = $12 WHERE singleton
                 )
-                SELECT inserted.*, pg_notify($13, $11::text) FROM inserted
+                SELECT inserted.*, pg_notify($15, $11::text) FROM inserted
                 """,
-                *[list(column) for column in zip(*rows, strict=True)],
-                position,
-                prev_hash,
+                *[list(column) for column in zip(*plan.rows, strict=True)],
+                plan.head_position,
+                plan.head_hash,
+                plan.after_position,
+                plan.after_hash,
                 NOTIFY_CHANNEL,
             )
         except asyncpg.UniqueViolationError as exc:
             constraint = exc.constraint_name or ""
             if "event_id" in constraint:
                 raise DuplicateEventError(str(exc.detail)) from exc
-            if constraint == "events_pkey" and first_versions:
-                raise _VersionTaken.from_detail(str(exc.detail), first_versions) from exc
+            if constraint == "events_pkey" and plan.expected:
+                raise _VersionTaken.from_detail(str(exc.detail), plan.expected) from exc
             raise
+        if not inserted:
+            return []
+        self._head = (plan.head_position, plan.head_hash)
         return [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
 
-    async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
-        rows = await self.pool.fetch(
+    async def load(
+        self, stream_id: str, after_version: int = 0, *, conn: asyncpg.Connection | None = None
+    ) -> EventStream:
+        """A stream's events after a version; with `conn`, as that transaction sees them."""
+        rows = await (conn or self.pool).fetch(
             f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
             "ORDER BY version",
             stream_id,

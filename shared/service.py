@@ -190,15 +190,15 @@ async def execute(
             if cache is not None:
                 cache.put(stream_id, evolve, version, state)
             return []
+        new = [NewEvent.of(e, meta) for e in new_events]
         try:
-            async with store.transaction() as conn:
-                recorded = await store.append(
-                    stream_id,
-                    [NewEvent.of(e, meta) for e in new_events],
-                    expected_version=version,
-                    conn=conn,
-                )
-                if project is not None:
+            if project is None:  # nothing to commit with it: the store's own transaction
+                recorded = await store.append(stream_id, new, expected_version=version)
+            else:
+                async with store.transaction() as conn:
+                    recorded = await store.append(
+                        stream_id, new, expected_version=version, conn=conn
+                    )
                     await project(conn, recorded)
         except ConcurrencyError:
             if attempt == retries:

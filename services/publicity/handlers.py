@@ -104,7 +104,7 @@ class PublicityHandlers:
         round_id: str,
         decide_fn: Callable[[RoundPublicity], list[PublicityEvent]],
     ) -> list[RecordedEvent]:
-        """Load → decide → append on the consumer's connection, retried on conflict."""
+        """Load → decide → append in the consumer's transaction, retried on conflict."""
         store = self.runtime.store
         stream_id = publicity_stream_id(round_id)
         meta = EventMetadata(
@@ -113,7 +113,7 @@ class PublicityHandlers:
             causation_id=str(cause.event_id),
         )
         for attempt in range(1, _RETRIES + 1):
-            stream = await store.load(stream_id)
+            stream = await store.load(stream_id, conn=conn)
             state = state_from(
                 round_id, (self.runtime.registry.decode_recorded(e) for e in stream.events)
             )
@@ -127,9 +127,10 @@ class PublicityHandlers:
                 for i, e in enumerate(events)
             ]
             try:
-                recorded = await store.append(
-                    stream_id, new, expected_version=stream.version, conn=conn
-                )
+                async with conn.transaction():  # a savepoint: a conflict undoes this attempt
+                    recorded = await store.append(
+                        stream_id, new, expected_version=stream.version, conn=conn
+                    )
             except ConcurrencyError:
                 if attempt == _RETRIES:
                     raise

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
+import pytest
 
 from shared.events import DomainEvent, EventMetadata, NewEvent
+from shared.eventstore import ConcurrencyError
 from shared.postgres import PostgresEventStore, create_pool
 
 YIELD_S = 0  # the reader yields to the writers between empty reads
@@ -62,6 +65,42 @@ async def test_eight_concurrent_appenders_leave_no_gap_and_a_tailing_reader_sees
         stream = await pg_store.load(f"writer-{writer}")
         assert [e.data["n"] for e in stream.events] == list(range(per_writer))
     assert (await pg_store.verify_chain()).ok
+
+
+async def test_two_stores_on_one_log_with_expected_versions_keep_it_whole(
+    pool: asyncpg.Pool,
+) -> None:
+    """Each store appends after the head it last saw, in one statement; when the other
+    store (another process) or a rolled-back transaction moved the head or left it
+    behind, the append takes the head lock and reads it. The log stays one gap-free chain,
+    and a stale expected version is still refused."""
+    stores = [PostgresEventStore(pool), PostgresEventStore(pool)]
+    per_stream = 60
+
+    async def write(writer: int) -> None:
+        store = stores[writer % 2]
+        for n in range(per_stream):
+            await store.append(f"w-{writer}", [counted(writer, n)], expected_version=n)
+            if n == per_stream // 2:  # a caller's transaction that rolls back after appending
+                with contextlib.suppress(RuntimeError):
+                    async with pool.acquire() as conn, conn.transaction():
+                        await store.append(
+                            f"w-{writer}", [counted(writer, -1)], expected_version=n + 1, conn=conn
+                        )
+                        raise RuntimeError("the caller changed its mind")
+
+    await asyncio.gather(*(write(w) for w in range(6)))
+    total = 6 * per_stream
+    assert await stores[0].head() == total
+    positions = [r["position"] for r in await pool.fetch("SELECT position FROM events")]
+    assert sorted(positions) == list(range(1, total + 1))
+    for writer in range(6):
+        stream = await stores[1].load(f"w-{writer}")
+        assert [e.data["n"] for e in stream.events] == list(range(per_stream))
+    assert (await stores[0].verify_chain()).ok
+    with pytest.raises(ConcurrencyError) as stale:
+        await stores[1].append("w-0", [counted(0, 99)], expected_version=3)
+    assert (stale.value.expected, stale.value.actual) == (3, per_stream)
 
 
 async def _fill(store: PostgresEventStore, count: int = 10) -> None:
