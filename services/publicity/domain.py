@@ -737,20 +737,24 @@ def _check_revision(material: Material, expected: int | None) -> None:
         raise StaleRevision(revision=material.revision, expected=expected)
 
 
-_FIELD_ZH = {
-    "title": "标题",
-    "lead": "导语",
-    "closing": "结束语",
-    "text": "事迹文字",
-    "caption": "字幕",
-    "duration_s": "时长",
-    "photo_slot": "照片位",
+# The fields of a draft an editor changes, named in Chinese and English.
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "title": ("标题", "title"),
+    "lead": ("导语", "lead"),
+    "closing": ("结束语", "closing words"),
+    "text": ("事迹文字", "deeds"),
+    "caption": ("字幕", "caption"),
+    "duration_s": ("时长", "duration"),
+    "photo_slot": ("照片位", "photo slot"),
 }
 
 
 def _not_for(kind: MaterialKind, field_name: str) -> FieldNotForKind:
     return FieldNotForKind(
-        kind=kind, kind_zh=KIND_LABELS_ZH[kind], field=field_name, field_zh=_FIELD_ZH[field_name]
+        kind=kind,
+        kind_zh=KIND_LABELS_ZH[kind],
+        field=field_name,
+        field_zh=FIELD_LABELS[field_name][0],
     )
 
 
@@ -760,13 +764,13 @@ def _edited_section(
     changes: dict[str, Any] = {}
     if edit.text is not None:
         if not edit.text:
-            raise EmptyText(field="text", field_zh=_FIELD_ZH["text"])
+            raise EmptyText(field="text", field_zh=FIELD_LABELS["text"][0])
         changes["text"] = edit.text
     if edit.caption is not None:
         if material.kind != "storyboard":
             raise _not_for(material.kind, "caption")
         if not edit.caption:
-            raise EmptyText(field="caption", field_zh=_FIELD_ZH["caption"])
+            raise EmptyText(field="caption", field_zh=FIELD_LABELS["caption"][0])
         if len(edit.caption) > policy.caption_max_chars:
             raise CaptionTooLong(max=policy.caption_max_chars, length=len(edit.caption))
         changes["caption"] = edit.caption
@@ -799,7 +803,7 @@ def edit_material(
         value = getattr(cmd, name)
         if value is not None:
             if not value:
-                raise EmptyText(field=name, field_zh=_FIELD_ZH[name])
+                raise EmptyText(field=name, field_zh=FIELD_LABELS[name][0])
             updates[name] = value
     sections = {s.nomination_id: s for s in content.sections}
     for edit in cmd.sections:

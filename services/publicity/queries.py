@@ -15,7 +15,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.publicity import reports
-from services.publicity.domain import MaterialNotFound
+from services.publicity.domain import FIELD_LABELS, MaterialNotFound
 from services.publicity.rendering import (
     FORMATS,
     MaterialDoc,
@@ -27,6 +27,7 @@ from services.publicity.rendering import (
 )
 from shared.contracts.common import Category
 from shared.contracts.publicity import (
+    CHANNEL_LABELS_EN,
     CHANNEL_LABELS_ZH,
     KIND_LABELS_ZH,
     FeaturedWinner,
@@ -106,15 +107,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-_FIELD_ZH = {
-    "title": "标题",
-    "lead": "导语",
-    "closing": "结束语",
-    "text": "事迹文字",
-    "caption": "字幕",
-    "duration_s": "时长",
-    "photo_slot": "照片位",
-}
 _SECTION_FIELD = re.compile(r"sections\.(?P<id>[0-9a-f-]+)\.(?P<field>\w+)")
 
 
@@ -249,43 +241,59 @@ class PublicityQueries:
                 "revision": r["data"].get("revision", 1),
                 "channel": r["data"].get("channel"),
                 "changed": r["data"].get("changed"),
-                "summary_zh": self._describe(r["type"], r["data"], facts),
+                **self._describe(r["type"], r["data"], facts),
             }
             for r in rows
         ]
 
     @staticmethod
-    def _describe(type_: str, data: dict[str, Any], facts: RoundFacts) -> str:
+    def _describe(type_: str, data: dict[str, Any], facts: RoundFacts) -> dict[str, str]:
+        """One step of a draft's history, in Chinese and English (summary_zh, summary_en)."""
+
         def name_of(nomination_id: str | None) -> str:
             w = facts.winners.get(uuid.UUID(nomination_id)) if nomination_id else None
             return w.name if w else "获奖职工"
 
+        revision = data.get("revision", 1)
+        zh, en = type_, type_
         if type_ == "MaterialsDrafted":
-            return "根据公布的评选结果生成初稿"
-        if type_ == "MaterialEdited":
-            parts = []
+            zh, en = "根据公布的评选结果生成初稿", "First draft made from the published result"
+        elif type_ == "MaterialEdited":
+            parts_zh, parts_en = [], []
             for item in data.get("changed", []):
                 match = _SECTION_FIELD.fullmatch(item)
+                field_name = match["field"] if match else item
+                label_zh, label_en = FIELD_LABELS.get(field_name, (field_name, field_name))
                 if match:
-                    parts.append(f"{name_of(match['id'])}·{_FIELD_ZH.get(match['field'], item)}")
+                    parts_zh.append(f"{name_of(match['id'])}·{label_zh}")
+                    parts_en.append(f"{label_en} of {name_of(match['id'])}")
                 else:
-                    parts.append(_FIELD_ZH.get(item, item))
-            return f"编辑第{data['revision']}版：" + "、".join(parts)
-        if type_ == "MaterialApproved":
-            return f"审核通过第{data['revision']}版"
-        if type_ == "MaterialPublished":
-            return f"第{data['revision']}版在{CHANNEL_LABELS_ZH[data['channel']]}发布"
-        if type_ == "HonorRollUpdated":
-            return (
-                f"撤销{name_of(data.get('removed_nomination_id'))}的荣誉后更新光荣榜"
-                f"（第{data['revision']}版，需重新审核发布）"
-            )
-        if type_ == "MaterialRevised":
+                    parts_zh.append(label_zh)
+                    parts_en.append(label_en)
+            zh = f"编辑第{revision}版：" + "、".join(parts_zh)
+            en = f"Revision {revision} edited: " + ", ".join(parts_en)
+        elif type_ == "MaterialApproved":
+            zh, en = f"审核通过第{revision}版", f"Revision {revision} approved"
+        elif type_ == "MaterialPublished":
+            channel = data["channel"]
+            zh = f"第{revision}版在{CHANNEL_LABELS_ZH[channel]}发布"
+            en = f"Revision {revision} published in {CHANNEL_LABELS_EN[channel]}"
+        elif type_ == "HonorRollUpdated":
             who = name_of(data.get("removed_nomination_id"))
-            return f"撤销{who}的荣誉后修订草稿（第{data['revision']}版）"
-        if type_ == "CorrectionDrafted":
-            return f"撤销{name_of(data.get('nomination_id'))}的荣誉后生成更正说明"
-        return type_
+            zh = f"撤销{who}的荣誉后更新光荣榜（第{revision}版，需重新审核发布）"
+            en = (
+                f"Honor roll updated after {who}'s award was revoked (revision {revision}; "
+                "to be approved and published again)"
+            )
+        elif type_ == "MaterialRevised":
+            who = name_of(data.get("removed_nomination_id"))
+            zh = f"撤销{who}的荣誉后修订草稿（第{revision}版）"
+            en = f"Draft revised after {who}'s award was revoked (revision {revision})"
+        elif type_ == "CorrectionDrafted":
+            who = name_of(data.get("nomination_id"))
+            zh = f"撤销{who}的荣誉后生成更正说明"
+            en = f"Correction notice drafted after {who}'s award was revoked"
+        return {"summary_zh": zh, "summary_en": en}
 
     async def artefact(self, q: GetArtefact) -> dict[str, Any]:
         row = await self._material(q.material_id)

@@ -45,6 +45,11 @@ CHANNEL_LABELS_ZH: dict[str, str] = {
     "official_account": "微信公众号",
     "meeting": "月度作业计划会",
 }
+CHANNEL_LABELS_EN: dict[str, str] = {
+    "bulletin": "the company bulletin",
+    "official_account": "the official account",
+    "meeting": "the monthly operations-planning meeting",
+}
 
 # Fixed forever: changing it would rename every material ever drafted.
 MATERIAL_NAMESPACE = uuid.UUID("5f1c1d0e-7c3a-5b2e-9a41-70b1c6e0f3a7")

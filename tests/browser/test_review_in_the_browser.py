@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.browser.conftest import Served
-from tests.gateway.harness import PASSWORD, ROUND
+from tests.gateway.harness import PASSWORD, ROUND, Harness
 from tests.gateway.review_setup import ReviewRound, after_the_notice, review_round
 
 pytestmark = pytest.mark.integration
@@ -132,6 +132,55 @@ async def score(b: Browsing, username: str, first: bool) -> None:
     await expect(page.locator("ul.worklist").first).not_to_contain_text("赵强")
 
 
+async def announce(b: Browsing, office: Page) -> None:
+    """The office starts the public notice; publishing waits for its end."""
+    await b.menu(office, "/review/summary")
+    await office.click("button:has-text('开始公示')")
+    await expect(office.locator(".flash.ok")).to_have_text("公示已开始。")
+    await expect(office.locator("#publish")).to_contain_text("公示期尚未结束")
+
+
+async def object_under_own_name(b: Browsing, nominee: str) -> Page:
+    """A staff member sees the nominee on notice and objects, under the account's name."""
+    staff = await b.signed_in("staff")
+    await expect(staff.locator(".panel", has_text="公示与光荣榜")).to_contain_text(nominee)
+    await b.home_shot(staff, "staff")
+    await staff.click("text=查看公示 / 实名提出异议")
+    winner = staff.locator(".winner-card", has_text=nominee)
+    await winner.locator("summary").click()
+    await expect(winner).to_contain_text("将以您的实名提交：张小伟")
+    await winner.locator("textarea").fill("听说节约成本的数据与班组台账不符，请核实。")
+    await winner.locator("button:has-text('实名提交异议')").click()
+    await expect(staff.locator(".flash.ok")).to_contain_text("您的异议已实名提交")
+    return staff
+
+
+async def dismiss_the_objection(b: Browsing, office: Page) -> None:
+    """The office records its investigation of objection 1 and dismisses it."""
+    await office.goto(f"{b.url}/")
+    await expect(office.locator(".panel", has_text="评审待办")).to_contain_text("1 项待处理")
+    await b.menu(office, "/review/objections")
+    await expect(office.locator("#objection-1")).to_contain_text("张小伟")
+    await office.fill("#note-1", "已调阅考勤记录和班组台账。")
+    await office.click("#objection-1 button:has-text('记录')")
+    await expect(office.locator(".flash.ok")).to_have_text("调查情况已记录。")
+    await office.check("#objection-1 input[value=dismissed]")
+    await office.fill("#resolution-1", "经核实，数据准确，异议不成立。")
+    await office.click("#objection-1 button:has-text('处理异议')")
+    await expect(office.locator(".flash.ok")).to_have_text("异议已处理。")
+
+
+async def publish_after_the_notice(b: Browsing, harness: Harness, office: Page) -> Page:
+    """Past the notice's end (the sessions end too: sign in again), the office publishes."""
+    await after_the_notice(harness)
+    office = await b.signed_in("office", office)
+    await b.menu(office, "/review/summary")
+    await expect(office.locator("#publish")).to_contain_text("可以正式发布评选结果")
+    await office.click("button:has-text('正式发布结果')")
+    await expect(office.locator(".flash.ok")).to_have_text("评选结果已正式发布。")
+    return office
+
+
 @pytest.mark.parametrize("width", [1280, 375])
 async def test_the_review_of_a_round_in_the_browser(
     served: Served, browser: Browser, artifacts: Path, width: int
@@ -166,47 +215,15 @@ async def test_the_review_of_a_round_in_the_browser(
         await expect(leader.locator(".flash.ok")).to_have_text("已确定拟表彰人选。")
         await expect(leader.locator("#category-striving")).to_contain_text("已确定，排名冻结")
 
-        # The office announces.
-        await b.menu(office, "/review/summary")
-        await office.click("button:has-text('开始公示')")
-        await expect(office.locator(".flash.ok")).to_have_text("公示已开始。")
-        await expect(office.locator("#publish")).to_contain_text("公示期尚未结束")
-
-        # A staff member objects, under the account's name.
-        staff = await b.signed_in("staff")
-        await expect(staff.locator(".panel", has_text="公示与光荣榜")).to_contain_text("张伟")
-        await b.home_shot(staff, "staff")
-        await staff.click("text=查看公示 / 实名提出异议")
-        winner = staff.locator(".winner-card", has_text="张伟")
-        await winner.locator("summary").click()
-        await expect(winner).to_contain_text("将以您的实名提交：张小伟")
-        await winner.locator("textarea").fill("听说节约成本的数据与班组台账不符，请核实。")
-        await winner.locator("button:has-text('实名提交异议')").click()
-        await expect(staff.locator(".flash.ok")).to_contain_text("您的异议已实名提交")
+        await announce(b, office)
+        staff = await object_under_own_name(b, "张伟")
         await expect(staff.locator("text=我提出的异议")).to_be_visible()
         await b.fits(staff)
-
-        # The office investigates and dismisses it.
-        await office.goto(f"{b.url}/")
-        await expect(office.locator(".panel", has_text="评审待办")).to_contain_text("1 项待处理")
-        await b.menu(office, "/review/objections")
-        await expect(office.locator("#objection-1")).to_contain_text("张小伟")
-        await office.fill("#note-1", "已调阅考勤记录和班组台账。")
-        await office.click("#objection-1 button:has-text('记录')")
-        await expect(office.locator(".flash.ok")).to_have_text("调查情况已记录。")
-        await office.check("#objection-1 input[value=dismissed]")
-        await office.fill("#resolution-1", "经核实，数据准确，异议不成立。")
-        await office.click("#objection-1 button:has-text('处理异议')")
-        await expect(office.locator(".flash.ok")).to_have_text("异议已处理。")
+        await dismiss_the_objection(b, office)
         await b.fits(office)
 
         # Past the notice's end (the sessions end too: sign in again), the office publishes.
-        await after_the_notice(served.harness)
-        office = await b.signed_in("office", office)
-        await b.menu(office, "/review/summary")
-        await expect(office.locator("#publish")).to_contain_text("可以正式发布评选结果")
-        await office.click("button:has-text('正式发布结果')")
-        await expect(office.locator(".flash.ok")).to_have_text("评选结果已正式发布。")
+        office = await publish_after_the_notice(b, served.harness, office)
         await office.screenshot(
             path=str(b.artifacts / f"review-published-{width}px.png"), full_page=True
         )

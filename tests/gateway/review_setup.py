@@ -112,9 +112,8 @@ class ReviewRound:
         return objection_no
 
 
-async def review_round(harness: Harness) -> ReviewRound:
-    """Accounts, and four nominations in the review: 张伟 and 赵强 (striving), 李娜 (reform),
-    刘洋 (dedication); none audited yet."""
+async def review_accounts(harness: Harness) -> ReviewRound:
+    """The accounts of every review role (ACCOUNTS), and no nomination yet."""
     users: dict[str, User] = {}
     for username, (name, roles, unit, department, employee_no) in ACCOUNTS.items():
         user = await harness.state.accounts.create_user(
@@ -124,7 +123,13 @@ async def review_round(harness: Harness) -> ReviewRound:
             actor="test",
         )
         harness.users[username] = users[username] = user
-    setup = ReviewRound(harness, users)
+    return ReviewRound(harness, users)
+
+
+async def review_round(harness: Harness) -> ReviewRound:
+    """Accounts, and four nominations in the review: 张伟 and 赵强 (striving), 李娜 (reform),
+    刘洋 (dedication); none audited yet."""
+    setup = await review_accounts(harness)
     for nominator, unit, employee_no, category in (
         ("wy", UNIT_A, "E100", "striving"),
         ("wy", UNIT_A, "E101", "reform"),

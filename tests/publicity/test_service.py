@@ -173,6 +173,7 @@ async def test_the_department_edits_approves_publishes_and_a_revocation_corrects
         ("MaterialEdited", "pm-1"),
     ]
     assert draft["history"][1]["summary_zh"] == "编辑第2版：张伟·字幕"
+    assert draft["history"][1]["summary_en"] == "Revision 2 edited: caption of 张伟"
 
     docx = await rpc.query("publicity", "artefact", {"material_id": bulletin, "format": "docx"})
     assert docx["encoding"] == "base64"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -68,6 +69,20 @@ class FormState:
     @property
     def ok(self) -> bool:
         return not self.errors and self.problem is None
+
+    async def send(
+        self, command: Callable[[], Awaitable[object]], field_of: dict[str, str]
+    ) -> bool:
+        """Send the form's command if nothing is wrong with the form. False when it was not
+        sent or the service refused it: the refusal is then on the form, beside its field."""
+        if not self.ok:
+            return False
+        try:
+            await command()
+        except (RemoteError, Problem, ValidationError) as exc:
+            self.refused(exc, field_of)
+            return False
+        return True
 
     def for_page(self, locale: str) -> dict[str, Any]:
         return {

@@ -348,12 +348,11 @@ async def amend_nomination(
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
-    if state.ok:
-        try:
-            await nom.amend(svc, principal, nomination_id, nom.AmendNominationIn(**content))
-            return redirect(f"/nominations/{nomination_id}", "amended")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: nom.amend(svc, principal, nomination_id, nom.AmendNominationIn(**content)),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(f"/nominations/{nomination_id}", "amended")
     return await _form_page(
         request,
         principal,
@@ -379,10 +378,8 @@ async def withdraw_nomination(
     reason = state.required(
         form, "reason", ("请填写撤回原因。", "Give the reason for withdrawing."), 2000
     )
-    if state.ok:
-        try:
-            await nom.withdraw(svc, principal, nomination_id, reason)
-            return redirect(f"/nominations/{nomination_id}", "withdrawn")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: nom.withdraw(svc, principal, nomination_id, reason), FIELD_OF_ERROR
+    ):
+        return redirect(f"/nominations/{nomination_id}", "withdrawn")
     return await _detail_page(request, principal, item, state, status_code=422)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from services.gateway import nomination as nom
 from services.gateway.accounts import OFFICE
@@ -15,12 +14,10 @@ from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
-from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, parse_local_datetime
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.rounds import Cadence, RoundPeriod
-from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
@@ -124,14 +121,13 @@ async def open_round(
                 "轮次格式应为 2026-Q4（季度）或 2026-11（月度）。",
                 "A round looks like 2026-Q4 (quarterly) or 2026-11 (monthly).",
             )
-    if state.ok:
-        try:
-            await nom.open_round(
-                services(request, principal), nom.OpenRoundIn(round_id=round_id, deadline=deadline)
-            )
-            return redirect("/office/rounds", "round_opened")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: nom.open_round(
+            services(request, principal), nom.OpenRoundIn(round_id=round_id, deadline=deadline)
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect("/office/rounds", "round_opened")
     return await _rounds_page(request, principal, {"open": state}, status_code=422)
 
 
@@ -151,16 +147,15 @@ async def extend_deadline(
         state.errors["new_deadline"] = ("截止时间格式不正确。", "The deadline is not a valid time.")
     unit_code = state.text(form, "unit_code", 64) or None
     reason = state.required(form, "reason", ("请填写延期原因。", "Give the reason."), 2000)
-    if state.ok and new_deadline is not None:
-        try:
-            await nom.extend_deadline(
-                services(request, principal),
-                round_id,
-                nom.ExtendDeadlineIn(new_deadline=new_deadline, unit_code=unit_code, reason=reason),
-            )
-            return redirect("/office/rounds", "deadline_extended")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if new_deadline is not None and await state.send(
+        lambda: nom.extend_deadline(
+            services(request, principal),
+            round_id,
+            nom.ExtendDeadlineIn(new_deadline=new_deadline, unit_code=unit_code, reason=reason),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect("/office/rounds", "deadline_extended")
     return await _rounds_page(request, principal, {f"extend:{round_id}": state}, status_code=422)
 
 
@@ -171,9 +166,6 @@ async def close_round(
     principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
 ) -> Response:
     state = FormState()
-    try:
-        await nom.close_round(services(request, principal), round_id)
+    if await state.send(lambda: nom.close_round(services(request, principal), round_id), {}):
         return redirect("/office/rounds", "round_closed")
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, {})
     return await _rounds_page(request, principal, {f"close:{round_id}": state}, status_code=409)

@@ -185,12 +185,10 @@ async def publish_draft(request: Request, material_id: uuid.UUID, principal: Wri
     channel = state.required(form, "channel", ("请选择发布渠道。", "Choose a channel."), 40)
     if channel and not pub.is_channel(channel):
         state.errors["channel"] = ("请选择发布渠道。", "Choose a channel.")
-    if state.ok:
-        try:
-            await pub.publish(services(request, principal), material_id, channel)
-            return redirect(f"/publicity/drafts/{material_id}", "draft_published")
-        except RemoteError as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: pub.publish(services(request, principal), material_id, channel), FIELD_OF_ERROR
+    ):
+        return redirect(f"/publicity/drafts/{material_id}", "draft_published")
     return await _draft_page(request, principal, material_id, state, status_code=409)
 
 

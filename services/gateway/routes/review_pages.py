@@ -207,11 +207,11 @@ async def accept(
     principal: Annotated[Principal, Depends(allow(*rv.AUDITORS))],
 ) -> Response:
     state = FormState()
-    try:
-        await rv.accept(services(request, principal), principal, round_id, nomination_id)
+    if await state.send(
+        lambda: rv.accept(services(request, principal), principal, round_id, nomination_id),
+        FIELD_OF_ERROR,
+    ):
         return redirect(_back("/review/audits", round_id), "accepted")
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, FIELD_OF_ERROR)
     return await _audits_page(
         request, principal, round_id, {f"audit:{nomination_id}": state}, status_code=409
     )
@@ -232,18 +232,17 @@ async def reject(
         ("请填写驳回理由（将告知提名单位）。", "Give the reason (the unit sees it)."),
         2000,
     )
-    if state.ok:
-        try:
-            await rv.reject(
-                services(request, principal),
-                principal,
-                round_id,
-                nomination_id,
-                rv.RejectIn(reason=reason),
-            )
-            return redirect(_back("/review/audits", round_id), "rejected")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.reject(
+            services(request, principal),
+            principal,
+            round_id,
+            nomination_id,
+            rv.RejectIn(reason=reason),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/audits", round_id), "rejected")
     return await _audits_page(
         request, principal, round_id, {f"audit:{nomination_id}": state}, status_code=422
     )
@@ -311,17 +310,17 @@ async def assign_panelist(
     except ValueError:
         state.problem = ("请选择评审专家账户。", "Choose a panelist account.")
         return await _panel_page(request, principal, round_id, {"assign": state}, 422)
-    try:
-        await rv.assign_panelist(
+    if await state.send(
+        lambda: rv.assign_panelist(
             services(request, principal),
             principal,
             gw_state(request).accounts,
             round_id,
             rv.AssignPanelistIn.model_validate({"user_id": user_id, "employee_no": employee_no}),
-        )
+        ),
+        FIELD_OF_ERROR,
+    ):
         return redirect(_back("/review/panel", round_id), "panelist_assigned")
-    except (RemoteError, Problem, ValidationError) as exc:
-        state.refused(exc, FIELD_OF_ERROR)
     return await _panel_page(
         request, principal, round_id, {f"assign:{user_id}": state}, status_code=422
     )
@@ -337,18 +336,17 @@ async def remove_panelist(
     form = await request.form()
     state = FormState()
     reason = state.required(form, "reason", ("请填写撤换理由。", "Give the reason."), 2000)
-    if state.ok:
-        try:
-            await rv.remove_panelist(
-                services(request, principal),
-                principal,
-                round_id,
-                panelist_id,
-                rv.RemovePanelistIn(reason=reason),
-            )
-            return redirect(_back("/review/panel", round_id), "panelist_removed")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.remove_panelist(
+            services(request, principal),
+            principal,
+            round_id,
+            panelist_id,
+            rv.RemovePanelistIn(reason=reason),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/panel", round_id), "panelist_removed")
     return await _panel_page(
         request, principal, round_id, {f"remove:{panelist_id}": state}, status_code=422
     )
@@ -403,11 +401,13 @@ async def start_notice(
     principal: Annotated[Principal, Depends(allow(*rv.AUDITORS))],
 ) -> Response:
     state = FormState()
-    try:
-        await rv.start_notice(services(request, principal), principal, round_id, rv.StartNoticeIn())
+    if await state.send(
+        lambda: rv.start_notice(
+            services(request, principal), principal, round_id, rv.StartNoticeIn()
+        ),
+        {},
+    ):
         return redirect(_back("/review/summary", round_id), "notice_started")
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, {})
     return await _summary_page(request, principal, round_id, {"notice": state}, status_code=409)
 
 
@@ -418,11 +418,8 @@ async def publish(
     principal: Annotated[Principal, Depends(allow(*rv.AUDITORS))],
 ) -> Response:
     state = FormState()
-    try:
-        await rv.publish(services(request, principal), principal, round_id)
+    if await state.send(lambda: rv.publish(services(request, principal), principal, round_id), {}):
         return redirect(_back("/review/summary", round_id), "published")
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, {})
     return await _summary_page(request, principal, round_id, {"publish": state}, status_code=409)
 
 
@@ -477,18 +474,17 @@ async def record_note(
     form = await request.form()
     state = FormState()
     note = state.required(form, "note", ("请填写调查情况。", "Write the note."), 5000)
-    if state.ok:
-        try:
-            await rv.record_note(
-                services(request, principal),
-                principal,
-                round_id,
-                objection_no,
-                rv.NoteIn(note=note),
-            )
-            return redirect(_back("/review/objections", round_id), "note_recorded")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.record_note(
+            services(request, principal),
+            principal,
+            round_id,
+            objection_no,
+            rv.NoteIn(note=note),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/objections", round_id), "note_recorded")
     return await _objections_page(
         request, principal, round_id, {f"note:{objection_no}": state}, status_code=422
     )
@@ -511,18 +507,17 @@ async def resolve(
     resolution = state.required(
         form, "resolution", ("请填写处理意见。", "Write the resolution."), 5000
     )
-    if state.ok:
-        try:
-            await rv.resolve(
-                services(request, principal),
-                principal,
-                round_id,
-                objection_no,
-                rv.ResolveIn.model_validate({"outcome": outcome, "resolution": resolution}),
-            )
-            return redirect(_back("/review/objections", round_id), "objection_resolved")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.resolve(
+            services(request, principal),
+            principal,
+            round_id,
+            objection_no,
+            rv.ResolveIn.model_validate({"outcome": outcome, "resolution": resolution}),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/objections", round_id), "objection_resolved")
     return await _objections_page(
         request, principal, round_id, {f"resolve:{objection_no}": state}, status_code=422
     )
@@ -614,18 +609,17 @@ async def submit_score(
         else:
             criteria[key] = value
     comment = state.text(form, "comment", 2000)
-    if state.ok:
-        try:
-            await rv.submit_score(
-                svc,
-                principal,
-                round_id,
-                nomination_id,
-                rv.ScoreIn(criteria=criteria, comment=comment),
-            )
-            return redirect(f"/review/scoring/{round_id}/{nomination_id}", "scored")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.submit_score(
+            svc,
+            principal,
+            round_id,
+            nomination_id,
+            rv.ScoreIn(criteria=criteria, comment=comment),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(f"/review/scoring/{round_id}/{nomination_id}", "scored")
     return await _score_form(request, principal, round_id, nomination_id, state, 422)
 
 
@@ -690,18 +684,17 @@ async def veto(
     form = await request.form()
     state = FormState()
     reason = state.required(form, "reason", ("请填写否决理由。", "Give the reason for the veto."))
-    if state.ok:
-        try:
-            await rv.veto(
-                services(request, principal),
-                principal,
-                round_id,
-                nomination_id,
-                rv.VetoIn(reason=reason[:2000]),
-            )
-            return redirect(_back("/review/veto", round_id), "vetoed")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.veto(
+            services(request, principal),
+            principal,
+            round_id,
+            nomination_id,
+            rv.VetoIn(reason=reason[:2000]),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/veto", round_id), "vetoed")
     return await _veto_page(
         request, principal, round_id, {f"veto:{nomination_id}": state}, status_code=422
     )
@@ -832,18 +825,17 @@ async def revoke(
     form = await request.form()
     state = FormState()
     reason = state.required(form, "reason", ("请填写撤销理由。", "Give the reason."), 2000)
-    if state.ok:
-        try:
-            await rv.revoke(
-                services(request, principal),
-                principal,
-                round_id,
-                nomination_id,
-                rv.RevokeIn(reason=reason),
-            )
-            return redirect("/review/results", "revoked")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.revoke(
+            services(request, principal),
+            principal,
+            round_id,
+            nomination_id,
+            rv.RevokeIn(reason=reason),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect("/review/results", "revoked")
     return await _results_page(
         request, principal, {f"revoke:{nomination_id}": state}, status_code=422
     )
@@ -895,17 +887,16 @@ async def raise_objection(
         nomination_id = uuid.UUID(chosen)
     except ValueError:
         raise Problem(422, "invalid_input", ("所选人选无效。", "No such winner.")) from None
-    if state.ok:
-        try:
-            await rv.raise_objection(
-                services(request, principal),
-                principal,
-                round_id,
-                rv.ObjectionIn(nomination_id=nomination_id, text=text),
-            )
-            return redirect("/review/notice", "objection_raised")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: rv.raise_objection(
+            services(request, principal),
+            principal,
+            round_id,
+            rv.ObjectionIn(nomination_id=nomination_id, text=text),
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect("/review/notice", "objection_raised")
     return await _notice_page(
         request, principal, {f"object:{nomination_id}": state}, status_code=422
     )
