@@ -57,9 +57,74 @@ async def apply_nomination_feed(
 ) -> list[asyncpg.Record]:
     """The projection effects of one nomination event (consumer `review-nomination`): the
     stream's order kept, `candidates` updated. Appends nothing; returns the rows changed."""
+    if isinstance(event, NominationSubmitted | NominationAmended) and envelope.version > 1:
+        # The usual case, one statement: the stream moves on by one and the candidate is
+        # written. No row back means the event is not the next one: the guard below says
+        # whether it was applied before or came after a gap.
+        advanced = await _upsert_candidate(conn, event, after=envelope)
+        if advanced:
+            return advanced
     if not await next_in_stream(conn, envelope):
         return []
     return await project_nomination_event(conn, envelope, event)
+
+
+# A submission or amendment as a `candidates` row; {advance} and {guard} make it conditional.
+_CANDIDATE_UPSERT = """
+    {advance}
+    INSERT INTO candidates (nomination_id, round_id, category, employee_no, name,
+        unit_code, unit_name, position, deeds, results, evidence_links,
+        recommendation, submitted_by, submitted_at, status, updated_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13,
+        $14::timestamptz, 'submitted', $14::timestamptz {guard}
+    ON CONFLICT (nomination_id) DO UPDATE SET
+        category = excluded.category, employee_no = excluded.employee_no,
+        name = excluded.name, unit_code = excluded.unit_code,
+        unit_name = excluded.unit_name, position = excluded.position,
+        deeds = excluded.deeds, results = excluded.results,
+        evidence_links = excluded.evidence_links,
+        recommendation = excluded.recommendation, updated_at = excluded.updated_at
+    RETURNING *
+"""
+_UPSERT_ALWAYS = _CANDIDATE_UPSERT.format(advance="", guard="")
+_UPSERT_IF_NEXT = _CANDIDATE_UPSERT.format(
+    advance="WITH advanced AS (UPDATE nomination_streams SET version = $16 "
+    "WHERE stream_id = $15 AND version = $16 - 1 RETURNING version)",
+    guard="WHERE EXISTS (SELECT FROM advanced)",
+)
+
+
+async def _upsert_candidate(
+    conn: asyncpg.Connection,
+    event: NominationSubmitted | NominationAmended,
+    *,
+    after: RecordedEvent | None = None,
+) -> list[asyncpg.Record]:
+    """Write a submission or amendment to `candidates`; with `after`, only if that envelope
+    is the next event of its stream (the stream's applied version then moves on too)."""
+    if isinstance(event, NominationSubmitted):
+        by, at = event.submitted_by, event.submitted_at
+    else:
+        by, at = event.amended_by, event.amended_at
+    args: list[object] = [
+        event.nomination_id,
+        event.round_id,
+        event.category.value,
+        event.nominee.employee_no,
+        event.nominee.name,
+        event.nominee.unit_code,
+        event.nominee.unit_name,
+        event.nominee.position,
+        event.deeds,
+        json.loads(json.dumps([r.model_dump(mode="json") for r in event.results])),
+        list(event.evidence_links),
+        event.recommendation,
+        by,
+        at,
+    ]
+    if after is None:
+        return list(await conn.fetch(_UPSERT_ALWAYS, *args))
+    return list(await conn.fetch(_UPSERT_IF_NEXT, *args, after.stream_id, after.version))
 
 
 async def next_in_stream(conn: asyncpg.Connection, envelope: RecordedEvent) -> bool:
@@ -105,38 +170,7 @@ async def project_nomination_event(
     changed: list[asyncpg.Record] = []
     match event:
         case NominationSubmitted() | NominationAmended():
-            at = event.submitted_at if isinstance(event, NominationSubmitted) else event.amended_at
-            changed = await conn.fetch(
-                """
-                INSERT INTO candidates (nomination_id, round_id, category, employee_no, name,
-                    unit_code, unit_name, position, deeds, results, evidence_links,
-                    recommendation, submitted_by, submitted_at, status, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                        'submitted', $14)
-                ON CONFLICT (nomination_id) DO UPDATE SET
-                    category = excluded.category, employee_no = excluded.employee_no,
-                    name = excluded.name, unit_code = excluded.unit_code,
-                    unit_name = excluded.unit_name, position = excluded.position,
-                    deeds = excluded.deeds, results = excluded.results,
-                    evidence_links = excluded.evidence_links,
-                    recommendation = excluded.recommendation, updated_at = excluded.updated_at
-                RETURNING *
-                """,
-                event.nomination_id,
-                event.round_id,
-                event.category.value,
-                event.nominee.employee_no,
-                event.nominee.name,
-                event.nominee.unit_code,
-                event.nominee.unit_name,
-                event.nominee.position,
-                event.deeds,
-                json.loads(json.dumps([r.model_dump(mode="json") for r in event.results])),
-                list(event.evidence_links),
-                event.recommendation,
-                event.submitted_by if isinstance(event, NominationSubmitted) else event.amended_by,
-                at,
-            )
+            changed = await _upsert_candidate(conn, event)
         case NominationWithdrawn():
             changed = await conn.fetch(
                 "UPDATE candidates SET status = 'withdrawn', updated_at = $2 "
