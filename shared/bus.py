@@ -318,7 +318,7 @@ class EventConsumer:
         round trip. If anything in it fails, the transaction rolls back and the messages are
         handled one at a time, where retries, holds and dead letters are decided per message.
         """
-        if len(messages) < 2 or self._blocked:
+        if len(messages) < 2:
             for message in messages:
                 await self.handle(message)
             return
@@ -326,6 +326,19 @@ class EventConsumer:
             decoded = [self._decode(message) for message in messages]
         except PermanentFailure:  # dead-lettered on the way one by one
             decoded = []
+        if decoded and self._blocked:
+            # Streams waiting behind a failed message go one by one (held in order, or
+            # released when their failed message succeeds); the others stay a batch.
+            waits = [envelope.stream_id in self._blocked for envelope, _ in decoded]
+            for message, wait in zip(messages, waits, strict=True):
+                if wait:
+                    await self.handle(message)
+            messages = [m for m, wait in zip(messages, waits, strict=True) if not wait]
+            decoded = [d for d, wait in zip(decoded, waits, strict=True) if not wait]
+            if len(messages) < 2:
+                for message in messages:
+                    await self.handle(message)
+                return
         try:
             if not decoded:
                 raise _OneByOne

@@ -352,3 +352,52 @@ async def test_a_batch_with_a_failing_message_rolls_back_whole_then_goes_one_by_
     assert sorted(after_commit) == [0, 1, 2, 3]
     assert consumer.stats.failures == 1
     assert consumer.stats.dead_lettered == 0
+
+
+async def test_while_one_stream_waits_behind_a_failure_the_other_streams_stay_batched(
+    pg_store: PostgresEventStore, js: JetStreamContext, settings: Settings
+) -> None:
+    """Bed A's first event keeps failing for a while. Bed A's later events wait behind it,
+    and events of beds B and C fetched meanwhile are still handled together, several in one
+    transaction, not one transaction each."""
+    settings = settings.model_copy(update={"consumer_backoff_s": [0.5]})
+    effects = Effects(pg_store.pool)
+    await effects.setup()
+    await pg_store.append("bed-A", [NewEvent.of(Planted(n=0), EventMetadata())])
+    await Relay("test", pg_store, js).drain()
+    attempts: dict[int, int] = {}
+    batch_sizes: list[int] = []  # handler runs per committed transaction, beds B and C only
+
+    async def flaky(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
+        assert isinstance(ev, Planted)
+        attempts[ev.n] = attempts.get(ev.n, 0) + 1
+        if ev.n == 0 and attempts[0] <= 3:
+            raise ConnectionError("the database blinked")
+        scope = transaction_scope_var.get()
+        assert scope is not None
+        if env.stream_id != "bed-A":
+            if not scope.local:
+                scope.on_commit(lambda: batch_sizes.append(len(scope.local)))
+            scope.local[ev.n] = True
+        await effects.handle(conn, env, ev)
+
+    consumer = consumer_for(flaky, pg_store.pool, js, settings)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: bool(consumer._blocked), timeout=10, what="bed A to block")
+        later = [("bed-A", 1), *((f"bed-{'BC'[n % 2]}", n) for n in range(2, 12))]
+        for stream_id, n in later:
+            await pg_store.append(stream_id, [NewEvent.of(Planted(n=n), EventMetadata())])
+        await Relay("test", pg_store, js).drain()
+
+        async def all_handled() -> bool:
+            return await effects.rows() == list(range(12))
+
+        await eventually(all_handled, timeout=30, what="every event once the failure passed")
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+    assert sum(batch_sizes) == 10  # beds B and C, each event committed once
+    assert max(batch_sizes) > 1  # fetched together while bed A was blocked: one transaction
+    assert attempts[0] == 4
+    assert consumer.stats.held > 0  # bed A's second event waited behind its first
