@@ -610,9 +610,9 @@ async def rebuild(
     started = loop.time()
     async with pool.acquire() as guard:
         key = zlib.crc32(f"audit-rebuild:{spec.service}".encode())
-        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", key):
-            raise RebuildBusy(f"a rebuild of {spec.service} is running already")
         try:
+            if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                raise RebuildBusy(f"a rebuild of {spec.service} is running already")
             live = await live_schema(guard)
             tag = uuid.uuid4().hex[:12]
             builder = Builder(spec, selected, f"audit_rebuild_{tag}", live, js)
@@ -644,7 +644,8 @@ async def rebuild(
                 with contextlib.suppress(Exception):
                     await guard.execute(f"DROP SCHEMA IF EXISTS {quote(builder.schema)} CASCADE")
         finally:
-            await guard.execute("SELECT pg_advisory_unlock($1)", key)
+            # The lock goes with the connection: the pool does not reset session state.
+            guard.terminate()
 
 
 async def _swap(

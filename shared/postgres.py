@@ -96,6 +96,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _return_to_pool(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing more.
+
+    asyncpg has already rolled back a transaction left open and dropped the listeners'
+    callbacks. Its full reset (RESET ALL, CLOSE ALL, UNLISTEN *, unlock every advisory
+    lock) would cost a round trip on every use — every query, every commit — and there is
+    no session state to undo: settings are only ever SET LOCAL, cursors live in
+    transactions, and the two holders of a session advisory lock (the log followers, the
+    audit's rebuild) unlock it and stop listening themselves before they let go.
+    """
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -119,6 +131,7 @@ async def create_pool(
                 min_size=min_size,
                 max_size=max_size,
                 init=_init_connection,
+                reset=_return_to_pool,
                 server_settings=server_settings,
             )
             return pool

@@ -10,7 +10,6 @@ time (a PostgreSQL advisory lock); more instances wait as hot standbys.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -172,13 +171,13 @@ async def follow_log(
 
     conn: asyncpg.Connection
     async with pool.acquire() as conn:
-        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
-            if await _wait(stopping, 5.0):
-                return
-        await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-        log.info("log_follower_started", follower=name)
-        delay = 0.2
         try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+                if await _wait(stopping, 5.0):
+                    return
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+            log.info("log_follower_started", follower=name)
+            delay = 0.2
             while not stopping.is_set():
                 wake.clear()
                 try:
@@ -197,9 +196,9 @@ async def follow_log(
                 if published == 0:
                     await _wait_any(wake, stopping, poll_interval_s)
         finally:
-            with contextlib.suppress(Exception):  # the connection may be gone (a restart)
-                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+            # The lock and the channel go with the connection: the pool does not reset
+            # session state, and closing is the one step no cancellation can interrupt.
+            conn.terminate()
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
