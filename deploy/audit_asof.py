@@ -28,10 +28,16 @@ from services.review.queries import (
 )
 from services.rewards.domain import PacesetterPolicy, RewardsPolicy
 from services.rewards.queries import ListAwards, RewardsQueries
-from shared.audit_projections import EVENT_COLUMNS, build_as_of, quote, recorded
+from shared.audit_projections import build_as_of, quote
 from shared.clock import SHANGHAI
 from shared.events import RecordedEvent
-from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool
+from shared.postgres import (
+    EVENT_COLUMNS,
+    STORE_SCHEMA,
+    PostgresEventStore,
+    create_pool,
+    recorded_event,
+)
 from shared.projection import declared
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -62,7 +68,7 @@ async def _log_until(pool: asyncpg.Pool, at: datetime) -> list[RecordedEvent]:
     rows = await pool.fetch(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE recorded_at <= $1 ORDER BY position", at
     )
-    return [recorded(r) for r in rows]
+    return [recorded_event(r) for r in rows]
 
 
 class AsOf:

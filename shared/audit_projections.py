@@ -32,7 +32,8 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 
 from shared.bus import EVENTS_STREAM, HDR_MSG_ID
-from shared.events import EventMetadata, RecordedEvent
+from shared.events import RecordedEvent
+from shared.postgres import EVENT_COLUMNS, recorded_event
 from shared.projection import (
     ConsumedFeed,
     OwnProjector,
@@ -62,28 +63,6 @@ async def live_schema(conn: asyncpg.Connection) -> str:
     if schema is None:
         raise LookupError("this database has no event store (no `events` table)")
     return str(schema)
-
-
-def recorded(row: Mapping[str, Any]) -> RecordedEvent:
-    return RecordedEvent(
-        position=row["position"],
-        stream_id=row["stream_id"],
-        version=row["version"],
-        event_id=row["event_id"],
-        type=row["type"],
-        schema_version=row["schema_version"],
-        data=row["data"],
-        metadata=EventMetadata.model_validate(row["metadata"]),
-        recorded_at=row["recorded_at"],
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
-
-
-EVENT_COLUMNS = (
-    "position, stream_id, version, event_id, type, schema_version, data, metadata, "
-    "recorded_at, prev_hash, hash"
-)
 
 
 # --- FLOWERS, as a consumer received it -----------------------------------------------------
@@ -248,7 +227,7 @@ class Builder:
             )
             if not rows:
                 break
-            batch = [recorded(r) for r in rows]
+            batch = [recorded_event(r) for r in rows]
             for projector in self.own:
                 await projector(conn, batch)
             self.own_position = batch[-1].position

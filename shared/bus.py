@@ -202,10 +202,6 @@ class PermanentFailure(Exception):
     """A message no retry can mend (unparseable, unknown type): dead-lettered at once."""
 
 
-class _OneByOne(Exception):
-    """This batch is to be handled a message at a time."""
-
-
 @contextlib.contextmanager
 def _event_context(consumer: str, envelope: RecordedEvent) -> Iterator[None]:
     """While an event is handled, new events and log lines name it as their cause."""
@@ -319,8 +315,7 @@ class EventConsumer:
         handled one at a time, where retries, holds and dead letters are decided per message.
         """
         if len(messages) < 2:
-            for message in messages:
-                await self.handle(message)
+            await self._one_by_one(messages)
             return
         try:
             decoded = [self._decode(message) for message in messages]
@@ -330,30 +325,20 @@ class EventConsumer:
             # Streams waiting behind a failed message go one by one (held in order, or
             # released when their failed message succeeds); the others stay a batch.
             waits = [envelope.stream_id in self._blocked for envelope, _ in decoded]
-            for message, wait in zip(messages, waits, strict=True):
-                if wait:
-                    await self.handle(message)
+            await self._one_by_one([m for m, wait in zip(messages, waits, strict=True) if wait])
             messages = [m for m, wait in zip(messages, waits, strict=True) if not wait]
             decoded = [d for d, wait in zip(decoded, waits, strict=True) if not wait]
-            if len(messages) < 2:
-                for message in messages:
-                    await self.handle(message)
-                return
+        if len(decoded) < 2:
+            await self._one_by_one(messages)
+            return
         try:
-            if not decoded:
-                raise _OneByOne
             await self.apply_all(decoded)
         except Exception as exc:
-            if not isinstance(exc, _OneByOne):
-                self.stats.failures += 1
-                log.info(
-                    "consumer_batch_one_by_one",
-                    consumer=self.name,
-                    size=len(messages),
-                    error=repr(exc),
-                )
-            for message in messages:
-                await self.handle(message)
+            self.stats.failures += 1
+            log.info(
+                "consumer_batch_one_by_one", consumer=self.name, size=len(messages), error=repr(exc)
+            )
+            await self._one_by_one(messages)
             return
         for message in messages:
             self._holds.pop(message.metadata.sequence.stream, None)
@@ -363,6 +348,10 @@ class EventConsumer:
         for message in messages[:-1]:
             await self._settle(message.ack(), "ack")
         await self._settle(messages[-1].ack_sync(), "ack")
+
+    async def _one_by_one(self, messages: list[Msg]) -> None:
+        for message in messages:
+            await self.handle(message)
 
     async def handle(self, message: Msg) -> None:
         deliveries = message.metadata.num_delivered

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 
 class DomainError(Exception):
@@ -24,6 +25,21 @@ class DomainError(Exception):
             "message_en": self.message_en,
             "details": self.details,
         }
+
+
+class TemplatedError(DomainError):
+    """A refusal whose two messages are templates filled from its details (ids as text):
+    a service's error family subclasses it and fixes the code and the templates."""
+
+    message_zh_template: ClassVar[str] = "操作未被接受"
+    message_en_template: ClassVar[str] = "The command was refused"
+
+    def __init__(self, **details: Any) -> None:
+        super().__init__(
+            self.message_zh_template.format(**details),
+            self.message_en_template.format(**details),
+            **{k: str(v) if isinstance(v, UUID) else v for k, v in details.items()},
+        )
 
 
 class NotFound(DomainError):

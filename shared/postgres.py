@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
-_SELECT_COLUMNS = (
+EVENT_COLUMNS = (
     "position, stream_id, version, event_id, type, schema_version, data, metadata, "
     "recorded_at, prev_hash, hash"
 )
@@ -188,7 +188,8 @@ async def apply_schema(conn: asyncpg.Connection, *sql: str) -> None:
             await conn.execute(statement)
 
 
-def _record(row: asyncpg.Record) -> RecordedEvent:
+def recorded_event(row: Mapping[str, Any]) -> RecordedEvent:
+    """An `events` row as the envelope the rest of the code reads."""
     return RecordedEvent(
         position=row["position"],
         stream_id=row["stream_id"],
@@ -446,7 +447,7 @@ class PostgresEventStore:
                                          $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
                                          $9::text[], $10::text[])
                     WHERE EXISTS (SELECT FROM moved)
-                    RETURNING {_SELECT_COLUMNS}
+                    RETURNING {EVENT_COLUMNS}
                 )
                 SELECT inserted.*, pg_notify($15, $11::text) FROM inserted
                 """,
@@ -467,27 +468,27 @@ class PostgresEventStore:
         if not inserted:
             return []
         self._head = (plan.head_position, plan.head_hash)
-        return [_record(row) for row in sorted(inserted, key=lambda r: r["position"])]
+        return [recorded_event(row) for row in sorted(inserted, key=lambda r: r["position"])]
 
     async def load(
         self, stream_id: str, after_version: int = 0, *, conn: asyncpg.Connection | None = None
     ) -> EventStream:
         """A stream's events after a version; with `conn`, as that transaction sees them."""
         rows = await (conn or self.pool).fetch(
-            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 "
             "ORDER BY version",
             stream_id,
             after_version,
         )
-        return EventStream(stream_id, [_record(r) for r in rows])
+        return EventStream(stream_id, [recorded_event(r) for r in rows])
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(
-            f"SELECT {_SELECT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
             after,
             limit,
         )
-        return [_record(r) for r in rows]
+        return [recorded_event(r) for r in rows]
 
     async def head(self) -> int:
         value = await self.pool.fetchval("SELECT position FROM event_log_head")
@@ -495,9 +496,9 @@ class PostgresEventStore:
 
     async def find(self, event_id: uuid.UUID) -> RecordedEvent | None:
         row = await self.pool.fetchrow(
-            f"SELECT {_SELECT_COLUMNS} FROM events WHERE event_id = $1", event_id
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1", event_id
         )
-        return _record(row) if row else None
+        return recorded_event(row) if row else None
 
     async def verify_chain(self, page_size: int = 5000) -> ChainReport:
         """Walk the log in position order; name the first row that breaks the chain."""

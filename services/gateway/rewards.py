@@ -23,6 +23,7 @@ from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PAYROLL
 from services.gateway.i18n import EN
 from services.gateway.problems import Problem
 from services.gateway.state import Services
+from shared.rounds import Cadence, InvalidRoundId, RoundPeriod
 from shared.rpc import RemoteError
 
 SERVICE = "rewards"
@@ -88,33 +89,15 @@ class CsvFile:
     rows: int
 
 
-MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-
 def period_label(period: str, locale: str) -> str:
     """`2027-01` → 2027年1月 / January 2027."""
     try:
-        year, month = int(period[:4]), int(period[5:7])
-    except ValueError:
+        month = RoundPeriod.parse(period)
+    except InvalidRoundId:
         return period
-    if not 1 <= month <= 12:
+    if month.cadence is not Cadence.MONTHLY:
         return period
-    if locale == EN:
-        return f"{MONTHS_EN[month - 1]} {year}"
-    return f"{year}年{month}月"
+    return month.label_en if locale == EN else month.label_zh
 
 
 def money(amount: str | Decimal | None, currency: str, locale: str) -> str:

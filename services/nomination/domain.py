@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -52,7 +52,7 @@ from shared.contracts.nomination import (
     UnitRegistered,
     UnitRenamed,
 )
-from shared.errors import DomainError
+from shared.errors import TemplatedError
 from shared.events import DomainEvent
 from shared.rounds import (
     DEFAULT_DEADLINE_DAY,
@@ -98,19 +98,10 @@ PastWin = tuple[str, Category, str]
 # --- Errors -----------------------------------------------------------------------------------
 
 
-class NominationError(DomainError):
+class NominationError(TemplatedError):
     """A refused nomination-service command; subclasses fix the code and the two messages."""
 
     code: ClassVar[str] = "nomination_error"
-    message_zh_template: ClassVar[str] = "操作未被接受"
-    message_en_template: ClassVar[str] = "The command was refused"
-
-    def __init__(self, **details: Any) -> None:
-        super().__init__(
-            self.message_zh_template.format(**details),
-            self.message_en_template.format(**details),
-            **details,
-        )
 
 
 class NotANominator(NominationError):

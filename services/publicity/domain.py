@@ -56,7 +56,7 @@ from shared.contracts.publicity import (
     material_id_for,
 )
 from shared.contracts.review import ResultPublished, WinnerRevoked
-from shared.errors import DomainError
+from shared.errors import TemplatedError
 from shared.events import DomainEvent
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -133,19 +133,10 @@ class PublicityPolicy:
 # --- Errors -----------------------------------------------------------------------------------
 
 
-class PublicityError(DomainError):
+class PublicityError(TemplatedError):
     """A refused publicity command; subclasses fix the code and the two messages."""
 
     code: ClassVar[str] = "publicity_error"
-    message_zh_template: ClassVar[str] = "操作未被接受"
-    message_en_template: ClassVar[str] = "The command was refused"
-
-    def __init__(self, **details: Any) -> None:
-        super().__init__(
-            self.message_zh_template.format(**details),
-            self.message_en_template.format(**details),
-            **{k: str(v) if isinstance(v, UUID) else v for k, v in details.items()},
-        )
 
 
 class NotPublicity(PublicityError):

@@ -39,7 +39,7 @@ from shared.contracts.rewards import (
     adjustment_id_for,
     award_id_for,
 )
-from shared.errors import DomainError
+from shared.errors import TemplatedError
 from shared.events import DomainEvent
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -127,19 +127,10 @@ class PacesetterPolicy:
 # --- Errors -----------------------------------------------------------------------------------
 
 
-class RewardsError(DomainError):
+class RewardsError(TemplatedError):
     """A refused rewards command; subclasses fix the code and the two messages."""
 
     code: ClassVar[str] = "rewards_error"
-    message_zh_template: ClassVar[str] = "操作未被接受"
-    message_en_template: ClassVar[str] = "The command was refused"
-
-    def __init__(self, **details: Any) -> None:
-        super().__init__(
-            self.message_zh_template.format(**details),
-            self.message_en_template.format(**details),
-            **details,
-        )
 
 
 class NotPayroll(RewardsError):

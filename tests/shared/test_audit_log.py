@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 import pytest
-from nats.js import JetStreamContext
 
-from services.nomination.app import build_runtime as build_nomination
-from services.review.app import build_runtime as build_review
 from shared import audit, audit_log
 from shared.audit import Anchor
-from shared.clock import SHANGHAI, FixedClock
 from shared.events import GENESIS_HASH, chain_hash
-from shared.rpc import RpcClient
-from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.shared.two_services import ROUND, System, two_services
 
 pytestmark = pytest.mark.integration
 
-ROUND = "2026-Q4"
-OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
 DIRECTORY = [
     {
         "employee_no": f"EWY{i}",
@@ -40,53 +30,10 @@ DIRECTORY = [
 DEEDS = "连续三年承担锅炉房改造任务，带领班组攻坚克难，节约成本十二万元，获得职工一致好评。" * 2
 
 
-@dataclass
-class System:
-    nomination: ServiceRuntime
-    review: ServiceRuntime
-    rpc: RpcClient
-    js: JetStreamContext
-    settings: Settings
-
-    def urls(self) -> dict[str, str]:
-        return {s: self.settings.database_url_for(s) for s in ("nomination", "review")}
-
-    def pools(self) -> dict[str, asyncpg.Pool]:
-        return {"nomination": self.nomination.store.pool, "review": self.review.store.pool}
-
-    async def settled(self) -> None:
-        async def done() -> bool:
-            # The consumer first: what it appends is then awaited from review's relay.
-            handled = await self.review.store.pool.fetchval(
-                "SELECT count(*) FROM inbox WHERE consumer = 'review-nomination'"
-            )
-            if handled != await self.nomination.store.head():
-                return False
-            for runtime in (self.nomination, self.review):
-                assert runtime.relay is not None
-                if await runtime.relay.checkpoint() != await runtime.store.head():
-                    return False
-            return True
-
-        await eventually(done, timeout=15, what="relays and review's consumer to catch up")
-
-
 @pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
-    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
-    nomination, review = build_nomination(settings, clock=clock), build_review(settings)
-    await nomination.start()
-    await review.start()
-    assert nomination.nc is not None
-    assert nomination.js is not None
-    rpc = RpcClient(nomination.nc)
-    await rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
-    await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
-    try:
-        yield System(nomination, review, rpc, nomination.js, settings)
-    finally:
-        await review.stop()
-        await nomination.stop()
+    async with two_services(settings, DIRECTORY) as running:
+        yield running
 
 
 async def submit(system: System, employee: int, category: str, correlation: str) -> str:

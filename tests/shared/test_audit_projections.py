@@ -6,27 +6,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
-from nats.js import JetStreamContext
 
-from services.nomination.app import build_runtime as build_nomination
-from services.review.app import build_runtime as build_review
 from shared import audit, audit_projections
-from shared.clock import SHANGHAI, FixedClock
 from shared.projection import declared
-from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.shared.two_services import ROUND, System, two_services
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
-ROUND = "2026-Q4"
-OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
 UNITS = (("WY", "物业服务中心"), ("CY", "餐饮服务中心"), ("WX", "维修中心"))
 DIRECTORY = [
     {
@@ -60,52 +52,10 @@ def submission(unit: str, employee: int, category: str) -> dict[str, Any]:
     }
 
 
-@dataclass
-class System:
-    nomination: ServiceRuntime
-    review: ServiceRuntime
-    rpc: RpcClient
-    js: JetStreamContext
-    settings: Settings
-
-    def urls(self) -> dict[str, str]:
-        return {s: self.settings.database_url_for(s) for s in ("nomination", "review")}
-
-    async def settled(self) -> None:
-        """Both relays caught up and review's consumer has handled every nomination event."""
-
-        async def done() -> bool:
-            # The consumer first: what it appends is then awaited from review's relay.
-            handled = await self.review.store.pool.fetchval(
-                "SELECT count(*) FROM inbox WHERE consumer = 'review-nomination'"
-            )
-            if handled != await self.nomination.store.head():
-                return False
-            for runtime in (self.nomination, self.review):
-                assert runtime.relay is not None
-                if await runtime.relay.checkpoint() != await runtime.store.head():
-                    return False
-            return True
-
-        await eventually(done, timeout=15, what="relays and review's consumer to catch up")
-
-
 @pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
-    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
-    nomination, review = build_nomination(settings, clock=clock), build_review(settings)
-    await nomination.start()
-    await review.start()
-    assert nomination.nc is not None
-    assert nomination.js is not None
-    rpc = RpcClient(nomination.nc)
-    await rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
-    await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
-    try:
-        yield System(nomination, review, rpc, nomination.js, settings)
-    finally:
-        await review.stop()
-        await nomination.stop()
+    async with two_services(settings, DIRECTORY) as running:
+        yield running
 
 
 async def submit(system: System, unit: str, employee: int, category: str) -> str:

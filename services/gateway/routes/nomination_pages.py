@@ -308,15 +308,23 @@ async def _detail_page(
     )
 
 
+async def _own_nomination(
+    request: Request, principal: Principal, nomination_id: uuid.UUID
+) -> tuple[Services, dict[str, Any]]:
+    """A nomination for its own unit's nominator to change (another unit's is refused)."""
+    svc = services(request, principal)
+    item = await nom.nomination(svc, principal, nomination_id)
+    nom.require_own_unit(principal, item["unit_code"])
+    return svc, item
+
+
 @router.get("/nominations/{nomination_id}/edit")
 async def edit_nomination(
     request: Request,
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    svc = services(request, principal)
-    item = await nom.nomination(svc, principal, nomination_id)
-    nom.require_own_unit(principal, item["unit_code"])
+    _, item = await _own_nomination(request, principal, nomination_id)
     results = [
         {"metric": r["metric"], "value": str(r["value"]), "unit": r.get("unit", "")}
         for r in item.get("results", [])
@@ -342,9 +350,7 @@ async def amend_nomination(
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    svc = services(request, principal)
-    item = await nom.nomination(svc, principal, nomination_id)
-    nom.require_own_unit(principal, item["unit_code"])
+    svc, item = await _own_nomination(request, principal, nomination_id)
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
@@ -370,9 +376,7 @@ async def withdraw_nomination(
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    svc = services(request, principal)
-    item = await nom.nomination(svc, principal, nomination_id)
-    nom.require_own_unit(principal, item["unit_code"])
+    svc, item = await _own_nomination(request, principal, nomination_id)
     form = await request.form()
     state = FormState()
     reason = state.required(
