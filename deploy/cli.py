@@ -59,7 +59,15 @@ def health() -> None:
         except StartupError as exc:
             typer.echo(f"flowers: {exc}", err=True)
             return 2
-        nc = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        from shared.bus import nats_auth
+        from shared.credentials import nats_seed
+
+        nc = await nats.connect(
+            settings.nats_url,
+            connect_timeout=2,
+            max_reconnect_attempts=0,
+            **nats_auth(nats_seed(settings, "operator")),
+        )
         worst = 0
         try:
             for service in SERVICES:

@@ -53,14 +53,11 @@ def _urls(settings: Settings, services: list[str] | None = None) -> dict[str, st
 
 
 def _with_nats(settings: Settings, action: Callable[[JetStreamContext], Awaitable[T]]) -> T:
-    from shared.bus import connect_nats
+    from deploy.operator import operator_session
 
     async def run() -> T:
-        nc = await connect_nats(settings.nats_url, name="flowers-audit", attempts=3)
-        try:
+        async with operator_session(settings, name="flowers-audit") as (nc, _):
             return await action(nc.jetstream())
-        finally:
-            await nc.close()
 
     return asyncio.run(run())
 

@@ -49,8 +49,8 @@ def import_(
 
 
 async def send_import(rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
-    from shared.bus import connect_nats
-    from shared.rpc import RemoteError, RpcClient
+    from deploy.operator import operator_session
+    from shared.rpc import RemoteError
     from shared.service import StartupError, load_settings, resolve_urls
 
     try:
@@ -58,23 +58,24 @@ async def send_import(rows: list[dict[str, Any]], complete: bool) -> dict[str, A
     except StartupError as exc:
         typer.echo(f"flowers: {exc}", err=True)
         raise typer.Exit(2) from None
-    nc = await connect_nats(settings.nats_url, name="flowers-cli", attempts=3)
     try:
-        result: dict[str, Any] = await RpcClient(nc, timeout=120).command(
-            "nomination",
-            "import_directory",
-            {
-                "actor": f"cli:{getpass.getuser()}",
-                "roles": ["admin"],
-                "rows": rows,
-                "complete": complete,
-            },
-        )
-        return result
+        async with operator_session(settings, timeout=120) as (_, rpc):
+            result: dict[str, Any] = await rpc.command(
+                "nomination",
+                "import_directory",
+                {
+                    "actor": f"cli:{getpass.getuser()}",  # the signed identity's, as checked
+                    "roles": ["admin"],
+                    "rows": rows,
+                    "complete": complete,
+                },
+            )
+            return result
+    except ConnectionError as exc:
+        typer.echo(f"flowers: {exc}", err=True)
+        raise typer.Exit(2) from None
     except RemoteError as exc:
         typer.echo(f"flowers: refused: {exc.error.message_en} ({exc.error.code})", err=True)
         for item in exc.error.details.get("fields", [])[:20]:
             typer.echo(f"  {item['field']}: {item['message']}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        await nc.close()

@@ -16,8 +16,7 @@ T = TypeVar("T")
 
 def _run(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     async def main() -> T:
-        from shared.bus import connect_nats
-        from shared.rpc import RpcClient
+        from deploy.operator import operator_session
         from shared.service import StartupError, load_settings, resolve_urls
 
         try:
@@ -25,11 +24,8 @@ def _run(action: Callable[[Any, Any], Awaitable[T]]) -> T:
         except StartupError as exc:
             typer.echo(f"flowers: {exc}", err=True)
             raise typer.Exit(2) from None
-        nc = await connect_nats(settings.nats_url, name="flowers-cli", attempts=3)
-        try:
-            return await action(nc.jetstream(), RpcClient(nc, timeout=30))
-        finally:
-            await nc.close()
+        async with operator_session(settings) as (nc, rpc):
+            return await action(nc.jetstream(), rpc)
 
     return asyncio.run(main())
 

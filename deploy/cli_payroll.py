@@ -19,25 +19,22 @@ ENCODINGS = ("utf-8-sig", "gbk")
 
 async def ask(name: str, payload: dict[str, Any], timeout: float = 60.0) -> Any:
     """One query to the rewards service over NATS request/reply (exit 2 if it cannot be asked)."""
-    from shared.bus import connect_nats
-    from shared.rpc import RemoteError, RpcClient
+    from deploy.operator import operator_session
+    from shared.rpc import RemoteError
     from shared.service import StartupError, load_settings, resolve_urls
 
     try:
         settings = resolve_urls(load_settings())
-        nc = await connect_nats(settings.nats_url, name="flowers-cli", attempts=3)
+        async with operator_session(settings, timeout=timeout) as (_, rpc):
+            return await rpc.query("rewards", name, payload)
     except (StartupError, ConnectionError) as exc:
         typer.echo(f"flowers: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
-        return await RpcClient(nc, timeout=timeout).query("rewards", name, payload)
     except RemoteError as exc:
         typer.echo(f"flowers: {exc.error.message_en} / {exc.error.message_zh}", err=True)
         for item in exc.error.details.get("fields", [])[:20]:
             typer.echo(f"  {item['field']}: {item['message']}", err=True)
         raise typer.Exit(2) from None
-    finally:
-        await nc.close()
 
 
 def _period(value: str) -> str:

@@ -114,6 +114,7 @@ async def connect_nats(
     *,
     name: str,
     attempts: int = 30,
+    seed: str | None = None,
 ) -> NatsClient:
     """Wait for the server with back-off (one log line per try), then connect for good.
 
@@ -147,9 +148,15 @@ async def connect_nats(
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         allow_reconnect=True,
+        **nats_auth(seed),
         **NATS_CALLBACKS,
     )
     return client
+
+
+def nats_auth(seed: str | None) -> dict[str, Any]:
+    """The connect options that authenticate with an nkey seed (none: no credentials)."""
+    return {"nkeys_seed_str": seed} if seed else {}
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:

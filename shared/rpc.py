@@ -21,6 +21,15 @@ from pydantic import BaseModel, ValidationError
 from shared.context import correlation_id_var
 from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
+from shared.identity import (
+    HDR_IDENTITY,
+    Identity,
+    IdentityRefused,
+    IdentitySigner,
+    IdentityVerifier,
+    identity_from_fields,
+    with_identity,
+)
 from shared.logging import get_logger
 
 HDR_CORRELATION = "Flowers-Correlation-Id"
@@ -99,15 +108,29 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+def identity_refused(exc: IdentityRefused) -> ErrorBody:
+    return ErrorBody(
+        code=exc.code, message_zh=exc.message_zh, message_en=exc.message_en, status=401
+    )
+
+
 async def answer(
-    model: type[M], body: Any, handler: Callable[[M], Awaitable[Any]]
+    model: type[M],
+    body: Any,
+    handler: Callable[[M], Awaitable[Any]],
+    identity: Identity | None = None,
 ) -> dict[str, Any]:
-    """Validate the request, run the handler, and turn any outcome into a reply."""
+    """Validate the request, run the handler, and turn any outcome into a reply.
+
+    `identity`, verified by the caller, replaces the identity fields the body carries.
+    """
     try:
         if isinstance(body, bytes | bytearray):
             body = json.loads(body or b"{}")
         if _contains_nul(body):
             return refused(NUL_REFUSED)
+        if identity is not None:
+            body = with_identity(model, body, identity)
         request = model.model_validate(body)
     except ValidationError as exc:
         return refused(invalid_input(exc))
@@ -149,11 +172,22 @@ async def answer(
 
 
 class RpcServer:
-    """Registers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` handlers."""
+    """Registers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` handlers.
 
-    def __init__(self, broker: NatsBroker, service: str, workers: int = 16) -> None:
+    Every request but a public one (health) must carry a signed identity that `verifier`
+    accepts; without a verifier nothing but the public requests is answered.
+    """
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        service: str,
+        workers: int = 16,
+        verifier: IdentityVerifier | None = None,
+    ) -> None:
         self.broker = broker
         self.service = service
+        self.verifier = verifier
         self.workers = workers  # requests handled at once per subject (commands to one
         # stream still queue, and are committed together: see shared.service.StreamWriter)
         self.subjects: list[str] = []
@@ -166,12 +200,23 @@ class RpcServer:
         return self._register(f"flowers.cmd.{self.service}.{name}", model)
 
     def query(
-        self, name: str, model: type[M]
+        self, name: str, model: type[M], *, public: bool = False
     ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
-        return self._register(f"flowers.qry.{self.service}.{name}", model)
+        """`public`: answered without an identity (health, nothing personal)."""
+        return self._register(f"flowers.qry.{self.service}.{name}", model, public=public)
+
+    def _verified(self, msg: NatsMessage, subject: str) -> Identity:
+        if self.verifier is None:
+            raise IdentityRefused(
+                "identity_unverifiable",
+                "服务未配置可信的身份签名密钥，无法处理请求。",
+                "The service has no trusted identity keys configured; it cannot answer.",
+            )
+        token = (msg.headers or {}).get(HDR_IDENTITY)
+        return self.verifier.verify(token, subject, bytes(msg.body or b""))
 
     def _register(
-        self, subject: str, model: type[M]
+        self, subject: str, model: type[M], *, public: bool = False
     ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
         def decorate(fn: Callable[[M], Awaitable[Any]]) -> Callable[[M], Awaitable[Any]]:
             async def on_request(body: Any, msg: NatsMessage) -> dict[str, Any]:
@@ -182,7 +227,13 @@ class RpcServer:
                 ):
                     started = time.perf_counter()
                     try:
-                        reply = await answer(model, body, fn)
+                        identity: Identity | None = None
+                        if not public:
+                            identity = self._verified(msg, subject)
+                        reply = await answer(model, body, fn, identity)
+                    except IdentityRefused as exc:
+                        log.warning("request_identity_refused", code=exc.code)
+                        reply = refused(identity_refused(exc))
                     finally:
                         correlation_id_var.reset(token)
                     if self.observe is not None:
@@ -226,11 +277,27 @@ SERVICE_TIMEOUT = ErrorBody(
 
 
 class RpcClient:
-    """Sends commands and queries; returns the reply's data or raises RemoteError."""
+    """Sends commands and queries; returns the reply's data or raises RemoteError.
 
-    def __init__(self, nc: NatsClient, timeout: float = 5.0) -> None:
+    With a signer, every request carries a signed assertion of `identity` (the gateway's
+    signed-in user, the operator); without one, only public requests get an answer.
+    """
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        timeout: float = 5.0,
+        signer: IdentitySigner | None = None,
+        identity: Identity | None = None,
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
+        self.signer = signer
+        self.identity = identity  # who acts when a call names nobody (the operator)
+
+    def identity_for(self, payload: BaseModel | dict[str, Any]) -> Identity | None:
+        """Who a call without an explicit identity acts as."""
+        return self.identity
 
     async def call(
         self,
@@ -239,6 +306,7 @@ class RpcClient:
         *,
         correlation_id: str | None = None,
         timeout: float | None = None,
+        identity: Identity | None = None,
     ) -> Any:
         body = (
             payload.model_dump_json().encode()
@@ -246,6 +314,9 @@ class RpcClient:
             else json.dumps(payload, ensure_ascii=False, default=str).encode()
         )
         headers = {HDR_CORRELATION: correlation_id or str(uuid.uuid4())}
+        acting = identity or self.identity_for(payload)
+        if self.signer is not None and acting is not None:
+            headers[HDR_IDENTITY] = self.signer.sign(acting, subject, body)
         try:
             msg = await self.nc.request(
                 subject, body, timeout=timeout or self.timeout, headers=headers
@@ -268,3 +339,15 @@ class RpcClient:
         self, service: str, name: str, payload: BaseModel | dict[str, Any], **kwargs: Any
     ) -> Any:
         return await self.call(f"flowers.qry.{service}.{name}", payload, **kwargs)
+
+
+class SelfSigningRpcClient(RpcClient):
+    """For trusted callers that hold a signing key and build requests in code (the demo,
+    the tests): a call acts as the identity its body names (`actor`/`roles`, `viewer`…).
+    The service still verifies the signature; it never believes an unsigned claim."""
+
+    def identity_for(self, payload: BaseModel | dict[str, Any]) -> Identity | None:
+        fields = payload.model_dump() if isinstance(payload, BaseModel) else payload
+        if any(k in fields for k in ("actor", "viewer")):
+            return identity_from_fields(fields)
+        return self.identity

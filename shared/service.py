@@ -28,12 +28,21 @@ from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
 from shared.apidocs import document_consumer, document_events
-from shared.bus import NATS_CALLBACKS, EventConsumer, Handler, connect_nats, ensure_streams
+from shared.bus import (
+    NATS_CALLBACKS,
+    EventConsumer,
+    Handler,
+    connect_nats,
+    ensure_streams,
+    nats_auth,
+)
 from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
+from shared.credentials import CredentialsError, nats_seed, trusted_key_pems
 from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
+from shared.identity import IdentityVerifier
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.postgres import (
@@ -364,10 +373,14 @@ class ServiceRuntime:
         self.schema_sql = list(schema_sql)
         self.settings = settings or load_settings()
         self._config_error: StartupError | None = None
-        try:  # reads .data/stack.json when the URLs are not set; connects to nothing
+        self.nats_seed: str | None = None
+        try:  # reads .data/stack.json and the credentials; connects to nothing
             self.settings = resolve_urls(self.settings)
+            self.nats_seed = nats_seed(self.settings, service)
         except StartupError as exc:
             self._config_error = exc  # reported by the start-up hook, in one line
+        except CredentialsError as exc:
+            self._config_error = StartupError(str(exc))
         self.clock: Clock = clock or (
             FileClock(self.settings.clock_file) if self.settings.clock_file else SystemClock()
         )
@@ -375,6 +388,7 @@ class ServiceRuntime:
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
             max_reconnect_attempts=-1,
+            **nats_auth(self.nats_seed),
             **NATS_CALLBACKS,
         )
         self.rpc = RpcServer(self.broker, service, workers=self.settings.rpc_workers)
@@ -412,7 +426,7 @@ class ServiceRuntime:
             service, consumers=lambda: self.consumers, relay=lambda: self.relay
         )
         self.rpc.observe = self.metrics.observe_request
-        self.rpc.query("health", _HealthRequest)(self.health)
+        self.rpc.query("health", _HealthRequest, public=True)(self.health)
         self.rpc.command("redrive", _RedriveRequest)(self.redrive)
 
     @property
@@ -471,8 +485,12 @@ class ServiceRuntime:
         try:
             if self._config_error is not None:
                 raise self._config_error
+            self.rpc.verifier = self._identity_verifier()
             self.nc = await connect_nats(
-                settings.nats_url, name=self.service, attempts=settings.connect_attempts
+                settings.nats_url,
+                name=self.service,
+                attempts=settings.connect_attempts,
+                seed=self.nats_seed,
             )
             self.js = self.nc.jetstream()
             await ensure_streams(self.js, settings)
@@ -535,6 +553,22 @@ class ServiceRuntime:
         # before anyone is told the service is up (else a first request meets no responder).
         await self.broker.connection.flush(timeout=10)
         log.info("service_started", nats=self.settings.nats_url)
+
+    def _identity_verifier(self) -> IdentityVerifier:
+        """The issuers whose identity assertions this service believes (none: cannot start)."""
+        try:
+            trusted = trusted_key_pems(self.settings)
+        except CredentialsError as exc:
+            raise StartupError(str(exc)) from exc
+        if not trusted:
+            raise StartupError(
+                "no trusted identity keys: set FLOWERS_IDENTITY_TRUSTED_KEYS "
+                "(issuer → public key file) or FLOWERS_SECRETS_DIR"
+            )
+        try:
+            return IdentityVerifier(trusted)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived loop; if it crashes, log it and start it again after a pause."""

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("nomination", "review", "rewards", "publicity")
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     group_commit_max: int = Field(default=200, ge=1)  # commands to one stream per transaction
     lock_timeout_ms: int = Field(default=5000, ge=1)  # a service's longest lock wait (appends)
     connect_attempts: int = Field(default=30, ge=1)
+
+    # Credentials (shared/credentials.py, README "Security model"). The embedded stack and
+    # the tests name a secrets directory; production names each file instead.
+    secrets_dir: Path | None = None
+    nats_seed: SecretStr | None = None  # this process's NATS nkey seed (or the file below)
+    nats_seed_file: Path | None = None
+    identity_signing_key_file: Path | None = None  # gateway / operator: Ed25519 PEM
+    identity_trusted_keys: dict[str, Path] = {}  # issuer → Ed25519 public key PEM
+    identity_ttl_s: float = Field(default=60.0, gt=0, le=3600)  # an assertion's lifetime
 
     clock_file: Path | None = None  # tests only: "now" read from this file (FileClock)
     log_level: str = "INFO"
