@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 import asyncpg
 from faststream import FastStream
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsNKey
 from faststream.specification import AsyncAPI
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -34,7 +35,6 @@ from shared.bus import (
     Handler,
     connect_nats,
     ensure_streams,
-    nats_auth,
 )
 from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
@@ -388,7 +388,7 @@ class ServiceRuntime:
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
             max_reconnect_attempts=-1,
-            **nats_auth(self.nats_seed),
+            security=NatsNKey.from_seed(self.nats_seed) if self.nats_seed else None,
             **NATS_CALLBACKS,
         )
         self.rpc = RpcServer(self.broker, service, workers=self.settings.rpc_workers)

@@ -26,6 +26,20 @@ from shared.settings import PROJECT_ROOT, Settings, with_database
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
+TEST_SECRETS = PROJECT_ROOT / ".data" / "test" / "secrets"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every credential the suite's servers and services use, made once (deploy/secrets.py).
+
+    FLOWERS_SECRETS_DIR reaches every Settings() of the session, in-process or a child
+    process: each service takes its own NATS seed, every service trusts the gateway's and
+    the operator's identity keys.
+    """
+    from deploy.secrets import Secrets
+
+    Secrets(TEST_SECRETS).ensure()
+    os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,7 @@ from services.gateway.state import GatewayState, request_id
 from services.gateway.web import render
 from shared.bus import connect_nats
 from shared.clock import Clock, SystemClock
+from shared.credentials import identity_signer, nats_seed
 from shared.logging import configure_logging, get_logger
 from shared.rpc import RemoteError, RpcClient
 from shared.service import load_settings, resolve_urls
@@ -68,7 +69,18 @@ def create_app(
         gs = gateway_settings or GatewaySettings()
         c = clock or SystemClock()
         configure_logging(SERVICE, s.log_level, s.log_json)
-        nc = await connect_nats(s.nats_url, name=SERVICE, attempts=s.connect_attempts)
+        signer = identity_signer(s, SERVICE)
+        if signer is None:
+            raise RuntimeError(
+                "the gateway has no identity signing key: set "
+                "FLOWERS_IDENTITY_SIGNING_KEY_FILE or FLOWERS_SECRETS_DIR"
+            )
+        nc = await connect_nats(
+            s.nats_url,
+            name=SERVICE,
+            attempts=s.connect_attempts,
+            seed=nats_seed(s, SERVICE),
+        )
         try:
             pool = await open_database(s, attempts=s.connect_attempts)
         except BaseException:
@@ -80,7 +92,7 @@ def create_app(
             gateway=gs,
             clock=c,
             nc=nc,
-            rpc=RpcClient(nc, timeout=s.request_timeout_s),
+            rpc=RpcClient(nc, timeout=s.request_timeout_s, signer=signer),
             pool=pool,
             accounts=AccountStore(pool, gs, c),
             sessions=sessions,

@@ -26,6 +26,7 @@ from fastapi import Request
 from services.gateway.accounts import NOMINATOR, AccountStore, User, digest
 from services.gateway.config import GatewaySettings
 from shared.clock import Clock, SystemClock
+from shared.identity import Identity
 
 SESSION_COOKIE = "flowers_session"
 PRE_COOKIE = "flowers_pre"
@@ -57,6 +58,15 @@ class Principal:
 
     def has(self, *roles: str) -> bool:
         return bool(self.user.roles.intersection(roles))
+
+    def identity(self) -> Identity:
+        """What the gateway signs for the services: who acts, their roles, unit and department."""
+        return Identity(
+            subject=self.user_id,
+            roles=self.user.roles,
+            unit_code=self.user.unit_code if NOMINATOR in self.roles else None,
+            department=self.user.department,
+        )
 
     def command_fields(self, *, unit: bool = False) -> dict[str, Any]:
         """The actor and roles every command carries; a nominator's also carry the unit."""

@@ -17,6 +17,7 @@ from services.gateway.auth import CsrfSigner, Principal, SessionStore, SigninThr
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import SERVICE_CALLS, SERVICE_LATENCY
 from shared.clock import Clock
+from shared.identity import Identity
 from shared.rpc import RemoteError, RpcClient
 from shared.settings import Settings
 
@@ -48,6 +49,9 @@ def request_id(request: Request) -> str:
     return rid
 
 
+ANONYMOUS = Identity(subject="anonymous")
+
+
 class Services:
     """Commands and queries on behalf of one request's user: the actor travels in each command.
 
@@ -73,11 +77,17 @@ class Services:
             {**payload, **self.principal.command_fields(unit=unit)},
         )
 
+    def identity(self) -> Identity:
+        """Who the services are told acts, signed: the signed-in user, or an anonymous visitor."""
+        return ANONYMOUS if self.principal is None else self.principal.identity()
+
     async def _call(self, subject: str, payload: BaseModel | dict[str, Any]) -> Any:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self.rpc.call(subject, payload, correlation_id=self.correlation_id)
+            return await self.rpc.call(
+                subject, payload, correlation_id=self.correlation_id, identity=self.identity()
+            )
         except RemoteError as exc:
             outcome = exc.error.code
             raise

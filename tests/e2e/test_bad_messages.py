@@ -40,10 +40,9 @@ from shared.bus import (
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import NominationSubmitted
 from shared.events import EventMetadata, NewEvent, RecordedEvent
-from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -230,7 +229,7 @@ async def test_bad_messages_are_dead_lettered_with_a_reason_and_the_next_good_on
 
     # The service still answers, and keeps consuming.
     assert review.nc is not None
-    health = await RpcClient(review.nc, timeout=5).query("review", "health", {})
+    health = await rpc_client(review.nc, timeout=5).query("review", "health", {})
     assert health
     later = submitted(name="王芳")
     await nomination.store.append(

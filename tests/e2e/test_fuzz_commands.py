@@ -17,6 +17,7 @@ from services.rewards.app import build_runtime as build_rewards
 from shared.rpc import RemoteError, RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.support import rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +114,7 @@ async def system(settings: Settings) -> AsyncIterator[tuple[RpcClient, list[str]
     )
     assert runtimes[0].nc is not None
     try:
-        yield RpcClient(runtimes[0].nc, timeout=10), subjects
+        yield rpc_client(runtimes[0].nc, timeout=10), subjects
     finally:
         for runtime in reversed(runtimes):
             await runtime.stop()

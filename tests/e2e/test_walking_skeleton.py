@@ -13,10 +13,9 @@ from services.review.app import build_runtime as build_review
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import NominationSubmitted
 from shared.events import EventMetadata, NewEvent
-from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +80,7 @@ async def test_every_service_answers_its_health_request(
 ) -> None:
     nomination, _review = services
     assert nomination.nc is not None
-    rpc = RpcClient(nomination.nc)
+    rpc = rpc_client(nomination.nc)
     for service in ("nomination", "review"):
         health = await rpc.query(service, "health", {})
         assert health["service"] == service

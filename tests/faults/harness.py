@@ -28,6 +28,7 @@ from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.rpc import RemoteError, RpcClient
 from shared.settings import SERVICES, Settings
+from tests.support import rpc_client
 
 UNITS = ("WY", "CY", "WX", "LH", "YS", "GR", "SM", "SQ")
 PER_UNIT_CATEGORY = 5  # 8 units x 5 flowers x 5 = 200 nominations, all of them winners
@@ -145,7 +146,7 @@ class Cluster:
     @property
     def rpc(self) -> RpcClient:
         assert self.nc is not None
-        return RpcClient(self.nc, timeout=10)
+        return rpc_client(self.nc, timeout=10)
 
     async def call(self, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:
         """A command or query, retried while the service is down or restarting."""

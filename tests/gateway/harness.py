@@ -30,6 +30,7 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.support import rpc_client
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI)
 ROUND = "2026-Q4"
@@ -95,7 +96,8 @@ class Harness:
 
     @property
     def rpc(self) -> RpcClient:
-        return self.state.rpc
+        """Signs for the identity each request names (seeding data as its users would)."""
+        return rpc_client(self.state.nc)
 
     async def account(
         self,

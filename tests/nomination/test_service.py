@@ -18,7 +18,7 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RemoteError, RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import PROJECT_ROOT, Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ async def service(
 ) -> AsyncIterator[tuple[ServiceRuntime, RpcClient]]:
     runtime = await started(service_settings, clock)
     assert runtime.nc is not None
-    rpc = RpcClient(runtime.nc)
+    rpc = rpc_client(runtime.nc)
     await rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
     await rpc.command("nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"})
     try:
@@ -199,7 +199,7 @@ async def test_a_restart_in_the_middle_of_a_round_loses_nothing(
     restarted = await started(service_settings, clock)
     try:
         assert restarted.nc is not None
-        rpc2 = RpcClient(restarted.nc)
+        rpc2 = rpc_client(restarted.nc)
         await rpc2.command("nomination", "submit", submission("CY", "ECY0"))
         listed = await rpc2.query("nomination", "nominations", {"round_id": "2026-Q4"})
         assert {n["employee_no"] for n in listed} == {"EWY0", "ECY0"}
@@ -234,7 +234,7 @@ async def test_the_scheduler_closes_a_round_exactly_once_across_a_restart(
         await first.stop()
         third = await started(service_settings, clock)
         assert third.nc is not None
-        [round_] = await RpcClient(third.nc).query("nomination", "rounds", {})
+        [round_] = await rpc_client(third.nc).query("nomination", "rounds", {})
         await third.stop()
         assert round_["status"] == "closed"
         assert round_["closed_how"] == "deadline"
@@ -294,7 +294,7 @@ async def test_two_hundred_nominators_submitting_at_once_all_get_through(
     runtime = await started(settings, clock)
     try:
         assert runtime.nc is not None
-        rpc = RpcClient(runtime.nc, timeout=30)
+        rpc = rpc_client(runtime.nc, timeout=30)
         staff = [
             {
                 "employee_no": f"W{i:03d}",

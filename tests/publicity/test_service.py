@@ -28,7 +28,7 @@ from shared.rpc import RemoteError, RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.publicity.fixtures import N_REFORM, RESULT, ROUND, SH, WINNERS, revocation
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ async def service(settings: Settings) -> AsyncIterator[ServiceRuntime]:
 
 @pytest.fixture
 def rpc(nc: NatsClient) -> RpcClient:
-    return RpcClient(nc, timeout=10)
+    return rpc_client(nc, timeout=10)
 
 
 _positions = iter(range(1, 1_000_000))

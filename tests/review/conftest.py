@@ -32,6 +32,7 @@ from shared.eventstore import AppendRequest
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+from tests.support import rpc_client
 
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)  # a working day; 2026 is a known year
 DEEDS = "带领班组攻坚克难，全年节约成本十二万元，职工群众一致好评。" * 3
@@ -70,7 +71,7 @@ async def stack(review_settings: Settings, clock: FixedClock) -> AsyncIterator[S
     await review.start()
     assert review.nc is not None
     try:
-        yield Stack(nomination, review, RpcClient(review.nc), clock)
+        yield Stack(nomination, review, rpc_client(review.nc), clock)
     finally:
         await review.stop()
         await nomination.stop()

@@ -15,10 +15,9 @@ from deploy.cli import app
 from services.rewards.app import RewardsRuntime, build_runtime
 from services.rewards.payroll import CSV_HEADER, parse_csv
 from shared.clock import FixedClock
-from shared.rpc import RpcClient
 from shared.settings import Settings
 from tests.rewards.support import NAMES, deliver, envelope, result
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +80,7 @@ async def test_reconcile_exits_non_zero_until_payroll_acknowledged_everything(
     assert "NOT balanced: 8 mismatch(es)" in outcome.output
 
     assert rewards.nc is not None
-    rpc = RpcClient(rewards.nc)
+    rpc = rpc_client(rewards.nc)
     items = (await rpc.query("rewards", "adjustments", {"period": PERIOD}))["items"]
     for item in items:
         await rpc.command(

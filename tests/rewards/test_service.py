@@ -33,7 +33,7 @@ from tests.rewards.support import (
     result,
     revoked,
 )
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def js_of(runtime: RewardsRuntime) -> JetStreamContext:
 
 def rpc_of(runtime: RewardsRuntime) -> RpcClient:
     assert runtime.nc is not None
-    return RpcClient(runtime.nc)
+    return rpc_client(runtime.nc)
 
 
 async def all_paid_once(runtime: RewardsRuntime, count: int) -> None:

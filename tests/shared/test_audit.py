@@ -11,10 +11,9 @@ from services.nomination.app import build_runtime as build_nomination
 from services.review.app import build_runtime as build_review
 from shared import audit
 from shared.bus import EVENTS_STREAM
-from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,7 @@ async def system(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, Serv
     await nomination.start()
     await review.start()
     assert nomination.nc is not None
-    await RpcClient(nomination.nc).command(
+    await rpc_client(nomination.nc).command(
         "nomination", "import_directory", {**OFFICE, "rows": ROWS}
     )
     try:

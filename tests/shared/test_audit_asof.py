@@ -20,7 +20,7 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ async def scripted(settings: Settings) -> AsyncIterator[Round]:
     assert runtimes[0].nc is not None
     try:
         nomination, review, rewards = runtimes
-        yield Round(nomination, review, rewards, RpcClient(runtimes[0].nc), clock, settings)
+        yield Round(nomination, review, rewards, rpc_client(runtimes[0].nc), clock, settings)
     finally:
         for runtime in reversed(runtimes):
             await runtime.stop()

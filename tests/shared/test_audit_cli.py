@@ -17,10 +17,9 @@ from services.publicity.app import build_runtime as build_publicity
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
 from shared.clock import SHANGHAI, FixedClock
-from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +47,7 @@ async def running(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
     for runtime in runtimes:
         await runtime.start()
     assert runtimes[0].nc is not None
-    rpc = RpcClient(runtimes[0].nc)
+    rpc = rpc_client(runtimes[0].nc)
     await rpc.command("nomination", "import_directory", {**OFFICE, "rows": ROWS})
     await rpc.command(
         "nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"}, correlation_id="corr-open"

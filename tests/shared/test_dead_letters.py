@@ -9,10 +9,10 @@ import pytest
 
 from shared import dlq
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
-from shared.rpc import RemoteError, RpcClient
+from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ async def test_a_dead_letter_redriven_after_the_fix_is_handled_exactly_once(
 ) -> None:
     assert garden.js is not None
     assert garden.nc is not None
-    js, rpc = garden.js, RpcClient(garden.nc)
+    js, rpc = garden.js, rpc_client(garden.nc)
     for bed in (1, 2, 3):
         await garden.store.append(f"bed-{bed}", [NewEvent.of(Watered(bed=bed), EventMetadata())])
 

@@ -24,10 +24,10 @@ from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, R
 from shared.metrics import ServiceMetrics
 from shared.postgres import PostgresEventStore
 from shared.relay import Relay
-from shared.rpc import RemoteError, RpcClient
+from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -200,7 +200,7 @@ async def test_a_service_exposes_its_metrics_over_http_and_in_its_health(
     nomination, review = services
     assert nomination.nc is not None
     assert review.js is not None
-    rpc = RpcClient(nomination.nc)
+    rpc = rpc_client(nomination.nc)
     await nomination.store.append(
         "round-2026-Q4-x", [NewEvent.of(submitted(), EventMetadata(actor="nominator-ps"))]
     )
@@ -255,7 +255,7 @@ async def test_metrics_are_off_unless_a_port_is_set(settings: Settings) -> None:
     try:
         assert runtime.metrics.url is None
         assert runtime.nc is not None
-        health = await RpcClient(runtime.nc).query("nomination", "health", {})
+        health = await rpc_client(runtime.nc).query("nomination", "health", {})
         assert health["metrics_url"] is None
     finally:
         await runtime.stop()

@@ -18,7 +18,7 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, rpc_client
 
 ROUND = "2026-Q4"
 OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
@@ -69,7 +69,7 @@ async def two_services(
     try:
         assert nomination.nc is not None
         assert nomination.js is not None
-        rpc = RpcClient(nomination.nc)
+        rpc = rpc_client(nomination.nc)
         await rpc.command("nomination", "import_directory", {**OFFICE, "rows": directory})
         await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
         yield System(nomination, review, rpc, nomination.js, settings)
