@@ -212,12 +212,24 @@ def with_identity(model: type[BaseModel], body: Any, identity: Identity) -> dict
 
 def identity_from_fields(body: Mapping[str, Any]) -> Identity:
     """The identity a request body claims (for trusted callers that build requests in code:
-    the demo, tests); a service never believes it, it is only what gets signed."""
-    subject = body.get("actor") or body.get("viewer") or "anonymous"
-    roles = body.get("roles") or body.get("viewer_roles") or ()
+    the demo, tests); a service never believes it, it is only what gets signed. Values
+    that are not text (or lists of text) are left out."""
+
+    def text(*names: str) -> str | None:
+        for name in names:
+            value = body.get(name)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    roles: set[str] = set()
+    for name in ("roles", "viewer_roles"):
+        value = body.get(name)
+        if isinstance(value, list | tuple | set | frozenset):
+            roles |= {r for r in value if isinstance(r, str)}
     return Identity(
-        subject=str(subject),
-        roles=frozenset(str(r) for r in roles),
-        unit_code=body.get("actor_unit_code"),
-        department=body.get("actor_department"),
+        subject=text("actor", "viewer") or "anonymous",
+        roles=frozenset(roles),
+        unit_code=text("actor_unit_code"),
+        department=text("actor_department"),
     )

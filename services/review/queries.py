@@ -57,6 +57,8 @@ class PendingAudits(Query):
 class PendingScores(Query):
     panelist_id: str
     round_id: RoundId | None = None  # None: every round the panelist sits on
+    viewer: str = ""  # filled from the verified identity: the panelist or an overseer
+    viewer_roles: frozenset[str] = frozenset()
 
 
 class VisibleScores(Query):
@@ -240,8 +242,15 @@ class ReviewQueries:
         """What a panelist may still score, and their own sheets (revisable until frozen).
 
         Never a nomination the panelist has a conflict of interest with; not a vetoed one
-        (it cannot win), nor one whose category's ranking is frozen.
+        (it cannot win), nor one whose category's ranking is frozen. A panelist sees only
+        their own sheets; those who oversee the review see anyone's.
         """
+        if q.viewer != q.panelist_id and not OVERSEERS & set(q.viewer_roles):
+            raise NotPermitted(
+                action="see another panelist's sheets",
+                action_zh="查看其他评委的评分表",
+                roles=sorted(OVERSEERS),
+            )
         if q.round_id is not None:
             round_ids = [q.round_id]
         else:
