@@ -21,7 +21,7 @@ from services.review.app import build_runtime as build_review
 from shared.clock import SHANGHAI, FixedClock
 from shared.credentials import identity_signer, signing_key_pem
 from shared.identity import HDR_IDENTITY, Identity, IdentitySigner
-from shared.rpc import RemoteError, RpcClient
+from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.support import rpc_client
