@@ -8,27 +8,19 @@ connected nor started: on it, one publisher per published subject (every event o
 service's registry, its dead-letter subjects, other streams it feeds) and one subscriber
 per consumed subject. Both brokers go into the one document.
 
-`python -m shared.apidocs [DIR]` writes `DIR/asyncapi/<service>.json` for every service
-and `DIR/openapi/gateway.json` (DIR defaults to `docs/`).
+`make docs` (deploy/apidocs.py) writes the documents; this module only describes.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Union
 
 from faststream.nats import NatsBroker
 from pydantic import BaseModel, Field, create_model
 
 from shared.events import DomainEvent, EventRegistry, RecordedEvent
-from shared.settings import PROJECT_ROOT, SERVICES
 
 DOCS_NATS_URL = "nats://127.0.0.1:4222"
 EVENT_STREAM_NOTE = (
@@ -180,49 +172,3 @@ def document_consumer(
             "re-drive or drop them with `flowers dlq`."
         ),
     )
-
-
-# --- make docs -------------------------------------------------------------------------
-
-
-def service_asyncapi(service: str) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of one service, as `faststream docs gen` writes it."""
-    module = importlib.import_module(f"services.{service}.app")
-    document: dict[str, Any] = module.app.schema.to_specification().to_jsonable()
-    return document
-
-
-def gateway_openapi() -> dict[str, Any]:
-    module = importlib.import_module("services.gateway.app")
-    document: dict[str, Any] = module.app.openapi()
-    return document
-
-
-def write_docs(out_dir: Path, services: Sequence[str] = SERVICES) -> list[Path]:
-    """Build every document first, then write them (a failure leaves the old ones)."""
-    documents = {out_dir / "asyncapi" / f"{s}.json": service_asyncapi(s) for s in services}
-    documents[out_dir / "openapi" / "gateway.json"] = gateway_openapi()
-    for path, document in documents.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-        path.write_text(text, encoding="utf-8")
-    return list(documents)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared.apidocs",
-        description="Write every service's AsyncAPI document and the gateway's OpenAPI.",
-    )
-    parser.add_argument("out_dir", nargs="?", type=Path, default=PROJECT_ROOT / "docs")
-    args = parser.parse_args(argv)
-    # The documents name the server; a fixed one keeps them the same on every machine
-    # (not the embedded stack's random port).
-    os.environ["FLOWERS_NATS_URL"] = DOCS_NATS_URL
-    for path in write_docs(args.out_dir):
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,6 +42,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 
+# A test that uses one of these (directly or through another fixture) needs a real server.
+SERVER_FIXTURES = frozenset({"pg_url", "nats_server", "nats_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark by what a test needs: `make test-fast` runs `-m "not integration"`."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Iterator[Path]:
     # Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the

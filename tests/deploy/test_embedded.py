@@ -28,6 +28,8 @@ from deploy.embedded import (
     wait_until,
 )
 
+pytestmark = pytest.mark.integration  # every test here starts or probes a real server
+
 TEST_ROOT = Path(__file__).resolve().parents[2] / ".data" / "test-embedded"
 IS_ROOT = os.geteuid() == 0
 

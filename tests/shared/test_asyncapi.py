@@ -1,6 +1,6 @@
 """The AsyncAPI documents name every subject a service publishes, answers and consumes.
 
-The documents are generated here exactly as `make docs` writes them (shared/apidocs.py);
+The documents are generated here exactly as `make docs` writes them (deploy/apidocs.py);
 every event of every contract registry (shared/contracts/*.py) must be in its service's
 document, with its payload. The documents under docs/, when present, must not lack any.
 """
@@ -17,7 +17,8 @@ from urllib.parse import unquote
 import pytest
 
 import shared.contracts
-from shared.apidocs import subject_matches, write_docs
+from deploy.apidocs import write_docs
+from shared.apidocs import subject_matches
 from shared.events import DomainEvent, EventRegistry
 from shared.service import ServiceRuntime
 from shared.settings import PROJECT_ROOT, SERVICES

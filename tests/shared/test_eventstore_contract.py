@@ -28,7 +28,7 @@ def new(flower: str = "拼搏之花", note: str = "") -> NewEvent:
     return NewEvent.of(Planted(flower=flower, note=note), EventMetadata(actor="u1"))
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])
 def store(request: Any) -> EventStore:
     if request.param == "memory":
         return InMemoryEventStore()
