@@ -57,6 +57,12 @@ RESULTS = {
     Category.REFORM: ("维修响应时间缩短", "2.5", "小时"),
     Category.HARD_WORK: ("节约材料费用", "150000", "元"),
 }
+# A flower added to Category later gets these (the demo is built from the category list).
+GENERIC_DEEDS = (
+    "{name}在本季度工作中表现突出，围绕“{flower}”的评选要求，立足岗位、勇挑重担，"
+    "带领班组完成多项急难险重任务，工作业绩得到职工群众和服务对象的一致认可，发挥了示范带头作用。"
+)
+GENERIC_RESULT = ("完成重点任务", "5", "项")
 PANEL_SCORES = (  # achievements, exemplary role, innovation, recognition
     ("92", "88", "85", "90"),
     ("85", "90", "80", "86"),
@@ -166,8 +172,8 @@ async def _play(
             category = categories[(u + k) % len(categories)]
             employee = staff[k + 3]
             nomination_id = str(uuid.uuid4())
-            template = DEEDS[category]
-            metric, value, unit = RESULTS[category]
+            template = DEEDS.get(category, GENERIC_DEEDS.replace("{flower}", category.label_zh))
+            metric, value, unit = RESULTS.get(category, GENERIC_RESULT)
             await rpc.command(
                 "nomination",
                 "submit",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class Category(StrEnum):
-    """The five flowers (R1). Labels may be renamed by settings; the codes never change."""
+    """The five flowers (R1). The codes never change; the labels are the tables below."""
 
     STRIVING = "striving"
     VALUE_CREATION = "value_creation"
