@@ -31,7 +31,9 @@ class GatewaySettings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
-    password_min_length: int = Field(default=8, ge=6)
+    # A new password needs this many characters and a zxcvbn score (0–4) of at least this.
+    password_min_length: int = Field(default=10, ge=10)
+    password_min_score: int = Field(default=3, ge=0, le=4)
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
