@@ -51,6 +51,8 @@ def service_command(service: str, settings: Settings) -> list[str]:
             "--port",
             str(settings.gateway_port),
             "--no-access-log",
+            # The gateway reads X-Forwarded-* itself, from its trusted proxies only.
+            "--no-proxy-headers",
         ]
     return [sys.executable, "-m", "faststream", "run", f"services.{service}.app:app"]
 

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 from services.gateway.config import GatewaySettings
 from services.gateway.i18n import DEPARTMENT_LABELS, Text
@@ -45,6 +46,8 @@ ROLES = (
 DEPARTMENTS = tuple(DEPARTMENT_LABELS)
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+PASSWORD_MAX_CHARS = 256
+ZXCVBN_MAX_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters are judged
 CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TOKEN_PREFIX = "flw_"
 
@@ -143,6 +146,90 @@ def validate_fields(fields: UserFields) -> dict[str, Text]:
     return errors
 
 
+# zxcvbn's warnings (English) in Chinese; one it adds later falls back to the general reason.
+WEAK_PASSWORD_WARNINGS: dict[str, Text] = {
+    "Straight rows of keys are easy to guess.": (
+        "键盘上连成一行的按键很容易被猜到。",
+        "Straight rows of keys are easy to guess.",
+    ),
+    "Short keyboard patterns are easy to guess.": (
+        "简短的键盘图案很容易被猜到。",
+        "Short keyboard patterns are easy to guess.",
+    ),
+    'Repeats like "aaa" are easy to guess.': (
+        "“aaa”这样的重复很容易被猜到。",
+        'Repeats like "aaa" are easy to guess.',
+    ),
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': (
+        "“abcabcabc”这样的重复并不比“abc”难猜多少。",
+        'Repeats like "abcabcabc" are only slightly harder to guess than "abc".',
+    ),
+    'Sequences like "abc" or "6543" are easy to guess.': (
+        "“abc”“6543”这样的顺序很容易被猜到。",
+        'Sequences like "abc" or "6543" are easy to guess.',
+    ),
+    "Recent years are easy to guess.": (
+        "近些年的年份很容易被猜到。",
+        "Recent years are easy to guess.",
+    ),
+    "Dates are often easy to guess.": ("日期往往很容易被猜到。", "Dates are often easy to guess."),
+    "This is a top-10 common password.": (
+        "这是最常用的 10 个密码之一。",
+        "This is a top-10 common password.",
+    ),
+    "This is a top-100 common password.": (
+        "这是最常用的 100 个密码之一。",
+        "This is a top-100 common password.",
+    ),
+    "This is a very common password.": ("这是非常常用的密码。", "This is a very common password."),
+    "This is similar to a commonly used password.": (
+        "与常用密码过于相似。",
+        "This is similar to a commonly used password.",
+    ),
+    "A word by itself is easy to guess.": (
+        "单独一个词很容易被猜到。",
+        "A word by itself is easy to guess.",
+    ),
+    "Names and surnames by themselves are easy to guess.": (
+        "单独的姓名很容易被猜到。",
+        "Names and surnames by themselves are easy to guess.",
+    ),
+    "Common names and surnames are easy to guess.": (
+        "常见的姓名很容易被猜到。",
+        "Common names and surnames are easy to guess.",
+    ),
+}
+GUESSABLE_REASON: Text = (
+    "请使用更长、不常见的词组合，避免用户名、姓名、日期和键盘顺序。",
+    "Use a longer mix of uncommon words; avoid your username, name, dates and keyboard runs.",
+)
+
+
+def password_problems(
+    password: str, settings: GatewaySettings, personal: Iterable[str] = ()
+) -> dict[str, Text]:
+    """Why this password may not be set (field "password"), or nothing.
+
+    Shorter than `password_min_length`, or guessable: a zxcvbn score under
+    `password_min_score`, with the user's own username and name counted as known words.
+    """
+    n = settings.password_min_length
+    if len(password) < n:
+        return {"password": (f"密码至少需要 {n} 个字符。", f"A password needs {n} characters.")}
+    if len(password) > PASSWORD_MAX_CHARS:
+        return {"password": ("密码过长。", "The password is too long.")}
+    judged = zxcvbn(password[:ZXCVBN_MAX_CHARS], user_inputs=[p for p in personal if p])
+    if judged["score"] >= settings.password_min_score:
+        return {}
+    reason = WEAK_PASSWORD_WARNINGS.get(judged["feedback"]["warning"], GUESSABLE_REASON)
+    return {
+        "password": (
+            f"密码过于常见或容易猜到：{reason[0]}",
+            f"The password is too common or easy to guess: {reason[1]}",
+        )
+    }
+
+
 def normalise_username(username: str) -> str:
     return username.strip().lower()
 
@@ -169,13 +256,8 @@ class AccountStore:
 
     # Passwords ---------------------------------------------------------------------
 
-    def check_password_rules(self, password: str) -> dict[str, Text]:
-        n = self.settings.password_min_length
-        if len(password) < n:
-            return {"password": (f"密码至少 {n} 位。", f"A password has at least {n} characters.")}
-        if len(password) > 256:
-            return {"password": ("密码过长。", "The password is too long.")}
-        return {}
+    def check_password_rules(self, password: str, *personal: str) -> dict[str, Text]:
+        return password_problems(password, self.settings, personal)
 
     async def hash_password(self, password: str) -> str:
         return await asyncio.to_thread(self.hasher.hash, password)
@@ -221,7 +303,7 @@ class AccountStore:
                 "用户名为 2–32 位小写字母、数字或 . _ -。",
                 "A username has 2–32 lowercase letters, digits or . _ -.",
             )
-        errors.update(self.check_password_rules(password))
+        errors.update(self.check_password_rules(password, name, fields.display_name))
         if errors:
             raise AccountError(errors)
         password_hash = await self.hash_password(password)
@@ -296,15 +378,23 @@ class AccountStore:
                 fields.active,
                 self.clock.now(),
             )
+            await self._log(conn, actor, "user_updated", user_id, _describe(fields))
             if not fields.active:  # roles are read per request; a closed account signs out now
                 await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
-            await self._log(conn, actor, "user_updated", user_id, _describe(fields))
+                # For good: opening the account again brings none of its tokens back.
+                await self._revoke_tokens_of(conn, user_id, actor, "deactivated")
         assert row is not None
         return User.from_row(row)
 
-    async def set_password(self, user_id: uuid.UUID, password: str, *, actor: str) -> None:
-        """A new password ends every session of the account."""
-        errors = self.check_password_rules(password)
+    async def set_password(
+        self, user_id: uuid.UUID, password: str, *, actor: str, keep_session: str | None = None
+    ) -> None:
+        """A new password ends every session of the account but `keep_session` (the raw
+        cookie of the user changing their own) and revokes every API token of it."""
+        user = await self.get(user_id)
+        if user is None:
+            raise AccountError({"user": ("找不到该用户。", "No such user.")})
+        errors = self.check_password_rules(password, user.username, user.display_name)
         if errors:
             raise AccountError(errors)
         password_hash = await self.hash_password(password)
@@ -315,8 +405,13 @@ class AccountStore:
                 password_hash,
                 self.clock.now(),
             )
-            await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
+            await conn.execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND session_hash <> $2",
+                user_id,
+                digest(keep_session) if keep_session else "",
+            )
             await self._log(conn, actor, "password_set", user_id, {})
+            await self._revoke_tokens_of(conn, user_id, actor, "password_set")
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self.pool.fetchrow("SELECT * FROM users WHERE user_id = $1", user_id)
@@ -398,6 +493,24 @@ class AccountStore:
             if user_id is not None:
                 await self._log(conn, actor, "token_revoked", user_id, {"token_id": str(token_id)})
         return user_id
+
+    async def _revoke_tokens_of(
+        self, conn: asyncpg.Connection, user_id: uuid.UUID, actor: str, reason: str
+    ) -> None:
+        revoked = await conn.fetch(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL "
+            "RETURNING token_id",
+            user_id,
+            self.clock.now(),
+        )
+        for row in revoked:
+            await self._log(
+                conn,
+                actor,
+                "token_revoked",
+                user_id,
+                {"token_id": str(row["token_id"]), "reason": reason},
+            )
 
     async def user_for_token(self, raw: str) -> User | None:
         if not raw.startswith(TOKEN_PREFIX):

@@ -12,6 +12,12 @@ service chooses to say about it. One event in full (with its hash-chain values) 
 store's head are read here. Every read goes through connections whose transactions are
 read-only (`default_transaction_read_only`), with a statement timeout: nothing the gateway
 does here can change a store.
+
+Who raised an objection is the office's to know (services/gateway/review.py
+`sees_objectors`): for anyone else an ObjectionRaised is shown without `raised_by` and
+`raiser_name` in its data and without its actor (the raiser too), and a search by actor, or by
+text found only in those fields, does not find it. Its hashes are still shown: the chain must
+stay checkable.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import nats.errors
 from nats.js import JetStreamContext
 
 from services.gateway.accounts import AUDITOR
+from services.gateway.auth import Principal
 from services.gateway.problems import Problem
+from services.gateway.review import sees_objectors, without_objector
 from shared import audit as shared_audit
 from shared import audit_log
 from shared.settings import SERVICES, Settings
@@ -122,6 +130,40 @@ async def _pool(settings: Settings, service: str) -> asyncpg.Pool:
     return pool
 
 
+OBJECTION_RAISED = ("review", "ObjectionRaised")
+
+
+def _names_objector(item: dict[str, Any]) -> bool:
+    return (item["service"], item["type"]) == OBJECTION_RAISED
+
+
+def _without_objector(item: dict[str, Any]) -> dict[str, Any]:
+    if not _names_objector(item):
+        return item
+    shown = {**item, "data": without_objector(item["data"]), "actor": ""}
+    if isinstance(item.get("metadata"), dict):
+        shown["metadata"] = {k: v for k, v in item["metadata"].items() if k != "actor"}
+    return shown
+
+
+def for_viewer(item: dict[str, Any], viewer: Principal) -> dict[str, Any]:
+    """An event as `viewer` may see it: an ObjectionRaised keeps who raised it (data and
+    actor) for the office only."""
+    return item if sees_objectors(viewer) else _without_objector(item)
+
+
+def _found_by_hidden_fields(item: dict[str, Any], q: EventQuery) -> bool:
+    """Whether the query may have found this event only through who raised an objection."""
+    if not _names_objector(item):
+        return False
+    if q.actor:
+        return True  # its actor is the raiser: finding it by actor would name them
+    if q.text:
+        # The store matched the text in the whole data (jsonb as text: the same separators).
+        return q.text not in json.dumps(without_objector(item["data"]), ensure_ascii=False)
+    return False
+
+
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -146,10 +188,12 @@ def _event(row: asyncpg.Record, service: str) -> dict[str, Any]:
     }
 
 
-async def browse(settings: Settings, q: EventQuery) -> dict[str, Any]:
+async def browse(settings: Settings, q: EventQuery, viewer: Principal) -> dict[str, Any]:
     """A page of the logs, oldest first (as `flowers audit events`), filtered; across stores
     the events are ordered by when they were recorded. `next_since` continues the page: it
-    is the instant of the last event *not* shown, so nothing sharing an instant is skipped."""
+    is the instant of the last event *not* shown, so nothing sharing an instant is skipped.
+    What `viewer` may not see is taken out (`for_viewer`) after the page is cut, so a page
+    may hold fewer than `limit` events and still have a next one."""
     for service in q.services:
         check_service(service)
     limit = max(1, min(q.limit, MAX_PAGE))
@@ -186,15 +230,20 @@ async def browse(settings: Settings, q: EventQuery) -> dict[str, Any]:
             found, next_since = shown, last.isoformat()
         else:  # a whole page at one instant: move past it
             next_since = (last + timedelta(microseconds=1)).isoformat()
+    items = [e.to_json() for e in found]
+    if not sees_objectors(viewer):
+        items = [_without_objector(i) for i in items if not _found_by_hidden_fields(i, q)]
     return {
         "services": list(q.services),
-        "items": [e.to_json() for e in found],
+        "items": items,
         "next_since": next_since,
         "types": types,
     }
 
 
-async def event(settings: Settings, service: str, position: int) -> dict[str, Any]:
+async def event(
+    settings: Settings, service: str, position: int, viewer: Principal
+) -> dict[str, Any]:
     row = None
     if 0 < position < 2**63:  # positions are PostgreSQL bigints: others name no event
         conn = await _connect(settings, check_service(service))
@@ -213,7 +262,7 @@ async def event(settings: Settings, service: str, position: int) -> dict[str, An
             service=service,
             position=position,
         )
-    return _event(row, service)
+    return for_viewer(_event(row, service), viewer)
 
 
 async def heads(settings: Settings) -> list[dict[str, Any]]:

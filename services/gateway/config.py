@@ -1,11 +1,16 @@
-"""The gateway's own settings (prefix FLOWERS_GATEWAY_): sessions, sign-in throttling, hashing."""
+"""The gateway's own settings (prefix FLOWERS_GATEWAY_): sessions, sign-in throttling, hashing,
+the proxies whose forwarded headers count, the password policy."""
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class GatewaySettings(BaseSettings):
@@ -16,13 +21,23 @@ class GatewaySettings(BaseSettings):
     # A session ends after this long without a request, and in any case after the absolute limit.
     session_idle_s: int = Field(default=8 * 3600, ge=60)
     session_absolute_s: int = Field(default=24 * 3600, ge=60)
-    # "auto": the cookie is Secure when the request came over HTTPS (behind a proxy, run
-    # uvicorn with --proxy-headers so X-Forwarded-Proto counts); "always" / "never" force it.
+    # "auto": the cookie is Secure when the request came over HTTPS (as the peer saw it, or as a
+    # trusted proxy says in X-Forwarded-Proto); "always" / "never" force it.
     cookie_secure: Literal["auto", "always", "never"] = "auto"
 
-    # Sign-in throttling, per (username, client address): after `signin_max_failures` failures
-    # within `signin_window_s`, further attempts are refused for `signin_lockout_s`.
+    # Proxies (addresses or CIDR networks, comma-separated or a JSON list) whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed. Default: none, so the client address is
+    # the connection's peer. The gateway reads these headers itself (services/gateway/auth.py):
+    # uvicorn runs with --no-proxy-headers, else it would rewrite the peer before we see it.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # Sign-in throttling. Failures within `signin_window_s` are counted per (username, client
+    # address), per username over every address and per address over every username; past a
+    # limit that key is refused for `signin_lockout_s`, even with the right password. The
+    # current-password check of a password change counts per user with `signin_max_failures`.
     signin_max_failures: int = Field(default=5, ge=1)
+    signin_max_failures_per_user: int = Field(default=10, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
     signin_window_s: int = Field(default=15 * 60, ge=1)
     signin_lockout_s: int = Field(default=15 * 60, ge=1)
 
@@ -31,7 +46,33 @@ class GatewaySettings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
-    password_min_length: int = Field(default=8, ge=6)
+    # A new password needs this many characters and a zxcvbn score (0–4) of at least this.
+    password_min_length: int = Field(default=10, ge=10)
+    password_min_score: int = Field(default=3, ge=0, le=4)
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies)

@@ -13,7 +13,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.database import open_database
 from shared.settings import Settings
 
-DEMO_PASSWORD = "flowers2026"
+DEMO_PASSWORD = "red-flower-2026"
 DEMO_ACTOR = "demo-loader"
 
 

@@ -46,6 +46,7 @@ CANDIDATE_READERS = (*REVIEW_READERS, NOMINATOR)  # a nominator: their own unit'
 SCORE_READERS = (*OVERSEERS, PANELIST)  # a panelist: only after their own score
 EVERYONE = ("*",)  # the public notice, objections (real name), the published results
 IDENTITY_READERS = frozenset({OFFICE})  # who raised an objection: the office only
+OBJECTOR_FIELDS = ("raised_by", "raiser_name")  # an objection's, and ObjectionRaised's
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
@@ -296,6 +297,16 @@ async def running_notices(svc: Services) -> list[dict[str, Any]]:
     return running
 
 
+def sees_objectors(principal: Principal) -> bool:
+    """Whether this user may know who raised an objection (here and in the audit's log)."""
+    return bool(principal.roles & IDENTITY_READERS)
+
+
+def without_objector(item: dict[str, Any]) -> dict[str, Any]:
+    """An objection (or ObjectionRaised's data) without who raised it."""
+    return {k: v for k, v in item.items() if k not in OBJECTOR_FIELDS}
+
+
 def objection_view(principal: Principal, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Objections as this user may see them.
 
@@ -303,16 +314,10 @@ def objection_view(principal: Principal, items: list[dict[str, Any]]) -> list[di
     objection without who raised it. Anyone else sees only their own.
     """
     me = principal.user_id
-    if principal.roles & IDENTITY_READERS:
+    if sees_objectors(principal):
         return [{**o, "mine": o.get("raised_by") == me} for o in items]
     if principal.has(*REVIEW_READERS):
-        return [
-            {
-                **{k: v for k, v in o.items() if k not in ("raised_by", "raiser_name")},
-                "mine": o.get("raised_by") == me,
-            }
-            for o in items
-        ]
+        return [{**without_objector(o), "mine": o.get("raised_by") == me} for o in items]
     return [{**o, "mine": True} for o in items if o.get("raised_by") == me]
 
 

@@ -40,13 +40,18 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     revoked_at    timestamptz
 );
 
-CREATE TABLE IF NOT EXISTS signin_failures (
-    username        text        NOT NULL,
-    client_ip       text        NOT NULL,
+-- Failures counted for throttling (services/gateway/auth.py SigninThrottle): per scope
+-- (signin_pair: "address username", signin_user: username, signin_address: address,
+-- password_check: user id). Short-lived counts: the table before it (signin_failures, per
+-- username and address only) is dropped, not carried over.
+DROP TABLE IF EXISTS signin_failures;
+CREATE TABLE IF NOT EXISTS throttle_failures (
+    scope           text        NOT NULL,
+    key             text        NOT NULL,
     failures        integer     NOT NULL,
     first_failed_at timestamptz NOT NULL,
     locked_until    timestamptz,
-    PRIMARY KEY (username, client_ip)
+    PRIMARY KEY (scope, key)
 );
 
 -- Who changed which account, when: the gateway's own audit trail (it has no event log).

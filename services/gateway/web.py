@@ -182,7 +182,7 @@ def render(
             new_pre,
             httponly=True,
             samesite="lax",
-            secure=is_https(request, state.gateway.cookie_secure),
+            secure=is_https(request, state.gateway),
             path="/",
         )
     response.headers["Cache-Control"] = "no-store"

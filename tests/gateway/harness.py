@@ -52,6 +52,8 @@ FAST_HASHING = GatewaySettings(
     argon2_memory_kib=8192,
     argon2_parallelism=1,
     signin_max_failures=3,
+    signin_max_failures_per_user=5,
+    signin_max_failures_per_address=6,
     signin_window_s=600,
     signin_lockout_s=600,
 )

@@ -10,6 +10,7 @@ import pytest
 from shared.settings import Settings
 from tests.gateway.harness import Harness, csrf_in
 from tests.gateway.published import PAST_ROUND, publish_past_result
+from tests.gateway.review_setup import review_round
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -151,3 +152,67 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
         }
         wrong = await http.get("/api/v1/audit/events?service=gateway", headers=api)
         assert wrong.status_code == 422
+
+
+async def test_who_raised_an_objection_is_hidden_in_the_event_log_from_all_but_the_office(
+    gateway: Harness,
+) -> None:
+    rr = await review_round(gateway)
+    await rr.accept_all(reject="E101")
+    await rr.assign_panel()
+    await rr.score_everything()
+    await rr.decide_and_announce()
+    await rr.object_to_the_winner()
+    raiser_id, raiser_name = rr.id("staff"), rr.users["staff"].display_name
+    await gateway.account("office_auditor", {"office", "auditor"})  # may know who raised it
+    found = "/api/v1/audit/events?service=review&type=ObjectionRaised"
+
+    async with gateway.client() as http:
+        office = {"Authorization": f"Bearer {await gateway.token('office_auditor')}"}
+        [named] = (await http.get(found, headers=office)).json()["items"]
+        assert (named["data"]["raised_by"], named["data"]["raiser_name"]) == (
+            raiser_id,
+            raiser_name,
+        )
+        assert named["actor"] == raiser_id
+        position = named["position"]
+
+        auditor = {"Authorization": f"Bearer {await gateway.token('auditor')}"}
+        [hidden] = (await http.get(found, headers=auditor)).json()["items"]
+        assert hidden["position"] == position
+        assert hidden["data"]["text"] == "听说节约成本的数据与班组台账不符，请核实。"
+        assert "raised_by" not in hidden["data"]
+        assert "raiser_name" not in hidden["data"]
+        assert hidden["actor"] == ""
+        one = (await http.get(f"/api/v1/audit/events/review/{position}", headers=auditor)).json()
+        assert raiser_id not in str(one)
+        assert raiser_name not in str(one)
+        assert one["data"]["nomination_id"] == rr.nominations["E100"]
+        # Nor is it found by what was taken out of it.
+        for query in (f"actor={raiser_id}", f"text={quote(raiser_name)}", f"text={raiser_id}"):
+            page = (await http.get(f"{found}&{query}", headers=auditor)).json()
+            assert page["items"] == [], query
+            page = (await http.get(f"{found}&{query}", headers=office)).json()
+            assert [e["position"] for e in page["items"]] == [position], query
+        by_text = (await http.get(f"{found}&text={quote('班组台账')}", headers=auditor)).json()
+        assert [e["position"] for e in by_text["items"]] == [position]
+
+    client = await gateway.signed_in("auditor")
+    for path in (
+        "/audit/events?service=review",
+        f"/audit/events/review/{position}",
+        "/audit/events?service=review&actor=staff",
+    ):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert raiser_name not in page.text, path
+        assert raiser_id not in page.text, path
+    link = f'href="/audit/events/review/{position}"'
+    assert link in (await client.get("/audit/events?service=review")).text
+    assert link not in (await client.get(f"/audit/events?actor={raiser_id}")).text
+    await client.aclose()
+    both = await gateway.signed_in("office_auditor")
+    detail = await both.get(f"/audit/events/review/{position}")
+    assert raiser_name in detail.text
+    assert raiser_id in detail.text
+    await both.aclose()

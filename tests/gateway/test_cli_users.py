@@ -46,6 +46,11 @@ async def test_create_admin_makes_an_administrator_who_can_sign_in(settings: Set
     weak = flowers(settings, "create-admin", "--username", "x2", "--password-stdin", stdin="123\n")
     assert weak.returncode == 1
     assert "password" in weak.stderr
+    common = flowers(
+        settings, "create-admin", "--username", "x3", "--password-stdin", stdin="qwertyuiop\n"
+    )
+    assert common.returncode == 1
+    assert "too common or easy to guess" in common.stderr
     listed = flowers(settings, "list")
     assert "root" in listed.stdout
     assert "admin" in listed.stdout

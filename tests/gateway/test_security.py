@@ -6,8 +6,19 @@ from datetime import timedelta
 
 import pytest
 
+from services.gateway.accounts import digest
 from services.gateway.auth import PRE_COOKIE, SESSION_COOKIE
-from tests.gateway.harness import PASSWORD, UNIT_A, Harness, csrf_in, nomination_body
+from services.gateway.config import GatewaySettings
+from shared.settings import Settings
+from tests.gateway.harness import (
+    FAST_HASHING,
+    PASSWORD,
+    UNIT_A,
+    Harness,
+    csrf_in,
+    nomination_body,
+    running_gateway,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -172,6 +183,142 @@ async def test_sign_in_is_throttled_after_repeated_failures(gateway: Harness) ->
     gateway.clock.advance(timedelta(minutes=11))
     async with gateway.client(ip="10.0.0.7") as later:
         assert (await gateway.sign_in(later, "wy")).status_code == 303
+
+
+async def sign_in_via(
+    gateway: Harness, peer: str, username: str, password: str, forwarded_for: str | None = None
+) -> tuple[int, str | None, str]:
+    """One sign-in from `peer` (optionally with X-Forwarded-For): status, session, page."""
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    async with gateway.client(ip=peer) as client:
+        page = await client.get("/login")
+        response = await client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": csrf_in(page.text)},
+            headers=headers,
+        )
+        return response.status_code, client.cookies.get(SESSION_COOKIE), response.text
+
+
+async def test_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_lock(
+    gateway: Harness,
+) -> None:
+    """No proxy is trusted by default, not even loopback: the peer is the client."""
+    await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+    for n in range(3):
+        status, _, _ = await sign_in_via(gateway, "127.0.0.1", "wy", "wrong", f"203.0.113.{n}")
+        assert status in (401, 429)
+    status, session, page = await sign_in_via(gateway, "127.0.0.1", "wy", PASSWORD, "198.51.100.9")
+    assert (status, session) == (429, None)
+    assert "登录失败次数过多" in page
+    rows = await gateway.state.pool.fetch(
+        "SELECT key FROM throttle_failures WHERE scope = 'signin_pair'"
+    )
+    assert [r["key"] for r in rows] == ["127.0.0.1 wy"]  # no forwarded address was believed
+
+
+async def test_x_forwarded_for_is_honoured_from_a_configured_trusted_proxy(
+    settings: Settings,
+) -> None:
+    behind_proxy = GatewaySettings(
+        **{**FAST_HASHING.model_dump(), "trusted_proxies": ("10.9.0.0/16",)}
+    )
+    async with running_gateway(settings, behind_proxy) as gateway:
+        await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+        proxy = "10.9.0.5"
+        for _ in range(3):
+            status, _, _ = await sign_in_via(gateway, proxy, "wy", "wrong", "203.0.113.7")
+            assert status in (401, 429)
+        # The client behind the proxy is locked out, whatever it writes in front of the hop
+        # the proxy appended.
+        for forwarded in ("203.0.113.7", "192.0.2.66, 203.0.113.7"):
+            status, session, _ = await sign_in_via(gateway, proxy, "wy", PASSWORD, forwarded)
+            assert (status, session) == (429, None)
+        # Another client behind the same proxy is not; its session records its own address.
+        status, session, _ = await sign_in_via(gateway, proxy, "wy", PASSWORD, "203.0.113.8")
+        assert status == 303
+        assert session is not None
+        recorded = await gateway.state.pool.fetchval(
+            "SELECT client_ip FROM sessions WHERE session_hash = $1", digest(session)
+        )
+        assert recorded == "203.0.113.8"
+        # X-Forwarded-Proto counts from the proxy only: the cookie is Secure behind TLS.
+        for peer, secure in ((proxy, True), ("198.51.100.1", False)):
+            async with gateway.client(ip=peer) as client:
+                page = await client.get("/login", headers={"X-Forwarded-Proto": "https"})
+                cookie = next(
+                    v for v in page.headers.get_list("set-cookie") if v.startswith(PRE_COOKIE)
+                )
+                assert ("Secure" in cookie) is secure
+
+
+async def test_one_password_sprayed_over_twenty_usernames_from_one_address_is_locked(
+    gateway: Harness,
+) -> None:
+    usernames = [f"staff{n:02d}" for n in range(20)]
+    for username in usernames:
+        await gateway.account(username, {"staff"})
+    answers = [
+        (await sign_in_via(gateway, "10.0.0.66", username, "Spring2026!"))[0]
+        for username in usernames
+    ]
+    limit = FAST_HASHING.signin_max_failures_per_address
+    assert answers == [401] * (limit - 1) + [429] * (20 - limit + 1)
+    # Locked is locked: even an account's right password from that address is refused ...
+    status, session, page = await sign_in_via(gateway, "10.0.0.66", "staff19", PASSWORD)
+    assert (status, session) == (429, None)
+    assert "登录失败次数过多" in page
+    # ... while the same account signs in from elsewhere.
+    assert (await sign_in_via(gateway, "10.0.0.67", "staff19", PASSWORD))[0] == 303
+    gateway.clock.advance(timedelta(seconds=FAST_HASHING.signin_lockout_s + 1))
+    assert (await sign_in_via(gateway, "10.0.0.66", "staff19", PASSWORD))[0] == 303
+
+
+async def test_one_username_attacked_from_rotating_addresses_is_locked(gateway: Harness) -> None:
+    await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+    limit = FAST_HASHING.signin_max_failures_per_user
+    answers = [
+        (await sign_in_via(gateway, f"198.51.100.{n}", "wy", "wrong-guess-1"))[0]
+        for n in range(limit + 2)
+    ]
+    assert answers == [401] * (limit - 1) + [429] * 3
+    assert (await sign_in_via(gateway, "10.0.0.1", "wy", PASSWORD))[0] == 429
+
+
+async def test_the_current_password_check_of_a_password_change_is_throttled(
+    gateway: Harness,
+) -> None:
+    await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+    client = await gateway.signed_in("wy")
+    new = "another-long-secret-9"
+
+    async def change(current: str) -> tuple[int, str]:
+        response = await client.post(
+            "/account/password",
+            data={
+                "csrf_token": gateway.csrf_for(client),
+                "current_password": current,
+                "new_password": new,
+                "confirm_password": new,
+            },
+        )
+        return response.status_code, response.text
+
+    for _ in range(FAST_HASHING.signin_max_failures - 1):
+        status, page = await change("guess-number-n")
+        assert status == 422
+        assert "当前密码不正确" in page
+    status, page = await change("guess-number-n")
+    assert status == 429
+    assert "当前密码输错次数过多，请 10 分钟后再试" in page
+    status, page = await change(PASSWORD)  # the right one is refused too while locked
+    assert status == 429
+    assert await gateway.state.accounts.authenticate("wy", PASSWORD) is not None
+    assert await gateway.state.accounts.authenticate("wy", new) is None
+    gateway.clock.advance(timedelta(minutes=11))
+    status, _ = await change(PASSWORD)
+    assert status == 303
+    assert await gateway.state.accounts.authenticate("wy", new) is not None
 
 
 async def test_unknown_users_and_wrong_passwords_get_the_same_answer(gateway: Harness) -> None:

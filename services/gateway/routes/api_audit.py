@@ -105,7 +105,8 @@ async def events(
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = audit.PAGE_SIZE,
 ) -> Any:
     """The event logs, oldest first (one store or all, by time); continue with
-    `since=<next_since>`. The same search as `flowers audit events`."""
+    `since=<next_since>`. The same search as `flowers audit events`; who raised an objection
+    (ObjectionRaised's `raised_by`, `raiser_name` and actor) is shown to the office only."""
     return await audit.browse(
         gw_state(request).settings,
         audit.EventQuery(
@@ -119,10 +120,11 @@ async def events(
             until=until,
             limit=limit,
         ),
+        principal,
     )
 
 
 @router.get("/events/{service}/{position}", response_model=EventOut)
 async def event(request: Request, service: str, position: int, principal: Auditor) -> Any:
     """One event with its data, metadata and hash-chain values."""
-    return await audit.event(gw_state(request).settings, service, position)
+    return await audit.event(gw_state(request).settings, service, position, principal)

@@ -133,6 +133,7 @@ async def events_page(
             since=_instant(cont) or start,
             until=datetime.combine(last_day, time.max, SHANGHAI) if last_day else None,
         ),
+        principal,
     )
     names = await state.accounts.display_names(i["actor"] for i in page["items"] if i["actor"])
     filters = {
@@ -165,7 +166,7 @@ async def events_page(
 @router.get("/audit/events/{service}/{position}")
 async def event_page(request: Request, service: str, position: int, principal: Auditor) -> Response:
     state = gw_state(request)
-    item = await audit.event(state.settings, service, position)
+    item = await audit.event(state.settings, service, position, principal)
     names = await state.accounts.display_names([item["actor"]] if item["actor"] else [])
     return render(
         request,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -26,7 +27,10 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 flash_messages(
     {
         "signed_out": ("您已退出登录。", "You have signed out."),
-        "password_changed": ("密码已修改，请重新登录。", "Password changed; please sign in again."),
+        "password_changed": (
+            "密码已修改。其他设备上的登录和全部 API 令牌已失效。",
+            "Password changed. Your other sessions and every API token have ended.",
+        ),
     }
 )
 
@@ -38,6 +42,17 @@ def _locked_message(minutes: int) -> tuple[str, str]:
         f"登录失败次数过多，请 {minutes} 分钟后再试。",
         f"Too many failed sign-ins; try again in {minutes} minute(s).",
     )
+
+
+def _password_check_locked(minutes: int) -> tuple[str, str]:
+    return (
+        f"当前密码输错次数过多，请 {minutes} 分钟后再试。",
+        f"The current password was wrong too often; try again in {minutes} minute(s).",
+    )
+
+
+def _minutes_until(until: datetime, now: datetime) -> int:
+    return max(1, int((until - now).total_seconds() + 59) // 60)
 
 
 @router.get("/login")
@@ -55,7 +70,7 @@ async def login(request: Request) -> Response:
     username = normalise_username(str(form.get("username", "")))[:64]
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
-    ip = client_ip(request)
+    ip = client_ip(request, state.gateway)
     locale = locale_of(request)
 
     def refuse(message: tuple[str, str], status: int) -> Response:
@@ -69,14 +84,13 @@ async def login(request: Request) -> Response:
     until = await state.throttle.locked_until(username, ip)
     if until is not None:
         SIGNINS.labels("locked").inc()
-        minutes = max(1, int((until - state.clock.now()).total_seconds() + 59) // 60)
-        return refuse(_locked_message(minutes), 429)
+        return refuse(_locked_message(_minutes_until(until, state.clock.now())), 429)
     user = await state.accounts.authenticate(username, password) if username else None
     if user is None:
         SIGNINS.labels("failed").inc()
         locked = await state.throttle.failed(username, ip)
         if locked is not None:
-            return refuse(_locked_message(state.gateway.signin_lockout_s // 60 or 1), 429)
+            return refuse(_locked_message(_minutes_until(locked, state.clock.now())), 429)
         return refuse(BAD_CREDENTIALS, 401)
     await state.throttle.succeeded(username, ip)
     SIGNINS.labels("ok").inc()
@@ -91,7 +105,7 @@ async def login(request: Request) -> Response:
         raw,
         httponly=True,
         samesite="lax",
-        secure=is_https(request, state.gateway.cookie_secure),
+        secure=is_https(request, state.gateway),
         path="/",
     )
     response.delete_cookie(PRE_COOKIE, path="/")
@@ -122,7 +136,12 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
 async def account(
     request: Request, principal: Annotated[Principal, Depends(allow(ANY_ROLE))]
 ) -> Response:
-    return render(request, "account.html", {"errors": {}}, principal=principal)
+    return render(
+        request,
+        "account.html",
+        {"errors": {}, "min_length": gw_state(request).gateway.password_min_length},
+        principal=principal,
+    )
 
 
 @router.post("/account/password")
@@ -135,13 +154,35 @@ async def change_password(
     new = str(form.get("new_password", ""))
     confirm = str(form.get("confirm_password", ""))
     errors: dict[str, tuple[str, str]] = {}
-    if await state.accounts.authenticate(principal.user.username, current) is None:
+    status = 422
+    # Counted per user: a stolen session must not become a way to guess the password.
+    counters = state.throttle.password_check_counters(principal.user_id)
+    until = await state.throttle.locked(counters)
+    if until is not None:
+        errors["current_password"] = _password_check_locked(
+            _minutes_until(until, state.clock.now())
+        )
+        status = 429
+    elif await state.accounts.authenticate(principal.user.username, current) is None:
         errors["current_password"] = ("当前密码不正确。", "The current password is wrong.")
+        until = await state.throttle.count_failure(counters)
+        if until is not None:
+            errors["current_password"] = _password_check_locked(
+                _minutes_until(until, state.clock.now())
+            )
+            status = 429
+    else:
+        await state.throttle.forgive(counters)
     if new != confirm:
         errors["confirm_password"] = ("两次输入的新密码不一致。", "The new passwords differ.")
     if not errors:
         try:
-            await state.accounts.set_password(principal.user.user_id, new, actor=principal.user_id)
+            await state.accounts.set_password(
+                principal.user.user_id,
+                new,
+                actor=principal.user_id,
+                keep_session=principal.session_id,
+            )
         except AccountError as exc:
             errors.update(exc.errors)
     if errors:
@@ -149,10 +190,11 @@ async def change_password(
         return render(
             request,
             "account.html",
-            {"errors": {k: pick(v, locale) for k, v in errors.items()}},
+            {
+                "errors": {k: pick(v, locale) for k, v in errors.items()},
+                "min_length": state.gateway.password_min_length,
+            },
             principal=principal,
-            status_code=422,
+            status_code=status,
         )
-    response = redirect("/login", "password_changed")
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return redirect("/account", "password_changed")
