@@ -26,7 +26,10 @@ from services.review.queries import (
     ListNotices,
     ReviewQueries,
 )
-from services.rewards.domain import PacesetterPolicy, RewardsPolicy
+from services.rewards.handlers import (
+    pacesetter_policy_from_settings,
+    rewards_policy_from_settings,
+)
 from services.rewards.queries import ListAwards, RewardsQueries
 from shared.audit_projections import build_as_of, quote
 from shared.clock import SHANGHAI
@@ -161,8 +164,8 @@ async def round_state(copy: AsOf, round_id: str, settings: Settings) -> dict[str
     if "rewards" in copy.pools:
         rewards_q = RewardsQueries(
             copy.pools["rewards"],
-            RewardsPolicy.from_settings(settings),
-            PacesetterPolicy.from_settings(settings),
+            rewards_policy_from_settings(settings),
+            pacesetter_policy_from_settings(settings),
         )
         state["awards"] = await rewards_q.awards(ListAwards(round_id=round_id, limit=1000))
     return state

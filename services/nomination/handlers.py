@@ -29,7 +29,22 @@ from services.nomination.domain import (
 from shared.contracts.common import Category
 from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
 from shared.events import DomainEvent, RecordedEvent
+from shared.rounds import Cadence, parse_deadline_time
 from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+
+def policy_from_settings(settings: Settings) -> NominationPolicy:
+    """The rules' settings as the plain values the deciders take."""
+    return NominationPolicy(
+        cadence=Cadence(settings.cadence),
+        deadline_day=settings.deadline_day,
+        deadline_time=parse_deadline_time(settings.deadline_time),
+        quota_per_unit_category=settings.quota_per_unit_category,
+        cooldown_rounds=settings.cooldown_rounds,
+        deeds_min_chars=settings.deeds_min_chars,
+        deeds_max_chars=settings.deeds_max_chars,
+    )
 
 
 def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
@@ -46,7 +61,7 @@ class NominationHandlers:
 
     @property
     def policy(self) -> NominationPolicy:
-        return NominationPolicy.from_settings(self.runtime.settings)
+        return policy_from_settings(self.runtime.settings)
 
     async def import_directory(self, cmd: ImportDirectory) -> dict[str, Any]:
         """The whole stream is folded: an import is rare and must see every earlier one."""

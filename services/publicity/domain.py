@@ -9,7 +9,8 @@ approved by the publicity role and marked published per channel (`decide`). A re
 published, and drafts a correction notice when something featuring them was published.
 
 Every decide function takes the state, its input, `now` and the policy and returns events
-or raises a `PublicityError`; `evolve` folds one event. No clock, no settings, no I/O.
+or raises a `PublicityError` (errors.py); `evolve` folds one event. No clock, no settings,
+no I/O.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from services.publicity.commands import (
@@ -30,6 +31,19 @@ from services.publicity.commands import (
     MaterialWorkflowCommand,
     PublishMaterial,
     SectionEdit,
+)
+from services.publicity.errors import (
+    AlreadyPublished,
+    CaptionTooLong,
+    ChannelNotAllowed,
+    DurationOutOfRange,
+    EmptyText,
+    FieldNotForKind,
+    MaterialNotFound,
+    NotApproved,
+    NotPublicity,
+    StaleRevision,
+    UnknownSection,
 )
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
@@ -56,10 +70,8 @@ from shared.contracts.publicity import (
     material_id_for,
 )
 from shared.contracts.review import ResultPublished, WinnerRevoked
-from shared.errors import TemplatedError
 from shared.events import DomainEvent
 from shared.rounds import RoundPeriod
-from shared.settings import Settings
 
 # Where each kind of material may be published.
 KIND_CHANNELS: dict[MaterialKind, tuple[Channel, ...]] = {
@@ -109,112 +121,6 @@ class PublicityPolicy:
     organisation: str = "后勤实业分公司"
     department: str = "党群工作部"
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PublicityPolicy:
-        return cls(
-            meeting_rule=MeetingRule.parse(settings.publicity_meeting_rule),
-            meeting_lead_days=settings.publicity_meeting_lead_days,
-            segment_s=settings.publicity_segment_s,
-            segment_min_s=settings.publicity_segment_min_s,
-            segment_max_s=settings.publicity_segment_max_s,
-            title_card_s=settings.publicity_title_card_s,
-            caption_max_chars=settings.publicity_caption_max_chars,
-            summary_chars=settings.publicity_summary_chars,
-            organisation=settings.publicity_organisation,
-            department=settings.publicity_department,
-            calendar=WorkingCalendar.of(
-                [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
-                [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
-            ),
-        )
-
-
-# --- Errors -----------------------------------------------------------------------------------
-
-
-class PublicityError(TemplatedError):
-    """A refused publicity command; subclasses fix the code and the two messages."""
-
-    code: ClassVar[str] = "publicity_error"
-
-
-class NotPublicity(PublicityError):
-    code = "not_publicity"
-    status = 403
-    message_zh_template = "只有党群工作部（宣传）可以编辑、审核和发布宣传材料"
-    message_en_template = "Only the publicity role may edit, approve and publish materials"
-
-
-class MaterialNotFound(PublicityError):
-    code = "material_not_found"
-    status = 404
-    message_zh_template = "找不到该宣传材料（{material_id}）"
-    message_en_template = "No such material ({material_id})"
-
-
-class StaleRevision(PublicityError):
-    code = "stale_revision"
-    message_zh_template = (
-        "材料已被修改（当前为第 {revision} 版，您看到的是第 {expected} 版），请刷新后再操作"
-    )
-    message_en_template = (
-        "The material changed meanwhile (now revision {revision}, you saw {expected}); reload"
-    )
-
-
-class AlreadyPublished(PublicityError):
-    code = "already_published"
-    message_zh_template = "该版本已发布，不能再修改；如需更正请发布更正说明"
-    message_en_template = "This revision is published and cannot change; publish a correction"
-
-
-class NotApproved(PublicityError):
-    code = "not_approved"
-    message_zh_template = "材料尚未审核通过，不能发布"
-    message_en_template = "The material is not approved and cannot be published"
-
-
-class ChannelNotAllowed(PublicityError):
-    code = "channel_not_allowed"
-    status = 422
-    message_zh_template = "{kind_zh}不能在“{channel_zh}”发布"
-    message_en_template = "A {kind} is not published on channel {channel}"
-
-
-class UnknownSection(PublicityError):
-    code = "unknown_section"
-    status = 422
-    message_zh_template = "该材料中没有这位获奖职工（{nomination_id}）"
-    message_en_template = "The material features no winner {nomination_id}"
-
-
-class FieldNotForKind(PublicityError):
-    code = "field_not_for_kind"
-    status = 422
-    message_zh_template = "{kind_zh}没有“{field_zh}”这一项"
-    message_en_template = "A {kind} has no {field}"
-
-
-class CaptionTooLong(PublicityError):
-    code = "caption_too_long"
-    status = 422
-    message_zh_template = "字幕最多 {max} 个字（现为 {length} 个字）"
-    message_en_template = "A caption has at most {max} characters (this one has {length})"
-
-
-class DurationOutOfRange(PublicityError):
-    code = "duration_out_of_range"
-    status = 422
-    message_zh_template = "片段时长应为 {min} 至 {max} 秒（现为 {value} 秒）"
-    message_en_template = "A segment lasts {min} to {max} seconds (not {value})"
-
-
-class EmptyText(PublicityError):
-    code = "empty_text"
-    status = 422
-    message_zh_template = "“{field_zh}”不能为空"
-    message_en_template = "{field} must not be empty"
 
 
 # --- Text helpers (pure) ------------------------------------------------------------------------

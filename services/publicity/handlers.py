@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ import asyncpg
 from services.publicity import projections
 from services.publicity.commands import SYSTEM, MaterialWorkflowCommand
 from services.publicity.domain import (
-    MaterialNotFound,
+    MeetingRule,
     PublicityPolicy,
     RoundPublicity,
     decide,
@@ -27,17 +28,40 @@ from services.publicity.domain import (
     react_to_revocation,
     state_from,
 )
+from services.publicity.errors import MaterialNotFound
+from shared.calendar import WorkingCalendar
 from shared.contracts.publicity import PublicityEvent, publicity_stream_id
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
+from shared.settings import Settings
 
 log = get_logger(__name__)
 
 _REACTION_NAMESPACE = uuid.UUID("0b6f4a52-2f1e-5d8c-b7a3-4c1e9d2a6f10")
 _RETRIES = 10
+
+
+def policy_from_settings(settings: Settings) -> PublicityPolicy:
+    """The drafts' settings as the plain values the deciders take."""
+    return PublicityPolicy(
+        meeting_rule=MeetingRule.parse(settings.publicity_meeting_rule),
+        meeting_lead_days=settings.publicity_meeting_lead_days,
+        segment_s=settings.publicity_segment_s,
+        segment_min_s=settings.publicity_segment_min_s,
+        segment_max_s=settings.publicity_segment_max_s,
+        title_card_s=settings.publicity_title_card_s,
+        caption_max_chars=settings.publicity_caption_max_chars,
+        summary_chars=settings.publicity_summary_chars,
+        organisation=settings.publicity_organisation,
+        department=settings.publicity_department,
+        calendar=WorkingCalendar.of(
+            [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
+            [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
+        ),
+    )
 
 
 def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
@@ -51,7 +75,7 @@ def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
 class PublicityHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
-        self.policy = PublicityPolicy.from_settings(runtime.settings)
+        self.policy = policy_from_settings(runtime.settings)
 
     # --- Reactions to review's events (the drafts consumer) ---------------------------------
 

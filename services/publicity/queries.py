@@ -15,7 +15,8 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.publicity import reports
-from services.publicity.domain import FIELD_LABELS, MaterialNotFound
+from services.publicity.domain import FIELD_LABELS
+from services.publicity.errors import MaterialNotFound
 from services.publicity.rendering import (
     FORMATS,
     MaterialDoc,

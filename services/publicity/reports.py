@@ -176,111 +176,189 @@ def compute(data: ReportInput) -> dict[str, Any]:
     """The report's figures (see the module docstring for the number formats)."""
     facts = list(data.nominations)
     standing = [f for f in facts if not f.withdrawn]
+    units = _known_units(data)
+    rounds = sorted(set(data.rounds) | {f.round_id for f in facts}, key=round_sort_key)
+    scored = _scored(data)
+    return {
+        "scope": data.scope,
+        "key": data.key,
+        "label_zh": _label_zh(data),
+        "rounds": rounds,
+        "totals": _totals(data, facts, units),
+        "by_round": [_round_row(r, facts, standing) for r in rounds],
+        "by_unit": _by_unit(facts, units),
+        "by_category": [_category_row(c, facts, scored) for c in Category],
+        "rejection_reasons": _rejection_reasons(standing),
+        "scores": {
+            **_score_summary(scored),
+            "method": "每项提名取各评委最新一次加权总分的平均值",
+            "per_nomination": [p.to_json() for p in scored],
+        },
+        "winners": _winners(facts, data.units),
+        "participation": _participation(standing, units, rounds),
+    }
+
+
+def _label_zh(data: ReportInput) -> str:
+    return RoundPeriod.parse(data.key).label_zh if data.scope == "round" else f"{data.key}年全年"
+
+
+def _unit_code(f: NominationFact) -> str:
+    return UNKNOWN_UNIT[0] if f.unit_code is None else f.unit_code
+
+
+def _known_units(data: ReportInput) -> dict[str, str]:
+    """Every unit of the directory, and any other a nomination names (or the unknown unit)."""
     units: dict[str, str] = dict(data.units)
-    for f in facts:
+    for f in data.nominations:
         code, name = _unit(f, data.units)
         units.setdefault(code, name)
-    rounds = sorted(set(data.rounds) | {f.round_id for f in facts}, key=round_sort_key)
+    return units
 
-    # Scores: each nomination's mean over its panelists' latest totals.
+
+def _count_by_category(facts: Iterable[NominationFact]) -> dict[str, int]:
+    counts = Counter(f.category for f in facts)
+    return {c.value: counts[c] for c in Category}
+
+
+# Scores: each nomination's mean over its panelists' latest totals.
+
+
+def _scored(data: ReportInput) -> list[Scored]:
+    """Every nomination still standing that has scores, in (round, category, id) order."""
     panel: dict[UUID, list[Decimal]] = defaultdict(list)
     for s in data.scores:
         panel[s.nomination_id].append(s.total)
-    by_id = {f.nomination_id: f for f in facts}
-    per_nomination: list[Scored] = []
+    by_id = {f.nomination_id: f for f in data.nominations}
+    scored: list[Scored] = []
     for nomination_id, sheet_totals in panel.items():
         fact = by_id.get(nomination_id)
         if fact is None or fact.withdrawn:
             continue
-        per_nomination.append(
+        scored.append(
             Scored(
                 nomination_id=str(nomination_id),
                 round_id=fact.round_id,
                 category=fact.category.value,
-                unit_code=_unit(fact, data.units)[0],
+                unit_code=_unit_code(fact),
                 mean=sum(sheet_totals, Decimal(0)) / len(sheet_totals),
                 panel_spread=max(sheet_totals) - min(sheet_totals),
                 score_count=len(sheet_totals),
             )
         )
-    per_nomination.sort(key=lambda p: (p.round_id, p.category, p.nomination_id))
+    scored.sort(key=lambda p: (p.round_id, p.category, p.nomination_id))
+    return scored
 
-    def scores_of(pred: Callable[[Scored], bool]) -> dict[str, Any]:
-        chosen = [p for p in per_nomination if pred(p)]
-        stats = score_stats([p.mean for p in chosen])
-        spreads = [p.panel_spread for p in chosen]
-        stats["panel_spread_mean"] = (
-            dec(sum(spreads, Decimal(0)) / len(spreads)) if spreads else None
-        )
-        stats["panel_spread_max"] = dec(max(spreads)) if spreads else None
-        return stats
 
-    totals = _audit_counts(facts)
-    winners_now = [f for f in facts if f.winner and not f.revoked]
-    totals.update(
-        {
-            "withdrawn": sum(1 for f in facts if f.withdrawn),
-            "vetoed": sum(1 for f in standing if f.vetoed),
-            "revoked": sum(1 for f in facts if f.winner and f.revoked),
-            "units_total": len(units),
-            "units_nominating": len({_unit(f, data.units)[0] for f in standing}),
-            "award_total": _award_total(data, len(winners_now)),
-        }
-    )
+def _score_summary(scored: Sequence[Scored]) -> dict[str, Any]:
+    """The spread of the means, and how far apart each nomination's panelists were."""
+    stats = score_stats([p.mean for p in scored])
+    spreads = [p.panel_spread for p in scored]
+    stats["panel_spread_mean"] = dec(sum(spreads, Decimal(0)) / len(spreads)) if spreads else None
+    stats["panel_spread_max"] = dec(max(spreads)) if spreads else None
+    return stats
 
+
+# The tables: the whole scope, per round, per unit, per category.
+
+
+def _totals(
+    data: ReportInput, facts: Sequence[NominationFact], units: Mapping[str, str]
+) -> dict[str, Any]:
+    standing = [f for f in facts if not f.withdrawn]
+    winners_now = sum(1 for f in facts if f.winner and not f.revoked)
+    return {
+        **_audit_counts(facts),
+        "withdrawn": len(facts) - len(standing),
+        "vetoed": sum(1 for f in standing if f.vetoed),
+        "revoked": sum(1 for f in facts if f.winner and f.revoked),
+        "units_total": len(units),
+        "units_nominating": len({_unit_code(f) for f in standing}),
+        "award_total": _award_total(data, winners_now),
+    }
+
+
+def _round_row(
+    round_id: str, facts: Sequence[NominationFact], standing: Sequence[NominationFact]
+) -> dict[str, Any]:
+    in_round = [f for f in standing if f.round_id == round_id]
+    return {
+        "round_id": round_id,
+        "label_zh": RoundPeriod.parse(round_id).label_zh,
+        **_audit_counts(f for f in facts if f.round_id == round_id),
+        "by_category": _count_by_category(in_round),
+        "units_nominating": len({_unit_code(f) for f in in_round}),
+    }
+
+
+def _by_unit(facts: Sequence[NominationFact], units: Mapping[str, str]) -> list[dict[str, Any]]:
     of_unit: dict[str, list[NominationFact]] = defaultdict(list)
     for f in facts:
-        of_unit[_unit(f, data.units)[0]].append(f)
-    by_unit = []
-    for code in sorted(units):
-        mine = of_unit[code]
-        row = {"unit_code": code, "unit_name": units[code], **_audit_counts(mine)}
-        row["by_category"] = {
-            c.value: sum(1 for f in mine if f.category == c and not f.withdrawn) for c in Category
+        of_unit[_unit_code(f)].append(f)
+    return [
+        {
+            "unit_code": code,
+            "unit_name": units[code],
+            **_audit_counts(of_unit[code]),
+            "by_category": _count_by_category(f for f in of_unit[code] if not f.withdrawn),
         }
-        by_unit.append(row)
+        for code in sorted(units)
+    ]
 
-    by_category = []
-    for c in Category:
-        mine = [f for f in facts if f.category == c]
-        by_category.append(
-            {
-                "category": c.value,
-                "label_zh": c.label_zh,
-                **_audit_counts(mine),
-                "scores": scores_of(lambda p, c=c: p.category == c.value),  # type: ignore[misc]
-            }
-        )
 
+def _category_row(
+    category: Category, facts: Sequence[NominationFact], scored: Sequence[Scored]
+) -> dict[str, Any]:
+    return {
+        "category": category.value,
+        "label_zh": category.label_zh,
+        **_audit_counts(f for f in facts if f.category == category),
+        "scores": _score_summary([p for p in scored if p.category == category.value]),
+    }
+
+
+def _rejection_reasons(standing: Iterable[NominationFact]) -> list[dict[str, Any]]:
+    """How often each reason was given (blanks folded), the most frequent first."""
     reasons = Counter(
         " ".join((f.reject_reason or "（未说明原因）").split())
         for f in standing
         if f.audit == "rejected"
     )
-    rejection_reasons = [
+    return [
         {"reason": reason, "count": count}
         for reason, count in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
 
-    winners = [
-        {
-            "round_id": f.round_id,
-            "category": f.category.value,
-            "label_zh": f.category.label_zh,
-            "employee_no": f.employee_no,
-            "name": f.name,
-            "unit_code": _unit(f, data.units)[0],
-            "unit_name": _unit(f, data.units)[1],
-            "score": dec(f.score) if f.score is not None else None,
-            "revoked": f.revoked,
-        }
-        for f in sorted(
-            (f for f in facts if f.winner),
-            key=lambda f: (round_sort_key(f.round_id), list(Category).index(f.category)),
-        )
-    ]
 
-    per_unit_round = Counter((_unit(f, data.units)[0], f.round_id) for f in standing)
+def _winners(facts: Iterable[NominationFact], units: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every winner, revoked ones too (marked), by round and then in the flowers' order."""
+    winners = sorted(
+        (f for f in facts if f.winner),
+        key=lambda f: (round_sort_key(f.round_id), list(Category).index(f.category)),
+    )
+    return [_winner_row(f, units) for f in winners]
+
+
+def _winner_row(f: NominationFact, units: Mapping[str, str]) -> dict[str, Any]:
+    unit_code, unit_name = _unit(f, units)
+    return {
+        "round_id": f.round_id,
+        "category": f.category.value,
+        "label_zh": f.category.label_zh,
+        "employee_no": f.employee_no,
+        "name": f.name,
+        "unit_code": unit_code,
+        "unit_name": unit_name,
+        "score": dec(f.score) if f.score is not None else None,
+        "revoked": f.revoked,
+    }
+
+
+def _participation(
+    standing: Iterable[NominationFact], units: Mapping[str, str], rounds: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Per unit, its standing nominations in each round and how many rounds it took part in."""
+    per_unit_round = Counter((_unit_code(f), f.round_id) for f in standing)
     participation = []
     for code in sorted(units):
         counts = {r: per_unit_round[(code, r)] for r in rounds}
@@ -292,40 +370,7 @@ def compute(data: ReportInput) -> dict[str, Any]:
                 "rounds_participated": sum(1 for n in counts.values() if n),
             }
         )
-
-    by_round = [
-        {
-            "round_id": r,
-            "label_zh": RoundPeriod.parse(r).label_zh,
-            **_audit_counts(f for f in facts if f.round_id == r),
-            "by_category": {
-                c.value: sum(1 for f in standing if f.round_id == r and f.category == c)
-                for c in Category
-            },
-            "units_nominating": len({_unit(f, data.units)[0] for f in standing if f.round_id == r}),
-        }
-        for r in rounds
-    ]
-
-    label = RoundPeriod.parse(data.key).label_zh if data.scope == "round" else f"{data.key}年全年"
-    return {
-        "scope": data.scope,
-        "key": data.key,
-        "label_zh": label,
-        "rounds": rounds,
-        "totals": totals,
-        "by_round": by_round,
-        "by_unit": by_unit,
-        "by_category": by_category,
-        "rejection_reasons": rejection_reasons,
-        "scores": {
-            **scores_of(lambda p: True),
-            "method": "每项提名取各评委最新一次加权总分的平均值",
-            "per_nomination": [p.to_json() for p in per_nomination],
-        },
-        "winners": winners,
-        "participation": participation,
-    }
+    return participation
 
 
 # --- CSV --------------------------------------------------------------------------------------

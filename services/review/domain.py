@@ -1,11 +1,11 @@
-"""The review of one round: state, decide functions, evolve, and the review's errors — pure.
+"""The review of one round: state, decide functions and evolve — pure.
 
 One stream per round, `review-<round_id>` (`review_stream_id`). Its state holds the
 candidates (nominations fed in by the adapter with `record_candidate`), the panel, the
 scores, the vetoes, the decisions per category, the notices, the objections and the
 result. Every decide function is `(state, command, now, policy) -> list[event]` and
-raises a `ReviewError`; `decide` dispatches on the command's type. Time comes in as `now`,
-policy values as `ReviewPolicy`: nothing here reads a clock or settings.
+raises a `ReviewError` (errors.py); `decide` dispatches on the command's type. Time comes
+in as `now`, policy values as `ReviewPolicy`: nothing here reads a clock or settings.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, TypeVar, assert_never
+from typing import Literal, TypeVar, assert_never
 from uuid import UUID
 
 from services.review import aggregation
@@ -37,6 +37,43 @@ from services.review.commands import (
     StartNotice,
     SubmitScore,
     VetoNomination,
+)
+from services.review.errors import (
+    AlreadyAnnounced,
+    AlreadyAssigned,
+    AlreadyAudited,
+    AlreadyDecided,
+    AlreadyPublished,
+    AlreadyRevoked,
+    AlreadyVetoed,
+    ConflictOfInterest,
+    InsufficientScores,
+    InvalidScore,
+    NominationWithdrawn,
+    NotAccepted,
+    NotAPanelist,
+    NotAWinner,
+    NotDecided,
+    NotEligible,
+    NothingToAnnounce,
+    NothingToPublish,
+    NoticeNotRunning,
+    NoticeNotStarted,
+    NoticeRunning,
+    NotPermitted,
+    NotPublished,
+    NoVacancy,
+    ObjectionClosed,
+    ObjectionOpen,
+    QuotaExceeded,
+    RankingFrozen,
+    ReasonRequired,
+    UnknownNomination,
+    UnknownObjection,
+    UnknownPanelist,
+    Vetoed,
+    WrongCategory,
+    WrongRound,
 )
 from shared.calendar import WorkingCalendar
 from shared.contracts.common import Category
@@ -65,7 +102,6 @@ from shared.contracts.review import (
     WinnersDecided,
     review_stream_id,
 )
-from shared.errors import DomainError
 from shared.events import DomainEvent
 
 __all__ = ["Candidate", "decide", "evolve", "initial_state", "review_stream_id"]
@@ -88,266 +124,6 @@ class ReviewPolicy:
     def __post_init__(self) -> None:
         if self.min_scores < 1 or self.winners_per_category < 1 or self.notice_working_days < 1:
             raise ValueError("min_scores, winners_per_category, notice_working_days must be >= 1")
-
-
-# --- Errors --------------------------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Category):
-        return value.value
-    return str(value) if isinstance(value, UUID) else value
-
-
-class ReviewError(DomainError):
-    """A refused review command; `zh`/`en` are message templates filled from the details."""
-
-    code = "review_error"
-    zh: ClassVar[str] = "评审操作被拒绝。"
-    en: ClassVar[str] = "The review refused this command."
-
-    def __init__(self, **details: Any) -> None:
-        plain = {k: _plain(v) for k, v in details.items()}
-        labels: dict[str, str] = {}
-        category = details.get("category")
-        if isinstance(category, Category):
-            labels = {"category_zh": category.label_zh, "category_en": category.label_en}
-        zh = self.zh.format(**plain, **labels)
-        en = self.en.format(**plain, **labels)
-        super().__init__(zh, en, **plain)
-
-
-class NotPermitted(ReviewError):
-    code = "not_permitted"
-    status = 403
-    zh = "您无权{action_zh}。"
-    en = "You are not permitted to {action}."
-
-
-class WrongRound(ReviewError):
-    code = "wrong_round"
-    status = 422
-    zh = "该指令属于评选轮次{given}，而不是{expected}。"
-    en = "The command is for round {given}, not {expected}."
-
-
-class UnknownNomination(ReviewError):
-    code = "unknown_nomination"
-    status = 404
-    zh = "本轮评审中没有推荐{nomination_id}。"
-    en = "Nomination {nomination_id} is not in this round's review."
-
-
-class NominationWithdrawn(ReviewError):
-    code = "nomination_withdrawn"
-    zh = "推荐{nomination_id}已被撤回。"
-    en = "Nomination {nomination_id} was withdrawn."
-
-
-class AlreadyAudited(ReviewError):
-    code = "already_audited"
-    zh = "推荐{nomination_id}已审核（{audit}）。"
-    en = "Nomination {nomination_id} has already been audited ({audit})."
-
-
-class NotAccepted(ReviewError):
-    code = "not_accepted"
-    zh = "推荐{nomination_id}未通过资格审核。"
-    en = "Nomination {nomination_id} has not been accepted in the eligibility audit."
-
-
-class AlreadyAssigned(ReviewError):
-    code = "already_assigned"
-    zh = "{panelist_id}已是本轮评审组成员。"
-    en = "{panelist_id} is already on this round's panel."
-
-
-class UnknownPanelist(ReviewError):
-    code = "unknown_panelist"
-    status = 404
-    zh = "{panelist_id}不是本轮评审组成员。"
-    en = "{panelist_id} is not on this round's panel."
-
-
-class NotAPanelist(ReviewError):
-    code = "not_a_panelist"
-    status = 403
-    zh = "只有本轮评审组成员才能打分。"
-    en = "Only a member of this round's panel may score."
-
-
-class ConflictOfInterest(ReviewError):
-    code = "conflict_of_interest"
-    status = 403
-    zh = "利益冲突：评委不得为{conflict_zh}打分。"
-    en = "Conflict of interest: a panelist may not score {conflict_en}."
-
-    TEXTS: ClassVar[dict[str, tuple[str, str]]] = {
-        "own_unit": ("本单位的被推荐人", "a nominee of their own unit"),
-        "self": ("自己", "themselves"),
-        "submitted_by_panelist": ("自己提交的推荐", "a nomination they submitted"),
-    }
-
-    def __init__(self, conflict: str, **details: Any) -> None:
-        zh, en = self.TEXTS[conflict]
-        super().__init__(conflict=conflict, conflict_zh=zh, conflict_en=en, **details)
-
-
-class InvalidScore(ReviewError):
-    code = "invalid_score"
-    status = 422
-    zh = "评分表不符合评分细则：{problem}"
-    en = "The score sheet does not fit the rubric: {problem}"
-
-
-class RankingFrozen(ReviewError):
-    code = "ranking_frozen"
-    zh = "{category_zh}的评选结果已决定，排名已冻结。"
-    en = "The winners of {category_en} have been decided; its ranking is frozen."
-
-
-class Vetoed(ReviewError):
-    code = "vetoed"
-    zh = "推荐{nomination_id}已被纪检一票否决，不能当选。"
-    en = "Nomination {nomination_id} was vetoed by discipline inspection and cannot win."
-
-
-class AlreadyVetoed(ReviewError):
-    code = "already_vetoed"
-    zh = "推荐{nomination_id}已被否决。"
-    en = "Nomination {nomination_id} has already been vetoed."
-
-
-class AlreadyDecided(ReviewError):
-    code = "already_decided"
-    zh = "{category_zh}的评选结果已决定。"
-    en = "The winners of {category_en} have already been decided."
-
-
-class NotDecided(ReviewError):
-    code = "not_decided"
-    zh = "{category_zh}的评选结果尚未决定。"
-    en = "The winners of {category_en} have not been decided yet."
-
-
-class WrongCategory(ReviewError):
-    code = "wrong_category"
-    status = 422
-    zh = "推荐{nomination_id}不属于{category_zh}。"
-    en = "Nomination {nomination_id} is not in {category_en}."
-
-
-class InsufficientScores(ReviewError):
-    code = "insufficient_scores"
-    zh = "推荐{nomination_id}尚未获得{min_scores}个不同部门评委的评分，不能参与排名。"
-    en = (
-        "Nomination {nomination_id} lacks scores from {min_scores} different departments"
-        " and cannot be ranked."
-    )
-
-
-class QuotaExceeded(ReviewError):
-    code = "quota_exceeded"
-    zh = "{category_zh}每轮最多评出{quota}名，您选择了{chosen}名。"
-    en = "{category_en} has at most {quota} winner(s) per round; {chosen} were chosen."
-
-
-class ReasonRequired(ReviewError):
-    code = "reason_required"
-    status = 422
-    zh = "未按排名顺序确定人选，须写明理由。"
-    en = "A choice that departs from the ranking's order needs a written reason."
-
-
-class NotEligible(ReviewError):
-    code = "not_eligible"
-    zh = "推荐{nomination_id}不能作为替补人选（{why_zh}）。"
-    en = "Nomination {nomination_id} cannot be named as a replacement ({why})."
-
-
-class NothingToAnnounce(ReviewError):
-    code = "nothing_to_announce"
-    zh = "没有待公示的评选结果。"
-    en = "There is no decided result waiting to be announced."
-
-
-class AlreadyAnnounced(ReviewError):
-    code = "already_announced"
-    zh = "{category_zh}的评选结果已公示。"
-    en = "The result of {category_en} has already been announced."
-
-
-class NoticeNotRunning(ReviewError):
-    code = "notice_not_running"
-    zh = "{category_zh}不在公示期内，不能提出异议。"
-    en = "{category_en} is not in its public notice period: objections are closed."
-
-
-class NotAWinner(ReviewError):
-    code = "not_a_winner"
-    zh = "推荐{nomination_id}不是当选人。"
-    en = "Nomination {nomination_id} is not a winner."
-
-
-class UnknownObjection(ReviewError):
-    code = "unknown_objection"
-    status = 404
-    zh = "没有编号为{objection_no}的异议。"
-    en = "There is no objection number {objection_no}."
-
-
-class ObjectionClosed(ReviewError):
-    code = "objection_closed"
-    zh = "异议{objection_no}已处理完毕。"
-    en = "Objection {objection_no} has already been resolved."
-
-
-class NoVacancy(ReviewError):
-    code = "no_vacancy"
-    zh = "{category_zh}没有因异议成立而空缺的名额。"
-    en = "{category_en} has no place left vacant by an upheld objection."
-
-
-class NoticeNotStarted(ReviewError):
-    code = "notice_not_started"
-    zh = "{category_zh}的评选结果尚未公示。"
-    en = "The result of {category_en} has not been announced yet."
-
-
-class NoticeRunning(ReviewError):
-    code = "notice_running"
-    zh = "公示期尚未结束（至{ends_at}）。"
-    en = "The public notice is still running (until {ends_at})."
-
-
-class ObjectionOpen(ReviewError):
-    code = "objection_open"
-    zh = "尚有未处理的异议：{objections}。"
-    en = "Objections are still open: {objections}."
-
-
-class NothingToPublish(ReviewError):
-    code = "nothing_to_publish"
-    zh = "本轮尚无已决定的评选结果。"
-    en = "No category of this round has been decided."
-
-
-class AlreadyPublished(ReviewError):
-    code = "already_published"
-    zh = "本轮评选结果已正式发布。"
-    en = "This round's result has already been published."
-
-
-class NotPublished(ReviewError):
-    code = "not_published"
-    zh = "本轮评选结果尚未发布。"
-    en = "This round's result has not been published yet."
-
-
-class AlreadyRevoked(ReviewError):
-    code = "already_revoked"
-    zh = "推荐{nomination_id}的荣誉已撤销。"
-    en = "The award of nomination {nomination_id} has already been revoked."
 
 
 # --- State ---------------------------------------------------------------------------------------

@@ -21,14 +21,13 @@ from services.review import domain
 from services.review.commands import PublishResult
 from services.review.domain import (
     OVERSEERS,
-    NotPermitted,
-    ReviewError,
     ReviewPolicy,
     ReviewState,
     conflict_of_interest,
     current_ranking,
     visible_scores,
 )
+from services.review.errors import NotPermitted, ReviewError
 from services.review.handlers import ReviewStates
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category

@@ -15,7 +15,11 @@ from typing import Any
 from services.rewards import projections
 from services.rewards.commands import AcknowledgeAdjustment
 from services.rewards.domain import PacesetterPolicy, RewardsPolicy
-from services.rewards.handlers import RewardsHandlers
+from services.rewards.handlers import (
+    RewardsHandlers,
+    pacesetter_policy_from_settings,
+    rewards_policy_from_settings,
+)
 from services.rewards.payroll_feed import PayrollFeed
 from services.rewards.queries import (
     BudgetLedger,
@@ -50,7 +54,7 @@ class RewardsRuntime(ServiceRuntime):
 def _policies(settings: Settings) -> tuple[RewardsPolicy, PacesetterPolicy]:
     """The rules' settings; a bad one stops the service with one line naming it."""
     try:
-        rewards = RewardsPolicy.from_settings(settings)
+        rewards = rewards_policy_from_settings(settings)
     except ValueError as exc:
         print(
             f"flowers: invalid setting FLOWERS_AWARD_AMOUNT or FLOWERS_AWARD_CURRENCY: {exc}",
@@ -58,7 +62,7 @@ def _policies(settings: Settings) -> tuple[RewardsPolicy, PacesetterPolicy]:
         )
         raise SystemExit(2) from None
     try:
-        pacesetters = PacesetterPolicy.from_settings(settings)
+        pacesetters = pacesetter_policy_from_settings(settings)
     except ValueError as exc:
         print(
             "flowers: invalid setting FLOWERS_PACESETTER_CATEGORY_WEIGHTS or "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -21,9 +22,11 @@ import asyncpg
 from services.rewards import projections
 from services.rewards.commands import SYSTEM_ACTOR, AcknowledgeAdjustment
 from services.rewards.domain import (
+    CENT,
     EMPTY_PERIOD,
     AwardState,
     IssuedAdjustment,
+    PacesetterPolicy,
     RecordedAcknowledgement,
     RewardsPolicy,
     acknowledgement_period,
@@ -34,6 +37,7 @@ from services.rewards.domain import (
     evolve_award,
     evolve_period,
 )
+from shared.contracts.common import Category
 from shared.contracts.review import PublishedWinner, ResultPublished, WinnerRevoked
 from shared.contracts.rewards import (
     PayrollAdjustmentIssued,
@@ -50,6 +54,7 @@ from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest, ConcurrencyError, DuplicateEventError, fold
 from shared.logging import get_logger
 from shared.service import ServiceRuntime, metadata
+from shared.settings import Settings
 
 log = get_logger(__name__)
 
@@ -57,10 +62,36 @@ AWARDS_PER_APPEND = 50  # winners appended per statement; all of a result commit
 RETRIES = 10
 
 
+def rewards_policy_from_settings(settings: Settings) -> RewardsPolicy:
+    """The award's settings as the plain values the deciders take (ValueError if invalid)."""
+    amount = settings.award_amount
+    return RewardsPolicy(
+        award_amount=amount.quantize(CENT) if amount == amount.quantize(CENT) else amount,
+        currency=settings.award_currency,
+        cutoff_day=settings.payroll_cutoff_day,
+        award_name_zh=settings.award_name_zh,
+        reason_code=settings.payroll_reason_code,
+        reversal_reason_code=settings.payroll_reversal_reason_code,
+    )
+
+
+def pacesetter_policy_from_settings(settings: Settings) -> PacesetterPolicy:
+    """The standings' weights and tie-break rules (ValueError naming an unknown flower)."""
+    weights = dict.fromkeys(Category, Decimal("1"))
+    for key, weight in settings.pacesetter_category_weights.items():
+        try:
+            weights[Category(key)] = weight
+        except ValueError:
+            raise ValueError(
+                f"unknown flower {key!r} (known: {', '.join(c.value for c in Category)})"
+            ) from None
+    return PacesetterPolicy(weights=weights, tie_breaks=tuple(settings.pacesetter_tie_breaks))
+
+
 class RewardsHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
-        self.policy = RewardsPolicy.from_settings(runtime.settings)
+        self.policy = rewards_policy_from_settings(runtime.settings)
         # Fault injection for tests: awaited after each chunk of a result's awards is
         # appended and before the transaction commits (a crash there must leave no trace).
         self.after_chunk: Callable[[int], Awaitable[None]] | None = None

@@ -11,18 +11,11 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.rewards.domain import (
-    AckFact,
-    AdjustmentFact,
-    AwardFact,
-    Flower,
-    PacesetterPolicy,
-    RewardsError,
-    RewardsPolicy,
-    pacesetter_standings,
-    reconcile,
-)
+from services.rewards.domain import PacesetterPolicy, RewardsPolicy
+from services.rewards.errors import RewardsError
 from services.rewards.payroll import NotEncodable, PayrollPeriod, render_csv
+from services.rewards.reconciliation import AckFact, AdjustmentFact, AwardFact, reconcile
+from services.rewards.standings import Flower, pacesetter_standings
 from shared.contracts.common import Category
 from shared.contracts.rewards import PayrollLine, PayrollPeriodId
 from shared.errors import NotFound

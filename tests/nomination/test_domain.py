@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.nomination import domain
 from services.nomination.commands import (
     AmendNomination,
     CloseRound,
@@ -28,7 +27,6 @@ from services.nomination.commands import (
 )
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
-    NominationError,
     NominationPolicy,
     PastWin,
     RoundCommand,
@@ -38,6 +36,8 @@ from services.nomination.domain import (
     evolve_directory,
     round_from,
 )
+from services.nomination.errors import NominationError
+from services.nomination.handlers import policy_from_settings
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import (
     ClosedNomination,
@@ -1099,7 +1099,7 @@ def test_the_policy_comes_from_the_settings() -> None:
         quota_per_unit_category=2,
         cooldown_rounds=3,
     )
-    assert NominationPolicy.from_settings(configured) == NominationPolicy(
+    assert policy_from_settings(configured) == NominationPolicy(
         cadence=Cadence.MONTHLY,
         deadline_day=20,
         deadline_time=time(18, 0),
@@ -1168,6 +1168,6 @@ def test_every_refusal_has_a_stable_unique_code() -> None:
             found += [sub, *subclasses(sub)]
         return found
 
-    codes = [cls.code for cls in subclasses(domain.NominationError)]
+    codes = [cls.code for cls in subclasses(NominationError)]
     assert len(codes) == len(set(codes))
     assert all(code.islower() and " " not in code for code in codes)

@@ -26,7 +26,6 @@ from services.nomination.commands import (
     WithdrawNomination,
 )
 from services.nomination.domain import (
-    NominationError,
     NominationPolicy,
     RoundCommand,
     RoundState,
@@ -34,6 +33,7 @@ from services.nomination.domain import (
     directory_from,
     evolve_round,
 )
+from services.nomination.errors import NominationError
 from shared.contracts.common import Category
 from shared.contracts.nomination import (
     DeadlineExtended,

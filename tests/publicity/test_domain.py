@@ -8,7 +8,6 @@ from uuid import UUID
 
 import pytest
 
-from services.publicity import domain
 from services.publicity.commands import (
     PUBLICITY,
     ApproveMaterial,
@@ -19,7 +18,6 @@ from services.publicity.commands import (
 )
 from services.publicity.domain import (
     MeetingRule,
-    PublicityError,
     PublicityPolicy,
     RoundPublicity,
     decide,
@@ -30,6 +28,8 @@ from services.publicity.domain import (
     react_to_revocation,
     summarise,
 )
+from services.publicity.errors import CaptionTooLong, PublicityError
+from services.publicity.handlers import policy_from_settings
 from shared.calendar import WorkingCalendar, calendar_knows
 from shared.contracts.publicity import (
     BASE_KINDS,
@@ -416,7 +416,7 @@ def test_the_policy_comes_from_settings() -> None:
         publicity_segment_s=40,
         calendar_extra_holidays=["2027-01-01"],
     )
-    policy = PublicityPolicy.from_settings(settings)
+    policy = policy_from_settings(settings)
     assert policy.meeting_rule == MeetingRule("day", 5)
     assert policy.segment_s == 40
     assert not policy.calendar.is_working_day(date(2027, 1, 1))
@@ -442,7 +442,7 @@ def test_a_deeds_summary_keeps_whole_sentences(text: str, limit: int, expected: 
 
 
 def test_domain_errors_carry_both_languages() -> None:
-    error = domain.CaptionTooLong(max=60, length=61)
+    error = CaptionTooLong(max=60, length=61)
     assert "60" in error.message_zh
     assert "61" in error.message_en
     assert error.to_dict()["code"] == "caption_too_long"

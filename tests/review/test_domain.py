@@ -39,7 +39,6 @@ from services.review.commands import (
     VetoNomination,
 )
 from services.review.domain import (
-    ReviewError,
     ReviewPolicy,
     ReviewState,
     decide,
@@ -48,6 +47,7 @@ from services.review.domain import (
     record_candidate,
     visible_scores,
 )
+from services.review.errors import ReviewError
 from shared.calendar import WorkingCalendar, end_of_day
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category, NomineeSnapshot
@@ -1182,14 +1182,13 @@ def test_every_refusal_has_a_stable_code_and_a_chinese_and_an_english_message() 
     assert len(codes) == len(set(codes)), "codes are unique"
     for refusal in refusals:
         fields = {
-            name
-            for template in (refusal.zh, refusal.en)
+            name.split(".")[0]
+            for template in (refusal.message_zh_template, refusal.message_en_template)
             for _, name, _, _ in string.Formatter().parse(template)
             if name
         }
         details: dict[str, Any] = {name: "x" for name in fields}
-        if {"category_zh", "category_en"} & fields:
-            details = {k: v for k, v in details.items() if not k.startswith("category_")}
+        if "category" in fields:
             details["category"] = Category.REFORM
         if refusal.__name__ == "ConflictOfInterest":
             error: ReviewError = refusal(conflict="self")  # type: ignore[call-arg]

@@ -15,17 +15,9 @@ import pytest
 from services.rewards.commands import AcknowledgeAdjustment
 from services.rewards.domain import (
     EMPTY_PERIOD,
-    AckFact,
-    AcknowledgementConflict,
-    AdjustmentFact,
-    AwardFact,
-    AwardNotGranted,
     AwardState,
-    Flower,
     IssuedAdjustment,
-    NotPayroll,
     PacesetterPolicy,
-    PeriodRequired,
     RecordedAcknowledgement,
     RewardsPolicy,
     decide_acknowledge,
@@ -33,9 +25,16 @@ from services.rewards.domain import (
     decide_revoke,
     evolve_award,
     evolve_period,
-    pacesetter_standings,
-    reconcile,
 )
+from services.rewards.errors import (
+    AcknowledgementConflict,
+    AwardNotGranted,
+    NotPayroll,
+    PeriodRequired,
+)
+from services.rewards.handlers import pacesetter_policy_from_settings, rewards_policy_from_settings
+from services.rewards.reconciliation import AckFact, AdjustmentFact, AwardFact, reconcile
+from services.rewards.standings import Flower, pacesetter_standings
 from shared.contracts.common import Category
 from shared.contracts.nomination import MeasurableResult
 from shared.contracts.review import PublishedWinner, ResultPublished, WinnerRevoked
@@ -165,7 +164,7 @@ def test_the_same_winner_always_names_the_same_award_and_adjustment() -> None:
 
 
 def test_the_award_amount_and_currency_come_from_the_settings() -> None:
-    policy = RewardsPolicy.from_settings(
+    policy = rewards_policy_from_settings(
         Settings(award_amount=Decimal("800"), award_currency="CNY")
     )
     assert policy.award_amount == Decimal("800.00")
@@ -474,12 +473,12 @@ def test_standings_order_employees_by_flowers_with_their_categories_rounds_and_d
 
 def test_the_weighting_from_the_settings_decides_the_order() -> None:
     flowers = [flower("E1", "2026-Q1", S), flower("E1", "2026-Q2", S), flower("E2", "2026-Q2", R)]
-    policy = PacesetterPolicy.from_settings(
+    policy = pacesetter_policy_from_settings(
         Settings(pacesetter_category_weights={"reform": Decimal("3")})
     )
     assert [s.employee_no for s in pacesetter_standings(flowers, policy)] == ["E2", "E1"]
     with pytest.raises(ValueError, match="unknown flower"):
-        PacesetterPolicy.from_settings(Settings(pacesetter_category_weights={"rose": Decimal(1)}))
+        pacesetter_policy_from_settings(Settings(pacesetter_category_weights={"rose": Decimal(1)}))
     with pytest.raises(ValueError, match="tie-break"):
         PacesetterPolicy(tie_breaks=("height",))
 

@@ -1,0 +1,189 @@
+"""The nomination service's refusals: one class per rule, each a code, an HTTP status and
+two message templates (Chinese and English) filled from its details."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.errors import TemplatedError
+
+
+class NominationError(TemplatedError):
+    """A refused nomination-service command; subclasses fix the code and the two messages."""
+
+    code: ClassVar[str] = "nomination_error"
+
+
+class NotANominator(NominationError):
+    code = "not_a_nominator"
+    status = 403
+    message_zh_template = "只有单位提名人可以提名"
+    message_en_template = "Only a unit nominator may nominate"
+
+
+class NotOwnUnit(NominationError):
+    code = "not_own_unit"
+    status = 403
+    message_zh_template = "提名人只能为本单位（{actor_unit_code}）提名，不能为 {unit_code} 提名"
+    message_en_template = (
+        "A nominator acts for their own unit only ({actor_unit_code}), not for {unit_code}"
+    )
+
+
+class NotOffice(NominationError):
+    code = "not_office"
+    status = 403
+    message_zh_template = "只有评选活动领导小组办公室可以执行此操作"
+    message_en_template = "Only the leadership group's office may do this"
+
+
+class UnitNotFound(NominationError):
+    code = "unit_not_found"
+    status = 404
+    message_zh_template = "单位 {unit_code} 不存在"
+    message_en_template = "There is no unit {unit_code}"
+
+
+class EmployeeNotFound(NominationError):
+    code = "employee_not_found"
+    status = 404
+    message_zh_template = "职工 {employee_no} 不在职工名册中"
+    message_en_template = "Employee {employee_no} is not in the directory"
+
+
+class EmployeeInactive(NominationError):
+    code = "employee_inactive"
+    message_zh_template = "职工 {employee_no} 已不在岗，不能被提名"
+    message_en_template = "Employee {employee_no} is no longer active and cannot be nominated"
+
+
+class EmployeeNotInUnit(NominationError):
+    code = "employee_not_in_unit"
+    message_zh_template = "职工 {employee_no} 不属于单位 {unit_code}"
+    message_en_template = "Employee {employee_no} does not belong to unit {unit_code}"
+
+
+class QuotaExceeded(NominationError):
+    code = "quota_exceeded"
+    message_zh_template = "本单位本轮「{category_zh}」的提名名额（{quota} 名）已用完"
+    message_en_template = "The unit's quota for the {category_en} this round ({quota}) is used up"
+
+
+class AlreadyNominated(NominationError):
+    code = "already_nominated"
+    message_zh_template = "职工 {employee_no} 本轮已被提名，每人每轮只能被提名一次"
+    message_en_template = "Employee {employee_no} is already nominated this round (once per round)"
+
+
+class InCooldown(NominationError):
+    code = "cooldown"
+    message_zh_template = (
+        "职工 {employee_no} 在 {won_round_id} 已获「{category_zh}」，冷却期内不能再提名"
+    )
+    message_en_template = (
+        "Employee {employee_no} won the {category_en} in {won_round_id}: "
+        "not again within the cooldown"
+    )
+
+
+class DeedsLength(NominationError):
+    code = "deeds_length"
+    status = 422
+    message_zh_template = "事迹应为 {min} 至 {max} 字（现为 {length} 字）"
+    message_en_template = "Deeds must be {min} to {max} characters long (they are {length})"
+
+
+class InvalidLink(NominationError):
+    code = "invalid_link"
+    status = 422
+    message_zh_template = "证明材料链接须为 http 或 https 网址：{link}"
+    message_en_template = "Evidence links must be http or https URLs: {link}"
+
+
+class RecommendationRequired(NominationError):
+    code = "recommendation_required"
+    status = 422
+    message_zh_template = "请填写单位推荐意见"
+    message_en_template = "The unit's recommendation opinion is required"
+
+
+class ReasonRequired(NominationError):
+    code = "reason_required"
+    status = 422
+    message_zh_template = "请填写原因"
+    message_en_template = "A reason is required"
+
+
+class DeadlinePassed(NominationError):
+    code = "deadline_passed"
+    message_zh_template = "{round_id} 的提名截止时间（{deadline_local}）已过"
+    message_en_template = "The nomination deadline of {round_id} ({deadline_local}) has passed"
+
+
+class RoundClosed(NominationError):
+    code = "round_closed"
+    message_zh_template = "{round_id} 的提名已截止"
+    message_en_template = "Nominations for {round_id} are closed"
+
+
+class RoundNotOpen(NominationError):
+    code = "round_not_open"
+    message_zh_template = "{round_id} 尚未开放提名"
+    message_en_template = "Round {round_id} is not open for nominations"
+
+
+class RoundExists(NominationError):
+    code = "round_exists"
+    message_zh_template = "{round_id} 已开放过"
+    message_en_template = "Round {round_id} has already been opened"
+
+
+class CadenceMismatch(NominationError):
+    code = "cadence_mismatch"
+    status = 422
+    message_zh_template = "轮次 {round_id} 与当前评选周期（{cadence}）不符"
+    message_en_template = "Round {round_id} does not fit the configured cadence ({cadence})"
+
+
+class DeadlineInPast(NominationError):
+    code = "deadline_in_past"
+    status = 422
+    message_zh_template = "截止时间（{deadline_local}）已过，不能开放该轮次"
+    message_en_template = (
+        "The deadline ({deadline_local}) has already passed: cannot open the round"
+    )
+
+
+class ExtensionNotLater(NominationError):
+    code = "extension_not_later"
+    status = 422
+    message_zh_template = "新的截止时间须晚于现截止时间（{deadline_local}）和当前时间"
+    message_en_template = (
+        "The new deadline must be later than the current one ({deadline_local}) and than now"
+    )
+
+
+class NominationNotFound(NominationError):
+    code = "nomination_not_found"
+    status = 404
+    message_zh_template = "{round_id} 中没有提名 {nomination_id}"
+    message_en_template = "There is no nomination {nomination_id} in {round_id}"
+
+
+class NominationAlreadyWithdrawn(NominationError):
+    code = "nomination_withdrawn"
+    message_zh_template = "提名 {nomination_id} 已撤回"
+    message_en_template = "Nomination {nomination_id} has been withdrawn"
+
+
+class NominationExists(NominationError):
+    code = "nomination_exists"
+    message_zh_template = "提名编号 {nomination_id} 已被另一提名使用"
+    message_en_template = "Nomination id {nomination_id} is already used by another nomination"
+
+
+class InvalidDirectory(NominationError):
+    code = "invalid_directory"
+    status = 422
+    message_zh_template = "名册数据有误：{problem_zh}"
+    message_en_template = "The directory rows are inconsistent: {problem_en}"
