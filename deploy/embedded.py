@@ -167,15 +167,25 @@ def _kill_leftovers(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
     """
     _kill_group(proc)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
+    while _group_alive(proc.pid):
+        if time.monotonic() > deadline:
+            logger.warning("process group %d still has members after %g s", proc.pid, timeout)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except PermissionError:  # not ours to kill: leave it to the caller's error
-            return
         time.sleep(0.02)
-    logger.warning("process group %d still has members after %g s", proc.pid, timeout)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Does a process of group `pgid` still run (zombies, waiting for a reaper, do not)?"""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 class _Server:
@@ -205,7 +215,7 @@ class _Server:
     def kill(self) -> None:
         """SIGKILL the server and everything it forked (a crash, for fault tests)."""
         if self._proc is not None:
-            _kill_group(self._proc)
+            _kill_leftovers(self._proc)  # gone when this returns: a start may follow at once
             self._proc = None
 
     def restart(self, timeout: float = 30.0) -> None:
