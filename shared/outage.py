@@ -28,12 +28,22 @@ _OUTAGES: tuple[type[Exception], ...] = (
 )
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ETIMEDOUT}
 # asyncpg says these as an InterfaceError, which otherwise means a fault of ours.
-_CLOSED = ("connection is closed", "connection was closed", "pool is closing")
+_CLOSED = (
+    "connection is closed",
+    "connection was closed",
+    "pool is closing",
+    "released back to the pool",  # a lost connection, detached from its proxy
+)
 
 
 # Every class an outage may be raised as (the gateway registers a handler for each; the
 # broad ones, InterfaceError and OSError, only count when is_outage says so).
-OUTAGE_TYPES: tuple[type[Exception], ...] = (*_OUTAGES, asyncpg.InterfaceError, OSError)
+OUTAGE_TYPES: tuple[type[Exception], ...] = (
+    *_OUTAGES,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -47,6 +57,12 @@ def is_outage(exc: BaseException) -> bool:
         if isinstance(current, asyncpg.InterfaceError) and any(
             text in str(current) for text in _CLOSED
         ):
+            return True
+        if isinstance(current, asyncpg.InternalClientError) and "cannot switch to state" in str(
+            current
+        ):
+            # A pooled connection whose server process sent its FATAL goodbye (the postmaster
+            # died) but whose socket has not been seen to close yet: gone with the next use.
             return True
         if isinstance(current, OSError) and current.errno in _UNREACHABLE:
             return True

@@ -208,7 +208,7 @@ async def _lead(
             log.info("log_follower_started", follower=outage.name)
             delay = 0.2
             while not stopping.is_set():
-                if conn.is_closed():
+                if _lost(conn):
                     raise ConnectionResetError("the leader's connection was lost")
                 wake.clear()
                 try:
@@ -217,7 +217,7 @@ async def _lead(
                 except Exception as exc:
                     if on_error is not None:
                         on_error()
-                    if is_outage(exc) and conn.is_closed():
+                    if is_outage(exc) and _lost(conn):
                         raise
                     log.warning(
                         "log_follower_failed",
@@ -235,6 +235,14 @@ async def _lead(
             # The lock and the channel go with the connection: the pool does not reset
             # session state, and closing is the one step no cancellation can interrupt.
             conn.terminate()
+
+
+def _lost(conn: asyncpg.Connection) -> bool:
+    """Is the connection gone (the pool detaches a lost connection from its proxy)?"""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool"
+        return True
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
