@@ -380,16 +380,18 @@ class _Watch:
             return
         self._next_probe = now + min(5.0, self.stack.settings.health_timeout_s / 4)
         if self._nc is None:
-            with contextlib.suppress(Exception):
-                self._nc = await nats.connect(
-                    self.stack.settings.nats_url,
-                    name="flowers-supervisor",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    allow_reconnect=True,
-                    error_cb=_quiet,
-                    disconnected_cb=_quiet_event,
-                    reconnected_cb=_quiet_event,
+            with contextlib.suppress(Exception):  # tried again at the next probe
+                self._nc = await asyncio.wait_for(
+                    nats.connect(
+                        self.stack.settings.nats_url,
+                        name="flowers-supervisor",
+                        max_reconnect_attempts=-1,  # once connected: follows restarts
+                        reconnect_time_wait=0.5,
+                        error_cb=_quiet,
+                        disconnected_cb=_quiet_event,
+                        reconnected_cb=_quiet_event,
+                    ),
+                    self.PROBE_TIMEOUT_S * 2,
                 )
         if self._nc is None or not self._nc.is_connected:
             self.excuse_all()  # NATS is down: the services cannot answer; not their fault
