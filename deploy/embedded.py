@@ -159,6 +159,35 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def _kill_leftovers(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGKILL what is left of a dead group leader's process group and wait until it is gone.
+
+    Safe although the leader is reaped: a process group's id is not handed out again while
+    any member lives.
+    """
+    _kill_group(proc)
+    deadline = time.monotonic() + timeout
+    while _group_alive(proc.pid):
+        if time.monotonic() > deadline:
+            logger.warning("process group %d still has members after %g s", proc.pid, timeout)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Does a process of group `pgid` still run (zombies, waiting for a reaper, do not)?"""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
 class _Server:
     """What both servers share: a foreground child process, its log, start/stop/kill."""
 
@@ -186,8 +215,22 @@ class _Server:
     def kill(self) -> None:
         """SIGKILL the server and everything it forked (a crash, for fault tests)."""
         if self._proc is not None:
-            _kill_group(self._proc)
+            _kill_leftovers(self._proc)  # gone when this returns: a start may follow at once
             self._proc = None
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Bring the server back on the same port and data, e.g. after a kill -9.
+
+        A running server is stopped first. Of one that died, whatever it forked and left
+        behind (PostgreSQL's backends outlive a killed postmaster for a moment, holding the
+        port and the shared memory) is killed and waited for before the new one starts.
+        """
+        if self.running:
+            self.stop()
+        elif self._proc is not None:
+            _kill_leftovers(self._proc)
+            self._proc = None
+        self.start(timeout)
 
     def __enter__(self) -> Self:
         self.start()
@@ -566,12 +609,34 @@ class PostgresServer(_Server):
         except OSError:
             return False
 
+    def _clear_stale_lock(self) -> None:
+        """Remove postmaster.pid (and the socket's lock file) left by a postmaster that was
+        killed: PostgreSQL itself refuses to start when the PID written there has since been
+        given to another live process of its user. A live postmaster on this data is an error.
+        """
+        lock = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            cmdline = []
+        postmaster = bool(cmdline) and Path(os.fsdecode(cmdline[0])).name == "postgres"
+        if postmaster and os.fsencode(str(self.pgdata)) in cmdline:
+            raise EmbeddedServerError(f"another PostgreSQL (pid {pid}) is running on {self.pgdata}")
+        lock.unlink(missing_ok=True)
+        (self.pgdata / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
+        logger.info("removed the stale postmaster.pid of pid %d", pid)
+
     def start(self, timeout: float = 30.0) -> None:
         """initdb on first use, then run postgres and wait until it accepts connections."""
         if self.running:
             return
         bin_dir = _pg_bin_dir()
         self._prepare_dirs(bin_dir)
+        self._clear_stale_lock()
         run_as = self._run_as
         started = time.monotonic()
         initdb_s = 0.0

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,6 +83,13 @@ class ServiceProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the process group: also works on a stopped (SIGSTOP) or hung process."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -248,25 +256,76 @@ class Stack:
             await nc.close()
         return ready
 
+    def check_gateway_port(self) -> None:
+        """Refuse to start when another process holds the gateway's port: its /healthz would
+        otherwise pass for ours."""
+        host, port = self.settings.gateway_host, self.settings.gateway_port
+        if port_taken(host, port):
+            raise EmbeddedServerError(
+                f"port {port} on {host} is taken by another process; stop it or choose "
+                "another port with FLOWERS_GATEWAY_PORT"
+            )
+
     async def supervise(self, stopping: asyncio.Event) -> None:
-        """Restart a service that died, with a growing pause, until told to stop."""
-        while not stopping.is_set():
-            for process in self.processes.values():
-                if not process.running and not stopping.is_set():
-                    process.restarts += 1
-                    pause = min(2**process.restarts, 30)
-                    self.say(
-                        f"{process.name} stopped unexpectedly; restarting in {pause} s "
-                        f"(log: {process.log_path})"
-                    )
-                    process.stop()
-                    try:
-                        await asyncio.wait_for(stopping.wait(), pause)
+        """Until told to stop: bring back an embedded server that died, on the same port;
+        restart a service that died, or hung (no answer to its health request for
+        FLOWERS_HEALTH_TIMEOUT_S), with a growing pause when it keeps failing."""
+        watch = _Watch(self)
+        try:
+            while not stopping.is_set():
+                await self._keep_servers(watch)
+                await watch.probe()
+                for process in self.processes.values():
+                    if stopping.is_set():
                         return
-                    except TimeoutError:
-                        process.start()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
+                    self._keep_service(process, watch)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+        finally:
+            await watch.close()
+
+    async def _keep_servers(self, watch: _Watch) -> None:
+        for name, server in (("NATS", self.nats), ("PostgreSQL", self.postgres)):
+            if server is None or server.running:
+                continue
+            self.say(f"{name} stopped unexpectedly; starting it again on port {server.port}")
+            began = time.monotonic()
+            try:
+                await asyncio.to_thread(server.restart)
+            except EmbeddedServerError as exc:  # tried again on the next round
+                self.say(f"{name} could not be started again: {exc}")
+                await asyncio.sleep(2.0)
+                continue
+            self.say(f"{name} is back after {time.monotonic() - began:.1f} s")
+            watch.excuse_all()  # the services reconnect before their silence counts
+
+    def _keep_service(self, process: ServiceProcess, watch: _Watch) -> None:
+        now = time.monotonic()
+        if process.running:
+            silent = watch.silent_for(process.name)
+            if silent <= self.settings.health_timeout_s:
+                return
+            self.say(
+                f"{process.name} has not answered its health request for {silent:.0f} s; "
+                f"killing it (log: {process.log_path})"
+            )
+            process.kill()
+            watch.restart_at.pop(process.name, None)
+        restart_at = watch.restart_at.get(process.name)
+        if restart_at is None:
+            process.restarts += 1
+            pause = min(2 ** (process.restarts - 1), 30)
+            self.say(
+                f"{process.name} stopped unexpectedly; restarting in {pause} s "
+                f"(log: {process.log_path})"
+            )
+            process.stop()
+            watch.restart_at[process.name] = now + pause
+        elif now >= restart_at:
+            del watch.restart_at[process.name]
+            process.start()
+            watch.excuse(process.name)
+            self.write_stack_file()  # its new pid
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
@@ -278,6 +337,100 @@ class Stack:
         stack_file = self.data_dir / "stack.json"
         if stack_file.exists():
             stack_file.unlink()
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Does something listen on (host, port), or keep us from binding it?"""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1.0):
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class _Watch:
+    """When each service last answered its health request (any answer: it is alive)."""
+
+    PROBE_TIMEOUT_S = 2.0
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.answered: dict[str, float] = dict.fromkeys(stack.processes, time.monotonic())
+        self.restart_at: dict[str, float] = {}
+        self._nc: Any = None
+        self._http = httpx.AsyncClient(timeout=self.PROBE_TIMEOUT_S)
+        self._next_probe = 0.0
+
+    def excuse(self, name: str) -> None:
+        self.answered[name] = time.monotonic()
+
+    def excuse_all(self) -> None:
+        for name in self.answered:
+            self.excuse(name)
+
+    def silent_for(self, name: str) -> float:
+        return time.monotonic() - self.answered.get(name, time.monotonic())
+
+    async def probe(self) -> None:
+        """Ask every running service at once, a few times per health timeout."""
+        now = time.monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + min(5.0, self.stack.settings.health_timeout_s / 4)
+        if self._nc is None:
+            with contextlib.suppress(Exception):  # tried again at the next probe
+                self._nc = await asyncio.wait_for(
+                    nats.connect(
+                        self.stack.settings.nats_url,
+                        name="flowers-supervisor",
+                        max_reconnect_attempts=-1,  # once connected: follows restarts
+                        reconnect_time_wait=0.5,
+                        error_cb=_quiet,
+                        disconnected_cb=_quiet_event,
+                        reconnected_cb=_quiet_event,
+                    ),
+                    self.PROBE_TIMEOUT_S * 2,
+                )
+        if self._nc is None or not self._nc.is_connected:
+            self.excuse_all()  # NATS is down: the services cannot answer; not their fault
+            return
+        names = [n for n, p in self.stack.processes.items() if p.running]
+        alive = await asyncio.gather(*(self._alive(n) for n in names))
+        for name, ok in zip(names, alive, strict=True):
+            if ok:
+                self.excuse(name)
+
+    async def _alive(self, name: str) -> bool:
+        try:
+            if name == GATEWAY:  # it asks every service in turn, each for up to 2 s
+                await self._http.get(
+                    f"{self.stack.gateway_url}/healthz", timeout=self.PROBE_TIMEOUT_S + 3
+                )
+                return True  # any status: the process answers (503 is a backend's outage)
+            await self._nc.request(
+                f"flowers.qry.{name}.health", b"{}", timeout=self.PROBE_TIMEOUT_S
+            )
+            return True  # a refusal is an answer too
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self._http.aclose()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+
+async def _quiet(_: Exception) -> None:
+    """The supervisor's NATS client says nothing about its own reconnects."""
+
+
+async def _quiet_event() -> None:
+    pass
 
 
 async def _healthy(name: str, nc: Any, http: httpx.AsyncClient, gateway_url: str) -> bool:
@@ -322,6 +475,7 @@ async def run_stack(
         loop.add_signal_handler(sig, stopping.set)
     began = time.monotonic()
     try:
+        stack.check_gateway_port()
         stack.start_servers()
         await stack.prepare_databases()
         if before_services is not None:

@@ -36,6 +36,7 @@ from shared.context import (
 )
 from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
 from shared.logging import get_logger
+from shared.outage import OutageLog, is_outage
 from shared.postgres import claim_inbox
 from shared.settings import Settings
 
@@ -264,6 +265,7 @@ class EventConsumer:
     _holds: dict[int, int] = field(default_factory=dict)  # sequence -> deliveries held
     # Told of each event once its transaction has committed (benchmarks, tests).
     on_committed: Callable[[RecordedEvent], None] | None = None
+    _outage: OutageLog = field(default_factory=lambda: OutageLog(log, "database"))
 
     async def ensure(self) -> None:
         """Create or update the durable consumer; a changed config is applied, not ignored."""
@@ -392,6 +394,15 @@ class EventConsumer:
         except Exception as exc:
             self.stats.failures += 1
             error = f"{type(exc).__name__}: {exc}"
+            if is_outage(exc):
+                # The database is down or restarting: no fault of the message, so no
+                # attempt counted towards the dead letter, and one log line per outage.
+                self._holds[seq] = self._holds.get(seq, 0) + 1
+                self._outage.failed(exc)
+                if blocker is None or seq < blocker:
+                    self._blocked[envelope.stream_id] = seq
+                await self._settle(message.nak(delay=self._backoff(2)), "nak")
+                return
             if attempts >= self.settings.consumer_max_deliver:
                 self._release(envelope.stream_id, seq)
                 await self._dead_letter(message, error, traceback.format_exc())
@@ -410,6 +421,7 @@ class EventConsumer:
             )
             await self._settle(message.nak(delay=delay), "nak")
             return
+        self._outage.succeeded()
         self._release(envelope.stream_id, seq)
         await self._settle(message.ack_sync(), "ack")
 

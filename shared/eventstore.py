@@ -24,8 +24,10 @@ NO_STREAM = 0
 class ConcurrencyError(Exception):
     """The stream moved on since it was loaded: reload, decide again, retry."""
 
-    def __init__(self, stream_id: str, expected: int | None, actual: int) -> None:
-        super().__init__(f"stream {stream_id!r}: expected version {expected}, found {actual}")
+    def __init__(self, stream_id: str, expected: int | None, actual: int | None) -> None:
+        # `actual` is None where it could not be read (a caller's aborted transaction).
+        found = "a later one" if actual is None else actual
+        super().__init__(f"stream {stream_id!r}: expected version {expected}, found {found}")
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual

@@ -306,17 +306,27 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         if not any(r.events for r in requests):
             return []
-        try:
-            if conn is not None:
-                # In the caller's transaction, which a failure aborts: a caller that retries
-                # inside it wraps the attempt in a savepoint (`async with conn.transaction()`).
-                return await self._append(conn, requests)
+        if conn is None:
             return await self._group_commit(requests)
-        except _VersionTaken as taken:  # the transaction cannot read on: ask another one
-            raise await self._concurrency_error(taken) from None
+        # In the caller's transaction, which a failure aborts: a caller that retries inside
+        # it wraps the attempt in a savepoint (`async with conn.transaction()`).
+        try:
+            return await self._append(conn, requests)
+        except _VersionTaken as taken:
+            # The stream's current version stays unknown: this connection's transaction is
+            # aborted, and asking another pool connection while holding this one is how
+            # concurrent callers used to exhaust the pool, each waiting for another's
+            # connection with its own transaction (and the head's lock) held open. The
+            # caller rolls back, reloads and decides again; it needs no number for that.
+            raise ConcurrencyError(taken.stream_id, taken.expected, None) from None
 
-    async def _concurrency_error(self, taken: _VersionTaken) -> ConcurrencyError:
-        actual = await self.pool.fetchval(
+    @staticmethod
+    async def _concurrency_error(
+        conn: asyncpg.Connection, taken: _VersionTaken
+    ) -> ConcurrencyError:
+        """The conflict with the stream's current version, read on `conn` (not in a failed
+        transaction): never on a second connection while this one is held."""
+        actual = await conn.fetchval(
             "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
             taken.stream_id,
         )
@@ -345,7 +355,7 @@ class PostgresEventStore:
                 if len(jobs) > 1:
                     try:
                         recorded = await self._append_own([r for reqs, _ in jobs for r in reqs])
-                    except (ConcurrencyError, DuplicateEventError, _VersionTaken):
+                    except (ConcurrencyError, DuplicateEventError):
                         pass  # one of them conflicts: each alone below
                     except Exception as exc:
                         for _, future in jobs:
@@ -363,9 +373,6 @@ class PostgresEventStore:
                 for reqs, future in jobs:
                     try:
                         result = await self._append_own(reqs)
-                    except _VersionTaken as taken:
-                        if not future.done():
-                            future.set_exception(await self._concurrency_error(taken))
                     except Exception as exc:
                         if not future.done():
                             future.set_exception(exc)
@@ -380,14 +387,18 @@ class PostgresEventStore:
             self._waiting = []
 
     async def _append_own(self, requests: Sequence[AppendRequest]) -> list[RecordedEvent]:
+        """An append in a transaction of its own; a stale version raises ConcurrencyError."""
         async with self.pool.acquire() as conn:
-            # One statement is its own transaction: where the head is as last seen, the
-            # whole append is a single round trip.
-            recorded = await self._append_at_known_head(conn, requests)
-            if recorded is not None:
-                return recorded
-            async with conn.transaction():
-                return await self._append(conn, requests)
+            try:
+                # One statement is its own transaction: where the head is as last seen, the
+                # whole append is a single round trip.
+                recorded = await self._append_at_known_head(conn, requests)
+                if recorded is not None:
+                    return recorded
+                async with conn.transaction():
+                    return await self._append(conn, requests)
+            except _VersionTaken as taken:  # rolled back by now: the same connection reads on
+                raise await self._concurrency_error(conn, taken) from None
 
     async def _append(
         self, conn: asyncpg.Connection, requests: Sequence[AppendRequest]

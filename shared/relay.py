@@ -21,6 +21,7 @@ from nats.js.api import PubAck
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
 from shared.events import RecordedEvent
 from shared.logging import get_logger
+from shared.outage import OutageLog, is_outage
 from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
 
 log = get_logger(__name__)
@@ -165,6 +166,33 @@ async def follow_log(
     NOTIFY, polls every `poll_interval_s` as a safety net, and backs off on errors.
     """
     lock_key = zlib.crc32(leader_key.encode())
+    outage = OutageLog(log, "database", name=name)
+    while not stopping.is_set():
+        try:
+            await _lead(pool, lock_key, pump, wake, stopping, poll_interval_s, on_error, outage)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # PostgreSQL went away with the leader's connection (its lock and its LISTEN):
+            # lead again once it is back, without a traceback per try.
+            outage.failed(exc)
+            if await _wait(stopping, 1.0):
+                return
+
+
+async def _lead(
+    pool: asyncpg.Pool,
+    lock_key: int,
+    pump: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    stopping: asyncio.Event,
+    poll_interval_s: float,
+    on_error: Callable[[], None] | None,
+    outage: OutageLog,
+) -> None:
+    """Take the lead on one connection and pump until stopping, or until that connection is
+    lost (then the caller leads again: the lock went with it, and another follower may
+    have taken over)."""
 
     def on_notify(*_: object) -> None:
         wake.set()
@@ -176,9 +204,12 @@ async def follow_log(
                 if await _wait(stopping, 5.0):
                     return
             await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-            log.info("log_follower_started", follower=name)
+            outage.succeeded()
+            log.info("log_follower_started", follower=outage.name)
             delay = 0.2
             while not stopping.is_set():
+                if _lost(conn):
+                    raise ConnectionResetError("the leader's connection was lost")
                 wake.clear()
                 try:
                     published = await pump()
@@ -186,8 +217,13 @@ async def follow_log(
                 except Exception as exc:
                     if on_error is not None:
                         on_error()
+                    if is_outage(exc) and _lost(conn):
+                        raise
                     log.warning(
-                        "log_follower_failed", follower=name, error=repr(exc), retry_in_s=delay
+                        "log_follower_failed",
+                        follower=outage.name,
+                        error=repr(exc),
+                        retry_in_s=delay,
                     )
                     if await _wait(stopping, delay):
                         break
@@ -199,6 +235,14 @@ async def follow_log(
             # The lock and the channel go with the connection: the pool does not reset
             # session state, and closing is the one step no cancellation can interrupt.
             conn.terminate()
+
+
+def _lost(conn: asyncpg.Connection) -> bool:
+    """Is the connection gone (the pool detaches a lost connection from its proxy)?"""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool"
+        return True
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:

@@ -31,10 +31,12 @@ from shared.identity import (
     with_identity,
 )
 from shared.logging import get_logger
+from shared.outage import OutageLog, is_outage
 
 HDR_CORRELATION = "Flowers-Correlation-Id"
 
 log = get_logger(__name__)
+_outage = OutageLog(log, "database")
 
 
 class ErrorBody(BaseModel):
@@ -144,7 +146,9 @@ async def answer(
             )
         )
     try:
-        return ok(await handler(request))
+        reply = ok(await handler(request))
+        _outage.succeeded()
+        return reply
     except DomainError as exc:
         return refused(
             ErrorBody(
@@ -159,7 +163,10 @@ async def answer(
         return refused(invalid_input(exc))
     except ConcurrencyError:
         return refused(CONCURRENT_UPDATE)
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):  # PostgreSQL is down or restarting: one log line per outage
+            _outage.failed(exc)
+            return refused(BACKEND_UNAVAILABLE)
         log.exception("request_failed", model=model.__name__)
         return refused(
             ErrorBody(
@@ -268,6 +275,12 @@ SERVICE_UNAVAILABLE = ErrorBody(
     message_en="The service is unavailable; please try again shortly.",
     status=503,
 )
+BACKEND_UNAVAILABLE = ErrorBody(
+    code="service_unavailable",
+    message_zh="系统正在恢复（数据库或消息服务暂时不可用），请稍后再试。",
+    message_en="A database or the message bus is unavailable for a moment; please try again.",
+    status=503,
+)
 SERVICE_TIMEOUT = ErrorBody(
     code="service_timeout",
     message_zh="服务响应超时，请稍后再试。",
@@ -317,11 +330,15 @@ class RpcClient:
         acting = identity or self.identity_for(payload)
         if self.signer is not None and acting is not None:
             headers[HDR_IDENTITY] = self.signer.sign(acting, subject, body)
+        if not self.nc.is_connected:  # NATS is down: say so now, not after the time-out
+            raise RemoteError(SERVICE_UNAVAILABLE)
         try:
             msg = await self.nc.request(
                 subject, body, timeout=timeout or self.timeout, headers=headers
             )
         except nats.errors.NoRespondersError as exc:
+            raise RemoteError(SERVICE_UNAVAILABLE) from exc
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise RemoteError(SERVICE_UNAVAILABLE) from exc
         except nats.errors.TimeoutError as exc:
             raise RemoteError(SERVICE_TIMEOUT) from exc

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     group_commit_max: int = Field(default=200, ge=1)  # commands to one stream per transaction
     lock_timeout_ms: int = Field(default=5000, ge=1)  # a service's longest lock wait (appends)
     connect_attempts: int = Field(default=30, ge=1)
+    # `flowers up` kills and restarts a service that has not answered its health request
+    # (a hang, not only an exit) for this long.
+    health_timeout_s: float = Field(default=30.0, gt=0)
 
     # Credentials (shared/credentials.py, README "Security model"). The embedded stack and
     # the tests name a secrets directory; production names each file instead.

@@ -32,7 +32,13 @@ from services.gateway.database import SERVICE, open_database
 from services.gateway.i18n import locale_of
 from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.gateway.problems import INTERNAL, NOT_FOUND, Problem, problem_response
+from services.gateway.problems import (
+    INTERNAL,
+    NOT_FOUND,
+    UNAVAILABLE,
+    Problem,
+    problem_response,
+)
 from services.gateway.routes import ROUTERS
 from services.gateway.state import GatewayState, request_id
 from services.gateway.web import render
@@ -40,12 +46,14 @@ from shared.bus import connect_nats
 from shared.clock import Clock, SystemClock
 from shared.credentials import identity_signer, nats_seed
 from shared.logging import configure_logging, get_logger
+from shared.outage import OUTAGE_TYPES, OutageLog, is_outage
 from shared.rpc import RemoteError, RpcClient
 from shared.service import load_settings, resolve_urls
 from shared.settings import SERVICES, Settings
 
 STATIC = Path(__file__).parent / "static"
 log = get_logger(__name__)
+_outage = OutageLog(log, "gateway database")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -152,6 +160,8 @@ async def _observe(
     started = time.perf_counter()
     rid = request_id(request)
     response = await call_next(request)
+    if response.status_code < 500:
+        _outage.succeeded()
     route = request.scope.get("route")
     template = getattr(route, "path", "unmatched")
     HTTP_REQUESTS.labels(template, request.method, str(response.status_code)).inc()
@@ -238,6 +248,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         else:
             problem = Problem(exc.status_code, "http_error", (str(exc.detail), str(exc.detail)))
         return _problem_reply(request, problem)
+
+    async def on_outage(request: Request, exc: Exception) -> Response:
+        """The gateway's database (or NATS) is down: 503, and one log line per outage.
+
+        A handler per class, not inside on_crash: Starlette re-raises what reaches the
+        catch-all handler after answering, and uvicorn logs each such traceback.
+        """
+        if not is_outage(exc):
+            raise exc  # a fault after all: on_crash answers it
+        _outage.failed(exc)
+        return _problem_reply(request, Problem(503, "service_unavailable", UNAVAILABLE))
+
+    for outage in OUTAGE_TYPES:
+        app.add_exception_handler(outage, on_outage)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:

@@ -42,6 +42,10 @@ CSRF_FAILED = (
     "The form has expired or did not come from this site; reload the page and try again.",
 )
 NOT_FOUND = ("找不到该页面或资源。", "No such page or resource.")
+UNAVAILABLE = (
+    "系统正在恢复（数据库或消息服务暂时不可用），请稍后再试。",
+    "A database or the message bus is unavailable for a moment; please try again shortly.",
+)
 INTERNAL = ("系统内部错误，已记录，请稍后再试。", "Internal error; it has been logged.")
 
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import stat
 import uuid
@@ -201,6 +202,47 @@ async def test_postgres_kill_keeps_committed_data(data_dir: Path, servers: list[
         assert await conn.fetchval("SELECT v FROM crash") == 1
     finally:
         await conn.close()
+
+
+async def test_postgres_restarts_on_its_port_after_its_postmaster_is_killed(
+    data_dir: Path, servers: list[Server]
+) -> None:
+    server = PostgresServer(data_dir / "pg")
+    servers.append(server)
+    server.start()
+    port, pid = server.port, server.pid
+    assert pid is not None
+    conn = await asyncpg.connect(server.url)  # a backend that outlives its postmaster
+    await conn.execute("CREATE TABLE crash (v int); INSERT INTO crash VALUES (1)")
+    os.kill(pid, signal.SIGKILL)  # the postmaster alone, as `kill -9` does
+    wait_until(lambda: not server.running, 5, what="the postmaster to die")
+    # The killed postmaster's pid file stays, naming a PID that a live process now has.
+    pid_file = server.pgdata / "postmaster.pid"
+    assert pid_file.exists()
+    lines = pid_file.read_text().splitlines()
+    pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+    server.restart()
+    assert server.running
+    assert (server.port, server.pid != pid) == (port, True)
+    conn.terminate()
+    conn = await asyncpg.connect(server.url)
+    try:
+        assert await conn.fetchval("SELECT v FROM crash") == 1
+    finally:
+        await conn.close()
+
+
+def test_nats_restarts_on_its_port_after_a_kill(data_dir: Path, servers: list[Server]) -> None:
+    server = NatsServer(data_dir / "nats")
+    servers.append(server)
+    server.start()
+    port, pid = server.port, server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not server.running, 5, what="nats-server to die")
+    server.restart()
+    assert server.running
+    assert (server.port, server.pid != pid) == (port, True)
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="only root hands PostgreSQL to another user")

@@ -409,3 +409,58 @@ async def test_a_revocation_before_and_after_payroll_acknowledged_the_period(
         live = await tables()
         assert await projections.rebuild(conn) == 14  # 6 granted, 4 revoked, 4 acks
         assert await tables() == live
+
+
+async def test_forty_payroll_acknowledgements_of_one_adjustment_at_once_record_it_once(
+    settings: Settings,
+) -> None:
+    """Each time against a freshly started rewards (a fresh pool): every request answered,
+    the acknowledgement recorded once, no connection left in an aborted transaction."""
+    runtime = await start(settings)
+    try:
+        await deliver(js_of(runtime), envelope(result(3, PUBLISHED)))
+        rpc = rpc_of(runtime)
+
+        async def three() -> bool:
+            return len((await rpc.query("rewards", "adjustments", {}))["items"]) == 3
+
+        await eventually(three, what="three adjustments in the feed")
+        items = (await rpc.query("rewards", "adjustments", {}))["items"]
+        for number, item in enumerate(items, start=1):
+            if number > 1:  # the process died: a fresh runtime, a fresh pool
+                await runtime.stop()
+                runtime = await start(settings)
+                rpc = rpc_of(runtime)
+            body = {
+                "actor": "payroll-1",
+                "roles": ["payroll"],
+                "adjustment_id": item["adjustment_id"],
+            }
+            replies = await asyncio.gather(
+                *(rpc.command("rewards", "acknowledge", body, timeout=10) for _ in range(40)),
+                return_exceptions=True,
+            )
+            statuses: list[str] = []
+            for reply in replies:
+                if isinstance(reply, RemoteError):  # a clear refusal is an answer too
+                    statuses.append(reply.error.code)
+                else:
+                    assert isinstance(reply, dict), reply  # no time-out, no other failure
+                    statuses.append(reply["status"])
+            assert statuses.count("acknowledged") == 1, statuses
+            assert set(statuses) <= {"acknowledged", "already_acknowledged", "concurrent_update"}
+            pool = runtime.store.pool
+            recorded = await pool.fetchval(
+                "SELECT count(*) FROM events WHERE type = 'PayrollAdjustmentAcknowledged' "
+                "AND data->>'adjustment_id' = $1",
+                item["adjustment_id"],
+            )
+            assert recorded == 1
+            aborted = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = $1 AND state = 'idle in transaction (aborted)'",
+                settings.database_name("rewards"),
+            )
+            assert aborted == 0
+    finally:
+        await runtime.stop()

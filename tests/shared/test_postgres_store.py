@@ -178,3 +178,26 @@ async def test_appends_wait_for_the_lock_no_longer_than_the_timeout(
         assert await store.head() == 1
     finally:
         await bounded.close()
+
+
+async def test_a_stale_append_in_a_callers_transaction_needs_no_second_connection(
+    db_url: str, pool: asyncpg.Pool
+) -> None:
+    """The conflict is reported on the caller's connection alone: with every connection of
+    the pool held by such callers, none waits for another (the pool-exhaustion hang)."""
+    await PostgresEventStore(pool).append("s-1", [counted(0, 0)], expected_version=0)
+    single = await create_pool(db_url, min_size=1, max_size=1)
+    try:
+        store = PostgresEventStore(single)
+        with pytest.raises(ConcurrencyError) as stale:
+            async with store.transaction() as conn:
+                await asyncio.wait_for(
+                    store.append("s-1", [counted(0, 1)], expected_version=0, conn=conn), 5
+                )
+        assert (stale.value.stream_id, stale.value.expected, stale.value.actual) == ("s-1", 0, None)
+        # Its own transaction reads the current version on its one connection.
+        with pytest.raises(ConcurrencyError) as own:
+            await asyncio.wait_for(store.append("s-1", [counted(0, 1)], expected_version=0), 5)
+        assert own.value.actual == 1
+    finally:
+        await single.close()
