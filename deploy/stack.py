@@ -162,26 +162,8 @@ class Stack:
         )
 
     async def prepare_databases(self) -> None:
-        """One database per service and the gateway's: roles, database and grants (when the
-        stack may make them: its own server, or FLOWERS_DATABASE_ADMIN_URL), then each
-        schema applied as the database's owner role. The services never need either."""
-        settings = self.settings
-        try:
-            if self.database_admin_url is not None:
-                admin_url = SecretStr(self.database_admin_url)  # model_copy does not validate
-                admin = settings.model_copy(update={"database_admin_url": admin_url})
-                await database_roles.provision(admin, database_roles.DATABASES)
-            for service in SERVICES:
-                await database_roles.migrate(settings, service, *service_schema(service))
-            await database_roles.migrate(settings, GATEWAY, *service_schema(GATEWAY), store=False)
-        except DatabaseUnavailable as exc:
-            hint = ""
-            if self.database_admin_url is None:
-                hint = (
-                    " (the roles come from deploy/postgres-roles.sql, or set "
-                    "FLOWERS_DATABASE_ADMIN_URL to let `flowers up` make them)"
-                )
-            raise EmbeddedServerError(f"{exc}{hint}") from exc
+        """Roles, databases and schemas (`prepare_databases` below); a failure in one line."""
+        await prepare_databases(self.settings, self.database_admin_url)
 
     def password_file(self, login: str) -> Path:
         """Where the stack keeps (or the settings name) the password of `login`'s role."""
@@ -333,6 +315,27 @@ class Stack:
         stack_file = self.data_dir / "stack.json"
         if stack_file.exists():
             stack_file.unlink()
+
+
+async def prepare_databases(settings: Settings, admin_url: str | None) -> None:
+    """One database per service and the gateway's: roles, database and grants when we may make
+    them (`admin_url`: the embedded server's superuser, or FLOWERS_DATABASE_ADMIN_URL), then
+    each schema applied as the database's owner role. The services never need either."""
+    try:
+        if admin_url is not None:
+            admin = settings.model_copy(update={"database_admin_url": SecretStr(admin_url)})
+            await database_roles.provision(admin, database_roles.DATABASES)
+        for service in SERVICES:
+            await database_roles.migrate(settings, service, *service_schema(service))
+        await database_roles.migrate(settings, GATEWAY, *service_schema(GATEWAY), store=False)
+    except DatabaseUnavailable as exc:
+        hint = ""
+        if admin_url is None:
+            hint = (
+                " (the roles come from deploy/postgres-roles.sql, or set "
+                "FLOWERS_DATABASE_ADMIN_URL to let flowers make them)"
+            )
+        raise EmbeddedServerError(f"{exc}{hint}") from exc
 
 
 async def _healthy(name: str, nc: Any, http: httpx.AsyncClient, gateway_url: str) -> bool:
