@@ -27,7 +27,7 @@ from nats.js.errors import NotFoundError
 
 from deploy.embedded import NatsServer, PostgresServer
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM
-from shared.settings import PROJECT_ROOT, Settings, with_database
+from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
 
 BENCH_DIR = PROJECT_ROOT / ".data" / "bench"
 DB_PREFIX = "bench_"
@@ -81,9 +81,17 @@ class BenchStack:
         return f"{DB_PREFIX}{self._token}_{self._count}_"
 
     def settings(self, nats_url: str, prefix: str, **overrides: Any) -> Settings:
+        from deploy.secrets import Secrets
+        from shared.database_roles import logins
+
+        # Each service provisions its roles and database with the admin URL, then logs in
+        # as its own role with a password from the bench's secrets directory.
+        secrets = Secrets(self.data_dir / "secrets").ensure(database_roles=logins())
         values: dict[str, Any] = {
             "nats_url": nats_url,
-            "database_url": self.pg_url,
+            "database_url": with_login(self.pg_url, None),
+            "database_admin_url": self.pg_url,
+            "secrets_dir": secrets.root,
             "database_prefix": prefix,
             "data_dir": self.data_dir,
             "log_level": "ERROR",

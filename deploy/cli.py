@@ -8,6 +8,7 @@ import json
 import typer
 
 from deploy.cli_audit import audit_app
+from deploy.cli_db import db_app
 from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
 from deploy.cli_payroll import payroll_app
@@ -24,6 +25,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(payroll_app, name="payroll")
 app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
 
 
 @app.command()

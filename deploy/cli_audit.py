@@ -39,7 +39,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _urls(settings: Settings, services: list[str] | None = None) -> dict[str, str]:
+def _urls(
+    settings: Settings, services: list[str] | None = None, *, owner: bool = False
+) -> dict[str, str]:
+    """Each chosen service's database, as the auditor's role (reads, scratch schemas of its
+    own), or with `owner` as the service's owner role (the rebuild's DDL on live tables)."""
+    from shared.database_roles import AUDITOR, owner_login
     from shared.settings import SERVICES
 
     chosen = services or list(SERVICES)
@@ -49,7 +54,9 @@ def _urls(settings: Settings, services: list[str] | None = None) -> dict[str, st
             f"flowers: no service {', '.join(unknown)} (known: {', '.join(SERVICES)})", err=True
         )
         raise typer.Exit(2)
-    return {s: settings.database_url_for(s) for s in chosen}
+    return {
+        s: settings.database_url_for(s, login=owner_login(s) if owner else AUDITOR) for s in chosen
+    }
 
 
 def _with_nats(settings: Settings, action: Callable[[JetStreamContext], Awaitable[T]]) -> T:
@@ -128,7 +135,7 @@ def rebuild(
     from shared.projection import declared
 
     settings = _settings()
-    url = _urls(settings, [service])[service]
+    url = _urls(settings, [service], owner=True)[service]
     spec = declared(service)
     try:
         spec.select(projection)

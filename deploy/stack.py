@@ -1,9 +1,11 @@
 """The whole system on one machine: embedded servers, every service process, the gateway.
 
 `flowers up` calls `run_stack`: it starts NATS and PostgreSQL (or uses the servers that
-FLOWERS_NATS_URL / FLOWERS_DATABASE_URL name), creates each service's database and
-applies its schema, starts the four services (`faststream run`) and the gateway
-(uvicorn) as child processes, waits until every one answers its health request, writes
+FLOWERS_NATS_URL / FLOWERS_DATABASE_URL name), creates each database's roles and the
+database (as the superuser: the embedded one's, or FLOWERS_DATABASE_ADMIN_URL's) and
+applies its schema as the database's owner role (shared/database_roles.py), starts the
+four services (`faststream run`) and the gateway (uvicorn) as child processes, each given
+only its own database login, waits until every one answers its health request, writes
 the chosen addresses to `.data/stack.json`, prints the URL, and supervises: a service
 that dies is restarted. Ctrl-C or SIGTERM stops everything in reverse order.
 """
@@ -27,10 +29,12 @@ from typing import IO, Any
 
 import httpx
 import nats
+from pydantic import SecretStr
 
 from deploy.embedded import EmbeddedServerError, NatsServer, PostgresServer
-from shared.postgres import apply_schema, create_pool, ensure_database
-from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_database
+from shared import database_roles
+from shared.postgres import DatabaseUnavailable
+from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_database, with_login
 
 GATEWAY = "gateway"
 
@@ -118,6 +122,7 @@ class Stack:
     nats: NatsServer | None = None
     postgres: PostgresServer | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    database_admin_url: str | None = None  # provisioning only: never in a child's environment
 
     @property
     def data_dir(self) -> Path:
@@ -138,36 +143,69 @@ class Stack:
             self.nats.start()
             nats_url = self.nats.url
             self.say(f"NATS:        started {nats_url} (JetStream, data in {self.nats.store_dir})")
+        # Every database role's password (and the embedded superuser's), made once.
+        from deploy.secrets import Secrets
+
+        secrets_dir = settings.secrets_dir or self.data_dir / "secrets"
+        roles = [database_roles.SUPERUSER, *database_roles.logins()]
+        Secrets(secrets_dir).ensure(database_roles=roles)
+        if settings.database_admin_url is not None:
+            self.database_admin_url = settings.database_admin_url.get_secret_value()
         if database_url:
             self.say("PostgreSQL:  using FLOWERS_DATABASE_URL")
         else:
-            self.postgres = PostgresServer(self.data_dir / "pg")
+            self.postgres = PostgresServer(
+                self.data_dir / "pg",
+                password_file=Secrets(secrets_dir).password_file(database_roles.SUPERUSER),
+            )
             self.postgres.start()
-            database_url = self.postgres.url
+            database_url = self.postgres.server_url
+            self.database_admin_url = self.postgres.url
             self.say(f"PostgreSQL:  started {database_url} (data in {self.postgres.pgdata})")
         self.settings = settings.model_copy(
-            update={"nats_url": nats_url, "database_url": database_url}
+            update={
+                "nats_url": nats_url,
+                "database_url": database_url,
+                "database_admin_url": None,
+                "secrets_dir": secrets_dir,
+            }
         )
 
     async def prepare_databases(self) -> None:
-        """One database per service, each with the store's tables and its own schema."""
-        for service in SERVICES:
-            name = self.settings.database_name(service)
-            await ensure_database(self.settings.database_url, name)
-            pool = await create_pool(with_database(self.settings.database_url, name))
-            try:
-                async with pool.acquire() as conn:
-                    await apply_schema(conn, *service_schema(service))
-            finally:
-                await pool.close()
+        """Roles, databases and schemas (`prepare_databases` below); a failure in one line."""
+        await prepare_databases(self.settings, self.database_admin_url)
+
+    def password_file(self, login: str) -> Path:
+        """Where the stack keeps (or the settings name) the password of `login`'s role."""
+        from shared.credentials import SecretsLayout
+
+        named = self.settings.database_password_files.get(login)
+        if named is not None:
+            return named
+        assert self.settings.secrets_dir is not None
+        return SecretsLayout(self.settings.secrets_dir).password_file(login)
+
+    def database_env(self, name: str) -> dict[str, str]:
+        """A process's own database logins, and nothing else: a service its role, the gateway
+        its role and the auditor's (its audit pages read the service databases)."""
+        logins = [name, database_roles.AUDITOR] if name == GATEWAY else [name]
+        files = {login: str(self.password_file(login)) for login in logins}
+        return {"FLOWERS_DATABASE_PASSWORD_FILES": json.dumps(files)}
 
     def write_stack_file(self) -> Path:
         path = self.data_dir / "stack.json"
         body: dict[str, Any] = {
             "gateway_url": self.gateway_url,
             "nats_url": self.settings.nats_url,
-            "database_url": self.settings.database_url,
-            "databases": {service: self.settings.database_url_for(service) for service in SERVICES},
+            "database_url": with_login(self.settings.database_url, None),  # no password
+            "databases": {
+                service: with_database(
+                    with_login(self.settings.database_url, None),
+                    self.settings.database_name(service),
+                )
+                for service in SERVICES
+            },
+            "secrets_dir": str(self.settings.secrets_dir),
             "pids": {name: p.process.pid for name, p in self.processes.items() if p.process},
             "embedded": {"nats": self.nats is not None, "postgres": self.postgres is not None},
             "metrics": self.metrics_urls(),
@@ -213,6 +251,7 @@ class Stack:
             }
         )
         env.update(self.metrics_env(env))
+        env.pop("FLOWERS_DATABASE_ADMIN_URL", None)  # no child may make roles or databases
         return env
 
     def start_services(self) -> None:
@@ -221,7 +260,7 @@ class Stack:
             process = ServiceProcess(
                 name,
                 service_command(name, self.settings),
-                env,
+                {**env, **self.database_env(name)},
                 self.data_dir / "logs" / f"{name}.log",
             )
             process.start()
@@ -431,6 +470,27 @@ async def _quiet(_: Exception) -> None:
 
 async def _quiet_event() -> None:
     pass
+
+
+async def prepare_databases(settings: Settings, admin_url: str | None) -> None:
+    """One database per service and the gateway's: roles, database and grants when we may make
+    them (`admin_url`: the embedded server's superuser, or FLOWERS_DATABASE_ADMIN_URL), then
+    each schema applied as the database's owner role. The services never need either."""
+    try:
+        if admin_url is not None:
+            admin = settings.model_copy(update={"database_admin_url": SecretStr(admin_url)})
+            await database_roles.provision(admin, database_roles.DATABASES)
+        for service in SERVICES:
+            await database_roles.migrate(settings, service, *service_schema(service))
+        await database_roles.migrate(settings, GATEWAY, *service_schema(GATEWAY), store=False)
+    except DatabaseUnavailable as exc:
+        hint = ""
+        if admin_url is None:
+            hint = (
+                " (the roles come from deploy/postgres-roles.sql, or set "
+                "FLOWERS_DATABASE_ADMIN_URL to let flowers make them)"
+            )
+        raise EmbeddedServerError(f"{exc}{hint}") from exc
 
 
 async def _healthy(name: str, nc: Any, http: httpx.AsyncClient, gateway_url: str) -> bool:

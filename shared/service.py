@@ -28,6 +28,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
+from shared import database_roles
 from shared.apidocs import document_consumer, document_events
 from shared.bus import (
     NATS_CALLBACKS,
@@ -45,14 +46,7 @@ from shared.eventstore import ConcurrencyError, fold
 from shared.identity import IdentityVerifier
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
-from shared.postgres import (
-    DatabaseUnavailable,
-    PostgresEventStore,
-    apply_schema,
-    create_pool,
-    ensure_database,
-    redact,
-)
+from shared.postgres import DatabaseUnavailable, PostgresEventStore, create_pool, redact
 from shared.relay import Relay
 from shared.rpc import RpcServer
 from shared.settings import Settings
@@ -101,10 +95,12 @@ def resolve_urls(settings: Settings) -> Settings:
             "(start one with `flowers up`)"
         )
     stack = json.loads(path.read_text())
+    secrets_dir = settings.secrets_dir or stack.get("secrets_dir")  # the stack's passwords
     return settings.model_copy(
         update={
             "nats_url": settings.nats_url or stack["nats_url"],
             "database_url": settings.database_url or stack["database_url"],
+            "secrets_dir": Path(secrets_dir) if secrets_dir else None,
         }
     )
 
@@ -494,15 +490,16 @@ class ServiceRuntime:
             )
             self.js = self.nc.jetstream()
             await ensure_streams(self.js, settings)
-            dsn = settings.database_url_for(self.service)
+            # Only the test suite's settings carry an admin URL: then the database, its
+            # roles and schema are made here first. A service itself logs in as its own role.
             try:
-                await ensure_database(settings.database_url, settings.database_name(self.service))
+                await database_roles.prepare(settings, self.service, *self.schema_sql)
             except (OSError, asyncpg.PostgresError) as exc:
                 raise DatabaseUnavailable(
                     f"PostgreSQL at {redact(settings.database_url)} refused: {exc}"
                 ) from exc
             self.pool = await create_pool(
-                dsn,
+                settings.database_url_for(self.service),
                 attempts=settings.connect_attempts,
                 lock_timeout_ms=settings.lock_timeout_ms,
                 on_retry=lambda attempt, delay, exc: log.warning(
@@ -512,9 +509,8 @@ class ServiceRuntime:
                     error=str(exc),
                 ),
             )
-            async with self.pool.acquire() as conn:
-                await apply_schema(conn, *self.schema_sql)
-        except (StartupError, DatabaseUnavailable, ConnectionError) as exc:
+            await database_roles.require_schema(self.pool, "events", settings, self.service)
+        except (StartupError, DatabaseUnavailable, ConnectionError, CredentialsError) as exc:
             log.error("startup_failed", reason=str(exc))
             await self._close_connections()
             raise StartupError(str(exc)) from exc

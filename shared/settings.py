@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,16 @@ class Settings(BaseSettings):
     nats_url: str = ""
     database_url: str = ""
     database_prefix: str = "flowers_"  # each service's database is <prefix><service>
+    # PostgreSQL logins (shared/database_roles.py, README "PostgreSQL roles"). A process logs
+    # in as `<prefix><role>` (role: a service, `<service>_owner`, `auditor`) with the password
+    # from database_password_files[role], else the secrets directory's postgres/<role>.password
+    # (else libpq's PGPASSWORD / ~/.pgpass). A user in FLOWERS_DATABASE_URL is replaced.
+    database_password_files: dict[str, Path] = {}
+    # Provisioning only (the test suite's in-process services, `flowers up` on a server the
+    # stack does not start): a superuser (or CREATEDB CREATEROLE) URL. A process given it
+    # creates its roles and database and applies the schema before it logs in as its own
+    # role; the stack never hands it to a service process.
+    database_admin_url: SecretStr | None = None
     data_dir: Path = PROJECT_ROOT / ".data"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
@@ -154,17 +164,59 @@ class Settings(BaseSettings):
             raise ValueError("cadence must be 'quarterly' or 'monthly'")
         return value
 
-    def database_url_for(self, service: str) -> str:
-        """Each service owns its database `<prefix><service>` on the configured server."""
-        return with_database(self.database_url, self.database_name(service))
+    def database_url_for(self, service: str, login: str | None = None) -> str:
+        """`service`'s database `<prefix><service>`, logged in as `<prefix><login>` with its
+        password; `login` defaults to the service's own run-time role (shared/database_roles)."""
+        login = service if login is None else login
+        url = with_login(
+            self.database_url, self.database_role(login), self.database_password(login)
+        )
+        return with_database(url, self.database_name(service))
 
     def database_name(self, service: str) -> str:
         return f"{self.database_prefix}{service}"
+
+    def database_role(self, login: str) -> str:
+        """The PostgreSQL role of `login` (a service, `<service>_owner`, `auditor`)."""
+        return f"{self.database_prefix}{login}"
+
+    def database_password(self, login: str) -> str | None:
+        """The password of `login`'s role: its named file, else the secrets directory's."""
+        path = self.database_password_files.get(login)
+        if path is None and self.secrets_dir is not None:
+            from shared.credentials import SecretsLayout  # local: credentials imports settings
+
+            candidate = SecretsLayout(self.secrets_dir).password_file(login)
+            path = candidate if candidate.exists() else None
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            from shared.credentials import CredentialsError
+
+            raise CredentialsError(
+                f"cannot read the password of database role {login} from {path}: "
+                f"{exc.strerror or exc}"
+            ) from exc
 
 
 def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def with_login(url: str, user: str | None, password: str | None = None) -> str:
+    """`url` with its user and password replaced (None, None: without any)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    login = ""
+    if user is not None:
+        login = quote(user, safe="")
+        if password is not None:
+            login += ":" + quote(password, safe="")
+        login += "@"
+    return urlunsplit((parts.scheme, login + host, parts.path, parts.query, parts.fragment))
 
 
 @lru_cache

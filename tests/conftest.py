@@ -22,7 +22,7 @@ from nats.js.errors import NotFoundError
 from deploy.embedded import NatsServer, PostgresServer
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
-from shared.settings import PROJECT_ROOT, Settings, with_database
+from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
@@ -37,8 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
     the operator's identity keys.
     """
     from deploy.secrets import Secrets
+    from shared.database_roles import DATABASES, SUPERUSER, logins
 
-    Secrets(TEST_SECRETS).ensure()
+    # Database passwords by role without its prefix: every test's roles share these files
+    # (`garden`: the made-up service of tests/shared/test_dead_letters.py).
+    Secrets(TEST_SECRETS).ensure(database_roles=[SUPERUSER, *logins([*DATABASES, "garden"])])
     os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 
@@ -65,10 +68,13 @@ def session_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def pg_url(session_dir: Path) -> Iterator[str]:
+    """The server as its superuser (with the password): for provisioning, never a service."""
     if EXTERNAL_PG:
         yield with_database(EXTERNAL_PG, "postgres")
         return
-    server = PostgresServer(session_dir / "pg")
+    server = PostgresServer(
+        session_dir / "pg", password_file=TEST_SECRETS / "postgres" / "postgres.password"
+    )
     server.start()
     try:
         yield server.url
@@ -112,7 +118,10 @@ def db_prefix() -> str:
 def settings(nats_url: str, pg_url: str, db_prefix: str, session_dir: Path) -> Settings:
     return Settings(
         nats_url=nats_url,
-        database_url=pg_url,
+        # Each in-process service makes its roles and database with the admin URL, then logs
+        # in as its own role (shared/database_roles.py); a child process gets no admin URL.
+        database_url=with_login(pg_url, None),
+        database_admin_url=pg_url,
         database_prefix=db_prefix,
         data_dir=session_dir,
         consumer_backoff_s=[0.05, 0.1, 0.2],

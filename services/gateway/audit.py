@@ -10,8 +10,9 @@ Browsing reads the `events` table of each service's own database directly, throu
 answer no query about their raw log, and the auditor must see the log itself, not what a
 service chooses to say about it. One event in full (with its hash-chain values) and each
 store's head are read here. Every read goes through connections whose transactions are
-read-only (`default_transaction_read_only`), with a statement timeout: nothing the gateway
-does here can change a store.
+read-only (`default_transaction_read_only`), with a statement timeout, as the auditor's
+database role, which may read the service databases and write none of their tables
+(shared/database_roles.py): nothing the gateway does here can change a store.
 
 Who raised an objection is the office's to know (services/gateway/review.py
 `sees_objectors`): for anyone else an ObjectionRaised is shown without `raised_by` and
@@ -36,7 +37,7 @@ from services.gateway.auth import Principal
 from services.gateway.problems import Problem
 from services.gateway.review import sees_objectors, without_objector
 from shared import audit as shared_audit
-from shared import audit_log
+from shared import audit_log, database_roles
 from shared.settings import SERVICES, Settings
 
 AUDIT_READERS = (AUDITOR,)
@@ -107,7 +108,9 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
 async def _connect(settings: Settings, service: str) -> asyncpg.Connection:
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
-            settings.database_url_for(service), timeout=5, server_settings=READ_ONLY
+            settings.database_url_for(service, login=database_roles.AUDITOR),
+            timeout=5,
+            server_settings=READ_ONLY,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise _unreachable(service, exc) from exc
@@ -118,7 +121,7 @@ async def _pool(settings: Settings, service: str) -> asyncpg.Pool:
     """A one-connection read-only pool (what `shared.audit_log.find_events` reads through)."""
     try:
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            settings.database_url_for(service),
+            settings.database_url_for(service, login=database_roles.AUDITOR),
             min_size=1,
             max_size=1,
             timeout=5,
@@ -293,7 +296,7 @@ async def heads(settings: Settings) -> list[dict[str, Any]]:
 
 async def verify(settings: Settings, js: JetStreamContext) -> dict[str, Any]:
     """Chains and stream, every service (see the module docstring for what is left out)."""
-    urls = {s: settings.database_url_for(s) for s in SERVICES}
+    urls = {s: settings.database_url_for(s, login=database_roles.AUDITOR) for s in SERVICES}
     try:
         report = await shared_audit.verify(urls, js, projections=False)
     except (OSError, TimeoutError, asyncpg.PostgresError, nats.errors.Error) as exc:

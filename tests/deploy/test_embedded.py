@@ -149,7 +149,10 @@ async def test_postgres_databases_queries_and_restart(
     servers.append(server)
     server.start()
     assert server.pid is not None
-    assert server.url == f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+    assert server.server_url == f"postgresql://127.0.0.1:{server.port}/postgres"
+    password = server.password()
+    assert server.url == f"postgresql://postgres:{password}@127.0.0.1:{server.port}/postgres"
+    assert stat.S_IMODE(server.password_file.stat().st_mode) == 0o600
     if IS_ROOT:
         assert 0 not in _uids(server.pid), "PostgreSQL must not run as root"
         assert (data_dir / "pg" / "pgdata").stat().st_uid == _uids(server.pid)[0]
@@ -243,6 +246,70 @@ def test_nats_restarts_on_its_port_after_a_kill(data_dir: Path, servers: list[Se
     server.restart()
     assert server.running
     assert (server.port, server.pid != pid) == (port, True)
+
+
+async def _login(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    await conn.close()
+
+
+async def _refused(url: str) -> None:
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await _login(url)
+
+
+async def test_postgres_asks_every_login_for_its_password(
+    data_dir: Path, servers: list[Server]
+) -> None:
+    server = PostgresServer(data_dir / "pg", password_file=data_dir / "secrets" / "pg.password")
+    servers.append(server)
+    server.start()
+    hba = (server.pgdata / "pg_hba.conf").read_text()
+    assert "trust" not in hba.replace("no trust", "")
+    assert "scram-sha-256" in hba
+    conn = await asyncpg.connect(server.url)  # the superuser, with the password
+    try:
+        assert await conn.fetchval("SELECT current_setting('password_encryption')") == (
+            "scram-sha-256"
+        )
+    finally:
+        await conn.close()
+    await _refused(f"postgresql://postgres@127.0.0.1:{server.port}/postgres")  # none
+    await _refused(f"postgresql://postgres:wrong@127.0.0.1:{server.port}/postgres")
+    # The socket asks too (psql over the socket in pgdata, without a password).
+    result = server._psql(f"postgresql:///postgres?host={server.pgdata}&port={server.port}", "")
+    assert result.returncode != 0, result.stdout
+    assert "password" in result.stderr
+
+
+async def test_a_cluster_made_with_trust_is_converted_on_its_next_start(
+    data_dir: Path, servers: list[Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older `make run` made .data/pg with --auth=trust and no superuser password."""
+    server = PostgresServer(data_dir / "pg")
+    servers.append(server)
+    server.start()
+    conn = await asyncpg.connect(server.url)
+    await conn.execute("CREATE TABLE kept (v int)")
+    await conn.execute("INSERT INTO kept VALUES (7)")
+    await conn.execute("ALTER ROLE postgres PASSWORD NULL")
+    await conn.close()
+    server.stop()
+    (server.pgdata / "pg_hba.conf").write_text(
+        "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+    )
+    server.password_file.unlink()  # and no password was ever made
+
+    with caplog.at_level(logging.WARNING, logger="deploy.embedded"):
+        server.start()
+    assert "made with trust authentication" in caplog.text
+    assert "trust" not in (server.pgdata / "pg_hba.conf").read_text().replace("no trust", "")
+    conn = await asyncpg.connect(server.url)
+    try:
+        assert await conn.fetchval("SELECT v FROM kept") == 7
+    finally:
+        await conn.close()
+    await _refused(f"postgresql://postgres@127.0.0.1:{server.port}/postgres")
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="only root hands PostgreSQL to another user")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.embedded import free_port
-from shared.settings import PROJECT_ROOT
+from shared.settings import PROJECT_ROOT, with_login
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,8 @@ def test_flowers_up_brings_every_service_to_health(
         [sys.executable, "-m", "deploy.cli", "up", "--check"],
         {
             "FLOWERS_NATS_URL": nats_url,
-            "FLOWERS_DATABASE_URL": pg_url,
+            "FLOWERS_DATABASE_URL": with_login(pg_url, None),
+            "FLOWERS_DATABASE_ADMIN_URL": pg_url,  # the stack makes the roles
             "FLOWERS_DATABASE_PREFIX": db_prefix,
             "FLOWERS_DATA_DIR": str(data_dir),
             "FLOWERS_GATEWAY_PORT": str(free_port()),
@@ -88,8 +89,13 @@ def test_unreachable_nats_is_retried_then_reported_in_one_line(pg_url: str) -> N
 
 
 def test_postgresql_refusing_exits_with_the_reason(nats_url: str, pg_url: str) -> None:
-    refused = pg_url.replace("postgres@", "no_such_role@")
-    result = start_service(service_env(FLOWERS_NATS_URL=nats_url, FLOWERS_DATABASE_URL=refused))
+    result = start_service(
+        service_env(
+            FLOWERS_NATS_URL=nats_url,
+            FLOWERS_DATABASE_URL=with_login(pg_url, None),
+            FLOWERS_DATABASE_PREFIX="no_such_role_",  # the service logs in as no_such_role_review
+        )
+    )
     assert result.returncode == 2
     assert "flowers-review: cannot start: PostgreSQL" in result.stderr
     assert "no_such_role" in result.stderr

@@ -75,7 +75,7 @@ async def assert_round_complete_and_exactly_once(cluster: Cluster, round_: Round
     info = await js.stream_info(PAYROLL_STREAM, subjects_filter="flowers.payroll.adjustment.*")
     assert len(info.state.subjects or {}) == winners
 
-    urls = {s: cluster.settings.database_url_for(s) for s in SERVICES}
+    urls = {s: cluster.settings.database_url_for(s, login="auditor") for s in SERVICES}
     report = await audit.verify(urls, js)
     assert report.ok, audit.render(report)
 

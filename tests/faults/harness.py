@@ -21,9 +21,11 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
+from pydantic import SecretStr
 
 from deploy.embedded import NatsServer, PostgresServer
-from deploy.stack import ServiceProcess, service_command
+from deploy.stack import ServiceProcess, service_command, service_schema
+from shared import database_roles
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.rpc import RemoteError, RpcClient
@@ -71,7 +73,7 @@ class Cluster:
     def settings(self) -> Settings:
         return Settings(
             nats_url=self.nats_server.url,
-            database_url=self.pg.url,
+            database_url=self.pg.server_url,  # each process logs in as its own role
             database_prefix=self.prefix,
             data_dir=self.root,
         )
@@ -80,7 +82,7 @@ class Cluster:
         return {
             **os.environ,
             "FLOWERS_NATS_URL": self.nats_server.url,
-            "FLOWERS_DATABASE_URL": self.pg.url,
+            "FLOWERS_DATABASE_URL": self.pg.server_url,
             "FLOWERS_DATABASE_PREFIX": self.prefix,
             "FLOWERS_DATA_DIR": str(self.root),
             "FLOWERS_CLOCK_FILE": str(self.clock_file),
@@ -105,6 +107,11 @@ class Cluster:
         self.set_time(datetime(2026, 7, 1, 9, tzinfo=SHANGHAI))
         self.nats_server.start()
         self.pg.start()
+        # Roles, databases and schemas as `flowers up` makes them; the services get no admin.
+        admin = self.settings.model_copy(update={"database_admin_url": SecretStr(self.pg.url)})
+        await database_roles.provision(admin, SERVICES)
+        for service in SERVICES:
+            await database_roles.migrate(self.settings, service, *service_schema(service))
         for service in SERVICES:
             self.start_service(service)
         self.nc = await nats.connect(self.nats_server.url, max_reconnect_attempts=-1)

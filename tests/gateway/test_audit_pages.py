@@ -49,8 +49,8 @@ async def test_the_auditor_verifies_the_logs_and_sees_a_tampered_row_named(
     assert verified.status_code == 200, verified.text
     assert "校验通过：日志完整，未被篡改。" in verified.text
 
-    # Someone edits an award in the rewards store behind the system's back.
-    conn = await asyncpg.connect(settings.database_url_for("rewards"))
+    # Someone with the owner's login edits an award in the rewards store behind its back.
+    conn = await asyncpg.connect(settings.database_url_for("rewards", login="rewards_owner"))
     try:
         position = await conn.fetchval(
             "SELECT min(position) FROM events WHERE type = 'AwardGranted'"

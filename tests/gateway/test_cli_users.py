@@ -38,6 +38,9 @@ def flowers(settings: Settings, *args: str, stdin: str = "") -> subprocess.Compl
 
 
 async def test_create_admin_makes_an_administrator_who_can_sign_in(settings: Settings) -> None:
+    # The gateway's roles and database exist before any command runs (`flowers up` or
+    # `flowers db migrate` made them): here the in-process open does, with the admin URL.
+    await (await open_database(settings)).close()
     result = flowers(
         settings, "create-admin", "--username", "root", "--password-stdin", stdin="a-long-secret\n"
     )

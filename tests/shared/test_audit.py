@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from nats.js import JetStreamContext
 
@@ -48,7 +49,7 @@ async def system(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, Serv
 
 
 def urls(settings: Settings) -> dict[str, str]:
-    return {s: settings.database_url_for(s) for s in ("nomination", "review")}
+    return {s: settings.database_url_for(s, login="auditor") for s in ("nomination", "review")}
 
 
 async def relayed(runtime: ServiceRuntime) -> bool:
@@ -70,9 +71,14 @@ async def test_an_intact_log_verifies_and_tampering_is_named(
     assert report.stream_messages == 6
     assert "verified" in audit.render(report)
 
-    await nomination.store.pool.execute(
+    # The service's own role may not change its log: tampering takes the owner's login.
+    tamper = await asyncpg.connect(
+        settings.database_url_for("nomination", login="nomination_owner")
+    )
+    await tamper.execute(
         "UPDATE events SET data = jsonb_set(data, '{name}', '\"篡改\"') WHERE position = 3"
     )
+    await tamper.close()
     await js.publish(
         "flowers.evt.nomination.Forged",
         b"{}",

@@ -202,7 +202,8 @@ async def test_as_of_answers_what_the_queries_answered_at_that_moment(scripted: 
     # Later changes must not leak into the past: a winner revoked after T3.
     await review(r, "revoke_winner", **LEADER, nomination_id=c, reason="事后查实材料造假。")
 
-    urls = {s: r.settings.database_url_for(s) for s in ("nomination", "review", "rewards")}
+    services = ("nomination", "review", "rewards")
+    urls = {s: r.settings.database_url_for(s, login="auditor") for s in services}
     assert await audit_asof.as_of(urls, before, r.settings) == []
     for moment, recorded in ((t1, at_t1), (t2, at_t2), (t3, at_t3)):
         [state] = await audit_asof.as_of(urls, moment, r.settings, ROUND)

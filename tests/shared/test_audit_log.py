@@ -76,7 +76,7 @@ async def test_tampering_with_past_rows_is_named_by_position(
     system: System, tampering: str
 ) -> None:
     await system.settled()
-    async with system.nomination.store.pool.acquire() as conn, conn.transaction():
+    async with system.as_owner("nomination") as conn, conn.transaction():
         for sql in TAMPERINGS[tampering]:
             await conn.execute(sql)
     report = await audit.verify(system.urls(), system.js, services=["nomination"])
@@ -131,7 +131,7 @@ async def test_an_anchor_proves_the_log_up_to_it_even_against_a_rewritten_chain(
     assert all(s.anchor is not None and s.anchor.ok for s in report.services)
 
     # A row before the anchor rewritten, and every later hash recomputed to match.
-    async with system.nomination.store.pool.acquire() as conn, conn.transaction():
+    async with system.as_owner("nomination") as conn, conn.transaction():
         await conn.execute(
             "UPDATE events SET data = jsonb_set(data, '{name}', '\"篡改\"') WHERE position = 2"
         )
@@ -146,9 +146,10 @@ async def test_an_anchor_proves_the_log_up_to_it_even_against_a_rewritten_chain(
     assert "FAIL anchor at position 7" in audit.render(report)
 
     # A plain edit before the anchor breaks the chain there, and so fails the anchor too.
-    await system.nomination.store.pool.execute(
-        "UPDATE events SET data = jsonb_set(data, '{name}', '\"再改\"') WHERE position = 4"
-    )
+    async with system.as_owner("nomination") as conn:
+        await conn.execute(
+            "UPDATE events SET data = jsonb_set(data, '{name}', '\"再改\"') WHERE position = 4"
+        )
     report = await audit.verify(system.urls(), system.js, anchors=anchored, projections=False)
     assert report.services[0].anchor is not None
     assert "breaks at position 4, before the anchor at 7" in report.services[0].anchor.reason

@@ -103,10 +103,15 @@ async def test_a_projection_corrupted_by_hand_is_named_by_verify_and_mended_by_r
     )
 
     mended = await audit_projections.rebuild(
-        system.nomination.store.pool, declared("nomination"), system.js, ["nominations"]
+        await system.pool_as("nomination", "nomination_owner"),
+        declared("nomination"),
+        system.js,
+        ["nominations"],
     )
     assert mended.tables == ["rounds", "nominations"]
-    await audit_projections.rebuild(system.review.store.pool, declared("review"), system.js)
+    await audit_projections.rebuild(
+        await system.pool_as("review", "review_owner"), declared("review"), system.js
+    )
     report = await audit.verify(system.urls(), system.js)
     assert report.ok, audit.render(report)
     rows = await system.rpc.query("nomination", "nominations", {"round_id": ROUND})
@@ -146,7 +151,7 @@ async def test_reads_go_on_and_appends_during_a_rebuild_are_kept(system: System)
     await eventually(lambda: len(submitted) >= 3, what="the writer to start")
     try:
         report = await audit_projections.rebuild(
-            system.nomination.store.pool,
+            await system.pool_as("nomination", "nomination_owner"),
             declared("nomination"),
             system.js,
             before_swap=before_swap,
@@ -163,7 +168,7 @@ async def test_reads_go_on_and_appends_during_a_rebuild_are_kept(system: System)
     assert report.swap_ms < 1000
 
     await system.settled()
-    pool = system.nomination.store.pool
+    pool = await system.pool_as("nomination", "auditor")
     logged = await pool.fetchval("SELECT count(*) FROM events WHERE type = 'NominationSubmitted'")
     projected = await pool.fetch("SELECT nomination_id::text AS id FROM nominations")
     assert logged == len(submitted) == len(projected)
@@ -192,7 +197,7 @@ async def test_writes_held_up_by_the_swap_land_in_the_new_tables(system: System)
         await eventually(lambda: waiting_on_a_lock(system.nomination), what="a held append")
 
     nomination = await audit_projections.rebuild(
-        system.nomination.store.pool,
+        await system.pool_as("nomination", "nomination_owner"),
         declared("nomination"),
         system.js,
         during_swap=append_meanwhile,
@@ -206,7 +211,7 @@ async def test_writes_held_up_by_the_swap_land_in_the_new_tables(system: System)
 
     await system.settled()
     review = await audit_projections.rebuild(
-        system.review.store.pool,
+        await system.pool_as("review", "review_owner"),
         declared("review"),
         system.js,
         ["candidates"],

@@ -4,8 +4,9 @@ tests: a directory imported, a round opened, and a way to wait until everything 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from nats.js import JetStreamContext
 from services.nomination.app import build_runtime as build_nomination
 from services.review.app import build_runtime as build_review
 from shared.clock import SHANGHAI, FixedClock
+from shared.postgres import create_pool
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -31,9 +33,35 @@ class System:
     rpc: RpcClient
     js: JetStreamContext
     settings: Settings
+    logins: dict[tuple[str, str], asyncpg.Pool] = field(default_factory=dict)
+
+    async def pool_as(self, service: str, login: str) -> asyncpg.Pool:
+        """A pool on `service`'s database as another role: the audit's rebuild takes the
+        owner's (`<service>_owner`), its checks the auditor's; closed with the services."""
+        if (service, login) not in self.logins:
+            url = self.settings.database_url_for(service, login=login)
+            self.logins[service, login] = await create_pool(url, max_size=4)
+        return self.logins[service, login]
 
     def urls(self) -> dict[str, str]:
-        return {s: self.settings.database_url_for(s) for s in ("nomination", "review")}
+        return {
+            s: self.settings.database_url_for(s, login="auditor") for s in ("nomination", "review")
+        }
+
+    @contextlib.asynccontextmanager
+    async def as_owner(self, service: str) -> AsyncIterator[asyncpg.Connection]:
+        """A connection as the database's owner: a service's own role cannot change its log,
+        so tampering takes the owner's login (or the superuser's)."""
+        url = self.settings.database_url_for(service, login=f"{service}_owner")
+        conn: asyncpg.Connection = await asyncpg.connect(url)
+        for pg_type in ("json", "jsonb"):  # as the store's connections read them
+            await conn.set_type_codec(
+                pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     def pools(self) -> dict[str, asyncpg.Pool]:
         return {"nomination": self.nomination.store.pool, "review": self.review.store.pool}
@@ -72,7 +100,12 @@ async def two_services(
         rpc = rpc_client(nomination.nc)
         await rpc.command("nomination", "import_directory", {**OFFICE, "rows": directory})
         await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
-        yield System(nomination, review, rpc, nomination.js, settings)
+        system = System(nomination, review, rpc, nomination.js, settings)
+        try:
+            yield system
+        finally:
+            for pool in system.logins.values():
+                await pool.close()
     finally:
         await review.stop()
         await nomination.stop()
