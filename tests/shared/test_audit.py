@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.nomination.app import build_runtime as build_nomination
@@ -32,14 +33,13 @@ ROWS = [
 
 
 @pytest.fixture
-async def system(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
+async def system(
+    settings: Settings, nc: NatsClient
+) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
     nomination, review = build_nomination(settings), build_review(settings)
     await nomination.start()
     await review.start()
-    assert nomination.nc is not None
-    await rpc_client(nomination.nc).command(
-        "nomination", "import_directory", {**OFFICE, "rows": ROWS}
-    )
+    await rpc_client(nc).command("nomination", "import_directory", {**OFFICE, "rows": ROWS})
     try:
         yield nomination, review
     finally:
@@ -57,11 +57,10 @@ async def relayed(runtime: ServiceRuntime) -> bool:
 
 
 async def test_an_intact_log_verifies_and_tampering_is_named(
-    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings
+    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings, nc: NatsClient
 ) -> None:
     nomination, _ = system
-    assert nomination.js is not None
-    js: JetStreamContext = nomination.js
+    js: JetStreamContext = nc.jetstream()
     await eventually(lambda: relayed(nomination), what="the relay to catch up")
 
     report = await audit.verify(urls(settings), js)

@@ -18,7 +18,7 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually, rpc_client
+from tests.support import admin_connect, eventually, rpc_client
 
 ROUND = "2026-Q4"
 OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
@@ -66,13 +66,13 @@ async def two_services(
     nomination, review = build_nomination(settings, clock=clock), build_review(settings)
     await nomination.start()
     await review.start()
+    nc = await admin_connect(settings.nats_url)  # the tests' hands (the auditor's reads too)
     try:
-        assert nomination.nc is not None
-        assert nomination.js is not None
-        rpc = rpc_client(nomination.nc)
+        rpc = rpc_client(nc)
         await rpc.command("nomination", "import_directory", {**OFFICE, "rows": directory})
         await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
-        yield System(nomination, review, rpc, nomination.js, settings)
+        yield System(nomination, review, rpc, nc.jetstream(), settings)
     finally:
+        await nc.close()
         await review.stop()
         await nomination.stop()
