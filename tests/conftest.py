@@ -22,7 +22,7 @@ from deploy.embedded import NatsServer, PostgresServer
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM, ensure_streams
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.settings import PROJECT_ROOT, Settings, with_database
-from tests.support import TEST_SECRETS, admin_connect
+from tests.support import TEST_SECRETS, admin_connect, secured_nats_server
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
@@ -62,14 +62,6 @@ def pg_url(session_dir: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def secured_nats_server(data_dir: Path) -> NatsServer:
-    """An embedded NATS server that asks every client for its nkey and enforces the
-    permissions table (deploy/nats_permissions.py), with the session's credentials."""
-    from deploy.nats_permissions import secrets_authorization
-
-    return NatsServer(data_dir, authorization=secrets_authorization(TEST_SECRETS))
 
 
 @pytest.fixture

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
 
+from deploy.embedded import NatsServer
+from deploy.nats_permissions import secrets_authorization
 from shared.bus import nats_auth
 from shared.credentials import SecretsLayout, identity_signer
 from shared.identity import Identity
@@ -28,6 +31,12 @@ async def connect_as(user: str, url: str, **options: Any) -> NatsClient:
     """A plain nats-py client authenticated as `user` (admin, operator, a service…)."""
     client: NatsClient = await nats.connect(url, **nats_auth(nats_seed(user)), **options)
     return client
+
+
+def secured_nats_server(data_dir: Path, **options: Any) -> NatsServer:
+    """An embedded NATS server that asks every client for its nkey and enforces the
+    permissions table (deploy/nats_permissions.py), with the session's credentials."""
+    return NatsServer(data_dir, authorization=secrets_authorization(TEST_SECRETS), **options)
 
 
 async def admin_connect(url: str, **options: Any) -> NatsClient:
