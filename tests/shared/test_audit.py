@@ -86,3 +86,26 @@ async def test_an_intact_log_verifies_and_tampering_is_named(
     assert report.unknown_in_stream == ["forged-1"]
     assert "BROKEN at position 3" in audit.render(report)
     assert audit.as_json(report).count('"ok": false') >= 2
+    assert "forged-1: seq 7 (flowers.evt.nomination.Forged)" in audit.render(report)
+
+
+async def test_a_republished_copy_of_a_known_event_is_named_with_both_sequences(
+    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings, nc: NatsClient
+) -> None:
+    """A copy of a relayed event put on FLOWERS again without its Nats-Msg-Id (so the
+    duplicate window lets it in): the same event twice, not an event no store has."""
+    nomination, _ = system
+    js: JetStreamContext = nc.jetstream()
+    await eventually(lambda: relayed(nomination), what="the relay to catch up")
+    original = await js.get_msg(EVENTS_STREAM, 2)
+    event_id = (original.headers or {})["Nats-Msg-Id"]
+    copy = await js.publish(original.subject or "", original.data or b"", stream=EVENTS_STREAM)
+
+    report = await audit.verify(urls(settings), js, projections=False)
+    assert not report.ok
+    assert report.unknown_in_stream == []
+    [service] = [s for s in report.services if s.service == "nomination"]
+    assert service.duplicated_in_stream == [event_id]
+    rendered = audit.render(report)
+    assert f"event {event_id} appears twice in FLOWERS, at seq 2 and {copy.seq}" in rendered
+    assert "no store has" not in rendered
