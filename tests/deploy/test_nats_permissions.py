@@ -520,3 +520,22 @@ async def test_a_service_does_not_make_missing_streams_it_says_what_to_run(
     runtime = build_runtime(settings)
     await runtime.start()
     await runtime.stop()
+
+
+def test_operator_commands_find_the_stacks_credentials_in_stack_json(tmp_path: Path) -> None:
+    from shared.service import resolve_urls
+
+    (tmp_path / "stack.json").write_text(
+        json.dumps(
+            {
+                "nats_url": "nats://127.0.0.1:4999",
+                "database_url": "postgresql://postgres@127.0.0.1:5999/postgres",
+                "secrets_dir": str(tmp_path / "secrets"),
+            }
+        )
+    )
+    found = resolve_urls(Settings(data_dir=tmp_path, secrets_dir=None))
+    assert found.nats_url == "nats://127.0.0.1:4999"
+    assert found.secrets_dir == tmp_path / "secrets"
+    named = resolve_urls(Settings(data_dir=tmp_path, secrets_dir=TEST_SECRETS))
+    assert named.secrets_dir == TEST_SECRETS  # a directory named outright wins
