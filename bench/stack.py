@@ -129,7 +129,8 @@ class BenchStack:
 
     async def connect(self, url: str, user: str = "admin") -> NatsClient:
         """A client as one of the NATS users (the bench's own hands: the admin)."""
-        client: NatsClient = await nats.connect(url, **nats_auth(self.secrets.nats_seed(user)))
+        seed = self.secrets.nats_seed(user)
+        client: NatsClient = await nats.connect(url, **nats_auth(seed, user))
         return client
 
     async def _make_streams(self, url: str) -> None:

@@ -96,7 +96,9 @@ def nats_streams() -> None:
             typer.echo(f"flowers: {exc}", err=True)
             return 2
         try:
-            nc = await connect_nats(settings.nats_url, name="flowers-admin", attempts=3, seed=seed)
+            nc = await connect_nats(
+                settings.nats_url, name="flowers-admin", attempts=3, seed=seed, user="admin"
+            )
         except ConnectionError as exc:
             typer.echo(f"flowers: {exc}", err=True)
             return 2

@@ -121,6 +121,7 @@ async def play_demo(
             name="flowers-demo",
             attempts=settings.connect_attempts,
             seed=nats_seed(settings, "gateway"),
+            user="gateway",
         )
         rpc = SelfSigningRpcClient(
             nc,

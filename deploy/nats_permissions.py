@@ -12,7 +12,8 @@ In brief (README, "Security model"):
   payroll feed `flowers.payroll.adjustment.>`), the dead letters of its own consumers
   `flowers.dlq.<consumer>`, replies to the requests it serves (`allow_responses`), and the
   JetStream API calls of its own durable consumers; it subscribes only to its own commands
-  and queries and to reply inboxes;
+  and queries and to its own reply inboxes `_INBOX_<user>.>` (each user has its own, so
+  nobody reads the answers meant for another);
 * the gateway sends commands and queries and reads FLOWERS for the audit pages (ephemeral
   consumers only);
 * the operator (`flowers audit|dlq|payroll|directory|health`) sends commands and queries,
@@ -34,12 +35,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_CONSUMER, PAYROLL_STREAM
+from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_CONSUMER, PAYROLL_STREAM, inbox_prefix
 from shared.credentials import SecretsLayout
 from shared.settings import SERVICES
 
 JS = "$JS.API"
-INBOX = "_INBOX.>"
+
+
+def inbox(user: str) -> str:
+    """The reply inboxes only `user` may read (shared.bus.inbox_prefix)."""
+    return f"{inbox_prefix(user)}.>"
+
 
 # Every durable consumer of FLOWERS, by the service that owns it.
 SERVICE_CONSUMERS: dict[str, tuple[str, ...]] = {
@@ -155,7 +161,7 @@ def service_permissions(service: str) -> Permissions:
     return Permissions(
         publish_allow=tuple(publish),
         publish_deny=STREAM_MANAGEMENT,
-        subscribe_allow=(f"flowers.cmd.{service}.>", f"flowers.qry.{service}.>", INBOX),
+        subscribe_allow=(f"flowers.cmd.{service}.>", f"flowers.qry.{service}.>", inbox(service)),
         allow_responses=True,
     )
 
@@ -164,7 +170,7 @@ def gateway_permissions() -> Permissions:
     return Permissions(
         publish_allow=("flowers.cmd.>", "flowers.qry.>", *_ephemeral_readers([EVENTS_STREAM])),
         publish_deny=(*STREAM_MANAGEMENT, *_hands_off_durables()),
-        subscribe_allow=(INBOX,),
+        subscribe_allow=(inbox("gateway"),),
     )
 
 
@@ -184,7 +190,7 @@ def operator_permissions() -> Permissions:
             f"{JS}.STREAM.MSG.DELETE.{PAYROLL_STREAM}",
             *_hands_off_durables(),
         ),
-        subscribe_allow=(INBOX,),
+        subscribe_allow=(inbox("operator"),),
     )
 
 
@@ -192,7 +198,7 @@ def payroll_permissions() -> Permissions:
     return Permissions(
         publish_allow=tuple(_durable_consumer(PAYROLL_STREAM, PAYROLL_CONSUMER, create=False)),
         publish_deny=STREAM_MANAGEMENT,
-        subscribe_allow=(INBOX,),
+        subscribe_allow=(inbox("payroll"),),
     )
 
 

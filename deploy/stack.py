@@ -171,7 +171,10 @@ class Stack:
         """A connection to the stack's NATS as `user` (its seed from the stack's secrets)."""
         seed = self.ensure_secrets().nats_seed(user)
         return await nats.connect(
-            self.settings.nats_url, connect_timeout=2, allow_reconnect=False, **nats_auth(seed)
+            self.settings.nats_url,
+            connect_timeout=2,
+            allow_reconnect=False,
+            **nats_auth(seed, user),
         )
 
     async def prepare_streams(self) -> None:

@@ -117,11 +117,13 @@ async def connect_nats(
     name: str,
     attempts: int = 30,
     seed: str | None = None,
+    user: str | None = None,
 ) -> NatsClient:
     """Wait for the server with back-off (one log line per try), then connect for good.
 
     Once connected, the client reconnects forever by itself (nats-py), logging one line
-    per disconnect instead of a traceback.
+    per disconnect instead of a traceback. `user` (the NATS user the seed belongs to)
+    chooses the reply inboxes that user alone may read (`inbox_prefix`).
     """
     delay = 0.2
     for attempt in range(1, attempts + 1):
@@ -143,7 +145,7 @@ async def connect_nats(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-    await _check_credentials(url, name, seed)
+    await _check_credentials(url, name, seed, user)
     client: NatsClient = await nats.connect(
         url,
         name=name,
@@ -151,7 +153,7 @@ async def connect_nats(
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         allow_reconnect=True,
-        **nats_auth(seed),
+        **nats_auth(seed, user),
         **NATS_CALLBACKS,
     )
     return client
@@ -161,7 +163,7 @@ async def _quiet(_: Exception) -> None:
     pass
 
 
-async def _check_credentials(url: str, name: str, seed: str | None) -> None:
+async def _check_credentials(url: str, name: str, seed: str | None, user: str | None) -> None:
     """One connection that does not retry: a server refusing these credentials says so at
     once (the lasting connection below would retry for ever)."""
     try:
@@ -171,7 +173,7 @@ async def _check_credentials(url: str, name: str, seed: str | None) -> None:
             connect_timeout=2,
             allow_reconnect=False,
             error_cb=_quiet,
-            **nats_auth(seed),
+            **nats_auth(seed, user),
         )
     except nats.errors.Error as exc:
         if "authorization" in str(exc).lower():
@@ -186,9 +188,21 @@ async def _check_credentials(url: str, name: str, seed: str | None) -> None:
     await probe.close()
 
 
-def nats_auth(seed: str | None) -> dict[str, Any]:
-    """The connect options that authenticate with an nkey seed (none: no credentials)."""
-    return {"nkeys_seed_str": seed} if seed else {}
+def inbox_prefix(user: str) -> str:
+    """Where `user`'s replies (and JetStream deliveries and acks) come: `_INBOX_<user>.…`.
+
+    Each user may subscribe only to its own (deploy/nats_permissions.py), so no process can
+    read the replies meant for another (`_INBOX.>` would show it every answer on the bus)."""
+    return f"_INBOX_{user}"
+
+
+def nats_auth(seed: str | None, user: str | None = None) -> dict[str, Any]:
+    """The connect options that authenticate with an nkey seed (none: no credentials) as
+    `user`, with that user's own reply inboxes."""
+    options: dict[str, Any] = {"nkeys_seed_str": seed} if seed else {}
+    if user is not None:
+        options["inbox_prefix"] = inbox_prefix(user)
+    return options
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:

@@ -38,6 +38,7 @@ from shared.bus import (
     StreamsMissing,
     check_streams,
     connect_nats,
+    inbox_prefix,
 )
 from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
@@ -396,6 +397,7 @@ class ServiceRuntime:
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
             max_reconnect_attempts=-1,
+            inbox_prefix=inbox_prefix(service),
             security=NatsNKey.from_seed(self.nats_seed) if self.nats_seed else None,
             **NATS_CALLBACKS,
         )
@@ -502,6 +504,7 @@ class ServiceRuntime:
                 name=self.service,
                 attempts=settings.connect_attempts,
                 seed=self.nats_seed,
+                user=self.service,
             )
             self.js = self.nc.jetstream()
             try:

@@ -29,7 +29,7 @@ def nats_seed(user: str) -> str:
 
 async def connect_as(user: str, url: str, **options: Any) -> NatsClient:
     """A plain nats-py client authenticated as `user` (admin, operator, a service…)."""
-    client: NatsClient = await nats.connect(url, **nats_auth(nats_seed(user)), **options)
+    client: NatsClient = await nats.connect(url, **nats_auth(nats_seed(user), user), **options)
     return client
 
 

@@ -302,15 +302,17 @@ async def test_a_service_may_not_send_a_command_or_a_query(
             lambda s=subject: review.nc.request(s, b"{}", timeout=REFUSAL_WAIT_S),  # type: ignore[misc]
             subject,
         )
-    # … nor listen to another service's commands.
-    sub = await review.nc.subscribe("flowers.cmd.rewards.>")
-    await review.nc.flush()
-    await eventually(
-        lambda: any("permissions violation for subscription" in e.lower() for e in review.errors),
-        timeout=5,
-        what="the refused subscription",
-    )
-    await sub.unsubscribe()
+    # … nor listen to another service's commands, nor to the replies meant for anyone else.
+    for subject in ("flowers.cmd.rewards.>", "_INBOX.>", "_INBOX_gateway.>", ">"):
+        sub = await review.nc.subscribe(subject)
+        await review.nc.flush()
+        violation = f'permissions violation for subscription to "{subject.lower()}"'
+        await eventually(
+            lambda v=violation: any(v in e.lower() for e in review.errors),  # type: ignore[misc]
+            timeout=5,
+            what=violation,
+        )
+        await sub.unsubscribe()
 
 
 @pytest.mark.parametrize("user", ["operator", "gateway", "review", "payroll"])
