@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import asyncpg
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
@@ -30,11 +29,12 @@ from services.review import app as review_app
 from shared import audit
 from shared.bus import EVENTS_STREAM, EventConsumer, ensure_streams
 from shared.contracts.nomination import round_stream_id
+from shared.credentials import identity_signer
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.relay import Relay
-from shared.rpc import RpcClient
+from shared.rpc import SelfSigningRpcClient
 from shared.service import ServiceRuntime, execute
 
 REVIEW_CONSUMER = "review-nomination"
@@ -159,7 +159,8 @@ class CommandBench:
     async def start(self) -> None:
         self._started = True
         await self.runtime.start()
-        self.nc = await nats.connect(self.settings.nats_url)
+        # Commands over NATS come as the gateway's would: its NATS user, its signing key.
+        self.nc = await self.stack.connect(self.settings.nats_url, "gateway")
         rows = data.directory_rows()
         await self.handlers.import_directory(
             ImportDirectory(actor="admin-1", roles=frozenset({"admin"}), rows=rows)
@@ -204,7 +205,12 @@ class CommandBench:
                 return data.submit_payload(rounds[0][n // per_round], n % per_round)
             return data.submit_payload(rounds[c][i // per_round], i % per_round)
 
-        rpc = RpcClient(self.nc, timeout=30.0) if self.nc is not None else None
+        signer = identity_signer(self.settings, "gateway")
+        rpc = (
+            SelfSigningRpcClient(self.nc, timeout=30.0, signer=signer)
+            if self.nc is not None
+            else None
+        )
 
         async def op(c: int, i: int) -> None:
             body = payload(c, i)
@@ -399,7 +405,7 @@ class CatchUp:
 
     async def _forget_consumer(self) -> None:
         """The next run's consumer must start from the stream's beginning again."""
-        nc = await nats.connect(self.nats_url)
+        nc = await self.stack.connect(self.nats_url)
         try:
             with contextlib.suppress(NotFoundError):
                 await nc.jetstream().delete_consumer(EVENTS_STREAM, REVIEW_CONSUMER)
@@ -432,7 +438,7 @@ class AuditBench:
         self.pool = await create_pool(self.stack.database_url(self.database), max_size=4)
         async with self.pool.acquire() as conn:
             await apply_schema(conn)
-        self.nc = await nats.connect(self.nats_url)
+        self.nc = await self.stack.connect(self.nats_url)
         await ensure_streams(self.nc.jetstream(), self.stack.settings(self.nats_url, self.prefix))
 
     async def stop(self) -> None:

@@ -5,7 +5,9 @@ reused), or `FLOWERS_DATABASE_URL`. Every figure gets databases of its own, name
 `bench_<token>_<n>_<service>`; all are dropped at the end.
 
 NATS: a fresh embedded server per section (`.data/bench/nats-<label>`, removed after),
-so no stream or consumer state carries over; or `FLOWERS_NATS_URL`, whose `FLOWERS*`
+so no stream or consumer state carries over, with the same authorization as `flowers up`
+(credentials in `.data/bench/secrets`; the admin makes the streams, each service connects
+as itself); or `FLOWERS_NATS_URL`, whose `FLOWERS*`
 streams are then deleted before and after each section, as the test suite does: point it
 at a scratch server only.
 """
@@ -23,10 +25,13 @@ from typing import Any
 
 import asyncpg
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
 from deploy.embedded import NatsServer, PostgresServer
-from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM
+from deploy.nats_permissions import secrets_authorization
+from deploy.secrets import Secrets
+from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM, ensure_streams, nats_auth
 from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
 
 BENCH_DIR = PROJECT_ROOT / ".data" / "bench"
@@ -43,6 +48,9 @@ class BenchStack:
         self._pg: PostgresServer | None = None
         self._token = uuid.uuid4().hex[:6]
         self._count = 0
+        # FLOWERS_SECRETS_DIR names the keys a given server knows; else the bench's own.
+        secrets_dir = os.environ.get("FLOWERS_SECRETS_DIR") or str(data_dir / "secrets")
+        self.secrets = Secrets(Path(secrets_dir).absolute())
 
     @property
     def pg_url(self) -> str:
@@ -59,6 +67,7 @@ class BenchStack:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.secrets.ensure()
         if not self.external_pg:
             self._pg = PostgresServer(self.data_dir / "pg")
             await asyncio.to_thread(self._pg.start)
@@ -81,17 +90,17 @@ class BenchStack:
         return f"{DB_PREFIX}{self._token}_{self._count}_"
 
     def settings(self, nats_url: str, prefix: str, **overrides: Any) -> Settings:
-        from deploy.secrets import Secrets
         from shared.database_roles import logins
 
         # Each service provisions its roles and database with the admin URL, then logs in
-        # as its own role with a password from the bench's secrets directory.
-        secrets = Secrets(self.data_dir / "secrets").ensure(database_roles=logins())
+        # as its own role with a password from the bench's secrets directory; each
+        # in-process service takes its own NATS seed from there too.
+        self.secrets.ensure(database_roles=logins())
         values: dict[str, Any] = {
             "nats_url": nats_url,
             "database_url": with_login(self.pg_url, None),
             "database_admin_url": self.pg_url,
-            "secrets_dir": secrets.root,
+            "secrets_dir": self.secrets.root,
             "database_prefix": prefix,
             "data_dir": self.data_dir,
             "log_level": "ERROR",
@@ -107,21 +116,46 @@ class BenchStack:
     async def nats(self, label: str) -> AsyncIterator[str]:
         """A NATS server with no streams yet, for one section; yields its URL."""
         if self.external_nats:
-            await _delete_streams(self.external_nats)
+            await self._delete_streams(self.external_nats)
+            await self._make_streams(self.external_nats)
             try:
                 yield self.external_nats
             finally:
-                await _delete_streams(self.external_nats)
+                await self._delete_streams(self.external_nats)
             return
         directory = self.data_dir / f"nats-{label}"
         shutil.rmtree(directory, ignore_errors=True)
-        server = NatsServer(directory)
+        server = NatsServer(directory, authorization=secrets_authorization(self.secrets.root))
         await asyncio.to_thread(server.start)
         try:
+            await self._make_streams(server.url)
             yield server.url
         finally:
             await asyncio.to_thread(server.stop)
             shutil.rmtree(directory, ignore_errors=True)
+
+    async def connect(self, url: str, user: str = "admin") -> NatsClient:
+        """A client as one of the NATS users (the bench's own hands: the admin)."""
+        seed = self.secrets.nats_seed(user)
+        client: NatsClient = await nats.connect(url, **nats_auth(seed, user))
+        return client
+
+    async def _make_streams(self, url: str) -> None:
+        nc = await self.connect(url)
+        try:
+            await ensure_streams(nc.jetstream(), self.settings(url, DB_PREFIX))
+        finally:
+            await nc.close()
+
+    async def _delete_streams(self, url: str) -> None:
+        nc = await self.connect(url)
+        try:
+            js = nc.jetstream()
+            for stream in (EVENTS_STREAM, DLQ_STREAM, PAYROLL_STREAM):
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_stream(stream)
+        finally:
+            await nc.close()
 
     async def drop_prefix(self, prefix: str) -> None:
         await self._drop_databases(prefix)
@@ -146,14 +180,3 @@ class BenchStack:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
-
-
-async def _delete_streams(url: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for stream in (EVENTS_STREAM, DLQ_STREAM, PAYROLL_STREAM):
-            with contextlib.suppress(NotFoundError):
-                await js.delete_stream(stream)
-    finally:
-        await nc.close()

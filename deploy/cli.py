@@ -11,6 +11,7 @@ from deploy.cli_audit import audit_app
 from deploy.cli_db import db_app
 from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
+from deploy.cli_nats import nats_config, nats_streams
 from deploy.cli_payroll import payroll_app
 from deploy.cli_users import users_app
 from shared.settings import SERVICES
@@ -26,6 +27,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(payroll_app, name="payroll")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.command("nats-config")(nats_config)
+app.command("nats-streams")(nats_streams)
 
 
 @app.command()
@@ -54,34 +57,27 @@ def health() -> None:
     from shared.service import StartupError, load_settings, resolve_urls
 
     async def ask() -> int:
-        import nats
+        from deploy.operator import operator_session
 
         try:
             settings = resolve_urls(load_settings())
         except StartupError as exc:
             typer.echo(f"flowers: {exc}", err=True)
             return 2
-        from shared.bus import nats_auth
-        from shared.credentials import nats_seed
-
-        nc = await nats.connect(
-            settings.nats_url,
-            connect_timeout=2,
-            max_reconnect_attempts=0,
-            **nats_auth(nats_seed(settings, "operator")),
-        )
         worst = 0
-        try:
-            for service in SERVICES:
-                try:
-                    reply = await nc.request(f"flowers.qry.{service}.health", b"{}", timeout=2)
-                    body = json.loads(reply.data)
-                    typer.echo(f"{service:<11} {json.dumps(body.get('data'), ensure_ascii=False)}")
-                except Exception as exc:
-                    typer.echo(f"{service:<11} DOWN ({type(exc).__name__})")
-                    worst = 1
-        finally:
-            await nc.close()
+        try:  # as the operator (its NATS user may ask every service)
+            async with operator_session(settings, name="flowers-health") as (nc, _):
+                for service in SERVICES:
+                    try:
+                        reply = await nc.request(f"flowers.qry.{service}.health", b"{}", timeout=2)
+                        data = json.loads(reply.data).get("data")
+                        typer.echo(f"{service:<11} {json.dumps(data, ensure_ascii=False)}")
+                    except Exception as exc:
+                        typer.echo(f"{service:<11} DOWN ({type(exc).__name__})")
+                        worst = 1
+        except ConnectionError as exc:
+            typer.echo(f"flowers: {exc}", err=True)
+            return 2
         return worst
 
     raise typer.Exit(asyncio.run(ask()))

@@ -15,14 +15,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
+
 from services.nomination.app import build_runtime as nomination_runtime
 from services.publicity.app import build_runtime as publicity_runtime
 from services.review.app import build_runtime as review_runtime
 from services.rewards.app import build_runtime as rewards_runtime
+from shared.bus import connect_nats
 from shared.clock import SHANGHAI, FixedClock
 from shared.contracts.common import Category
+from shared.credentials import identity_signer, nats_seed
+from shared.identity import Identity
 from shared.rounds import RoundPeriod
-from shared.rpc import RpcClient
+from shared.rpc import RpcClient, SelfSigningRpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -112,10 +117,25 @@ async def play_demo(
     ]
     for runtime in runtimes:
         await runtime.start()
+    # The demo's users act as they would through the gateway: its NATS user (the only one
+    # besides the operator that may send commands) and its key signing each request's
+    # identity (the one the request names).
+    nc: NatsClient | None = None
     try:
-        nc = runtimes[0].nc
-        assert nc is not None
-        rpc = RpcClient(nc, timeout=60)
+        nc = await connect_nats(
+            settings.nats_url,
+            name="flowers-demo",
+            attempts=settings.connect_attempts,
+            seed=nats_seed(settings, "gateway"),
+            user="gateway",
+        )
+        rpc = SelfSigningRpcClient(
+            nc,
+            timeout=60,
+            signer=identity_signer(settings, "gateway"),
+            # A request that names nobody (a lookup) is the demo's administrator's.
+            identity=Identity(subject=users["admin"], roles=frozenset({"admin"})),
+        )
         admin = {"actor": users["admin"], "roles": ["admin"]}
         await rpc.command("nomination", "import_directory", {**admin, "rows": directory})
         say(f"  directory: {len(directory)} employees imported")
@@ -130,6 +150,8 @@ async def play_demo(
         for runtime in runtimes:  # everything relayed before the processes take over
             await wait_for(_relayed(runtime), f"{runtime.service}'s relay")
     finally:
+        if nc is not None:
+            await nc.close()
         for runtime in reversed(runtimes):
             await runtime.stop()
 

@@ -324,9 +324,17 @@ class NatsServer(_Server):
     _log_name = "nats.log"
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, monitor_port: int | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        monitor_port: int | None = None,
+        *,
+        authorization: str | None = None,
     ) -> None:
+        """`authorization`: the configuration's `authorization { users = [...] }` block
+        (deploy/nats_permissions.py); every client must then authenticate. None: no auth."""
         super().__init__(data_dir)
+        self.authorization = authorization
         self.port = port if port is not None else free_port()
         if monitor_port is None:
             monitor_port = free_port()
@@ -368,9 +376,16 @@ class NatsServer(_Server):
             "  # Flush every write before acking: the lazy default loses acked messages\n"
             "  # on power loss.\n"
             "  sync_interval: always\n"
-            "}\n",
+            "}\n"
+            + (
+                "# Every client authenticates with its nkey and gets only its own rights.\n"
+                + self.authorization
+                if self.authorization
+                else ""
+            ),
             encoding="utf-8",
         )
+        self.config_path.chmod(0o600)
 
     def _healthy(self) -> bool:
         url = f"{self.monitor_url}/healthz?js-enabled-only=true"

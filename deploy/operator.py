@@ -38,7 +38,7 @@ async def operator_session(
         signer = identity_signer(settings, OPERATOR)
     except CredentialsError as exc:
         raise ConnectionError(str(exc)) from exc
-    nc = await connect_nats(settings.nats_url, name=name, attempts=3, seed=seed)
+    nc = await connect_nats(settings.nats_url, name=name, attempts=3, seed=seed, user=OPERATOR)
     try:
         yield nc, RpcClient(nc, timeout=timeout, signer=signer, identity=operator_identity())
     finally:

@@ -1,11 +1,15 @@
 """The whole system on one machine: embedded servers, every service process, the gateway.
 
-`flowers up` calls `run_stack`: it starts NATS and PostgreSQL (or uses the servers that
-FLOWERS_NATS_URL / FLOWERS_DATABASE_URL name), creates each database's roles and the
-database (as the superuser: the embedded one's, or FLOWERS_DATABASE_ADMIN_URL's) and
-applies its schema as the database's owner role (shared/database_roles.py), starts the
-four services (`faststream run`) and the gateway (uvicorn) as child processes, each given
-only its own database login, waits until every one answers its health request, writes
+`flowers up` calls `run_stack`: it makes the credentials that are missing
+(`.data/secrets/`, deploy/secrets.py), starts NATS with authorization from them and the
+permissions table (deploy/nats_permissions.py) and PostgreSQL (or uses the servers that
+FLOWERS_NATS_URL / FLOWERS_DATABASE_URL name), creates the streams as the NATS admin,
+creates each database's roles and the database (as the superuser: the embedded one's, or
+FLOWERS_DATABASE_ADMIN_URL's) and applies its schema as the database's owner role
+(shared/database_roles.py), starts the four services (`faststream run`) and the gateway
+(uvicorn) as child processes, each with only its own credentials (its NATS seed, its
+database login, the trusted identity keys), waits until every one answers its health
+request, writes
 the chosen addresses to `.data/stack.json`, prints the URL, and supervises: a service
 that dies is restarted. Ctrl-C or SIGTERM stops everything in reverse order.
 """
@@ -32,11 +36,25 @@ import nats
 from pydantic import SecretStr
 
 from deploy.embedded import EmbeddedServerError, NatsServer, PostgresServer
+from deploy.nats_permissions import secrets_authorization
+from deploy.secrets import Secrets
 from shared import database_roles
+from shared.bus import ensure_streams, nats_auth
 from shared.postgres import DatabaseUnavailable
 from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_database, with_login
 
 GATEWAY = "gateway"
+# Credentials a child process must not inherit from the stack's own environment: each
+# child gets exactly its own (Stack.child_env).
+CREDENTIAL_VARIABLES = (
+    "FLOWERS_SECRETS_DIR",
+    "FLOWERS_NATS_SEED",
+    "FLOWERS_NATS_SEED_FILE",
+    "FLOWERS_IDENTITY_SIGNING_KEY_FILE",
+    "FLOWERS_IDENTITY_TRUSTED_KEYS",
+    "FLOWERS_DATABASE_PASSWORD_FILES",
+    "FLOWERS_DATABASE_ADMIN_URL",
+)
 
 
 def service_schema(service: str) -> list[str]:
@@ -123,32 +141,42 @@ class Stack:
     postgres: PostgresServer | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     database_admin_url: str | None = None  # provisioning only: never in a child's environment
+    secrets: Secrets | None = None
+    _metrics_ports: dict[str, str] | None = None
 
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    def ensure_secrets(self) -> Secrets:
+        """Every credential of the stack, made once (FLOWERS_SECRETS_DIR or .data/secrets)."""
+        if self.secrets is None:
+            root = self.settings.secrets_dir or self.data_dir / "secrets"
+            self.secrets = Secrets(root.absolute()).ensure()
+            self.settings = self.settings.model_copy(update={"secrets_dir": self.secrets.root})
+        return self.secrets
 
     @property
     def gateway_url(self) -> str:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
 
     def start_servers(self) -> None:
-        settings = self.settings
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        secrets = self.ensure_secrets()
+        settings = self.settings
         nats_url, database_url = settings.nats_url, settings.database_url
         if nats_url:
             self.say(f"NATS:        using {nats_url} (FLOWERS_NATS_URL)")
         else:
-            self.nats = NatsServer(self.data_dir / "nats")
+            self.nats = NatsServer(
+                self.data_dir / "nats", authorization=secrets_authorization(secrets.root)
+            )
             self.nats.start()
             nats_url = self.nats.url
             self.say(f"NATS:        started {nats_url} (JetStream, data in {self.nats.store_dir})")
         # Every database role's password (and the embedded superuser's), made once.
-        from deploy.secrets import Secrets
-
-        secrets_dir = settings.secrets_dir or self.data_dir / "secrets"
-        roles = [database_roles.SUPERUSER, *database_roles.logins()]
-        Secrets(secrets_dir).ensure(database_roles=roles)
+        secrets.ensure(database_roles=[database_roles.SUPERUSER, *database_roles.logins()])
+        secrets_dir = secrets.root
         if settings.database_admin_url is not None:
             self.database_admin_url = settings.database_admin_url.get_secret_value()
         if database_url:
@@ -156,7 +184,7 @@ class Stack:
         else:
             self.postgres = PostgresServer(
                 self.data_dir / "pg",
-                password_file=Secrets(secrets_dir).password_file(database_roles.SUPERUSER),
+                password_file=secrets.password_file(database_roles.SUPERUSER),
             )
             self.postgres.start()
             database_url = self.postgres.server_url
@@ -170,6 +198,24 @@ class Stack:
                 "secrets_dir": secrets_dir,
             }
         )
+
+    async def nats_as(self, user: str) -> Any:
+        """A connection to the stack's NATS as `user` (its seed from the stack's secrets)."""
+        seed = self.ensure_secrets().nats_seed(user)
+        return await nats.connect(
+            self.settings.nats_url,
+            connect_timeout=2,
+            allow_reconnect=False,
+            **nats_auth(seed, user),
+        )
+
+    async def prepare_streams(self) -> None:
+        """The streams, made (or updated) by the NATS admin: services only check them."""
+        nc = await self.nats_as("admin")
+        try:
+            await ensure_streams(nc.jetstream(), self.settings)
+        finally:
+            await nc.close()
 
     async def prepare_databases(self) -> None:
         """Roles, databases and schemas (`prepare_databases` below); a failure in one line."""
@@ -205,10 +251,11 @@ class Stack:
                 )
                 for service in SERVICES
             },
-            "secrets_dir": str(self.settings.secrets_dir),
             "pids": {name: p.process.pid for name, p in self.processes.items() if p.process},
             "embedded": {"nats": self.nats is not None, "postgres": self.postgres is not None},
             "metrics": self.metrics_urls(),
+            # Where the operator commands find their credentials (shared.service.resolve_urls).
+            "secrets_dir": str(self.ensure_secrets().root),
         }
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
         return path
@@ -218,12 +265,13 @@ class Stack:
         """FLOWERS_METRICS_PORT_<SERVICE>: as set (0 turns one off), else a free port."""
         from deploy.embedded import free_port
 
-        ports = {}
-        for service in SERVICES:
-            key = f"FLOWERS_METRICS_PORT_{service.upper()}"
-            configured = getattr(self.settings, f"metrics_port_{service}", 0)
-            ports[key] = env.get(key) or str(configured or free_port())
-        return ports
+        if self._metrics_ports is None:  # chosen once: every child is told the same ports
+            self._metrics_ports = {}
+            for service in SERVICES:
+                key = f"FLOWERS_METRICS_PORT_{service.upper()}"
+                configured = getattr(self.settings, f"metrics_port_{service}", 0)
+                self._metrics_ports[key] = env.get(key) or str(configured or free_port())
+        return self._metrics_ports
 
     def metrics_urls(self) -> dict[str, str]:
         """Each service's /metrics, from the port its process was given (for stack.json)."""
@@ -238,8 +286,17 @@ class Stack:
 
     # -------------------------------------------------------------------------------------------
 
-    def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    def child_env(self, name: str) -> dict[str, str]:
+        """A child's environment: the stack's addresses and only the child's own credentials
+        (its NATS seed; the gateway's signing key for the gateway; the trusted public keys)."""
+        secrets = self.ensure_secrets()
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env["FLOWERS_NATS_SEED_FILE"] = str(secrets.nats_seed_file(name))
+        env["FLOWERS_IDENTITY_TRUSTED_KEYS"] = json.dumps(
+            {issuer: str(secrets.public_key_file(issuer)) for issuer in ("gateway", "operator")}
+        )
+        if name == GATEWAY:
+            env["FLOWERS_IDENTITY_SIGNING_KEY_FILE"] = str(secrets.signing_key_file(GATEWAY))
         env.update(
             {
                 "FLOWERS_NATS_URL": self.settings.nats_url,
@@ -251,16 +308,14 @@ class Stack:
             }
         )
         env.update(self.metrics_env(env))
-        env.pop("FLOWERS_DATABASE_ADMIN_URL", None)  # no child may make roles or databases
-        return env
+        return env  # no child may make roles or databases: no admin URL
 
     def start_services(self) -> None:
-        env = self.child_env()
         for name in self.services:
             process = ServiceProcess(
                 name,
                 service_command(name, self.settings),
-                {**env, **self.database_env(name)},
+                {**self.child_env(name), **self.database_env(name)},
                 self.data_dir / "logs" / f"{name}.log",
             )
             process.start()
@@ -270,7 +325,7 @@ class Stack:
         """Wait until each service answers its health request; return when each did (s)."""
         started = time.monotonic()
         ready: dict[str, float] = {}
-        nc = await nats.connect(self.settings.nats_url)
+        nc = await self.nats_as("operator")
         try:
             async with httpx.AsyncClient(timeout=2.0) as http:
                 while len(ready) < len(self.services):
@@ -511,7 +566,10 @@ async def load_demo_data(stack: Stack) -> None:
     from deploy.demo import load_demo
 
     # The in-process services of the demo log errors only: the console is the operator's.
-    quiet = stack.settings.model_copy(update={"log_level": "ERROR"})
+    # Each takes its own NATS seed from the stack's secrets (settings.secrets_dir).
+    quiet = stack.settings.model_copy(
+        update={"log_level": "ERROR", "secrets_dir": stack.ensure_secrets().root}
+    )
     try:
         await load_demo(quiet, datetime.now(UTC), stack.say)
     except Exception as exc:  # the system still runs; say what went wrong in one line
@@ -537,6 +595,7 @@ async def run_stack(
     try:
         stack.check_gateway_port()
         stack.start_servers()
+        await stack.prepare_streams()
         await stack.prepare_databases()
         if before_services is not None:
             demo_began = time.monotonic()

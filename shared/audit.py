@@ -52,6 +52,8 @@ class ServiceAudit:
     relayed_up_to: int = 0
     missing_from_stream: list[str] = field(default_factory=list)
     duplicated_in_stream: list[str] = field(default_factory=list)
+    # Each duplicated event's stream sequences (a re-published copy: where it sits).
+    duplicate_seqs: dict[str, list[int]] = field(default_factory=dict)
     projections: list[ProjectionCheck] = field(default_factory=list)
     anchor: AnchorCheck | None = None
 
@@ -71,6 +73,8 @@ class AuditReport:
     services: list[ServiceAudit]
     stream_messages: int = 0
     unknown_in_stream: list[str] = field(default_factory=list)
+    # Where each unknown event sits: its stream sequence(s) and subject.
+    unknown_at: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -81,6 +85,10 @@ class AuditReport:
             "ok": self.ok,
             "stream_messages": self.stream_messages,
             "unknown_in_stream": self.unknown_in_stream[:100],
+            "unknown_at": {
+                i: [{"seq": seq, "subject": subject} for seq, subject in self.unknown_at[i]]
+                for i in self.unknown_in_stream[:100]
+            },
             "services": [
                 {
                     "service": s.service,
@@ -95,6 +103,9 @@ class AuditReport:
                     "relayed_up_to": s.relayed_up_to,
                     "missing_from_stream": s.missing_from_stream[:100],
                     "duplicated_in_stream": s.duplicated_in_stream[:100],
+                    "duplicate_seqs": {
+                        i: s.duplicate_seqs.get(i, []) for i in s.duplicated_in_stream[:100]
+                    },
                     "projections": [p.to_json() for p in s.projections],
                     "anchor": asdict(s.anchor) if s.anchor else None,
                 }
@@ -106,11 +117,51 @@ class AuditReport:
 Progress = Callable[[str, int, int], None]
 
 
-async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> Counter[str]:
-    """Every Nats-Msg-Id in FLOWERS, counted (an ordered replay: fast, no server state)."""
+class StreamIndex(Counter[str]):
+    """Every event in FLOWERS by its id, counted, with where each copy sits.
+
+    An event's id is the one its body (the envelope) carries; the Nats-Msg-Id header only
+    stands in for a body that is no envelope. So a re-published copy of a known event (same
+    body, a new or no Nats-Msg-Id) counts as a second copy of that event, not as a stranger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: dict[str, list[tuple[int, str]]] = {}
+
+    def add(self, event_id: str, seq: int, subject: str) -> None:
+        self[event_id] += 1
+        self.where.setdefault(event_id, []).append((seq, subject))
+
+    def seqs(self, event_id: str) -> list[int]:
+        return [seq for seq, _ in self.where.get(event_id, [])]
+
+
+def message_event_id(data: bytes, msg_id: str, seq: int) -> str:
+    """The event id a FLOWERS message stands for (see StreamIndex)."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("event_id"), str) and body["event_id"]:
+        return str(body["event_id"])
+    return msg_id or f"(no event id, seq {seq})"
+
+
+def _count_words(n: int) -> str:
+    return {2: "twice", 3: "three times"}.get(n, f"{n} times")
+
+
+def _seq_list(seqs: Sequence[int]) -> str:
+    text = [str(s) for s in seqs]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> StreamIndex:
+    """Every event in FLOWERS (an ordered replay: fast, no server state)."""
     info = await js.stream_info(EVENTS_STREAM)
     total = info.state.messages
-    counts: Counter[str] = Counter()
+    counts = StreamIndex()
     if total == 0:
         return counts
     sub = await js.subscribe(
@@ -124,7 +175,9 @@ async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> 
         while seen < total:
             message = await sub.next_msg(timeout=10)
             seen += 1
-            counts[(message.headers or {}).get("Nats-Msg-Id", "")] += 1
+            seq = message.metadata.sequence.stream
+            msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
+            counts.add(message_event_id(message.data, msg_id, seq), seq, message.subject)
             if progress and seen % 1000 == 0:
                 progress("stream", seen, total)
         if progress:
@@ -162,6 +215,8 @@ async def audit_service(
                 audit.missing_from_stream.append(row["id"])
             elif count > 1:
                 audit.duplicated_in_stream.append(row["id"])
+                if isinstance(in_stream, StreamIndex):
+                    audit.duplicate_seqs[row["id"]] = in_stream.seqs(row["id"])
     if spec is not None:
         audit.projections = await check_projections(pool, spec, js, progress)
     if anchor is not None:
@@ -263,7 +318,12 @@ async def verify(
         for pool in pools.values():
             await pool.close()
     unknown = sorted(i for i in in_stream if i not in known)
-    return AuditReport(audits, sum(in_stream.values()), unknown)
+    return AuditReport(
+        audits,
+        sum(in_stream.values()),
+        unknown,
+        {i: in_stream.where.get(i, []) for i in unknown},
+    )
 
 
 # --- Anchors ---------------------------------------------------------------------------------
@@ -313,6 +373,13 @@ def render(report: AuditReport) -> str:
             f"{len(s.duplicated_in_stream)} duplicated"
         )
         lines.append(f"{'OK  ' if s.ok else 'FAIL'} {s.service:<11} {chain}; {stream}")
+        for event_id in s.duplicated_in_stream[:20]:
+            seqs = s.duplicate_seqs.get(event_id, [])
+            if seqs:
+                lines.append(
+                    f"     event {event_id} appears {_count_words(len(seqs))} in FLOWERS, "
+                    f"at seq {_seq_list(seqs)}"
+                )
         for p in s.projections:
             lines.extend(_render_projection(p))
         if s.anchor is not None:
@@ -320,6 +387,11 @@ def render(report: AuditReport) -> str:
             lines.append(f"     {mark} anchor at position {s.anchor.position}: {s.anchor.reason}")
     if report.unknown_in_stream:
         lines.append(f"FAIL FLOWERS holds {len(report.unknown_in_stream)} event(s) no store has")
+        for event_id in report.unknown_in_stream[:20]:
+            at = ", ".join(
+                f"seq {seq} ({subject})" for seq, subject in report.unknown_at.get(event_id, [])
+            )
+            lines.append(f"     {event_id}: {at}" if at else f"     {event_id}")
     lines.append(("verified: the log is intact" if report.ok else "NOT verified") + ".")
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,8 @@ from shared.settings import Settings
 EVENTS_STREAM = "FLOWERS"
 DLQ_STREAM = "FLOWERS_DLQ"
 PAYROLL_STREAM = "PAYROLL"
+# The payroll system's durable consumer of PAYROLL (created by the admin with the streams).
+PAYROLL_CONSUMER = "payroll"
 
 HDR_MSG_ID = "Nats-Msg-Id"
 HDR_TYPE = "Flowers-Type"
@@ -116,11 +118,13 @@ async def connect_nats(
     name: str,
     attempts: int = 30,
     seed: str | None = None,
+    user: str | None = None,
 ) -> NatsClient:
     """Wait for the server with back-off (one log line per try), then connect for good.
 
     Once connected, the client reconnects forever by itself (nats-py), logging one line
-    per disconnect instead of a traceback.
+    per disconnect instead of a traceback. `user` (the NATS user the seed belongs to)
+    chooses the reply inboxes that user alone may read (`inbox_prefix`).
     """
     delay = 0.2
     for attempt in range(1, attempts + 1):
@@ -142,6 +146,7 @@ async def connect_nats(
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+    await _check_credentials(url, name, seed, user)
     client: NatsClient = await nats.connect(
         url,
         name=name,
@@ -149,19 +154,62 @@ async def connect_nats(
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         allow_reconnect=True,
-        **nats_auth(seed),
+        **nats_auth(seed, user),
         **NATS_CALLBACKS,
     )
     return client
 
 
-def nats_auth(seed: str | None) -> dict[str, Any]:
-    """The connect options that authenticate with an nkey seed (none: no credentials)."""
-    return {"nkeys_seed_str": seed} if seed else {}
+async def _quiet(_: Exception) -> None:
+    pass
+
+
+async def _check_credentials(url: str, name: str, seed: str | None, user: str | None) -> None:
+    """One connection that does not retry: a server refusing these credentials says so at
+    once (the lasting connection below would retry for ever)."""
+    try:
+        probe = await nats.connect(
+            url,
+            name=name,
+            connect_timeout=2,
+            allow_reconnect=False,
+            error_cb=_quiet,
+            **nats_auth(seed, user),
+        )
+    except nats.errors.Error as exc:
+        if "authorization" in str(exc).lower():
+            raise ConnectionError(
+                f"NATS at {url} refused {name}: authorization violation "
+                f"({'its nkey is not known to the server' if seed else 'no NATS credentials'}: "
+                "FLOWERS_NATS_SEED_FILE, FLOWERS_NATS_SEED or FLOWERS_SECRETS_DIR)"
+            ) from exc
+        return  # anything else: the lasting connection retries and reports it
+    except (OSError, TimeoutError):
+        return
+    await probe.close()
+
+
+def inbox_prefix(user: str) -> str:
+    """Where `user`'s replies (and JetStream deliveries and acks) come: `_INBOX_<user>.…`.
+
+    Each user may subscribe only to its own (deploy/nats_permissions.py), so no process can
+    read the replies meant for another (`_INBOX.>` would show it every answer on the bus)."""
+    return f"_INBOX_{user}"
+
+
+def nats_auth(seed: str | None, user: str | None = None) -> dict[str, Any]:
+    """The connect options that authenticate with an nkey seed (none: no credentials) as
+    `user`, with that user's own reply inboxes."""
+    options: dict[str, Any] = {"nkeys_seed_str": seed} if seed else {}
+    if user is not None:
+        options["inbox_prefix"] = inbox_prefix(user)
+    return options
 
 
 async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update the three streams; their guarantees are set here, once."""
+    """Create or update the three streams (and payroll's consumer of PAYROLL); their
+    guarantees are set here, once. Only the NATS user `admin` may (deploy/nats_permissions.py):
+    the stack, the test fixtures and `flowers nats-streams` call it; services only check."""
     configs = [
         js_api.StreamConfig(
             name=EVENTS_STREAM,
@@ -201,6 +249,41 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
         except NotFoundError:
             await js.add_stream(config)
+    await js.add_consumer(
+        PAYROLL_STREAM,
+        js_api.ConsumerConfig(
+            name=PAYROLL_CONSUMER,
+            durable_name=PAYROLL_CONSUMER,
+            deliver_policy=js_api.DeliverPolicy.ALL,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+        ),
+    )
+
+
+class StreamsMissing(Exception):
+    """The streams a service needs are not there (or this user may not see them)."""
+
+
+async def check_streams(js: JetStreamContext, streams: Sequence[str], timeout: float = 5.0) -> None:
+    """Raise StreamsMissing naming what is missing and what to run; services never create
+    streams (only the admin may)."""
+    missing: list[str] = []
+    for name in streams:
+        try:
+            await asyncio.wait_for(js.stream_info(name), timeout)
+        except NotFoundError:
+            missing.append(name)
+        except TimeoutError as exc:
+            raise StreamsMissing(
+                f"no answer about stream {name} within {timeout:g} s: is JetStream enabled, "
+                "and may this NATS user read it (deploy/nats_permissions.py)?"
+            ) from exc
+    if missing:
+        raise StreamsMissing(
+            f"stream(s) {', '.join(missing)} missing on NATS: they are created by the NATS "
+            "admin user — `flowers up` does it; against other servers run "
+            "`flowers nats-streams` with FLOWERS_NATS_SEED_FILE naming the admin's seed"
+        )
 
 
 Handler = Callable[[asyncpg.Connection, RecordedEvent, DomainEvent], Awaitable[None]]
@@ -208,6 +291,23 @@ Handler = Callable[[asyncpg.Connection, RecordedEvent, DomainEvent], Awaitable[N
 
 class PermanentFailure(Exception):
     """A message no retry can mend (unparseable, unknown type): dead-lettered at once."""
+
+
+def check_authentic(subject: str, envelope: RecordedEvent, event: DomainEvent) -> None:
+    """An event counts only on the subject of the service that owns its type.
+
+    The server lets a service publish only on `flowers.evt.<itself>.>`
+    (deploy/nats_permissions.py), so the subject names who published; an envelope that
+    claims another service's type (or another type than its subject) is a forgery:
+    PermanentFailure, dead-lettered at once with the reason.
+    """
+    owner = type(event).service
+    expected = event_subject(owner, envelope.type)
+    if subject != expected:
+        raise PermanentFailure(
+            f"not authentic: a {envelope.type} event belongs to {owner} ({expected}), "
+            f"yet it came on {subject}"
+        )
 
 
 @contextlib.contextmanager
@@ -484,11 +584,13 @@ class EventConsumer:
         except ValueError as exc:
             raise PermanentFailure(f"not an event envelope: {exc}") from exc
         try:
-            return envelope, self.registry.decode_recorded(envelope)
+            event = self.registry.decode_recorded(envelope)
         except UnknownEventType as exc:
             raise PermanentFailure(f"unknown event type or version: {exc}") from exc
         except ValueError as exc:
             raise PermanentFailure(f"event data does not match {envelope.type}: {exc}") from exc
+        check_authentic(message.subject, envelope, event)
+        return envelope, event
 
     async def _dead_letter(self, message: Msg, error: str, trace: str = "") -> None:
         meta = message.metadata

@@ -31,11 +31,15 @@ from pydantic import BaseModel, ValidationError
 from shared import database_roles
 from shared.apidocs import document_consumer, document_events
 from shared.bus import (
+    DLQ_STREAM,
+    EVENTS_STREAM,
     NATS_CALLBACKS,
     EventConsumer,
     Handler,
+    StreamsMissing,
+    check_streams,
     connect_nats,
-    ensure_streams,
+    inbox_prefix,
 )
 from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
@@ -77,7 +81,8 @@ def stack_file(settings: Settings) -> Path:
 
 
 def resolve_urls(settings: Settings) -> Settings:
-    """Fill empty NATS/PostgreSQL URLs from the embedded stack's `.data/stack.json`."""
+    """Fill empty NATS/PostgreSQL URLs (and the secrets directory, for the operator
+    commands' credentials) from the embedded stack's `.data/stack.json`."""
     if settings.nats_url and settings.database_url:
         return settings
     path = stack_file(settings)
@@ -95,12 +100,14 @@ def resolve_urls(settings: Settings) -> Settings:
             "(start one with `flowers up`)"
         )
     stack = json.loads(path.read_text())
-    secrets_dir = settings.secrets_dir or stack.get("secrets_dir")  # the stack's passwords
+    secrets_dir = settings.secrets_dir
+    if secrets_dir is None and stack.get("secrets_dir"):
+        secrets_dir = Path(stack["secrets_dir"])
     return settings.model_copy(
         update={
             "nats_url": settings.nats_url or stack["nats_url"],
             "database_url": settings.database_url or stack["database_url"],
-            "secrets_dir": Path(secrets_dir) if secrets_dir else None,
+            "secrets_dir": secrets_dir,
         }
     )
 
@@ -384,6 +391,7 @@ class ServiceRuntime:
             self.settings.nats_url or "nats://127.0.0.1:4222",
             logger=None,
             max_reconnect_attempts=-1,
+            inbox_prefix=inbox_prefix(service),
             security=NatsNKey.from_seed(self.nats_seed) if self.nats_seed else None,
             **NATS_CALLBACKS,
         )
@@ -406,6 +414,9 @@ class ServiceRuntime:
         self.app.after_startup(self._after_startup)
         self.app.on_shutdown(self._on_shutdown)
         self.consumer_specs: list[ConsumerSpec] = []
+        # The streams this service uses: checked at start-up, never created (only the NATS
+        # admin may); rewards adds PAYROLL.
+        self.streams: list[str] = [EVENTS_STREAM, DLQ_STREAM]
         self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
         self.project: Projector | None = None
         self.states = StateCache()
@@ -487,9 +498,13 @@ class ServiceRuntime:
                 name=self.service,
                 attempts=settings.connect_attempts,
                 seed=self.nats_seed,
+                user=self.service,
             )
             self.js = self.nc.jetstream()
-            await ensure_streams(self.js, settings)
+            try:
+                await check_streams(self.js, self.streams)
+            except StreamsMissing as exc:
+                raise StartupError(str(exc)) from exc
             # Only the test suite's settings carry an admin URL: then the database, its
             # roles and schema are made here first. A service itself logs in as its own role.
             try:

@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 
 from deploy.embedded import NatsServer, PostgresServer
-from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM
+from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM, ensure_streams
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
+from tests.support import TEST_SECRETS, admin_connect, secured_nats_server
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
-TEST_SECRETS = PROJECT_ROOT / ".data" / "test" / "secrets"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,7 +87,7 @@ def nats_server(session_dir: Path) -> Iterator[NatsServer | None]:
     if EXTERNAL_NATS:
         yield None
         return
-    server = NatsServer(session_dir / f"nats-{uuid.uuid4().hex[:8]}")
+    server = secured_nats_server(session_dir / f"nats-{uuid.uuid4().hex[:8]}")
     server.start()
     try:
         yield server
@@ -98,15 +97,17 @@ def nats_server(session_dir: Path) -> Iterator[NatsServer | None]:
 
 @pytest.fixture
 async def nats_url(nats_server: NatsServer | None) -> str:
-    if nats_server is not None:
-        return nats_server.url
-    nc = await nats.connect(EXTERNAL_NATS)
+    """The test's server, with its streams made by the admin (services only check them)."""
+    url = nats_server.url if nats_server is not None else EXTERNAL_NATS
+    nc = await admin_connect(url)
     js = nc.jetstream()
-    for stream in (EVENTS_STREAM, DLQ_STREAM, PAYROLL_STREAM):
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(stream)
+    if nats_server is None:
+        for stream in (EVENTS_STREAM, DLQ_STREAM, PAYROLL_STREAM):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(stream)
+    await ensure_streams(js, Settings())
     await nc.close()
-    return EXTERNAL_NATS
+    return url
 
 
 @pytest.fixture
@@ -157,7 +158,8 @@ async def pg_store(pool: asyncpg.Pool) -> PostgresEventStore:
 
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[Any]:
-    client = await nats.connect(nats_url)
+    """A client as the NATS admin: the tests' own hands on the bus (may do anything)."""
+    client = await admin_connect(nats_url)
     try:
         yield client
     finally:

@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from shared.credentials import identity_signer
+import nats
+from nats.aio.client import Client as NatsClient
+
+from deploy.embedded import NatsServer
+from deploy.nats_permissions import secrets_authorization
+from shared.bus import nats_auth
+from shared.credentials import SecretsLayout, identity_signer
 from shared.identity import Identity
 from shared.rpc import SelfSigningRpcClient
-from shared.settings import Settings
+from shared.settings import PROJECT_ROOT, Settings
+
+# The session's credentials (made by tests/conftest.py pytest_configure).
+TEST_SECRETS = PROJECT_ROOT / ".data" / "test" / "secrets"
+
+
+def nats_seed(user: str) -> str:
+    """A NATS user's nkey seed from the session's secrets."""
+    return SecretsLayout(TEST_SECRETS).nats_seed_file(user).read_text().strip()
+
+
+async def connect_as(user: str, url: str, **options: Any) -> NatsClient:
+    """A plain nats-py client authenticated as `user` (admin, operator, a service…)."""
+    client: NatsClient = await nats.connect(url, **nats_auth(nats_seed(user), user), **options)
+    return client
+
+
+def secured_nats_server(data_dir: Path, **options: Any) -> NatsServer:
+    """An embedded NATS server that asks every client for its nkey and enforces the
+    permissions table (deploy/nats_permissions.py), with the session's credentials."""
+    return NatsServer(data_dir, authorization=secrets_authorization(TEST_SECRETS), **options)
+
+
+async def admin_connect(url: str, **options: Any) -> NatsClient:
+    """A client as the NATS admin (no permission limits): the tests' own hands on the bus."""
+    return await connect_as("admin", url, **options)
 
 
 async def eventually(

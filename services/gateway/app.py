@@ -88,6 +88,7 @@ def create_app(
             name=SERVICE,
             attempts=s.connect_attempts,
             seed=nats_seed(s, SERVICE),
+            user=SERVICE,
         )
         try:
             pool = await open_database(s, attempts=s.connect_attempts)

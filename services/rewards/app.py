@@ -33,6 +33,7 @@ from services.rewards.queries import (
     ReconcilePeriod,
     RewardsQueries,
 )
+from shared.bus import PAYROLL_STREAM
 from shared.clock import Clock
 from shared.contracts import review as review_contract
 from shared.contracts import rewards as rewards_contract
@@ -82,6 +83,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     policy, pacesetters = _policies(runtime.settings)
+    runtime.streams.append(PAYROLL_STREAM)  # the payroll feed publishes there
     runtime.project = projections.project
     handlers = runtime.handlers = RewardsHandlers(runtime)
     feed = runtime.payroll_feed = PayrollFeed(

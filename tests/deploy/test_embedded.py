@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 
 from deploy.embedded import (
@@ -28,6 +27,7 @@ from deploy.embedded import (
     free_port,
     wait_until,
 )
+from tests.support import admin_connect, secured_nats_server
 
 pytestmark = pytest.mark.integration  # every test here starts or probes a real server
 
@@ -82,16 +82,20 @@ def test_wait_until_times_out_with_a_readable_message() -> None:
 async def test_nats_jetstream_works_and_survives_restart(
     data_dir: Path, servers: list[Server]
 ) -> None:
-    server = NatsServer(data_dir / "nats")
+    server = secured_nats_server(data_dir / "nats")
     servers.append(server)
     server.start()
     assert server.running
     assert server.pid is not None
     assert server.url == f"nats://127.0.0.1:{server.port}"
-    conf = (data_dir / "nats" / "nats.conf").read_text()
+    conf_path = data_dir / "nats" / "nats.conf"
+    conf = conf_path.read_text()
     assert "sync_interval: always" in conf
+    assert f'http: "127.0.0.1:{server.monitor_port}"' in conf  # monitoring on loopback only
+    assert "authorization {" in conf
+    assert stat.S_IMODE(conf_path.stat().st_mode) == 0o600
 
-    nc = await nats.connect(server.url)
+    nc = await admin_connect(server.url)
     js = nc.jetstream()
     await js.add_stream(name="EMBEDDED", subjects=["embedded.>"])
     ack = await js.publish("embedded.one", b"hello", headers={"Nats-Msg-Id": "m-1"})
@@ -107,7 +111,7 @@ async def test_nats_jetstream_works_and_survives_restart(
     server.start()
     assert server.url == url
     assert server.pid not in (None, first_pid)
-    nc = await nats.connect(server.url)
+    nc = await admin_connect(server.url)
     try:
         msg = await nc.jetstream().get_msg("EMBEDDED", 1)
         assert (msg.subject, msg.data) == ("embedded.one", b"hello")

@@ -102,7 +102,7 @@ PAYLOADS = st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=10)
 
 
 @pytest.fixture
-async def system(settings: Settings) -> AsyncIterator[tuple[RpcClient, list[str]]]:
+async def system(settings: Settings, nc: Any) -> AsyncIterator[tuple[RpcClient, list[str]]]:
     runtimes: list[ServiceRuntime] = [
         build(settings)
         for build in (build_nomination, build_review, build_rewards, build_publicity)
@@ -112,9 +112,8 @@ async def system(settings: Settings) -> AsyncIterator[tuple[RpcClient, list[str]
     subjects = sorted(
         s for r in runtimes for s in r.rpc.subjects if not s.endswith((".health", ".redrive"))
     )
-    assert runtimes[0].nc is not None
     try:
-        yield rpc_client(runtimes[0].nc, timeout=10), subjects
+        yield rpc_client(nc, timeout=10), subjects
     finally:
         for runtime in reversed(runtimes):
             await runtime.stop()

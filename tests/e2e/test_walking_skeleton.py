@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -76,11 +77,9 @@ async def test_a_submitted_nomination_reaches_reviews_projection(
 
 
 async def test_every_service_answers_its_health_request(
-    services: tuple[ServiceRuntime, ServiceRuntime],
+    services: tuple[ServiceRuntime, ServiceRuntime], nc: Any
 ) -> None:
-    nomination, _review = services
-    assert nomination.nc is not None
-    rpc = rpc_client(nomination.nc)
+    rpc = rpc_client(nc)
     for service in ("nomination", "review"):
         health = await rpc.query(service, "health", {})
         assert health["service"] == service

@@ -19,18 +19,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NatsClient
 from pydantic import SecretStr
 
 from deploy.embedded import NatsServer, PostgresServer
 from deploy.stack import ServiceProcess, service_command, service_schema
 from shared import database_roles
+from shared.bus import ensure_streams
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.rpc import RemoteError, RpcClient
 from shared.settings import SERVICES, Settings
-from tests.support import rpc_client
+from tests.support import admin_connect, rpc_client, secured_nats_server
 
 UNITS = ("WY", "CY", "WX", "LH", "YS", "GR", "SM", "SQ")
 PER_UNIT_CATEGORY = 5  # 8 units x 5 flowers x 5 = 200 nominations, all of them winners
@@ -65,7 +65,7 @@ class Cluster:
     prefix: str = field(default_factory=lambda: f"f{uuid.uuid4().hex[:8]}_")
 
     def __post_init__(self) -> None:
-        self.nats_server = NatsServer(self.root / "nats")
+        self.nats_server = secured_nats_server(self.root / "nats")
         self.pg = PostgresServer(self.root / "pg")
         self.clock_file = self.root / "now"
 
@@ -112,9 +112,11 @@ class Cluster:
         await database_roles.provision(admin, SERVICES)
         for service in SERVICES:
             await database_roles.migrate(self.settings, service, *service_schema(service))
+        # The driver's hands on the bus are the admin's; it makes the streams services check.
+        self.nc = await admin_connect(self.nats_server.url, max_reconnect_attempts=-1)
+        await ensure_streams(self.nc.jetstream(), self.settings)
         for service in SERVICES:
             self.start_service(service)
-        self.nc = await nats.connect(self.nats_server.url, max_reconnect_attempts=-1)
         for service in SERVICES:
             await self.wait_healthy(service)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import nats
 import pytest
 import uvicorn
 
@@ -35,7 +34,7 @@ from tests.gateway.harness import (
     nomination_body,
     running_gateway,
 )
-from tests.support import eventually
+from tests.support import admin_connect, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +70,7 @@ class BusSpy:
 
 @asynccontextmanager
 async def bus_spy(nats_url: str) -> AsyncIterator[BusSpy]:
-    spy = BusSpy(await nats.connect(nats_url))
+    spy = BusSpy(await admin_connect(nats_url))  # the admin may listen to every command
     for subjects in ("flowers.cmd.>", "flowers.qry.>"):
         spy.subscriptions.append(await spy.nc.subscribe(subjects))
     await spy.nc.flush()

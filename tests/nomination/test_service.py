@@ -78,11 +78,10 @@ async def started(settings: Settings, clock: FixedClock) -> ServiceRuntime:
 
 @pytest.fixture
 async def service(
-    service_settings: Settings, clock: FixedClock
+    service_settings: Settings, clock: FixedClock, nc: Any
 ) -> AsyncIterator[tuple[ServiceRuntime, RpcClient]]:
     runtime = await started(service_settings, clock)
-    assert runtime.nc is not None
-    rpc = rpc_client(runtime.nc)
+    rpc = rpc_client(nc)
     await rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
     await rpc.command("nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"})
     try:
@@ -198,10 +197,8 @@ async def test_a_restart_in_the_middle_of_a_round_loses_nothing(
     await runtime.stop()
     restarted = await started(service_settings, clock)
     try:
-        assert restarted.nc is not None
-        rpc2 = rpc_client(restarted.nc)
-        await rpc2.command("nomination", "submit", submission("CY", "ECY0"))
-        listed = await rpc2.query("nomination", "nominations", {"round_id": "2026-Q4"})
+        await rpc.command("nomination", "submit", submission("CY", "ECY0"))
+        listed = await rpc.query("nomination", "nominations", {"round_id": "2026-Q4"})
         assert {n["employee_no"] for n in listed} == {"EWY0", "ECY0"}
         assert (await restarted.store.verify_chain()).ok
     finally:
@@ -233,8 +230,7 @@ async def test_the_scheduler_closes_a_round_exactly_once_across_a_restart(
         await eventually(closed_once, what="the scheduler to close the round")
         await first.stop()
         third = await started(service_settings, clock)
-        assert third.nc is not None
-        [round_] = await rpc_client(third.nc).query("nomination", "rounds", {})
+        [round_] = await rpc.query("nomination", "rounds", {})
         await third.stop()
         assert round_["status"] == "closed"
         assert round_["closed_how"] == "deadline"
@@ -286,15 +282,14 @@ async def test_the_directory_import_command_reports_bad_rows_and_applies_nothing
 
 
 async def test_two_hundred_nominators_submitting_at_once_all_get_through(
-    service_settings: Settings, clock: FixedClock
+    service_settings: Settings, clock: FixedClock, nc: Any
 ) -> None:
     """On deadline day every nomination goes to one round's stream: none may be refused
     for having raced another."""
     settings = service_settings.model_copy(update={"quota_per_unit_category": 40})
     runtime = await started(settings, clock)
     try:
-        assert runtime.nc is not None
-        rpc = rpc_client(runtime.nc, timeout=30)
+        rpc = rpc_client(nc, timeout=30)
         staff = [
             {
                 "employee_no": f"W{i:03d}",

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from nats.js import JetStreamContext
 
 from services.nomination.app import build_runtime as build_nomination
 from services.review.app import build_runtime as build_review
@@ -44,6 +45,7 @@ class Stack:
     review: ServiceRuntime
     rpc: RpcClient
     clock: FixedClock
+    js: JetStreamContext  # the tests' own reads of the streams (as the NATS admin)
 
     async def command(self, command: str, /, **payload: Any) -> Any:
         return await self.rpc.command("review", command, payload)
@@ -64,14 +66,13 @@ def review_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def stack(review_settings: Settings, clock: FixedClock) -> AsyncIterator[Stack]:
+async def stack(review_settings: Settings, clock: FixedClock, nc: Any) -> AsyncIterator[Stack]:
     nomination = build_nomination(review_settings)
     review = build_review(review_settings, clock=clock)
     await nomination.start()
     await review.start()
-    assert review.nc is not None
     try:
-        yield Stack(nomination, review, rpc_client(review.nc), clock)
+        yield Stack(nomination, review, rpc_client(nc), clock, nc.jetstream())
     finally:
         await review.stop()
         await nomination.stop()

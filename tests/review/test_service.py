@@ -246,8 +246,7 @@ async def test_a_whole_round_is_reviewed_decided_noticed_objected_to_and_publish
     in_log = registry.decode_recorded(stream.events[-1])
     assert isinstance(in_log, ResultPublished)
     carries_everything_downstream_needs(in_log, published_at=stack.clock.now())
-    js = stack.review.js
-    assert js is not None
+    js = stack.js
     subject = "flowers.evt.review.ResultPublished"
 
     async def relayed() -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner, Result
 
 from deploy.cli import app
@@ -27,12 +28,11 @@ PERIOD = "2026-12"
 
 
 @pytest.fixture
-async def rewards(settings: Settings) -> AsyncIterator[RewardsRuntime]:
+async def rewards(settings: Settings, nc: NatsClient) -> AsyncIterator[RewardsRuntime]:
     runtime = build_runtime(settings, clock=FixedClock(PUBLISHED))
     await runtime.start()
     try:
-        assert runtime.js is not None
-        await deliver(runtime.js, envelope(result(8, PUBLISHED)))
+        await deliver(nc.jetstream(), envelope(result(8, PUBLISHED)))
 
         async def issued() -> bool:
             assert runtime.pool is not None
@@ -72,15 +72,14 @@ async def test_the_exported_period_reads_back_in_chinese_in_either_encoding(
 
 
 async def test_reconcile_exits_non_zero_until_payroll_acknowledged_everything(
-    rewards: RewardsRuntime, settings: Settings
+    rewards: RewardsRuntime, settings: Settings, nc: NatsClient
 ) -> None:
     outcome = await flowers(settings, "payroll", "reconcile", "--period", PERIOD)
     assert outcome.exit_code == 1
     assert outcome.output.count("MISMATCH missing_acknowledgement") == 8
     assert "NOT balanced: 8 mismatch(es)" in outcome.output
 
-    assert rewards.nc is not None
-    rpc = rpc_client(rewards.nc)
+    rpc = rpc_client(nc)
     items = (await rpc.query("rewards", "adjustments", {"period": PERIOD}))["items"]
     for item in items:
         await rpc.command(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.rewards import projections
@@ -59,14 +60,25 @@ async def rewards(settings: Settings) -> AsyncIterator[RewardsRuntime]:
         await runtime.stop()
 
 
-def js_of(runtime: RewardsRuntime) -> JetStreamContext:
-    assert runtime.js is not None
-    return runtime.js
+# The tests' own hands on the bus: a client as the NATS admin (a rewards process may publish
+# neither review's events nor commands), set for each test by the fixture below.
+_BUS: list[NatsClient] = []
 
 
-def rpc_of(runtime: RewardsRuntime) -> RpcClient:
-    assert runtime.nc is not None
-    return rpc_client(runtime.nc)
+@pytest.fixture(autouse=True)
+def bus(nc: NatsClient) -> Iterator[None]:
+    _BUS.append(nc)
+    yield
+    _BUS.remove(nc)
+
+
+def js_of(_: RewardsRuntime) -> JetStreamContext:
+    """What the test publishes (review's events) and reads (PAYROLL) beside `runtime`."""
+    return _BUS[-1].jetstream()
+
+
+def rpc_of(_: RewardsRuntime) -> RpcClient:
+    return rpc_client(_BUS[-1])
 
 
 async def all_paid_once(runtime: RewardsRuntime, count: int) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from services.nomination.app import build_runtime as build_nomination
@@ -33,14 +34,13 @@ ROWS = [
 
 
 @pytest.fixture
-async def system(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
+async def system(
+    settings: Settings, nc: NatsClient
+) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
     nomination, review = build_nomination(settings), build_review(settings)
     await nomination.start()
     await review.start()
-    assert nomination.nc is not None
-    await rpc_client(nomination.nc).command(
-        "nomination", "import_directory", {**OFFICE, "rows": ROWS}
-    )
+    await rpc_client(nc).command("nomination", "import_directory", {**OFFICE, "rows": ROWS})
     try:
         yield nomination, review
     finally:
@@ -58,11 +58,10 @@ async def relayed(runtime: ServiceRuntime) -> bool:
 
 
 async def test_an_intact_log_verifies_and_tampering_is_named(
-    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings
+    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings, nc: NatsClient
 ) -> None:
     nomination, _ = system
-    assert nomination.js is not None
-    js: JetStreamContext = nomination.js
+    js: JetStreamContext = nc.jetstream()
     await eventually(lambda: relayed(nomination), what="the relay to catch up")
 
     report = await audit.verify(urls(settings), js)
@@ -93,3 +92,26 @@ async def test_an_intact_log_verifies_and_tampering_is_named(
     assert report.unknown_in_stream == ["forged-1"]
     assert "BROKEN at position 3" in audit.render(report)
     assert audit.as_json(report).count('"ok": false') >= 2
+    assert "forged-1: seq 7 (flowers.evt.nomination.Forged)" in audit.render(report)
+
+
+async def test_a_republished_copy_of_a_known_event_is_named_with_both_sequences(
+    system: tuple[ServiceRuntime, ServiceRuntime], settings: Settings, nc: NatsClient
+) -> None:
+    """A copy of a relayed event put on FLOWERS again without its Nats-Msg-Id (so the
+    duplicate window lets it in): the same event twice, not an event no store has."""
+    nomination, _ = system
+    js: JetStreamContext = nc.jetstream()
+    await eventually(lambda: relayed(nomination), what="the relay to catch up")
+    original = await js.get_msg(EVENTS_STREAM, 2)
+    event_id = (original.headers or {})["Nats-Msg-Id"]
+    copy = await js.publish(original.subject or "", original.data or b"", stream=EVENTS_STREAM)
+
+    report = await audit.verify(urls(settings), js, projections=False)
+    assert not report.ok
+    assert report.unknown_in_stream == []
+    [service] = [s for s in report.services if s.service == "nomination"]
+    assert service.duplicated_in_stream == [event_id]
+    rendered = audit.render(report)
+    assert f"event {event_id} appears twice in FLOWERS, at seq 2 and {copy.seq}" in rendered
+    assert "no store has" not in rendered

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from nats.aio.client import Client as NatsClient
 
 from deploy import audit_asof
 from services.nomination.app import build_runtime as build_nomination
@@ -91,7 +92,7 @@ def comparable(key: str, value: Any) -> Any:
 
 
 @pytest.fixture
-async def scripted(settings: Settings) -> AsyncIterator[Round]:
+async def scripted(settings: Settings, nc: NatsClient) -> AsyncIterator[Round]:
     clock = FixedClock(datetime(2025, 12, 1, 9, 0, tzinfo=SHANGHAI))
     runtimes = [
         build_nomination(settings, clock=clock),
@@ -100,10 +101,9 @@ async def scripted(settings: Settings) -> AsyncIterator[Round]:
     ]
     for runtime in runtimes:
         await runtime.start()
-    assert runtimes[0].nc is not None
     try:
         nomination, review, rewards = runtimes
-        yield Round(nomination, review, rewards, rpc_client(runtimes[0].nc), clock, settings)
+        yield Round(nomination, review, rewards, rpc_client(nc), clock, settings)
     finally:
         for runtime in reversed(runtimes):
             await runtime.stop()

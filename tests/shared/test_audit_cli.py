@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner, Result
 
 from deploy.cli import app
@@ -38,7 +39,7 @@ ROWS = [
 
 
 @pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
+async def running(settings: Settings, nc: NatsClient) -> AsyncIterator[list[ServiceRuntime]]:
     clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
     runtimes = [
         build(settings, clock=clock)
@@ -46,8 +47,7 @@ async def running(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
     ]
     for runtime in runtimes:
         await runtime.start()
-    assert runtimes[0].nc is not None
-    rpc = rpc_client(runtimes[0].nc)
+    rpc = rpc_client(nc)
     await rpc.command("nomination", "import_directory", {**OFFICE, "rows": ROWS})
     await rpc.command(
         "nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"}, correlation_id="corr-open"

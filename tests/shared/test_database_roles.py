@@ -18,7 +18,7 @@ from shared import database_roles
 from shared.database_roles import AUDITOR, owner_login
 from shared.postgres import STORE_SCHEMA
 from shared.settings import PROJECT_ROOT, Settings, with_login
-from tests.conftest import TEST_SECRETS
+from tests.support import TEST_SECRETS
 
 pytestmark = pytest.mark.integration
 

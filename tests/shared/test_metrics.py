@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -195,17 +196,15 @@ async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 async def test_a_service_exposes_its_metrics_over_http_and_in_its_health(
-    services: tuple[ServiceRuntime, ServiceRuntime],
+    services: tuple[ServiceRuntime, ServiceRuntime], nc: NatsClient
 ) -> None:
     nomination, review = services
-    assert nomination.nc is not None
-    assert review.js is not None
-    rpc = rpc_client(nomination.nc)
+    rpc = rpc_client(nc)
     await nomination.store.append(
         "round-2026-Q4-x", [NewEvent.of(submitted(), EventMetadata(actor="nominator-ps"))]
     )
     # A message no one can read: dead-lettered at once by review's consumer.
-    await review.js.publish(
+    await nc.jetstream().publish(
         "flowers.evt.nomination.Bogus", b"not an envelope", stream=EVENTS_STREAM
     )
     with pytest.raises(RemoteError) as refused:
@@ -249,13 +248,12 @@ async def test_a_service_exposes_its_metrics_over_http_and_in_its_health(
     assert scraped[("flowers_consumer_handler_seconds_count", ok)] == 1
 
 
-async def test_metrics_are_off_unless_a_port_is_set(settings: Settings) -> None:
+async def test_metrics_are_off_unless_a_port_is_set(settings: Settings, nc: NatsClient) -> None:
     runtime = build_nomination(settings)
     await runtime.start()
     try:
         assert runtime.metrics.url is None
-        assert runtime.nc is not None
-        health = await rpc_client(runtime.nc).query("nomination", "health", {})
+        health = await rpc_client(nc).query("nomination", "health", {})
         assert health["metrics_url"] is None
     finally:
         await runtime.stop()

@@ -273,6 +273,7 @@ async def test_an_error_reply_from_the_server_fails_the_batch_instead_of_hanging
 
     js = nc.jetstream()
     # Another stream holds the subjects: every publish expecting FLOWERS gets an error reply.
+    await js.delete_stream(EVENTS_STREAM)
     await js.add_stream(StreamConfig(name="IMPOSTOR", subjects=["flowers.evt.>"]))
     await plant(pg_store, 3)
     relay = Relay("test", pg_store, js, ack_timeout_s=1.0)

@@ -20,7 +20,7 @@ from shared.postgres import create_pool
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually, rpc_client
+from tests.support import admin_connect, eventually, rpc_client
 
 ROUND = "2026-Q4"
 OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
@@ -94,18 +94,18 @@ async def two_services(
     nomination, review = build_nomination(settings, clock=clock), build_review(settings)
     await nomination.start()
     await review.start()
+    nc = await admin_connect(settings.nats_url)  # the tests' hands (the auditor's reads too)
     try:
-        assert nomination.nc is not None
-        assert nomination.js is not None
-        rpc = rpc_client(nomination.nc)
+        rpc = rpc_client(nc)
         await rpc.command("nomination", "import_directory", {**OFFICE, "rows": directory})
         await rpc.command("nomination", "open_round", {**OFFICE, "round_id": ROUND})
-        system = System(nomination, review, rpc, nomination.js, settings)
+        system = System(nomination, review, rpc, nc.jetstream(), settings)
         try:
             yield system
         finally:
             for pool in system.logins.values():
                 await pool.close()
     finally:
+        await nc.close()
         await review.stop()
         await nomination.stop()
