@@ -48,7 +48,7 @@ from shared.bus import (
 from shared.contracts import review as review_contract
 from shared.contracts import rewards as rewards_contract
 from shared.events import DomainEvent, RecordedEvent
-from shared.settings import PROJECT_ROOT, SERVICES, Settings
+from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_login
 from tests.rewards.support import envelope, result
 from tests.support import TEST_SECRETS, connect_as, eventually
 
@@ -496,7 +496,11 @@ async def test_a_service_does_not_make_missing_streams_it_says_what_to_run(
     if nats_server is None:
         pytest.skip("needs an embedded server without streams")
     settings = Settings(
-        nats_url=nats_server.url, database_url=pg_url, database_prefix=db_prefix, connect_attempts=1
+        nats_url=nats_server.url,
+        database_url=with_login(pg_url, None),
+        database_admin_url=pg_url,  # the suite's in-process services provision themselves
+        database_prefix=db_prefix,
+        connect_attempts=1,
     )
     runtime = build_runtime(settings)
     with pytest.raises(StartupError) as refused:
