@@ -225,7 +225,7 @@ async def edit(svc: Services, material_id: uuid.UUID, body: EditDraftIn) -> dict
         **body.model_dump(mode="json", exclude_none=True, exclude={"sections"}),
         "sections": [s.model_dump(mode="json", exclude_none=True) for s in body.sections],
     }
-    result: dict[str, Any] = await svc.command(SERVICE, "edit", payload)
+    result: dict[str, Any] = await svc.command_dict(SERVICE, "edit", payload)
     return result
 
 
@@ -235,12 +235,12 @@ async def approve(
     payload: dict[str, Any] = {"material_id": str(material_id)}
     if expected_revision is not None:
         payload["expected_revision"] = expected_revision
-    result: dict[str, Any] = await svc.command(SERVICE, "approve", payload)
+    result: dict[str, Any] = await svc.command_dict(SERVICE, "approve", payload)
     return result
 
 
 async def publish(svc: Services, material_id: uuid.UUID, channel: str) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(
+    result: dict[str, Any] = await svc.command_dict(
         SERVICE, "publish", {"material_id": str(material_id), "channel": channel}
     )
     return result

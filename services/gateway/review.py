@@ -357,7 +357,7 @@ async def published_results(svc: Services) -> list[dict[str, Any]]:
 async def _command(
     svc: Services, principal: Principal, name: str, round_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    reply: dict[str, Any] = await svc.command(
+    reply: dict[str, Any] = await svc.command_dict(
         SERVICE,
         name,
         {**payload, "round_id": round_id, "actor_department": principal.user.department},

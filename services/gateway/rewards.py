@@ -204,7 +204,7 @@ async def acknowledge(
     payload: dict[str, Any] = {"adjustment_id": str(adjustment_id)}
     for name, value in body.model_dump(exclude_none=True).items():
         payload[name] = str(value) if isinstance(value, Decimal) else value
-    result: dict[str, Any] = await svc.command(SERVICE, "acknowledge", payload)
+    result: dict[str, Any] = await svc.command_dict(SERVICE, "acknowledge", payload)
     return result
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, Principal, SessionStore, SigninThrottle
+from services.gateway.commands import command
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import SERVICE_CALLS, SERVICE_LATENCY
 from shared.clock import Clock
@@ -66,7 +67,15 @@ class Services:
     async def query(self, service: str, name: str, payload: BaseModel | dict[str, Any]) -> Any:
         return await self._call(f"flowers.qry.{service}.{name}", payload)
 
-    async def command(
+    async def command(self, service: str, name: str, model: type[BaseModel], **fields: Any) -> Any:
+        """Send the contract's command `model`, built from `fields` for the signed-in user."""
+        if self.principal is None:
+            raise RuntimeError("a command needs a signed-in user")
+        return await self._call(
+            f"flowers.cmd.{service}.{name}", command(model, self.principal, **fields)
+        )
+
+    async def command_dict(
         self, service: str, name: str, payload: dict[str, Any], *, unit: bool = False
     ) -> Any:
         """Send a command with the actor's id and roles (and unit, for nominator commands)."""

@@ -243,7 +243,7 @@ async def test_a_panelist_can_never_score_a_conflicted_nomination_even_past_the_
     # ... and by the review service itself, should the gateway's check ever be bypassed.
     services = Services(gateway.rpc, Principal(rr.users["p_wy"], "token"), "test")
     with pytest.raises(RemoteError) as caught:
-        await services.command(
+        await services.command_dict(
             "review",
             "submit_score",
             {"round_id": ROUND, "nomination_id": rr.nominations["E100"], "criteria": SHEET_HIGH},

@@ -1,0 +1,92 @@
+"""Commands the gateway sends are the contract's own models (`shared/contracts/*_commands.py`).
+
+A route builds one with `command(Model, principal, **fields)` — from a form's values or an API
+body — and sends it with `Services.command`. The identity fields (actor, roles, unit,
+department) come from the signed-in user; the service sets them again from the signed
+assertion. `body(Model, ...)` is the API's request body: the contract model without the
+identity fields and those the path names, derived once, so the OpenAPI document shows it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from services.gateway.auth import Principal
+from services.gateway.problems import Problem
+from shared.identity import IDENTITY_FIELDS, with_identity
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def command(model: type[C], principal: Principal, **fields: Any) -> C:
+    """The command `model` acted by `principal`; a value the contract refuses is a 422."""
+    try:
+        return model.model_validate(with_identity(model, fields, principal.identity()))
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def invalid_input(exc: ValidationError) -> Problem:
+    return Problem(
+        422,
+        "invalid_input",
+        ("输入有误，请检查标出的字段。", "The input is invalid; see the fields listed."),
+        fields=[
+            {
+                "field": ".".join(str(p) for p in e["loc"]),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ],
+    )
+
+
+def body(
+    model: type[BaseModel], *, omit: tuple[str, ...] = (), optional: Mapping[str, str] = {}
+) -> Any:
+    """A dependency that reads `model`'s API body (its fields as keyword arguments).
+
+    `omit`: fields the path or the route supplies; `optional`: fields the client may leave
+    out (name → description), the route filling them in.
+    """
+    schema = _body_model(model, omit, tuple(optional.items()))
+
+    def read(payload: BaseModel) -> dict[str, Any]:
+        return {name: getattr(payload, name) for name in type(payload).model_fields}
+
+    # FastAPI reads the body's model from the signature.
+    read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=schema)]
+    )
+    return read
+
+
+@cache
+def _body_model(
+    model: type[BaseModel], omit: tuple[str, ...], optional: tuple[tuple[str, str], ...]
+) -> type[BaseModel]:
+    described = dict(optional)
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name in IDENTITY_FIELDS or name in omit:
+            continue
+        if name in described:
+            kind: Any = info.annotation
+            if info.metadata:
+                kind = Annotated[(kind, *info.metadata)]
+            fields[name] = (kind | None, Field(default=None, description=described[name]))
+        else:
+            fields[name] = (info.annotation, info)
+    built: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"{model.__name__}Body",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=model.__doc__,
+        **fields,
+    )
+    return built
