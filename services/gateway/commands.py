@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem
@@ -23,7 +30,7 @@ from shared.identity import IDENTITY_FIELDS, with_identity
 C = TypeVar("C", bound=BaseModel)
 
 
-def command(model: type[C], principal: Principal, **fields: Any) -> C:
+def command(model: type[C], principal: Principal, /, **fields: Any) -> C:
     """The command `model` acted by `principal`; a value the contract refuses is a 422."""
     try:
         return model.model_validate(with_identity(model, fields, principal.identity()))
@@ -48,21 +55,35 @@ def invalid_input(exc: ValidationError) -> Problem:
 
 
 def body(
-    model: type[BaseModel], *, omit: tuple[str, ...] = (), optional: Mapping[str, str] = {}
+    model: type[BaseModel],
+    *,
+    omit: tuple[str, ...] = (),
+    optional: Mapping[str, str] = {},
+    required: bool = True,
 ) -> Any:
     """A dependency that reads `model`'s API body (its fields as keyword arguments).
 
     `omit`: fields the path or the route supplies; `optional`: fields the client may leave
-    out (name → description), the route filling them in.
+    out (name → description), the route filling them in; `required=False`: the whole body
+    may be left out (every field has a default).
     """
     schema = _body_model(model, omit, tuple(optional.items()))
 
-    def read(payload: BaseModel) -> dict[str, Any]:
+    def read(payload: BaseModel | None) -> dict[str, Any]:
+        if payload is None:
+            return {}
         return {name: getattr(payload, name) for name in type(payload).model_fields}
 
     # FastAPI reads the body's model from the signature.
     read.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=schema)]
+        [
+            inspect.Parameter(
+                "payload",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=schema if required else schema | None,
+                default=inspect.Parameter.empty if required else None,
+            )
+        ]
     )
     return read
 
@@ -83,10 +104,22 @@ def _body_model(
             fields[name] = (kind | None, Field(default=None, description=described[name]))
         else:
             fields[name] = (info.annotation, info)
+    # The contract's own field checks come along (e.g. "money is never a float").
+    validators = {
+        name: field_validator(*kept, mode=found.info.mode)(_function(found.func))
+        for name, found in model.__pydantic_decorators__.field_validators.items()
+        if (kept := [f for f in found.info.fields if f in fields])
+    }
     built: type[BaseModel] = create_model(  # type: ignore[call-overload]
         f"{model.__name__}Body",
         __config__=ConfigDict(extra="forbid"),
         __doc__=model.__doc__,
+        __validators__=validators,
         **fields,
     )
     return built
+
+
+def _function(method: Any) -> Any:
+    """The function behind a classmethod bound to the contract, to bind again to the body."""
+    return method.__func__

@@ -67,7 +67,9 @@ class Services:
     async def query(self, service: str, name: str, payload: BaseModel | dict[str, Any]) -> Any:
         return await self._call(f"flowers.qry.{service}.{name}", payload)
 
-    async def command(self, service: str, name: str, model: type[BaseModel], **fields: Any) -> Any:
+    async def command(
+        self, service: str, name: str, model: type[BaseModel], /, **fields: Any
+    ) -> Any:
         """Send the contract's command `model`, built from `fields` for the signed-in user."""
         if self.principal is None:
             raise RuntimeError("a command needs a signed-in user")

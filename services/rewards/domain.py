@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from services.rewards.commands import ADMIN, PAYROLL, AcknowledgeAdjustment
 from services.rewards.payroll import (
     PayrollPeriod,
     award_description,
@@ -39,6 +38,7 @@ from shared.contracts.rewards import (
     adjustment_id_for,
     award_id_for,
 )
+from shared.contracts.rewards_commands import ADMIN, PAYROLL, AcknowledgeAdjustment
 from shared.errors import TemplatedError
 from shared.events import DomainEvent
 from shared.rounds import RoundPeriod
