@@ -22,15 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from services.publicity.commands import (
-    PUBLICITY,
-    ApproveMaterial,
-    Command,
-    EditMaterial,
-    MaterialWorkflowCommand,
-    PublishMaterial,
-    SectionEdit,
-)
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
@@ -54,6 +45,15 @@ from shared.contracts.publicity import (
     Section,
     WinnerRevocationRecorded,
     material_id_for,
+)
+from shared.contracts.publicity_commands import (
+    PUBLICITY,
+    ApproveMaterial,
+    Command,
+    EditMaterial,
+    MaterialWorkflowCommand,
+    PublishMaterial,
+    SectionEdit,
 )
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.errors import TemplatedError

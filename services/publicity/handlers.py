@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 
 from services.publicity import projections
-from services.publicity.commands import SYSTEM, MaterialWorkflowCommand
 from services.publicity.domain import (
     MaterialNotFound,
     PublicityPolicy,
@@ -28,6 +27,7 @@ from services.publicity.domain import (
     state_from,
 )
 from shared.contracts.publicity import PublicityEvent, publicity_stream_id
+from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError
