@@ -26,6 +26,7 @@ from pydantic import (
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem
 from shared.identity import IDENTITY_FIELDS, with_identity
+from shared.rpc import invalid_input
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -35,23 +36,7 @@ def command(model: type[C], principal: Principal, /, **fields: Any) -> C:
     try:
         return model.model_validate(with_identity(model, fields, principal.identity()))
     except ValidationError as exc:
-        raise invalid_input(exc) from None
-
-
-def invalid_input(exc: ValidationError) -> Problem:
-    return Problem(
-        422,
-        "invalid_input",
-        ("输入有误，请检查标出的字段。", "The input is invalid; see the fields listed."),
-        fields=[
-            {
-                "field": ".".join(str(p) for p in e["loc"]),
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in exc.errors(include_url=False, include_input=False)
-        ],
-    )
+        raise Problem.from_error(invalid_input(exc)) from None
 
 
 def body(

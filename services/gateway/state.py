@@ -77,17 +77,6 @@ class Services:
             f"flowers.cmd.{service}.{name}", command(model, self.principal, **fields)
         )
 
-    async def command_dict(
-        self, service: str, name: str, payload: dict[str, Any], *, unit: bool = False
-    ) -> Any:
-        """Send a command with the actor's id and roles (and unit, for nominator commands)."""
-        if self.principal is None:
-            raise RuntimeError("a command needs a signed-in user")
-        return await self._call(
-            f"flowers.cmd.{service}.{name}",
-            {**payload, **self.principal.command_fields(unit=unit)},
-        )
-
     def identity(self) -> Identity:
         """Who the services are told acts, signed: the signed-in user, or an anonymous visitor."""
         return ANONYMOUS if self.principal is None else self.principal.identity()

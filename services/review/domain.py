@@ -19,25 +19,6 @@ from uuid import UUID
 
 from services.review import aggregation
 from services.review.aggregation import TRIM_FROM, PanelScore, Rubric, RubricError
-from services.review.commands import (
-    AcceptNomination,
-    AssignPanelist,
-    Command,
-    DecideWinners,
-    NameReplacement,
-    PublishResult,
-    RaiseObjection,
-    RecordObjectionNote,
-    RejectNomination,
-    RemovePanelist,
-    ResolveObjection,
-    ReviewCommand,
-    RevokeWinner,
-    Role,
-    StartNotice,
-    SubmitScore,
-    VetoNomination,
-)
 from shared.calendar import WorkingCalendar
 from shared.contracts.common import Category
 from shared.contracts.review import (
@@ -64,6 +45,25 @@ from shared.contracts.review import (
     WinnerRevoked,
     WinnersDecided,
     review_stream_id,
+)
+from shared.contracts.review_commands import (
+    AcceptNomination,
+    AssignPanelist,
+    Command,
+    DecideWinners,
+    NameReplacement,
+    PublishResult,
+    RaiseObjection,
+    RecordObjectionNote,
+    RejectNomination,
+    RemovePanelist,
+    ResolveObjection,
+    ReviewCommand,
+    RevokeWinner,
+    Role,
+    StartNotice,
+    SubmitScore,
+    VetoNomination,
 )
 from shared.errors import DomainError
 from shared.events import DomainEvent
