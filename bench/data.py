@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from services.nomination.commands import NOMINATOR, OFFICE, DirectoryRow
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import MeasurableResult, NominationSubmitted, RoundOpened
+from shared.contracts.nomination_commands import NOMINATOR, OFFICE, DirectoryRow
 from shared.events import DomainEvent, EventMetadata, NewEvent
 from shared.rounds import Cadence
 

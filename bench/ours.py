@@ -23,12 +23,12 @@ from nats.js.errors import NotFoundError
 from bench import data
 from bench.stack import BenchStack
 from services.nomination import app as nomination_app
-from services.nomination.commands import ImportDirectory, OpenRound, SubmitNomination
 from services.nomination.handlers import NominationHandlers
 from services.review import app as review_app
 from shared import audit
 from shared.bus import EVENTS_STREAM, EventConsumer, ensure_streams
 from shared.contracts.nomination import round_stream_id
+from shared.contracts.nomination_commands import ImportDirectory, OpenRound, SubmitNomination
 from shared.credentials import identity_signer
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest

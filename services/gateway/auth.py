@@ -76,13 +76,6 @@ class Principal:
             department=self.user.department,
         )
 
-    def command_fields(self, *, unit: bool = False) -> dict[str, Any]:
-        """The actor and roles every command carries; a nominator's also carry the unit."""
-        fields: dict[str, Any] = {"actor": self.user_id, "roles": sorted(self.user.roles)}
-        if unit:
-            fields["actor_unit_code"] = self.user.unit_code if NOMINATOR in self.roles else None
-        return fields
-
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address from a forwarded hop (a bare IP; "[v6]:port" and "v4:port" tolerated)."""

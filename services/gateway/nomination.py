@@ -1,25 +1,20 @@
-"""The gateway's side of the nomination service: request shapes and the checks made here.
+"""The gateway's side of the nomination service: who reads what, and the read queries.
 
-Pages and the API both call these functions, so a rule is checked in one place: the role is
-checked by the route (`allow(...)`), the unit binding here, and every rule again by the
-nomination service itself. The gateway never imports the service: the shapes below are its
-own copy of what the service accepts (services/nomination/commands.py).
+The role is checked by the route (`allow(...)`); what a nominator may read is bound to their
+unit here. Commands are the contract's (`shared/contracts/nomination_commands.py`), built by
+the routes and checked by the service (a nominator's unit, once, in its domain).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from typing import Any
 
 from services.gateway.accounts import ADMIN, AUDITOR, DISCIPLINE, LEADER, NOMINATOR, OFFICE
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem, not_own_unit
 from services.gateway.state import Services
-from shared.contracts.common import Category
 
 SERVICE = "nomination"
 
@@ -31,73 +26,6 @@ DIRECTORY_READERS = (OFFICE, AUDITOR, ADMIN, NOMINATOR)
 DIRECTORY_WRITERS = (ADMIN,)
 ROUND_WRITERS = (OFFICE,)
 NOMINATION_WRITERS = (NOMINATOR,)
-
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ResultIn(In):
-    metric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    value: Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20)]
-    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = ""
-
-
-class NominationContentIn(In):
-    category: Category
-    deeds: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
-    results: Annotated[list[ResultIn], Field(max_length=20)] = []
-    evidence_links: Annotated[list[Short], Field(max_length=10)] = []
-    recommendation: Short
-
-
-class SubmitNominationIn(NominationContentIn):
-    round_id: Code
-    employee_no: Code
-    unit_code: Code | None = Field(
-        default=None, description="The nominator's own unit (the default); any other is refused."
-    )
-    nomination_id: uuid.UUID | None = Field(
-        default=None, description="Chosen by the client to make a retry harmless."
-    )
-
-
-class AmendNominationIn(NominationContentIn):
-    pass
-
-
-class WithdrawNominationIn(In):
-    reason: Short
-
-
-class OpenRoundIn(In):
-    round_id: Code = Field(description="e.g. 2026-Q4 (quarterly) or 2026-11 (monthly)")
-    deadline: AwareDatetime | None = Field(default=None, description="Default: the policy's")
-
-
-class ExtendDeadlineIn(In):
-    new_deadline: AwareDatetime
-    unit_code: Code | None = Field(default=None, description="Only this unit; default: all")
-    reason: Short
-
-
-class DirectoryRowIn(In):
-    unit_code: Code
-    unit_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
-    ]
-    employee_no: Code
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    position: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
-    active: bool = True
-
-
-class ImportDirectoryIn(In):
-    rows: Annotated[list[DirectoryRowIn], Field(max_length=100_000)]
-    complete: bool = Field(default=False, description="The rows are the whole staff")
 
 
 def unit_scope(principal: Principal, requested: str | None) -> str | None:
@@ -187,107 +115,6 @@ async def employees(
     )
     result: list[dict[str, Any]] = await svc.query(
         SERVICE, "employees", {"unit_code": scoped, "active_only": active_only}
-    )
-    return result
-
-
-# --- Commands ---------------------------------------------------------------------------------
-
-
-def _content(body: NominationContentIn) -> dict[str, Any]:
-    return {
-        "category": body.category.value,
-        "deeds": body.deeds,
-        "results": [r.model_dump(mode="json") for r in body.results],
-        "evidence_links": list(body.evidence_links),
-        "recommendation": body.recommendation,
-    }
-
-
-async def submit(svc: Services, principal: Principal, body: SubmitNominationIn) -> dict[str, Any]:
-    unit = body.unit_code or principal.unit_code or ""
-    if unit != principal.unit_code:
-        raise not_own_unit(principal.unit_code, unit)
-    nomination_id = body.nomination_id or uuid.uuid4()
-    result: dict[str, Any] = await svc.command(
-        SERVICE,
-        "submit",
-        {
-            **_content(body),
-            "nomination_id": str(nomination_id),
-            "round_id": body.round_id,
-            "unit_code": unit,
-            "employee_no": body.employee_no,
-        },
-        unit=True,
-    )
-    return {**result, "nomination_id": str(nomination_id)}
-
-
-async def amend(
-    svc: Services, principal: Principal, nomination_id: uuid.UUID, body: AmendNominationIn
-) -> dict[str, Any]:
-    current = await nomination(svc, principal, nomination_id)
-    require_own_unit(principal, current["unit_code"])
-    result: dict[str, Any] = await svc.command(
-        SERVICE,
-        "amend",
-        {**_content(body), "nomination_id": str(nomination_id), "round_id": current["round_id"]},
-        unit=True,
-    )
-    return result
-
-
-async def withdraw(
-    svc: Services, principal: Principal, nomination_id: uuid.UUID, reason: str
-) -> dict[str, Any]:
-    current = await nomination(svc, principal, nomination_id)
-    require_own_unit(principal, current["unit_code"])
-    result: dict[str, Any] = await svc.command(
-        SERVICE,
-        "withdraw",
-        {"nomination_id": str(nomination_id), "round_id": current["round_id"], "reason": reason},
-        unit=True,
-    )
-    return result
-
-
-async def open_round(svc: Services, body: OpenRoundIn) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(
-        SERVICE,
-        "open_round",
-        {
-            "round_id": body.round_id,
-            "deadline": body.deadline.isoformat() if body.deadline else None,
-        },
-    )
-    return result
-
-
-async def extend_deadline(svc: Services, round_id: str, body: ExtendDeadlineIn) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(
-        SERVICE,
-        "extend_deadline",
-        {
-            "round_id": round_id,
-            "unit_code": body.unit_code,
-            "new_deadline": body.new_deadline.isoformat(),
-            "reason": body.reason,
-        },
-    )
-    return result
-
-
-async def close_round(svc: Services, round_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(SERVICE, "close_round", {"round_id": round_id})
-    return result
-
-
-async def import_directory(
-    svc: Services, rows: list[dict[str, Any]], complete: bool
-) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(
-        SERVICE, "import_directory", {"rows": rows, "complete": complete}
     )
     return result
 

@@ -2,8 +2,8 @@
 roll and the statistics reports.
 
 The route checks the role; the publicity service checks again that every edit, approval and
-publication comes from the publicity role (`not_publicity`). The shapes below are the
-gateway's own copy of what the service accepts (services/publicity/commands.py, queries.py).
+publication comes from the publicity role (`not_publicity`). Its commands are the contract's
+(shared/contracts/publicity_commands.py), built by the routes.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing import Any, Literal
 
 from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PUBLICITY
 from services.gateway.auth import Principal
 from services.gateway.i18n import Text
 from services.gateway.state import Services
-from shared.contracts.publicity import CHANNELS, Channel
+from shared.contracts.publicity import CHANNELS
 
 SERVICE = "publicity"
 
@@ -87,46 +85,6 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "storyboard": ("text", "caption", "duration_s", "photo_slot"),
     "correction": ("text",),
 }
-
-Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-RoundId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SectionEditIn(In):
-    """New values for one winner's section; a field left out stays as it is."""
-
-    nomination_id: uuid.UUID
-    text: LongText | None = None
-    caption: ShortText | None = Field(
-        default=None, description="Storyboard only; at most 60 characters (the setting)"
-    )
-    duration_s: int | None = Field(default=None, description="Storyboard only")
-    photo_slot: ShortText | None = None
-
-
-class EditDraftIn(In):
-    expected_revision: int | None = Field(
-        default=None, description="Refused with stale_revision if the draft changed meanwhile"
-    )
-    title: Title | None = None
-    lead: Paragraph | None = None
-    closing: Paragraph | None = None
-    sections: Annotated[list[SectionEditIn], Field(max_length=100)] = []
-
-
-class ApproveIn(In):
-    expected_revision: int | None = None
-
-
-class PublishIn(In):
-    channel: Channel
 
 
 @dataclass(frozen=True)
@@ -214,36 +172,6 @@ def public_view(roll: dict[str, Any], principal: Principal) -> dict[str, Any]:
     if principal.has(*DRAFT_READERS):
         return roll
     return {k: v for k, v in roll.items() if k != "revoked"}
-
-
-# --- Commands ---------------------------------------------------------------------------------
-
-
-async def edit(svc: Services, material_id: uuid.UUID, body: EditDraftIn) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "material_id": str(material_id),
-        **body.model_dump(mode="json", exclude_none=True, exclude={"sections"}),
-        "sections": [s.model_dump(mode="json", exclude_none=True) for s in body.sections],
-    }
-    result: dict[str, Any] = await svc.command(SERVICE, "edit", payload)
-    return result
-
-
-async def approve(
-    svc: Services, material_id: uuid.UUID, expected_revision: int | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {"material_id": str(material_id)}
-    if expected_revision is not None:
-        payload["expected_revision"] = expected_revision
-    result: dict[str, Any] = await svc.command(SERVICE, "approve", payload)
-    return result
-
-
-async def publish(svc: Services, material_id: uuid.UUID, channel: str) -> dict[str, Any]:
-    result: dict[str, Any] = await svc.command(
-        SERVICE, "publish", {"material_id": str(material_id), "channel": channel}
-    )
-    return result
 
 
 def is_channel(value: str) -> bool:

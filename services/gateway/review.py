@@ -5,15 +5,14 @@ Pages and the API both call these functions. The route checks the role (`allow(.
 functions below add what only the gateway knows — the signed-in user as the viewer of every
 query that trusts its viewer, the panelist's own sheet before a score is sent, the objector's
 real name from the account, the raisers' identities kept to the office — and the review
-service checks every rule again. The gateway never imports the service: the shapes below are
-its own copy of what the service accepts (services/review/commands.py, queries.py).
+service checks every rule again. Commands are the contract's
+(shared/contracts/review_commands.py), built by the routes.
 """
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -31,7 +30,6 @@ from services.gateway.accounts import (
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem
 from services.gateway.state import Services
-from shared.contracts.common import Category
 
 SERVICE = "review"
 
@@ -48,82 +46,20 @@ EVERYONE = ("*",)  # the public notice, objections (real name), the published re
 IDENTITY_READERS = frozenset({OFFICE})  # who raised an objection: the office only
 OBJECTOR_FIELDS = ("raised_by", "raiser_name")  # an objection's, and ObjectionRaised's
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Criterion = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9)]
 
 
-class In(BaseModel):
+class AssignPanelistIn(BaseModel):
+    """The API's body for putting an account on the panel (the command is built from it)."""
+
     model_config = ConfigDict(extra="forbid")
 
-
-class RejectIn(In):
-    reason: Reason = Field(description="Shown to the nominating unit")
-
-
-class AssignPanelistIn(In):
     user_id: uuid.UUID = Field(description="A gateway account holding the panelist role")
     employee_no: Code | None = Field(
         default=None,
         description="The panelist's employee number, when the account has none recorded "
         "(it keeps them from scoring their own nomination)",
     )
-
-
-class RemovePanelistIn(In):
-    reason: Reason
-
-
-class ScoreIn(In):
-    criteria: Annotated[dict[str, Criterion], Field(max_length=20)] = Field(
-        description="One value from 0 to 100 per rubric criterion (decimal strings)"
-    )
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] = ""
-
-
-class VetoIn(In):
-    reason: Reason
-
-
-class DecideIn(In):
-    category: Category
-    winners: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] = Field(
-        default="", description="Required when the choice departs from the ranking's order"
-    )
-
-
-class ReplacementIn(In):
-    category: Category
-    nomination_id: uuid.UUID
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] = Field(
-        default="", description="Required unless it is the best remaining eligible nomination"
-    )
-
-
-class RevokeIn(In):
-    reason: Reason
-
-
-class StartNoticeIn(In):
-    categories: list[Category] | None = Field(
-        default=None, description="Default: every decided category not yet announced"
-    )
-
-
-class ObjectionIn(In):
-    nomination_id: uuid.UUID
-    text: LongText = Field(description="Raised under the account's real name (display name)")
-
-
-class NoteIn(In):
-    note: LongText
-
-
-class ResolveIn(In):
-    outcome: Literal["dismissed", "upheld"]
-    resolution: LongText
 
 
 def not_scorable(nomination_id: uuid.UUID | str) -> Problem:
@@ -351,47 +287,14 @@ async def published_results(svc: Services) -> list[dict[str, Any]]:
     return [await result(svc, r["round_id"]) for r in await rounds(svc) if r.get("published")]
 
 
-# --- Commands ---------------------------------------------------------------------------------
+# --- Checks made here before a command leaves -------------------------------------------------
 
 
-async def _command(
-    svc: Services, principal: Principal, name: str, round_id: str, payload: dict[str, Any]
+async def panelist_fields(
+    accounts: AccountStore, user_id: uuid.UUID | str, employee_no: str | None
 ) -> dict[str, Any]:
-    reply: dict[str, Any] = await svc.command(
-        SERVICE,
-        name,
-        {**payload, "round_id": round_id, "actor_department": principal.user.department},
-    )
-    return reply
-
-
-async def accept(
-    svc: Services, principal: Principal, round_id: str, nomination_id: uuid.UUID
-) -> dict[str, Any]:
-    return await _command(svc, principal, "accept", round_id, {"nomination_id": str(nomination_id)})
-
-
-async def reject(
-    svc: Services, principal: Principal, round_id: str, nomination_id: uuid.UUID, body: RejectIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "reject",
-        round_id,
-        {"nomination_id": str(nomination_id), "reason": body.reason},
-    )
-
-
-async def assign_panelist(
-    svc: Services,
-    principal: Principal,
-    accounts: AccountStore,
-    round_id: str,
-    body: AssignPanelistIn,
-) -> dict[str, Any]:
-    """Put a panelist account on a round's panel, with its department and unit from the account."""
-    user = await accounts.get(body.user_id)
+    """The fields of AssignPanelist for a panelist account: department and unit from it."""
+    user = await accounts.get(uuid.UUID(str(user_id)))
     if user is None or not user.active or PANELIST not in user.roles:
         raise Problem(
             422,
@@ -400,7 +303,7 @@ async def assign_panelist(
                 "只能指定持有“评审专家”角色的有效账户。",
                 "Only an active account holding the panelist role can be put on the panel.",
             ),
-            user_id=str(body.user_id),
+            user_id=str(user_id),
         )
     if not user.department:
         raise Problem(
@@ -412,7 +315,7 @@ async def assign_panelist(
             ),
             user_id=str(user.user_id),
         )
-    if user.employee_no and body.employee_no and body.employee_no != user.employee_no:
+    if user.employee_no and employee_no and employee_no != user.employee_no:
         raise Problem(
             422,
             "employee_no_mismatch",
@@ -421,7 +324,7 @@ async def assign_panelist(
                 f"The employee number differs from the account's ({user.employee_no}).",
             ),
         )
-    employee_no = user.employee_no or body.employee_no
+    employee_no = user.employee_no or employee_no
     if not employee_no:
         raise Problem(
             422,
@@ -432,41 +335,19 @@ async def assign_panelist(
                 "from scoring themselves).",
             ),
         )
-    return await _command(
-        svc,
-        principal,
-        "assign_panelist",
-        round_id,
-        {
-            "panelist_id": str(user.user_id),
-            "employee_no": employee_no,
-            "name": user.display_name,
-            "department": user.department,
-            "unit_code": user.unit_code,
-        },
-    )
+    return {
+        "panelist_id": str(user.user_id),
+        "employee_no": employee_no,
+        "name": user.display_name,
+        "department": user.department,
+        "unit_code": user.unit_code,
+    }
 
 
-async def remove_panelist(
-    svc: Services, principal: Principal, round_id: str, panelist_id: str, body: RemovePanelistIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "remove_panelist",
-        round_id,
-        {"panelist_id": panelist_id, "reason": body.reason},
-    )
-
-
-async def submit_score(
-    svc: Services,
-    principal: Principal,
-    round_id: str,
-    nomination_id: uuid.UUID,
-    body: ScoreIn,
-) -> dict[str, Any]:
-    """Score (or revise) a nomination on the panelist's own sheet only.
+async def require_scorable(
+    svc: Services, principal: Principal, round_id: str, nomination_id: uuid.UUID
+) -> None:
+    """A score is sent only for a nomination on the panelist's own sheet.
 
     The gateway asks the review what this panelist may score and refuses anything else — a
     conflicted nomination is never on that list — before the service checks again.
@@ -474,122 +355,3 @@ async def submit_score(
     sheet = await scoring_sheet(svc, principal, round_id)
     if scorable_item(sheet, nomination_id) is None:
         raise not_scorable(nomination_id)
-    return await _command(
-        svc,
-        principal,
-        "submit_score",
-        round_id,
-        {
-            "nomination_id": str(nomination_id),
-            "criteria": {k: str(v) for k, v in body.criteria.items()},
-            "comment": body.comment or None,
-        },
-    )
-
-
-async def veto(
-    svc: Services, principal: Principal, round_id: str, nomination_id: uuid.UUID, body: VetoIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "veto",
-        round_id,
-        {"nomination_id": str(nomination_id), "reason": body.reason},
-    )
-
-
-async def decide(
-    svc: Services, principal: Principal, round_id: str, body: DecideIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "decide_winners",
-        round_id,
-        {
-            "category": body.category.value,
-            "winners": [str(w) for w in body.winners],
-            "reason": body.reason or None,
-        },
-    )
-
-
-async def name_replacement(
-    svc: Services, principal: Principal, round_id: str, body: ReplacementIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "name_replacement",
-        round_id,
-        {
-            "category": body.category.value,
-            "nomination_id": str(body.nomination_id),
-            "reason": body.reason or None,
-        },
-    )
-
-
-async def revoke(
-    svc: Services, principal: Principal, round_id: str, nomination_id: uuid.UUID, body: RevokeIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "revoke_winner",
-        round_id,
-        {"nomination_id": str(nomination_id), "reason": body.reason},
-    )
-
-
-async def start_notice(
-    svc: Services, principal: Principal, round_id: str, body: StartNoticeIn
-) -> dict[str, Any]:
-    categories = [c.value for c in body.categories] if body.categories is not None else None
-    return await _command(svc, principal, "start_notice", round_id, {"categories": categories})
-
-
-async def raise_objection(
-    svc: Services, principal: Principal, round_id: str, body: ObjectionIn
-) -> dict[str, Any]:
-    """A real-name objection: the name is the account's, never typed in the request."""
-    return await _command(
-        svc,
-        principal,
-        "raise_objection",
-        round_id,
-        {
-            "nomination_id": str(body.nomination_id),
-            "raiser_name": principal.user.display_name,
-            "text": body.text,
-        },
-    )
-
-
-async def record_note(
-    svc: Services, principal: Principal, round_id: str, objection_no: int, body: NoteIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "record_objection_note",
-        round_id,
-        {"objection_no": objection_no, "note": body.note},
-    )
-
-
-async def resolve(
-    svc: Services, principal: Principal, round_id: str, objection_no: int, body: ResolveIn
-) -> dict[str, Any]:
-    return await _command(
-        svc,
-        principal,
-        "resolve_objection",
-        round_id,
-        {"objection_no": objection_no, "outcome": body.outcome, "resolution": body.resolution},
-    )
-
-
-async def publish(svc: Services, principal: Principal, round_id: str) -> dict[str, Any]:
-    return await _command(svc, principal, "publish_result", round_id, {})

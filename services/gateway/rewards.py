@@ -3,9 +3,8 @@ reconciliation, the budget ledger, awards and the pacesetter standings.
 
 Rewards' queries carry no actor: whoever can send them reads everything. So the gateway is
 the only guard of the read side — the routes allow payroll (and the auditor, read-only) —
-while acknowledgements are commands the service checks again (`not_payroll`). The shapes
-below are the gateway's own copy of what the service accepts (services/rewards/commands.py,
-queries.py); the gateway never imports the service.
+while acknowledgements are the contract's commands (shared/contracts/rewards_commands.py),
+which the service checks again (`not_payroll`); the gateway never imports the service.
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PAYROLL
 from services.gateway.i18n import EN
 from services.gateway.problems import Problem
 from services.gateway.state import Services
+from shared.contracts.rewards_commands import AcknowledgeAdjustment
 from shared.rounds import Cadence, InvalidRoundId, RoundPeriod
 from shared.rpc import RemoteError
 
@@ -49,30 +49,6 @@ CSV_MEDIA_TYPES: dict[str, str] = {
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class AcknowledgeIn(In):
-    """Payroll applied the adjustment. Leave period/amount/currency out for "as issued"."""
-
-    period: Period | None = Field(default=None, description="YYYY-MM; default: as issued")
-    amount: Decimal | None = Field(
-        default=None,
-        description="Applied amount as a decimal string; default: as issued",
-        allow_inf_nan=False,
-        max_digits=14,
-        decimal_places=2,
-    )
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    payroll_reference: Reference | None = Field(
-        default=None, description="Payroll's own reference (batch, payslip run)"
-    )
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _no_float(cls, value: object) -> object:
-        if isinstance(value, float):
-            raise ValueError("money must not be a float: send the amount as a string")
-        return value
 
 
 class AcknowledgePeriodIn(In):
@@ -197,17 +173,6 @@ def unacknowledged(report: dict[str, Any]) -> list[str]:
 # --- Commands (payroll) -----------------------------------------------------------------------
 
 
-async def acknowledge(
-    svc: Services, adjustment_id: uuid.UUID, body: AcknowledgeIn | None = None
-) -> dict[str, Any]:
-    body = body or AcknowledgeIn()
-    payload: dict[str, Any] = {"adjustment_id": str(adjustment_id)}
-    for name, value in body.model_dump(exclude_none=True).items():
-        payload[name] = str(value) if isinstance(value, Decimal) else value
-    result: dict[str, Any] = await svc.command(SERVICE, "acknowledge", payload)
-    return result
-
-
 async def acknowledge_period(
     svc: Services, period: str, payroll_reference: str | None = None
 ) -> dict[str, Any]:
@@ -219,10 +184,15 @@ async def acknowledge_period(
     pending = unacknowledged(await reconcile(svc, period))
     acknowledged: list[str] = []
     refused: list[dict[str, Any]] = []
-    body = AcknowledgeIn(payroll_reference=payroll_reference or None)
     for adjustment_id in pending:
         try:
-            reply = await acknowledge(svc, uuid.UUID(adjustment_id), body)
+            reply = await svc.command(
+                SERVICE,
+                "acknowledge",
+                AcknowledgeAdjustment,
+                adjustment_id=adjustment_id,
+                payroll_reference=payroll_reference or None,
+            )
         except RemoteError as exc:
             refused.append(
                 {

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, Principal, SessionStore, SigninThrottle
+from services.gateway.commands import command
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import SERVICE_CALLS, SERVICE_LATENCY
 from shared.clock import Clock
@@ -67,14 +68,13 @@ class Services:
         return await self._call(f"flowers.qry.{service}.{name}", payload)
 
     async def command(
-        self, service: str, name: str, payload: dict[str, Any], *, unit: bool = False
+        self, service: str, name: str, model: type[BaseModel], /, **fields: Any
     ) -> Any:
-        """Send a command with the actor's id and roles (and unit, for nominator commands)."""
+        """Send the contract's command `model`, built from `fields` for the signed-in user."""
         if self.principal is None:
             raise RuntimeError("a command needs a signed-in user")
         return await self._call(
-            f"flowers.cmd.{service}.{name}",
-            {**payload, **self.principal.command_fields(unit=unit)},
+            f"flowers.cmd.{service}.{name}", command(model, self.principal, **fields)
         )
 
     def identity(self) -> Identity:

@@ -8,16 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from services.nomination import projections
-from services.nomination.commands import (
-    SCHEDULER,
-    AmendNomination,
-    CloseRound,
-    ExtendDeadline,
-    ImportDirectory,
-    OpenRound,
-    SubmitNomination,
-    WithdrawNomination,
-)
 from services.nomination.handlers import NominationHandlers
 from services.nomination.queries import (
     GetNomination,
@@ -30,6 +20,16 @@ from services.nomination.queries import (
 )
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
+from shared.contracts.nomination_commands import (
+    SCHEDULER,
+    AmendNomination,
+    CloseRound,
+    ExtendDeadline,
+    ImportDirectory,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
+)
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings

@@ -16,21 +16,6 @@ from datetime import UTC, datetime, time
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from services.nomination.commands import (
-    ADMIN,
-    NOMINATOR,
-    OFFICE,
-    AmendNomination,
-    CloseRound,
-    Command,
-    ExtendDeadline,
-    ImportDirectory,
-    NominationContent,
-    NominatorCommand,
-    OpenRound,
-    SubmitNomination,
-    WithdrawNomination,
-)
 from services.nomination.errors import (
     AlreadyNominated,
     CadenceMismatch,
@@ -77,6 +62,21 @@ from shared.contracts.nomination import (
     RoundOpened,
     UnitRegistered,
     UnitRenamed,
+)
+from shared.contracts.nomination_commands import (
+    ADMIN,
+    NOMINATOR,
+    OFFICE,
+    AmendNomination,
+    CloseRound,
+    Command,
+    ExtendDeadline,
+    ImportDirectory,
+    NominationContent,
+    NominatorCommand,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
 )
 from shared.events import DomainEvent
 from shared.rounds import (
@@ -558,8 +558,7 @@ def decide_amend(
     winners: Collection[PastWin] = (),
 ) -> list[DomainEvent]:
     _require_aware(now)
-    round_ = _require_round(state, cmd.round_id)
-    nomination = _require_nomination(round_, cmd.nomination_id)
+    round_, nomination = _require_nomination(state, cmd.nomination_id)
     _require_nominator_of(cmd, nomination.unit_code)
     if nomination.withdrawn:
         raise NominationAlreadyWithdrawn(nomination_id=str(nomination.nomination_id))
@@ -597,8 +596,7 @@ def decide_withdraw(
     state: RoundState | None, cmd: WithdrawNomination, now: datetime
 ) -> list[DomainEvent]:
     _require_aware(now)
-    round_ = _require_round(state, cmd.round_id)
-    nomination = _require_nomination(round_, cmd.nomination_id)
+    round_, nomination = _require_nomination(state, cmd.nomination_id)
     _require_nominator_of(cmd, nomination.unit_code)
     if nomination.withdrawn:
         return []
@@ -681,11 +679,15 @@ def _require_round(state: RoundState | None, round_id: str) -> RoundState:
     return state
 
 
-def _require_nomination(state: RoundState, nomination_id: UUID) -> Nomination:
-    nomination = state.nominations.get(nomination_id)
-    if nomination is None:
-        raise NominationNotFound(round_id=state.round_id, nomination_id=str(nomination_id))
-    return nomination
+def _require_nomination(
+    state: RoundState | None, nomination_id: UUID
+) -> tuple[RoundState, Nomination]:
+    """The nomination, in the round the handler found it in (its command names no round)."""
+    nomination = state.nominations.get(nomination_id) if state is not None else None
+    if state is None or nomination is None:
+        round_id = state.round_id if state is not None else "-"
+        raise NominationNotFound(round_id=round_id, nomination_id=str(nomination_id))
+    return state, nomination
 
 
 def _require_window(state: RoundState, unit_code: str, now: datetime) -> None:

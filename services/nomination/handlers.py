@@ -6,12 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from services.nomination.commands import (
-    AmendNomination,
-    ExtendDeadline,
-    ImportDirectory,
-    SubmitNomination,
-)
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
     DirectoryState,
@@ -28,6 +22,14 @@ from services.nomination.domain import (
 )
 from shared.contracts.common import Category
 from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
+from shared.contracts.nomination_commands import (
+    AmendNomination,
+    ExtendDeadline,
+    ImportDirectory,
+    SubmitNomination,
+    WithdrawNomination,
+)
+from shared.errors import NotFound
 from shared.events import DomainEvent, RecordedEvent
 from shared.rounds import Cadence, parse_deadline_time
 from shared.service import ServiceRuntime
@@ -87,9 +89,23 @@ class NominationHandlers:
             )
 
         recorded = await self.runtime.execute(
-            round_stream_id(cmd.round_id), evolve_round, None, decide, cmd.actor
+            round_stream_id(await self._round_of(cmd)), evolve_round, None, decide, cmd.actor
         )
         return outcome(recorded)
+
+    async def _round_of(self, cmd: RoundCommand) -> str:
+        """The round a command acts in: named by the command, or the nomination's own round
+        (a nomination never changes round, so the projection's answer cannot go stale)."""
+        if not isinstance(cmd, AmendNomination | WithdrawNomination):
+            return cmd.round_id
+        round_id: str | None = await self.runtime.store.pool.fetchval(
+            "SELECT round_id FROM nominations WHERE nomination_id = $1", cmd.nomination_id
+        )
+        if round_id is None:
+            raise NotFound(
+                "找不到该推荐。", "No such nomination.", nomination_id=str(cmd.nomination_id)
+            )
+        return round_id
 
     async def _directory_for(self, cmd: RoundCommand) -> DirectoryState:
         """The part of the directory a round command needs, read from the projection."""

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from services.publicity import projections
-from services.publicity.commands import ApproveMaterial, EditMaterial, PublishMaterial
 from services.publicity.handlers import PublicityHandlers
 from services.publicity.queries import (
     GetArtefact,
@@ -21,6 +20,7 @@ from services.publicity.queries import (
 from shared.clock import Clock
 from shared.contracts import publicity as publicity_contract
 from shared.contracts import review as review_contract
+from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
 from shared.events import DomainEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings

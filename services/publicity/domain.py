@@ -23,15 +23,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from services.publicity.commands import (
-    PUBLICITY,
-    ApproveMaterial,
-    Command,
-    EditMaterial,
-    MaterialWorkflowCommand,
-    PublishMaterial,
-    SectionEdit,
-)
 from services.publicity.errors import (
     AlreadyPublished,
     CaptionTooLong,
@@ -68,6 +59,15 @@ from shared.contracts.publicity import (
     Section,
     WinnerRevocationRecorded,
     material_id_for,
+)
+from shared.contracts.publicity_commands import (
+    PUBLICITY,
+    ApproveMaterial,
+    Command,
+    EditMaterial,
+    MaterialWorkflowCommand,
+    PublishMaterial,
+    SectionEdit,
 )
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent

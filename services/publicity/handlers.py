@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 
 from services.publicity import projections
-from services.publicity.commands import SYSTEM, MaterialWorkflowCommand
 from services.publicity.domain import (
     MeetingRule,
     PublicityPolicy,
@@ -31,6 +30,7 @@ from services.publicity.domain import (
 from services.publicity.errors import MaterialNotFound
 from shared.calendar import WorkingCalendar
 from shared.contracts.publicity import PublicityEvent, publicity_stream_id
+from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError

@@ -1,7 +1,8 @@
 """The review service's composition root (`faststream run services.review.app:app`).
 
-Commands `flowers.cmd.review.<name>` (payload: the command model of services/review/commands.py,
-with `actor`, `roles`, `actor_department` as the gateway passes them), queries
+Commands `flowers.cmd.review.<name>` (payload: the command model of
+shared/contracts/review_commands.py; `actor`, `roles`, `actor_department` from the verified
+identity), queries
 `flowers.qry.review.<name>` (the query models of services/review/queries.py), and the
 consumer `review-nomination` of the nomination service's events.
 """
@@ -12,23 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from services.review import projections
-from services.review.commands import (
-    AcceptNomination,
-    AssignPanelist,
-    Command,
-    DecideWinners,
-    NameReplacement,
-    PublishResult,
-    RaiseObjection,
-    RecordObjectionNote,
-    RejectNomination,
-    RemovePanelist,
-    ResolveObjection,
-    RevokeWinner,
-    StartNotice,
-    SubmitScore,
-    VetoNomination,
-)
 from services.review.handlers import ReviewHandlers, ReviewStates
 from services.review.queries import (
     GetPanel,
@@ -46,42 +30,26 @@ from services.review.queries import (
 )
 from shared.clock import Clock
 from shared.contracts import review as review_contract
+from shared.contracts.review_commands import (
+    AcceptNomination,
+    AssignPanelist,
+    DecideWinners,
+    NameReplacement,
+    PublishResult,
+    RaiseObjection,
+    RecordObjectionNote,
+    RejectNomination,
+    RemovePanelist,
+    ResolveObjection,
+    RevokeWinner,
+    StartNotice,
+    SubmitScore,
+    VetoNomination,
+)
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
-
-COMMANDS: dict[str, tuple[type[Command], str]] = {
-    "accept": (AcceptNomination, "The office accepts a nomination in the eligibility audit."),
-    "reject": (RejectNomination, "The office rejects a nomination, with a reason the unit sees."),
-    "assign_panelist": (
-        AssignPanelist,
-        "The office puts a panelist (with a department) on the panel.",
-    ),
-    "remove_panelist": (
-        RemovePanelist,
-        "The office takes a panelist off the panel, with a reason.",
-    ),
-    "submit_score": (SubmitScore, "A panelist submits or revises a score sheet (no conflicts)."),
-    "veto": (VetoNomination, "Discipline inspection vetoes a nomination (一票否决)."),
-    "decide_winners": (
-        DecideWinners,
-        "The leader decides a category's winners (reason off-ranking).",
-    ),
-    "start_notice": (StartNotice, "The public notice (公示) of decided categories starts."),
-    "raise_objection": (
-        RaiseObjection,
-        "Anyone signed in raises a real-name objection to a winner.",
-    ),
-    "record_objection_note": (RecordObjectionNote, "The office records an investigation note."),
-    "resolve_objection": (ResolveObjection, "The office dismisses or upholds an objection."),
-    "name_replacement": (NameReplacement, "The leader names a replacement; a new notice starts."),
-    "publish_result": (PublishResult, "The office publishes the round's result (ResultPublished)."),
-    "revoke_winner": (
-        RevokeWinner,
-        "The leader revokes a published winner's award, with a reason.",
-    ),
-}
 
 
 def build_runtime(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
@@ -100,13 +68,75 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         handlers.on_nomination_event
     )
 
-    for name, (model, doc) in COMMANDS.items():
+    @rpc.command("accept", AcceptNomination)
+    async def accept(cmd: AcceptNomination) -> dict[str, Any]:
+        """The office accepts a nomination in the eligibility audit."""
+        return await handlers.command(cmd)
 
-        async def run(cmd: Command) -> dict[str, Any]:
-            return await handlers.command(cmd)
+    @rpc.command("reject", RejectNomination)
+    async def reject(cmd: RejectNomination) -> dict[str, Any]:
+        """The office rejects a nomination, with a reason the unit sees."""
+        return await handlers.command(cmd)
 
-        run.__doc__ = doc
-        rpc.command(name, model)(run)
+    @rpc.command("assign_panelist", AssignPanelist)
+    async def assign_panelist(cmd: AssignPanelist) -> dict[str, Any]:
+        """The office puts a panelist (with a department) on the panel."""
+        return await handlers.command(cmd)
+
+    @rpc.command("remove_panelist", RemovePanelist)
+    async def remove_panelist(cmd: RemovePanelist) -> dict[str, Any]:
+        """The office takes a panelist off the panel, with a reason."""
+        return await handlers.command(cmd)
+
+    @rpc.command("submit_score", SubmitScore)
+    async def submit_score(cmd: SubmitScore) -> dict[str, Any]:
+        """A panelist submits or revises a score sheet (no conflicts)."""
+        return await handlers.command(cmd)
+
+    @rpc.command("veto", VetoNomination)
+    async def veto(cmd: VetoNomination) -> dict[str, Any]:
+        """Discipline inspection vetoes a nomination (一票否决)."""
+        return await handlers.command(cmd)
+
+    @rpc.command("decide_winners", DecideWinners)
+    async def decide_winners(cmd: DecideWinners) -> dict[str, Any]:
+        """The leader decides a category's winners (reason off-ranking)."""
+        return await handlers.command(cmd)
+
+    @rpc.command("start_notice", StartNotice)
+    async def start_notice(cmd: StartNotice) -> dict[str, Any]:
+        """The public notice (公示) of decided categories starts."""
+        return await handlers.command(cmd)
+
+    @rpc.command("raise_objection", RaiseObjection)
+    async def raise_objection(cmd: RaiseObjection) -> dict[str, Any]:
+        """Anyone signed in raises a real-name objection to a winner."""
+        return await handlers.command(cmd)
+
+    @rpc.command("record_objection_note", RecordObjectionNote)
+    async def record_objection_note(cmd: RecordObjectionNote) -> dict[str, Any]:
+        """The office records an investigation note."""
+        return await handlers.command(cmd)
+
+    @rpc.command("resolve_objection", ResolveObjection)
+    async def resolve_objection(cmd: ResolveObjection) -> dict[str, Any]:
+        """The office dismisses or upholds an objection."""
+        return await handlers.command(cmd)
+
+    @rpc.command("name_replacement", NameReplacement)
+    async def name_replacement(cmd: NameReplacement) -> dict[str, Any]:
+        """The leader names a replacement; a new notice starts."""
+        return await handlers.command(cmd)
+
+    @rpc.command("publish_result", PublishResult)
+    async def publish_result(cmd: PublishResult) -> dict[str, Any]:
+        """The office publishes the round's result (ResultPublished)."""
+        return await handlers.command(cmd)
+
+    @rpc.command("revoke_winner", RevokeWinner)
+    async def revoke_winner(cmd: RevokeWinner) -> dict[str, Any]:
+        """The leader revokes a published winner's award, with a reason."""
+        return await handlers.command(cmd)
 
     def queries() -> ReviewQueries:
         assert runtime.pool is not None, "the service has not started"

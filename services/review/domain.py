@@ -19,25 +19,6 @@ from uuid import UUID
 
 from services.review import aggregation
 from services.review.aggregation import TRIM_FROM, PanelScore, Rubric, RubricError
-from services.review.commands import (
-    AcceptNomination,
-    AssignPanelist,
-    Command,
-    DecideWinners,
-    NameReplacement,
-    PublishResult,
-    RaiseObjection,
-    RecordObjectionNote,
-    RejectNomination,
-    RemovePanelist,
-    ResolveObjection,
-    ReviewCommand,
-    RevokeWinner,
-    Role,
-    StartNotice,
-    SubmitScore,
-    VetoNomination,
-)
 from services.review.errors import (
     AlreadyAnnounced,
     AlreadyAssigned,
@@ -101,6 +82,25 @@ from shared.contracts.review import (
     WinnerRevoked,
     WinnersDecided,
     review_stream_id,
+)
+from shared.contracts.review_commands import (
+    AcceptNomination,
+    AssignPanelist,
+    Command,
+    DecideWinners,
+    NameReplacement,
+    PublishResult,
+    RaiseObjection,
+    RecordObjectionNote,
+    RejectNomination,
+    RemovePanelist,
+    ResolveObjection,
+    ReviewCommand,
+    RevokeWinner,
+    Role,
+    StartNotice,
+    SubmitScore,
+    VetoNomination,
 )
 from shared.events import DomainEvent
 

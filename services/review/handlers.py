@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 
 from services.review.aggregation import Rubric
-from services.review.commands import Command
 from services.review.domain import (
     ReviewPolicy,
     ReviewState,
@@ -41,6 +40,7 @@ from shared.contracts.review import (
     registry,
     review_stream_id,
 )
+from shared.contracts.review_commands import Command
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import fold
 from shared.logging import get_logger

@@ -18,7 +18,6 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from services.review import domain
-from services.review.commands import PublishResult
 from services.review.domain import (
     OVERSEERS,
     ReviewPolicy,
@@ -31,6 +30,7 @@ from services.review.errors import NotPermitted, ReviewError
 from services.review.handlers import ReviewStates
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.contracts.review_commands import PublishResult
 from shared.rounds import RoundId, RoundPeriod
 
 

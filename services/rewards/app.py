@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from services.rewards import projections
-from services.rewards.commands import AcknowledgeAdjustment
 from services.rewards.domain import PacesetterPolicy, RewardsPolicy
 from services.rewards.handlers import (
     RewardsHandlers,
@@ -38,6 +37,7 @@ from shared.clock import Clock
 from shared.contracts import review as review_contract
 from shared.contracts import rewards as rewards_contract
 from shared.contracts.review import ResultPublished, WinnerRevoked
+from shared.contracts.rewards_commands import AcknowledgeAdjustment
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 

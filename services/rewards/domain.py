@@ -19,7 +19,6 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from services.rewards.commands import ADMIN, PAYROLL, AcknowledgeAdjustment
 from services.rewards.errors import (
     AcknowledgementConflict,
     AwardNotGranted,
@@ -44,6 +43,7 @@ from shared.contracts.rewards import (
     adjustment_id_for,
     award_id_for,
 )
+from shared.contracts.rewards_commands import ADMIN, PAYROLL, AcknowledgeAdjustment
 from shared.events import DomainEvent
 
 CENT = Decimal("0.01")

@@ -20,7 +20,6 @@ from uuid import UUID
 import asyncpg
 
 from services.rewards import projections
-from services.rewards.commands import SYSTEM_ACTOR, AcknowledgeAdjustment
 from services.rewards.domain import (
     CENT,
     EMPTY_PERIOD,
@@ -50,6 +49,7 @@ from shared.contracts.rewards import (
     payroll_period_stream_id,
     registry,
 )
+from shared.contracts.rewards_commands import SYSTEM_ACTOR, AcknowledgeAdjustment
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest, ConcurrencyError, DuplicateEventError, fold
 from shared.logging import get_logger

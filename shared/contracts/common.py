@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+
+from shared.rounds import RoundId
 
 
 class Category(StrEnum):
@@ -75,3 +78,7 @@ class NomineeSnapshot(BaseModel):
     unit_code: str
     unit_name: str
     position: str
+
+
+RoundRef = Annotated[RoundId, StringConstraints(max_length=16)]
+"""A round a command names: a round id, bounded so the API's schema states its maximum."""

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 
 from services.gateway.auth import Principal
 from services.gateway.state import Services
+from shared.contracts.nomination_commands import WithdrawNomination
 from shared.rpc import RemoteError
 from tests.gateway.harness import (
     DEEDS,
@@ -817,10 +818,7 @@ async def test_a_nominator_of_one_unit_can_never_act_for_another(gateway: Harnes
     services = Services(gateway.rpc, principal, "test")
     with pytest.raises(RemoteError) as refused:
         await services.command(
-            "nomination",
-            "withdraw",
-            {"nomination_id": ids["nb"], "round_id": ROUND, "reason": "x"},
-            unit=True,
+            "nomination", "withdraw", WithdrawNomination, nomination_id=ids["nb"], reason="x"
         )
     assert refused.value.error.code == "not_own_unit"
     remaining = await gateway.rpc.query("nomination", "nominations", {"unit_code": UNIT_B})

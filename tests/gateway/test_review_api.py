@@ -11,6 +11,7 @@ import pytest
 
 from services.gateway.auth import Principal
 from services.gateway.state import Services
+from shared.contracts.review_commands import SubmitScore
 from shared.rpc import RemoteError
 from tests.gateway.harness import ROUND, Harness
 from tests.gateway.review_setup import SHEET_HIGH, SHEET_LOW, after_the_notice, review_round
@@ -107,7 +108,7 @@ async def test_a_round_is_reviewed_through_the_api_from_audit_to_publication(
         problem(
             await who["p_go"].put(score_path, {"criteria": {**SHEET_HIGH, "innovation": "101"}}),
             422,
-            "invalid_input",
+            "invalid_score",
         )
         problem(
             await who["p_go"].put(score_path, {"criteria": {"achievements": "90"}}),
@@ -246,7 +247,10 @@ async def test_a_panelist_can_never_score_a_conflicted_nomination_even_past_the_
         await services.command(
             "review",
             "submit_score",
-            {"round_id": ROUND, "nomination_id": rr.nominations["E100"], "criteria": SHEET_HIGH},
+            SubmitScore,
+            round_id=ROUND,
+            nomination_id=rr.nominations["E100"],
+            criteria=SHEET_HIGH,
         )
     assert caught.value.error.code == "conflict_of_interest"
     assert caught.value.error.details["conflict"] == "own_unit"

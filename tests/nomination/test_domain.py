@@ -14,17 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.nomination.commands import (
-    AmendNomination,
-    CloseRound,
-    DirectoryRow,
-    ExtendDeadline,
-    ImportDirectory,
-    MeasurableResultInput,
-    OpenRound,
-    SubmitNomination,
-    WithdrawNomination,
-)
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
     NominationPolicy,
@@ -57,6 +46,17 @@ from shared.contracts.nomination import (
     UnitRenamed,
     registry,
     round_stream_id,
+)
+from shared.contracts.nomination_commands import (
+    AmendNomination,
+    CloseRound,
+    DirectoryRow,
+    ExtendDeadline,
+    ImportDirectory,
+    MeasurableResultInput,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
 )
 from shared.events import DomainEvent
 from shared.eventstore import fold
@@ -188,7 +188,6 @@ def amend(
         roles=roles,
         actor_unit_code=actor_unit,
         nomination_id=nomination_id,
-        round_id=ROUND,
         category=category,
         deeds=deeds,
         results=(MeasurableResultInput(metric="节约成本", value=Decimal("120000"), unit="元"),),
@@ -230,7 +229,6 @@ def withdraw(
         roles=roles,
         actor_unit_code=actor_unit,
         nomination_id=nomination_id,
-        round_id=ROUND,
         reason=reason,
     )
 
@@ -673,8 +671,8 @@ def test_nothing_is_accepted_after_the_round_is_closed(case: Case) -> None:
 
 @cases(
     submitting_to_an_unknown_round=Case([], submit(), DURING, "round_not_open"),
-    amending_in_an_unknown_round=Case([], amend(), DURING, "round_not_open"),
-    withdrawing_in_an_unknown_round=Case([], withdraw(), DURING, "round_not_open"),
+    amending_where_no_round_holds_it=Case([], amend(), DURING, "nomination_not_found"),
+    withdrawing_where_no_round_holds_it=Case([], withdraw(), DURING, "nomination_not_found"),
     extending_an_unknown_round=Case([], extend(), DURING, "round_not_open"),
     closing_an_unknown_round=Case([], close(), FIRST_LATE_SECOND, "round_not_open"),
 )

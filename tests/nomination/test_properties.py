@@ -17,14 +17,6 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.nomination.commands import (
-    AmendNomination,
-    CloseRound,
-    ExtendDeadline,
-    MeasurableResultInput,
-    SubmitNomination,
-    WithdrawNomination,
-)
 from services.nomination.domain import (
     NominationPolicy,
     RoundCommand,
@@ -45,6 +37,14 @@ from shared.contracts.nomination import (
     NominationWithdrawn,
     RoundOpened,
     UnitRegistered,
+)
+from shared.contracts.nomination_commands import (
+    AmendNomination,
+    CloseRound,
+    ExtendDeadline,
+    MeasurableResultInput,
+    SubmitNomination,
+    WithdrawNomination,
 )
 from shared.events import DomainEvent
 from shared.rounds import Cadence
@@ -128,7 +128,6 @@ def amends(draw: st.DrawFn) -> AmendNomination:
         roles=frozenset({"nominator"}),
         actor_unit_code=unit,
         nomination_id=UNKNOWN_ID,
-        round_id=ROUND,
         category=draw(st.sampled_from(CATEGORIES)),
         deeds=DEEDS + draw(st.sampled_from(["", "补充。", "再补充。"])),
         results=RESULTS,
@@ -144,7 +143,6 @@ def withdrawals(draw: st.DrawFn) -> WithdrawNomination:
         roles=frozenset({"nominator"}),
         actor_unit_code=unit,
         nomination_id=UNKNOWN_ID,
-        round_id=ROUND,
         reason="撤回",
     )
 

@@ -8,14 +8,6 @@ from uuid import UUID
 
 import pytest
 
-from services.publicity.commands import (
-    PUBLICITY,
-    ApproveMaterial,
-    EditMaterial,
-    MaterialWorkflowCommand,
-    PublishMaterial,
-    SectionEdit,
-)
 from services.publicity.domain import (
     MeetingRule,
     PublicityPolicy,
@@ -44,6 +36,14 @@ from shared.contracts.publicity import (
     WinnerRevocationRecorded,
     material_id_for,
     registry,
+)
+from shared.contracts.publicity_commands import (
+    PUBLICITY,
+    ApproveMaterial,
+    EditMaterial,
+    MaterialWorkflowCommand,
+    PublishMaterial,
+    SectionEdit,
 )
 from shared.events import DomainEvent
 from shared.settings import Settings

@@ -21,7 +21,6 @@ from uuid import UUID
 
 import pytest
 
-from services.publicity.commands import PUBLICITY, ApproveMaterial, PublishMaterial
 from services.publicity.domain import (
     PublicityPolicy,
     RoundPublicity,
@@ -44,6 +43,7 @@ from services.publicity.rendering import (
     render,
 )
 from shared.contracts.publicity import material_id_for
+from shared.contracts.publicity_commands import PUBLICITY, ApproveMaterial, PublishMaterial
 from shared.events import DomainEvent
 from tests.publicity.fixtures import (
     DRAFTED_AT,

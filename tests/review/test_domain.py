@@ -21,23 +21,6 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import pytest
 from pydantic import ValidationError
 
-from services.review.commands import (
-    AcceptNomination,
-    AssignPanelist,
-    Command,
-    DecideWinners,
-    NameReplacement,
-    PublishResult,
-    RaiseObjection,
-    RecordObjectionNote,
-    RejectNomination,
-    RemovePanelist,
-    ResolveObjection,
-    RevokeWinner,
-    StartNotice,
-    SubmitScore,
-    VetoNomination,
-)
 from services.review.domain import (
     ReviewPolicy,
     ReviewState,
@@ -73,6 +56,23 @@ from shared.contracts.review import (
     WinnersDecided,
     registry,
     review_stream_id,
+)
+from shared.contracts.review_commands import (
+    AcceptNomination,
+    AssignPanelist,
+    Command,
+    DecideWinners,
+    NameReplacement,
+    PublishResult,
+    RaiseObjection,
+    RecordObjectionNote,
+    RejectNomination,
+    RemovePanelist,
+    ResolveObjection,
+    RevokeWinner,
+    StartNotice,
+    SubmitScore,
+    VetoNomination,
 )
 from shared.events import DomainEvent
 from shared.eventstore import fold

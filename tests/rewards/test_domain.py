@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.rewards.commands import AcknowledgeAdjustment
 from services.rewards.domain import (
     EMPTY_PERIOD,
     AwardState,
@@ -48,6 +47,7 @@ from shared.contracts.rewards import (
     adjustment_id_for,
     award_id_for,
 )
+from shared.contracts.rewards_commands import AcknowledgeAdjustment
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
 from shared.eventstore import fold
 from shared.settings import Settings

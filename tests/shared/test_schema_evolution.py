@@ -117,8 +117,8 @@ def test_a_local_deadline_that_is_not_the_deadline_is_refused() -> None:
 
 
 def test_new_round_opened_events_are_written_as_version_2() -> None:
-    from services.nomination.commands import OpenRound
     from services.nomination.domain import NominationPolicy, decide_open_round
+    from shared.contracts.nomination_commands import OpenRound
 
     [event] = decide_open_round(
         None,

@@ -20,6 +20,7 @@ from services.gateway.routes.forms import FormState
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared import directory_csv
+from shared.contracts.nomination_commands import ImportDirectory
 from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -276,10 +277,17 @@ async def import_directory(
                 )
             elif parsed.rows:
                 try:
-                    reply = await nom.import_directory(svc, parsed.rows, complete)
+                    reply = await svc.command(
+                        nom.SERVICE,
+                        "import_directory",
+                        ImportDirectory,
+                        rows=parsed.rows,
+                        complete=complete,
+                    )
                     result["changes"] = reply.get("changes", {})
-                except RemoteError as exc:
-                    result["problem"] = pick(Problem.from_remote(exc).message, locale)
+                except (RemoteError, Problem) as exc:
+                    problem = Problem.from_remote(exc) if isinstance(exc, RemoteError) else exc
+                    result["problem"] = pick(problem.message, locale)
     if result["problem"]:
         status_code = 422
     units = await nom.units(svc)

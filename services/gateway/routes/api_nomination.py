@@ -10,11 +10,21 @@ from pydantic import BaseModel, ConfigDict
 
 from services.gateway import nomination as nom
 from services.gateway.auth import Principal
+from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
 from services.gateway.problems import Problem
 from services.gateway.state import gw_state, services
 from shared import directory_csv
 from shared.contracts.common import Category
+from shared.contracts.nomination_commands import (
+    AmendNomination,
+    CloseRound,
+    ExtendDeadline,
+    ImportDirectory,
+    OpenRound,
+    SubmitNomination,
+    WithdrawNomination,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["nomination"], dependencies=[Depends(api_csrf)])
 
@@ -92,6 +102,24 @@ class ImportOut(CommandOut):
     changes: dict[str, int]
 
 
+OpenRoundBody = Annotated[dict[str, Any], Depends(body(OpenRound))]
+ExtendDeadlineBody = Annotated[dict[str, Any], Depends(body(ExtendDeadline, omit=("round_id",)))]
+SubmitBody = Annotated[
+    dict[str, Any],
+    Depends(
+        body(
+            SubmitNomination,
+            optional={
+                "unit_code": "The nominator's own unit (the default); any other is refused.",
+                "nomination_id": "Chosen by the client to make a retry harmless.",
+            },
+        )
+    ),
+]
+AmendBody = Annotated[dict[str, Any], Depends(body(AmendNomination, omit=("nomination_id",)))]
+WithdrawBody = Annotated[dict[str, Any], Depends(body(WithdrawNomination, omit=("nomination_id",)))]
+ImportBody = Annotated[dict[str, Any], Depends(body(ImportDirectory))]
+
 ReadNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_READERS))]
 WriteNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))]
 WriteRounds = Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
@@ -108,23 +136,29 @@ async def list_rounds(
 
 
 @router.post("/rounds", response_model=CommandOut, status_code=201)
-async def open_round(request: Request, body: nom.OpenRoundIn, principal: WriteRounds) -> Any:
+async def open_round(request: Request, fields: OpenRoundBody, principal: WriteRounds) -> Any:
     """Open a round for nominations (the office)."""
-    return await nom.open_round(services(request, principal), body)
+    return await services(request, principal).command(
+        nom.SERVICE, "open_round", OpenRound, **fields
+    )
 
 
 @router.post("/rounds/{round_id}/extend", response_model=CommandOut)
 async def extend_deadline(
-    request: Request, round_id: str, body: nom.ExtendDeadlineIn, principal: WriteRounds
+    request: Request, round_id: str, fields: ExtendDeadlineBody, principal: WriteRounds
 ) -> Any:
     """Extend the deadline for the whole round or one unit, with a reason (the office)."""
-    return await nom.extend_deadline(services(request, principal), round_id, body)
+    return await services(request, principal).command(
+        nom.SERVICE, "extend_deadline", ExtendDeadline, round_id=round_id, **fields
+    )
 
 
 @router.post("/rounds/{round_id}/close", response_model=CommandOut)
 async def close_round(request: Request, round_id: str, principal: WriteRounds) -> Any:
     """Close the nomination window early (the office)."""
-    return await nom.close_round(services(request, principal), round_id)
+    return await services(request, principal).command(
+        nom.SERVICE, "close_round", CloseRound, round_id=round_id
+    )
 
 
 @router.get("/rounds/{round_id}/quota", response_model=QuotaOut)
@@ -164,10 +198,19 @@ async def list_nominations(
 
 @router.post("/nominations", response_model=SubmittedOut, status_code=201)
 async def submit_nomination(
-    request: Request, body: nom.SubmitNominationIn, principal: WriteNominations
+    request: Request, fields: SubmitBody, principal: WriteNominations
 ) -> Any:
     """Nominate an active employee of the nominator's own unit."""
-    return await nom.submit(services(request, principal), principal, body)
+    return await services(request, principal).command(
+        nom.SERVICE,
+        "submit",
+        SubmitNomination,
+        **{
+            **fields,
+            "unit_code": fields["unit_code"] or principal.unit_code,
+            "nomination_id": fields["nomination_id"] or uuid.uuid4(),
+        },
+    )
 
 
 @router.get("/nominations/{nomination_id}", response_model=NominationDetailOut)
@@ -182,22 +225,26 @@ async def get_nomination(
 async def amend_nomination(
     request: Request,
     nomination_id: uuid.UUID,
-    body: nom.AmendNominationIn,
+    fields: AmendBody,
     principal: WriteNominations,
 ) -> Any:
     """Replace a nomination's content before the deadline (own unit only)."""
-    return await nom.amend(services(request, principal), principal, nomination_id, body)
+    return await services(request, principal).command(
+        nom.SERVICE, "amend", AmendNomination, nomination_id=nomination_id, **fields
+    )
 
 
 @router.post("/nominations/{nomination_id}/withdraw", response_model=CommandOut)
 async def withdraw_nomination(
     request: Request,
     nomination_id: uuid.UUID,
-    body: nom.WithdrawNominationIn,
+    fields: WithdrawBody,
     principal: WriteNominations,
 ) -> Any:
     """Withdraw a nomination before the deadline, with a reason (own unit only)."""
-    return await nom.withdraw(services(request, principal), principal, nomination_id, body.reason)
+    return await services(request, principal).command(
+        nom.SERVICE, "withdraw", WithdrawNomination, nomination_id=nomination_id, **fields
+    )
 
 
 @router.get("/directory/units", response_model=list[UnitOut])
@@ -222,12 +269,13 @@ async def list_employees(
 @router.post("/directory/import", response_model=ImportOut)
 async def import_directory(
     request: Request,
-    body: nom.ImportDirectoryIn,
+    fields: ImportBody,
     principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
 ) -> Any:
     """Bring the directory in line with these rows; only differences become events."""
-    rows = [r.model_dump() for r in body.rows]
-    return await nom.import_directory(services(request, principal), rows, body.complete)
+    return await services(request, principal).command(
+        nom.SERVICE, "import_directory", ImportDirectory, **fields
+    )
 
 
 @router.post("/directory/import.csv", response_model=ImportOut)
@@ -266,5 +314,7 @@ async def import_directory_csv(
                 for e in parsed.errors
             ],
         )
-    reply = await nom.import_directory(services(request, principal), parsed.rows, complete)
+    reply = await services(request, principal).command(
+        nom.SERVICE, "import_directory", ImportDirectory, rows=parsed.rows, complete=complete
+    )
     return {**reply, "skipped_lines": [e.line for e in parsed.errors]}

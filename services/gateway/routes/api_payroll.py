@@ -17,14 +17,19 @@ from pydantic import BaseModel, ConfigDict
 
 from services.gateway import rewards as rw
 from services.gateway.auth import Principal
+from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
 from services.gateway.downloads import download
 from services.gateway.state import services
+from shared.contracts.rewards_commands import AcknowledgeAdjustment
 
 router = APIRouter(prefix="/api/v1", tags=["payroll"], dependencies=[Depends(api_csrf)])
 
 Readers = Annotated[Principal, Depends(allow(*rw.PAYROLL_READERS))]
 Writers = Annotated[Principal, Depends(allow(*rw.PAYROLL_WRITERS))]
+AcknowledgeBody = Annotated[
+    dict[str, Any], Depends(body(AcknowledgeAdjustment, omit=("adjustment_id",)))
+]
 PeriodQuery = Annotated[str | None, Query(pattern=rw.PERIOD_PATTERN, description="YYYY-MM")]
 
 
@@ -124,14 +129,16 @@ async def get_adjustment(request: Request, adjustment_id: uuid.UUID, principal: 
 
 @router.post("/payroll/adjustments/{adjustment_id}/acknowledge", response_model=AcknowledgedOut)
 async def acknowledge(
-    request: Request, adjustment_id: uuid.UUID, body: rw.AcknowledgeIn, principal: Writers
+    request: Request, adjustment_id: uuid.UUID, fields: AcknowledgeBody, principal: Writers
 ) -> Any:
     """Payroll applied this adjustment (idempotent: the same again changes nothing).
 
     Leave `period`, `amount` and `currency` out when it was applied as issued; give them for
     an id rewards never issued (recorded and reported by the reconciliation).
     """
-    return await rw.acknowledge(services(request, principal), adjustment_id, body)
+    return await services(request, principal).command(
+        rw.SERVICE, "acknowledge", AcknowledgeAdjustment, adjustment_id=adjustment_id, **fields
+    )
 
 
 @router.post("/payroll/periods/{period}/acknowledge", response_model=PeriodAcknowledgedOut)

@@ -11,15 +11,20 @@ from pydantic import BaseModel, ConfigDict
 
 from services.gateway import publicity as pub
 from services.gateway.auth import Principal
+from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
 from services.gateway.downloads import download
 from services.gateway.problems import Problem
 from services.gateway.state import services
+from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
 
 router = APIRouter(prefix="/api/v1", tags=["publicity"], dependencies=[Depends(api_csrf)])
 
 Readers = Annotated[Principal, Depends(allow(*pub.DRAFT_READERS))]
 Writers = Annotated[Principal, Depends(allow(*pub.PUBLICITY_WRITERS))]
+EditBody = Annotated[dict[str, Any], Depends(body(EditMaterial, omit=("material_id",)))]
+ApproveBody = Annotated[dict[str, Any], Depends(body(ApproveMaterial, omit=("material_id",)))]
+PublishBody = Annotated[dict[str, Any], Depends(body(PublishMaterial, omit=("material_id",)))]
 ReportReaders = Annotated[Principal, Depends(allow(*pub.REPORT_READERS))]
 Scope = Annotated[str, Query(pattern="^(round|year)$")]
 Year = Annotated[int | None, Query(ge=1000, le=9999)]
@@ -99,26 +104,32 @@ async def get_draft(request: Request, material_id: uuid.UUID, principal: Readers
 
 @router.put("/publicity/drafts/{material_id}", response_model=WorkflowOut)
 async def edit_draft(
-    request: Request, material_id: uuid.UUID, body: pub.EditDraftIn, principal: Writers
+    request: Request, material_id: uuid.UUID, fields: EditBody, principal: Writers
 ) -> Any:
     """Change a draft's wording (fields left out stay); an approved draft needs approving again."""
-    return await pub.edit(services(request, principal), material_id, body)
+    return await services(request, principal).command(
+        pub.SERVICE, "edit", EditMaterial, material_id=material_id, **fields
+    )
 
 
 @router.post("/publicity/drafts/{material_id}/approve", response_model=WorkflowOut)
 async def approve_draft(
-    request: Request, material_id: uuid.UUID, body: pub.ApproveIn, principal: Writers
+    request: Request, material_id: uuid.UUID, fields: ApproveBody, principal: Writers
 ) -> Any:
     """Approve the draft as it stands (at `expected_revision`, when given)."""
-    return await pub.approve(services(request, principal), material_id, body.expected_revision)
+    return await services(request, principal).command(
+        pub.SERVICE, "approve", ApproveMaterial, material_id=material_id, **fields
+    )
 
 
 @router.post("/publicity/drafts/{material_id}/publish", response_model=WorkflowOut)
 async def publish_draft(
-    request: Request, material_id: uuid.UUID, body: pub.PublishIn, principal: Writers
+    request: Request, material_id: uuid.UUID, fields: PublishBody, principal: Writers
 ) -> Any:
     """Mark the approved draft published on one of its channels."""
-    return await pub.publish(services(request, principal), material_id, body.channel)
+    return await services(request, principal).command(
+        pub.SERVICE, "publish", PublishMaterial, material_id=material_id, **fields
+    )
 
 
 @router.get(

@@ -10,11 +10,18 @@ from pydantic import BaseModel, ConfigDict
 
 from services.gateway import review as rv
 from services.gateway.auth import Principal
+from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
 from services.gateway.state import gw_state, services
+from shared.contracts import review_commands as rc
 from shared.contracts.common import Category
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"], dependencies=[Depends(api_csrf)])
+
+# What the path names, left out of the request bodies.
+ON_ROUND = ("round_id",)
+ON_NOMINATION = ("round_id", "nomination_id")
+ON_OBJECTION = ("round_id", "objection_no")
 
 
 class Out(BaseModel):
@@ -184,15 +191,28 @@ async def accept_nomination(
     request: Request, round_id: str, nomination_id: uuid.UUID, principal: Office
 ) -> Any:
     """Accept a nomination in the eligibility audit."""
-    return await rv.accept(services(request, principal), principal, round_id, nomination_id)
+    return await services(request, principal).command(
+        rv.SERVICE, "accept", rc.AcceptNomination, round_id=round_id, nomination_id=nomination_id
+    )
 
 
 @router.post("/rounds/{round_id}/nominations/{nomination_id}/reject", response_model=CommandOut)
 async def reject_nomination(
-    request: Request, round_id: str, nomination_id: uuid.UUID, body: rv.RejectIn, principal: Office
+    request: Request,
+    round_id: str,
+    nomination_id: uuid.UUID,
+    fields: Annotated[dict[str, Any], Depends(body(rc.RejectNomination, omit=ON_NOMINATION))],
+    principal: Office,
 ) -> Any:
     """Reject a nomination, with a reason the unit sees."""
-    return await rv.reject(services(request, principal), principal, round_id, nomination_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "reject",
+        rc.RejectNomination,
+        round_id=round_id,
+        nomination_id=nomination_id,
+        **fields,
+    )
 
 
 @router.get("/rounds/{round_id}/panel", response_model=list[PanelistOut])
@@ -221,8 +241,9 @@ async def assign_panelist(
     request: Request, round_id: str, body: rv.AssignPanelistIn, principal: Office
 ) -> Any:
     """Put a panelist account on the round's panel (department and unit from the account)."""
-    return await rv.assign_panelist(
-        services(request, principal), principal, gw_state(request).accounts, round_id, body
+    panelist = await rv.panelist_fields(gw_state(request).accounts, body.user_id, body.employee_no)
+    return await services(request, principal).command(
+        rv.SERVICE, "assign_panelist", rc.AssignPanelist, round_id=round_id, **panelist
     )
 
 
@@ -231,12 +252,19 @@ async def remove_panelist(
     request: Request,
     round_id: str,
     panelist_id: str,
-    body: rv.RemovePanelistIn,
+    fields: Annotated[
+        dict[str, Any], Depends(body(rc.RemovePanelist, omit=("round_id", "panelist_id")))
+    ],
     principal: Office,
 ) -> Any:
     """Take a panelist off the round's panel, with a reason (their scores stop counting)."""
-    return await rv.remove_panelist(
-        services(request, principal), principal, round_id, panelist_id, body
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "remove_panelist",
+        rc.RemovePanelist,
+        round_id=round_id,
+        panelist_id=panelist_id,
+        **fields,
     )
 
 
@@ -255,12 +283,19 @@ async def submit_score(
     request: Request,
     round_id: str,
     nomination_id: uuid.UUID,
-    body: rv.ScoreIn,
+    fields: Annotated[dict[str, Any], Depends(body(rc.SubmitScore, omit=ON_NOMINATION))],
     principal: Annotated[Principal, Depends(allow(*rv.SCORERS))],
 ) -> Any:
     """Submit or revise the signed-in panelist's score sheet (until the category is decided)."""
-    return await rv.submit_score(
-        services(request, principal), principal, round_id, nomination_id, body
+    svc = services(request, principal)
+    await rv.require_scorable(svc, principal, round_id, nomination_id)
+    return await svc.command(
+        rv.SERVICE,
+        "submit_score",
+        rc.SubmitScore,
+        round_id=round_id,
+        nomination_id=nomination_id,
+        **fields,
     )
 
 
@@ -280,11 +315,18 @@ async def veto_nomination(
     request: Request,
     round_id: str,
     nomination_id: uuid.UUID,
-    body: rv.VetoIn,
+    fields: Annotated[dict[str, Any], Depends(body(rc.VetoNomination, omit=ON_NOMINATION))],
     principal: Annotated[Principal, Depends(allow(*rv.VETOERS))],
 ) -> Any:
     """Discipline inspection's veto (一票否决), with a reason: the nomination cannot win."""
-    return await rv.veto(services(request, principal), principal, round_id, nomination_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "veto",
+        rc.VetoNomination,
+        round_id=round_id,
+        nomination_id=nomination_id,
+        **fields,
+    )
 
 
 @router.get("/rounds/{round_id}/ranking", response_model=list[CategoryRankingOut])
@@ -302,35 +344,59 @@ async def get_ranking(
 
 @router.post("/rounds/{round_id}/decisions", response_model=CommandOut, status_code=201)
 async def decide_winners(
-    request: Request, round_id: str, body: rv.DecideIn, principal: Leader
+    request: Request,
+    round_id: str,
+    fields: Annotated[dict[str, Any], Depends(body(rc.DecideWinners, omit=ON_ROUND))],
+    principal: Leader,
 ) -> Any:
     """Decide a category's winners; a choice off the ranking's order needs a reason."""
-    return await rv.decide(services(request, principal), principal, round_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE, "decide_winners", rc.DecideWinners, round_id=round_id, **fields
+    )
 
 
 @router.post("/rounds/{round_id}/replacements", response_model=CommandOut, status_code=201)
 async def name_replacement(
-    request: Request, round_id: str, body: rv.ReplacementIn, principal: Leader
+    request: Request,
+    round_id: str,
+    fields: Annotated[dict[str, Any], Depends(body(rc.NameReplacement, omit=ON_ROUND))],
+    principal: Leader,
 ) -> Any:
     """Fill a place left by an upheld objection; a new notice starts for that category."""
-    return await rv.name_replacement(services(request, principal), principal, round_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE, "name_replacement", rc.NameReplacement, round_id=round_id, **fields
+    )
 
 
 @router.post("/rounds/{round_id}/nominations/{nomination_id}/revoke", response_model=CommandOut)
 async def revoke_winner(
-    request: Request, round_id: str, nomination_id: uuid.UUID, body: rv.RevokeIn, principal: Leader
+    request: Request,
+    round_id: str,
+    nomination_id: uuid.UUID,
+    fields: Annotated[dict[str, Any], Depends(body(rc.RevokeWinner, omit=ON_NOMINATION))],
+    principal: Leader,
 ) -> Any:
     """Revoke a published winner's award (misconduct found later), with a reason."""
-    return await rv.revoke(services(request, principal), principal, round_id, nomination_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "revoke_winner",
+        rc.RevokeWinner,
+        round_id=round_id,
+        nomination_id=nomination_id,
+        **fields,
+    )
 
 
 @router.post("/rounds/{round_id}/notices", response_model=CommandOut, status_code=201)
 async def start_notice(
-    request: Request, round_id: str, principal: Office, body: rv.StartNoticeIn | None = None
+    request: Request,
+    round_id: str,
+    principal: Office,
+    fields: Annotated[dict[str, Any], Depends(body(rc.StartNotice, omit=ON_ROUND, required=False))],
 ) -> Any:
     """Start the public notice (公示) of the decided categories not yet announced."""
-    return await rv.start_notice(
-        services(request, principal), principal, round_id, body or rv.StartNoticeIn()
+    return await services(request, principal).command(
+        rv.SERVICE, "start_notice", rc.StartNotice, round_id=round_id, **fields
     )
 
 
@@ -354,34 +420,68 @@ async def list_objections(
 
 @router.post("/rounds/{round_id}/objections", response_model=CommandOut, status_code=201)
 async def raise_objection(
-    request: Request, round_id: str, body: rv.ObjectionIn, principal: Anyone
+    request: Request,
+    round_id: str,
+    fields: Annotated[
+        dict[str, Any], Depends(body(rc.RaiseObjection, omit=("round_id", "raiser_name")))
+    ],
+    principal: Anyone,
 ) -> Any:
     """Object to a winner during the notice, under the account's real name."""
-    return await rv.raise_objection(services(request, principal), principal, round_id, body)
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "raise_objection",
+        rc.RaiseObjection,
+        round_id=round_id,
+        raiser_name=principal.user.display_name,
+        **fields,
+    )
 
 
 @router.post("/rounds/{round_id}/objections/{objection_no}/notes", response_model=CommandOut)
 async def record_objection_note(
-    request: Request, round_id: str, objection_no: int, body: rv.NoteIn, principal: Office
+    request: Request,
+    round_id: str,
+    objection_no: int,
+    fields: Annotated[dict[str, Any], Depends(body(rc.RecordObjectionNote, omit=ON_OBJECTION))],
+    principal: Office,
 ) -> Any:
     """Record an investigation note on an open objection."""
-    return await rv.record_note(
-        services(request, principal), principal, round_id, objection_no, body
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "record_objection_note",
+        rc.RecordObjectionNote,
+        round_id=round_id,
+        objection_no=objection_no,
+        **fields,
     )
 
 
 @router.post("/rounds/{round_id}/objections/{objection_no}/resolve", response_model=CommandOut)
 async def resolve_objection(
-    request: Request, round_id: str, objection_no: int, body: rv.ResolveIn, principal: Office
+    request: Request,
+    round_id: str,
+    objection_no: int,
+    fields: Annotated[dict[str, Any], Depends(body(rc.ResolveObjection, omit=ON_OBJECTION))],
+    principal: Office,
 ) -> Any:
     """Dismiss an objection, or uphold it (the winner comes off the list)."""
-    return await rv.resolve(services(request, principal), principal, round_id, objection_no, body)
+    return await services(request, principal).command(
+        rv.SERVICE,
+        "resolve_objection",
+        rc.ResolveObjection,
+        round_id=round_id,
+        objection_no=objection_no,
+        **fields,
+    )
 
 
 @router.post("/rounds/{round_id}/publish", response_model=CommandOut)
 async def publish_result(request: Request, round_id: str, principal: Office) -> Any:
     """Publish the round's result: every notice ended, no objection open."""
-    return await rv.publish(services(request, principal), principal, round_id)
+    return await services(request, principal).command(
+        rv.SERVICE, "publish_result", rc.PublishResult, round_id=round_id
+    )
 
 
 @router.get("/rounds/{round_id}/result", response_model=ResultOut)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from services.gateway import nomination as nom
@@ -21,7 +20,11 @@ from services.gateway.routes.forms import FormState, parse_decimal
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.common import Category
-from shared.rpc import RemoteError
+from shared.contracts.nomination_commands import (
+    AmendNomination,
+    SubmitNomination,
+    WithdrawNomination,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
@@ -249,18 +252,20 @@ async def submit_nomination(
     except ValueError:
         nomination_id = uuid.uuid4()
     state.values["nomination_id"] = str(nomination_id)
-    if state.ok:
-        try:
-            body = nom.SubmitNominationIn(
-                **content,
-                round_id=round_id,
-                employee_no=employee_no,
-                nomination_id=nomination_id,
-            )
-            await nom.submit(svc, principal, body)
-            return redirect(f"/nominations/{nomination_id}", "submitted")
-        except (RemoteError, Problem, ValidationError) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    if await state.send(
+        lambda: svc.command(
+            nom.SERVICE,
+            "submit",
+            SubmitNomination,
+            **content,
+            nomination_id=nomination_id,
+            round_id=round_id,
+            unit_code=principal.unit_code,
+            employee_no=employee_no,
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(f"/nominations/{nomination_id}", "submitted")
     return await _form_page(
         request, principal, state, mode="new", round_id=round_id, status_code=422
     )
@@ -308,23 +313,13 @@ async def _detail_page(
     )
 
 
-async def _own_nomination(
-    request: Request, principal: Principal, nomination_id: uuid.UUID
-) -> tuple[Services, dict[str, Any]]:
-    """A nomination for its own unit's nominator to change (another unit's is refused)."""
-    svc = services(request, principal)
-    item = await nom.nomination(svc, principal, nomination_id)
-    nom.require_own_unit(principal, item["unit_code"])
-    return svc, item
-
-
 @router.get("/nominations/{nomination_id}/edit")
 async def edit_nomination(
     request: Request,
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    _, item = await _own_nomination(request, principal, nomination_id)
+    item = await nom.nomination(services(request, principal), principal, nomination_id)
     results = [
         {"metric": r["metric"], "value": str(r["value"]), "unit": r.get("unit", "")}
         for r in item.get("results", [])
@@ -350,15 +345,18 @@ async def amend_nomination(
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    svc, item = await _own_nomination(request, principal, nomination_id)
+    svc = services(request, principal)
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
     if await state.send(
-        lambda: nom.amend(svc, principal, nomination_id, nom.AmendNominationIn(**content)),
+        lambda: svc.command(
+            nom.SERVICE, "amend", AmendNomination, nomination_id=nomination_id, **content
+        ),
         FIELD_OF_ERROR,
     ):
         return redirect(f"/nominations/{nomination_id}", "amended")
+    item = await nom.nomination(svc, principal, nomination_id)
     return await _form_page(
         request,
         principal,
@@ -376,14 +374,18 @@ async def withdraw_nomination(
     nomination_id: uuid.UUID,
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
-    svc, item = await _own_nomination(request, principal, nomination_id)
+    svc = services(request, principal)
     form = await request.form()
     state = FormState()
     reason = state.required(
         form, "reason", ("请填写撤回原因。", "Give the reason for withdrawing."), 2000
     )
     if await state.send(
-        lambda: nom.withdraw(svc, principal, nomination_id, reason), FIELD_OF_ERROR
+        lambda: svc.command(
+            nom.SERVICE, "withdraw", WithdrawNomination, nomination_id=nomination_id, reason=reason
+        ),
+        FIELD_OF_ERROR,
     ):
         return redirect(f"/nominations/{nomination_id}", "withdrawn")
+    item = await nom.nomination(svc, principal, nomination_id)
     return await _detail_page(request, principal, item, state, status_code=422)

@@ -17,6 +17,7 @@ from services.gateway.i18n import locale_of
 from services.gateway.routes.forms import FormState, parse_local_datetime
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.contracts.nomination_commands import CloseRound, ExtendDeadline, OpenRound
 from shared.rounds import Cadence, RoundPeriod
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -122,8 +123,8 @@ async def open_round(
                 "A round looks like 2026-Q4 (quarterly) or 2026-11 (monthly).",
             )
     if await state.send(
-        lambda: nom.open_round(
-            services(request, principal), nom.OpenRoundIn(round_id=round_id, deadline=deadline)
+        lambda: services(request, principal).command(
+            nom.SERVICE, "open_round", OpenRound, round_id=round_id, deadline=deadline
         ),
         FIELD_OF_ERROR,
     ):
@@ -148,10 +149,14 @@ async def extend_deadline(
     unit_code = state.text(form, "unit_code", 64) or None
     reason = state.required(form, "reason", ("请填写延期原因。", "Give the reason."), 2000)
     if new_deadline is not None and await state.send(
-        lambda: nom.extend_deadline(
-            services(request, principal),
-            round_id,
-            nom.ExtendDeadlineIn(new_deadline=new_deadline, unit_code=unit_code, reason=reason),
+        lambda: services(request, principal).command(
+            nom.SERVICE,
+            "extend_deadline",
+            ExtendDeadline,
+            round_id=round_id,
+            new_deadline=new_deadline,
+            unit_code=unit_code,
+            reason=reason,
         ),
         FIELD_OF_ERROR,
     ):
@@ -166,6 +171,11 @@ async def close_round(
     principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
 ) -> Response:
     state = FormState()
-    if await state.send(lambda: nom.close_round(services(request, principal), round_id), {}):
+    if await state.send(
+        lambda: services(request, principal).command(
+            nom.SERVICE, "close_round", CloseRound, round_id=round_id
+        ),
+        {},
+    ):
         return redirect("/office/rounds", "round_closed")
     return await _rounds_page(request, principal, {f"close:{round_id}": state}, status_code=409)

@@ -20,6 +20,7 @@ from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.contracts.rewards_commands import AcknowledgeAdjustment
 from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -180,10 +181,14 @@ async def acknowledge_one(
     state = FormState()
     reference = state.text(form, "payroll_reference", 200)
     try:
-        reply = await rw.acknowledge(
-            svc, adjustment_id, rw.AcknowledgeIn(payroll_reference=reference or None)
+        reply = await svc.command(
+            rw.SERVICE,
+            "acknowledge",
+            AcknowledgeAdjustment,
+            adjustment_id=adjustment_id,
+            payroll_reference=reference or None,
         )
-    except RemoteError as exc:
+    except (RemoteError, Problem) as exc:
         state.refused(exc, {})
         return await _period_page(request, principal, line["period"], form=state, status_code=409)
     flash = "acknowledged" if reply.get("status") == "acknowledged" else "already_acknowledged"

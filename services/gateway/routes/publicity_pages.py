@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 
 from services.gateway import nomination as nom
 from services.gateway import publicity as pub
@@ -24,6 +23,7 @@ from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
 from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -171,8 +171,14 @@ async def approve_draft(request: Request, material_id: uuid.UUID, principal: Wri
     state = FormState()
     revision = _int(state.text(form, "expected_revision", 10))
     try:
-        await pub.approve(services(request, principal), material_id, revision)
-    except RemoteError as exc:
+        await services(request, principal).command(
+            pub.SERVICE,
+            "approve",
+            ApproveMaterial,
+            material_id=material_id,
+            expected_revision=revision,
+        )
+    except (RemoteError, Problem) as exc:
         state.refused(exc, {})
         return await _draft_page(request, principal, material_id, state, status_code=409)
     return redirect(f"/publicity/drafts/{material_id}", "draft_approved")
@@ -186,7 +192,10 @@ async def publish_draft(request: Request, material_id: uuid.UUID, principal: Wri
     if channel and not pub.is_channel(channel):
         state.errors["channel"] = ("请选择发布渠道。", "Choose a channel.")
     if await state.send(
-        lambda: pub.publish(services(request, principal), material_id, channel), FIELD_OF_ERROR
+        lambda: services(request, principal).command(
+            pub.SERVICE, "publish", PublishMaterial, material_id=material_id, channel=channel
+        ),
+        FIELD_OF_ERROR,
     ):
         return redirect(f"/publicity/drafts/{material_id}", "draft_published")
     return await _draft_page(request, principal, material_id, state, status_code=409)
@@ -311,17 +320,20 @@ async def edit_draft(request: Request, material_id: uuid.UUID, principal: Writer
         sections.append(edit)
     if state.ok:
         try:
-            body = pub.EditDraftIn(
+            reply = await svc.command(
+                pub.SERVICE,
+                "edit",
+                EditMaterial,
+                material_id=material_id,
                 expected_revision=revision,
                 title=title,
                 lead=lead,
                 closing=closing,
-                sections=[pub.SectionEditIn(**s) for s in sections],
+                sections=sections,
             )
-            reply = await pub.edit(svc, material_id, body)
             flash = "draft_edited" if reply.get("events") else "draft_unchanged"
             return redirect(f"/publicity/drafts/{material_id}", flash)
-        except (RemoteError, ValidationError) as exc:
+        except (RemoteError, Problem) as exc:
             state.refused(exc, {})
     return await _edit_page(request, principal, item, state, status_code=422)
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from services.gateway import nomination as nom
 from services.gateway import review as rv
@@ -24,8 +23,8 @@ from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, parse_decimal
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
+from shared.contracts import review_commands as rc
 from shared.contracts.common import Category
-from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
@@ -208,7 +207,13 @@ async def accept(
 ) -> Response:
     state = FormState()
     if await state.send(
-        lambda: rv.accept(services(request, principal), principal, round_id, nomination_id),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "accept",
+            rc.AcceptNomination,
+            round_id=round_id,
+            nomination_id=nomination_id,
+        ),
         FIELD_OF_ERROR,
     ):
         return redirect(_back("/review/audits", round_id), "accepted")
@@ -233,12 +238,13 @@ async def reject(
         2000,
     )
     if await state.send(
-        lambda: rv.reject(
-            services(request, principal),
-            principal,
-            round_id,
-            nomination_id,
-            rv.RejectIn(reason=reason),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "reject",
+            rc.RejectNomination,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            reason=reason,
         ),
         FIELD_OF_ERROR,
     ):
@@ -310,16 +316,14 @@ async def assign_panelist(
     except ValueError:
         state.problem = ("请选择评审专家账户。", "Choose a panelist account.")
         return await _panel_page(request, principal, round_id, {"assign": state}, 422)
-    if await state.send(
-        lambda: rv.assign_panelist(
-            services(request, principal),
-            principal,
-            gw_state(request).accounts,
-            round_id,
-            rv.AssignPanelistIn.model_validate({"user_id": user_id, "employee_no": employee_no}),
-        ),
-        FIELD_OF_ERROR,
-    ):
+
+    async def send() -> object:
+        fields = await rv.panelist_fields(gw_state(request).accounts, user_id, employee_no)
+        return await services(request, principal).command(
+            rv.SERVICE, "assign_panelist", rc.AssignPanelist, round_id=round_id, **fields
+        )
+
+    if await state.send(send, FIELD_OF_ERROR):
         return redirect(_back("/review/panel", round_id), "panelist_assigned")
     return await _panel_page(
         request, principal, round_id, {f"assign:{user_id}": state}, status_code=422
@@ -337,12 +341,13 @@ async def remove_panelist(
     state = FormState()
     reason = state.required(form, "reason", ("请填写撤换理由。", "Give the reason."), 2000)
     if await state.send(
-        lambda: rv.remove_panelist(
-            services(request, principal),
-            principal,
-            round_id,
-            panelist_id,
-            rv.RemovePanelistIn(reason=reason),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "remove_panelist",
+            rc.RemovePanelist,
+            round_id=round_id,
+            panelist_id=panelist_id,
+            reason=reason,
         ),
         FIELD_OF_ERROR,
     ):
@@ -402,8 +407,8 @@ async def start_notice(
 ) -> Response:
     state = FormState()
     if await state.send(
-        lambda: rv.start_notice(
-            services(request, principal), principal, round_id, rv.StartNoticeIn()
+        lambda: services(request, principal).command(
+            rv.SERVICE, "start_notice", rc.StartNotice, round_id=round_id
         ),
         {},
     ):
@@ -418,7 +423,12 @@ async def publish(
     principal: Annotated[Principal, Depends(allow(*rv.AUDITORS))],
 ) -> Response:
     state = FormState()
-    if await state.send(lambda: rv.publish(services(request, principal), principal, round_id), {}):
+    if await state.send(
+        lambda: services(request, principal).command(
+            rv.SERVICE, "publish_result", rc.PublishResult, round_id=round_id
+        ),
+        {},
+    ):
         return redirect(_back("/review/summary", round_id), "published")
     return await _summary_page(request, principal, round_id, {"publish": state}, status_code=409)
 
@@ -475,12 +485,13 @@ async def record_note(
     state = FormState()
     note = state.required(form, "note", ("请填写调查情况。", "Write the note."), 5000)
     if await state.send(
-        lambda: rv.record_note(
-            services(request, principal),
-            principal,
-            round_id,
-            objection_no,
-            rv.NoteIn(note=note),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "record_objection_note",
+            rc.RecordObjectionNote,
+            round_id=round_id,
+            objection_no=objection_no,
+            note=note,
         ),
         FIELD_OF_ERROR,
     ):
@@ -508,12 +519,14 @@ async def resolve(
         form, "resolution", ("请填写处理意见。", "Write the resolution."), 5000
     )
     if await state.send(
-        lambda: rv.resolve(
-            services(request, principal),
-            principal,
-            round_id,
-            objection_no,
-            rv.ResolveIn.model_validate({"outcome": outcome, "resolution": resolution}),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "resolve_objection",
+            rc.ResolveObjection,
+            round_id=round_id,
+            objection_no=objection_no,
+            outcome=outcome,
+            resolution=resolution,
         ),
         FIELD_OF_ERROR,
     ):
@@ -609,16 +622,20 @@ async def submit_score(
         else:
             criteria[key] = value
     comment = state.text(form, "comment", 2000)
-    if await state.send(
-        lambda: rv.submit_score(
-            svc,
-            principal,
-            round_id,
-            nomination_id,
-            rv.ScoreIn(criteria=criteria, comment=comment),
-        ),
-        FIELD_OF_ERROR,
-    ):
+
+    async def send() -> object:
+        await rv.require_scorable(svc, principal, round_id, nomination_id)
+        return await svc.command(
+            rv.SERVICE,
+            "submit_score",
+            rc.SubmitScore,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            criteria=criteria,
+            comment=comment or None,
+        )
+
+    if await state.send(send, FIELD_OF_ERROR):
         return redirect(f"/review/scoring/{round_id}/{nomination_id}", "scored")
     return await _score_form(request, principal, round_id, nomination_id, state, 422)
 
@@ -685,12 +702,13 @@ async def veto(
     state = FormState()
     reason = state.required(form, "reason", ("请填写否决理由。", "Give the reason for the veto."))
     if await state.send(
-        lambda: rv.veto(
-            services(request, principal),
-            principal,
-            round_id,
-            nomination_id,
-            rv.VetoIn(reason=reason[:2000]),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "veto",
+            rc.VetoNomination,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            reason=reason[:2000],
         ),
         FIELD_OF_ERROR,
     ):
@@ -762,28 +780,33 @@ async def decide(
     reason = state.text(form, "reason", 2000)
     if not winners:
         state.errors["winners"] = ("请至少选择一名当选人。", "Choose at least one winner.")
-    if state.ok:
-        try:
-            body = rv.DecideIn(
-                category=Category(category),
-                winners=[uuid.UUID(w) for w in winners],
-                reason=reason,
-            )
-            await rv.decide(services(request, principal), principal, round_id, body)
-            return redirect(_back("/review/ranking", round_id), "decided")
-        except ValueError as exc:  # a crafted id (ValidationError is a ValueError too)
-            state.refused(
-                exc if isinstance(exc, ValidationError) else _bad_choice(), FIELD_OF_ERROR
-            )
-        except (RemoteError, Problem) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    chosen = _uuids(state, winners)
+    if await state.send(
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "decide_winners",
+            rc.DecideWinners,
+            round_id=round_id,
+            category=category,
+            winners=chosen,
+            reason=reason or None,
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/ranking", round_id), "decided")
     return await _ranking_page(
         request, principal, round_id, {f"decide:{category}": state}, status_code=422
     )
 
 
-def _bad_choice() -> Problem:
-    return Problem(422, "invalid_input", ("所选人选无效。", "The choice is not valid."))
+def _uuids(state: FormState, texts: list[str]) -> list[uuid.UUID]:
+    """The nominations a form chose; a crafted id is refused above the form."""
+    try:
+        return [uuid.UUID(t) for t in texts]
+    except ValueError:
+        if state.ok:
+            state.problem = ("所选人选无效。", "The choice is not valid.")
+        return []
 
 
 @router.post("/review/ranking/{round_id}/replace")
@@ -797,19 +820,20 @@ async def replace(
     category = _category_of(state, state.text(form, "category", 64))
     chosen = state.required(form, "nomination_id", ("请选择替补人选。", "Choose the replacement."))
     reason = state.text(form, "reason", 2000)
-    if state.ok:
-        try:
-            body = rv.ReplacementIn(
-                category=Category(category), nomination_id=uuid.UUID(chosen), reason=reason
-            )
-            await rv.name_replacement(services(request, principal), principal, round_id, body)
-            return redirect(_back("/review/ranking", round_id), "replaced")
-        except ValueError as exc:
-            state.refused(
-                exc if isinstance(exc, ValidationError) else _bad_choice(), FIELD_OF_ERROR
-            )
-        except (RemoteError, Problem) as exc:
-            state.refused(exc, FIELD_OF_ERROR)
+    replacement = _uuids(state, [chosen] if chosen else [])
+    if await state.send(
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "name_replacement",
+            rc.NameReplacement,
+            round_id=round_id,
+            category=category,
+            nomination_id=replacement[0],
+            reason=reason or None,
+        ),
+        FIELD_OF_ERROR,
+    ):
+        return redirect(_back("/review/ranking", round_id), "replaced")
     return await _ranking_page(
         request, principal, round_id, {f"replace:{category}": state}, status_code=422
     )
@@ -826,12 +850,13 @@ async def revoke(
     state = FormState()
     reason = state.required(form, "reason", ("请填写撤销理由。", "Give the reason."), 2000)
     if await state.send(
-        lambda: rv.revoke(
-            services(request, principal),
-            principal,
-            round_id,
-            nomination_id,
-            rv.RevokeIn(reason=reason),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "revoke_winner",
+            rc.RevokeWinner,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            reason=reason,
         ),
         FIELD_OF_ERROR,
     ):
@@ -888,11 +913,14 @@ async def raise_objection(
     except ValueError:
         raise Problem(422, "invalid_input", ("所选人选无效。", "No such winner.")) from None
     if await state.send(
-        lambda: rv.raise_objection(
-            services(request, principal),
-            principal,
-            round_id,
-            rv.ObjectionIn(nomination_id=nomination_id, text=text),
+        lambda: services(request, principal).command(
+            rv.SERVICE,
+            "raise_objection",
+            rc.RaiseObjection,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            raiser_name=principal.user.display_name,
+            text=text,
         ),
         FIELD_OF_ERROR,
     ):

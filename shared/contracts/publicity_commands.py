@@ -1,6 +1,7 @@
-"""Commands to the publicity service, as the gateway sends them.
+"""Commands to the publicity service: the gateway builds them, the service validates them.
 
-Each names its actor and the actor's roles as the gateway authenticated them. Field
+Each names its actor and the actor's roles (set by the service from the verified assertion).
+Field
 constraints check only the input's shape; the rules (who may, caption length, durations,
 which channel) are the domain's.
 """
@@ -42,15 +43,19 @@ class SectionEdit(BaseModel):
 
     nomination_id: UUID
     text: Text | None = None
-    caption: ShortText | None = None
-    duration_s: int | None = None
+    caption: ShortText | None = Field(
+        default=None, description="Storyboard only; at most 60 characters (the setting)"
+    )
+    duration_s: int | None = Field(default=None, description="Storyboard only")
     photo_slot: ShortText | None = None
 
 
 class EditMaterial(MaterialCommand):
     """Change a draft's wording. `expected_revision`: refuse if someone changed it meanwhile."""
 
-    expected_revision: int | None = None
+    expected_revision: int | None = Field(
+        default=None, description="Refused with stale_revision if the draft changed meanwhile"
+    )
     title: Title | None = None
     lead: Paragraph | None = None
     closing: Paragraph | None = None

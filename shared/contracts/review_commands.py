@@ -1,8 +1,9 @@
-"""Commands to the review service: imperative, each with the actor as the gateway passes it.
+"""Commands to the review service: the gateway builds them, the service validates them.
 
-`actor` is the signed-in user's id; `roles` their roles (see `Role`);
-`actor_department` their department, if any. Text that a rule requires (reasons, notes,
-the objector's real name) must not be blank; the validation refuses it before the domain.
+`actor` is the signed-in user's id; `roles` their roles (see `Role`); `actor_department`
+their department, if any — the service sets all three from the verified assertion. Text
+that a rule requires (reasons, notes, the objector's real name) must not be blank; the
+validation refuses it before the domain.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from shared.contracts.common import Category
-from shared.rounds import RoundId
+from shared.contracts.common import Category, RoundRef
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True)] | None
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None
+# The rubric (the review's policy) says which criteria and what range; this bounds the input.
+ScoreValue = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=9)]
 
 
 class Role(StrEnum):
@@ -36,7 +40,7 @@ class Role(StrEnum):
 class ReviewCommand(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    round_id: RoundId
+    round_id: RoundRef
     actor: NonBlank
     roles: frozenset[str] = frozenset()
     actor_department: str | None = None
@@ -48,7 +52,7 @@ class AcceptNomination(ReviewCommand):
 
 class RejectNomination(ReviewCommand):
     nomination_id: UUID
-    reason: NonBlank  # shown to the unit
+    reason: Reason = Field(description="Shown to the nominating unit")
 
 
 class AssignPanelist(ReviewCommand):
@@ -61,14 +65,16 @@ class AssignPanelist(ReviewCommand):
 
 class RemovePanelist(ReviewCommand):
     panelist_id: NonBlank
-    reason: NonBlank
+    reason: Reason
 
 
 class SubmitScore(ReviewCommand):
     """A score sheet: one 0–100 value per rubric criterion. Submitting again revises it."""
 
     nomination_id: UUID
-    criteria: dict[str, Decimal]
+    criteria: Annotated[dict[str, ScoreValue], Field(max_length=20)] = Field(
+        description="One value from 0 to 100 per rubric criterion (decimal strings)"
+    )
     comment: OptionalText = None
 
     @field_validator("criteria", mode="before")
@@ -81,15 +87,17 @@ class SubmitScore(ReviewCommand):
 
 class VetoNomination(ReviewCommand):
     nomination_id: UUID
-    reason: NonBlank
+    reason: Reason
 
 
 class DecideWinners(ReviewCommand):
     """The leader's choice for one category; `reason` is required off the ranking's order."""
 
     category: Category
-    winners: tuple[UUID, ...] = Field(min_length=1)
-    reason: OptionalText = None
+    winners: tuple[UUID, ...] = Field(min_length=1, max_length=50)
+    reason: OptionalText = Field(
+        default=None, description="Required when the choice departs from the ranking's order"
+    )
 
     @field_validator("winners")
     @classmethod
@@ -102,30 +110,34 @@ class DecideWinners(ReviewCommand):
 class StartNotice(ReviewCommand):
     """Announce decided categories not yet announced; `categories` None means all of them."""
 
-    categories: tuple[Category, ...] | None = None
+    categories: Annotated[tuple[Category, ...], Field(max_length=len(Category))] | None = Field(
+        default=None, description="Default: every decided category not yet announced"
+    )
 
 
 class RaiseObjection(ReviewCommand):
     nomination_id: UUID
     raiser_name: NonBlank  # the raiser's real name (实名)
-    text: NonBlank
+    text: LongText = Field(description="Raised under the account's real name (display name)")
 
 
 class RecordObjectionNote(ReviewCommand):
     objection_no: int
-    note: NonBlank
+    note: LongText
 
 
 class ResolveObjection(ReviewCommand):
     objection_no: int
     outcome: Literal["dismissed", "upheld"]
-    resolution: NonBlank
+    resolution: LongText
 
 
 class NameReplacement(ReviewCommand):
     category: Category
     nomination_id: UUID
-    reason: OptionalText = None  # required when it is not the best remaining eligible one
+    reason: OptionalText = Field(
+        default=None, description="Required unless it is the best remaining eligible nomination"
+    )
 
 
 class PublishResult(ReviewCommand):
@@ -134,7 +146,7 @@ class PublishResult(ReviewCommand):
 
 class RevokeWinner(ReviewCommand):
     nomination_id: UUID
-    reason: NonBlank
+    reason: Reason
 
 
 Command = (

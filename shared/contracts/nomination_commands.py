@@ -1,8 +1,9 @@
-"""Commands to the nomination service, as the gateway (or the scheduler) sends them.
+"""Commands to the nomination service: the gateway builds them, the service validates them.
 
-Each names its actor and the actor's roles as the gateway authenticated them; a nominator's
-commands also carry the unit the actor is bound to. Field constraints here check only the
-input's shape; every business rule (deadline, quota, deeds length, links) is the domain's.
+Each names its actor and the actor's roles; a nominator's commands also carry the unit the
+actor is bound to. The service sets these identity fields from the verified assertion
+(shared.rpc), whatever the body says. Field constraints check only the input's shape;
+every business rule (deadline, quota, deeds length, links, the unit) is the domain's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.contracts.common import Category
-from shared.rounds import RoundId
+from shared.contracts.common import Category, RoundRef
 
 NOMINATOR = "nominator"
 OFFICE = "office"
@@ -63,20 +63,20 @@ class ImportDirectory(Command):
     """
 
     rows: Annotated[tuple[DirectoryRow, ...], Field(max_length=100_000)]
-    complete: bool = False
+    complete: bool = Field(default=False, description="The rows are the whole staff")
 
 
 # --- Rounds -----------------------------------------------------------------------------------
 
 
 class OpenRound(Command):
-    round_id: RoundId
-    deadline: AwareDatetime | None = None  # None: the policy's default deadline
+    round_id: RoundRef = Field(description="e.g. 2026-Q4 (quarterly) or 2026-11 (monthly)")
+    deadline: AwareDatetime | None = Field(default=None, description="Default: the policy's")
 
 
 class ExtendDeadline(Command):
-    round_id: RoundId
-    unit_code: Code | None = None  # None: the whole round
+    round_id: RoundRef
+    unit_code: Code | None = Field(default=None, description="Only this unit; default: all")
     new_deadline: AwareDatetime
     reason: ShortText
 
@@ -84,7 +84,7 @@ class ExtendDeadline(Command):
 class CloseRound(Command):
     """Close the window: `scheduled` when the scheduler fires at the deadline (idempotent)."""
 
-    round_id: RoundId
+    round_id: RoundRef
     scheduled: bool = False
 
 
@@ -111,19 +111,19 @@ class SubmitNomination(NominationContent):
     """Nominate `employee_no` of `unit_code`. The id comes with the command: a retry is a no-op."""
 
     nomination_id: UUID
-    round_id: RoundId
+    round_id: RoundRef
     unit_code: Code
     employee_no: Code
 
 
 class AmendNomination(NominationContent):
-    """Replace a nomination's content (category included); the nominee stays."""
+    """Replace a nomination's content (category included); the nominee stays.
+
+    The service finds the nomination's round itself."""
 
     nomination_id: UUID
-    round_id: RoundId
 
 
 class WithdrawNomination(NominatorCommand):
     nomination_id: UUID
-    round_id: RoundId
     reason: ShortText
