@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from deploy.embedded import free_port
 from shared.clock import SHANGHAI
-from shared.rpc import RemoteError, RpcClient
+from shared.rpc import RemoteError
 from shared.settings import PROJECT_ROOT
+from tests.support import admin_connect, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ class Driver:
     """Commands over NATS, retried while the system is down (each carries its own id)."""
 
     def __init__(self, nc: NatsClient) -> None:
-        self.rpc = RpcClient(nc, timeout=3)
+        self.rpc = rpc_client(nc, timeout=3)
 
     async def call(self, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:
         deadline = time.monotonic() + BACK_WITHIN_S
@@ -194,8 +194,9 @@ async def test_a_killed_postgresql_and_nats_and_a_hung_service_are_brought_back(
     stack: tuple[subprocess.Popen[bytes], str], data_dir: Path
 ) -> None:
     up, gateway = stack
-    nc = await nats.connect(
+    nc = await admin_connect(  # the tests' hands on the bus; requests signed as the gateway
         read_stack(data_dir)["nats_url"],
+        connect_timeout=5,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.2,
         error_cb=_quiet,  # its reconnect attempts while NATS is down are expected
