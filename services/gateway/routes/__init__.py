@@ -26,7 +26,9 @@ from services.gateway.routes.nomination_pages import router as nomination_pages
 from services.gateway.routes.office_pages import router as office_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
 from services.gateway.routes.publicity_pages import router as publicity_pages
-from services.gateway.routes.review_pages import router as review_pages
+from services.gateway.routes.review_audit_pages import router as review_audit_pages
+from services.gateway.routes.review_decision_pages import router as review_decision_pages
+from services.gateway.routes.review_scoring_pages import router as review_scoring_pages
 from services.gateway.routes.role_placeholders import router as role_placeholders
 from services.gateway.routes.session_pages import router as session_pages
 
@@ -35,7 +37,9 @@ ROUTERS: list[APIRouter] = [
     home_pages,
     nomination_pages,
     office_pages,
-    review_pages,
+    review_audit_pages,
+    review_scoring_pages,
+    review_decision_pages,
     api_review,
     admin_pages,
     role_placeholders,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +18,7 @@ from services.gateway.deps import allow, page_csrf
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import DEPARTMENT_LABELS, locale_of, pick
 from services.gateway.problems import NOT_FOUND, Problem
-from services.gateway.routes.forms import FormState
+from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared import directory_csv
@@ -131,14 +133,40 @@ async def create_user(
     username = state.text(form, "username", 64)
     password = str(form.get("password", ""))
     fields = _read_user_fields(form, state, with_active=False)
-    try:
-        user = await gw_state(request).accounts.create_user(
+    return await form_action(
+        state,
+        lambda: gw_state(request).accounts.create_user(
             username, password, fields, actor=principal.user_id
-        )
-    except AccountError as exc:
-        state.errors.update(exc.errors)
-        return await _user_form(request, principal, state, user=None, status_code=422)
-    return redirect(f"/admin/users/{user.user_id}", "user_created")
+        ),
+        render=partial(_user_form_again, request, principal, None),
+        success_url=lambda user: f"/admin/users/{user.user_id}",
+        message="user_created",
+    )
+
+
+async def _user_form_again(
+    request: Request, principal: Principal, user: User | None, state: FormState, status: int
+) -> Response:
+    return await _user_form(request, principal, state, user=user, status_code=status)
+
+
+async def _account_change(
+    request: Request,
+    principal: Principal,
+    user: User,
+    state: FormState,
+    change: Callable[[], Awaitable[object]],
+    message: str,
+) -> Response:
+    """A change to an account from its page: refused, the page again with the errors beside
+    their fields; done, back to the page with `message`."""
+    return await form_action(
+        state,
+        change,
+        render=partial(_user_form_again, request, principal, user),
+        success_url=f"/admin/users/{user.user_id}",
+        message=message,
+    )
 
 
 async def _user_or_404(request: Request, user_id: uuid.UUID) -> User:
@@ -164,12 +192,15 @@ async def update_user(
     form = await request.form()
     state = FormState(values={"username": user.username})
     fields = _read_user_fields(form, state, with_active=True)
-    try:
-        await gw_state(request).accounts.update_user(user_id, fields, actor=principal.user_id)
-    except AccountError as exc:
-        state.errors.update(exc.errors)
-        return await _user_form(request, principal, state, user=user, status_code=422)
-    return redirect(f"/admin/users/{user_id}", "user_updated")
+    accounts = gw_state(request).accounts
+    return await _account_change(
+        request,
+        principal,
+        user,
+        state,
+        lambda: accounts.update_user(user_id, fields, actor=principal.user_id),
+        "user_updated",
+    )
 
 
 @router.post("/admin/users/{user_id}/password")
@@ -177,15 +208,16 @@ async def reset_password(
     request: Request, user_id: uuid.UUID, principal: Annotated[Principal, Depends(allow(ADMIN))]
 ) -> Response:
     user = await _user_or_404(request, user_id)
-    form = await request.form()
-    try:
-        await gw_state(request).accounts.set_password(
-            user_id, str(form.get("new_password", "")), actor=principal.user_id
-        )
-    except AccountError as exc:
-        state = FormState(values=_values_of(user), errors=dict(exc.errors))
-        return await _user_form(request, principal, state, user=user, status_code=422)
-    return redirect(f"/admin/users/{user_id}", "password_set")
+    password = str((await request.form()).get("new_password", ""))
+    accounts = gw_state(request).accounts
+    return await _account_change(
+        request,
+        principal,
+        user,
+        FormState(values=_values_of(user)),
+        lambda: accounts.set_password(user_id, password, actor=principal.user_id),
+        "password_set",
+    )
 
 
 @router.post("/admin/users/{user_id}/tokens")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,9 +17,9 @@ from services.gateway.deps import allow, page_csrf
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem
-from services.gateway.routes.forms import FormState, parse_decimal
+from services.gateway.routes.forms import FormState, form_action, one_field, parse_decimal
 from services.gateway.state import Services, gw_state, services
-from services.gateway.web import flash_messages, nav_link, redirect, render
+from services.gateway.web import flash_messages, nav_link, render
 from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
@@ -252,7 +253,8 @@ async def submit_nomination(
     except ValueError:
         nomination_id = uuid.uuid4()
     state.values["nomination_id"] = str(nomination_id)
-    if await state.send(
+    return await form_action(
+        state,
         lambda: svc.command(
             nom.SERVICE,
             "submit",
@@ -263,11 +265,12 @@ async def submit_nomination(
             unit_code=principal.unit_code,
             employee_no=employee_no,
         ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect(f"/nominations/{nomination_id}", "submitted")
-    return await _form_page(
-        request, principal, state, mode="new", round_id=round_id, status_code=422
+        render=lambda form, status: _form_page(
+            request, principal, form, mode="new", round_id=round_id, status_code=status
+        ),
+        success_url=f"/nominations/{nomination_id}",
+        message="submitted",
+        field_of=FIELD_OF_ERROR,
     )
 
 
@@ -349,22 +352,33 @@ async def amend_nomination(
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
-    if await state.send(
+    return await form_action(
+        state,
         lambda: svc.command(
             nom.SERVICE, "amend", AmendNomination, nomination_id=nomination_id, **content
         ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect(f"/nominations/{nomination_id}", "amended")
-    item = await nom.nomination(svc, principal, nomination_id)
+        render=partial(_page_again, request, principal, nomination_id, "edit"),
+        success_url=f"/nominations/{nomination_id}",
+        message="amended",
+        field_of=FIELD_OF_ERROR,
+    )
+
+
+async def _page_again(
+    request: Request,
+    principal: Principal,
+    nomination_id: uuid.UUID,
+    mode: str,
+    form: FormState,
+    status: int,
+) -> Response:
+    """The edit form (`mode` "edit") or the detail page again, with the form refused."""
+    item = await nom.nomination(services(request, principal), principal, nomination_id)
+    if mode != "edit":
+        return await _detail_page(request, principal, item, form, status_code=status)
+    round_id = item["round_id"]
     return await _form_page(
-        request,
-        principal,
-        state,
-        mode="edit",
-        round_id=item["round_id"],
-        nomination=item,
-        status_code=422,
+        request, principal, form, mode=mode, round_id=round_id, nomination=item, status_code=status
     )
 
 
@@ -375,17 +389,16 @@ async def withdraw_nomination(
     principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
 ) -> Response:
     svc = services(request, principal)
-    form = await request.form()
-    state = FormState()
-    reason = state.required(
-        form, "reason", ("请填写撤回原因。", "Give the reason for withdrawing."), 2000
+    state, reason = await one_field(
+        request, "reason", ("请填写撤回原因。", "Give the reason for withdrawing."), 2000
     )
-    if await state.send(
+    return await form_action(
+        state,
         lambda: svc.command(
             nom.SERVICE, "withdraw", WithdrawNomination, nomination_id=nomination_id, reason=reason
         ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect(f"/nominations/{nomination_id}", "withdrawn")
-    item = await nom.nomination(svc, principal, nomination_id)
-    return await _detail_page(request, principal, item, state, status_code=422)
+        render=partial(_page_again, request, principal, nomination_id, "detail"),
+        success_url=f"/nominations/{nomination_id}",
+        message="withdrawn",
+        field_of=FIELD_OF_ERROR,
+    )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from services.gateway import nomination as nom
 from services.gateway.accounts import OFFICE
@@ -14,9 +15,14 @@ from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
-from services.gateway.routes.forms import FormState, parse_local_datetime
+from services.gateway.routes.forms import (
+    FormState,
+    form_action,
+    form_page,
+    parse_local_datetime,
+)
 from services.gateway.state import gw_state, services
-from services.gateway.web import flash_messages, nav_link, redirect, render
+from services.gateway.web import flash_messages, nav_link
 from shared.contracts.nomination_commands import CloseRound, ExtendDeadline, OpenRound
 from shared.rounds import Cadence, RoundPeriod
 
@@ -63,6 +69,9 @@ def suggested_round(rounds: list[dict[str, Any]], now: datetime, cadence: str) -
     return period.id
 
 
+RoundWriters = Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
+
+
 async def _rounds_page(
     request: Request,
     principal: Principal,
@@ -72,7 +81,6 @@ async def _rounds_page(
     svc = services(request, principal)
     rounds = await nom.rounds(svc)
     state = gw_state(request)
-    locale = locale_of(request)
     forms = forms or {}
     open_form = forms.get("open") or FormState(
         values={
@@ -80,40 +88,59 @@ async def _rounds_page(
             "deadline": "",
         }
     )
-    return render(
-        request,
-        "office/rounds.html",
-        {
-            "rounds": rounds,
-            "units": await nom.units(svc),
-            "open_form": open_form.for_page(locale),
-            "forms": {k: v.for_page(locale) for k, v in forms.items()},
-        },
-        principal=principal,
-        status_code=status_code,
-    )
+    context = {
+        "rounds": rounds,
+        "units": await nom.units(svc),
+        "open_form": open_form.for_page(locale_of(request)),
+    }
+    return form_page(request, "office/rounds.html", context, principal, forms, status_code)
 
 
 @router.get("/office/rounds")
-async def rounds_page(
-    request: Request, principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
-) -> Response:
+async def rounds_page(request: Request, principal: RoundWriters) -> Response:
     return await _rounds_page(request, principal)
 
 
-@router.post("/office/rounds")
-async def open_round(
-    request: Request, principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))]
+async def _round_action(
+    request: Request,
+    principal: Principal,
+    state: FormState,
+    command: tuple[str, type[BaseModel]],
+    fields: dict[str, Any],
+    *,
+    form_key: str,
+    message: str,
+    refused_status: int = 422,
+    field_of: dict[str, str] = FIELD_OF_ERROR,
 ) -> Response:
+    """Send a round's command from the rounds page; refused, the page again with the form."""
+    name, model = command
+    return await form_action(
+        state,
+        lambda: services(request, principal).command(nom.SERVICE, name, model, **fields),
+        render=lambda form, status: _rounds_page(request, principal, {form_key: form}, status),
+        success_url="/office/rounds",
+        message=message,
+        field_of=field_of,
+        refused_status=refused_status,
+    )
+
+
+def _deadline(state: FormState, name: str, text: str) -> datetime | None:
+    deadline = parse_local_datetime(text) if text else None
+    if text and deadline is None:
+        state.errors[name] = ("截止时间格式不正确。", "The deadline is not a valid time.")
+    return deadline
+
+
+@router.post("/office/rounds")
+async def open_round(request: Request, principal: RoundWriters) -> Response:
     form = await request.form()
     state = FormState()
     round_id = state.required(
         form, "round_id", ("请填写轮次，如 2026-Q4。", "Enter a round such as 2026-Q4."), 64
     )
-    deadline_text = state.text(form, "deadline", 64)
-    deadline = parse_local_datetime(deadline_text) if deadline_text else None
-    if deadline_text and deadline is None:
-        state.errors["deadline"] = ("截止时间格式不正确。", "The deadline is not a valid time.")
+    deadline = _deadline(state, "deadline", state.text(form, "deadline", 64))
     if round_id:
         try:
             RoundPeriod.parse(round_id)
@@ -122,60 +149,53 @@ async def open_round(
                 "轮次格式应为 2026-Q4（季度）或 2026-11（月度）。",
                 "A round looks like 2026-Q4 (quarterly) or 2026-11 (monthly).",
             )
-    if await state.send(
-        lambda: services(request, principal).command(
-            nom.SERVICE, "open_round", OpenRound, round_id=round_id, deadline=deadline
-        ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect("/office/rounds", "round_opened")
-    return await _rounds_page(request, principal, {"open": state}, status_code=422)
+    return await _round_action(
+        request,
+        principal,
+        state,
+        ("open_round", OpenRound),
+        {"round_id": round_id, "deadline": deadline},
+        form_key="open",
+        message="round_opened",
+    )
 
 
 @router.post("/office/rounds/{round_id}/extend")
-async def extend_deadline(
-    request: Request,
-    round_id: str,
-    principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
-) -> Response:
+async def extend_deadline(request: Request, round_id: str, principal: RoundWriters) -> Response:
     form = await request.form()
     state = FormState()
     text = state.required(
         form, "new_deadline", ("请填写新的截止时间。", "Enter the new deadline."), 64
     )
-    new_deadline = parse_local_datetime(text) if text else None
-    if text and new_deadline is None:
-        state.errors["new_deadline"] = ("截止时间格式不正确。", "The deadline is not a valid time.")
+    new_deadline = _deadline(state, "new_deadline", text)
     unit_code = state.text(form, "unit_code", 64) or None
     reason = state.required(form, "reason", ("请填写延期原因。", "Give the reason."), 2000)
-    if new_deadline is not None and await state.send(
-        lambda: services(request, principal).command(
-            nom.SERVICE,
-            "extend_deadline",
-            ExtendDeadline,
-            round_id=round_id,
-            new_deadline=new_deadline,
-            unit_code=unit_code,
-            reason=reason,
-        ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect("/office/rounds", "deadline_extended")
-    return await _rounds_page(request, principal, {f"extend:{round_id}": state}, status_code=422)
+    return await _round_action(
+        request,
+        principal,
+        state,
+        ("extend_deadline", ExtendDeadline),
+        {
+            "round_id": round_id,
+            "new_deadline": new_deadline,
+            "unit_code": unit_code,
+            "reason": reason,
+        },
+        form_key=f"extend:{round_id}",
+        message="deadline_extended",
+    )
 
 
 @router.post("/office/rounds/{round_id}/close")
-async def close_round(
-    request: Request,
-    round_id: str,
-    principal: Annotated[Principal, Depends(allow(*nom.ROUND_WRITERS))],
-) -> Response:
-    state = FormState()
-    if await state.send(
-        lambda: services(request, principal).command(
-            nom.SERVICE, "close_round", CloseRound, round_id=round_id
-        ),
-        {},
-    ):
-        return redirect("/office/rounds", "round_closed")
-    return await _rounds_page(request, principal, {f"close:{round_id}": state}, status_code=409)
+async def close_round(request: Request, round_id: str, principal: RoundWriters) -> Response:
+    return await _round_action(
+        request,
+        principal,
+        FormState(),
+        ("close_round", CloseRound),
+        {"round_id": round_id},
+        form_key=f"close:{round_id}",
+        message="round_closed",
+        refused_status=409,
+        field_of={},
+    )

@@ -17,7 +17,7 @@ from services.gateway.downloads import download, labels
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem
-from services.gateway.routes.forms import FormState
+from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.rewards_commands import AcknowledgeAdjustment
@@ -180,19 +180,24 @@ async def acknowledge_one(
     form = await request.form()
     state = FormState()
     reference = state.text(form, "payroll_reference", 200)
-    try:
-        reply = await svc.command(
+    return await form_action(
+        state,
+        lambda: svc.command(
             rw.SERVICE,
             "acknowledge",
             AcknowledgeAdjustment,
             adjustment_id=adjustment_id,
             payroll_reference=reference or None,
-        )
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, {})
-        return await _period_page(request, principal, line["period"], form=state, status_code=409)
-    flash = "acknowledged" if reply.get("status") == "acknowledged" else "already_acknowledged"
-    return redirect(f"/payroll/periods/{line['period']}", flash)
+        ),
+        render=lambda form, status: _period_page(
+            request, principal, line["period"], form=form, status_code=status
+        ),
+        success_url=f"/payroll/periods/{line['period']}",
+        message=lambda reply: (
+            "acknowledged" if reply.get("status") == "acknowledged" else "already_acknowledged"
+        ),
+        refused_status=409,
+    )
 
 
 @router.get("/payroll/periods/{period}/reconciliation")

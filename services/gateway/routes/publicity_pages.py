@@ -6,6 +6,7 @@ the office and the leader read the reports."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,7 +21,7 @@ from services.gateway.downloads import SANDBOX_CSP, download, labels
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem
-from services.gateway.routes.forms import FormState
+from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
@@ -170,18 +171,20 @@ async def approve_draft(request: Request, material_id: uuid.UUID, principal: Wri
     form = await request.form()
     state = FormState()
     revision = _int(state.text(form, "expected_revision", 10))
-    try:
-        await services(request, principal).command(
+    return await form_action(
+        state,
+        lambda: services(request, principal).command(
             pub.SERVICE,
             "approve",
             ApproveMaterial,
             material_id=material_id,
             expected_revision=revision,
-        )
-    except (RemoteError, Problem) as exc:
-        state.refused(exc, {})
-        return await _draft_page(request, principal, material_id, state, status_code=409)
-    return redirect(f"/publicity/drafts/{material_id}", "draft_approved")
+        ),
+        render=partial(_draft_page, request, principal, material_id),
+        success_url=f"/publicity/drafts/{material_id}",
+        message="draft_approved",
+        refused_status=409,
+    )
 
 
 @router.post("/publicity/drafts/{material_id}/publish")
@@ -191,14 +194,17 @@ async def publish_draft(request: Request, material_id: uuid.UUID, principal: Wri
     channel = state.required(form, "channel", ("请选择发布渠道。", "Choose a channel."), 40)
     if channel and not pub.is_channel(channel):
         state.errors["channel"] = ("请选择发布渠道。", "Choose a channel.")
-    if await state.send(
+    return await form_action(
+        state,
         lambda: services(request, principal).command(
             pub.SERVICE, "publish", PublishMaterial, material_id=material_id, channel=channel
         ),
-        FIELD_OF_ERROR,
-    ):
-        return redirect(f"/publicity/drafts/{material_id}", "draft_published")
-    return await _draft_page(request, principal, material_id, state, status_code=409)
+        render=partial(_draft_page, request, principal, material_id),
+        success_url=f"/publicity/drafts/{material_id}",
+        message="draft_published",
+        field_of=FIELD_OF_ERROR,
+        refused_status=409,
+    )
 
 
 # --- Editing ----------------------------------------------------------------------------------
@@ -318,24 +324,23 @@ async def edit_draft(request: Request, material_id: uuid.UUID, principal: Writer
         if "photo_slot" in fields:
             edit["photo_slot"] = state.text(form, f"photo_slot:{nid}", 500)
         sections.append(edit)
-    if state.ok:
-        try:
-            reply = await svc.command(
-                pub.SERVICE,
-                "edit",
-                EditMaterial,
-                material_id=material_id,
-                expected_revision=revision,
-                title=title,
-                lead=lead,
-                closing=closing,
-                sections=sections,
-            )
-            flash = "draft_edited" if reply.get("events") else "draft_unchanged"
-            return redirect(f"/publicity/drafts/{material_id}", flash)
-        except (RemoteError, Problem) as exc:
-            state.refused(exc, {})
-    return await _edit_page(request, principal, item, state, status_code=422)
+    return await form_action(
+        state,
+        lambda: svc.command(
+            pub.SERVICE,
+            "edit",
+            EditMaterial,
+            material_id=material_id,
+            expected_revision=revision,
+            title=title,
+            lead=lead,
+            closing=closing,
+            sections=sections,
+        ),
+        render=partial(_edit_page, request, principal, item),
+        success_url=f"/publicity/drafts/{material_id}",
+        message=lambda reply: "draft_edited" if reply.get("events") else "draft_unchanged",
+    )
 
 
 # --- Reports ----------------------------------------------------------------------------------
