@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nats.aio.client import Client as NatsClient
 
 from services.nomination.app import build_runtime as build_nomination
 from services.review.app import build_runtime as build_review
@@ -22,9 +23,8 @@ from shared.clock import SHANGHAI, FixedClock
 from shared.credentials import identity_signer, signing_key_pem
 from shared.identity import HDR_IDENTITY, Identity, IdentitySigner
 from shared.rpc import RpcClient
-from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import rpc_client
+from tests.support import connect_as, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -48,22 +48,25 @@ def extension(actor: str = "forged-actor", roles: tuple[str, ...] = ("office",))
 
 
 @pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[tuple[ServiceRuntime, RpcClient]]:
+async def services(settings: Settings) -> AsyncIterator[tuple[NatsClient, RpcClient]]:
+    """Both services running; the client is the gateway's NATS user, which may send
+    commands and queries: what it may not do is decide who acts."""
     clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
     nomination = build_nomination(settings, clock=clock)
     review = build_review(settings, clock=clock)
     await nomination.start()
     await review.start()
-    assert nomination.nc is not None
-    rpc = rpc_client(nomination.nc)
+    gateway_nc = await connect_as("gateway", settings.nats_url)
+    rpc = rpc_client(gateway_nc)
     await rpc.command(
         "nomination",
         "open_round",
         {"actor": "office-1", "roles": ["office"], "round_id": "2026-Q4"},
     )
     try:
-        yield nomination, rpc
+        yield gateway_nc, rpc
     finally:
+        await gateway_nc.close()
         await review.stop()
         await nomination.stop()
 
@@ -74,11 +77,10 @@ async def deadline(rpc: RpcClient) -> str:
 
 
 async def raw_request(
-    runtime: ServiceRuntime, subject: str, body: bytes, token: str | None
+    nc: NatsClient, subject: str, body: bytes, token: str | None
 ) -> dict[str, Any]:
-    assert runtime.nc is not None
     headers = {HDR_IDENTITY: token} if token is not None else None
-    reply = await runtime.nc.request(subject, body, timeout=5, headers=headers)
+    reply = await nc.request(subject, body, timeout=5, headers=headers)
     answer: dict[str, Any] = json.loads(reply.data)
     return answer
 
@@ -91,7 +93,7 @@ def untrusted_signer() -> IdentitySigner:
 
 
 async def test_a_command_without_a_valid_assertion_changes_nothing(
-    services: tuple[ServiceRuntime, RpcClient], settings: Settings
+    services: tuple[NatsClient, RpcClient], settings: Settings
 ) -> None:
     nomination, rpc = services
     before = await deadline(rpc)
@@ -118,7 +120,7 @@ async def test_a_command_without_a_valid_assertion_changes_nothing(
 
 
 async def test_roles_the_body_claims_are_not_believed(
-    services: tuple[ServiceRuntime, RpcClient], settings: Settings
+    services: tuple[NatsClient, RpcClient], settings: Settings
 ) -> None:
     nomination, rpc = services
     before = await deadline(rpc)
@@ -137,7 +139,7 @@ async def test_roles_the_body_claims_are_not_believed(
 
 
 async def test_a_query_answers_only_what_the_verified_viewer_may_see(
-    services: tuple[ServiceRuntime, RpcClient], settings: Settings
+    services: tuple[NatsClient, RpcClient], settings: Settings
 ) -> None:
     nomination, _ = services
     gateway = identity_signer(settings, "gateway")
@@ -159,7 +161,7 @@ async def test_a_query_answers_only_what_the_verified_viewer_may_see(
     assert reply["error"]["code"] == "not_permitted"
 
 
-async def test_health_needs_no_identity(services: tuple[ServiceRuntime, RpcClient]) -> None:
+async def test_health_needs_no_identity(services: tuple[NatsClient, RpcClient]) -> None:
     nomination, _ = services
     reply = await raw_request(nomination, "flowers.qry.nomination.health", b"{}", None)
     assert reply["ok"] is True
