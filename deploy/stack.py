@@ -486,6 +486,8 @@ class _Watch:
                         error_cb=_quiet,
                         disconnected_cb=_quiet_event,
                         reconnected_cb=_quiet_event,
+                        # the health queries are the operator's to ask
+                        **nats_auth(self.stack.ensure_secrets().nats_seed("operator"), "operator"),
                     ),
                     self.PROBE_TIMEOUT_S * 2,
                 )
