@@ -56,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 __all__ = [
     "PG_SYSTEM_USER",
@@ -632,6 +632,21 @@ class PostgresServer(_Server):
         _ensure_traversable(self.pgdata, run_as)
         _ensure_traversable(bin_dir / "postgres", run_as)
 
+    def _process_options(
+        self, bin_dir: Path, log: IO[bytes], run_as: _RunAs | None
+    ) -> dict[str, Any]:
+        """How initdb and postgres run: in pgdata, output to the log, as the unprivileged user."""
+        return {
+            "stdin": subprocess.DEVNULL,
+            "stdout": log,
+            "stderr": subprocess.STDOUT,
+            "cwd": self.pgdata,
+            "env": self._child_env(bin_dir),
+            "user": run_as.uid if run_as else None,
+            "group": run_as.gid if run_as else None,
+            "extra_groups": [] if run_as else None,
+        }
+
     def _initdb(self, bin_dir: Path, log: IO[bytes]) -> None:
         run_as = self._run_as
         # initdb reads the superuser's password from a file it can open as its own user:
@@ -646,18 +661,7 @@ class PostgresServer(_Server):
         cmd += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         cmd += ["-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]
         try:
-            result = subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.pgdata,
-                env=self._child_env(bin_dir),
-                user=run_as.uid if run_as else None,
-                group=run_as.gid if run_as else None,
-                extra_groups=[] if run_as else None,
-                check=False,
-            )
+            result = subprocess.run(cmd, **self._process_options(bin_dir, log, run_as), check=False)
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -794,16 +798,7 @@ class PostgresServer(_Server):
             cmd += ["-h", "127.0.0.1", "-p", str(self.port), "-k", self._socket_dir()]
             cmd += ["-c", "max_connections=200"]
             self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.pgdata,
-                env=self._child_env(bin_dir),
-                user=run_as.uid if run_as else None,
-                group=run_as.gid if run_as else None,
-                extra_groups=[] if run_as else None,
-                start_new_session=True,
+                cmd, **self._process_options(bin_dir, log, run_as), start_new_session=True
             )
         pid = self._proc.pid
         self._wait_ready(
