@@ -314,9 +314,14 @@ class RoundState:
         """When the last unit's window shuts: the scheduler closes the round after this."""
         return max([self.deadline, *self.unit_deadlines.values()])
 
-    def standing(self) -> list[Nomination]:
-        """The nominations not withdrawn, in the order they were submitted."""
-        return [n for n in self.nominations.values() if not n.withdrawn]
+    def standing(self, rejected: Collection[UUID] = ()) -> list[Nomination]:
+        """The nominations not withdrawn and not rejected by the office's audit (`rejected`,
+        heard from the review), in the order they were submitted: only these hold a place."""
+        return [
+            n
+            for n in self.nominations.values()
+            if not n.withdrawn and n.nomination_id not in rejected
+        ]
 
     def accepts_at(self, unit_code: str, now: datetime) -> bool:
         return not self.closed and within_deadline(now, self.deadline_for(unit_code))
@@ -510,6 +515,7 @@ def decide_submit(
     directory: DirectoryState,
     policy: NominationPolicy,
     winners: Collection[PastWin] = (),
+    rejected: Collection[UUID] = (),
 ) -> list[DomainEvent]:
     _require_aware(now)
     round_ = _require_round(state, cmd.round_id)
@@ -528,8 +534,8 @@ def decide_submit(
         raise EmployeeNotInUnit(employee_no=cmd.employee_no, unit_code=cmd.unit_code)
     if not employee.active:
         raise EmployeeInactive(employee_no=cmd.employee_no)
-    _require_not_nominated(round_, cmd.employee_no)
-    _require_quota(round_, cmd.unit_code, cmd.category, policy)
+    _require_not_nominated(round_, cmd.employee_no, rejected)
+    _require_quota(round_, cmd.unit_code, cmd.category, policy, rejected)
     _require_no_cooldown(round_, cmd.employee_no, cmd.category, policy, winners)
     results, links = _validated_content(cmd, policy)
 
@@ -556,6 +562,7 @@ def decide_amend(
     *,
     policy: NominationPolicy,
     winners: Collection[PastWin] = (),
+    rejected: Collection[UUID] = (),
 ) -> list[DomainEvent]:
     _require_aware(now)
     round_, nomination = _require_nomination(state, cmd.nomination_id)
@@ -564,7 +571,7 @@ def decide_amend(
         raise NominationAlreadyWithdrawn(nomination_id=str(nomination.nomination_id))
     _require_window(round_, nomination.unit_code, now)
     if cmd.category != nomination.category:
-        _require_quota(round_, nomination.unit_code, cmd.category, policy)
+        _require_quota(round_, nomination.unit_code, cmd.category, policy, rejected)
         _require_no_cooldown(round_, nomination.employee_no, cmd.category, policy, winners)
     results, links = _validated_content(cmd, policy)
     unchanged = (
@@ -634,8 +641,12 @@ def decide_round(
     directory: DirectoryState,
     policy: NominationPolicy,
     winners: Collection[PastWin] = (),
+    rejected: Collection[UUID] = (),
 ) -> list[DomainEvent]:
-    """Any round command, for a handler that loads a round stream and appends to it."""
+    """Any round command, for a handler that loads a round stream and appends to it.
+
+    `rejected`: the round's nominations the office rejected in its audit (heard from the
+    review); they no longer take a place in the quota nor hold their nominee."""
     match cmd:
         case OpenRound():
             return decide_open_round(state, cmd, now, policy=policy)
@@ -645,10 +656,16 @@ def decide_round(
             return decide_close_round(state, cmd, now)
         case SubmitNomination():
             return decide_submit(
-                state, cmd, now, directory=directory, policy=policy, winners=winners
+                state,
+                cmd,
+                now,
+                directory=directory,
+                policy=policy,
+                winners=winners,
+                rejected=rejected,
             )
         case AmendNomination():
-            return decide_amend(state, cmd, now, policy=policy, winners=winners)
+            return decide_amend(state, cmd, now, policy=policy, winners=winners, rejected=rejected)
         case WithdrawNomination():
             return decide_withdraw(state, cmd, now)
 
@@ -699,15 +716,23 @@ def _require_window(state: RoundState, unit_code: str, now: datetime) -> None:
         raise DeadlinePassed(round_id=state.round_id, deadline_local=_local(deadline))
 
 
-def _require_not_nominated(state: RoundState, employee_no: str) -> None:
-    if any(n.employee_no == employee_no for n in state.standing()):
+def _require_not_nominated(
+    state: RoundState, employee_no: str, rejected: Collection[UUID] = ()
+) -> None:
+    if any(n.employee_no == employee_no for n in state.standing(rejected)):
         raise AlreadyNominated(employee_no=employee_no)
 
 
 def _require_quota(
-    state: RoundState, unit_code: str, category: Category, policy: NominationPolicy
+    state: RoundState,
+    unit_code: str,
+    category: Category,
+    policy: NominationPolicy,
+    rejected: Collection[UUID] = (),
 ) -> None:
-    used = sum(1 for n in state.standing() if n.unit_code == unit_code and n.category == category)
+    used = sum(
+        1 for n in state.standing(rejected) if n.unit_code == unit_code and n.category == category
+    )
     if used >= policy.quota_per_unit_category:
         raise QuotaExceeded(
             unit_code=unit_code,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
@@ -81,15 +82,23 @@ class NominationHandlers:
         now = self.runtime.clock.now()
         directory = await self._directory_for(cmd)
         winners = await self._past_wins(cmd)
+        round_id = await self._round_of(cmd)
+        rejected = await self._rejected(cmd, round_id)
         policy = self.policy
 
         def decide(state: RoundState | None) -> list[DomainEvent]:
             return decide_round(
-                state, cmd, now, directory=directory, policy=policy, winners=winners
+                state,
+                cmd,
+                now,
+                directory=directory,
+                policy=policy,
+                winners=winners,
+                rejected=rejected,
             )
 
         recorded = await self.runtime.execute(
-            round_stream_id(await self._round_of(cmd)), evolve_round, None, decide, cmd.actor
+            round_stream_id(round_id), evolve_round, None, decide, cmd.actor
         )
         return outcome(recorded)
 
@@ -136,6 +145,15 @@ class NominationHandlers:
             ):
                 units[row["unit_code"]] = Unit(row["unit_code"], row["name"])
         return DirectoryState(units, employees)
+
+    async def _rejected(self, cmd: RoundCommand, round_id: str) -> frozenset[UUID]:
+        """The round's nominations the office rejected (a rejection is final: never stale)."""
+        if not isinstance(cmd, SubmitNomination | AmendNomination):
+            return frozenset()
+        rows = await self.runtime.store.pool.fetch(
+            "SELECT nomination_id FROM rejections WHERE round_id = $1", round_id
+        )
+        return frozenset(r["nomination_id"] for r in rows)
 
     async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
         if self.policy.cooldown_rounds == 0 or not isinstance(

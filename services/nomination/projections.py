@@ -1,5 +1,6 @@
 """The nomination service's read models: its own, fed in the transaction of each append, and
-`past_wins`, fed by the consumer `nomination-review` of review's results (PROJECTIONS)."""
+`past_wins` and `rejections`, fed by the consumer `nomination-review` of review's audit and
+results (PROJECTIONS)."""
 
 from __future__ import annotations
 
@@ -172,8 +173,16 @@ async def record_past_win(
 async def project_review_event(
     conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent
 ) -> None:
-    """Remember who won what, for the optional cooldown rule."""
-    if isinstance(event, review_contract.ResultPublished):
+    """Remember who won what, for the optional cooldown rule, and which nominations the
+    office rejected, which free their place in the quota."""
+    if isinstance(event, review_contract.NominationRejected):
+        await conn.execute(
+            "INSERT INTO rejections (nomination_id, round_id) VALUES ($1, $2) "
+            "ON CONFLICT (nomination_id) DO NOTHING",
+            event.nomination_id,
+            event.round_id,
+        )
+    elif isinstance(event, review_contract.ResultPublished):
         for winner in event.winners:
             await record_past_win(
                 conn, winner.employee_no, winner.category.value, event.round_id, False
@@ -185,6 +194,7 @@ async def project_review_event(
 REVIEW_FEED = ConsumedFeed(
     consumer="nomination-review",
     subjects=(
+        review_contract.NominationRejected.subject(),
         review_contract.ResultPublished.subject(),
         review_contract.WinnerRevoked.subject(),
     ),
@@ -196,5 +206,5 @@ REVIEW_FEED = ConsumedFeed(
 PROJECTIONS = [
     Projection("directory", ("units", "employees"), own=project),
     Projection("nominations", ("rounds", "nominations"), own=project),
-    Projection("past_wins", ("past_wins",), feeds=(REVIEW_FEED,)),
+    Projection("past_wins", ("past_wins", "rejections"), feeds=(REVIEW_FEED,)),
 ]

@@ -136,7 +136,8 @@ class NominationQueries:
     async def quota_use(self, q: QuotaUse) -> dict[str, Any]:
         rows = await self.pool.fetch(
             "SELECT category, count(*) AS used FROM nominations WHERE round_id = $1 "
-            "AND unit_code = $2 AND status <> 'withdrawn' GROUP BY category",
+            "AND unit_code = $2 AND status <> 'withdrawn' "
+            "AND nomination_id NOT IN (SELECT nomination_id FROM rejections) GROUP BY category",
             q.round_id,
             q.unit_code,
         )

@@ -53,3 +53,9 @@ CREATE TABLE IF NOT EXISTS past_wins (
     revoked     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (employee_no, category, round_id)
 );
+
+-- Nominations the office rejected in its audit (from review): they free their quota place.
+CREATE TABLE IF NOT EXISTS rejections (
+    nomination_id uuid PRIMARY KEY,
+    round_id      text NOT NULL
+);

@@ -329,6 +329,7 @@ class Case:
     then: list[DomainEvent] | str  # the events, or the code of the refusal
     policy: NominationPolicy = POLICY
     winners: frozenset[PastWin] = field(default_factory=frozenset)
+    rejected: frozenset[UUID] = frozenset()  # rejected by the office (heard from review)
 
 
 def check(case: Case) -> None:
@@ -342,13 +343,20 @@ def check(case: Case) -> None:
                 directory=DIRECTORY,
                 policy=case.policy,
                 winners=case.winners,
+                rejected=case.rejected,
             )
         assert refused.value.code == case.then
         assert refused.value.message_zh
         assert refused.value.message_en
     else:
         events = decide_round(
-            state, case.when, case.at, directory=DIRECTORY, policy=case.policy, winners=case.winners
+            state,
+            case.when,
+            case.at,
+            directory=DIRECTORY,
+            policy=case.policy,
+            winners=case.winners,
+            rejected=case.rejected,
         )
         assert events == case.then
 
@@ -741,6 +749,47 @@ def test_a_nomination_can_be_withdrawn_only_by_its_unit_before_the_deadline(case
     ),
 )
 def test_a_withdrawn_nomination_frees_the_quota(case: Case) -> None:
+    check(case)
+
+
+@cases(
+    its_category_is_free_again=Case(
+        [opened(), submitted("E101", STRIVING)],
+        submit("E102", STRIVING, nomination_id=N2),
+        DURING,
+        [submitted("E102", STRIVING, nomination_id=N2)],
+        rejected=frozenset({N1}),
+    ),
+    an_amendment_may_move_into_its_category=Case(
+        [opened(), submitted("E101", STRIVING), submitted("E102", REFORM, nomination_id=N2)],
+        amend(N2, STRIVING),
+        DURING,
+        [amended("E102", STRIVING, nomination_id=N2)],
+        rejected=frozenset({N1}),
+    ),
+    its_nominee_may_be_nominated_again=Case(
+        [opened(), submitted("E101", STRIVING)],
+        submit("E101", REFORM, nomination_id=N2),
+        DURING,
+        [submitted("E101", REFORM, nomination_id=N2)],
+        rejected=frozenset({N1}),
+    ),
+    another_units_rejection_frees_nothing_here=Case(
+        [opened(), submitted("E101", STRIVING), submitted("E201", STRIVING, nomination_id=N2)],
+        submit("E102", STRIVING, nomination_id=N3),
+        DURING,
+        "quota_exceeded",
+        rejected=frozenset({N2}),
+    ),
+    not_after_the_deadline=Case(
+        [opened(), submitted("E101", STRIVING)],
+        submit("E102", STRIVING, nomination_id=N2),
+        FIRST_LATE_SECOND,
+        "deadline_passed",
+        rejected=frozenset({N1}),
+    ),
+)
+def test_a_nomination_the_office_rejected_frees_the_quota_before_the_deadline(case: Case) -> None:
     check(case)
 
 
