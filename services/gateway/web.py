@@ -30,6 +30,7 @@ from services.gateway.i18n import (
     locale_of,
     pick,
 )
+from services.gateway.outcome import OUTCOME_LABELS
 from services.gateway.state import gw_state
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
@@ -167,6 +168,7 @@ def render(
         "role_label": lambda code: label(ROLE_LABELS, code),
         "dept_label": lambda code: label(DEPARTMENT_LABELS, code),
         "nomination_status": lambda code: label(NOMINATION_STATUS_LABELS, code),
+        "nomination_outcome": lambda code: label(OUTCOME_LABELS, code),
         "round_status": lambda code: label(ROUND_STATUS_LABELS, code),
         "round_label": lambda rid: round_label(rid, locale),
         "dt": local_dt,

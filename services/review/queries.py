@@ -178,7 +178,15 @@ _CANDIDATES = """
         c.unit_name, c.position, c.deeds, c.results, c.evidence_links, c.recommendation,
         c.submitted_by, c.submitted_at, c.status, c.updated_at,
         coalesce(a.status, 'pending') AS audit, a.reason AS rejection_reason,
-        a.audited_by, a.audited_at, v.reason AS veto_reason, v.vetoed_by
+        a.audited_by, a.audited_at, v.reason AS veto_reason, v.vetoed_by,
+        EXISTS (SELECT 1 FROM decisions d
+                WHERE d.round_id = c.round_id AND d.category = c.category) AS decided,
+        EXISTS (SELECT 1 FROM winners w WHERE w.nomination_id = c.nomination_id
+                AND w.round_id = c.round_id AND NOT w.removed) AS winner,
+        EXISTS (SELECT 1 FROM notices n WHERE n.round_id = c.round_id
+                AND n.categories ? c.category) AS announced,
+        EXISTS (SELECT 1 FROM results p WHERE p.round_id = c.round_id) AS published,
+        EXISTS (SELECT 1 FROM revocations r WHERE r.nomination_id = c.nomination_id) AS revoked
     FROM candidates c
     LEFT JOIN audits a ON a.nomination_id = c.nomination_id
     LEFT JOIN vetoes v ON v.nomination_id = c.nomination_id

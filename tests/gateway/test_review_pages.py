@@ -58,6 +58,15 @@ async def test_the_office_audits_and_sets_up_the_panel_and_panelists_score_their
     assert "&lt;script&gt;alert(1)&lt;/script&gt;缺少业绩佐证" in page.text
     assert "没有待审核的提名" in page.text
 
+    # The unit hears of it, with the office's reason; an accepted one is under evaluation.
+    unit = await gateway.signed_in("wy")
+    detail = await unit.get(f"/nominations/{n['E101']}")
+    assert "已驳回" in detail.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;缺少业绩佐证" in detail.text
+    home = await unit.get("/")
+    assert "已驳回" in home.text
+    assert "评审中" in home.text
+
     # The panel: the accounts holding the panelist role; a missing employee number is asked for.
     panel = await office.get(f"/review/panel?round_id={ROUND}")
     for name in ("综合办公室 陈刚", "财务部 刘芳", "企业管理部 赵磊", "工会 孙丽"):

@@ -11,11 +11,13 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from services.gateway import nomination as nom
+from services.gateway import review
 from services.gateway.accounts import NOMINATOR
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
+from services.gateway.outcome import with_outcomes
 from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, form_action, one_field, parse_decimal
 from services.gateway.state import Services, gw_state, services
@@ -65,6 +67,7 @@ async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
         "round": None,
         "unit_code": unit,
         "unit_name": await _unit_name(ctx.services, unit),
+        "earlier": None,
     }
     if current is not None:
         round_id = current["round_id"]
@@ -73,12 +76,27 @@ async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
             deadline=nom.effective_deadline(current, unit),
             seconds_left=nom.seconds_left_for(current, unit),
             quota=await nom.quota(ctx.services, ctx.principal, round_id, unit),
-            nominations=await nom.nominations(
-                ctx.services, ctx.principal, round_id=round_id, unit_code=unit
-            ),
+            nominations=await _with_outcomes(ctx.services, ctx.principal, round_id, unit),
             other_rounds=[r["round_id"] for r in open_rounds[1:]],
         )
+    # The latest closed round: its outcomes reach the unit long after its nominations close.
+    closed = await nom.rounds(ctx.services, "closed")
+    if closed:
+        round_id = closed[0]["round_id"]
+        data["earlier"] = {
+            "round_id": round_id,
+            "nominations": await _with_outcomes(ctx.services, ctx.principal, round_id, unit),
+        }
     return data
+
+
+async def _with_outcomes(
+    svc: Services, principal: Principal, round_id: str, unit: str | None
+) -> list[dict[str, Any]]:
+    """A unit's nominations in a round, each with the outcome the review gave it."""
+    nominations = await nom.nominations(svc, principal, round_id=round_id, unit_code=unit)
+    candidates = await review.candidates(svc, principal, round_id, unit_code=unit)
+    return with_outcomes(nominations, candidates)
 
 
 async def _unit_name(svc: Services, unit_code: str | None) -> str:
@@ -293,6 +311,9 @@ async def _detail_page(
     status_code: int = 200,
 ) -> Response:
     svc = services(request, principal)
+    item = _one_with_outcome(
+        item, await review.candidates(svc, principal, item["round_id"], unit_code=item["unit_code"])
+    )
     round_open = any(r["round_id"] == item["round_id"] for r in await nom.rounds(svc, "open"))
     actors = [item["submitted_by"], *(h.get("actor") or "" for h in item.get("history", []))]
     names = await gw_state(request).accounts.display_names(actors)
@@ -314,6 +335,10 @@ async def _detail_page(
         principal=principal,
         status_code=status_code,
     )
+
+
+def _one_with_outcome(item: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
+    return with_outcomes([item], candidates)[0]
 
 
 @router.get("/nominations/{nomination_id}/edit")
