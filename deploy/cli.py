@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import typer
 
@@ -14,6 +15,7 @@ from deploy.cli_dlq import dlq_app
 from deploy.cli_nats import nats_config, nats_streams
 from deploy.cli_payroll import payroll_app
 from deploy.cli_users import users_app
+from shared.logging import configure_logging
 from shared.settings import SERVICES
 
 app = typer.Typer(
@@ -84,6 +86,9 @@ def health() -> None:
 
 
 def main() -> None:
+    # Logs go to stderr, so stdout carries the command's output alone (`--json | jq`):
+    # structlog's default logger, unconfigured, prints to stdout.
+    configure_logging("flowers", level=os.environ.get("FLOWERS_LOG_LEVEL", "INFO"))
     app(prog_name="flowers")
 
 
