@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -315,9 +315,14 @@ async def _play(
         )
     await rpc.command("review", "start_notice", {**review, **office})
     say(f"  {round_id}: {len(winners)} winners decided, public notice started")
+    # The notice's length is a setting (working days on the calendar): the demo's dates
+    # follow the notice it started, never an assumed length.
+    [notice] = await rpc.query("review", "notices", {"round_id": round_id})
+    starts = datetime.fromisoformat(notice["starts_at"])
+    ends = datetime.fromisoformat(notice["ends_at"])
 
     # A staff member objects during the notice; the office investigates and dismisses it.
-    clock.set(at(period, 1, 12))
+    clock.set(min(max(at(period, 1, 12), starts), ends))
     objection = await rpc.command(
         "review",
         "raise_objection",
@@ -351,7 +356,7 @@ async def _play(
         },
     )
 
-    clock.set(at(period, 1, 20))
+    clock.set(max(at(period, 1, 20), ends + timedelta(minutes=1)))
     await rpc.command("review", "publish_result", {**review, **office})
     say(f"  {round_id}: objection dismissed, result published")
 

@@ -29,8 +29,10 @@ def run(
     )
 
 
+# The demo's dates follow its notice, whatever its length (1 working day broke it once).
+@pytest.mark.parametrize("notice_days", ["5", "1"])
 def test_flowers_up_brings_every_service_to_health(
-    nats_url: str, pg_url: str, db_prefix: str, session_dir: Path
+    nats_url: str, pg_url: str, db_prefix: str, session_dir: Path, notice_days: str
 ) -> None:
     data_dir = session_dir / f"stack-{db_prefix}"
     result = run(
@@ -42,6 +44,7 @@ def test_flowers_up_brings_every_service_to_health(
             "FLOWERS_DATABASE_PREFIX": db_prefix,
             "FLOWERS_DATA_DIR": str(data_dir),
             "FLOWERS_GATEWAY_PORT": str(free_port()),
+            "FLOWERS_NOTICE_WORKING_DAYS": notice_days,
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
