@@ -65,7 +65,7 @@ async def test_a_nominator_submits_a_nomination_in_chinese_and_sees_it_listed(
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("张伟")
     await expect(row).to_contain_text("拼搏之花")
-    await expect(row).to_contain_text("已提交")
+    await expect(row).to_contain_text("待审核")
     await expect(page.locator(".quota li").first).to_contain_text("1 / 1")
     await page.screenshot(path=str(artifacts / "nominator-home-after.png"), full_page=True)
     await context.close()
