@@ -30,6 +30,7 @@ from services.review.errors import (
     ConflictOfInterest,
     InsufficientScores,
     InvalidScore,
+    NominationsStillOpen,
     NominationWithdrawn,
     NotAccepted,
     NotAPanelist,
@@ -248,6 +249,16 @@ class ReviewState:
     def published(self) -> bool:
         return self.result is not None
 
+    @property
+    def nominations_closed(self) -> bool:
+        """Whether the nomination service has closed the round (for every unit).
+
+        Its NominationsClosed turns every standing nomination to "closed" in one event, and
+        nothing else does: one closed candidate is the proof. A round whose every nomination
+        was withdrawn has none, and nothing to decide.
+        """
+        return any(c.candidate.status == "closed" for c in self.candidates.values())
+
     def latest_notice(self, category: Category) -> Notice | None:
         return next((n for n in reversed(self.notices) if category in n.categories), None)
 
@@ -350,6 +361,12 @@ def _candidate(state: ReviewState, nomination_id: UUID) -> CandidateState:
     if found.withdrawn:
         raise NominationWithdrawn(nomination_id=nomination_id)
     return found
+
+
+def _nominations_closed(state: ReviewState) -> None:
+    """The campaign's order: no decision and no notice while a unit may still nominate."""
+    if not state.nominations_closed:
+        raise NominationsStillOpen(round_id=state.round_id)
 
 
 def _not_frozen(state: ReviewState, category: Category) -> None:
@@ -571,6 +588,7 @@ def decide_winners(
     _check_round(state, cmd)
     _require_role(cmd, _LEADERS, "decide winners", "确定当选人")
     _not_published(state)
+    _nominations_closed(state)
     if cmd.category in state.decisions:
         raise AlreadyDecided(category=cmd.category)
     if len(cmd.winners) > policy.winners_per_category:
@@ -652,6 +670,7 @@ def start_notice(
     _check_round(state, cmd)
     _require_role(cmd, _OFFICE | _LEADERS, "start the public notice", "发布公示")
     _not_published(state)
+    _nominations_closed(state)
     waiting = [c for c in Category if c in state.decisions and state.latest_notice(c) is None]
     if cmd.categories is not None:
         for category in cmd.categories:

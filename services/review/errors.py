@@ -139,6 +139,15 @@ class AlreadyDecided(ReviewError):
     message_en_template = "The winners of {category.label_en} have already been decided."
 
 
+class NominationsStillOpen(ReviewError):
+    code = "nominations_open"
+    message_zh_template = "本轮提名尚未截止：须待各单位的提名全部截止后，才能确定当选人或发布公示。"
+    message_en_template = (
+        "Nominations for this round are still open: winners can be decided and the notice "
+        "started only once every unit's nominations have closed."
+    )
+
+
 class NotDecided(ReviewError):
     code = "not_decided"
     message_zh_template = "{category.label_zh}的评选结果尚未决定。"

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 from tests.browser.conftest import Served
 from tests.gateway.harness import PASSWORD, ROUND, Harness
 from tests.gateway.review_setup import ReviewRound, after_the_notice, review_round
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ class Browsing:
     def __init__(self, browser: Browser, served: Served, artifacts: Path, width: int) -> None:
         self.browser = browser
         self.url = served.url
+        self.harness = served.harness
         self.artifacts = artifacts
         self.width = width
         self.contexts: list[BrowserContext] = []
@@ -132,6 +134,20 @@ async def score(b: Browsing, username: str, first: bool) -> None:
     await expect(page.locator("ul.worklist").first).not_to_contain_text("赵强")
 
 
+async def close_nominations(b: Browsing, office: Page) -> None:
+    """The office closes the round early (nothing is decided while units may nominate), and
+    the review hears of it."""
+    await b.menu(office, "/office/rounds")
+    await office.click("button:has-text('提前截止')")
+    await expect(office.locator(".flash.ok")).to_have_text("该轮次的提名已截止。")
+
+    async def heard() -> bool:
+        rows = await b.harness.rpc.query("review", "candidates", {"round_id": ROUND})
+        return all(r["status"] != "submitted" for r in rows)
+
+    await eventually(heard, timeout=15, what="the review to hear the round closed")
+
+
 async def announce(b: Browsing, office: Page) -> None:
     """The office starts the public notice; publishing waits for its end."""
     await b.menu(office, "/review/summary")
@@ -192,6 +208,7 @@ async def test_the_review_of_a_round_in_the_browser(
         office = await audit_and_set_up_the_panel(b, rr)
         for i, username in enumerate(("p_go", "p_fin", "p_em")):
             await score(b, username, first=i == 0)
+        await close_nominations(b, office)
 
         discipline = await b.signed_in("discipline")
         await expect(discipline.locator(".panel", has_text="纪检监督")).to_contain_text(

@@ -29,6 +29,7 @@ from tests.browser.test_review_in_the_browser import (
     SCORES,
     Browsing,
     announce,
+    close_nominations,
     dismiss_the_objection,
     object_under_own_name,
     publish_after_the_notice,
@@ -114,7 +115,7 @@ async def test_a_whole_round_through_the_ui(
         mine = nominator.locator("table.list tbody tr")
         await expect(mine).to_have_count(1)
         await expect(mine).to_contain_text(NOMINEE)
-        await expect(mine).to_contain_text("已提交")
+        await expect(mine).to_contain_text("待审核")
         await reached_the_review(harness, nomination_id)
 
         # The office accepts that nomination and puts three departments on the panel.
@@ -143,6 +144,9 @@ async def test_a_whole_round_through_the_ui(
         for i, username in enumerate(PANEL):
             await score_the_nominee(b, username, first=i == 0)
 
+        # The office closes the round's nominations: nothing is decided before.
+        await close_nominations(b, office)
+
         # The leader sees 张伟 ranked first, preselected, and decides.
         leader = await b.signed_in("leader")
         await expect(leader.locator(".panel", has_text="确定人选")).to_contain_text("拼搏之花")
@@ -164,6 +168,13 @@ async def test_a_whole_round_through_the_ui(
         await expect(staff.locator(f"#result-{ROUND}")).to_contain_text(NOMINEE)
         await expect(staff.locator(f"#result-{ROUND}")).to_contain_text("拼搏之花")
         await paid_and_drafted(harness)
+
+        # The unit sees its outcome: 已表彰 on its home page and the nomination's page.
+        nominator = await b.signed_in("wy", nominator)
+        outcomes = nominator.locator("table.list tbody tr", has_text=NOMINEE)
+        await expect(outcomes).to_contain_text("已表彰")
+        await nominator.goto(f"{b.url}/nominations/{nomination_id}")
+        await expect(nominator.locator("dl.facts")).to_contain_text("已表彰")
 
         # Payroll exports the period with 张伟's award of 500.00.
         payroll = await b.signed_in("finance")

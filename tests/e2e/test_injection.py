@@ -270,6 +270,7 @@ async def play_to_publication(gateway: Harness, rr: ReviewRound) -> None:
     for panelist in ("p_go", "p_fin", "p_em"):
         for employee_no, _, _ in STAFF:
             await rr.score(panelist, employee_no, SHEET_HIGH)
+    await rr.close_nominations()
     for employee_no, _, category in STAFF:
         await rr.command(
             "leader",

@@ -94,7 +94,20 @@ class ReviewRound:
             await self.score(username, "E100", SHEET_HIGH)
             await self.score(username, "E200", SHEET_LOW)
 
+    async def close_nominations(self) -> None:
+        """The office closes the round early (nothing is decided before), and the review hears."""
+        await self.harness.rpc.command(
+            "nomination", "close_round", {"round_id": ROUND, **self.who("office")}
+        )
+
+        async def closed() -> bool:
+            candidates = await self.query("candidates", round_id=ROUND)
+            return all(c["status"] != "submitted" for c in candidates)
+
+        await eventually(closed, timeout=15, what="the review to hear the round closed")
+
     async def decide_and_announce(self) -> None:
+        await self.close_nominations()
         await self.command(
             "leader", "decide_winners", category="striving", winners=[self.nominations["E100"]]
         )

@@ -132,6 +132,7 @@ async def test_a_round_is_reviewed_through_the_api_from_audit_to_publication(
         assert seen["visible"] is True
         assert len(seen["scores"]) == 3
 
+        await rr.close_nominations()
         # Veto; the leader's ranking (raw scores, method) and decision.
         vetoed = await who["discipline"].post(
             f"{API}/nominations/{n['E201']}/veto", {"reason": "违纪"}

@@ -200,6 +200,7 @@ async def test_discipline_vetoes_the_leader_decides_and_the_notice_runs_to_publi
     assert vetoed.status_code == 303
     assert "存在违纪问题。" in (await discipline.get(vetoed.headers["location"])).text
 
+    await rr.close_nominations()
     # The leader sees the ranking with raw scores and the method, and decides.
     leader = await gateway.signed_in("leader")
     home = await leader.get("/")

@@ -25,6 +25,7 @@ from shared.contracts.nomination import (
     DIRECTORY_STREAM,
     MeasurableResult,
     NominationEvent,
+    NominationsClosed,
     NominationSubmitted,
     round_stream_id,
 )
@@ -33,7 +34,7 @@ from shared.eventstore import AppendRequest
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import rpc_client
+from tests.support import eventually, rpc_client
 
 MONDAY = datetime(2026, 1, 5, 9, 0, tzinfo=SHANGHAI)  # a working day; 2026 is a known year
 DEEDS = "带领班组攻坚克难，全年节约成本十二万元，职工群众一致好评。" * 3
@@ -125,3 +126,24 @@ async def append_nominations(
         assert nomination.project is not None
         await nomination.project(conn, recorded)
     return recorded
+
+
+async def close_nominations(stack: Stack, round_id: str) -> None:
+    """The nomination service closes the round (the review decides nothing before), and the
+    review hears of it."""
+    now = stack.clock.now()
+    closing = NominationsClosed(
+        round_id=round_id,
+        closed_at=now,
+        how="early",
+        closed_by="office-1",
+        deadline=now,
+        nominations=(),
+    )
+    await append_nominations(stack.nomination, [closing])
+
+    async def closed() -> bool:
+        candidates = await stack.query("candidates", round_id=round_id)
+        return all(c["status"] != "submitted" for c in candidates)
+
+    await eventually(closed, timeout=15, what="the review to hear the round closed")

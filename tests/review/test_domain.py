@@ -804,6 +804,60 @@ def test_the_decided_winners_are_announced_publicly(
     check(history, when, now, then)
 
 
+# --- The campaign's order: nominations close before anything is decided ------------------------
+
+
+def still_open(history: Callable[[], Story]) -> Callable[[], Story]:
+    """The same story in a round whose nominations have not closed (no NominationsClosed yet:
+    every candidate is still "submitted", open for amendment)."""
+
+    def story() -> Story:
+        base = history()
+        events = [
+            CandidateRecorded(
+                round_id=e.round_id,
+                candidate=e.candidate.model_copy(update={"status": "submitted"}),
+            )
+            if isinstance(e, CandidateRecorded)
+            else e
+            for e in base.events
+        ]
+        return Story(base.policy, events)
+
+    return story
+
+
+@table_test(
+    [
+        row(
+            still_open(scored),
+            decide_striving(A),
+            "nominations_open",
+            id="no decision while a unit may still nominate",
+        ),
+        row(
+            still_open(decided),
+            StartNotice(round_id=ROUND, **OFFICE),
+            "nominations_open",
+            ANNOUNCED,
+            id="no notice while a unit may still nominate",
+        ),
+        row(scored, decide_striving(A), (WinnersDecided,), id="a decision once closed"),
+        row(
+            decided,
+            StartNotice(round_id=ROUND, **OFFICE),
+            (PublicNoticeStarted,),
+            ANNOUNCED,
+            id="a notice once closed",
+        ),
+    ]
+)
+def test_nothing_is_decided_or_announced_before_the_nominations_close(
+    history: Callable[[], Story], when: Command, now: datetime, then: Then
+) -> None:
+    check(history, when, now, then)
+
+
 def test_a_notice_announced_before_national_day_runs_past_the_holiday() -> None:
     (event,) = check(
         decided, StartNotice(round_id=ROUND, **OFFICE), ANNOUNCED, (PublicNoticeStarted,)

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.settings import Settings
-from tests.review.conftest import Stack, append_nominations, submitted
+from tests.review.conftest import Stack, append_nominations, close_nominations, submitted
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,7 @@ async def test_a_notice_beyond_the_known_calendar_uses_configured_holidays_and_w
                 "recognition": "90.5",
             },
         )
+    await close_nominations(stack, ROUND)
     await stack.command(
         "decide_winners",
         round_id=ROUND,

@@ -22,7 +22,13 @@ from shared.contracts.nomination import MeasurableResult
 from shared.contracts.review import ResultPublished, registry, review_stream_id
 from shared.events import RecordedEvent
 from shared.rpc import RemoteError
-from tests.review.conftest import DEEDS, Stack, append_nominations, submitted
+from tests.review.conftest import (
+    DEEDS,
+    Stack,
+    append_nominations,
+    close_nominations,
+    submitted,
+)
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -182,6 +188,12 @@ async def test_a_whole_round_is_reviewed_decided_noticed_objected_to_and_publish
         await stack.query("ranking", round_id=ROUND, viewer="p-fin", viewer_roles=["panelist"])
     assert not_overseer.value.error.code == "not_permitted"
 
+    # Nothing is decided while a unit may still nominate; then the round closes.
+    too_early = await refused(
+        stack, "decide_winners", round_id=ROUND, **LEADER, category="striving", winners=[str(A)]
+    )
+    assert too_early["code"] == "nominations_open"
+    await close_nominations(stack, ROUND)
     # The leader decides; the office announces.
     decided = await stack.command(
         "decide_winners", round_id=ROUND, **LEADER, category="striving", winners=[str(A)]
