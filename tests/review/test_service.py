@@ -109,6 +109,13 @@ async def test_a_whole_round_is_reviewed_decided_noticed_objected_to_and_publish
     [seen_by_unit] = await stack.query("candidates", round_id=ROUND, unit_code="U03")
     assert seen_by_unit["rejection_reason"] == "事迹材料缺少单位盖章。"
 
+    # The nomination service hears of the rejection: U03's striving place is free again.
+    async def place_freed() -> bool:
+        use = await stack.rpc.query("nomination", "quota", {"round_id": ROUND, "unit_code": "U03"})
+        return {c["category"]: c["used"] for c in use["categories"]}["striving"] == 0
+
+    await eventually(place_freed, timeout=15, what="nomination to hear of the rejection")
+
     # The panel: four departments.
     for pid, (employee_no, department, unit) in PANEL.items():
         await stack.command(
