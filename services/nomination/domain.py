@@ -32,6 +32,7 @@ from services.nomination.errors import (
     NominationAlreadyWithdrawn,
     NominationExists,
     NominationNotFound,
+    NominationWasRejected,
     NotANominator,
     NotOffice,
     NotOwnUnit,
@@ -569,6 +570,8 @@ def decide_amend(
     _require_nominator_of(cmd, nomination.unit_code)
     if nomination.withdrawn:
         raise NominationAlreadyWithdrawn(nomination_id=str(nomination.nomination_id))
+    if nomination.nomination_id in rejected:
+        raise NominationWasRejected(nomination_id=str(nomination.nomination_id))
     _require_window(round_, nomination.unit_code, now)
     if cmd.category != nomination.category:
         _require_quota(round_, nomination.unit_code, cmd.category, policy, rejected)

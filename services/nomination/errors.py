@@ -176,6 +176,15 @@ class NominationAlreadyWithdrawn(NominationError):
     message_en_template = "Nomination {nomination_id} has been withdrawn"
 
 
+class NominationWasRejected(NominationError):
+    code = "nomination_rejected"
+    message_zh_template = "该提名已被驳回，不能再修改；名额已释放，可重新提名"
+    message_en_template = (
+        "Nomination {nomination_id} was rejected and can no longer be amended; "
+        "its place is free for a new nomination"
+    )
+
+
 class NominationExists(NominationError):
     code = "nomination_exists"
     message_zh_template = "提名编号 {nomination_id} 已被另一提名使用"

@@ -63,6 +63,8 @@ async def test_the_office_audits_and_sets_up_the_panel_and_panelists_score_their
     detail = await unit.get(f"/nominations/{n['E101']}")
     assert "已驳回" in detail.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;缺少业绩佐证" in detail.text
+    assert "名额已释放" in detail.text
+    assert f"/nominations/{n['E101']}/edit" not in detail.text  # replaced, not amended
     home = await unit.get("/")
     assert "已驳回" in home.text
     assert "评审中" in home.text

@@ -788,6 +788,13 @@ def test_a_withdrawn_nomination_frees_the_quota(case: Case) -> None:
         "deadline_passed",
         rejected=frozenset({N1}),
     ),
+    the_rejected_one_is_not_amended_but_replaced=Case(
+        [opened(), submitted("E101", STRIVING)],
+        amend(N1, STRIVING),
+        DURING,
+        "nomination_rejected",
+        rejected=frozenset({N1}),
+    ),
 )
 def test_a_nomination_the_office_rejected_frees_the_quota_before_the_deadline(case: Case) -> None:
     check(case)

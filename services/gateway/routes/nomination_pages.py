@@ -321,6 +321,7 @@ async def _detail_page(
         NOMINATOR in principal.roles
         and principal.unit_code == item["unit_code"]
         and item["status"] == "submitted"
+        and item["outcome"] != "rejected"  # its place is free: the unit nominates anew
         and round_open
     )
     return render(
