@@ -521,6 +521,7 @@ class ReviewQueries:
         return {
             "round_id": q.round_id,
             "label_zh": round_label(q.round_id),
+            "nominations_closed": state.nominations_closed,  # decisions wait for the close
             "candidates": {
                 "total": len(candidates),
                 "pending": sum(1 for c in candidates if c.audit == "pending" and not c.withdrawn),

@@ -202,6 +202,10 @@ async def test_discipline_vetoes_the_leader_decides_and_the_notice_runs_to_publi
     assert vetoed.status_code == 303
     assert "存在违纪问题。" in (await discipline.get(vetoed.headers["location"])).text
 
+    # Nothing to decide while units may still nominate; then the round closes.
+    early = await (await gateway.signed_in("leader")).get("/")
+    assert "提名尚未截止，截止后可确定人选" in early.text
+    assert "可确定人选：" not in early.text
     await rr.close_nominations()
     # The leader sees the ranking with raw scores and the method, and decides.
     leader = await gateway.signed_in("leader")
