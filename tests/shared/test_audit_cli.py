@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
 from shared.clock import SHANGHAI, FixedClock
 from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.settings import PROJECT_ROOT, Settings
 from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
@@ -136,3 +138,32 @@ async def test_an_auditor_verifies_anchors_rebuilds_browses_and_looks_back_from_
     assert (await flowers(settings, "audit", "as-of", "2026-12-01T09:00")).exit_code == 2
     unknown = await flowers(settings, "audit", "rebuild", "review", "--projection", "nope")
     assert unknown.exit_code == 2
+
+
+async def test_every_json_output_is_json_alone_on_stdout(
+    running: list[ServiceRuntime], settings: Settings
+) -> None:
+    """The real process (logging configured as `flowers` runs it): `--json | jq` works."""
+    env = {
+        **os.environ,
+        "FLOWERS_NATS_URL": settings.nats_url,
+        "FLOWERS_DATABASE_URL": settings.database_url,
+        "FLOWERS_DATABASE_PREFIX": settings.database_prefix,
+    }
+    for args in (
+        ("audit", "verify", "--json"),
+        ("payroll", "reconcile", "--period", "2026-12", "--json"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=PROJECT_ROOT,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode == 0, (args, out, err)
+        assert isinstance(json.loads(out), dict), (args, out)
