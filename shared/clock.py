@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def in_shanghai(value: datetime | str) -> datetime:
+    """An aware instant (or its ISO 8601 text, with an offset) on Beijing's wall clock."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r}: the time needs an offset")
+    return moment.astimezone(SHANGHAI)
+
+
+def format_zh_date(value: date | datetime | str) -> str:
+    """A day as people read it: "2026年12月10日" (an instant: its day in Beijing)."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value) if len(value) == 10 else in_shanghai(value)
+    if isinstance(value, datetime):
+        value = in_shanghai(value).date()
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def format_zh(value: datetime | str) -> str:
+    """An instant in Beijing time, to the minute, 24-hour: "2026年12月10日 23:59".
+
+    The one rule: seconds are dropped (never rounded up), except that the very end of a
+    day, 23:59:59.999999 (how a notice period ends, `shared.calendar`), reads "24:00" of
+    that day, as in a Chinese notice: "2026年12月10日 24:00". A deadline at 23:59:59
+    stays "23:59".
+    """
+    local = in_shanghai(value)
+    if local.timetz().replace(tzinfo=None) == time.max:
+        return f"{format_zh_date(local)} 24:00"
+    return f"{format_zh_date(local)} {local:%H:%M}"
 
 
 class Clock(Protocol):
