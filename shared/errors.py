@@ -35,11 +35,19 @@ class TemplatedError(DomainError):
     message_en_template: ClassVar[str] = "The command was refused"
 
     def __init__(self, **details: Any) -> None:
+        zh = {**details, **self.zh_words(details)}
         super().__init__(
-            self.message_zh_template.format(**details),
+            self.message_zh_template.format(**zh),
             self.message_en_template.format(**details),
             **{k: str(v) if isinstance(v, UUID) else v for k, v in details.items()},
         )
+
+    @classmethod
+    def zh_words(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """Extra names the Chinese template may use: words for values people should not
+        read raw (a round's label for its id, a Beijing time for an ISO instant). They
+        shape the sentence only; the details keep the values."""
+        return {}
 
 
 class NotFound(DomainError):

@@ -3,15 +3,27 @@ two message templates (Chinese and English) filled from its details."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shared.errors import TemplatedError
+from shared.rounds import InvalidRoundId, RoundPeriod
 
 
 class NominationError(TemplatedError):
     """A refused nomination-service command; subclasses fix the code and the two messages."""
 
     code: ClassVar[str] = "nomination_error"
+
+    @classmethod
+    def zh_words(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """`{round_zh}`: the round as people name it ("2026年第三季度"), its id if not one."""
+        round_id = details.get("round_id")
+        if not isinstance(round_id, str):
+            return {}
+        try:
+            return {"round_zh": RoundPeriod.parse(round_id).label_zh}
+        except InvalidRoundId:
+            return {"round_zh": round_id}
 
 
 class NotANominator(NominationError):
@@ -116,32 +128,32 @@ class ReasonRequired(NominationError):
 
 class DeadlinePassed(NominationError):
     code = "deadline_passed"
-    message_zh_template = "{round_id} 的提名截止时间（{deadline_local}）已过"
+    message_zh_template = "{round_zh}的提名截止时间（{deadline_local}）已过"
     message_en_template = "The nomination deadline of {round_id} ({deadline_local}) has passed"
 
 
 class RoundClosed(NominationError):
     code = "round_closed"
-    message_zh_template = "{round_id} 的提名已截止"
+    message_zh_template = "{round_zh}的提名已截止"
     message_en_template = "Nominations for {round_id} are closed"
 
 
 class RoundNotOpen(NominationError):
     code = "round_not_open"
-    message_zh_template = "{round_id} 尚未开放提名"
+    message_zh_template = "{round_zh}尚未开放提名"
     message_en_template = "Round {round_id} is not open for nominations"
 
 
 class RoundExists(NominationError):
     code = "round_exists"
-    message_zh_template = "{round_id} 已开放过"
+    message_zh_template = "{round_zh}已开放过"
     message_en_template = "Round {round_id} has already been opened"
 
 
 class CadenceMismatch(NominationError):
     code = "cadence_mismatch"
     status = 422
-    message_zh_template = "轮次 {round_id} 与当前评选周期（{cadence}）不符"
+    message_zh_template = "轮次{round_zh}与当前评选周期（{cadence}）不符"
     message_en_template = "Round {round_id} does not fit the configured cadence ({cadence})"
 
 
@@ -166,7 +178,7 @@ class ExtensionNotLater(NominationError):
 class NominationNotFound(NominationError):
     code = "nomination_not_found"
     status = 404
-    message_zh_template = "{round_id} 中没有提名 {nomination_id}"
+    message_zh_template = "{round_zh}中没有提名 {nomination_id}"
     message_en_template = "There is no nomination {nomination_id} in {round_id}"
 
 

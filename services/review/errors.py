@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from shared.clock import format_zh
 from shared.contracts.common import Category
 from shared.errors import TemplatedError
 
@@ -246,8 +247,16 @@ class NoticeNotStarted(ReviewError):
 
 class NoticeRunning(ReviewError):
     code = "notice_running"
-    message_zh_template = "公示期尚未结束（至{ends_at}）。"
+    message_zh_template = "公示期尚未结束（至{ends_at_zh}）。"
     message_en_template = "The public notice is still running (until {ends_at})."
+
+    @classmethod
+    def zh_words(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """`{ends_at_zh}`: the end in Beijing time ("2026年12月10日 24:00"), else as given."""
+        try:
+            return {"ends_at_zh": format_zh(details["ends_at"])}
+        except (TypeError, ValueError):
+            return {"ends_at_zh": details["ends_at"]}
 
 
 class ObjectionOpen(ReviewError):

@@ -24,7 +24,7 @@ async def test_the_office_opens_extends_and_closes_a_round(gateway: Harness) -> 
     assert opened.status_code == 303
     again = await client.post("/office/rounds", data={"csrf_token": token, "round_id": "2027-Q1"})
     assert again.status_code == 422
-    assert "2027-Q1 已开放过" in again.text
+    assert "2027年第一季度已开放过" in again.text
     earlier = await client.post(
         f"/office/rounds/{ROUND}/extend",
         data={"csrf_token": token, "new_deadline": "2026-12-01T18:00", "reason": "年终"},

@@ -254,7 +254,9 @@ async def test_discipline_vetoes_the_leader_decides_and_the_notice_runs_to_publi
     assert started.status_code == 303
     early = await office.post(f"/review/summary/{ROUND}/publish", data={"csrf_token": token})
     assert early.status_code == 409
-    assert "公示期尚未结束" in early.text
+    assert "公示期尚未结束（至" in early.text
+    assert "日 24:00）" in early.text  # Beijing time, not an ISO instant
+    assert "T23:59:59" not in early.text
 
     # Staff see the notice and object under the account's name.
     staff = await gateway.signed_in("staff")
