@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.gateway.auth import PRE_COOKIE, Principal, is_https
 from services.gateway.deps import csrf_binding
+from services.gateway.display import date_text, datetime_text, nowrap, score_text
 from services.gateway.i18n import (
     DEPARTMENT_LABELS,
     EN,
@@ -32,7 +32,6 @@ from services.gateway.i18n import (
 )
 from services.gateway.outcome import OUTCOME_LABELS
 from services.gateway.state import gw_state
-from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.rounds import InvalidRoundId, RoundPeriod
 
@@ -45,6 +44,11 @@ env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Chinese values as people read them (`services.gateway.display`); the locale-aware `dt`
+# every page calls is in `render`. `zh_datetime`/`zh_date` give the Chinese form anywhere.
+env.filters["zh_datetime"] = lambda value: nowrap(datetime_text(value))
+env.filters["zh_date"] = lambda value: nowrap(date_text(value))
+env.filters["score"] = score_text
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,6 @@ def nav_for(principal: Principal | None) -> list[NavLink]:
     if principal is None:
         return []
     return [link for link in _NAV if link.roles & principal.roles]
-
-
-def local_dt(value: str | datetime | None, seconds: bool = False) -> str:
-    """An instant shown in Beijing time."""
-    if value is None or value == "":
-        return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone(SHANGHAI).strftime(
-        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    )
 
 
 def duration(seconds: int | float, locale: str) -> str:
@@ -171,7 +165,8 @@ def render(
         "nomination_outcome": lambda code: label(OUTCOME_LABELS, code),
         "round_status": lambda code: label(ROUND_STATUS_LABELS, code),
         "round_label": lambda rid: round_label(rid, locale),
-        "dt": local_dt,
+        "dt": lambda value: nowrap(datetime_text(value, locale)),
+        "day": lambda value: nowrap(date_text(value, locale)),
         "duration": lambda s: duration(s, locale),
         "quote": quote,
     }

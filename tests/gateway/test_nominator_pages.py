@@ -39,7 +39,7 @@ async def test_the_nominator_home_shows_the_deadline_quota_and_the_units_nominat
     home = await client.get("/")
     assert home.status_code == 200
     assert "2026年第四季度" in home.text
-    assert "2026-12-25 23:59:59" in home.text  # the deadline, Beijing time
+    assert "2026年12月25日 23:59" in home.text  # the deadline, Beijing time
     assert 'data-seconds-left="' in home.text  # the countdown
     assert "拼搏之花" in home.text
     assert "0 / 1" in home.text

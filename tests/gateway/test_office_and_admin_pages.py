@@ -43,7 +43,7 @@ async def test_the_office_opens_extends_and_closes_a_round(gateway: Harness) -> 
     assert extended.status_code == 303
     page = await client.get(extended.headers["location"])
     assert "截止时间已延长" in page.text
-    assert "2026-12-28 18:00:00" in page.text
+    assert "2026年12月28日 18:00" in page.text
     closed = await client.post(f"/office/rounds/{ROUND}/close", data={"csrf_token": token})
     assert closed.status_code == 303
     rounds = await gateway.rpc.query("nomination", "rounds", {})
