@@ -149,20 +149,20 @@ async def test_the_office_audits_and_sets_up_the_panel_and_panelists_score_their
     assert scored.status_code == 303
     mine = await p_go.get(scored.headers["location"])
     assert "评分已提交" in mine.text
-    assert "91.8000" in mine.text  # (95×40 + 90×30 + 88×20 + 92×10) / 100
+    assert "91.80" in mine.text  # (95×40 + 90×30 + 88×20 + 92×10) / 100
     assert "修改评分" in mine.text
 
     p_fin = await gateway.signed_in("p_fin")
     before = await p_fin.get(f"/review/scoring/{ROUND}/{n['E100']}")
     assert "提交您自己的评分后，才能看到其他评委的评分" in before.text
-    assert "91.8000" not in before.text
+    assert "91.80" not in before.text
     await p_fin.post(
         f"/review/scoring/{ROUND}/{n['E100']}",
         data=sheet_form(csrf_in(before.text), {k: "80" for k in SHEET_HIGH}),
     )
     after = await p_fin.get(f"/review/scoring/{ROUND}/{n['E100']}")
     assert "综合办公室 陈刚" in after.text
-    assert "91.8000" in after.text
+    assert "91.80" in after.text
 
     # A revision, until the category is decided.
     revised = await p_go.post(
