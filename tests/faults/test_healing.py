@@ -10,6 +10,7 @@ gateway port stops `flowers up` with one line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,11 +28,11 @@ import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from deploy.embedded import free_port
+from deploy.embedded import free_port, wait_until
 from shared.clock import SHANGHAI
 from shared.rpc import RemoteError
 from shared.settings import PROJECT_ROOT
-from tests.support import admin_connect, rpc_client
+from tests.support import admin_connect, eventually, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ OFFICE = {"actor": "office", "roles": ["office", "admin"]}
 ROUND = "2026-Q3"
 UNIT = "WY"
 DEEDS = "坚守一线，攻坚克难，带领班组完成年度降本增效任务，节约成本十余万元，职工群众交口称赞。" * 2
+RETRY_PAUSE_S = 0.1
 RETRYABLE = {"service_unavailable", "service_timeout"}
 
 
@@ -107,11 +109,12 @@ def stack(data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while not read_stack(data_dir).get("pids"):
+
+        def healthy() -> bool:
             assert process.poll() is None, (data_dir / "up.out").read_text()
-            assert time.monotonic() < deadline, "flowers up did not become healthy"
-            time.sleep(0.1)
+            return bool(read_stack(data_dir).get("pids"))
+
+        wait_until(healthy, 90, what="flowers up to become healthy")
         yield process, f"http://127.0.0.1:{port}"
     except BaseException:
         dump(data_dir)
@@ -140,7 +143,7 @@ class Driver:
             except RemoteError as exc:
                 if exc.error.code not in RETRYABLE or time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(RETRY_PAUSE_S)  # a back-off between retries
 
     async def nominate(self, n: int) -> None:
         await self.call(
@@ -177,16 +180,18 @@ def nats_pid(data_dir: Path) -> int:
     return int(ports.stem.rpartition("_")[2])
 
 
-async def watch_gateway(url: str, until: asyncio.Event) -> list[tuple[int, str]]:
+async def watch_gateway(
+    url: str, until: asyncio.Event, seen: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
     """Ask the gateway (which needs its database for a bearer token) until told to stop."""
-    seen: list[tuple[int, str]] = []
     async with httpx.AsyncClient(timeout=10) as http:
         while not until.is_set():
             response = await http.get(
                 f"{url}/api/v1/rounds", headers={"Authorization": "Bearer flw_no-such-token"}
             )
             seen.append((response.status_code, response.json().get("message_zh", "")))
-            await asyncio.sleep(0.05)
+            with contextlib.suppress(TimeoutError):  # the next question, unless told to stop
+                await asyncio.wait_for(until.wait(), 0.05)
     return seen
 
 
@@ -250,8 +255,9 @@ async def _heal(drive: Driver, data_dir: Path, gateway: str, figures: dict[str, 
 
     # PostgreSQL killed: back by itself; the gateway says 503 in Chinese meanwhile.
     recovered = asyncio.Event()
-    watcher = asyncio.create_task(watch_gateway(gateway, recovered))
-    await asyncio.sleep(0.2)
+    seen: list[tuple[int, str]] = []
+    watcher = asyncio.create_task(watch_gateway(gateway, recovered, seen))
+    await eventually(lambda: bool(seen), what="the gateway's first answer")
     killed_pid, began = postmaster_pid(data_dir), time.monotonic()
     os.kill(killed_pid, signal.SIGKILL)
     await drive.nominate(2)
@@ -270,7 +276,11 @@ async def _heal(drive: Driver, data_dir: Path, gateway: str, figures: dict[str, 
     # NATS killed: back by itself on the same port; everyone reconnects.
     began = time.monotonic()
     os.kill(nats_pid(data_dir), signal.SIGKILL)
-    await asyncio.sleep(0.5)  # the supervisor looks once a second
+    await eventually(
+        lambda: "NATS stopped unexpectedly" in (data_dir / "up.out").read_text(),
+        timeout=BACK_WITHIN_S,
+        what="the supervisor to notice the NATS server's death",
+    )
     await drive.nominate(4)
     figures["nats_command_again_s"] = time.monotonic() - began
 
@@ -278,9 +288,11 @@ async def _heal(drive: Driver, data_dir: Path, gateway: str, figures: dict[str, 
     stopped = read_stack(data_dir)["pids"]["review"]
     began = time.monotonic()
     os.kill(stopped, signal.SIGSTOP)
-    while read_stack(data_dir).get("pids", {}).get("review") in (stopped, None):
-        assert time.monotonic() - began < HEALTH_TIMEOUT_S + BACK_WITHIN_S
-        await asyncio.sleep(0.2)
+    await eventually(
+        lambda: read_stack(data_dir).get("pids", {}).get("review") not in (stopped, None),
+        timeout=HEALTH_TIMEOUT_S + BACK_WITHIN_S,
+        what="the hung review to be replaced",
+    )
     await drive.call("qry", "review", "health", {})
     figures["hung_service_restarted_s"] = time.monotonic() - began
     await drive.nominate(5)
@@ -288,13 +300,12 @@ async def _heal(drive: Driver, data_dir: Path, gateway: str, figures: dict[str, 
     # Nothing acknowledged was lost: all six nominations reach review, closed.
     set_time(data_dir, datetime(2026, 9, 26, 9, tzinfo=SHANGHAI))
     await drive.call("cmd", "nomination", "close_round", {**OFFICE, "round_id": ROUND})
-    deadline = time.monotonic() + BACK_WITHIN_S
-    while True:
+
+    async def all_six_closed() -> bool:
         rows = await drive.call("qry", "review", "candidates", {"round_id": ROUND})
-        if len(rows) == 6 and all(r["status"] == "closed" for r in rows):
-            break
-        assert time.monotonic() < deadline, rows
-        await asyncio.sleep(0.2)
+        return len(rows) == 6 and all(r["status"] == "closed" for r in rows)
+
+    await eventually(all_six_closed, timeout=BACK_WITHIN_S, what="six closed candidates")
 
 
 def test_flowers_up_refuses_a_taken_gateway_port(data_dir: Path) -> None:
