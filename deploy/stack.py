@@ -199,13 +199,13 @@ class Stack:
             }
         )
 
-    async def nats_as(self, user: str) -> Any:
-        """A connection to the stack's NATS as `user` (its seed from the stack's secrets)."""
+    async def nats_as(self, user: str, **options: Any) -> Any:
+        """A connection to the stack's NATS as `user` (its seed from the stack's secrets);
+        by default one that gives up at once rather than reconnecting."""
         seed = self.ensure_secrets().nats_seed(user)
         return await nats.connect(
             self.settings.nats_url,
-            connect_timeout=2,
-            allow_reconnect=False,
+            **{"connect_timeout": 2, "allow_reconnect": False, **options},
             **nats_auth(seed, user),
         )
 
@@ -478,16 +478,15 @@ class _Watch:
         if self._nc is None:
             with contextlib.suppress(Exception):  # tried again at the next probe
                 self._nc = await asyncio.wait_for(
-                    nats.connect(
-                        self.stack.settings.nats_url,
+                    self.stack.nats_as(  # the health queries are the operator's to ask
+                        "operator",
                         name="flowers-supervisor",
+                        allow_reconnect=True,
                         max_reconnect_attempts=-1,  # once connected: follows restarts
                         reconnect_time_wait=0.5,
                         error_cb=_quiet,
                         disconnected_cb=_quiet_event,
                         reconnected_cb=_quiet_event,
-                        # the health queries are the operator's to ask
-                        **nats_auth(self.stack.ensure_secrets().nats_seed("operator"), "operator"),
                     ),
                     self.PROBE_TIMEOUT_S * 2,
                 )

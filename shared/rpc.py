@@ -327,11 +327,11 @@ class RpcClient:
             else json.dumps(payload, ensure_ascii=False, default=str).encode()
         )
         headers = {HDR_CORRELATION: correlation_id or str(uuid.uuid4())}
+        if not self.nc.is_connected:  # NATS is down: say so now, not after the time-out
+            raise RemoteError(SERVICE_UNAVAILABLE)
         acting = identity or self.identity_for(payload)
         if self.signer is not None and acting is not None:
             headers[HDR_IDENTITY] = self.signer.sign(acting, subject, body)
-        if not self.nc.is_connected:  # NATS is down: say so now, not after the time-out
-            raise RemoteError(SERVICE_UNAVAILABLE)
         try:
             msg = await self.nc.request(
                 subject, body, timeout=timeout or self.timeout, headers=headers
