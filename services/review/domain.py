@@ -121,10 +121,16 @@ class ReviewPolicy:
     trim_from: int = TRIM_FROM
     rubric: Rubric = field(default_factory=Rubric)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    # A flower's own rubric, where it has one; every other flower is scored on `rubric`.
+    rubrics: Mapping[Category, Rubric] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.min_scores < 1 or self.winners_per_category < 1 or self.notice_working_days < 1:
             raise ValueError("min_scores, winners_per_category, notice_working_days must be >= 1")
+
+    def rubric_for(self, category: Category) -> Rubric:
+        """The rubric a nomination in `category` is scored on."""
+        return self.rubrics.get(category, self.rubric)
 
 
 # --- State ---------------------------------------------------------------------------------------
@@ -504,7 +510,7 @@ def submit_score(
     if conflict is not None:
         raise ConflictOfInterest(conflict, nomination_id=cmd.nomination_id)
     try:
-        total = policy.rubric.weighted_total(cmd.criteria)
+        total = policy.rubric_for(c.category).weighted_total(cmd.criteria)
     except RubricError as e:
         raise InvalidScore(problem=str(e)) from e
     previous = state.scores.get((cmd.nomination_id, panelist.panelist_id))
@@ -614,7 +620,7 @@ def decide_winners(
             winners=winners,
             ranking=entries,
             method=RankingMethod(
-                rubric=dict(policy.rubric.weights),
+                rubric=dict(policy.rubric_for(cmd.category).weights),
                 zscore=ranking.method.zscore,
                 min_scores=ranking.method.min_scores,
                 trim_from=ranking.method.trim_from,

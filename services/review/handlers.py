@@ -30,6 +30,7 @@ from services.review.projections import apply_nomination_feed, candidate_from_ro
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.context import transaction_scope_var
+from shared.contracts.common import Category
 from shared.contracts.review import (
     ObjectionRaised,
     PublicNoticeStarted,
@@ -60,6 +61,10 @@ def policy_from_settings(settings: Settings) -> ReviewPolicy:
         zscore=settings.review_zscore,
         trim_from=settings.review_trim_from,
         rubric=Rubric(dict(settings.review_rubric)),
+        rubrics={
+            Category(c): Rubric(dict(weights))
+            for c, weights in settings.review_rubric_by_category.items()
+        },
         calendar=WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import review as rv
 from services.gateway.auth import Principal
@@ -81,6 +81,11 @@ class PanelistAccountOut(BaseModel):
 class ScoringSheetOut(Out):
     panelist_id: str
     rubric: dict[str, str]
+    rubrics: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Each flower's rubric (its own where set, else the shared one); every "
+        "entry also carries its `rubric`, `evidence` and the unit's `recommendation`",
+    )
     pending: list[dict[str, Any]]
     scored: list[dict[str, Any]]
 

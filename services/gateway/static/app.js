@@ -58,4 +58,54 @@
     input.addEventListener("input", show);
     show();
   });
+  // A live weighted total beside a score form (the server computes the real one on submit).
+  document.querySelectorAll("[data-live-total]").forEach(function (box) {
+    var form = box.closest("form");
+    var inputs = form.querySelectorAll("input[data-weight]");
+    var out = box.querySelector(".live-total-value");
+    function show() {
+      var sum = 0, weights = 0, complete = true;
+      inputs.forEach(function (input) {
+        var w = parseFloat(input.getAttribute("data-weight"));
+        var v = parseFloat(input.value.replace("，", ".").trim());
+        if (isNaN(v) || v < 0 || v > 100) { complete = false; return; }
+        sum += w * v; weights += w;
+      });
+      out.textContent = complete && weights > 0 ? (sum / weights).toFixed(2) : "—";
+    }
+    inputs.forEach(function (input) { input.addEventListener("input", show); });
+    box.hidden = false;
+    show();
+  });
+
+  // A form sent once: its button shows progress and a second click sends nothing.
+  document.querySelectorAll("form[method=post]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;  // e.g. a confirmation declined
+      if (form.getAttribute("data-sending") === "1") { event.preventDefault(); return; }
+      form.setAttribute("data-sending", "1");
+      var button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
+      if (!button) return;
+      button.setAttribute("aria-busy", "true");
+      button.classList.add("busy");
+      if (button.hasAttribute("data-busy")) {
+        button.setAttribute("data-label", button.textContent);
+        button.textContent = button.getAttribute("data-busy");
+      }
+      // Disabled after this event, so the button's own name and value are still sent.
+      setTimeout(function () { button.disabled = true; }, 0);
+    });
+  });
+  // Back from another page (the browser's page cache): the form can be sent again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      form.removeAttribute("data-sending");
+      form.querySelectorAll("button.busy").forEach(function (button) {
+        button.disabled = false;
+        button.classList.remove("busy");
+        button.removeAttribute("aria-busy");
+        if (button.hasAttribute("data-label")) button.textContent = button.getAttribute("data-label");
+      });
+    });
+  });
 })();
