@@ -39,6 +39,7 @@ from services.review.errors import (
     NotEligible,
     NothingToAnnounce,
     NothingToPublish,
+    NothingToScore,
     NoticeNotRunning,
     NoticeNotStarted,
     NoticeRunning,
@@ -70,6 +71,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     PublishedWinner,
@@ -94,6 +96,7 @@ from shared.contracts.review_commands import (
     RaiseObjection,
     RecordObjectionNote,
     RejectNomination,
+    RemindPanelist,
     RemovePanelist,
     ResolveObjection,
     ReviewCommand,
@@ -472,6 +475,41 @@ def remove_panelist(
             panelist_id=cmd.panelist_id,
             reason=cmd.reason,
             removed_by=cmd.actor,
+        )
+    ]
+
+
+def waiting_for(state: ReviewState, panelist: Panelist) -> list[UUID]:
+    """The nominations waiting for this panelist's score: in review, not vetoed, its
+    category not yet decided, no conflict of interest, not scored by them yet."""
+    return [
+        c.nomination_id
+        for c in state.candidates.values()
+        if c.in_review
+        and not c.vetoed
+        and c.category not in state.decisions
+        and (c.nomination_id, panelist.panelist_id) not in state.scores
+        and conflict_of_interest(panelist, c.candidate) is None
+    ]
+
+
+def remind_panelist(
+    state: ReviewState, cmd: RemindPanelist, now: datetime, policy: ReviewPolicy
+) -> list[ReviewEvent]:
+    _office_acts(state, cmd, "remind panelists", "提醒评委")
+    panelist = state.panel.get(cmd.panelist_id)
+    if panelist is None or not panelist.active:
+        raise UnknownPanelist(panelist_id=cmd.panelist_id)
+    waiting = waiting_for(state, panelist)
+    if not waiting:
+        raise NothingToScore(name=panelist.name)
+    return [
+        PanelistReminded(
+            round_id=state.round_id,
+            panelist_id=panelist.panelist_id,
+            waiting=len(waiting),
+            reminded_by=cmd.actor,
+            reminded_at=now,
         )
     ]
 
@@ -914,6 +952,8 @@ def decide(
             return assign_panelist(state, cmd, now, policy)
         case RemovePanelist():
             return remove_panelist(state, cmd, now, policy)
+        case RemindPanelist():
+            return remind_panelist(state, cmd, now, policy)
         case SubmitScore():
             return submit_score(state, cmd, now, policy)
         case VetoNomination():

@@ -30,6 +30,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     ReplacementNamed,
@@ -269,6 +270,15 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.round_id,
                 event.panelist_id,
                 event.reason,
+            )
+        case PanelistReminded():
+            await conn.execute(
+                "UPDATE panelists SET reminded_at = $3, reminded_by = $4, "
+                "reminders = reminders + 1 WHERE round_id = $1 AND panelist_id = $2",
+                event.round_id,
+                event.panelist_id,
+                event.reminded_at,
+                event.reminded_by,
             )
         case ScoreSubmitted():
             await conn.execute(

@@ -104,6 +104,16 @@ class PanelistRemoved(ReviewEvent):
     removed_by: str
 
 
+class PanelistReminded(ReviewEvent):
+    """The office reminded a panelist of the nominations still waiting for their score
+    (`waiting`: how many at that moment); sending the reminder itself is not the review's."""
+
+    panelist_id: str
+    waiting: int
+    reminded_by: str
+    reminded_at: AwareDatetime
+
+
 class ScoreSubmitted(ReviewEvent):
     """A panelist's score sheet; `revision` 1 is the first, each revision replaces the last."""
 
@@ -290,6 +300,7 @@ registry = EventRegistry(
         NominationRejected,
         PanelistAssigned,
         PanelistRemoved,
+        PanelistReminded,
         ScoreSubmitted,
         NominationVetoed,
         WinnersDecided,

@@ -395,6 +395,12 @@ def review_page_cases() -> list[Case]:
             OFFICE_ONLY,
             data={"reason": ""},
         ),
+        Case(
+            "POST",
+            "/review/panel/{round_id}/{panelist_id}/remind",
+            f"/review/panel/{ROUND}/{{nobody}}/remind",
+            OFFICE_ONLY,
+        ),
         Case("GET", "/review/summary", "/review/summary", REVIEW_READERS),
         Case(
             "POST",

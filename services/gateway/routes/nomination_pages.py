@@ -119,7 +119,12 @@ async def list_nominations(
 ) -> Response:
     svc = services(request, principal)
     category = category if category in {c.value for c in Category} else None
-    rounds = await nom.rounds(svc)
+    rounds = await nom.rounds(svc)  # newest first
+    if round_id is None:  # the list opens on the current round: the open one, else the newest
+        current = [r["round_id"] for r in rounds if r["status"] == "open"] or [
+            r["round_id"] for r in rounds
+        ]
+        round_id = current[0] if current else None
     items = await nom.nominations(
         svc,
         principal,
@@ -128,6 +133,8 @@ async def list_nominations(
         category=category,
         status=status or None,
     )
+    # Every round ("全部"): the newest round's rows first, each round in the order submitted.
+    items = sorted(items, key=lambda n: str(n["round_id"]), reverse=True)
     all_units = bool(principal.roles & nom.ALL_UNITS_READERS)
     return render(
         request,
