@@ -402,6 +402,13 @@ def review_page_cases() -> list[Case]:
             OFFICE_ONLY,
         ),
         Case("GET", "/review/summary", "/review/summary", REVIEW_READERS),
+        Case("GET", "/review/sheet", "/review/sheet", REVIEW_READERS),
+        Case(
+            "GET",
+            "/review/sheet/{round_id}.xlsx",
+            f"/review/sheet/{ROUND}.xlsx",
+            REVIEW_READERS,
+        ),
         Case(
             "POST",
             "/review/summary/{round_id}/notice",

@@ -4,8 +4,10 @@ audit list, lists that open on the current round, the 推荐汇总表 (.xlsx and
 from __future__ import annotations
 
 import uuid
+from io import BytesIO
 
 import pytest
+from openpyxl import load_workbook
 
 from tests.gateway.harness import DEEDS, ROUND, UNIT_A, Harness, csrf_in, nomination_body
 from tests.gateway.review_setup import SHEET_HIGH, review_round
@@ -102,3 +104,51 @@ async def test_the_nomination_list_opens_on_the_current_round(gateway: Harness) 
     assert 'value="2027-Q1" selected' in page.text
     every = await client.get("/nominations?round_id=")
     assert every.text.index("王芳") < every.text.index("张伟")  # the newest round first
+
+
+async def test_the_summary_sheet_downloads_as_xlsx_and_prints(gateway: Harness) -> None:
+    rr = await review_round(gateway)
+    await rr.accept_all(reject="E101")
+    await rr.assign_panel()
+    await rr.score_everything()
+    office = await gateway.signed_in("office")
+    page = await office.get("/review/sheet")
+    assert page.status_code == 200
+    assert "2026年第四季度“五朵金花”推荐汇总表" in page.text
+    assert f'href="/review/sheet/{ROUND}.xlsx"' in page.text
+    assert "window.print()" in page.text
+    assert "已驳回（缺少单位盖章。）" in page.text
+
+    answer = await office.get(f"/review/sheet/{ROUND}.xlsx")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert "filename*=UTF-8''%E6%8E%A8%E8%8D%90" in answer.headers["content-disposition"]
+    sheet = load_workbook(BytesIO(answer.content)).active
+    assert sheet is not None
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][0] == "2026年第四季度“五朵金花”推荐汇总表"
+    assert rows[1][:4] == ["序号", "奖项", "单位", "姓名"]
+    by_name = {r[3]: r for r in rows[2:]}
+    assert set(by_name) == {"张伟", "李娜", "赵强", "刘洋"}
+    zhang = by_name["张伟"]
+    assert zhang[1] == "拼搏之花"
+    assert zhang[4] == "E100"
+    assert zhang[6] == DEEDS
+    assert zhang[7] == "节约成本：120000 元"
+    assert zhang[9] == "已通过"
+    assert zhang[10] == "91.80"  # the panel's mean, two decimals
+    assert zhang[11] == 1
+    assert by_name["李娜"][9] == "已驳回（缺少单位盖章。）"
+
+    # The auditor reads the sheet without scores (the ranking is not theirs to see).
+    auditor = await gateway.signed_in("auditor")
+    plain = load_workbook(BytesIO((await auditor.get(f"/review/sheet/{ROUND}.xlsx")).content))
+    assert plain.active is not None
+    audited_rows = [[c.value for c in row] for row in plain.active.iter_rows()][2:]
+    assert all(r[10] in (None, "") for r in audited_rows)
+    # A panelist or a unit does not.
+    unit = await gateway.signed_in("wy")
+    assert (await unit.get(f"/review/sheet/{ROUND}.xlsx")).status_code == 403
+    assert (await office.get("/review/sheet/2019-Q1.xlsx")).status_code == 404

@@ -29,6 +29,7 @@ from services.gateway.routes.publicity_pages import router as publicity_pages
 from services.gateway.routes.review_audit_pages import router as review_audit_pages
 from services.gateway.routes.review_decision_pages import router as review_decision_pages
 from services.gateway.routes.review_scoring_pages import router as review_scoring_pages
+from services.gateway.routes.review_sheet_pages import router as review_sheet_pages
 from services.gateway.routes.role_placeholders import router as role_placeholders
 from services.gateway.routes.session_pages import router as session_pages
 
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     nomination_pages,
     office_pages,
     review_audit_pages,
+    review_sheet_pages,
     review_scoring_pages,
     review_decision_pages,
     api_review,

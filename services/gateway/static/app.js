@@ -58,6 +58,10 @@
     input.addEventListener("input", show);
     show();
   });
+  // The menu folds behind 菜单 on a phone (without JavaScript it stays open).
+  var menu = document.querySelector("nav.mainnav details.menu");
+  if (menu && window.matchMedia("(max-width: 40rem)").matches) menu.open = false;
+
   // A live weighted total beside a score form (the server computes the real one on submit).
   document.querySelectorAll("[data-live-total]").forEach(function (box) {
     var form = box.closest("form");
