@@ -50,6 +50,14 @@ class GatewaySettings(BaseSettings):
     password_min_length: int = Field(default=10, ge=10)
     password_min_score: int = Field(default=3, ge=0, le=4)
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Evidence files on the nomination form (services/gateway/evidence.py): each at most this
+    # big, at most this many per nomination, of these kinds (by extension and by content); kept
+    # in the content-addressed file store (shared/filestore.py): empty = <data_dir>/files,
+    # or file:///path (a directory every gateway instance shares).
+    evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    evidence_max_files: int = Field(default=5, ge=1, le=20)
+    evidence_types: tuple[str, ...] = ("pdf", "jpg", "jpeg", "png", "docx", "xlsx")
+    file_store_url: str = ""
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
 

@@ -69,3 +69,13 @@ CREATE TABLE IF NOT EXISTS gateway_secret (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     secret      text    NOT NULL
 );
+
+-- A nominator's unfinished nomination form, one per account and round (services/gateway/
+-- drafts.py): private to its author, not a nomination until it is submitted (then deleted).
+CREATE TABLE IF NOT EXISTS nomination_drafts (
+    user_id     uuid        NOT NULL REFERENCES users ON DELETE CASCADE,
+    round_id    text        NOT NULL,
+    form        jsonb       NOT NULL,
+    saved_at    timestamptz NOT NULL,
+    PRIMARY KEY (user_id, round_id)
+);

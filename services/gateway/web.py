@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from services.gateway.auth import PRE_COOKIE, Principal, is_https
 from services.gateway.deps import csrf_binding
 from services.gateway.display import date_text, datetime_text, nowrap, score_text
+from services.gateway.evidence import link_text
 from services.gateway.i18n import (
     DEPARTMENT_LABELS,
     EN,
@@ -49,6 +50,7 @@ env = jinja2.Environment(
 env.filters["zh_datetime"] = lambda value: nowrap(datetime_text(value))
 env.filters["zh_date"] = lambda value: nowrap(date_text(value))
 env.filters["score"] = score_text
+env.filters["link_text"] = link_text  # an uploaded evidence file by its name
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ new events or raise a `NominationError` (errors.py); `evolve_*` fold one event i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
@@ -777,7 +778,7 @@ def _validated_content(
     if not policy.deeds_min_chars <= length <= policy.deeds_max_chars:
         raise DeedsLength(length=length, min=policy.deeds_min_chars, max=policy.deeds_max_chars)
     for link in cmd.evidence_links:
-        if not is_web_link(link):
+        if not (is_web_link(link) or is_stored_file(link)):
             raise InvalidLink(link=link)
     if not cmd.recommendation.strip():
         raise RecommendationRequired()
@@ -785,6 +786,16 @@ def _validated_content(
         MeasurableResult(metric=r.metric, value=r.value, unit=r.unit) for r in cmd.results
     )
     return results, tuple(cmd.evidence_links)
+
+
+# An evidence file kept by the gateway's content-addressed file store: the SHA-256 of its
+# bytes and its percent-encoded name, on the campaign's own site.
+STORED_FILE = re.compile(r"/files/[0-9a-f]{64}/[A-Za-z0-9%._~-]{1,400}")
+
+
+def is_stored_file(link: str) -> bool:
+    """A site-relative link to an uploaded evidence file (`/files/<sha256>/<name>`)."""
+    return STORED_FILE.fullmatch(link) is not None
 
 
 def is_web_link(link: str) -> bool:

@@ -197,6 +197,7 @@ def page_cases() -> list[Case]:
             data={"round_id": ROUND, "employee_no": ""},
         ),
         Case("GET", "/nominations/{nomination_id}", "/nominations/{n1}", UNIT_A_READERS),
+        Case("GET", "/files/{digest}/{name}", f"/files/{'0' * 64}/x.pdf", READERS | {"panelist"}),
         Case(
             "GET",
             "/nominations/{nomination_id}/edit",

@@ -566,6 +566,30 @@ def test_evidence_links_are_web_addresses(case: Case) -> None:
     check(case)
 
 
+STORED = "/files/" + "ab" * 32 + "/%E5%AE%A1%E8%AE%A1%E6%8A%A5%E5%91%8A.pdf"  # 审计报告.pdf
+
+
+@cases(
+    an_uploaded_file=Case(
+        [opened()], submit(links=(STORED,)), DURING, [submitted(links=(STORED,))]
+    ),
+    a_file_without_digest=Case(
+        [opened()], submit(links=("/files/abc/x.pdf",)), DURING, "invalid_link"
+    ),
+    another_path_on_the_site=Case(
+        [opened()], submit(links=("/admin/users",)), DURING, "invalid_link"
+    ),
+    a_file_with_a_raw_name=Case(
+        [opened()], submit(links=("/files/" + "ab" * 32 + "/a b.pdf",)), DURING, "invalid_link"
+    ),
+    a_file_leaving_its_folder=Case(
+        [opened()], submit(links=("/files/" + "ab" * 32 + "/../x",)), DURING, "invalid_link"
+    ),
+)
+def test_an_evidence_file_kept_by_the_site_is_named_by_its_digest(case: Case) -> None:
+    check(case)
+
+
 @cases(
     with_an_opinion=Case([opened()], submit(recommendation=OPINION), DURING, [submitted()]),
     a_blank_opinion=Case(

@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
+from services.gateway import drafts, review
+from services.gateway import evidence as ev
 from services.gateway import nomination as nom
-from services.gateway import review
-from services.gateway.accounts import NOMINATOR
+from services.gateway.accounts import NOMINATOR, PANELIST
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
+from services.gateway.downloads import download
+from services.gateway.evidence import evidence_limits
+from services.gateway.guidance import FLOWER_MEANINGS
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.outcome import with_outcomes
 from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, form_action, one_field, parse_decimal
 from services.gateway.state import Services, gw_state, services
-from services.gateway.web import flash_messages, nav_link, render
+from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
     SubmitNomination,
     WithdrawNomination,
 )
+from shared.filestore import DIGEST
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
 RESULT_ROWS = 5
 MAX_LINKS = 10
+# Who may open an evidence file: whoever reads nominations or scores them.
+EVIDENCE_READERS = (*nom.NOMINATION_READERS, PANELIST)
 
 nav_link("/nominations", ("提名", "Nominations"), nom.NOMINATION_READERS, order=20)
 flash_messages(
@@ -40,6 +48,10 @@ flash_messages(
         "submitted": ("提名已提交。", "The nomination has been submitted."),
         "amended": ("提名已修改。", "The nomination has been amended."),
         "withdrawn": ("提名已撤回。", "The nomination has been withdrawn."),
+        "draft_saved": (
+            "草稿已保存（仅您本人可见），可随时回来继续填写后提交。",
+            "Draft saved (only you see it): come back to finish and submit it.",
+        ),
     }
 )
 
@@ -164,11 +176,14 @@ async def _form_page(
     round_id: str,
     nomination: dict[str, Any] | None = None,
     status_code: int = 200,
+    draft_saved_at: datetime | None = None,
 ) -> Response:
     svc = services(request, principal)
     employees = await nom.employees(svc, principal, principal.unit_code) if mode == "new" else []
     quota = await nom.quota(svc, principal, round_id, principal.unit_code)
     settings = gw_state(request).settings
+    taken = await _already_nominated(svc, principal, round_id) if mode == "new" else {}
+    own_category = (nomination or {}).get("category")
     return render(
         request,
         "nomination/form.html",
@@ -177,7 +192,17 @@ async def _form_page(
             "round_id": round_id,
             "nomination": nomination,
             "employees": employees,
+            "taken": taken,
             "quota": quota,
+            # A full flower cannot be chosen (its own, when amending, stays choosable).
+            "full": {
+                c["category"]
+                for c in quota["categories"]
+                if c["used"] >= c["quota"] and c["category"] != own_category
+            },
+            "meanings": FLOWER_MEANINGS,
+            "upload": evidence_limits(gw_state(request).gateway),
+            "draft_saved_at": draft_saved_at,
             "result_rows": RESULT_ROWS,
             "deeds_min": settings.deeds_min_chars,
             "deeds_max": settings.deeds_max_chars,
@@ -186,6 +211,24 @@ async def _form_page(
         principal=principal,
         status_code=status_code,
     )
+
+
+async def _already_nominated(
+    svc: Services, principal: Principal, round_id: str
+) -> dict[str, dict[str, Any]]:
+    """The unit's employees nominated in this round and still standing (neither withdrawn nor
+    rejected), each with the flower they stand for: the form offers them no second time."""
+    items = await nom.nominations(svc, principal, round_id=round_id, unit_code=principal.unit_code)
+    candidates = await review.candidates(svc, principal, round_id, unit_code=principal.unit_code)
+    return {
+        n["employee_no"]: n
+        for n in with_outcomes(items, candidates)
+        if n["outcome"] not in ("withdrawn", "rejected")
+    }
+
+
+async def nom_round_open(svc: Services, round_id: str) -> bool:
+    return any(r["round_id"] == round_id for r in await nom.rounds(svc, "open"))
 
 
 async def _current_round_id(svc: Services, requested: str | None) -> str | None:
@@ -206,7 +249,16 @@ async def new_nomination(
     if current is None:
         raise Problem(409, "round_not_open", ("当前没有开放提名的轮次。", "No round is open."))
     form = FormState(values={"nomination_id": str(uuid.uuid4()), "results": _blank_results()})
-    return await _form_page(request, principal, form, mode="new", round_id=current)
+    saved = await drafts.load(gw_state(request).pool, principal.user.user_id, current)
+    draft_saved_at = None
+    if saved is not None:
+        values, draft_saved_at = saved
+        values["results"] = (values.get("results") or [])[:RESULT_ROWS]
+        values["results"] += _blank_results()[len(values["results"]) :]
+        form = FormState(values={**form.values, **values})
+    return await _form_page(
+        request, principal, form, mode="new", round_id=current, draft_saved_at=draft_saved_at
+    )
 
 
 def _blank_results() -> list[dict[str, str]]:
@@ -260,6 +312,61 @@ def _read_content(form: FormData, state: FormState) -> dict[str, Any]:
     }
 
 
+def kept_files(links: list[str]) -> list[dict[str, str]]:
+    """The uploaded files among a nomination's links, as the form lists them."""
+    return [
+        {"link": stored.link, "name": stored.name}
+        for stored in (ev.parse_link(link) for link in links)
+        if stored is not None
+    ]
+
+
+async def _read_files(
+    request: Request, form: FormData, state: FormState, content: dict[str, Any]
+) -> list[str]:
+    """The evidence files of the form: those kept from before (ticked) and those sent now,
+    stored in the file store; a refused file is named in Chinese under the file field."""
+    gw = gw_state(request)
+    store = ev.store_for(gw.settings, gw.gateway)
+    kept: list[ev.Stored] = []
+    for value in form.getlist("evidence_file"):
+        stored = ev.parse_link(value) if isinstance(value, str) else None
+        if stored is not None and store.get(stored.digest) is not None:
+            kept.append(stored)
+    uploads = [f for f in form.getlist("evidence_files") if isinstance(f, UploadFile)]
+    added, refused = await ev.receive(uploads, len(kept), store, gw.gateway)
+    files = [*kept, *added]
+    state.values["evidence_files"] = [{"link": f.link, "name": f.name} for f in files]
+    if refused:
+        state.errors["evidence_files"] = (
+            "".join(zh for zh, _ in refused),
+            " ".join(en for _, en in refused),
+        )
+    if len(content["evidence_links"]) + len(files) > MAX_LINKS:
+        state.errors["evidence_links"] = (
+            f"证明材料链接与文件合计最多 {MAX_LINKS} 个。",
+            f"At most {MAX_LINKS} links and files together.",
+        )
+    return [f.link for f in files]
+
+
+@router.get("/files/{digest}/{name}")
+async def evidence_file(
+    request: Request,
+    digest: str,
+    name: str,
+    principal: Annotated[Principal, Depends(allow(*EVIDENCE_READERS))],
+) -> Response:
+    """An evidence file, to those who read nominations (the office, panelists, the units…)."""
+    gw = gw_state(request)
+    data = ev.store_for(gw.settings, gw.gateway).get(digest) if DIGEST.match(digest) else None
+    if data is None:
+        raise ev.not_found()
+    kind = ev.kind_of(name)
+    media_type = ev.MEDIA_TYPES.get(kind, "application/octet-stream")
+    return download(data, name, media_type, inline=kind in ("pdf", "jpg", "jpeg", "png"))
+
+
 @router.post("/nominations/new")
 async def submit_nomination(
     request: Request,
@@ -273,14 +380,28 @@ async def submit_nomination(
         form, "employee_no", ("请选择被提名职工。", "Choose the employee to nominate."), 64
     )
     content = _read_content(form, state)
+    content["evidence_links"] += await _read_files(request, form, state, content)
     try:
         nomination_id = uuid.UUID(state.text(form, "nomination_id", 64))
     except ValueError:
         nomination_id = uuid.uuid4()
     state.values["nomination_id"] = str(nomination_id)
-    return await form_action(
-        state,
-        lambda: svc.command(
+    pool = gw_state(request).pool
+    if form.get("action") == "draft":  # kept as typed, checked only when it is submitted
+        refused_files = state.errors.get("evidence_files")
+        state.errors = {"evidence_files": refused_files} if refused_files else {}
+        if refused_files:
+            return await _form_page(
+                request, principal, state, mode="new", round_id=round_id, status_code=422
+            )
+        if await nom_round_open(svc, round_id):
+            now = gw_state(request).clock.now()
+            await drafts.save(pool, principal.user.user_id, round_id, state.values, now)
+            return redirect(f"/nominations/new?round_id={round_id}", "draft_saved")
+        state.problem = ("该轮次已不接受提名，草稿未保存。", "The round is not open: not saved.")
+
+    async def send() -> object:
+        reply = await svc.command(
             nom.SERVICE,
             "submit",
             SubmitNomination,
@@ -289,7 +410,13 @@ async def submit_nomination(
             round_id=round_id,
             unit_code=principal.unit_code,
             employee_no=employee_no,
-        ),
+        )
+        await drafts.delete(pool, principal.user.user_id, round_id)  # submitted: no draft
+        return reply
+
+    return await form_action(
+        state,
+        send,
         render=lambda form, status: _form_page(
             request, principal, form, mode="new", round_id=round_id, status_code=status
         ),
@@ -366,7 +493,10 @@ async def edit_nomination(
             "category": item["category"],
             "deeds": item["deeds"],
             "recommendation": item["recommendation"],
-            "evidence_links": "\n".join(item.get("evidence_links", [])),
+            "evidence_links": "\n".join(
+                link for link in item.get("evidence_links", []) if ev.parse_link(link) is None
+            ),
+            "evidence_files": kept_files(item.get("evidence_links", [])),
             "results": results,
         }
     )
@@ -385,6 +515,7 @@ async def amend_nomination(
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
+    content["evidence_links"] += await _read_files(request, form, state, content)
     return await form_action(
         state,
         lambda: svc.command(

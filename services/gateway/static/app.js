@@ -62,6 +62,31 @@
   var menu = document.querySelector("nav.mainnav details.menu");
   if (menu && window.matchMedia("(max-width: 40rem)").matches) menu.open = false;
 
+  // A searchable picker: a filter box over a plain select (without JavaScript: the select).
+  document.querySelectorAll("input[data-filter-for]").forEach(function (box) {
+    var select = document.getElementById(box.getAttribute("data-filter-for"));
+    if (!select) return;
+    var count = select.parentNode.querySelector(".picker-count");
+    var options = Array.prototype.slice.call(select.options, 1);  // the first: "请选择"
+    function filter() {
+      var words = box.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      options.forEach(function (option) {
+        var text = option.textContent.toLowerCase();
+        var match = words.every(function (w) { return text.indexOf(w) >= 0; });
+        option.hidden = !match && !option.selected;
+        if (match) shown += 1;
+      });
+      if (count) count.textContent = words.length ? (en ? shown + " match" : "找到 " + shown + " 人") : "";
+      if (words.length && shown === 1) {
+        var only = options.filter(function (o) { return !o.hidden && !o.disabled; });
+        if (only.length === 1) select.value = only[0].value;
+      }
+    }
+    box.hidden = false;
+    box.addEventListener("input", filter);
+  });
+
   // A live weighted total beside a score form (the server computes the real one on submit).
   document.querySelectorAll("[data-live-total]").forEach(function (box) {
     var form = box.closest("form");
