@@ -11,24 +11,24 @@ from services.gateway.i18n import Text
 # What each flower honours (SEED-EN.md, "Who is eligible" and the campaign's theme).
 FLOWER_MEANINGS: dict[str, Text] = {
     "striving": (
-        "拼搏之花：敢打硬仗、勇挑重担，在急难险重任务中冲锋在前的职工。",
-        "Striving: takes on heavy and urgent tasks and leads from the front.",
+        "敢打硬仗、勇挑重担，在急难险重任务中冲锋在前的职工。",
+        "Takes on heavy and urgent tasks and leads from the front.",
     ),
     "value_creation": (
-        "创效之花：对外创效、对内降本，为企业带来可量化经济效益的职工。",
-        "Value creation: creates value outside, cuts costs inside, with measurable gains.",
+        "对外创效、对内降本，为企业带来可量化经济效益的职工。",
+        "Creates value outside, cuts costs inside, with measurable gains.",
     ),
     "dedication": (
-        "奉献之花：爱岗敬业、甘于奉献，长期默默坚守、服务职工群众的职工。",
-        "Dedication: devoted to the job and to colleagues over the long run.",
+        "爱岗敬业、甘于奉献，长期默默坚守、服务职工群众的职工。",
+        "Devoted to the job and to colleagues over the long run.",
     ),
     "reform": (
-        "改革之花：带头改革创新，在技术、管理或流程上取得突破的职工。",
-        "Reform: leads reform and innovation in technology, management or process.",
+        "带头改革创新，在技术、管理或流程上取得突破的职工。",
+        "Leads reform and innovation in technology, management or process.",
     ),
     "hard_work": (
-        "实干之花：以实干安身立命、拿业绩说话，扎实完成本职工作的职工。",
-        "Hard work: earns their place by hard work and proves it with results.",
+        "以实干安身立命、拿业绩说话，扎实完成本职工作的职工。",
+        "Earns their place by hard work and proves it with results.",
     ),
 }
 
