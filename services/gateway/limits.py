@@ -63,8 +63,8 @@ class BodyTooLarge(Exception):
     """Raised from `receive` once more than the limit was read."""
 
 
-# The nomination form (new and amend) carries its evidence files.
-EVIDENCE_FORM = re.compile(r"/nominations/(new|[0-9a-fA-F-]{36}/edit)")
+# The nomination form (new and amend) carries its evidence files; the API uploads them alone.
+EVIDENCE_FORM = re.compile(r"/nominations/(new|[0-9a-fA-F-]{36}/edit)|/api/v1/evidence")
 
 
 def body_limit(settings: GatewaySettings, method: str, path: str, content_type: str = "") -> int:

@@ -64,6 +64,13 @@ def api_cases() -> list[Case]:
     employee_csv = {"file": ("d.csv", b"employee_no,name,unit_code,unit_name,position,active\n")}
     return [
         Case("GET", "/api/v1/me", "/api/v1/me", EVERYONE),
+        Case(
+            "POST",
+            "/api/v1/evidence",
+            "/api/v1/evidence",
+            NOMINATORS,
+            files={"file": ("a.pdf", b"%PDF-1.4 x")},
+        ),
         Case("GET", "/api/v1/users", "/api/v1/users", frozenset({"admin"})),
         Case(
             "POST",
@@ -302,6 +309,13 @@ def review_api_cases() -> list[Case]:
             REVIEW + "/panel/{nobody}/remove",
             OFFICE_ONLY,
             json={"reason": "x"},
+        ),
+        Case("GET", R + "/panel/progress", REVIEW + "/panel/progress", OFFICE_ONLY),
+        Case(
+            "POST",
+            R + "/panel/{panelist_id}/remind",
+            REVIEW + "/panel/{nobody}/remind",
+            OFFICE_ONLY,
         ),
         Case("GET", "/api/v1/review/scoring", "/api/v1/review/scoring", panelist),
         Case("PUT", N + "/score", REVIEW + "/nominations/{n1}/score", panelist, json=sheet),

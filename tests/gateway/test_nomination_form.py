@@ -19,6 +19,7 @@ from tests.gateway.harness import (
     UNIT_A,
     UNIT_B,
     Harness,
+    nomination_body,
     running_gateway,
 )
 from tests.gateway.test_nominator_pages import form_data
@@ -173,3 +174,28 @@ def test_only_a_multipart_nomination_form_gets_room_for_its_files() -> None:
     assert body_limit(s, "POST", edit, multipart) == room
     assert body_limit(s, "POST", "/nominations/new", "application/x-www-form-urlencoded") == 4096
     assert body_limit(s, "POST", "/nominations/x/withdraw", multipart) == 4096
+
+
+@pytest.mark.integration
+async def test_the_api_keeps_an_evidence_file_and_a_nomination_names_it(gateway: Harness) -> None:
+    await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+    bearer = {"Authorization": f"Bearer {await gateway.token('wy')}"}
+    async with gateway.client() as client:
+        kept = await client.post(
+            "/api/v1/evidence", files={"file": ("台账.pdf", PDF)}, headers=bearer
+        )
+        assert kept.status_code == 201, kept.text
+        link = kept.json()["link"]
+        assert kept.json()["sha256"] == hashlib.sha256(PDF).hexdigest()
+        assert link == f"/files/{hashlib.sha256(PDF).hexdigest()}/%E5%8F%B0%E8%B4%A6.pdf"
+        sent = await client.post(
+            "/api/v1/nominations",
+            json=nomination_body("E100", evidence_links=[link]),
+            headers=bearer,
+        )
+        assert sent.status_code == 201, sent.text
+        refused = await client.post(
+            "/api/v1/evidence", files={"file": ("a.exe", b"MZ")}, headers=bearer
+        )
+        assert refused.status_code == 422
+        assert "文件“a.exe”的类型不允许上传" in refused.json()["message_zh"]

@@ -152,3 +152,28 @@ async def test_the_summary_sheet_downloads_as_xlsx_and_prints(gateway: Harness) 
     unit = await gateway.signed_in("wy")
     assert (await unit.get(f"/review/sheet/{ROUND}.xlsx")).status_code == 403
     assert (await office.get("/review/sheet/2019-Q1.xlsx")).status_code == 404
+
+
+async def test_the_office_follows_progress_and_reminds_through_the_api(gateway: Harness) -> None:
+    rr = await review_round(gateway)
+    await rr.accept_all(reject="E101")
+    await rr.assign_panel()
+    await rr.score("p_fin", "E100", SHEET_HIGH)
+    bearer = {"Authorization": f"Bearer {await gateway.token('office')}"}
+    api = f"/api/v1/review/rounds/{ROUND}/panel"
+    async with gateway.client() as client:
+        progress = (await client.get(f"{api}/progress", headers=bearer)).json()
+        by_id = {p["panelist_id"]: p for p in progress}
+        assert (by_id[rr.id("p_fin")]["scored"], by_id[rr.id("p_fin")]["waiting"]) == (1, 2)
+        assert (by_id[rr.id("p_wy")]["scored"], by_id[rr.id("p_wy")]["waiting"]) == (0, 2)
+        reminded = await client.post(f"{api}/{rr.id('p_wy')}/remind", headers=bearer)
+        assert reminded.status_code == 200, reminded.text
+        again = {
+            p["panelist_id"]: p
+            for p in (await client.get(f"{api}/progress", headers=bearer)).json()
+        }
+        assert again[rr.id("p_wy")]["reminders"] == 1
+        assert again[rr.id("p_wy")]["reminded_at"].startswith("2026-11-02T10:00")
+        nobody = await client.post(f"{api}/nobody/remind", headers=bearer)
+        assert nobody.status_code == 404
+        assert nobody.json()["code"] == "unknown_panelist"

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from services.gateway.routes.admin_pages import router as admin_pages
 from services.gateway.routes.api_accounts import router as api_accounts
 from services.gateway.routes.api_audit import router as api_audit
+from services.gateway.routes.api_evidence import router as api_evidence
 from services.gateway.routes.api_nomination import router as api_nomination
 from services.gateway.routes.api_payroll import router as api_payroll
 from services.gateway.routes.api_publicity import router as api_publicity
@@ -47,6 +48,7 @@ ROUTERS: list[APIRouter] = [
     role_placeholders,
     api_accounts,
     api_nomination,
+    api_evidence,
     payroll_pages,
     publicity_pages,
     audit_pages,
