@@ -14,6 +14,7 @@ from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
 from deploy.cli_nats import nats_config, nats_streams
 from deploy.cli_payroll import payroll_app
+from deploy.cli_serve import serve
 from deploy.cli_users import users_app
 from shared.logging import configure_logging
 from shared.settings import SERVICES
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.command("nats-config")(nats_config)
 app.command("nats-streams")(nats_streams)
+app.command("serve")(serve)
 
 
 @app.command()
