@@ -24,7 +24,13 @@ ENV PATH=/opt/flowers/bin:$PATH \
     FLOWERS_HEALTH_HOST=0.0.0.0 \
     FLOWERS_HEALTH_PORT=8081 \
     FLOWERS_METRICS_HOST=0.0.0.0 \
-    FLOWERS_DATA_DIR=/tmp/flowers
+    FLOWERS_DATA_DIR=/tmp/flowers \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    FLOWERS_PUBLICITY_CHART_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+# A CJK font for publicity's charts (Chinese labels), named above: no fontconfig needed.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-wqy-microhei=0.2.0-beta-3.1 \
+ && rm -rf /var/lib/apt/lists/*
 # An unprivileged user owns nothing of the code (read-only to it) and has no shell.
 RUN groupadd --system --gid 10001 flowers \
  && useradd --system --uid 10001 --gid flowers --no-create-home --home-dir /nonexistent \
