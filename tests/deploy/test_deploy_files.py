@@ -2,8 +2,11 @@
 the operator's page (deploy/README.md) checked against them and against the CLI.
 
 The three validators of `make lint` (hadolint, check-jsonschema's compose-spec,
-kubernetes-validate) run here too (a second each, offline). The last tests run
-`flowers serve`, the containers' command, against real NATS and PostgreSQL.
+kubernetes-validate) run here too (a second each, offline). No image is built or pulled
+(no registry is reachable here): the last tests run what the containers run instead —
+`flowers serve` and its probes, and the compose flow (postgres-init.sh, the `migrate` and
+`streams` jobs, each process, the operator's `flowers health`), each with exactly the
+environment and secret files compose.yaml gives it — against real NATS and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -28,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from deploy.cli import app
-from deploy.embedded import NatsServer, free_port
+from deploy.embedded import NatsServer, _pg_bin_dir, free_port
 from deploy.secrets import NATS_USERS
 from shared.database_roles import DATABASES, logins
 from shared.settings import PROJECT_ROOT, SERVICES, with_login
@@ -609,10 +613,10 @@ def test_the_alert_rules_parse_and_watch_relay_lag_consumer_pending_and_dead_let
 # --- `flowers serve`: the containers' command, against real servers -------------------------
 
 
-def _serve(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _serve(name: str, env: dict[str, str], *, inherit: bool = True) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "deploy.cli", "serve", name],
-        env={**os.environ, **env},
+        env={**os.environ, **env} if inherit else env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -686,3 +690,119 @@ async def _ok(url: str) -> bool:
 
 async def _is(url: str, status: int) -> bool:
     return await _status(url) == status
+
+
+# --- The compose topology's credentials and commands, on real servers ----------------------
+
+
+def _compose_env(service: str, local: dict[str, str]) -> dict[str, str]:
+    """`service`'s environment in compose.yaml, its /run/secrets/<name> files mapped to the
+    suite's secrets (deploy/secrets.py's layout, as compose's ./secrets/), the addresses to
+    the test's servers; nothing inherited names a credential (no FLOWERS_SECRETS_DIR)."""
+    compose = _compose()
+    files = {
+        name: str(TEST_SECRETS / s["file"].removeprefix("./secrets/"))
+        for name, s in compose["secrets"].items()
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWERS_", "SSL_", "PG"))}
+    for key, value in compose["services"][service]["environment"].items():
+        env[key] = re.sub(r"/run/secrets/([\w.-]+)", lambda m: files[m[1]], str(value))
+    env.pop("SSL_CERT_FILE")  # the test's NATS speaks plain TCP (its TLS: nats-server -t above)
+    return {**env, **local}
+
+
+def _run_flowers(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.cli", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def _postgres_init(pg_url: str, prefix: str) -> subprocess.CompletedProcess[str]:
+    """deploy/compose/postgres-init.sh as the postgres image runs it, on the suite's server."""
+    server = urlsplit(pg_url)
+    return subprocess.run(
+        ["sh", str(COMPOSE / "postgres-init.sh")],
+        env={
+            "PATH": f"{_pg_bin_dir()}:{os.environ['PATH']}",
+            "POSTGRES_USER": server.username or "postgres",
+            "PGHOST": server.hostname or "127.0.0.1",
+            "PGPORT": str(server.port or 5432),
+            "PGPASSWORD": (TEST_SECRETS / "postgres" / "postgres.password").read_text().strip(),
+            "FLOWERS_DATABASE_PREFIX": prefix,
+            "FLOWERS_PASSWORDS_DIR": str(TEST_SECRETS / "postgres"),
+            "FLOWERS_ROLES_SQL": str(DEPLOY / "postgres-roles.sql"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _ready_or_exited(process: subprocess.Popen[bytes], url: str) -> Any:
+    async def check() -> bool:
+        return process.poll() is not None or await _ok(url)
+
+    return check
+
+
+async def test_each_compose_container_works_with_only_its_own_credentials(
+    nats_url: str, pg_url: str, db_prefix: str, session_dir: Path
+) -> None:
+    """The compose flow on the suite's servers: postgres-init.sh makes the roles, `migrate`
+    and `streams` run with their secrets, every process starts and becomes ready with only
+    its own (one instance each), and the operator toolbox's `flowers health` reaches them."""
+    init = _postgres_init(pg_url, db_prefix)
+    assert init.returncode == 0, init.stdout + init.stderr
+
+    local = {
+        "FLOWERS_NATS_URL": nats_url,
+        "FLOWERS_DATABASE_URL": with_login(pg_url, None),
+        "FLOWERS_DATABASE_PREFIX": db_prefix,
+        "FLOWERS_DATA_DIR": str(session_dir / f"compose-{db_prefix}"),
+        "FLOWERS_STREAM_REPLICAS": "1",  # one test server (compose: 3 nodes, 3 replicas)
+        "FLOWERS_CONNECT_ATTEMPTS": "5",
+    }
+    for job, args in (("migrate", ["db", "migrate"]), ("streams", ["nats-streams"])):
+        done = _run_flowers(args, _compose_env(job, local))
+        assert done.returncode == 0, f"{job}: {done.stdout}{done.stderr}"
+
+    processes: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    gateway_port = free_port()
+    try:
+        for name in PROCESSES:
+            health = free_port()
+            env = _compose_env(f"{name}-1", local)
+            env |= {"FLOWERS_HEALTH_PORT": str(health), "FLOWERS_GATEWAY_PORT": str(gateway_port)}
+            env |= {"FLOWERS_GATEWAY_HOST": "127.0.0.1", "FLOWERS_METRICS_HOST": "127.0.0.1"}
+            env |= {k: str(free_port()) for k in env if k.startswith("FLOWERS_METRICS_PORT_")}
+            processes[name] = (_serve(name, env, inherit=False), health)
+        for name, (process, health) in processes.items():
+            await eventually(
+                _ready_or_exited(process, f"http://127.0.0.1:{health}/readyz"),
+                timeout=90,
+                interval=0.2,
+                what=f"{name} ready",
+            )
+            assert process.poll() is None, f"{name} exited: {process.communicate()[1]!r}"
+        health_run = _run_flowers(["health"], _compose_env("operator", local))
+        assert health_run.returncode == 0, health_run.stdout + health_run.stderr
+        for service in SERVICES:
+            assert re.search(rf"^{service}\s+\{{", health_run.stdout, flags=re.M), service
+        gateway = f"http://127.0.0.1:{gateway_port}/healthz"
+        assert await _status(gateway) == 200  # the gateway reaches every service as itself
+    finally:
+        for process, _ in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process, _ in processes.values():
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
