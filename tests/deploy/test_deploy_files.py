@@ -4,9 +4,10 @@ the operator's page (deploy/README.md) checked against them and against the CLI.
 The three validators of `make lint` (hadolint, check-jsonschema's compose-spec,
 kubernetes-validate) run here too (a second each, offline). No image is built or pulled
 (no registry is reachable here): the last tests run what the containers run instead —
-`flowers serve` and its probes, and the compose flow (postgres-init.sh, the `migrate` and
-`streams` jobs, each process, the operator's `flowers health`), each with exactly the
-environment and secret files compose.yaml gives it — against real NATS and PostgreSQL.
+`flowers serve` and its probes, and the deployment's flow (postgres-init.sh, the `migrate`
+and `streams` jobs, each process, the operator's `flowers health`), each with exactly the
+environment and secret files compose.yaml, or the Kubernetes manifests, give it — against
+real NATS and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -711,6 +712,33 @@ def _compose_env(service: str, local: dict[str, str]) -> dict[str, str]:
     return {**env, **local}
 
 
+def _kubernetes_env(workload: str, local: dict[str, str]) -> dict[str, str]:
+    """The environment of `workload`'s container (a Deployment `flowers-<name>` or a Job
+    `flowers-<name>-`): flowers-settings, then its own env; every path under a mounted Secret
+    or generated ConfigMap mapped to the suite's file that kustomization.yaml makes it from."""
+    objects = {**_objects("Deployment"), **_objects("Job")}
+    pod = objects.get(f"flowers-{workload}", objects.get(f"flowers-{workload}-"))
+    assert pod is not None, workload
+    spec = pod["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    sources = _generated("secretGenerator") | _generated("configMapGenerator")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    files: dict[str, str] = {}
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        ref = volume.get("secret", {}).get("secretName") or volume.get("configMap", {}).get("name")
+        for key, source in sources.get(ref, {}).items():
+            if source.startswith("secrets/"):
+                files[f"{mount['mountPath']}/{key}"] = str(TEST_SECRETS / source[8:])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWERS_", "SSL_", "PG"))}
+    env |= _objects("ConfigMap")["flowers-settings"]["data"]
+    env |= {e["name"]: e["value"] for e in container.get("env", [])}
+    paths = re.compile(r"/(?:run/secrets|etc/flowers)/[\w./-]+")
+    env = {k: paths.sub(lambda m: files.get(m[0], m[0]), v) for k, v in env.items()}
+    env.pop("SSL_CERT_FILE")  # the test's NATS speaks plain TCP
+    return {**env, **local}
+
+
 def _run_flowers(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", *args],
@@ -752,12 +780,21 @@ def _ready_or_exited(process: subprocess.Popen[bytes], url: str) -> Any:
     return check
 
 
-async def test_each_compose_container_works_with_only_its_own_credentials(
-    nats_url: str, pg_url: str, db_prefix: str, session_dir: Path
+@pytest.mark.parametrize("where", ["compose", "kubernetes"])
+async def test_each_container_works_with_only_its_own_credentials(
+    where: str, nats_url: str, pg_url: str, db_prefix: str, session_dir: Path
 ) -> None:
-    """The compose flow on the suite's servers: postgres-init.sh makes the roles, `migrate`
-    and `streams` run with their secrets, every process starts and becomes ready with only
-    its own (one instance each), and the operator toolbox's `flowers health` reaches them."""
+    """The deployment's flow on the suite's servers: postgres-init.sh (compose) or
+    postgres-roles.sql (Kubernetes: the same psql script) makes the roles, `migrate` and
+    `streams` run with their secrets, every process starts and becomes ready with only its
+    own (one instance each), and the operator toolbox's `flowers health` reaches them."""
+    compose = where == "compose"
+
+    def env_of(name: str, local: dict[str, str]) -> dict[str, str]:
+        if compose:
+            return _compose_env({"operator": "operator"}.get(name, name), local)
+        return _kubernetes_env(name.removesuffix("-1"), local)
+
     init = _postgres_init(pg_url, db_prefix)
     assert init.returncode == 0, init.stdout + init.stderr
 
@@ -770,7 +807,7 @@ async def test_each_compose_container_works_with_only_its_own_credentials(
         "FLOWERS_CONNECT_ATTEMPTS": "5",
     }
     for job, args in (("migrate", ["db", "migrate"]), ("streams", ["nats-streams"])):
-        done = _run_flowers(args, _compose_env(job, local))
+        done = _run_flowers(args, env_of(job, local))
         assert done.returncode == 0, f"{job}: {done.stdout}{done.stderr}"
 
     processes: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
@@ -778,7 +815,7 @@ async def test_each_compose_container_works_with_only_its_own_credentials(
     try:
         for name in PROCESSES:
             health = free_port()
-            env = _compose_env(f"{name}-1", local)
+            env = env_of(f"{name}-1", local)
             env |= {"FLOWERS_HEALTH_PORT": str(health), "FLOWERS_GATEWAY_PORT": str(gateway_port)}
             env |= {"FLOWERS_GATEWAY_HOST": "127.0.0.1", "FLOWERS_METRICS_HOST": "127.0.0.1"}
             env |= {k: str(free_port()) for k in env if k.startswith("FLOWERS_METRICS_PORT_")}
@@ -791,7 +828,7 @@ async def test_each_compose_container_works_with_only_its_own_credentials(
                 what=f"{name} ready",
             )
             assert process.poll() is None, f"{name} exited: {process.communicate()[1]!r}"
-        health_run = _run_flowers(["health"], _compose_env("operator", local))
+        health_run = _run_flowers(["health"], env_of("operator", local))
         assert health_run.returncode == 0, health_run.stdout + health_run.stderr
         for service in SERVICES:
             assert re.search(rf"^{service}\s+\{{", health_run.stdout, flags=re.M), service
