@@ -92,20 +92,35 @@ async def _lead_once(
             if not await acquire(conn, name, stopping, retry_s):
                 return
             resign = asyncio.Event()
+            lost = asyncio.Event()
+            # The server ended the session (the lock is gone with it): resign at once.
+            conn.add_termination_listener(lambda _: lost.set())
             worker: asyncio.Future[None] = asyncio.ensure_future(work(resign))
             try:
-                while not worker.done():
+                while not worker.done() and not lost.is_set():
                     if stopping.is_set() or not await _alive(conn, check_s):
                         break
-                    await asyncio.wait({worker}, timeout=check_s)
+                    await _first(worker, lost, stopping, timeout=check_s)
             finally:
                 resign.set()
                 if not worker.done() and not stopping.is_set():
                     log.warning("leader_lost_its_lock", role=name)
                 await worker  # its exception, if any, is the caller's to see
         finally:
-            # The lock goes with the connection: never hand a locked session back to the pool.
-            conn.terminate()
+            # The lock goes with the connection, and only after the work has stopped: never
+            # hand a locked session back to the pool.
+            with contextlib.suppress(asyncpg.InterfaceError):  # already detached if lost
+                conn.terminate()
+
+
+async def _first(worker: asyncio.Future[None], *events: asyncio.Event, timeout: float) -> None:
+    """Wait until the worker ends, one of the events is set, or the timeout passes."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait([worker, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _alive(conn: asyncpg.Connection, timeout: float) -> bool:
