@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import zlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 
@@ -115,7 +116,7 @@ async def _lead_once(
 
 async def _first(worker: asyncio.Future[None], *events: asyncio.Event, timeout: float) -> None:
     """Wait until the worker ends, one of the events is set, or the timeout passes."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait([worker, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
