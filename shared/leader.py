@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from nats.js import JetStreamContext
 
 from shared.logging import get_logger
 from shared.outage import OutageLog, is_outage
@@ -147,3 +148,27 @@ async def while_leading(
         resigned.cancel()
         stop()
         await runner
+
+
+async def await_predecessors_messages(
+    js: JetStreamContext, stream: str, consumer: str, ack_wait_s: float, resign: asyncio.Event
+) -> bool:
+    """Before a new leader pulls a durable consumer: if messages are still unacknowledged
+    (its predecessor died with a batch in hand), wait until their ack wait has run out, so
+    the server redelivers them — in stream order, before anything newer — to this leader's
+    first pull. Otherwise a stream's later event would be applied before its earlier one.
+    Returns False if told to resign meanwhile."""
+    try:
+        info = await asyncio.wait_for(js.consumer_info(stream, consumer), 5.0)
+    except Exception:  # not created yet (nothing pending), or the server is away
+        return not resign.is_set()
+    if info.num_ack_pending:
+        log.info(
+            "consumer_takeover_waits_for_redeliveries",
+            consumer=consumer,
+            unacknowledged=info.num_ack_pending,
+            wait_s=ack_wait_s,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(resign.wait(), ack_wait_s)
+    return not resign.is_set()

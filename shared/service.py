@@ -578,6 +578,11 @@ class ServiceRuntime:
         in order; another takes over when it dies (README "Running several instances")."""
 
         async def work(resign: asyncio.Event) -> None:
+            assert self.js is not None
+            if not await leader.await_predecessors_messages(
+                self.js, EVENTS_STREAM, consumer.name, self.settings.consumer_ack_wait_s, resign
+            ):
+                return
             await leader.while_leading(consumer.run, consumer.stop, resign)
             consumer._stopping.clear()  # ready to run again when this instance leads again
 
