@@ -65,6 +65,7 @@ def kill(runtime: ServiceRuntime) -> None:
         task.cancel()
     assert runtime.pool is not None
     runtime.pool.terminate()
+    runtime._stopping.set()  # (a task the cancellation missed ends too: nothing leaks)
 
 
 @pytest.fixture
@@ -78,6 +79,8 @@ async def instances(
         yield first, second, hose
     finally:
         await second.stop()
+        kill(first)
+        await asyncio.gather(*first._tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             assert first.nc is not None
             await first.nc.close()
