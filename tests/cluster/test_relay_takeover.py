@@ -4,6 +4,7 @@ what the new relay publishes again), nothing skipped."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -66,8 +67,17 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
     await round_.open()
     first = await cluster.leader_of("nomination", "relay:nomination")
     assert first is not None, "no relay leads"
-    await round_.submit(0, 100)
-    cluster.kill(first)  # mid-stream: the relay may be between a publish and its checkpoint
+    assert cluster.nc is not None
+    js = cluster.nc.jetstream()
+    before = (await js.stream_info(EVENTS_STREAM)).state.messages
+    # Nominators submit (spread over both instances) while the active relay publishes...
+    submitting = asyncio.create_task(round_.submit())
+
+    async def relaying() -> bool:
+        return (await js.stream_info(EVENTS_STREAM)).state.messages >= before + 50
+
+    await eventually(relaying, "the relay to publish the first submissions")
+    cluster.kill(first)  # ...and it is killed mid-stream (maybe between publish and checkpoint)
     killed_at = time.monotonic()
 
     async def taken_over() -> bool:
@@ -76,7 +86,7 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
 
     await eventually(taken_over, "the other relay to take over", timeout=TAKEOVER_S)
     print(f"relay take-over after {time.monotonic() - killed_at:.2f} s")
-    await round_.submit(100)
+    await submitting  # a submission cut off with its process is retried (same id: once)
     await round_.close()
 
     conn = await asyncpg.connect(cluster.settings.database_url_for("nomination"))
