@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from services.nomination.app import build_runtime
+from shared import leader
 from shared.clock import SHANGHAI, FixedClock
 from shared.rpc import RemoteError
 from shared.settings import Settings
@@ -103,6 +104,17 @@ async def test_two_instances_submitting_to_one_round_keep_its_quota(
             await conn.close()
         for row in versions:  # every stream's versions 1..n, in log order: no lost update
             assert list(row["versions"]) == list(range(1, len(row["versions"]) + 1))
+
+        # Meanwhile the single-active work ran in one of the two instances each.
+        roles = ("relay:nomination", "scheduler:close-due-rounds", "consumer:nomination-review")
+        for role in roles:
+            holders = await first.store.pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND (classid::bigint << 32 | objid::bigint) = $1",
+                leader.lock_key(role),
+            )
+            assert holders == 1, role
     finally:
         await second.stop()
         await first.stop()
