@@ -576,9 +576,14 @@ class _Watch:
                 self.excuse(name)
 
     async def _alive(self, process: ServiceProcess) -> bool:
-        """Does the process answer? (A service over NATS: in a cluster any of its instances
-        may answer, so a hung instance beside a live one is not noticed — README.)"""
+        """Does the process answer? A service's health request over NATS may be answered by
+        any of its instances, so in a cluster each instance is asked at its own metrics
+        port instead (served by the process itself: a stopped or dead one is silent)."""
         try:
+            metrics = self._metrics_url(process)
+            if metrics is not None:
+                await self._http.get(metrics, timeout=self.PROBE_TIMEOUT_S)
+                return True
             if process.service == GATEWAY:  # it asks every service in turn, each for up to 2 s
                 await self._http.get(
                     f"{process.url or self.stack.gateway_url}/healthz",
@@ -591,6 +596,14 @@ class _Watch:
             return True  # a refusal is an answer too
         except Exception:
             return False
+
+    def _metrics_url(self, process: ServiceProcess) -> str | None:
+        if self.stack.instances == 1 or process.service == GATEWAY:
+            return None
+        port = process.env.get(f"FLOWERS_METRICS_PORT_{process.service.upper()}", "").strip()
+        if port in ("", "0"):
+            return None
+        return f"http://{self.stack.settings.metrics_host}:{port}/metrics"
 
     async def close(self) -> None:
         await self._http.aclose()

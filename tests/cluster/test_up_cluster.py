@@ -1,11 +1,12 @@
 """`flowers up --cluster`: three NATS nodes whose routes authenticate, streams with three
-replicas, two processes of every service and of the gateway."""
+replicas, two processes of every service and of the gateway, each instance supervised."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deploy.embedded import NatsCluster, NatsRoutes, NatsServer, free_port
+from deploy.embedded import NatsCluster, NatsRoutes, NatsServer, free_port, wait_until
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared.settings import PROJECT_ROOT
@@ -23,30 +24,76 @@ from tests.support import TEST_SECRETS, admin_connect, eventually
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
-def test_flowers_up_cluster_starts_two_of_everything_on_three_nats_nodes(
+def read_stack(path: Path) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return body
+
+
+def test_flowers_up_cluster_runs_two_of_everything_and_replaces_a_hung_instance(
     session_dir: Path, tmp_path: Path
 ) -> None:
     data_dir = session_dir / f"up-cluster-{tmp_path.name}"
+    data_dir.mkdir()
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FLOWERS_") or k in ("FLOWERS_LOG_LEVEL",)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWERS_")}
+    env |= {
+        "FLOWERS_DATA_DIR": str(data_dir),
+        "FLOWERS_GATEWAY_PORT": str(port),
+        "FLOWERS_HEALTH_TIMEOUT_S": "4",  # the supervisor's patience with a silent instance
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "up", "--cluster", "--check", "--no-demo"],
-        env={**env, "FLOWERS_DATA_DIR": str(data_dir), "FLOWERS_GATEWAY_PORT": str(port)},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out
-    assert "started a cluster of 3 nodes" in out
-    assert "All 10 processes healthy" in out
-    assert f"http://127.0.0.1:{port}  http://127.0.0.1:{port + 1}" in out
+    out_path = data_dir / "up.out"
+    stack_json = data_dir / "cluster" / "stack.json"
+    with out_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "up", "--cluster", "--no-demo"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+
+            def running() -> bool:
+                assert process.poll() is None, out_path.read_text()
+                return "Press Ctrl-C" in out_path.read_text()
+
+            wait_until(running, 180, interval=0.2, what="flowers up --cluster to be healthy")
+            text = out_path.read_text()
+            assert "started a cluster of 3 nodes" in text
+            assert "All 10 processes healthy" in text
+            assert f"http://127.0.0.1:{port}  http://127.0.0.1:{port + 1}" in text
+            stack = read_stack(stack_json)
+            assert stack["cluster"] is True
+            assert len(stack["nats_url"].split(",")) == 3
+            assert len(stack["gateway_urls"]) == 2
+            assert sorted(stack["pids"]) == sorted(
+                f"{s}-{n}"
+                for s in ("nomination", "review", "rewards", "publicity", "gateway")
+                for n in (1, 2)
+            )
+            # One instance hangs (SIGSTOP) while its twin answers the service's health
+            # requests: the supervisor still notices it, at its own metrics port.
+            hung = stack["pids"]["review-1"]
+            os.kill(hung, signal.SIGSTOP)
+            wait_until(
+                lambda: read_stack(stack_json).get("pids", {}).get("review-1") not in (None, hung),
+                60,
+                interval=0.2,
+                what="the supervisor to replace the hung review-1",
+            )
+            assert "review-1 has not answered its health request" in out_path.read_text()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert process.returncode == 0, out_path.read_text()
     logs = data_dir / "cluster" / "logs"
     for service in ("nomination", "review", "rewards", "publicity", "gateway"):
         for n in (1, 2):
