@@ -22,8 +22,18 @@ from services.gateway.i18n import EN, Text, pick
 SANDBOX_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def download(content: bytes, filename: str, media_type: str, *, inline: bool = False) -> Response:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+def download(
+    content: bytes,
+    filename: str,
+    media_type: str,
+    *,
+    inline: bool = False,
+    ascii_name: str | None = None,
+) -> Response:
+    """`filename*` (RFC 5987) carries the real, Chinese name; `filename` an ASCII one for the
+    few clients that ignore it (`ascii_name`, or the name with `_` for what ASCII lacks)."""
+    fallback = ascii_name or filename
+    ascii_name = fallback.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     disposition = "inline" if inline else "attachment"
     return Response(
         content,

@@ -21,6 +21,7 @@ from services.nomination.domain import (
     directory_from,
     evolve_round,
 )
+from shared import directory_file
 from shared.contracts.common import Category
 from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
 from shared.contracts.nomination_commands import (
@@ -76,7 +77,11 @@ class NominationHandlers:
             cmd.actor,
             fold_all=directory_from,
         )
-        return {**outcome(recorded), "changes": _count(recorded)}
+        return {
+            **outcome(recorded),
+            "changes": _count(recorded),
+            "summary": directory_file.summarise((e.type, e.data) for e in recorded),
+        }
 
     async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
         now = self.runtime.clock.now()
