@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from services.nomination.errors import (
+    LOCAL_FORMAT,
     AlreadyNominated,
     CadenceMismatch,
     DeadlineInPast,
@@ -804,4 +805,6 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    """A deadline for a refusal's details, in Beijing time to the second; its Chinese
+    message shows it in the one Chinese form (errors.NominationError.zh_words)."""
+    return moment.astimezone(SHANGHAI).strftime(LOCAL_FORMAT)

@@ -653,6 +653,19 @@ def test_a_unit_cannot_nominate_past_the_deadline(case: Case) -> None:
     check(case)
 
 
+def test_a_late_unit_reads_the_deadline_in_the_one_chinese_form() -> None:
+    with pytest.raises(NominationError) as refused:
+        decide_round(
+            round_from([opened()]),
+            submit(),
+            FIRST_LATE_SECOND,
+            directory=DIRECTORY,
+            policy=POLICY,
+        )
+    assert refused.value.message_zh == ("2026年第四季度的提名截止时间（2026年12月25日 23:59）已过")
+    assert refused.value.details["deadline_local"] == "2026-12-25 23:59:59"  # for machines
+
+
 CLOSED_EARLY = closed(at=DURING, how="early", by="office-1")
 
 
