@@ -36,6 +36,7 @@ EVENT_LABELS: dict[str, Text] = {
     "UnitNominationsClosed": ("单位补报截止", "A unit's late window closed"),
     # review
     "CandidateRecorded": ("记录候选", "Candidate recorded"),
+    "UnitWindowRecorded": ("记录单位补报", "A unit's late window noted"),
     "NominationAccepted": ("审核通过", "Nomination accepted"),
     "NominationRejected": ("审核驳回", "Nomination rejected"),
     "PanelistAssigned": ("指定评委", "Panelist assigned"),
@@ -166,6 +167,14 @@ SUMMARIES: dict[str, Summary] = {
     ),
     "CandidateRecorded": lambda w, d: (
         f"{w.person(d['candidate'])} · {w.flower(d['candidate']['category'])}"
+    ),
+    "UnitWindowRecorded": lambda w, d: (
+        w.t(
+            f"{d['unit_code']} 补报至 {w.when(d['open_until'])}",
+            f"{d['unit_code']} until {w.when(d['open_until'])}",
+        )
+        if d.get("open_until")
+        else w.t(f"{d['unit_code']} 补报已截止", f"{d['unit_code']} closed")
     ),
     "NominationAccepted": lambda w, d: w.flower(d["category"]),
     "NominationRejected": lambda w, d: f"{w.flower(d['category'])}：{d['reason']}",

@@ -154,6 +154,22 @@ class RoundClosed(NominationError):
     message_en_template = "Nominations for {round_id} are closed"
 
 
+class RoundNotClosed(NominationError):
+    code = "round_not_closed"
+    status = 409
+    message_zh_template = "{round_zh}的提名尚未截止：请延长该单位的截止时间，而不是重新开放"
+    message_en_template = (
+        "Nominations for {round_id} are not closed: extend the unit's deadline instead"
+    )
+
+
+class AuditStarted(NominationError):
+    code = "audit_started"
+    status = 409
+    message_zh_template = "{round_zh}的审核已经开始，不能再为单位重新开放提名"
+    message_en_template = "The office has begun auditing {round_id}: no unit can be let in again"
+
+
 class RoundNotOpen(NominationError):
     code = "round_not_open"
     message_zh_template = "{round_zh}尚未开放提名"

@@ -23,6 +23,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -45,6 +46,9 @@ class RoundOut(Out):
     opened_at: str
     closed_at: str | None
     seconds_left: int
+    reopened: dict[str, str]
+    reopened_seconds_left: dict[str, int]
+    audit_started: bool
 
 
 class NominationOut(Out):
@@ -108,6 +112,7 @@ class ImportOut(CommandOut):
 
 OpenRoundBody = Annotated[dict[str, Any], Depends(body(OpenRound))]
 ExtendDeadlineBody = Annotated[dict[str, Any], Depends(body(ExtendDeadline, omit=("round_id",)))]
+ReopenBody = Annotated[dict[str, Any], Depends(body(ReopenForUnit, omit=("round_id",)))]
 SubmitBody = Annotated[
     dict[str, Any],
     Depends(
@@ -154,6 +159,18 @@ async def extend_deadline(
     """Extend the deadline for the whole round or one unit, with a reason (the office)."""
     return await services(request, principal).command(
         nom.SERVICE, "extend_deadline", ExtendDeadline, round_id=round_id, **fields
+    )
+
+
+@router.post("/rounds/{round_id}/reopen", response_model=CommandOut)
+async def reopen_for_unit(
+    request: Request, round_id: str, fields: ReopenBody, principal: WriteRounds
+) -> Any:
+    """Let one unit nominate again in a closed round until a new deadline, with a reason
+    (the office), until the office has begun auditing the round; `extend` only serves a
+    round still open. Nothing is decided while the unit's window is open."""
+    return await services(request, principal).command(
+        nom.SERVICE, "reopen_for_unit", ReopenForUnit, round_id=round_id, **fields
     )
 
 
