@@ -115,7 +115,12 @@ async def test_the_office_lets_one_unit_in_late_until_the_audit_starts(
     assert "2026年第四季度" in home.text
     assert "2026年11月5日 10:00" in home.text
     assert (await nominator.get("/nominations/new")).status_code == 200
-    office_page = await (await gateway.signed_in("office")).get("/office/rounds")
+    clerk = await gateway.signed_in("office")
+    assert (
+        '物业服务中心 补报中，截止 <span class="nowrap">2026年11月5日 10:00'
+        in (await clerk.get("/")).text
+    )
+    office_page = await clerk.get("/office/rounds")
     assert "物业服务中心 补报至" in office_page.text
     assert "为单位重新开放提名" in office_page.text
 

@@ -66,7 +66,15 @@ async def office_home(ctx: PanelContext) -> dict[str, Any]:
             ctx.services, ctx.principal, round_id=round_["round_id"], status="submitted"
         )
         counts[round_["round_id"]] = len(items)
-    return {"open_rounds": open_rounds, "counts": counts, "rounds": rounds[:5]}
+    late_rounds = [r for r in rounds if r["status"] == "closed" and r.get("reopened")]
+    unit_names = {u["unit_code"]: u["name"] for u in await nom.units(ctx.services)}
+    return {
+        "open_rounds": open_rounds,
+        "counts": counts,
+        "rounds": rounds[:5],
+        "late_rounds": late_rounds,
+        "unit_names": unit_names if late_rounds else {},
+    }
 
 
 def suggested_round(rounds: list[dict[str, Any]], now: datetime, cadence: str) -> str:
