@@ -27,6 +27,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -66,6 +67,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     @rpc.command("extend_deadline", ExtendDeadline)
     async def extend_deadline(cmd: ExtendDeadline) -> dict[str, Any]:
         """The office extends the deadline for the whole round or one unit, with a reason."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("reopen_for_unit", ReopenForUnit)
+    async def reopen_for_unit(cmd: ReopenForUnit) -> dict[str, Any]:
+        """The office lets one unit nominate again in a closed round, with a reason, until the
+        office has begun auditing it."""
         return await handlers.round_command(cmd)
 
     @rpc.command("close_round", CloseRound)
