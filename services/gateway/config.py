@@ -1,5 +1,5 @@
 """The gateway's own settings (prefix FLOWERS_GATEWAY_): sessions, sign-in throttling, hashing,
-the proxies whose forwarded headers count, the password policy."""
+the proxies whose forwarded headers count, the password policy, the public notice."""
 
 from __future__ import annotations
 
@@ -52,6 +52,22 @@ class GatewaySettings(BaseSettings):
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # The public notice (公示, services/gateway/notice.py): who issues it, how and to whom an
+    # objection is made, and the address the printed notice's QR code leads to.
+    notice_issuer: str = "“红花献给你”评选活动领导小组办公室"
+    notice_office_phone: str = "（电话未设置）"
+    notice_office_email: str = "（邮箱未设置）"
+    notice_office_address: str = "（地址未设置）"
+    # The site's address as people reach it (e.g. https://flowers.example.com); empty: the
+    # address the request came to.
+    public_url: str = ""
+    # A TrueType font with Chinese glyphs for the printed notice; empty: the first found of
+    # services.gateway.notice_pdf.FONT_CANDIDATES, else reportlab's built-in STSong-Light.
+    notice_font_file: str = ""
+    # Pages anyone may open without signing in: at most this many requests per client address
+    # per minute (then 429).
+    public_requests_per_minute: int = Field(default=60, ge=1)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

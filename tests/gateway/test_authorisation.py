@@ -46,6 +46,12 @@ PUBLIC = {
     ("GET", "/lang/{code}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    # The public notice (tests/gateway/test_public_notice.py: what it shows, and that it leaks
+    # nothing else).
+    ("GET", "/gongshi"),
+    ("GET", "/gongshi/{round_id}"),
+    ("GET", "/gongshi/{round_id}/print.pdf"),
+    ("GET", "/api/v1/public/notices/{round_id}"),
 }
 
 
