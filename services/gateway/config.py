@@ -69,6 +69,19 @@ class GatewaySettings(BaseSettings):
     # per minute (then 429).
     public_requests_per_minute: int = Field(default=60, ge=1)
 
+    # Employees' accounts (services/gateway/employees.py): an activation code lasts this long.
+    activation_code_ttl_days: int = Field(default=14, ge=1, le=90)
+
+    # OpenID Connect sign-in (services/gateway/oidc.py), on when an issuer is set: 企业微信, 钉钉
+    # or the company's own provider. The claim named by `oidc_employee_claim` is matched to an
+    # account's employee number.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_employee_claim: str = "employee_no"
+    oidc_scopes: str = "openid profile"
+    oidc_label: str = "企业统一身份登录"
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_list(cls, value: Any) -> Any:

@@ -52,6 +52,9 @@ PUBLIC = {
     ("GET", "/gongshi/{round_id}"),
     ("GET", "/gongshi/{round_id}/print.pdf"),
     ("GET", "/api/v1/public/notices/{round_id}"),
+    # An employee's activation with the unit's code (tests/gateway/test_employee_accounts.py).
+    ("GET", "/activate"),
+    ("POST", "/activate"),
 }
 
 
@@ -260,6 +263,20 @@ def page_cases() -> list[Case]:
         ),
         Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
         Case("GET", "/admin/directory", "/admin/directory", admin),
+        Case(
+            "GET",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "nominator_b", "admin"}),
+        ),
+        Case(  # WY's sheet: its nominator and the administrator, not CY's nominator
+            "POST",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "admin"}),
+            data={"unit_code": UNIT_A},
+        ),
+        Case("POST", "/admin/employees/sync", "/admin/employees/sync", admin),
         Case("POST", "/admin/directory", "/admin/directory", admin),
         *review_page_cases(),
         *payroll_publicity_audit_page_cases(),

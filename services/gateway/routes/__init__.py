@@ -20,6 +20,7 @@ from services.gateway.routes.api_payroll import router as api_payroll
 from services.gateway.routes.api_publicity import router as api_publicity
 from services.gateway.routes.api_review import router as api_review
 from services.gateway.routes.audit_pages import router as audit_pages
+from services.gateway.routes.employee_pages import router as employee_pages
 from services.gateway.routes.home_pages import router as home_pages
 from services.gateway.routes.honors_pages import router as honors_pages
 from services.gateway.routes.nomination_pages import router as nomination_pages
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     home_pages,
     notice_pages,
     api_public,
+    employee_pages,
     nomination_pages,
     office_pages,
     review_audit_pages,
