@@ -55,6 +55,9 @@ PUBLIC = {
     # An employee's activation with the unit's code (tests/gateway/test_employee_accounts.py).
     ("GET", "/activate"),
     ("POST", "/activate"),
+    # OpenID Connect sign-in (tests/gateway/test_oidc.py; 404 while it is off).
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
 }
 
 

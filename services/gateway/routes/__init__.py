@@ -27,6 +27,7 @@ from services.gateway.routes.nomination_pages import router as nomination_pages
 from services.gateway.routes.notice_pages import api as api_public
 from services.gateway.routes.notice_pages import router as notice_pages
 from services.gateway.routes.office_pages import router as office_pages
+from services.gateway.routes.oidc_pages import router as oidc_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
 from services.gateway.routes.publicity_pages import router as publicity_pages
 from services.gateway.routes.review_audit_pages import router as review_audit_pages
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     notice_pages,
     api_public,
     employee_pages,
+    oidc_pages,
     nomination_pages,
     office_pages,
     review_audit_pages,
