@@ -4,12 +4,15 @@ printable sheet (stored hashed, single use, expiring), with a password meeting t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from deploy.cli import app
 from services.gateway.auth import SESSION_COOKIE
 from services.gateway.employees import (
     CODE_ALPHABET,
@@ -19,6 +22,7 @@ from services.gateway.employees import (
     normalise_code,
     username_for,
 )
+from shared.settings import Settings
 from tests.gateway.harness import Harness, csrf_in
 
 STRONG = "marigold-lantern-river-42"
@@ -186,3 +190,23 @@ async def test_a_unit_prints_codes_and_its_employees_activate_sign_in_and_lose_a
     assert SESSION_COOKIE in employee.cookies
     after = await gateway.sign_in(gateway.client(ip="10.7.0.5"), "E100", STRONG)
     assert after.status_code == 401
+
+
+@pytest.mark.integration
+async def test_the_operator_syncs_every_employee_account_from_the_command_line(
+    gateway: Harness, settings: Settings
+) -> None:
+    env = {
+        "FLOWERS_NATS_URL": settings.nats_url,
+        "FLOWERS_DATABASE_URL": settings.database_url,
+        "FLOWERS_DATABASE_PREFIX": settings.database_prefix,
+    }
+    runner = CliRunner()
+    first = await asyncio.to_thread(runner.invoke, app, ["users", "sync-employees"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "新建职工账户 5 个，更新 0 个，停用 0 个，重新启用 0 个。" in first.output
+    again = await asyncio.to_thread(runner.invoke, app, ["users", "sync-employees"], env=env)
+    assert "新建职工账户 0 个，更新 0 个，停用 0 个，重新启用 0 个。" in again.output
+    listed = await asyncio.to_thread(runner.invoke, app, ["users", "list"], env=env)
+    assert "e201" in listed.output
+    assert "employee" in listed.output

@@ -4,6 +4,7 @@ log, and every other page still behind the sign-in."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -13,7 +14,9 @@ import pypdf
 import pypdfium2
 import pytest
 import zxingcpp
+from typer.testing import CliRunner
 
+from deploy.cli import app
 from deploy.cli_audit import parse_anchors
 from services.gateway.notice import PublicRateLimit, summarise
 from shared import audit
@@ -180,3 +183,27 @@ async def test_the_printed_notice_is_a4_its_qr_leads_to_the_objection_form_and_i
     # A forged anchor (another hash at that position) does not verify.
     forged = audit.Anchor(head["position"], "0" * 64)
     assert not (await audit.check_anchor(pool, chain, forged)).ok
+
+    # The auditor's command checks the printed anchor against the log, and refuses the forgery.
+    settings = harness.state.settings
+    env = {
+        "FLOWERS_NATS_URL": settings.nats_url,
+        "FLOWERS_DATABASE_URL": settings.database_url,
+        "FLOWERS_DATABASE_PREFIX": settings.database_prefix,
+    }
+    runner = CliRunner()
+    verified = await asyncio.to_thread(
+        runner.invoke, app, ["audit", "verify", "--anchors", match.group(1)], env=env
+    )
+    assert verified.exit_code == 0, verified.output
+    assert f"ok   anchor at position {head['position']}: unchanged since anchored" in (
+        verified.output
+    )
+    refused = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["audit", "verify", "--anchors", f"review@{head['position']}:{'0' * 64}"],
+        env=env,
+    )
+    assert refused.exit_code == 1
+    assert f"FAIL anchor at position {head['position']}" in refused.output
