@@ -130,7 +130,7 @@ async def test_a_unit_prints_codes_and_its_employees_activate_sign_in_and_lose_a
     typed = codes["E100"].lower().replace("-", "")
     done = await activate(anonymous, "e100", typed)
     assert done.status_code == 303
-    assert done.headers["location"] == "/login?msg=activated"
+    assert done.headers["location"] == "/login?next=/&msg=activated"
     again = await activate(anonymous, "E100", codes["E100"], "another-" + STRONG)
     assert again.status_code == 422  # a code is used once
 

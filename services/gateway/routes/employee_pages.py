@@ -9,6 +9,7 @@ activation sheet, and the administrator's sync of accounts with the directory.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -23,7 +24,7 @@ from services.gateway.i18n import locale_of, pick
 from services.gateway.notice import base_url, public_rate_limit, rounds_with_notices
 from services.gateway.problems import forbidden
 from services.gateway.state import Services, gw_state, services
-from services.gateway.web import flash_messages, nav_link, redirect, render
+from services.gateway.web import flash_messages, nav_link, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
@@ -57,8 +58,12 @@ async def sync_with_directory(svc: Services, request: Request, actor: str) -> Pr
 
 
 @router.get("/activate", dependencies=[Depends(public_rate_limit)])
-async def activate_form(request: Request) -> Response:
-    return render(request, "employees/activate.html", {"errors": {}, "employee_no": ""})
+async def activate_form(request: Request, next: str = "/") -> Response:
+    return render(
+        request,
+        "employees/activate.html",
+        {"errors": {}, "employee_no": "", "next": safe_next(next)},
+    )
 
 
 @router.post("/activate", dependencies=[Depends(public_rate_limit)])
@@ -69,6 +74,7 @@ async def activate(request: Request) -> Response:
     code = str(form.get("code", ""))[:64]
     password = str(form.get("password", ""))
     repeat = str(form.get("password2", ""))
+    target = safe_next(str(form.get("next", "/")))
     ip = client_ip(request, state.gateway)
     locale = locale_of(request)
 
@@ -76,7 +82,11 @@ async def activate(request: Request) -> Response:
         return render(
             request,
             "employees/activate.html",
-            {"errors": {k: pick(v, locale) for k, v in errors.items()}, "employee_no": employee_no},
+            {
+                "errors": {k: pick(v, locale) for k, v in errors.items()},
+                "employee_no": employee_no,
+                "next": target,
+            },
             status_code=status,
         )
 
@@ -97,7 +107,8 @@ async def activate(request: Request) -> Response:
                 return refuse({"code": _locked(minutes)}, 429)
         return refuse(exc.errors, 422)
     await state.throttle.succeeded(key, ip)
-    return redirect("/login", "activated")
+    # On to the sign-in, then where the employee was going (e.g. the objection form).
+    return redirect(f"/login?next={quote(target)}", "activated")
 
 
 async def _units_for(svc: Services, principal: Principal) -> list[dict[str, Any]]:
