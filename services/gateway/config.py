@@ -71,6 +71,9 @@ class GatewaySettings(BaseSettings):
 
     # Employees' accounts (services/gateway/employees.py): an activation code lasts this long.
     activation_code_ttl_days: int = Field(default=14, ge=1, le=90)
+    # Every this many seconds the gateway brings the employees' accounts in line with the
+    # directory (a leaver is deactivated); 0: only on demand (sheet, admin, CLI).
+    employee_sync_interval_s: float = Field(default=300, ge=0)
 
     # OpenID Connect sign-in (services/gateway/oidc.py), on when an issuer is set: 企业微信, 钉钉
     # or the company's own provider. The claim named by `oidc_employee_claim` is matched to an

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -34,6 +35,13 @@ from services.gateway.accounts import (
     normalise_username,
 )
 from services.gateway.i18n import Text
+from services.gateway.state import Services
+from shared.logging import get_logger
+from shared.outage import is_outage
+from shared.rpc import RemoteError, RpcClient
+
+log = get_logger(__name__)
+SYNC_ACTOR = "gateway:directory-sync"
 
 UNUSABLE_PASSWORD = "!unset"
 """The password hash of an account not yet activated: not an argon2 hash, so nothing matches."""
@@ -263,3 +271,32 @@ class EmployeeAccounts:
             await self.accounts._log(conn, "self", "employee_activated", row["user_id"], {})
         user_id: uuid.UUID = row["user_id"]
         return user_id
+
+
+async def directory_of(svc: Services) -> list[dict[str, Any]]:
+    """The whole directory, leavers included (read to sync accounts, never shown)."""
+    rows: list[dict[str, Any]] = await svc.query(
+        "nomination", "employees", {"unit_code": None, "active_only": False}
+    )
+    return rows
+
+
+async def sync_loop(rpc: RpcClient, accounts: AccountStore, interval_s: float) -> None:
+    """Every `interval_s`: the accounts brought in line with the directory (a leaver loses
+    access within that time even if nobody prints a sheet). Runs until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            directory = await directory_of(Services(rpc, None, "employee-sync"))
+            report = await EmployeeAccounts(accounts).provision(directory, actor=SYNC_ACTOR)
+        except RemoteError as exc:
+            log.warning("employee_sync_failed", error=exc.error.code)
+            continue
+        except Exception as exc:  # the next round tries again; an outage is only a warning
+            if is_outage(exc):
+                log.warning("employee_sync_failed", error=repr(exc))
+            else:
+                log.error("employee_sync_failed", error=repr(exc), exc_info=exc)
+            continue
+        if report.created or report.deactivated or report.reactivated or report.updated:
+            log.info("employee_accounts_synced", summary=report.summary_zh())

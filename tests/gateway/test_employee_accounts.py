@@ -23,7 +23,8 @@ from services.gateway.employees import (
     username_for,
 )
 from shared.settings import Settings
-from tests.gateway.harness import Harness, csrf_in
+from tests.gateway.harness import FAST_HASHING, Harness, csrf_in, running_gateway
+from tests.support import eventually
 
 STRONG = "marigold-lantern-river-42"
 CODE_ON_SHEET = re.compile(r'class="activation-code">([A-Z0-9-]+)<')
@@ -210,3 +211,45 @@ async def test_the_operator_syncs_every_employee_account_from_the_command_line(
     listed = await asyncio.to_thread(runner.invoke, app, ["users", "list"], env=env)
     assert "e201" in listed.output
     assert "employee" in listed.output
+
+
+@pytest.mark.integration
+async def test_the_gateway_deactivates_a_leaver_by_itself_within_its_sync_interval(
+    settings: Settings,
+) -> None:
+    quick = FAST_HASHING.model_copy(update={"employee_sync_interval_s": 0.2})
+    async with running_gateway(settings, quick) as gateway:
+        pool = gateway.state.pool
+
+        async def accounts() -> dict[str, bool]:
+            rows = await pool.fetch("SELECT username, active FROM users WHERE provisioned")
+            return {r["username"]: r["active"] for r in rows}
+
+        async def made() -> bool:
+            return len(await accounts()) == 5
+
+        await eventually(made, what="the employees' accounts to be made")
+        await gateway.rpc.command(
+            "nomination",
+            "import_directory",
+            {
+                "actor": "test",
+                "roles": ["admin"],
+                "rows": [
+                    {
+                        "unit_code": "CY",
+                        "unit_name": "餐饮服务中心",
+                        "employee_no": "E201",
+                        "name": "刘洋",
+                        "position": "面点师",
+                        "active": False,
+                    }
+                ],
+            },
+        )
+
+        async def left() -> bool:
+            return (await accounts()).get("e201") is False
+
+        await eventually(left, what="刘洋's account to be deactivated")
+        assert sum((await accounts()).values()) == 4

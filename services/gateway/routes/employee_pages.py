@@ -18,7 +18,7 @@ from services.gateway import nomination as nom
 from services.gateway.accounts import ADMIN, EMPLOYEE, NOMINATOR, AccountError
 from services.gateway.auth import Principal, client_ip
 from services.gateway.deps import allow, page_csrf
-from services.gateway.employees import EmployeeAccounts, ProvisionReport
+from services.gateway.employees import EmployeeAccounts, ProvisionReport, directory_of
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of, pick
 from services.gateway.notice import base_url, public_rate_limit, rounds_with_notices
@@ -51,9 +51,7 @@ async def notices_home(ctx: PanelContext) -> dict[str, Any]:
 
 async def sync_with_directory(svc: Services, request: Request, actor: str) -> ProvisionReport:
     """Accounts brought in line with the whole directory (read for this purpose only)."""
-    directory = await svc.query(
-        "nomination", "employees", {"unit_code": None, "active_only": False}
-    )
+    directory = await directory_of(svc)
     return await EmployeeAccounts(gw_state(request).accounts).provision(directory, actor=actor)
 
 
