@@ -14,13 +14,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import notice as nt
-from services.gateway.accounts import ROLES
 from services.gateway.deps import current_principal, page_csrf
 from services.gateway.downloads import download
 from services.gateway.notice_pdf import anchor_text, render_notice_pdf
 from services.gateway.problems import Problem
 from services.gateway.state import Services, gw_state, services
-from services.gateway.web import nav_link, render
+from services.gateway.web import render
 from shared.rounds import InvalidRoundId, RoundPeriod
 
 router = APIRouter(
@@ -30,7 +29,6 @@ api = APIRouter(
     prefix="/api/v1/public", tags=["public"], dependencies=[Depends(nt.public_rate_limit)]
 )
 
-nav_link("/gongshi", ("公示", "Notice board"), ROLES, order=61)
 
 NO_NOTICE = ("该轮次没有公示。", "This round has no public notice.")
 
