@@ -46,6 +46,18 @@ PUBLIC = {
     ("GET", "/lang/{code}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    # The public notice (tests/gateway/test_public_notice.py: what it shows, and that it leaks
+    # nothing else).
+    ("GET", "/gongshi"),
+    ("GET", "/gongshi/{round_id}"),
+    ("GET", "/gongshi/{round_id}/print.pdf"),
+    ("GET", "/api/v1/public/notices/{round_id}"),
+    # An employee's activation with the unit's code (tests/gateway/test_employee_accounts.py).
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    # OpenID Connect sign-in (tests/gateway/test_oidc.py; 404 while it is off).
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
 }
 
 
@@ -278,6 +290,20 @@ def page_cases() -> list[Case]:
         ),
         Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
         Case("GET", "/admin/directory", "/admin/directory", admin),
+        Case(
+            "GET",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "nominator_b", "admin"}),
+        ),
+        Case(  # WY's sheet: its nominator and the administrator, not CY's nominator
+            "POST",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "admin"}),
+            data={"unit_code": UNIT_A},
+        ),
+        Case("POST", "/admin/employees/sync", "/admin/employees/sync", admin),
         Case("POST", "/admin/directory", "/admin/directory", admin),
         *review_page_cases(),
         *payroll_publicity_audit_page_cases(),
