@@ -29,6 +29,7 @@ from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, installation_key
 from services.gateway.config import GatewaySettings
 from services.gateway.database import SERVICE, open_database
+from services.gateway.employees import sync_loop
 from services.gateway.i18n import locale_of
 from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -109,13 +110,23 @@ def create_app(
             csrf=CsrfSigner(await installation_key(pool)),
         )
         purge = asyncio.create_task(_purge(sessions, app.state.gw.throttle), name="purge-sessions")
+        tasks = [purge]
+        if gs.employee_sync_interval_s > 0:
+            gw = app.state.gw
+            tasks.append(
+                asyncio.create_task(
+                    sync_loop(gw.rpc, gw.accounts, gs.employee_sync_interval_s),
+                    name="employee-sync",
+                )
+            )
         log.info("gateway_started", nats=s.nats_url)
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await nc.drain()
             await pool.close()
 

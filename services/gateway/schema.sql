@@ -79,3 +79,31 @@ CREATE TABLE IF NOT EXISTS nomination_drafts (
     saved_at    timestamptz NOT NULL,
     PRIMARY KEY (user_id, round_id)
 );
+
+-- Accounts made from the employee directory (services/gateway/employees.py): user name = the
+-- employee number, role "employee", no password until activated with a one-time code.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS provisioned boolean NOT NULL DEFAULT false;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS activated_at timestamptz;
+CREATE UNIQUE INDEX IF NOT EXISTS users_provisioned_employee_idx
+    ON users (employee_no) WHERE provisioned;
+
+-- One-time activation codes, as SHA-256 digests: single use, expiring; a new sheet replaces a
+-- unit's codes not yet used.
+CREATE TABLE IF NOT EXISTS activation_codes (
+    user_id     uuid        PRIMARY KEY REFERENCES users ON DELETE CASCADE,
+    code_hash   text        NOT NULL,
+    issued_at   timestamptz NOT NULL,
+    issued_by   text        NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);
+
+-- OpenID Connect sign-ins under way (services/gateway/oidc.py): the state names the row; the
+-- PKCE verifier and the nonce never leave the gateway. Rows live minutes.
+CREATE TABLE IF NOT EXISTS oidc_logins (
+    state_hash  text        PRIMARY KEY,
+    nonce       text        NOT NULL,
+    verifier    text        NOT NULL,
+    next_path   text        NOT NULL,
+    created_at  timestamptz NOT NULL
+);
