@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.filestore import file_store
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -92,6 +95,12 @@ class GatewaySettings(BaseSettings):
     oidc_employee_claim: str = "employee_no"
     oidc_scopes: str = "openid profile"
     oidc_label: str = "企业统一身份登录"
+
+    @field_validator("file_store_url")
+    @classmethod
+    def _known_file_store(cls, value: str) -> str:
+        file_store(value, Path("."))  # refused at start, not at the first upload
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -199,3 +199,9 @@ async def test_the_api_keeps_an_evidence_file_and_a_nomination_names_it(gateway:
         )
         assert refused.status_code == 422
         assert "文件“a.exe”的类型不允许上传" in refused.json()["message_zh"]
+
+
+def test_a_file_store_that_is_not_built_is_refused_with_the_settings() -> None:
+    with pytest.raises(ValueError, match="S3-compatible file store is not built"):
+        GatewaySettings(file_store_url="s3://evidence/flowers")
+    assert GatewaySettings(file_store_url="file:///srv/flowers/files").file_store_url
