@@ -34,13 +34,7 @@ from services.rewards.queries import ListAwards, RewardsQueries
 from shared.audit_projections import build_as_of, quote
 from shared.clock import SHANGHAI
 from shared.events import RecordedEvent
-from shared.postgres import (
-    EVENT_COLUMNS,
-    STORE_SCHEMA,
-    PostgresEventStore,
-    create_pool,
-    recorded_event,
-)
+from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool, read_log
 from shared.projection import declared
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -68,10 +62,12 @@ def _feeds_read(services: Sequence[str]) -> set[str]:
 
 
 async def _log_until(pool: asyncpg.Pool, at: datetime) -> list[RecordedEvent]:
-    rows = await pool.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE recorded_at <= $1 ORDER BY position", at
-    )
-    return [recorded_event(r) for r in rows]
+    """The events recorded up to `at`, in log order (read in large chunks)."""
+    found: list[RecordedEvent] = []
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        async for events in read_log(conn, recorded_until=at):
+            found.extend(events)
+    return found
 
 
 class AsOf:
