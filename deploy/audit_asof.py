@@ -31,6 +31,7 @@ from services.rewards.handlers import (
     rewards_policy_from_settings,
 )
 from services.rewards.queries import ListAwards, RewardsQueries
+from shared.audit import at_once
 from shared.audit_projections import build_as_of, quote
 from shared.clock import SHANGHAI
 from shared.events import RecordedEvent
@@ -89,12 +90,13 @@ class AsOf:
                 self._admin[service] = await create_pool(url, max_size=2)
             sources = _feeds_read(list(self.urls))
             logs = {s: await _log_until(self._admin[s], self.at) for s in sources}
-            for service, pool in self._admin.items():
-                received = {s: events for s, events in logs.items() if s != service}
-                async with pool.acquire() as conn:
-                    self.positions[service] = await build_as_of(
-                        conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
-                    )
+            # Every store's copy at once: each mostly waits on its own database.
+            async with at_once() as group:
+                for service in self._admin:
+                    received = {s: events for s, events in logs.items() if s != service}
+                    group.create_task(self._build(service, received))
+            self.positions = {s: self.positions[s] for s in self._admin}  # in the given order
+            for service in self._admin:
                 self.pools[service] = await asyncpg.create_pool(
                     self.urls[service],
                     min_size=1,
@@ -106,6 +108,12 @@ class AsOf:
             await self.__aexit__(None, None, None)
             raise
         return self
+
+    async def _build(self, service: str, received: Mapping[str, Sequence[RecordedEvent]]) -> None:
+        async with self._admin[service].acquire() as conn:
+            self.positions[service] = await build_as_of(
+                conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
+            )
 
     async def __aexit__(self, *_: object) -> None:
         for pool in self.pools.values():
