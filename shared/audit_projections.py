@@ -94,7 +94,7 @@ async def replay(
     An ordered consumer (ephemeral, in memory, no acks; flow-controlled, so the server never
     runs far ahead of the reader) whose callback only collects: nats-py's per-message
     `fetch`/`next_msg` costs five times as much. Nothing is changed on the server but that
-    short-lived consumer, deleted afterwards.
+    short-lived consumer, deleted afterwards (or dropped by the server once idle).
     """
     config = js_api.ConsumerConfig(
         deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE
@@ -102,7 +102,6 @@ async def replay(
         else js_api.DeliverPolicy.ALL,
         opt_start_seq=after_seq + 1 if after_seq else None,
         filter_subjects=list(subjects) if len(subjects) > 1 else None,
-        inactive_threshold=60.0,
     )
     buffer: list[Delivered] = []
     full = asyncio.Event()  # a chunk is ready, or the last pending message arrived
@@ -128,8 +127,10 @@ async def replay(
     sub = await js.subscribe(
         subjects[0], stream=EVENTS_STREAM, ordered_consumer=True, cb=collect, config=config
     )
+    consumer = ""
     try:
         info = await sub.consumer_info()
+        consumer = info.name
         if info.num_pending == 0 and (info.delivered is None or not info.delivered.consumer_seq):
             return  # nothing on these subjects after `after_seq`
         while True:
@@ -155,6 +156,9 @@ async def replay(
         drained.set()
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+        if consumer:  # else the server drops it once idle (an ephemeral consumer)
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(EVENTS_STREAM, consumer)
 
 
 async def read_feed(
