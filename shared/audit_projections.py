@@ -508,12 +508,13 @@ async def compare_table(
         f"{quote(c)}::jsonb AS {quote(c)}" if want[c] == "json" else quote(c) for c in common
     )
     live_t, rebuilt_t = f"{quote(live)}.{quote(table)}", f"{quote(rebuilt)}.{quote(table)}"
-    diff.live_rows = int(await conn.fetchval(f"SELECT count(*) FROM {live_t}"))
-    diff.rebuilt_rows = int(await conn.fetchval(f"SELECT count(*) FROM {rebuilt_t}"))
     only_live = f"SELECT {select} FROM {live_t} EXCEPT ALL SELECT {select} FROM {rebuilt_t}"
     only_rebuilt = f"SELECT {select} FROM {rebuilt_t} EXCEPT ALL SELECT {select} FROM {live_t}"
-    diff.only_live = int(await conn.fetchval(f"SELECT count(*) FROM ({only_live}) d"))
-    diff.only_rebuilt = int(await conn.fetchval(f"SELECT count(*) FROM ({only_rebuilt}) d"))
+    counts = await conn.fetchrow(  # set-wise, in the database, one round trip
+        f"SELECT (SELECT count(*) FROM {live_t}), (SELECT count(*) FROM {rebuilt_t}), "
+        f"(SELECT count(*) FROM ({only_live}) d), (SELECT count(*) FROM ({only_rebuilt}) d)"
+    )
+    diff.live_rows, diff.rebuilt_rows, diff.only_live, diff.only_rebuilt = map(int, counts)
     if diff.only_live or diff.only_rebuilt:
         diff.examples = await _examples(
             conn, table, await _primary_key(conn, rebuilt, table), common, only_live, only_rebuilt
