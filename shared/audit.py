@@ -27,7 +27,7 @@ from shared.audit_projections import ProjectionCheck
 from shared.bus import EVENTS_STREAM
 from shared.events import GENESIS_HASH
 from shared.eventstore import ChainReport
-from shared.postgres import PostgresEventStore, create_pool, get_checkpoint
+from shared.postgres import PostgresEventStore, create_pool, get_checkpoint, in_slices
 from shared.projection import ServiceProjections, declared
 
 
@@ -183,8 +183,9 @@ async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> 
     seen = 0
     async with aclosing(audit_projections.replay(js, ["flowers.evt.>"])) as chunks:
         async for messages in chunks:
-            for m in messages:
-                counts.add(message_event_id(m.data, m.event_id, m.seq), m.seq, m.subject)
+            async for part in in_slices(messages):
+                for m in part:
+                    counts.add(message_event_id(m.data, m.event_id, m.seq), m.seq, m.subject)
             seen += len(messages)
             if progress:
                 progress("stream", seen, max(total, seen))

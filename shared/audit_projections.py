@@ -35,7 +35,7 @@ from nats.js import api as js_api
 
 from shared.bus import EVENTS_STREAM, HDR_MSG_ID
 from shared.events import RecordedEvent
-from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, read_log
+from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, in_slices, read_log
 from shared.projection import (
     ConsumedFeed,
     OwnProjector,
@@ -334,7 +334,9 @@ class Builder:
     async def _apply_delivered(
         self, conn: asyncpg.Connection, state: FeedState, messages: Sequence[Delivered]
     ) -> int:
-        envelopes = [RecordedEvent.model_validate_json(d.data) for d in messages]
+        envelopes: list[RecordedEvent] = []
+        async for part in in_slices(messages):
+            envelopes.extend(RecordedEvent.model_validate_json(d.data) for d in part)
         await project(conn, (), state.feed, envelopes)
         state.applied.update(d.event_id for d in messages)
         return len(envelopes)

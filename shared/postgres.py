@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -38,6 +38,7 @@ from shared.eventstore import (
 )
 
 NOTIFY_CHANNEL = "flowers_events"
+T = TypeVar("T")
 
 STORE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
@@ -194,6 +195,17 @@ def recorded_event(row: Mapping[str, Any]) -> RecordedEvent:
 
 
 LOG_CHUNK = 10_000  # rows per round trip when a whole log is read (audit, rebuilds)
+SLICE = 1_000  # rows handled between yields to the event loop (its other tasks stay timely)
+
+
+async def in_slices(items: Sequence[T], size: int = SLICE) -> AsyncIterator[Sequence[T]]:
+    """`items` a slice at a time, yielding to the event loop in between: a chunk of 10,000
+    decoded or hashed in one go would hold up the loop (and a NATS request's answer) for
+    long enough to time it out on a busy machine."""
+    for start in range(0, len(items), size):
+        if start:
+            await asyncio.sleep(0)
+        yield items[start : start + size]
 
 
 async def read_rows(
@@ -232,7 +244,10 @@ async def read_log(
         where.append(f"recorded_at <= ${len(args)}")
     sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY position"
     async for rows in read_rows(conn, sql, *args, chunk=chunk):
-        yield [recorded_event(r) for r in rows]
+        events: list[RecordedEvent] = []
+        async for part in in_slices(rows):
+            events.extend(recorded_event(r) for r in part)
+        yield events
 
 
 GROUP_COMMIT_MAX = 500  # appends of their own committed together, at most
@@ -553,8 +568,9 @@ class PostgresEventStore:
             )
             async with aclosing(chunks):
                 async for rows in chunks:
-                    if not verifier.feed_many(rows):
-                        return verifier.report
+                    async for part in in_slices(rows):
+                        if not verifier.feed_many(part):
+                            return verifier.report
             head = await conn.fetchrow("SELECT position, hash FROM event_log_head")
         report = verifier.report
         if head is not None and (head["position"], head["hash"]) != (
