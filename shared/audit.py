@@ -321,9 +321,10 @@ async def verify(
         for service in chosen:
             pools[service] = await create_pool(database_urls[service], max_size=3)
         relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
-        # The stream, every chain and every rebuild at once: each mostly waits on a server.
+        # The stream alone (a replay floods the connection: a request made meanwhile could
+        # time out behind it), then every service's chain and rebuilds at once.
+        in_stream = await stream_ids(js, progress)
         async with at_once() as group:
-            stream_task = group.create_task(stream_ids(js, progress))
             service_tasks = []
             for service in chosen:
                 spec = None
@@ -345,7 +346,6 @@ async def verify(
     finally:
         for pool in pools.values():
             await pool.close()
-    in_stream = stream_task.result()
     audits: list[ServiceAudit] = []
     known: set[str] = set()
     for task in service_tasks:

@@ -94,13 +94,14 @@ async def replay(
     An ordered consumer (ephemeral, in memory, no acks; flow-controlled, so the server never
     runs far ahead of the reader) whose callback only collects: nats-py's per-message
     `fetch`/`next_msg` costs five times as much. Nothing is changed on the server but that
-    short-lived consumer, deleted afterwards (or dropped by the server once idle).
+    short-lived consumer (and one that counts first), dropped once idle.
     """
     config = js_api.ConsumerConfig(
         deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE
         if after_seq
         else js_api.DeliverPolicy.ALL,
         opt_start_seq=after_seq + 1 if after_seq else None,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
         filter_subjects=list(subjects) if len(subjects) > 1 else None,
     )
     buffer: list[Delivered] = []
@@ -124,15 +125,12 @@ async def replay(
             full.set()
             await drained.wait()
 
+    if not await _pending(js, config):
+        return
     sub = await js.subscribe(
         subjects[0], stream=EVENTS_STREAM, ordered_consumer=True, cb=collect, config=config
     )
-    consumer = ""
     try:
-        info = await sub.consumer_info()
-        consumer = info.name
-        if info.num_pending == 0 and (info.delivered is None or not info.delivered.consumer_seq):
-            return  # nothing on these subjects after `after_seq`
         while True:
             before = arrived
             try:
@@ -155,10 +153,27 @@ async def replay(
     finally:
         drained.set()
         with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        if consumer:  # else the server drops it once idle (an ephemeral consumer)
-            with contextlib.suppress(Exception):
-                await js.delete_consumer(EVENTS_STREAM, consumer)
+            await sub.unsubscribe()  # the server drops the ephemeral consumer once idle
+
+
+async def _pending(js: JetStreamContext, replay: js_api.ConsumerConfig) -> int:
+    """How many messages a replay will deliver: asked of a pull consumer with the same
+    filter and start, which delivers nothing. Asked *before* the replay starts, as a
+    request's answer would queue behind the replayed messages on the connection."""
+    config = js_api.ConsumerConfig(
+        ack_policy=js_api.AckPolicy.NONE,
+        deliver_policy=replay.deliver_policy,
+        opt_start_seq=replay.opt_start_seq,
+        filter_subject=replay.filter_subject,
+        filter_subjects=replay.filter_subjects,
+        inactive_threshold=10.0,
+        mem_storage=True,
+        num_replicas=1,
+    )
+    info = await js.add_consumer(EVENTS_STREAM, config=config, timeout=REPLAY_IDLE_S)
+    with contextlib.suppress(Exception):
+        await js.delete_consumer(EVENTS_STREAM, info.name)
+    return int(info.num_pending or 0)
 
 
 async def read_feed(
