@@ -79,6 +79,7 @@ from shared.contracts.review import (
     ResultPublished,
     ReviewEvent,
     ScoreSubmitted,
+    UnitWindowRecorded,
     WinnerRemoved,
     WinnerRevoked,
     WinnersDecided,
@@ -240,6 +241,8 @@ class ReviewState:
     objections: Mapping[int, Objection] = field(default_factory=dict)
     result: ResultPublished | None = None
     revoked: frozenset[UUID] = frozenset()
+    open_units: Mapping[str, datetime] = field(default_factory=dict)
+    """Units the office let in again after the close, each until its deadline, while open."""
 
     @property
     def stream_id(self) -> str:
@@ -255,9 +258,11 @@ class ReviewState:
 
         Its NominationsClosed turns every standing nomination to "closed" in one event, and
         nothing else does: one closed candidate is the proof. A round whose every nomination
-        was withdrawn has none, and nothing to decide.
+        was withdrawn has none, and nothing to decide. A unit the office let in again keeps
+        the round open until its own window shuts.
         """
-        return any(c.candidate.status == "closed" for c in self.candidates.values())
+        closed = any(c.candidate.status == "closed" for c in self.candidates.values())
+        return closed and not self.open_units
 
     def latest_notice(self, category: Category) -> Notice | None:
         return next((n for n in reversed(self.notices) if category in n.categories), None)
@@ -391,6 +396,16 @@ def record_candidate(state: ReviewState, candidate: Candidate) -> list[ReviewEve
     if known is not None and known.candidate == candidate:
         return []
     return [CandidateRecorded(round_id=state.round_id, candidate=candidate)]
+
+
+def record_unit_window(
+    state: ReviewState, unit_code: str, open_until: datetime | None
+) -> list[ReviewEvent]:
+    """Note that a unit may nominate again until `open_until`, or (None) that its window
+    shut; nothing when the review already knows."""
+    if state.open_units.get(unit_code) == open_until:
+        return []
+    return [UnitWindowRecorded(round_id=state.round_id, unit_code=unit_code, open_until=open_until)]
 
 
 # --- Deciding: audit and panel -------------------------------------------------------------------
@@ -953,6 +968,11 @@ def evolve(state: ReviewState, event: DomainEvent) -> ReviewState:
             known = state.candidates.get(candidate.nomination_id)
             entry = replace(known, candidate=candidate) if known else CandidateState(candidate)
             return replace(state, candidates=_put(state.candidates, candidate.nomination_id, entry))
+        case UnitWindowRecorded(unit_code=unit_code, open_until=until):
+            others = {u: d for u, d in state.open_units.items() if u != unit_code}
+            return replace(
+                state, open_units=others if until is None else {**others, unit_code: until}
+            )
         case NominationAccepted(nomination_id=nid):
             return replace(
                 state,

@@ -20,6 +20,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    UnitNominationsClosed,
 )
 from shared.contracts.review import (
     Candidate,
@@ -184,6 +185,15 @@ async def project_nomination_event(
                 "WHERE round_id = $1 AND status = 'submitted' "
                 "RETURNING *",
                 event.round_id,
+                event.closed_at,
+            )
+        case UnitNominationsClosed():
+            changed = await conn.fetch(
+                "UPDATE candidates SET status = 'closed', updated_at = $3 "
+                "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted' "
+                "RETURNING *",
+                event.round_id,
+                event.unit_code,
                 event.closed_at,
             )
         case _:

@@ -416,9 +416,19 @@ class ReviewQueries:
         rows = await self.pool.fetch(
             "SELECT * FROM notices WHERE round_id = $1 ORDER BY notice_no", q.round_id
         )
+        # Each winner's deeds as nominated, for the public notice's summary.
+        deeds = {
+            str(r["nomination_id"]): r["deeds"]
+            for r in await self.pool.fetch(
+                "SELECT nomination_id, deeds FROM candidates WHERE round_id = $1", q.round_id
+            )
+        }
         return [
             {
                 **row_json(r),
+                "winners": [
+                    {**w, "deeds": deeds.get(str(w["nomination_id"]), "")} for w in r["winners"]
+                ],
                 "categories": [category_json(c) for c in r["categories"]],
                 "status": "running"
                 if r["starts_at"] <= now <= r["ends_at"]

@@ -64,6 +64,16 @@ class CandidateRecorded(ReviewEvent):
     candidate: Candidate
 
 
+class UnitWindowRecorded(ReviewEvent):
+    """The review took note that the office let a unit nominate again in the closed round,
+    until `open_until` (RoundReopenedForUnit), or that this unit's window has shut
+    (`open_until` None, UnitNominationsClosed). While any unit's window is open, nothing of
+    the round is decided and no notice starts."""
+
+    unit_code: str
+    open_until: AwareDatetime | None
+
+
 # --- Eligibility audit by the office ------------------------------------------------------------
 
 
@@ -286,6 +296,7 @@ class WinnerRevoked(ReviewEvent):
 registry = EventRegistry(
     [
         CandidateRecorded,
+        UnitWindowRecorded,
         NominationAccepted,
         NominationRejected,
         PanelistAssigned,

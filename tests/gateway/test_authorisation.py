@@ -46,6 +46,18 @@ PUBLIC = {
     ("GET", "/lang/{code}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    # The public notice (tests/gateway/test_public_notice.py: what it shows, and that it leaks
+    # nothing else).
+    ("GET", "/gongshi"),
+    ("GET", "/gongshi/{round_id}"),
+    ("GET", "/gongshi/{round_id}/print.pdf"),
+    ("GET", "/api/v1/public/notices/{round_id}"),
+    # An employee's activation with the unit's code (tests/gateway/test_employee_accounts.py).
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    # OpenID Connect sign-in (tests/gateway/test_oidc.py; 404 while it is off).
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
 }
 
 
@@ -101,6 +113,17 @@ def api_cases() -> list[Case]:
             "/api/v1/rounds/2030-Q2/extend",
             frozenset({"office"}),
             json={"new_deadline": "2030-06-30T23:59:59+08:00", "reason": "测试"},
+        ),
+        Case(
+            "POST",
+            "/api/v1/rounds/{round_id}/reopen",
+            "/api/v1/rounds/2030-Q2/reopen",
+            frozenset({"office"}),
+            json={
+                "unit_code": UNIT_A,
+                "new_deadline": "2030-07-03T23:59:59+08:00",
+                "reason": "测试",
+            },
         ),
         Case(
             "POST",
@@ -168,6 +191,12 @@ def api_cases() -> list[Case]:
             frozenset({"admin"}),
             files=employee_csv,
         ),
+        Case(
+            "GET",
+            "/api/v1/directory/template.{fmt}",
+            "/api/v1/directory/template.xlsx",
+            frozenset({"admin"}),
+        ),
         Case("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", EVERYONE | {ANON}),
         *review_api_cases(),
         *payroll_publicity_audit_api_cases(),
@@ -226,6 +255,13 @@ def page_cases() -> list[Case]:
             office,
             data={"new_deadline": "", "reason": ""},
         ),
+        Case(
+            "POST",
+            "/office/rounds/{round_id}/reopen",
+            "/office/rounds/2030-Q2/reopen",
+            office,
+            data={"new_deadline": "", "reason": ""},
+        ),
         Case("POST", "/office/rounds/{round_id}/close", "/office/rounds/2030-Q2/close", office),
         Case("GET", "/admin/users", "/admin/users", admin),
         Case("GET", "/admin/users/new", "/admin/users/new", admin),
@@ -254,6 +290,20 @@ def page_cases() -> list[Case]:
         ),
         Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
         Case("GET", "/admin/directory", "/admin/directory", admin),
+        Case(
+            "GET",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "nominator_b", "admin"}),
+        ),
+        Case(  # WY's sheet: its nominator and the administrator, not CY's nominator
+            "POST",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "admin"}),
+            data={"unit_code": UNIT_A},
+        ),
+        Case("POST", "/admin/employees/sync", "/admin/employees/sync", admin),
         Case("POST", "/admin/directory", "/admin/directory", admin),
         *review_page_cases(),
         *payroll_publicity_audit_page_cases(),

@@ -20,10 +20,14 @@ from services.gateway.routes.api_payroll import router as api_payroll
 from services.gateway.routes.api_publicity import router as api_publicity
 from services.gateway.routes.api_review import router as api_review
 from services.gateway.routes.audit_pages import router as audit_pages
+from services.gateway.routes.employee_pages import router as employee_pages
 from services.gateway.routes.home_pages import router as home_pages
 from services.gateway.routes.honors_pages import router as honors_pages
 from services.gateway.routes.nomination_pages import router as nomination_pages
+from services.gateway.routes.notice_pages import api as api_public
+from services.gateway.routes.notice_pages import router as notice_pages
 from services.gateway.routes.office_pages import router as office_pages
+from services.gateway.routes.oidc_pages import router as oidc_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
 from services.gateway.routes.publicity_pages import router as publicity_pages
 from services.gateway.routes.review_audit_pages import router as review_audit_pages
@@ -35,6 +39,10 @@ from services.gateway.routes.session_pages import router as session_pages
 ROUTERS: list[APIRouter] = [
     session_pages,
     home_pages,
+    notice_pages,
+    api_public,
+    employee_pages,
+    oidc_pages,
     nomination_pages,
     office_pages,
     review_audit_pages,

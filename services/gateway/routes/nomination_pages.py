@@ -61,7 +61,7 @@ FIELD_OF_ERROR = {
 @home_panel(NOMINATOR, "nomination/_home_nominator.html", order=10)
 async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
     unit = ctx.principal.unit_code
-    open_rounds = await nom.rounds(ctx.services, "open")
+    open_rounds = await nom.rounds_open_to(ctx.services, unit)
     current = open_rounds[0] if open_rounds else None
     data: dict[str, Any] = {
         "round": None,
@@ -80,7 +80,11 @@ async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
             other_rounds=[r["round_id"] for r in open_rounds[1:]],
         )
     # The latest closed round: its outcomes reach the unit long after its nominations close.
-    closed = await nom.rounds(ctx.services, "closed")
+    closed = [
+        r
+        for r in await nom.rounds(ctx.services, "closed")
+        if current is None or r["round_id"] != current["round_id"]
+    ]
     if closed:
         round_id = closed[0]["round_id"]
         data["earlier"] = {
@@ -181,8 +185,10 @@ async def _form_page(
     )
 
 
-async def _current_round_id(svc: Services, requested: str | None) -> str | None:
-    open_ids = [r["round_id"] for r in await nom.rounds(svc, "open")]
+async def _current_round_id(
+    svc: Services, requested: str | None, unit_code: str | None
+) -> str | None:
+    open_ids = [r["round_id"] for r in await nom.rounds_open_to(svc, unit_code)]
     if requested:
         return requested if requested in open_ids else None
     return open_ids[0] if open_ids else None
@@ -195,7 +201,7 @@ async def new_nomination(
     round_id: str | None = None,
 ) -> Response:
     svc = services(request, principal)
-    current = await _current_round_id(svc, round_id)
+    current = await _current_round_id(svc, round_id, principal.unit_code)
     if current is None:
         raise Problem(409, "round_not_open", ("当前没有开放提名的轮次。", "No round is open."))
     form = FormState(values={"nomination_id": str(uuid.uuid4()), "results": _blank_results()})
@@ -314,7 +320,9 @@ async def _detail_page(
     item = _one_with_outcome(
         item, await review.candidates(svc, principal, item["round_id"], unit_code=item["unit_code"])
     )
-    round_open = any(r["round_id"] == item["round_id"] for r in await nom.rounds(svc, "open"))
+    round_open = any(
+        r["round_id"] == item["round_id"] for r in await nom.rounds_open_to(svc, item["unit_code"])
+    )
     actors = [item["submitted_by"], *(h.get("actor") or "" for h in item.get("history", []))]
     names = await gw_state(request).accounts.display_names(actors)
     can_change = (
