@@ -176,18 +176,6 @@ async def _pending(js: JetStreamContext, replay: js_api.ConsumerConfig) -> int:
     return int(info.num_pending or 0)
 
 
-async def read_feed(
-    js: JetStreamContext, subjects: Sequence[str], after_seq: int = 0
-) -> tuple[list[Delivered], int]:
-    """FLOWERS' messages on `subjects` after stream sequence `after_seq`, in stream order,
-    all at once (see `replay`), and the last sequence read."""
-    found: list[Delivered] = []
-    async with aclosing(replay(js, subjects, after_seq)) as chunks:
-        async for messages in chunks:
-            found.extend(messages)
-    return found, found[-1].seq if found else after_seq
-
-
 # --- Building fresh tables -------------------------------------------------------------------
 
 
