@@ -33,6 +33,7 @@ from services.gateway.employees import sync_loop
 from services.gateway.i18n import locale_of
 from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.gateway.notice import PublicRateLimit
 from services.gateway.problems import (
     INTERNAL,
     NOT_FOUND,
@@ -109,7 +110,11 @@ def create_app(
             throttle=SigninThrottle(pool, gs, c),
             csrf=CsrfSigner(await installation_key(pool)),
         )
-        purge = asyncio.create_task(_purge(sessions, app.state.gw.throttle), name="purge-sessions")
+        app.state.public_rate_limit = PublicRateLimit(pool, gs.public_requests_per_minute, c)
+        purge = asyncio.create_task(
+            _purge(sessions, app.state.gw.throttle, app.state.public_rate_limit),
+            name="purge-sessions",
+        )
         tasks = [purge]
         if gs.employee_sync_interval_s > 0:
             gw = app.state.gw
@@ -154,12 +159,13 @@ def create_app(
     return app
 
 
-async def _purge(sessions: SessionStore, throttle: SigninThrottle) -> None:
-    """Hourly: drop ended sessions and stale sign-in failures."""
+async def _purge(sessions: SessionStore, throttle: SigninThrottle, public: PublicRateLimit) -> None:
+    """Hourly: drop ended sessions, stale sign-in failures and ended public request counts."""
     while True:
         try:
             await sessions.purge_expired()
             await throttle.purge_stale()
+            await public.purge_stale()
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("session_purge_failed", error=str(exc))
         await asyncio.sleep(3600)

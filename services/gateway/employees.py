@@ -281,6 +281,15 @@ async def directory_of(svc: Services) -> list[dict[str, Any]]:
     return rows
 
 
+async def sync_after_import(svc: Services, accounts: AccountStore) -> None:
+    """After a directory import: the accounts follow at once (a leaver loses access now, not
+    at the next `sync_loop` pass). Best effort: the loop repairs whatever this misses."""
+    try:
+        await EmployeeAccounts(accounts).provision(await directory_of(svc), actor=SYNC_ACTOR)
+    except Exception as exc:  # the import itself succeeded; its reply must still be given
+        log.warning("employee_sync_after_import_failed", error=repr(exc))
+
+
 async def sync_loop(rpc: RpcClient, accounts: AccountStore, interval_s: float) -> None:
     """Every `interval_s`: the accounts brought in line with the directory (a leaver loses
     access within that time even if nobody prints a sheet). Runs until cancelled."""

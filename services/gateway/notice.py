@@ -6,15 +6,15 @@ flower, a summary of the deeds, the notice period in Chinese, how and to whom to
 (落款). Never an employee number, a score, a nomination id or who objected: the view is built
 field by field from an allow-list, not by removing what is known to be private.
 
-Anonymous visitors are limited per client address (`PublicRateLimit`), as the sign-in page
-is throttled per address.
+Anonymous visitors are limited per client address (`PublicRateLimit`, counted in the
+gateway's database so that every instance shares the count), as the sign-in page is
+throttled per address.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,7 +26,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.problems import Problem
 from services.gateway.state import Services, gw_state
 from shared import database_roles
-from shared.clock import format_zh, format_zh_date
+from shared.clock import Clock, SystemClock, format_zh, format_zh_date
 from shared.contracts.common import Category
 from shared.rounds import InvalidRoundId, RoundPeriod
 from shared.settings import Settings
@@ -181,27 +181,49 @@ async def review_log_head(settings: Settings) -> tuple[int, str]:
 
 
 class PublicRateLimit:
-    """At most `limit` requests per client address in any 60 s (in this process's memory)."""
+    """At most `limit` requests per client address in a 60 s window opened by its first request.
 
-    WINDOW_S = 60.0
-    MAX_ADDRESSES = 100_000  # past this, the oldest address's record is dropped
+    Counted in the gateway's database (`public_request_counts`), so every gateway instance
+    behind a load balancer shares one count per address; one statement per anonymous request.
+    """
 
-    def __init__(self, limit: int) -> None:
+    WINDOW = timedelta(seconds=60)
+
+    def __init__(self, pool: asyncpg.Pool, limit: int, clock: Clock | None = None) -> None:
+        self.pool = pool
         self.limit = limit
-        self._hits: dict[str, deque[float]] = {}
+        self.clock: Clock = clock or SystemClock()
 
-    def allow(self, address: str, now: float | None = None) -> float | None:
+    async def allow(self, address: str) -> float | None:
         """None when allowed (and counted); else the seconds until the next one is."""
-        at = time.monotonic() if now is None else now
-        hits = self._hits.setdefault(address, deque())
-        while hits and hits[0] <= at - self.WINDOW_S:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return hits[0] + self.WINDOW_S - at
-        hits.append(at)
-        if len(self._hits) > self.MAX_ADDRESSES:
-            self._hits.pop(next(iter(self._hits)))
-        return None
+        now = self.clock.now()
+        row = await self.pool.fetchrow(
+            """
+            INSERT INTO public_request_counts (address, window_started_at, hits)
+            VALUES ($1, $2, 1)
+            ON CONFLICT (address) DO UPDATE SET
+                hits = CASE WHEN public_request_counts.window_started_at <= $3
+                            THEN 1 ELSE public_request_counts.hits + 1 END,
+                window_started_at = CASE WHEN public_request_counts.window_started_at <= $3
+                                         THEN $2 ELSE public_request_counts.window_started_at END
+            RETURNING hits, window_started_at
+            """,
+            address,
+            now,
+            now - self.WINDOW,
+        )
+        assert row is not None
+        if int(row["hits"]) <= self.limit:
+            return None
+        started: datetime = row["window_started_at"]
+        return (started + self.WINDOW - now).total_seconds()
+
+    async def purge_stale(self) -> None:
+        """Forget addresses whose window has ended."""
+        await self.pool.execute(
+            "DELETE FROM public_request_counts WHERE window_started_at <= $1",
+            self.clock.now() - self.WINDOW,
+        )
 
 
 async def public_rate_limit(request: Request) -> None:
@@ -210,9 +232,9 @@ async def public_rate_limit(request: Request) -> None:
     limiter: PublicRateLimit | None = getattr(request.app.state, "public_rate_limit", None)
     if limiter is None:
         limiter = request.app.state.public_rate_limit = PublicRateLimit(
-            state.gateway.public_requests_per_minute
+            state.pool, state.gateway.public_requests_per_minute
         )
-    wait = limiter.allow(client_ip(request, state.gateway))
+    wait = await limiter.allow(client_ip(request, state.gateway))
     if wait is not None:
         raise Problem(
             429,

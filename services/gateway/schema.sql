@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS throttle_failures (
     PRIMARY KEY (scope, key)
 );
 
+-- Requests to the pages open to anonymous visitors (the public notice, activation, OIDC),
+-- counted per client address in a 60 s window (services/gateway/notice.py PublicRateLimit);
+-- in the database so that every gateway instance shares one count.
+CREATE TABLE IF NOT EXISTS public_request_counts (
+    address           text        PRIMARY KEY,
+    window_started_at timestamptz NOT NULL,
+    hits              integer     NOT NULL
+);
+
 -- Who changed which account, when: the gateway's own audit trail (it has no event log).
 CREATE TABLE IF NOT EXISTS account_changes (
     change_id   bigserial   PRIMARY KEY,

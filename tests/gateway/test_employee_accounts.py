@@ -253,3 +253,32 @@ async def test_the_gateway_deactivates_a_leaver_by_itself_within_its_sync_interv
 
         await eventually(left, what="刘洋's account to be deactivated")
         assert sum((await accounts()).values()) == 4
+
+
+@pytest.mark.integration
+async def test_a_leaver_in_the_administrators_import_loses_access_at_once(
+    gateway: Harness,
+) -> None:
+    await gateway.role_accounts()
+    pool = gateway.state.pool
+    admin = await gateway.signed_in("admin")
+    sync_page = await admin.get("/employees/activation")
+    await admin.post("/admin/employees/sync", data={"csrf_token": csrf_in(sync_page.text)})
+    assert await pool.fetchval("SELECT active FROM users WHERE username = 'e101'") is True
+
+    # HR's export says 李娜 has left; the import's reply comes after her account is stopped.
+    bearer = {"Authorization": f"Bearer {await gateway.token('admin')}"}
+    leaver = {
+        "unit_code": "WY",
+        "unit_name": "物业服务中心",
+        "employee_no": "E101",
+        "name": "李娜",
+        "position": "保洁员",
+        "active": False,
+    }
+    response = await gateway.client().post(
+        "/api/v1/directory/import", json={"rows": [leaver]}, headers=bearer
+    )
+    assert response.status_code == 200, response.text
+    assert await pool.fetchval("SELECT active FROM users WHERE username = 'e101'") is False
+    assert await pool.fetchval("SELECT active FROM users WHERE username = 'e100'") is True

@@ -9,6 +9,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import pypdf
 import pypdfium2
@@ -20,6 +21,7 @@ from deploy.cli import app
 from deploy.cli_audit import parse_anchors
 from services.gateway.notice import PublicRateLimit, summarise
 from shared import audit
+from shared.clock import SHANGHAI, FixedClock
 from shared.postgres import PostgresEventStore
 from shared.settings import Settings
 from tests.gateway.harness import DEEDS, DIRECTORY, FAST_HASHING, ROUND, Harness, running_gateway
@@ -56,13 +58,28 @@ def test_a_deeds_summary_ends_after_a_sentence_or_with_an_ellipsis() -> None:
     assert summarise("丙" * 200) == "丙" * 120 + "……"
 
 
-def test_the_public_rate_limit_counts_per_address_within_a_minute() -> None:
-    limit = PublicRateLimit(2)
-    assert limit.allow("10.0.0.1", now=0) is None
-    assert limit.allow("10.0.0.1", now=1) is None
-    assert limit.allow("10.0.0.1", now=2) == pytest.approx(58)
-    assert limit.allow("10.0.0.2", now=2) is None  # another address has its own allowance
-    assert limit.allow("10.0.0.1", now=60.5) is None  # the first hit has left the window
+@pytest.mark.integration
+async def test_the_public_rate_limit_counts_per_address_within_a_minute_for_every_instance(
+    settings: Settings,
+) -> None:
+    async with running_gateway(settings, CONTACT) as harness:
+        clock = FixedClock(datetime(2026, 12, 3, 9, 0, tzinfo=SHANGHAI))
+        # Two gateway instances on one database: each limiter is one instance's.
+        first = PublicRateLimit(harness.state.pool, 2, clock)
+        second = PublicRateLimit(harness.state.pool, 2, clock)
+        assert await first.allow("10.0.0.1") is None
+        clock.advance(timedelta(seconds=1))
+        assert await second.allow("10.0.0.1") is None
+        clock.advance(timedelta(seconds=1))
+        assert await first.allow("10.0.0.1") == pytest.approx(58)
+        assert await second.allow("10.0.0.1") == pytest.approx(58)
+        assert await second.allow("10.0.0.2") is None  # another address has its own allowance
+        clock.advance(timedelta(seconds=58.5))
+        assert await first.allow("10.0.0.1") is None  # the window has ended
+        clock.advance(timedelta(seconds=60))
+        await first.purge_stale()
+        remaining = await harness.state.pool.fetchval("SELECT count(*) FROM public_request_counts")
+        assert remaining == 0
 
 
 def test_anchors_are_read_from_a_printed_footer_or_refused() -> None:
@@ -129,7 +146,7 @@ async def test_anyone_reads_the_notice_without_signing_in_and_sees_no_employee_n
         assert (await anonymous.get(path)).status_code == 401, path
 
     # An address that asks too often is refused for a while; another is not.
-    harness.app.state.public_rate_limit = PublicRateLimit(2)
+    harness.app.state.public_rate_limit = PublicRateLimit(harness.state.pool, 2)
     flood = harness.client(ip="10.9.0.2")
     assert (await flood.get("/gongshi")).status_code == 200
     assert (await flood.get(f"/api/v1/public/notices/{ROUND}")).status_code == 200

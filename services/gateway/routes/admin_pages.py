@@ -15,6 +15,7 @@ from services.gateway import nomination as nom
 from services.gateway.accounts import ADMIN, ROLES, AccountError, User, UserFields
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
+from services.gateway.employees import sync_after_import
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import DEPARTMENT_LABELS, locale_of, pick
 from services.gateway.problems import NOT_FOUND, Problem
@@ -317,6 +318,7 @@ async def import_directory(
                         rows=parsed.rows,
                         complete=complete,
                     )
+                    await sync_after_import(svc, gw_state(request).accounts)
                     summary = reply.get("summary", {})
                     result["report"] = pick(
                         (directory_file.report_zh(summary), directory_file.report_en(summary)),

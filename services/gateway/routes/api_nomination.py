@@ -13,6 +13,7 @@ from services.gateway.auth import Principal
 from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
 from services.gateway.downloads import download
+from services.gateway.employees import sync_after_import
 from services.gateway.problems import Problem
 from services.gateway.state import gw_state, services
 from shared import directory_file
@@ -294,9 +295,9 @@ async def import_directory(
     principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
 ) -> Any:
     """Bring the directory in line with these rows; only differences become events."""
-    reply = await services(request, principal).command(
-        nom.SERVICE, "import_directory", ImportDirectory, **fields
-    )
+    svc = services(request, principal)
+    reply = await svc.command(nom.SERVICE, "import_directory", ImportDirectory, **fields)
+    await sync_after_import(svc, gw_state(request).accounts)
     return with_report(reply)
 
 
@@ -336,9 +337,11 @@ async def import_directory_file(
                 for e in parsed.errors
             ],
         )
-    reply = await services(request, principal).command(
+    svc = services(request, principal)
+    reply = await svc.command(
         nom.SERVICE, "import_directory", ImportDirectory, rows=parsed.rows, complete=complete
     )
+    await sync_after_import(svc, gw_state(request).accounts)
     return {**with_report(reply), "skipped_lines": [e.line for e in parsed.errors]}
 
 
