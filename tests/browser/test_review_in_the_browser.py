@@ -104,6 +104,12 @@ async def audit_and_set_up_the_panel(b: Browsing, rr: ReviewRound) -> Page:
     await expect(office.locator("text=没有待审核的提名。")).to_be_visible()
     await b.fits(office)
 
+    # The unit is told: 已驳回, with the office's reason, on its home page.
+    unit = await b.signed_in("wy")
+    told = unit.locator("table.list tbody tr", has_text="李娜")
+    await expect(told).to_contain_text("已驳回")
+    await expect(told).to_contain_text("事迹材料缺少单位盖章，请补充后再报。")
+
     await b.menu(office, "/review/panel")
     for username in ("p_go", "p_fin", "p_em"):
         form = office.locator("form", has=office.locator(f"input[value='{rr.id(username)}']"))

@@ -79,6 +79,17 @@ async def paid_and_drafted(harness: Harness) -> None:
     await eventually(drafted, timeout=20, what="publicity to draft the materials")
 
 
+async def sees_outcome(b: Browsing, nominator: Page, nomination_id: str, outcome: str) -> None:
+    """The unit reads its nomination's outcome, in words, on its home page and on the
+    nomination's own page."""
+    await nominator.goto(f"{b.url}/")
+    await expect(nominator.locator("table.list tbody tr", has_text=NOMINEE)).to_contain_text(
+        outcome
+    )
+    await nominator.goto(f"{b.url}/nominations/{nomination_id}")
+    await expect(nominator.locator("dl.facts")).to_contain_text(outcome)
+
+
 async def score_the_nominee(b: Browsing, username: str, first: bool) -> None:
     page = await b.signed_in(username)
     await expect(page.locator(".panel", has_text="待评分")).to_contain_text(NOMINEE)
@@ -144,6 +155,9 @@ async def test_a_whole_round_through_the_ui(
         for i, username in enumerate(PANEL):
             await score_the_nominee(b, username, first=i == 0)
 
+        # The unit sees its nomination under evaluation (no longer 待审核).
+        await sees_outcome(b, nominator, nomination_id, "评审中")
+
         # The office closes the round's nominations: nothing is decided before.
         await close_nominations(b, office)
 
@@ -160,6 +174,7 @@ async def test_a_whole_round_through_the_ui(
         await expect(leader.locator("#category-striving")).to_contain_text("已确定，排名冻结")
 
         await announce(b, office)
+        await sees_outcome(b, nominator, nomination_id, "拟表彰（公示中）")
         staff = await object_under_own_name(b, NOMINEE)
         await dismiss_the_objection(b, office)
         office = await publish_after_the_notice(b, harness, office)
@@ -171,10 +186,7 @@ async def test_a_whole_round_through_the_ui(
 
         # The unit sees its outcome: 已表彰 on its home page and the nomination's page.
         nominator = await b.signed_in("wy", nominator)
-        outcomes = nominator.locator("table.list tbody tr", has_text=NOMINEE)
-        await expect(outcomes).to_contain_text("已表彰")
-        await nominator.goto(f"{b.url}/nominations/{nomination_id}")
-        await expect(nominator.locator("dl.facts")).to_contain_text("已表彰")
+        await sees_outcome(b, nominator, nomination_id, "已表彰")
 
         # Payroll exports the period with 张伟's award of 500.00.
         payroll = await b.signed_in("finance")
