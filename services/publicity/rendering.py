@@ -14,18 +14,16 @@ import json
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
 import docx
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from services.publicity.document import render_docx
 from services.publicity.domain import date_zh, one_line, weekday_zh
 from shared.clock import SHANGHAI
 from shared.contracts.nomination import MeasurableResult
@@ -80,6 +78,20 @@ class RenderSettings:
     department: str = "党群工作部"
     title_card_s: int = 4
     subtitle_chars: int = 16
+    bulletin_masthead: str = ""  # empty: the organisation's name + 工会简报
+    bulletin_issue_offset: int = 0
+    bulletin_report_to: str = "集团公司工会"
+    bulletin_copy_to: str = "分公司党委、行政领导班子成员"
+    bulletin_send_to: str = "各基层单位党支部、工会分会"
+
+    @property
+    def masthead(self) -> str:
+        return self.bulletin_masthead or f"{self.organisation}工会简报"
+
+    def issue_zh(self, round_id: str) -> str:
+        """The bulletin's issue number (期号), e.g. 2026年第3期: offset + the round's index."""
+        period = RoundPeriod.parse(round_id)
+        return f"{period.year}年第{self.bulletin_issue_offset + period.index}期"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderSettings:
@@ -88,6 +100,11 @@ class RenderSettings:
             department=settings.publicity_department,
             title_card_s=settings.publicity_title_card_s,
             subtitle_chars=settings.publicity_subtitle_chars,
+            bulletin_masthead=settings.publicity_bulletin_masthead,
+            bulletin_issue_offset=settings.publicity_bulletin_issue_offset,
+            bulletin_report_to=settings.publicity_bulletin_report_to,
+            bulletin_copy_to=settings.publicity_bulletin_copy_to,
+            bulletin_send_to=settings.publicity_bulletin_send_to,
         )
 
 
@@ -167,17 +184,31 @@ def ordinal_zh(n: int) -> str:
     return head + (_DIGITS_ZH[ones] if ones else "")
 
 
-_UNITS_ZH = {"CNY": "元", "RMB": "元"}
+_UNITS_ZH = {"CNY": "元", "RMB": "元", "元": "元"}
+
+
+def plain_number(value: Decimal) -> str:
+    """120000 → 120000, 3.50 → 3.5: no exponent, no trailing zeros."""
+    if value == value.to_integral_value():
+        return format(value.quantize(Decimal(1)), "f")
+    return format(value.normalize(), "f")
+
+
+def amount_zh(value: Decimal, unit: str) -> str:
+    """A quantity the way Chinese documents write it: money from 10,000 yuan in 万元 (from
+    10^8 in 亿元), at most two decimals (3200000 → 320万元, 812000 → 81.2万元); other
+    units as they are (3.5%)."""
+    if _UNITS_ZH.get(unit) == "元":
+        for scale, name in ((Decimal(100_000_000), "亿元"), (Decimal(10_000), "万元")):
+            if abs(value) >= scale:
+                return plain_number((value / scale).quantize(Decimal("0.01"))) + name
+        return plain_number(value) + "元"
+    return plain_number(value) + unit
 
 
 def result_text(result: MeasurableResult) -> str:
-    """E.g. 节约成本：120000元 — integral values without decimals, units in Chinese where known."""
-    value = result.value
-    if value == value.to_integral_value():
-        number = format(value.quantize(Decimal(1)), "f")
-    else:
-        number = format(value.normalize(), "f")
-    return f"{result.metric}：{number}{_UNITS_ZH.get(result.unit, result.unit)}"
+    """E.g. 节约成本12万元 — one measured result, its amount written the Chinese way."""
+    return f"{result.metric}{amount_zh(result.value, result.unit)}"
 
 
 def paragraphs(text: str) -> list[str]:
@@ -355,88 +386,7 @@ def render_svg(view: View) -> str:
     return _env.get_template("honor_roll.svg.j2").render(p=poster_layout(view))
 
 
-# --- Bulletin and correction as .docx -------------------------------------------------------
-
-_BODY_FONT = "仿宋"
-_TITLE_FONT = "黑体"
-
-
-def render_docx(view: View) -> bytes:
-    """A Word document that opens in Word and WPS; text goes in as runs, never as markup."""
-    document = docx.Document()
-
-    def east_asian(run: Any, font: str) -> None:
-        run.font.name = font
-        run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), font)
-
-    normal = document.styles["Normal"]
-    normal.font.name = _BODY_FONT
-    normal.font.size = Pt(14)
-    normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), _BODY_FONT)
-
-    def para(
-        text: str,
-        *,
-        size: float = 14,
-        bold: bool = False,
-        font: str = _BODY_FONT,
-        align: Any = None,
-        indent: bool = False,
-        color: RGBColor | None = None,
-    ) -> None:
-        paragraph = document.add_paragraph()
-        if align is not None:
-            paragraph.alignment = align
-        if indent:
-            paragraph.paragraph_format.first_line_indent = Pt(size * 2)
-        run = paragraph.add_run(text)
-        run.font.size = Pt(size)
-        run.font.bold = bold
-        if color is not None:
-            run.font.color.rgb = color
-        east_asian(run, font)
-
-    red = RGBColor(0xB7, 0x1C, 0x1C)
-    if view.kind == "bulletin":
-        para(
-            f"{view.organisation}简报",
-            size=26,
-            bold=True,
-            font=_TITLE_FONT,
-            align=WD_ALIGN_PARAGRAPH.CENTER,
-            color=red,
-        )
-        para(f"{view.department}　{view.issued_on_zh}", size=12, align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(view.title, size=20, bold=True, font=_TITLE_FONT, align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(view.lead, indent=True)
-    for entry in view.entries:
-        if view.kind == "bulletin":
-            para(
-                f"{entry.ordinal_zh}、{entry.category_zh}　{entry.name}",
-                size=16,
-                bold=True,
-                font=_TITLE_FONT,
-            )
-            para(f"{entry.unit_name}　{entry.position}", size=12)
-        for text in entry.paragraphs:
-            para(text, indent=True)
-        if entry.results and view.kind == "bulletin":
-            para("主要业绩：" + "；".join(entry.results), size=12)
-    para(view.closing, indent=True)
-    para(f"{view.organisation}工会　{view.department}", align=WD_ALIGN_PARAGRAPH.RIGHT)
-    para(view.issued_on_zh, align=WD_ALIGN_PARAGRAPH.RIGHT)
-
-    issued = datetime.combine(view.issued_on, datetime.min.time(), UTC)
-    core = document.core_properties
-    core.title = view.title
-    core.author = view.department
-    core.last_modified_by = view.department
-    core.created = issued
-    core.modified = issued
-    core.revision = 1
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+# --- Bulletin and correction as .docx: services/publicity/document.py ---------------------
 
 
 # --- The meeting video: subtitles and the storyboard as data -----------------------------
@@ -573,7 +523,7 @@ def render(view: View, fmt: str, rs: RenderSettings) -> Artefact:
     elif fmt == "svg":
         content = render_svg(view)
     elif fmt == "docx":
-        content = render_docx(view)
+        content = render_docx(view, rs)
     elif fmt == "srt":
         content = render_srt(view, rs)
     else:
