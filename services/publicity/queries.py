@@ -58,7 +58,7 @@ class GetDraft(Query):
 
 class GetArtefact(Query):
     material_id: uuid.UUID
-    format: Literal["html", "svg", "docx", "srt", "json"]
+    format: Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
 
 
 class GetHonorRoll(Query):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +24,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.publicity.document import render_docx
 from services.publicity.domain import date_zh, one_line, weekday_zh
+from services.publicity.fonts import find_cjk_font
+from services.publicity.linebreak import break_lines, text_width
+from services.publicity.poster import PosterContent, PosterEntry, render_a3_pdf, render_png
 from shared.clock import SHANGHAI
 from shared.contracts.nomination import MeasurableResult
 from shared.contracts.publicity import (
@@ -38,10 +40,10 @@ from shared.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-Format = Literal["html", "svg", "docx", "srt", "json"]
+Format = Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
 
 FORMATS: dict[str, tuple[Format, ...]] = {
-    "honor_roll": ("html", "svg"),
+    "honor_roll": ("html", "svg", "png", "pdf"),  # png: phone poster; pdf: A3 poster
     "bulletin": ("html", "docx"),
     "official_account": ("html",),
     "storyboard": ("html", "srt", "json"),
@@ -50,6 +52,8 @@ FORMATS: dict[str, tuple[Format, ...]] = {
 MEDIA_TYPES: dict[str, str] = {
     "html": "text/html; charset=utf-8",
     "svg": "image/svg+xml",
+    "png": "image/png",
+    "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "srt": "application/x-subrip; charset=utf-8",
     "json": "application/json",
@@ -83,6 +87,7 @@ class RenderSettings:
     bulletin_report_to: str = "集团公司工会"
     bulletin_copy_to: str = "分公司党委、行政领导班子成员"
     bulletin_send_to: str = "各基层单位党支部、工会分会"
+    font_file: str = ""  # a CJK font for pictures; empty: one fontconfig knows
 
     @property
     def masthead(self) -> str:
@@ -105,6 +110,7 @@ class RenderSettings:
             bulletin_report_to=settings.publicity_bulletin_report_to,
             bulletin_copy_to=settings.publicity_bulletin_copy_to,
             bulletin_send_to=settings.publicity_bulletin_send_to,
+            font_file=settings.publicity_chart_font,
         )
 
 
@@ -284,27 +290,10 @@ def render_html(view: View) -> str:
 # --- The honor roll poster (SVG) ------------------------------------------------------------
 
 
-def text_width(text: str) -> float:
-    """Width in ems: wide (CJK) characters 1, others about half."""
-    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.55 for c in text)
-
-
-_NO_LINE_START = "，。、；：！？）》」』”’,.;:!?)"
-
-
 def wrap(text: str, width_em: float, max_lines: int | None = None) -> list[str]:
-    """Lines of at most `width_em`; the last kept line ends with an ellipsis if cut."""
-    lines: list[str] = []
-    current = ""
-    for char in one_line(text):
-        # Closing punctuation never starts a line (禁则): it hangs over the margin instead.
-        if text_width(current + char) > width_em and char not in _NO_LINE_START:
-            lines.append(current)
-            current = char.lstrip()
-        else:
-            current += char
-    if current:
-        lines.append(current)
+    """Lines of at most `width_em` by the Chinese line-breaking rules (linebreak.py); the last
+    kept line ends with an ellipsis if cut to `max_lines`."""
+    lines = break_lines(one_line(text), width_em)
     if max_lines is not None and len(lines) > max_lines:
         lines = lines[:max_lines]
         last = lines[-1]
@@ -384,6 +373,39 @@ def poster_layout(view: View) -> Poster:
 
 def render_svg(view: View) -> str:
     return _env.get_template("honor_roll.svg.j2").render(p=poster_layout(view))
+
+
+# --- The honor roll poster as a picture (PNG for phones, A3 PDF for print): poster.py ------
+
+
+def poster_content(view: View) -> PosterContent:
+    return PosterContent(
+        subtitle=f"{view.round_label}“五朵金花”",
+        lead=view.lead,
+        entries=tuple(
+            PosterEntry(
+                e.nomination_id,
+                e.category_zh,
+                e.name,
+                f"{e.unit_name}　{e.position}",
+                one_line(e.text),
+                e.photo_slot,
+            )
+            for e in view.entries
+        ),
+        closing=view.closing,
+        signature=f"{view.organisation}工会　{view.issued_on_zh}",
+    )
+
+
+def poster_font(rs: RenderSettings) -> Path:
+    font = find_cjk_font(rs.font_file)
+    if font is None:
+        raise RuntimeError(
+            "no CJK font for the poster: install fonts-wqy-microhei "
+            "(or set FLOWERS_PUBLICITY_CHART_FONT)"
+        )
+    return font
 
 
 # --- Bulletin and correction as .docx: services/publicity/document.py ---------------------
@@ -513,7 +535,9 @@ class Artefact:
     content: bytes | str  # bytes for binary formats, text otherwise
 
 
-def render(view: View, fmt: str, rs: RenderSettings) -> Artefact:
+def render(
+    view: View, fmt: str, rs: RenderSettings, photos: Mapping[str, bytes] | None = None
+) -> Artefact:
     if fmt not in FORMATS[view.kind]:
         raise ValueError(f"{view.kind} has no {fmt} form")
     name = f"{view.round_id}-{view.kind}.{fmt}"
@@ -522,6 +546,10 @@ def render(view: View, fmt: str, rs: RenderSettings) -> Artefact:
         content = render_html(view)
     elif fmt == "svg":
         content = render_svg(view)
+    elif fmt == "png":
+        content = render_png(poster_content(view), poster_font(rs), photos or {})
+    elif fmt == "pdf":
+        content = render_a3_pdf(poster_content(view), poster_font(rs), photos or {})
     elif fmt == "docx":
         content = render_docx(view, rs)
     elif fmt == "srt":

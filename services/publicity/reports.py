@@ -11,16 +11,13 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import shutil
 import statistics
-import subprocess
 import threading
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any, Literal, cast
 from uuid import UUID
 
@@ -28,6 +25,7 @@ from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from services.publicity.fonts import find_cjk_font
 from services.publicity.rendering import environment
 from shared.contracts.common import Category
 from shared.logging import get_logger
@@ -488,34 +486,6 @@ _font_lock = threading.Lock()
 _render_lock = threading.Lock()
 _font_family: str | None = None
 _font_checked = False
-_CJK_HINTS = ("wqy", "wenquanyi", "noto sans cjk", "noto serif cjk", "source han", "simhei",
-              "simsun", "microsoft yahei", "pingfang", "heiti", "droid sans fallback")  # fmt: skip
-
-
-def _fc_list() -> list[str]:
-    if shutil.which("fc-list") is None:
-        return []
-    try:
-        result = subprocess.run(
-            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.strip()]
-
-
-def find_cjk_font(explicit: str = "") -> Path | None:
-    """A font file with Chinese glyphs: the configured one, else one fontconfig knows."""
-    if explicit and Path(explicit).is_file():
-        return Path(explicit)
-    files = sorted(_fc_list(), key=lambda f: (not any(h in f.lower() for h in _CJK_HINTS), f))
-    for name in files:
-        if Path(name).is_file():
-            return Path(name)
-    for entry in font_manager.fontManager.ttflist:
-        if any(h in entry.name.lower() for h in _CJK_HINTS):
-            return Path(entry.fname)
-    return None
 
 
 def cjk_font_family(explicit: str = "") -> str | None:
