@@ -146,15 +146,17 @@ def one_line(text: str) -> str:
 
 
 def summarise(text: str, limit: int) -> str:
-    """At most `limit` characters: whole sentences when they fit, else cut with an ellipsis."""
+    """Whole sentences up to `limit` characters; never cut inside one: a first sentence longer
+    than `limit` is kept whole (a summary is spoken and subtitled: no ellipsis)."""
     flat = one_line(text)
     if len(flat) <= limit:
         return flat
     head = flat[:limit]
     cut = max(head.rfind(mark) for mark in _SENTENCE_END)
-    if cut >= limit // 2:
+    if cut >= 0:
         return head[: cut + 1]
-    return head[: limit - 1] + "…"
+    ends = [i for i in (flat.find(mark) for mark in _SENTENCE_END) if i >= 0]
+    return flat[: min(ends) + 1] if ends else flat
 
 
 def clip(text: str, limit: int) -> str:

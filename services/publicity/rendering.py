@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import docx
+import jieba
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.publicity.document import render_docx
@@ -176,6 +178,8 @@ class View:
     entries: list[EntryView] = field(default_factory=list)
     total_duration: str = ""
     total_ms: int = 0
+    opening_ms: int = 0  # the meeting video's opening title (storyboard only)
+    closing_start_ms: int = 0  # … and its closing card, up to total_ms
 
 
 _DIGITS_ZH = "零一二三四五六七八九"
@@ -233,7 +237,9 @@ def clock_text(ms: int, *, srt: bool = False) -> str:
 def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
     issued_on = (doc.issued_at or facts.result_published_at).astimezone(SHANGHAI).date()
     entries: list[EntryView] = []
-    at_ms = 0
+    video = doc.kind == "storyboard"
+    opening_ms = rs.title_card_s * 1000 if video else 0
+    at_ms = opening_ms
     for index, section in enumerate(doc.content.sections, start=1):
         winner = facts.winners.get(section.nomination_id)
         start_ms, end_ms = at_ms, at_ms + section.duration_s * 1000
@@ -259,6 +265,8 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
                 end_ms=end_ms,
             )
         )
+    # The closing card: long enough to read its words (about 5 characters a second).
+    closing_ms = max(rs.title_card_s, -(-len(doc.content.closing) // 5)) * 1000 if video else 0
     return View(
         round_id=facts.round_id,
         round_label=RoundPeriod.parse(facts.round_id).label_zh,
@@ -275,8 +283,10 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
         meeting_date_zh=date_zh(facts.meeting_date),
         meeting_weekday_zh=weekday_zh(facts.meeting_date),
         entries=entries,
-        total_duration=clock_text(at_ms),
-        total_ms=at_ms,
+        total_duration=clock_text(at_ms + closing_ms),
+        total_ms=at_ms + closing_ms,
+        opening_ms=opening_ms,
+        closing_start_ms=at_ms,
     )
 
 
@@ -284,7 +294,8 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
 
 
 def render_html(view: View) -> str:
-    return _env.get_template(f"{view.kind}.html.j2").render(v=view)
+    plan = shots(view) if view.kind == "storyboard" else []
+    return _env.get_template(f"{view.kind}.html.j2").render(v=view, shots=plan)
 
 
 # --- The honor roll poster (SVG) ------------------------------------------------------------
@@ -414,6 +425,28 @@ def poster_font(rs: RenderSettings) -> Path:
 # --- The meeting video: subtitles and the storyboard as data -----------------------------
 
 _BREAKS = "，。；！？、：,.;!?:"
+_NUMERALS = set("零一二三四五六七八九十百千万亿两半几余多0123456789.%")
+# Words jieba's dictionary lacks that must never be cut (the campaign's own phrases).
+_WORDS = ("急难愁盼", "五朵金花", "红花献给你", "二次创业", "月度作业计划会", "管网快修六步法")
+_tokenizer: jieba.Tokenizer | None = None
+
+
+def words(text: str) -> list[str]:
+    """Word pieces (jieba), a number kept with what it counts (四小时, 二十五天, 3.5%)."""
+    global _tokenizer
+    if _tokenizer is None:
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        for word in _WORDS:
+            tokenizer.add_word(word)
+        _tokenizer = tokenizer
+    out: list[str] = []
+    for word in _tokenizer.lcut(text):
+        if out and set(out[-1]) <= _NUMERALS and word[0] not in _BREAKS and not word.isspace():
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
 
 
 def subtitle_text(text: str) -> str:
@@ -423,8 +456,11 @@ def subtitle_text(text: str) -> str:
 
 def chunks(text: str, limit: int) -> list[str]:
     """Subtitle lines of at most `limit` characters (a closing punctuation mark may hang
-    over): phrases (up to a punctuation mark) are packed whole; only a phrase longer than a
-    line is cut."""
+    over), never truncated: phrases (up to a punctuation mark) are packed whole; a phrase
+    longer than a line is broken between words (jieba), never inside one; only a single word
+    longer than a line is cut."""
+    lines: list[str] = []
+    line = ""
     phrases: list[str] = []
     current = ""
     for char in subtitle_text(text):
@@ -434,25 +470,33 @@ def chunks(text: str, limit: int) -> list[str]:
             current = ""
     if current:
         phrases.append(current)
-    lines: list[str] = []
-    line = ""
     for phrase in (p.strip() for p in phrases):
-        if len(phrase) > limit and not (len(phrase) == limit + 1 and phrase[-1] in _BREAKS):
-            # Too long even alone: cut into near-equal pieces, not one full line and a stub.
-            if line:
-                lines.append(line)
-                line = ""
-            pieces = -(-len(phrase) // limit)
-            size = -(-len(phrase) // pieces)
-            lines.extend(phrase[i : i + size] for i in range(0, len(phrase) - size, size))
-            phrase = phrase[(pieces - 1) * size :]
-        if line and len(line) + len(phrase) > limit:
+        if not phrase:
+            continue
+        if len(line) + len(phrase) <= limit or (
+            len(line) + len(phrase) == limit + 1 and phrase[-1] in _BREAKS
+        ):
+            line += phrase
+            continue
+        if line:
             lines.append(line)
             line = ""
-        line += phrase
+        for word in words(phrase):
+            pieces = [word[i : i + limit] for i in range(0, len(word), limit)]
+            for piece in pieces:
+                hangs = len(piece) == 1 and piece in _BREAKS
+                if line and len(line) + len(piece) > limit and not hangs:
+                    lines.append(line)
+                    line = ""
+                line += piece
     if line:
         lines.append(line)
-    return [c for c in (line.strip() for line in lines) if c]
+    return [c for c in (x.strip() for x in lines) if c]
+
+
+def opening_title(view: View) -> str:
+    """The video's opening words (the storyboard's own title names the script, not the film)."""
+    return f"{view.round_label}“五朵金花”"
 
 
 @dataclass(frozen=True)
@@ -463,25 +507,38 @@ class Cue:
     text: str
 
 
+def _spread(lines: list[str], start: int, end: int) -> list[tuple[int, int, str]]:
+    """Lines timed in proportion to their length, filling [start, end) exactly."""
+    total = sum(len(line) for line in lines)
+    out: list[tuple[int, int, str]] = []
+    cumulative = 0
+    for line in lines:
+        line_start = start + (end - start) * cumulative // total
+        cumulative += len(line)
+        out.append((line_start, start + (end - start) * cumulative // total, line))
+    return out
+
+
 def cues(view: View, rs: RenderSettings) -> list[Cue]:
-    """Per segment: the caption during the title card, then the deeds summary in lines
-    timed in proportion to their length; each segment's cues fill exactly its duration."""
-    out: list[Cue] = []
+    """The opening title, then per segment the caption during the title card and the deeds
+    summary in lines timed in proportion to their length, then the closing card: the cues
+    cover the video from its first to its last millisecond."""
+    timed: list[tuple[int, int, str]] = []
+    if view.opening_ms:
+        timed += _spread(chunks(opening_title(view), rs.subtitle_chars), 0, view.opening_ms)
     for entry in view.entries:
         start, end = entry.start_ms, entry.end_ms
         lines = chunks(entry.text, rs.subtitle_chars)
         duration = end - start
         title_ms = min(rs.title_card_s * 1000, duration // 2) if lines else duration
-        out.append(Cue(len(out) + 1, start, start + title_ms, subtitle_text(entry.caption)))
-        body_start, body_ms = start + title_ms, duration - title_ms
-        total_chars = sum(len(line) for line in lines)
-        cumulative = 0
-        for line in lines:
-            line_start = body_start + body_ms * cumulative // total_chars
-            cumulative += len(line)
-            line_end = body_start + body_ms * cumulative // total_chars
-            out.append(Cue(len(out) + 1, line_start, line_end, line))
-    return out
+        timed.append((start, start + title_ms, subtitle_text(entry.caption)))
+        if lines:
+            timed += _spread(lines, start + title_ms, end)
+    if view.total_ms > view.closing_start_ms and view.closing:
+        timed += _spread(
+            chunks(view.closing, rs.subtitle_chars), view.closing_start_ms, view.total_ms
+        )
+    return [Cue(i, start, end, text) for i, (start, end, text) in enumerate(timed, start=1)]
 
 
 def render_srt(view: View, rs: RenderSettings) -> str:
@@ -493,13 +550,92 @@ def render_srt(view: View, rs: RenderSettings) -> str:
     return "\n".join(blocks)
 
 
+@dataclass(frozen=True)
+class Shot:
+    """One row of the storyboard: what the video shows and plays, and when."""
+
+    kind: Literal["opening", "winner", "closing"]
+    start_ms: int
+    end_ms: int
+    shot_size: str  # 景别
+    picture: str  # 画面
+    narration: str  # 解说词
+    music: str  # 音乐
+    caption: str  # the title card's words
+    nomination_id: str = ""
+
+    @property
+    def start(self) -> str:
+        return clock_text(self.start_ms)
+
+    @property
+    def end(self) -> str:
+        return clock_text(self.end_ms)
+
+
+def shots(view: View) -> list[Shot]:
+    """The video's plan: the opening title, one shot per winner, the closing card."""
+    out = [
+        Shot(
+            "opening",
+            0,
+            view.opening_ms,
+            "全景",
+            f"片头：红色背景，金色标题“{opening_title(view)}”，落款{view.organisation}工会",
+            f"{opening_title(view)}评选结果揭晓。",
+            "片头音乐起（激昂）",
+            opening_title(view),
+        )
+    ]
+    for e in view.entries:
+        out.append(
+            Shot(
+                "winner",
+                e.start_ms,
+                e.end_ms,
+                "中景→近景（照片缓推）",
+                f"标题卡“{e.category_zh}　{e.name}”；{e.photo_slot}；字幕：事迹摘要",
+                e.text,
+                "背景音乐（舒缓，低于解说）",
+                e.caption,
+                e.nomination_id,
+            )
+        )
+    out.append(
+        Shot(
+            "closing",
+            view.closing_start_ms,
+            view.total_ms,
+            "全景",
+            f"片尾字卡：{view.closing}",
+            view.closing,
+            "音乐渐强后淡出",
+            view.closing,
+        )
+    )
+    return out
+
+
 def storyboard_data(view: View, rs: RenderSettings) -> dict[str, Any]:
     return {
         "round_id": view.round_id,
         "title": view.title,
         "meeting_date": view.meeting_date,
         "meeting_date_zh": view.meeting_date_zh,
-        "total_s": view.total_ms // 1000,
+        "total_s": view.total_ms / 1000,
+        "shots": [
+            {
+                "kind": shot.kind,
+                "start_s": shot.start_ms / 1000,
+                "end_s": shot.end_ms / 1000,
+                "shot_size": shot.shot_size,
+                "picture": shot.picture,
+                "narration": shot.narration,
+                "music": shot.music,
+                "caption": shot.caption,
+            }
+            for shot in shots(view)
+        ],
         "segments": [
             {
                 "index": i,
