@@ -449,9 +449,13 @@ def words(text: str) -> list[str]:
     return out
 
 
+_SUBTITLE_SAFE = str.maketrans({"<": "＜", ">": "＞", "{": "｛", "}": "｝"})
+
+
 def subtitle_text(text: str) -> str:
-    """One subtitle line: no line breaks, no angle brackets a player could take for a tag."""
-    return one_line(text).replace("<", "＜").replace(">", "＞")
+    """One subtitle line: no line breaks, no angle brackets a player could take for a tag and
+    no braces libass would take for an override ({\\fs200}): their full-width forms instead."""
+    return one_line(text).translate(_SUBTITLE_SAFE)
 
 
 def chunks(text: str, limit: int) -> list[str]:
