@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     # The bulletin (简报) as an official document (GB/T 9704-2012): its red masthead (empty:
     # the organisation's name + 工会简报), issue number N of "2026年第N期" = offset + the round's
     # index in its year (quarter 1–4 or month 1–12), and the 报/送/发 distribution lines.
+    publicity_video_fps: int = Field(default=25, ge=1, le=60)  # the meeting video's frame rate
     publicity_bulletin_masthead: str = ""
     publicity_bulletin_issue_offset: int = Field(default=0, ge=0, le=999)
     publicity_bulletin_report_to: str = "集团公司工会"

@@ -90,3 +90,16 @@ class EmptyText(PublicityError):
     status = 422
     message_zh_template = "“{field_zh}”不能为空"
     message_en_template = "{field} must not be empty"
+
+
+class NotAStoryboard(PublicityError):
+    code = "not_a_storyboard"
+    status = 422
+    message_zh_template = "只有会议短视频脚本可以生成视频"
+    message_en_template = "Only a meeting video storyboard renders to a video"
+
+
+class StoryboardNotApproved(PublicityError):
+    code = "storyboard_not_approved"
+    message_zh_template = "分镜脚本审核通过后才能生成视频"
+    message_en_template = "The storyboard must be approved before its video is rendered"

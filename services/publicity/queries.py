@@ -61,6 +61,11 @@ class GetArtefact(Query):
     format: Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
 
 
+class GetVideo(Query):
+    material_id: uuid.UUID
+    content: bool = False  # with the MP4 (base64) when rendered
+
+
 class GetHonorRoll(Query):
     round_id: RoundId | None = None  # None: the latest round with drafts
 
@@ -158,7 +163,7 @@ class PublicityQueries:
         )
         return item
 
-    async def _facts(self, round_id: str) -> RoundFacts:
+    async def facts(self, round_id: str) -> RoundFacts:
         row = await self.pool.fetchrow(
             "SELECT * FROM publicity_rounds WHERE round_id = $1", round_id
         )
@@ -183,7 +188,7 @@ class PublicityQueries:
         return row
 
     @staticmethod
-    def _doc(row: asyncpg.Record) -> MaterialDoc:
+    def doc(row: asyncpg.Record) -> MaterialDoc:
         return MaterialDoc(
             material_id=row["material_id"],
             kind=row["kind"],
@@ -194,8 +199,8 @@ class PublicityQueries:
 
     async def draft(self, q: GetDraft) -> dict[str, Any]:
         row = await self._material(q.material_id)
-        facts = await self._facts(row["round_id"])
-        view = build_view(facts, self._doc(row), self.render_settings)
+        facts = await self.facts(row["round_id"])
+        view = build_view(facts, self.doc(row), self.render_settings)
         history = await self._history(row["round_id"], q.material_id, facts)
         return {
             **self._summary(row),
@@ -305,8 +310,8 @@ class PublicityQueries:
                 f"A {row['kind']} has no {q.format} form (choose from {', '.join(formats)})",
                 formats=list(formats),
             )
-        facts = await self._facts(row["round_id"])
-        view = build_view(facts, self._doc(row), self.render_settings)
+        facts = await self.facts(row["round_id"])
+        view = build_view(facts, self.doc(row), self.render_settings)
         artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
         binary = isinstance(artefact.content, bytes)
         return {

@@ -68,6 +68,10 @@ class ApproveMaterial(MaterialCommand):
     expected_revision: int | None = None
 
 
+class RenderVideo(MaterialCommand):
+    """Render the meeting video of an approved storyboard, in the background."""
+
+
 class PublishMaterial(MaterialCommand):
     """Mark the approved draft published on one channel."""
 
