@@ -193,7 +193,8 @@ async def test_the_department_edits_approves_publishes_and_a_revocation_corrects
     assert all(w.name in text for w in WINNERS)
     srt = await rpc.query("publicity", "artefact", {"material_id": storyboard, "format": "srt"})
     assert srt["encoding"] == "utf-8"
-    assert srt["content"].startswith("1\n00:00:00,000 --> 00:00:04,000\n拼搏之花·张伟\n")
+    assert srt["content"].startswith("1\n00:00:00,000 --> 00:00:04,000\n")  # the opening title
+    assert "\n00:00:04,000 --> 00:00:08,000\n拼搏之花·张伟\n" in srt["content"]
     with pytest.raises(RemoteError) as no_form:
         await rpc.query("publicity", "artefact", {"material_id": bulletin, "format": "srt"})
     assert no_form.value.error.code == "invalid_input"
