@@ -16,6 +16,7 @@ from typing import Any, Literal
 from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PUBLICITY
 from services.gateway.auth import Principal
 from services.gateway.i18n import Text
+from services.gateway.problems import Problem
 from services.gateway.state import Services
 from shared.contracts.publicity import CHANNELS
 
@@ -126,6 +127,30 @@ async def artefact(svc: Services, material_id: uuid.UUID, fmt: str) -> File:
         SERVICE, "artefact", {"material_id": str(material_id), "format": fmt}
     )
     return file_of(data)
+
+
+async def video(svc: Services, material_id: uuid.UUID) -> dict[str, Any]:
+    """The meeting video's job: status (none, queued, rendering, done, failed) and progress."""
+    result: dict[str, Any] = await svc.query(SERVICE, "video", {"material_id": str(material_id)})
+    return result
+
+
+async def video_file(svc: Services, material_id: uuid.UUID) -> File:
+    data: dict[str, Any] = await svc.query(
+        SERVICE, "video", {"material_id": str(material_id), "content": True}
+    )
+    if "content" not in data:
+        raise Problem(404, "not_found", ("视频尚未生成。", "The video is not rendered yet."))
+    return file_of(data)
+
+
+VIDEO_STATUS_LABELS: dict[str, Text] = {
+    "none": ("尚未生成", "Not rendered"),
+    "queued": ("排队中", "Queued"),
+    "rendering": ("生成中", "Rendering"),
+    "done": ("已生成", "Rendered"),
+    "failed": ("生成失败", "Failed"),
+}
 
 
 async def honor_roll(svc: Services, round_id: str | None = None) -> dict[str, Any]:

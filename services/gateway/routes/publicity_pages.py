@@ -24,7 +24,12 @@ from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
-from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
+from shared.contracts.publicity_commands import (
+    ApproveMaterial,
+    EditMaterial,
+    PublishMaterial,
+    RenderVideo,
+)
 from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -37,6 +42,7 @@ flash_messages(
         "draft_unchanged": ("没有改动。", "Nothing changed."),
         "draft_approved": ("已审核通过。", "The draft is approved."),
         "draft_published": ("已标记为发布。", "Marked as published."),
+        "video_requested": ("已开始生成视频，进度见下。", "The video is being rendered."),
     }
 )
 
@@ -163,6 +169,68 @@ async def draft_download(
         form = FormState()
         form.refused(exc, {})
         return await _draft_page(request, principal, material_id, form, status_code=422)
+    return download(file.content, file.filename, file.media_type)
+
+
+# --- The meeting video (rendered in the background by the service) --------------------------
+
+
+async def _video_page(
+    request: Request,
+    principal: Principal,
+    material_id: uuid.UUID,
+    form: FormState | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request, principal)
+    item = await pub.draft(svc, material_id)
+    if item["kind"] != "storyboard":
+        raise Problem(
+            404, "not_found", ("只有会议短视频脚本有视频。", "Only a storyboard has a video.")
+        )
+    job = await pub.video(svc, material_id)
+    form = form or FormState()
+    response = _page(
+        request,
+        "publicity/video.html",
+        {
+            "item": item,
+            "job": job,
+            "percent": round(100 * float(job.get("progress") or 0)),
+            "job_label": pub.VIDEO_STATUS_LABELS[job["status"]],
+            **form.for_page(locale_of(request)),
+        },
+        principal,
+        status_code,
+    )
+    if job["status"] in ("queued", "rendering"):
+        response.headers["Refresh"] = "3"  # the progress, read again every 3 s
+    return response
+
+
+@router.get("/publicity/drafts/{material_id}/video")
+async def video_page(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    return await _video_page(request, principal, material_id)
+
+
+@router.post("/publicity/drafts/{material_id}/video")
+async def render_video(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    await request.form()
+    return await form_action(
+        FormState(),
+        lambda: services(request, principal).command(
+            pub.SERVICE, "render_video", RenderVideo, material_id=material_id
+        ),
+        render=partial(_video_page, request, principal, material_id),
+        success_url=f"/publicity/drafts/{material_id}/video",
+        message="video_requested",
+        refused_status=409,
+    )
+
+
+@router.get("/publicity/drafts/{material_id}/video.mp4")
+async def video_download(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    file = await pub.video_file(services(request, principal), material_id)
     return download(file.content, file.filename, file.media_type)
 
 
