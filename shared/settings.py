@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     # The bulletin (简报) as an official document (GB/T 9704-2012): its red masthead (empty:
     # the organisation's name + 工会简报), issue number N of "2026年第N期" = offset + the round's
     # index in its year (quarter 1–4 or month 1–12), and the 报/送/发 distribution lines.
+    # The official-account article's footer (来源/编辑/审核); empty: the organisation's union,
+    # the department, the organisation's union.
+    publicity_article_source: str = ""
+    publicity_article_editor: str = ""
+    publicity_article_reviewer: str = ""
     publicity_video_fps: int = Field(default=25, ge=1, le=60)  # the meeting video's frame rate
     publicity_bulletin_masthead: str = ""
     publicity_bulletin_issue_offset: int = Field(default=0, ge=0, le=999)

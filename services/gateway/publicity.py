@@ -28,8 +28,8 @@ DRAFT_READERS = (PUBLICITY, AUDITOR)
 REPORT_READERS = (PUBLICITY, OFFICE, LEADER, AUDITOR)
 HONOR_ROLL_READERS = ("*",)  # every signed-in user
 
-ArtefactFormat = Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
-ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "png", "pdf", "docx", "srt", "json")
+ArtefactFormat = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
+ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "png", "pdf", "zip", "docx", "srt", "json")
 Chart = Literal[
     "nominations_by_unit",
     "nominations_by_round",
@@ -68,6 +68,7 @@ FORMAT_LABELS: dict[str, Text] = {
     "svg": ("海报（SVG）", "Poster (SVG)"),
     "png": ("海报（手机图片 PNG）", "Poster for phones (PNG)"),
     "pdf": ("海报（A3 打印 PDF）", "Poster for print (A3 PDF)"),
+    "zip": ("导出包（正文 HTML + 标题 + 封面图）", "Package (HTML, title, cover image)"),
     "docx": ("Word 文档", "Word document"),
     "srt": ("字幕（SRT）", "Subtitles (SRT)"),
     "json": ("分镜数据（JSON）", "Storyboard data (JSON)"),

@@ -58,7 +58,7 @@ class GetDraft(Query):
 
 class GetArtefact(Query):
     material_id: uuid.UUID
-    format: Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
+    format: Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
 
 
 class GetVideo(Query):
@@ -220,7 +220,7 @@ class PublicityQueries:
                 }
                 for s in row["content"]["sections"]
             ],
-            "html": render_html(view),
+            "html": render_html(view, self.render_settings),
             "history": history,
         }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,12 +43,12 @@ from shared.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-Format = Literal["html", "svg", "png", "pdf", "docx", "srt", "json"]
+Format = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
 
 FORMATS: dict[str, tuple[Format, ...]] = {
     "honor_roll": ("html", "svg", "png", "pdf"),  # png: phone poster; pdf: A3 poster
     "bulletin": ("html", "docx"),
-    "official_account": ("html",),
+    "official_account": ("html", "zip"),  # zip: the article, its title and cover image
     "storyboard": ("html", "srt", "json"),
     "correction": ("html", "docx"),
 }
@@ -56,6 +57,7 @@ MEDIA_TYPES: dict[str, str] = {
     "svg": "image/svg+xml",
     "png": "image/png",
     "pdf": "application/pdf",
+    "zip": "application/zip",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "srt": "application/x-subrip; charset=utf-8",
     "json": "application/json",
@@ -90,6 +92,19 @@ class RenderSettings:
     bulletin_copy_to: str = "分公司党委、行政领导班子成员"
     bulletin_send_to: str = "各基层单位党支部、工会分会"
     font_file: str = ""  # a CJK font for pictures; empty: one fontconfig knows
+    article_source: str = ""
+    article_editor: str = ""
+    article_reviewer: str = ""
+
+    @property
+    def article_footer(self) -> tuple[str, str, str]:
+        """来源, 编辑, 审核 of the official-account article."""
+        union = f"{self.organisation}工会"
+        return (
+            self.article_source or union,
+            self.article_editor or self.department,
+            self.article_reviewer or union,
+        )
 
     @property
     def masthead(self) -> str:
@@ -113,6 +128,9 @@ class RenderSettings:
             bulletin_copy_to=settings.publicity_bulletin_copy_to,
             bulletin_send_to=settings.publicity_bulletin_send_to,
             font_file=settings.publicity_chart_font,
+            article_source=settings.publicity_article_source,
+            article_editor=settings.publicity_article_editor,
+            article_reviewer=settings.publicity_article_reviewer,
         )
 
 
@@ -293,9 +311,10 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
 # --- HTML -----------------------------------------------------------------------------------
 
 
-def render_html(view: View) -> str:
+def render_html(view: View, rs: RenderSettings | None = None) -> str:
     plan = shots(view) if view.kind == "storyboard" else []
-    return _env.get_template(f"{view.kind}.html.j2").render(v=view, shots=plan)
+    footer = (rs or RenderSettings()).article_footer
+    return _env.get_template(f"{view.kind}.html.j2").render(v=view, shots=plan, footer=footer)
 
 
 # --- The honor roll poster (SVG) ------------------------------------------------------------
@@ -665,6 +684,25 @@ def safe_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
+# --- The official-account article as a package for the department's own upload -----------
+
+_FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entries' time: the same content, the same bytes
+
+
+def article_package(view: View, rs: RenderSettings, photos: Mapping[str, bytes]) -> bytes:
+    """article.html (the body to paste, inline styles only), title.txt (for WeChat's title
+    field) and cover.png (the honor-roll poster of the same winners, 1080 × 1920)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, data in (
+            ("article.html", render_html(view, rs).encode()),
+            ("title.txt", (view.title + "\n").encode()),
+            ("cover.png", render_png(poster_content(view), poster_font(rs), photos)),
+        ):
+            package.writestr(zipfile.ZipInfo(name, _FIXED_TIME), data)
+    return buffer.getvalue()
+
+
 # --- One entry point -----------------------------------------------------------------------
 
 
@@ -683,13 +721,15 @@ def render(
     name = f"{view.round_id}-{view.kind}.{fmt}"
     content: bytes | str
     if fmt == "html":
-        content = render_html(view)
+        content = render_html(view, rs)
     elif fmt == "svg":
         content = render_svg(view)
     elif fmt == "png":
         content = render_png(poster_content(view), poster_font(rs), photos or {})
     elif fmt == "pdf":
         content = render_a3_pdf(poster_content(view), poster_font(rs), photos or {})
+    elif fmt == "zip":
+        content = article_package(view, rs, photos or {})
     elif fmt == "docx":
         content = render_docx(view, rs)
     elif fmt == "srt":

@@ -151,7 +151,8 @@ def text_of(view: View, fmt: str) -> str:
     return artefact.content
 
 
-PICTURES = ("png", "pdf")  # the poster as a picture: tests/publicity/test_poster.py
+# Pictures and packages: tests/publicity/test_poster.py and test_article.py
+PICTURES = ("png", "pdf", "zip")
 CASES = [(k, fmt) for k, formats in FORMATS.items() for fmt in formats if fmt not in PICTURES]
 
 
