@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.publicity import reports
+from services.publicity import reports, tables
 from services.publicity.domain import FIELD_LABELS
 from services.publicity.errors import MaterialNotFound
 from services.publicity.rendering import (
@@ -89,7 +89,7 @@ class ReportScope(Query):
 
 
 class GetReport(ReportScope):
-    format: Literal["json", "csv", "html"] = "json"
+    format: Literal["json", "csv", "xlsx", "docx", "html"] = "json"
 
 
 class GetReportChart(ReportScope):
@@ -445,7 +445,31 @@ class PublicityQueries:
                 "filename": f"report-{q.key}.csv",
                 "media_type": "text/csv; charset=utf-8",
                 "encoding": "utf-8",
-                "content": reports.to_csv(data),
+                "content": tables.to_csv(data),
+            }
+        if q.format in ("xlsx", "docx"):
+            if q.format == "xlsx":
+                content = await asyncio.to_thread(tables.to_xlsx, data)
+                media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            else:
+                font = self.settings.publicity_chart_font
+
+                def draw(chart: str) -> bytes:
+                    return reports.render_chart(data, chart, "png", font)  # type: ignore[arg-type]
+
+                content = await asyncio.to_thread(
+                    tables.to_docx_chapter,
+                    data,
+                    reports.charts_for(q.scope),
+                    draw,
+                    self.settings.publicity_department,
+                )
+                media = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            return {
+                "filename": f"report-{q.key}.{q.format}",
+                "media_type": media,
+                "encoding": "base64",
+                "content": base64.b64encode(content).decode(),
             }
         page = await asyncio.to_thread(
             reports.render_page, data, self.settings.publicity_chart_font

@@ -490,7 +490,7 @@ async def report_download(
     scope: str = "round",
     round_id: str | None = None,
     year: str | None = None,
-    format: Annotated[str, Query(pattern="^(csv|html)$")] = "csv",
+    format: Annotated[str, Query(pattern="^(csv|xlsx|docx|html)$")] = "csv",
 ) -> Response:
     scope, round_id, chosen_year = _scope(scope, round_id, year)
     file = await pub.report_file(
