@@ -27,6 +27,7 @@ from shared.contracts import review as review_contract
 from shared.contracts.publicity_commands import (
     PUBLICITY,
     ApproveMaterial,
+    CorrectMaterial,
     EditMaterial,
     PublishMaterial,
     RenderVideo,
@@ -77,6 +78,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     @rpc.command("approve", ApproveMaterial)
     async def approve(cmd: ApproveMaterial) -> dict[str, Any]:
         """The publicity role approves a draft as it stands."""
+        return await handlers.command(cmd)
+
+    @rpc.command("correct", CorrectMaterial)
+    async def correct(cmd: CorrectMaterial) -> dict[str, Any]:
+        """The publicity role drafts a correction notice of a published material."""
         return await handlers.command(cmd)
 
     @rpc.command("publish", PublishMaterial)

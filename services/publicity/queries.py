@@ -295,6 +295,8 @@ class PublicityQueries:
             who = name_of(data.get("removed_nomination_id"))
             zh = f"撤销{who}的荣誉后修订草稿（第{revision}版）"
             en = f"Draft revised after {who}'s award was revoked (revision {revision})"
+        elif type_ == "CorrectionNoteDrafted":
+            zh, en = "起草更正说明", "Correction notice drafted"
         elif type_ == "CorrectionDrafted":
             who = name_of(data.get("nomination_id"))
             zh = f"撤销{who}的荣誉后生成更正说明"

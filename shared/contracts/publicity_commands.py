@@ -78,4 +78,10 @@ class PublishMaterial(MaterialCommand):
     channel: Channel
 
 
-MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial
+class CorrectMaterial(MaterialCommand):
+    """Draft a correction notice of a published material: what was wrong and what is right."""
+
+    correction: Paragraph = Field(min_length=1)
+
+
+MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial | CorrectMaterial

@@ -651,6 +651,13 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
             data={"channel": ""},
         ),
         Case("GET", draft + "/video", "/publicity/drafts/{pub_storyboard}/video", DRAFT_READERS),
+        Case(
+            "POST",
+            draft + "/correct",
+            "/publicity/drafts/{pub_storyboard}/correct",
+            PUBLICITY_ONLY,
+            data={"correction": ""},
+        ),
         Case("POST", draft + "/video", "/publicity/drafts/{pub_storyboard}/video", PUBLICITY_ONLY),
         Case(
             "GET",

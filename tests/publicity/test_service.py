@@ -389,7 +389,7 @@ async def test_report_figures_follow_the_events_of_a_round_with_known_counts(
     csv_reply = await rpc.query(
         "publicity", "report", {"scope": "year", "year": 2026, "format": "csv"}
     )
-    assert csv_reply["content"].startswith("\ufeff分项,范围")
+    assert csv_reply["content"].splitlines()[1].startswith("单位代码,单位,提名数")
     chart = await rpc.query(
         "publicity",
         "report_chart",

@@ -26,6 +26,7 @@ from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.publicity_commands import (
     ApproveMaterial,
+    CorrectMaterial,
     EditMaterial,
     PublishMaterial,
     RenderVideo,
@@ -42,6 +43,10 @@ flash_messages(
         "draft_unchanged": ("没有改动。", "Nothing changed."),
         "draft_approved": ("已审核通过。", "The draft is approved."),
         "draft_published": ("已标记为发布。", "Marked as published."),
+        "correction_drafted": (
+            "已起草更正说明，请审核后发布；原材料保持不变。",
+            "A correction notice is drafted; approve and publish it. The original stays as it was.",
+        ),
         "video_requested": ("已开始生成视频，进度见下。", "The video is being rendered."),
     }
 )
@@ -232,6 +237,26 @@ async def render_video(request: Request, material_id: uuid.UUID, principal: Writ
 async def video_download(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
     file = await pub.video_file(services(request, principal), material_id)
     return download(file.content, file.filename, file.media_type)
+
+
+@router.post("/publicity/drafts/{material_id}/correct")
+async def correct_draft(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    """Draft a correction notice of a published material (the original stays as it was)."""
+    form = await request.form()
+    state = FormState()
+    text = state.required(
+        form, "correction", ("请写明需要更正的内容。", "Say what is corrected."), 5000
+    )
+    return await form_action(
+        state,
+        lambda: services(request, principal).command(
+            pub.SERVICE, "correct", CorrectMaterial, material_id=material_id, correction=text
+        ),
+        render=partial(_draft_page, request, principal, material_id),
+        success_url=lambda reply: f"/publicity/drafts/{reply['correction_id']}",
+        message="correction_drafted",
+        refused_status=409,
+    )
 
 
 @router.post("/publicity/drafts/{material_id}/approve")
