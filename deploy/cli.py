@@ -43,15 +43,30 @@ def up(
     demo: bool = typer.Option(
         True, "--demo/--no-demo", help="Load the demo data on the first start."
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Three NATS nodes as a JetStream cluster (streams with 3 replicas) and two "
+        "instances of every service and of the gateway; data under <data dir>/cluster.",
+    ),
 ) -> None:
     """Run the whole system: embedded NATS and PostgreSQL, every service, the gateway."""
     from deploy.stack import load_demo_data, run_stack
     from shared.service import load_settings
 
     settings = load_settings()
+    if cluster:  # its own servers and data: a single node's stream is not the cluster's
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / "cluster"})
     before_services = load_demo_data if demo else None
     raise typer.Exit(
-        asyncio.run(run_stack(settings, before_services=before_services, stop_after_ready=check))
+        asyncio.run(
+            run_stack(
+                settings,
+                before_services=before_services,
+                stop_after_ready=check,
+                cluster=cluster,
+            )
+        )
     )
 
 

@@ -21,6 +21,8 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     RoundOpened,
+    RoundReopenedForUnit,
+    UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
     registry,
@@ -103,6 +105,27 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.round_id,
                 event.closed_at,
             )
+        case RoundReopenedForUnit():
+            await conn.execute(
+                "UPDATE rounds SET reopened = "
+                "reopened || jsonb_build_object($2::text, $3::text) WHERE round_id = $1",
+                event.round_id,
+                event.unit_code,
+                event.new_deadline.isoformat(),
+            )
+        case UnitNominationsClosed():
+            await conn.execute(
+                "UPDATE rounds SET reopened = reopened - $2::text WHERE round_id = $1",
+                event.round_id,
+                event.unit_code,
+            )
+            await conn.execute(
+                "UPDATE nominations SET status = 'closed', updated_at = $3 "
+                "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted'",
+                event.round_id,
+                event.unit_code,
+                event.closed_at,
+            )
         case NominationSubmitted():
             await conn.execute(
                 """
@@ -174,7 +197,13 @@ async def project_review_event(
     conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent
 ) -> None:
     """Remember who won what, for the optional cooldown rule, and which nominations the
-    office rejected, which free their place in the quota."""
+    office rejected, which free their place in the quota, and which rounds' audit has begun
+    (no unit is let in again after that)."""
+    if isinstance(event, review_contract.NominationAccepted | review_contract.NominationRejected):
+        await conn.execute(
+            "INSERT INTO audits_started (round_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            event.round_id,
+        )
     if isinstance(event, review_contract.NominationRejected):
         await conn.execute(
             "INSERT INTO rejections (nomination_id, round_id) VALUES ($1, $2) "
@@ -194,6 +223,7 @@ async def project_review_event(
 REVIEW_FEED = ConsumedFeed(
     consumer="nomination-review",
     subjects=(
+        review_contract.NominationAccepted.subject(),
         review_contract.NominationRejected.subject(),
         review_contract.ResultPublished.subject(),
         review_contract.WinnerRevoked.subject(),
@@ -206,5 +236,5 @@ REVIEW_FEED = ConsumedFeed(
 PROJECTIONS = [
     Projection("directory", ("units", "employees"), own=project),
     Projection("nominations", ("rounds", "nominations"), own=project),
-    Projection("past_wins", ("past_wins", "rejections"), feeds=(REVIEW_FEED,)),
+    Projection("past_wins", ("past_wins", "rejections", "audits_started"), feeds=(REVIEW_FEED,)),
 ]

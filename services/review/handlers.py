@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -24,12 +24,15 @@ from services.review.domain import (
     evolve,
     initial_state,
     record_candidate,
+    record_unit_window,
 )
 from services.review.projections import EventOutOfOrder as EventOutOfOrder  # re-exported
 from services.review.projections import apply_nomination_feed, candidate_from_row
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.context import transaction_scope_var
+from shared.contracts.common import Category
+from shared.contracts.nomination import RoundReopenedForUnit, UnitNominationsClosed
 from shared.contracts.review import (
     ObjectionRaised,
     PublicNoticeStarted,
@@ -60,6 +63,10 @@ def policy_from_settings(settings: Settings) -> ReviewPolicy:
         zscore=settings.review_zscore,
         trim_from=settings.review_trim_from,
         rubric=Rubric(dict(settings.review_rubric)),
+        rubrics={
+            Category(c): Rubric(dict(weights))
+            for c, weights in settings.review_rubric_by_category.items()
+        },
         calendar=WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
@@ -155,7 +162,8 @@ class ReviewHandlers:
     async def on_nomination_event(
         self, conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
     ) -> None:
-        """Project a nomination event and record the candidates it changed in the review.
+        """Project a nomination event and record the candidates it changed in the review
+        (and a unit let in again after the close, or its window shutting).
 
         The projection effects (`apply_nomination_feed`, which the audit replays alone) come
         first; recording CandidateRecorded events is the part that produces events. Runs in
@@ -167,15 +175,21 @@ class ReviewHandlers:
         changed = [
             candidate_from_row(r) for r in await apply_nomination_feed(conn, envelope, event)
         ]
-        if not changed:
+        window = _unit_window(event)
+        if not changed and window is None:
             return
-        round_id = changed[0].round_id  # one nomination, or one round's closing
+        # One nomination, one round's closing, or one unit's window in a round.
+        round_id = changed[0].round_id if changed else window[0] if window else ""
         scope = transaction_scope_var.get()
         recording = scope.local.get(("review-recording", round_id)) if scope else None
         if not isinstance(recording, _Recording):
             state, version = await self.states.load(conn, round_id)
             recording = _Recording(round_id, version, state)
         new_events = [e for c in changed for e in record_candidate(recording.state, c)]
+        if window is not None:
+            new_events += record_unit_window(
+                fold(evolve, recording.state, new_events), window[1], window[2]
+            )
         if not new_events:
             return
         meta = EventMetadata(
@@ -211,6 +225,18 @@ class ReviewHandlers:
             remember()
         else:
             scope.on_commit(remember)
+
+
+def _unit_window(event: DomainEvent) -> tuple[str, str, datetime | None] | None:
+    """(round, unit, open until) of a unit let in again after the close, or (…, None) of
+    its window shutting; None for any other nomination event."""
+    match event:
+        case RoundReopenedForUnit():
+            return event.round_id, event.unit_code, event.new_deadline
+        case UnitNominationsClosed():
+            return event.round_id, event.unit_code, None
+        case _:
+            return None
 
 
 def outcome(

@@ -20,6 +20,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    UnitNominationsClosed,
 )
 from shared.contracts.review import (
     Candidate,
@@ -30,6 +31,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     ReplacementNamed,
@@ -186,6 +188,15 @@ async def project_nomination_event(
                 event.round_id,
                 event.closed_at,
             )
+        case UnitNominationsClosed():
+            changed = await conn.fetch(
+                "UPDATE candidates SET status = 'closed', updated_at = $3 "
+                "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted' "
+                "RETURNING *",
+                event.round_id,
+                event.unit_code,
+                event.closed_at,
+            )
         case _:
             pass  # directory and round events: the inbox row alone records them
     return changed
@@ -269,6 +280,15 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.round_id,
                 event.panelist_id,
                 event.reason,
+            )
+        case PanelistReminded():
+            await conn.execute(
+                "UPDATE panelists SET reminded_at = $3, reminded_by = $4, "
+                "reminders = reminders + 1 WHERE round_id = $1 AND panelist_id = $2",
+                event.round_id,
+                event.panelist_id,
+                event.reminded_at,
+                event.reminded_by,
             )
         case ScoreSubmitted():
             await conn.execute(
