@@ -37,6 +37,7 @@ from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
+VIDEOS_SCHEMA = (Path(__file__).parent / "videos.sql").read_text(encoding="utf-8")
 
 DRAFTS_CONSUMER = "publicity-drafts"
 STATS_CONSUMER = projections.STATS_FEED.consumer
@@ -50,7 +51,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     runtime = ServiceRuntime(
         "publicity",
         publicity_contract.registry,
-        schema_sql=[SCHEMA],
+        schema_sql=[SCHEMA, VIDEOS_SCHEMA],
         settings=settings,
         clock=clock,
     )

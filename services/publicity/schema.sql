@@ -101,17 +101,3 @@ CREATE TABLE IF NOT EXISTS stat_awards (
     revoked         boolean NOT NULL DEFAULT false
 );
 
--- The meeting video of a storyboard revision (a file derived from the approved storyboard,
--- not an event): its progress while ffmpeg renders it in the background, then the MP4.
-CREATE TABLE IF NOT EXISTS videos (
-    material_id uuid        NOT NULL,
-    revision    integer     NOT NULL,
-    status      text        NOT NULL,  -- rendering | done | failed
-    progress    real        NOT NULL DEFAULT 0,
-    error       text,
-    content     bytea,
-    started_by  text        NOT NULL,
-    started_at  timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL,
-    PRIMARY KEY (material_id, revision)
-);
