@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the browser tests have a browser: Debian's Chromium and a CJK font
-# (fonts-wqy-microhei, so Chinese renders). Idempotent and quiet: does nothing when both
-# are present; otherwise installs them with apt-get, which needs root. Never downloads a
+# (fonts-wqy-microhei, so Chinese renders); and that publicity's document tests have
+# LibreOffice Writer without a GUI (libreoffice-writer-nogui: `soffice --convert-to pdf`).
+# Idempotent and quiet: does nothing when all are present; otherwise installs them with apt-get, which needs root. Never downloads a
 # browser build of its own (no `playwright install`).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 dpkg-query -W -f='${Status}' fonts-wqy-microhei 2>/dev/null | grep -q "install ok installed" \
     || missing+=(fonts-wqy-microhei)
+command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -26,3 +28,4 @@ if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >"$log" 2
 fi
 rm -f "$log"
 [ -x /usr/bin/chromium ] || { echo "ensure-browser: /usr/bin/chromium still missing" >&2; exit 1; }
+command -v soffice >/dev/null 2>&1 || { echo "ensure-browser: soffice still missing" >&2; exit 1; }

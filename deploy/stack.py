@@ -60,8 +60,11 @@ CREDENTIAL_VARIABLES = (
 
 
 def service_schema(service: str) -> list[str]:
-    path = PROJECT_ROOT / "services" / service / "schema.sql"
-    return [path.read_text(encoding="utf-8")] if path.exists() else []
+    """The service's DDL: schema.sql first, then any other .sql file of the service (e.g.
+    publicity's videos.sql), in name order."""
+    folder = PROJECT_ROOT / "services" / service
+    files = sorted(folder.glob("*.sql"), key=lambda p: (p.name != "schema.sql", p.name))
+    return [path.read_text(encoding="utf-8") for path in files]
 
 
 def service_command(service: str, settings: Settings) -> list[str]:

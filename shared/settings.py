@@ -160,6 +160,20 @@ class Settings(BaseSettings):
     publicity_organisation: str = "后勤实业分公司"
     publicity_department: str = "党群工作部"
     publicity_chart_font: str = ""  # a CJK font file for charts; empty: found with fc-list
+    # The bulletin (简报) as an official document (GB/T 9704-2012): its red masthead (empty:
+    # the organisation's name + 工会简报), issue number N of "2026年第N期" = offset + the round's
+    # index in its year (quarter 1–4 or month 1–12), and the 报/送/发 distribution lines.
+    # The official-account article's footer (来源/编辑/审核); empty: the organisation's union,
+    # the department, the organisation's union.
+    publicity_article_source: str = ""
+    publicity_article_editor: str = ""
+    publicity_article_reviewer: str = ""
+    publicity_video_fps: int = Field(default=25, ge=1, le=60)  # the meeting video's frame rate
+    publicity_bulletin_masthead: str = ""
+    publicity_bulletin_issue_offset: int = Field(default=0, ge=0, le=999)
+    publicity_bulletin_report_to: str = "集团公司工会"
+    publicity_bulletin_copy_to: str = "分公司党委、行政领导班子成员"
+    publicity_bulletin_send_to: str = "各基层单位党支部、工会分会"
 
     @field_validator("publicity_meeting_rule")
     @classmethod

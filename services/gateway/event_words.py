@@ -68,6 +68,7 @@ EVENT_LABELS: dict[str, Text] = {
     "HonorRollUpdated": ("更新光荣榜", "Honor roll updated"),
     "MaterialRevised": ("修订宣传材料", "Material revised"),
     "CorrectionDrafted": ("起草更正说明", "Correction drafted"),
+    "CorrectionNoteDrafted": ("起草更正说明（页面）", "Correction notice drafted from a page"),
 }
 
 OBJECTION_OUTCOMES: dict[str, Text] = {
@@ -236,6 +237,7 @@ SUMMARIES: dict[str, Summary] = {
     "HonorRollUpdated": lambda w, d: str(d.get("reason", "")),
     "MaterialRevised": lambda w, d: str(d.get("reason", "")),
     "CorrectionDrafted": lambda w, d: w.round(d["round_id"]),
+    "CorrectionNoteDrafted": lambda w, d: str(d.get("content", {}).get("title", "")),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from services.gateway.accounts import AUDITOR, LEADER, OFFICE, PUBLICITY
 from services.gateway.auth import Principal
 from services.gateway.i18n import Text
+from services.gateway.problems import Problem
 from services.gateway.state import Services
 from shared.contracts.publicity import CHANNELS
 
@@ -27,8 +28,8 @@ DRAFT_READERS = (PUBLICITY, AUDITOR)
 REPORT_READERS = (PUBLICITY, OFFICE, LEADER, AUDITOR)
 HONOR_ROLL_READERS = ("*",)  # every signed-in user
 
-ArtefactFormat = Literal["html", "svg", "docx", "srt", "json"]
-ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "docx", "srt", "json")
+ArtefactFormat = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
+ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "png", "pdf", "zip", "docx", "srt", "json")
 Chart = Literal[
     "nominations_by_unit",
     "nominations_by_round",
@@ -65,6 +66,9 @@ STATUS_LABELS: dict[str, Text] = {
 FORMAT_LABELS: dict[str, Text] = {
     "html": ("网页", "Web page"),
     "svg": ("海报（SVG）", "Poster (SVG)"),
+    "png": ("海报（手机图片 PNG）", "Poster for phones (PNG)"),
+    "pdf": ("海报（A3 打印 PDF）", "Poster for print (A3 PDF)"),
+    "zip": ("导出包（正文 HTML + 标题 + 封面图）", "Package (HTML, title, cover image)"),
     "docx": ("Word 文档", "Word document"),
     "srt": ("字幕（SRT）", "Subtitles (SRT)"),
     "json": ("分镜数据（JSON）", "Storyboard data (JSON)"),
@@ -124,6 +128,30 @@ async def artefact(svc: Services, material_id: uuid.UUID, fmt: str) -> File:
         SERVICE, "artefact", {"material_id": str(material_id), "format": fmt}
     )
     return file_of(data)
+
+
+async def video(svc: Services, material_id: uuid.UUID) -> dict[str, Any]:
+    """The meeting video's job: status (none, queued, rendering, done, failed) and progress."""
+    result: dict[str, Any] = await svc.query(SERVICE, "video", {"material_id": str(material_id)})
+    return result
+
+
+async def video_file(svc: Services, material_id: uuid.UUID) -> File:
+    data: dict[str, Any] = await svc.query(
+        SERVICE, "video", {"material_id": str(material_id), "content": True}
+    )
+    if "content" not in data:
+        raise Problem(404, "not_found", ("视频尚未生成。", "The video is not rendered yet."))
+    return file_of(data)
+
+
+VIDEO_STATUS_LABELS: dict[str, Text] = {
+    "none": ("尚未生成", "Not rendered"),
+    "queued": ("排队中", "Queued"),
+    "rendering": ("生成中", "Rendering"),
+    "done": ("已生成", "Rendered"),
+    "failed": ("生成失败", "Failed"),
+}
 
 
 async def honor_roll(svc: Services, round_id: str | None = None) -> dict[str, Any]:

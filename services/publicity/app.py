@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from services.publicity import projections
+from services.publicity.errors import NotPublicity
 from services.publicity.handlers import PublicityHandlers
 from services.publicity.queries import (
     GetArtefact,
@@ -13,19 +15,29 @@ from services.publicity.queries import (
     GetHonorRoll,
     GetReport,
     GetReportChart,
+    GetVideo,
     ListDrafts,
     ListRounds,
     PublicityQueries,
 )
+from services.publicity.videojobs import VideoJobs
 from shared.clock import Clock
 from shared.contracts import publicity as publicity_contract
 from shared.contracts import review as review_contract
-from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
+from shared.contracts.publicity_commands import (
+    PUBLICITY,
+    ApproveMaterial,
+    CorrectMaterial,
+    EditMaterial,
+    PublishMaterial,
+    RenderVideo,
+)
 from shared.events import DomainEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
+VIDEOS_SCHEMA = (Path(__file__).parent / "videos.sql").read_text(encoding="utf-8")
 
 DRAFTS_CONSUMER = "publicity-drafts"
 STATS_CONSUMER = projections.STATS_FEED.consumer
@@ -39,7 +51,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     runtime = ServiceRuntime(
         "publicity",
         publicity_contract.registry,
-        schema_sql=[SCHEMA],
+        schema_sql=[SCHEMA, VIDEOS_SCHEMA],
         settings=settings,
         clock=clock,
     )
@@ -69,10 +81,34 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """The publicity role approves a draft as it stands."""
         return await handlers.command(cmd)
 
+    @rpc.command("correct", CorrectMaterial)
+    async def correct(cmd: CorrectMaterial) -> dict[str, Any]:
+        """The publicity role drafts a correction notice of a published material."""
+        return await handlers.command(cmd)
+
     @rpc.command("publish", PublishMaterial)
     async def publish(cmd: PublishMaterial) -> dict[str, Any]:
         """The publicity role marks an approved draft published on one channel."""
         return await handlers.command(cmd)
+
+    videos = VideoJobs(runtime.settings, runtime.clock)
+
+    @runtime.background_task
+    async def render_videos(stop: asyncio.Event) -> None:
+        """The meeting videos asked for, rendered one at a time (ffmpeg in a thread)."""
+        await videos.worker(runtime.store.pool, stop)
+
+    @rpc.command("render_video", RenderVideo)
+    async def render_video(cmd: RenderVideo) -> dict[str, Any]:
+        """The publicity role asks for the meeting video of an approved storyboard."""
+        if PUBLICITY not in cmd.roles:
+            raise NotPublicity()
+        return await videos.request(runtime.store.pool, cmd.material_id, cmd.actor)
+
+    @rpc.query("video", GetVideo)
+    async def video(q: GetVideo) -> dict[str, Any]:
+        """The meeting video's rendering progress, and the MP4 when asked for and done."""
+        return await videos.status(runtime.store.pool, q.material_id, with_content=q.content)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

@@ -27,12 +27,14 @@ from services.publicity.errors import (
     AlreadyPublished,
     CaptionTooLong,
     ChannelNotAllowed,
+    CorrectionPending,
     DurationOutOfRange,
     EmptyText,
     FieldNotForKind,
     MaterialNotFound,
     NotApproved,
     NotPublicity,
+    NotPublished,
     StaleRevision,
     UnknownSection,
 )
@@ -45,6 +47,7 @@ from shared.contracts.publicity import (
     KIND_LABELS_ZH,
     Channel,
     CorrectionDrafted,
+    CorrectionNoteDrafted,
     DraftedMaterial,
     FeaturedWinner,
     HonorRollUpdated,
@@ -58,12 +61,14 @@ from shared.contracts.publicity import (
     PublicityEvent,
     Section,
     WinnerRevocationRecorded,
+    correction_id_for,
     material_id_for,
 )
 from shared.contracts.publicity_commands import (
     PUBLICITY,
     ApproveMaterial,
     Command,
+    CorrectMaterial,
     EditMaterial,
     MaterialWorkflowCommand,
     PublishMaterial,
@@ -146,15 +151,17 @@ def one_line(text: str) -> str:
 
 
 def summarise(text: str, limit: int) -> str:
-    """At most `limit` characters: whole sentences when they fit, else cut with an ellipsis."""
+    """Whole sentences up to `limit` characters; never cut inside one: a first sentence longer
+    than `limit` is kept whole (a summary is spoken and subtitled: no ellipsis)."""
     flat = one_line(text)
     if len(flat) <= limit:
         return flat
     head = flat[:limit]
     cut = max(head.rfind(mark) for mark in _SENTENCE_END)
-    if cut >= limit // 2:
+    if cut >= 0:
         return head[: cut + 1]
-    return head[: limit - 1] + "…"
+    ends = [i for i in (flat.find(mark) for mark in _SENTENCE_END) if i >= 0]
+    return flat[: min(ends) + 1] if ends else flat
 
 
 def clip(text: str, limit: int) -> str:
@@ -236,6 +243,7 @@ class Material:
     revision: int = 1
     status: MaterialStatus = "draft"
     publications: tuple[Publication, ...] = ()
+    corrects: UUID | None = None  # a correction notice drafted from a material's page
 
     def features(self, nomination_id: UUID) -> bool:
         return any(s.nomination_id == nomination_id for s in self.content.sections)
@@ -330,6 +338,17 @@ def evolve(state: RoundPublicity, event: DomainEvent) -> RoundPublicity:
         case CorrectionDrafted():
             return _with_material(
                 state, Material(event.material_id, "correction", event.channels, event.content)
+            )
+        case CorrectionNoteDrafted():
+            return _with_material(
+                state,
+                Material(
+                    event.material_id,
+                    "correction",
+                    event.channels,
+                    event.content,
+                    corrects=event.corrects,
+                ),
             )
         case _:
             return state
@@ -780,6 +799,42 @@ def publish_material(
     ]
 
 
+def correct_material(
+    state: RoundPublicity, cmd: CorrectMaterial, now: datetime, policy: PublicityPolicy
+) -> list[PublicityEvent]:
+    """A correction notice of a published material, drafted from its page; the original stays
+    as it was published. One open (unpublished) correction per material at a time."""
+    _require_publicity(cmd)
+    material = _material(state, cmd.material_id)
+    if not material.publications:
+        raise NotPublished()
+    earlier = [m for m in state.materials.values() if m.corrects == material.material_id]
+    if any(not m.publications for m in earlier):
+        raise CorrectionPending()
+    channels = tuple(dict.fromkeys(p.channel for p in material.publications))
+    where = "、".join(CHANNEL_LABELS_ZH[c] for c in channels)
+    title = material.content.title
+    content = MaterialContent(
+        title=f"关于《{title}》的更正说明",
+        lead=(
+            f"{policy.organisation}在{where}发布的{KIND_LABELS_ZH[material.kind]}《{title}》中，"
+            f"有关内容需要更正：{one_line(cmd.correction)}"
+        ),
+        closing="原发布内容以本更正说明为准。特此更正。",
+    )
+    return [
+        CorrectionNoteDrafted(
+            round_id=state.round_id,
+            material_id=correction_id_for(state.round_id, material.material_id, len(earlier) + 1),
+            corrects=material.material_id,
+            channels=channels,
+            content=content,
+            drafted_by=cmd.actor,
+            drafted_at=now,
+        )
+    ]
+
+
 def decide(
     state: RoundPublicity, cmd: MaterialWorkflowCommand, now: datetime, policy: PublicityPolicy
 ) -> list[PublicityEvent]:
@@ -793,4 +848,6 @@ def decide(
             return approve_material(state, cmd, now, policy)
         case PublishMaterial():
             return publish_material(state, cmd, now, policy)
+        case CorrectMaterial():
+            return correct_material(state, cmd, now, policy)
     raise TypeError(f"not a publicity command: {type(cmd).__name__}")

@@ -90,3 +90,30 @@ class EmptyText(PublicityError):
     status = 422
     message_zh_template = "“{field_zh}”不能为空"
     message_en_template = "{field} must not be empty"
+
+
+class NotAStoryboard(PublicityError):
+    code = "not_a_storyboard"
+    status = 422
+    message_zh_template = "只有会议短视频脚本可以生成视频"
+    message_en_template = "Only a meeting video storyboard renders to a video"
+
+
+class StoryboardNotApproved(PublicityError):
+    code = "storyboard_not_approved"
+    message_zh_template = "分镜脚本审核通过后才能生成视频"
+    message_en_template = "The storyboard must be approved before its video is rendered"
+
+
+class NotPublished(PublicityError):
+    code = "not_published"
+    message_zh_template = "只有已发布的材料才需要更正说明；未发布的草稿请直接修改"
+    message_en_template = "Only a published material is corrected; edit a draft instead"
+
+
+class CorrectionPending(PublicityError):
+    code = "correction_pending"
+    message_zh_template = "该材料已有一份未发布的更正说明，请先完成它"
+    message_en_template = (
+        "A correction notice of this material is not published yet; finish it first"
+    )

@@ -187,8 +187,12 @@ class PublicityHandlers:
         revision = await self.runtime.store.pool.fetchrow(
             "SELECT revision, status FROM materials WHERE material_id = $1", cmd.material_id
         )
+        corrections = [
+            str(r.data["material_id"]) for r in recorded if r.type == "CorrectionNoteDrafted"
+        ]
         return {
             **outcome(recorded),
+            **({"correction_id": corrections[0]} if corrections else {}),
             "material_id": str(cmd.material_id),
             "revision": revision["revision"] if revision else None,
             "status": revision["status"] if revision else None,

@@ -17,6 +17,7 @@ from shared.contracts import review as rev
 from shared.contracts import rewards as rew
 from shared.contracts.publicity import (
     CorrectionDrafted,
+    CorrectionNoteDrafted,
     HonorRollUpdated,
     MaterialApproved,
     MaterialEdited,
@@ -165,6 +166,18 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.content.title,
                 _content(event),
                 event.nomination_id,
+                event.drafted_at,
+            )
+        case CorrectionNoteDrafted():
+            await conn.execute(
+                "INSERT INTO materials (material_id, round_id, kind, status, revision, "
+                "channels, title, content, created_at, updated_at) "
+                "VALUES ($1, $2, 'correction', 'draft', 1, $3, $4, $5, $6, $6)",
+                event.material_id,
+                event.round_id,
+                list(event.channels),
+                event.content.title,
+                _content(event),
                 event.drafted_at,
             )
         case _:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.publicity import reports
+from services.publicity import reports, tables
 from services.publicity.domain import FIELD_LABELS
 from services.publicity.errors import MaterialNotFound
 from services.publicity.rendering import (
@@ -58,7 +58,12 @@ class GetDraft(Query):
 
 class GetArtefact(Query):
     material_id: uuid.UUID
-    format: Literal["html", "svg", "docx", "srt", "json"]
+    format: Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
+
+
+class GetVideo(Query):
+    material_id: uuid.UUID
+    content: bool = False  # with the MP4 (base64) when rendered
 
 
 class GetHonorRoll(Query):
@@ -84,7 +89,7 @@ class ReportScope(Query):
 
 
 class GetReport(ReportScope):
-    format: Literal["json", "csv", "html"] = "json"
+    format: Literal["json", "csv", "xlsx", "docx", "html"] = "json"
 
 
 class GetReportChart(ReportScope):
@@ -158,7 +163,7 @@ class PublicityQueries:
         )
         return item
 
-    async def _facts(self, round_id: str) -> RoundFacts:
+    async def facts(self, round_id: str) -> RoundFacts:
         row = await self.pool.fetchrow(
             "SELECT * FROM publicity_rounds WHERE round_id = $1", round_id
         )
@@ -183,7 +188,7 @@ class PublicityQueries:
         return row
 
     @staticmethod
-    def _doc(row: asyncpg.Record) -> MaterialDoc:
+    def doc(row: asyncpg.Record) -> MaterialDoc:
         return MaterialDoc(
             material_id=row["material_id"],
             kind=row["kind"],
@@ -194,8 +199,8 @@ class PublicityQueries:
 
     async def draft(self, q: GetDraft) -> dict[str, Any]:
         row = await self._material(q.material_id)
-        facts = await self._facts(row["round_id"])
-        view = build_view(facts, self._doc(row), self.render_settings)
+        facts = await self.facts(row["round_id"])
+        view = build_view(facts, self.doc(row), self.render_settings)
         history = await self._history(row["round_id"], q.material_id, facts)
         return {
             **self._summary(row),
@@ -215,7 +220,7 @@ class PublicityQueries:
                 }
                 for s in row["content"]["sections"]
             ],
-            "html": render_html(view),
+            "html": render_html(view, self.render_settings),
             "history": history,
         }
 
@@ -290,6 +295,8 @@ class PublicityQueries:
             who = name_of(data.get("removed_nomination_id"))
             zh = f"撤销{who}的荣誉后修订草稿（第{revision}版）"
             en = f"Draft revised after {who}'s award was revoked (revision {revision})"
+        elif type_ == "CorrectionNoteDrafted":
+            zh, en = "起草更正说明", "Correction notice drafted"
         elif type_ == "CorrectionDrafted":
             who = name_of(data.get("nomination_id"))
             zh = f"撤销{who}的荣誉后生成更正说明"
@@ -305,8 +312,8 @@ class PublicityQueries:
                 f"A {row['kind']} has no {q.format} form (choose from {', '.join(formats)})",
                 formats=list(formats),
             )
-        facts = await self._facts(row["round_id"])
-        view = build_view(facts, self._doc(row), self.render_settings)
+        facts = await self.facts(row["round_id"])
+        view = build_view(facts, self.doc(row), self.render_settings)
         artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
         binary = isinstance(artefact.content, bytes)
         return {
@@ -440,7 +447,31 @@ class PublicityQueries:
                 "filename": f"report-{q.key}.csv",
                 "media_type": "text/csv; charset=utf-8",
                 "encoding": "utf-8",
-                "content": reports.to_csv(data),
+                "content": tables.to_csv(data),
+            }
+        if q.format in ("xlsx", "docx"):
+            if q.format == "xlsx":
+                content = await asyncio.to_thread(tables.to_xlsx, data)
+                media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            else:
+                font = self.settings.publicity_chart_font
+
+                def draw(chart: str) -> bytes:
+                    return reports.render_chart(data, chart, "png", font)  # type: ignore[arg-type]
+
+                content = await asyncio.to_thread(
+                    tables.to_docx_chapter,
+                    data,
+                    reports.charts_for(q.scope),
+                    draw,
+                    self.settings.publicity_department,
+                )
+                media = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            return {
+                "filename": f"report-{q.key}.{q.format}",
+                "media_type": media,
+                "encoding": "base64",
+                "content": base64.b64encode(content).decode(),
             }
         page = await asyncio.to_thread(
             reports.render_page, data, self.settings.publicity_chart_font

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import io
 import json
-import unicodedata
+import logging
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
 import docx
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
+import jieba
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from services.publicity.document import render_docx
 from services.publicity.domain import date_zh, one_line, weekday_zh
+from services.publicity.fonts import find_cjk_font
+from services.publicity.linebreak import break_lines, text_width
+from services.publicity.poster import PosterContent, PosterEntry, render_a3_pdf, render_png
 from shared.clock import SHANGHAI
 from shared.contracts.nomination import MeasurableResult
 from shared.contracts.publicity import (
@@ -40,18 +43,21 @@ from shared.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-Format = Literal["html", "svg", "docx", "srt", "json"]
+Format = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
 
 FORMATS: dict[str, tuple[Format, ...]] = {
-    "honor_roll": ("html", "svg"),
+    "honor_roll": ("html", "svg", "png", "pdf"),  # png: phone poster; pdf: A3 poster
     "bulletin": ("html", "docx"),
-    "official_account": ("html",),
+    "official_account": ("html", "zip"),  # zip: the article, its title and cover image
     "storyboard": ("html", "srt", "json"),
     "correction": ("html", "docx"),
 }
 MEDIA_TYPES: dict[str, str] = {
     "html": "text/html; charset=utf-8",
     "svg": "image/svg+xml",
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "srt": "application/x-subrip; charset=utf-8",
     "json": "application/json",
@@ -80,6 +86,34 @@ class RenderSettings:
     department: str = "党群工作部"
     title_card_s: int = 4
     subtitle_chars: int = 16
+    bulletin_masthead: str = ""  # empty: the organisation's name + 工会简报
+    bulletin_issue_offset: int = 0
+    bulletin_report_to: str = "集团公司工会"
+    bulletin_copy_to: str = "分公司党委、行政领导班子成员"
+    bulletin_send_to: str = "各基层单位党支部、工会分会"
+    font_file: str = ""  # a CJK font for pictures; empty: one fontconfig knows
+    article_source: str = ""
+    article_editor: str = ""
+    article_reviewer: str = ""
+
+    @property
+    def article_footer(self) -> tuple[str, str, str]:
+        """来源, 编辑, 审核 of the official-account article."""
+        union = f"{self.organisation}工会"
+        return (
+            self.article_source or union,
+            self.article_editor or self.department,
+            self.article_reviewer or union,
+        )
+
+    @property
+    def masthead(self) -> str:
+        return self.bulletin_masthead or f"{self.organisation}工会简报"
+
+    def issue_zh(self, round_id: str) -> str:
+        """The bulletin's issue number (期号), e.g. 2026年第3期: offset + the round's index."""
+        period = RoundPeriod.parse(round_id)
+        return f"{period.year}年第{self.bulletin_issue_offset + period.index}期"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderSettings:
@@ -88,6 +122,15 @@ class RenderSettings:
             department=settings.publicity_department,
             title_card_s=settings.publicity_title_card_s,
             subtitle_chars=settings.publicity_subtitle_chars,
+            bulletin_masthead=settings.publicity_bulletin_masthead,
+            bulletin_issue_offset=settings.publicity_bulletin_issue_offset,
+            bulletin_report_to=settings.publicity_bulletin_report_to,
+            bulletin_copy_to=settings.publicity_bulletin_copy_to,
+            bulletin_send_to=settings.publicity_bulletin_send_to,
+            font_file=settings.publicity_chart_font,
+            article_source=settings.publicity_article_source,
+            article_editor=settings.publicity_article_editor,
+            article_reviewer=settings.publicity_article_reviewer,
         )
 
 
@@ -153,6 +196,8 @@ class View:
     entries: list[EntryView] = field(default_factory=list)
     total_duration: str = ""
     total_ms: int = 0
+    opening_ms: int = 0  # the meeting video's opening title (storyboard only)
+    closing_start_ms: int = 0  # … and its closing card, up to total_ms
 
 
 _DIGITS_ZH = "零一二三四五六七八九"
@@ -167,17 +212,31 @@ def ordinal_zh(n: int) -> str:
     return head + (_DIGITS_ZH[ones] if ones else "")
 
 
-_UNITS_ZH = {"CNY": "元", "RMB": "元"}
+_UNITS_ZH = {"CNY": "元", "RMB": "元", "元": "元"}
+
+
+def plain_number(value: Decimal) -> str:
+    """120000 → 120000, 3.50 → 3.5: no exponent, no trailing zeros."""
+    if value == value.to_integral_value():
+        return format(value.quantize(Decimal(1)), "f")
+    return format(value.normalize(), "f")
+
+
+def amount_zh(value: Decimal, unit: str) -> str:
+    """A quantity the way Chinese documents write it: money from 10,000 yuan in 万元 (from
+    10^8 in 亿元), at most two decimals (3200000 → 320万元, 812000 → 81.2万元); other
+    units as they are (3.5%)."""
+    if _UNITS_ZH.get(unit) == "元":
+        for scale, name in ((Decimal(100_000_000), "亿元"), (Decimal(10_000), "万元")):
+            if abs(value) >= scale:
+                return plain_number((value / scale).quantize(Decimal("0.01"))) + name
+        return plain_number(value) + "元"
+    return plain_number(value) + unit
 
 
 def result_text(result: MeasurableResult) -> str:
-    """E.g. 节约成本：120000元 — integral values without decimals, units in Chinese where known."""
-    value = result.value
-    if value == value.to_integral_value():
-        number = format(value.quantize(Decimal(1)), "f")
-    else:
-        number = format(value.normalize(), "f")
-    return f"{result.metric}：{number}{_UNITS_ZH.get(result.unit, result.unit)}"
+    """E.g. 节约成本12万元 — one measured result, its amount written the Chinese way."""
+    return f"{result.metric}{amount_zh(result.value, result.unit)}"
 
 
 def paragraphs(text: str) -> list[str]:
@@ -196,7 +255,9 @@ def clock_text(ms: int, *, srt: bool = False) -> str:
 def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
     issued_on = (doc.issued_at or facts.result_published_at).astimezone(SHANGHAI).date()
     entries: list[EntryView] = []
-    at_ms = 0
+    video = doc.kind == "storyboard"
+    opening_ms = rs.title_card_s * 1000 if video else 0
+    at_ms = opening_ms
     for index, section in enumerate(doc.content.sections, start=1):
         winner = facts.winners.get(section.nomination_id)
         start_ms, end_ms = at_ms, at_ms + section.duration_s * 1000
@@ -222,6 +283,8 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
                 end_ms=end_ms,
             )
         )
+    # The closing card: long enough to read its words (about 5 characters a second).
+    closing_ms = max(rs.title_card_s, -(-len(doc.content.closing) // 5)) * 1000 if video else 0
     return View(
         round_id=facts.round_id,
         round_label=RoundPeriod.parse(facts.round_id).label_zh,
@@ -238,42 +301,29 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
         meeting_date_zh=date_zh(facts.meeting_date),
         meeting_weekday_zh=weekday_zh(facts.meeting_date),
         entries=entries,
-        total_duration=clock_text(at_ms),
-        total_ms=at_ms,
+        total_duration=clock_text(at_ms + closing_ms),
+        total_ms=at_ms + closing_ms,
+        opening_ms=opening_ms,
+        closing_start_ms=at_ms,
     )
 
 
 # --- HTML -----------------------------------------------------------------------------------
 
 
-def render_html(view: View) -> str:
-    return _env.get_template(f"{view.kind}.html.j2").render(v=view)
+def render_html(view: View, rs: RenderSettings | None = None) -> str:
+    plan = shots(view) if view.kind == "storyboard" else []
+    footer = (rs or RenderSettings()).article_footer
+    return _env.get_template(f"{view.kind}.html.j2").render(v=view, shots=plan, footer=footer)
 
 
 # --- The honor roll poster (SVG) ------------------------------------------------------------
 
 
-def text_width(text: str) -> float:
-    """Width in ems: wide (CJK) characters 1, others about half."""
-    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.55 for c in text)
-
-
-_NO_LINE_START = "，。、；：！？）》」』”’,.;:!?)"
-
-
 def wrap(text: str, width_em: float, max_lines: int | None = None) -> list[str]:
-    """Lines of at most `width_em`; the last kept line ends with an ellipsis if cut."""
-    lines: list[str] = []
-    current = ""
-    for char in one_line(text):
-        # Closing punctuation never starts a line (禁则): it hangs over the margin instead.
-        if text_width(current + char) > width_em and char not in _NO_LINE_START:
-            lines.append(current)
-            current = char.lstrip()
-        else:
-            current += char
-    if current:
-        lines.append(current)
+    """Lines of at most `width_em` by the Chinese line-breaking rules (linebreak.py); the last
+    kept line ends with an ellipsis if cut to `max_lines`."""
+    lines = break_lines(one_line(text), width_em)
     if max_lines is not None and len(lines) > max_lines:
         lines = lines[:max_lines]
         last = lines[-1]
@@ -355,104 +405,85 @@ def render_svg(view: View) -> str:
     return _env.get_template("honor_roll.svg.j2").render(p=poster_layout(view))
 
 
-# --- Bulletin and correction as .docx -------------------------------------------------------
-
-_BODY_FONT = "仿宋"
-_TITLE_FONT = "黑体"
+# --- The honor roll poster as a picture (PNG for phones, A3 PDF for print): poster.py ------
 
 
-def render_docx(view: View) -> bytes:
-    """A Word document that opens in Word and WPS; text goes in as runs, never as markup."""
-    document = docx.Document()
-
-    def east_asian(run: Any, font: str) -> None:
-        run.font.name = font
-        run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), font)
-
-    normal = document.styles["Normal"]
-    normal.font.name = _BODY_FONT
-    normal.font.size = Pt(14)
-    normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), _BODY_FONT)
-
-    def para(
-        text: str,
-        *,
-        size: float = 14,
-        bold: bool = False,
-        font: str = _BODY_FONT,
-        align: Any = None,
-        indent: bool = False,
-        color: RGBColor | None = None,
-    ) -> None:
-        paragraph = document.add_paragraph()
-        if align is not None:
-            paragraph.alignment = align
-        if indent:
-            paragraph.paragraph_format.first_line_indent = Pt(size * 2)
-        run = paragraph.add_run(text)
-        run.font.size = Pt(size)
-        run.font.bold = bold
-        if color is not None:
-            run.font.color.rgb = color
-        east_asian(run, font)
-
-    red = RGBColor(0xB7, 0x1C, 0x1C)
-    if view.kind == "bulletin":
-        para(
-            f"{view.organisation}简报",
-            size=26,
-            bold=True,
-            font=_TITLE_FONT,
-            align=WD_ALIGN_PARAGRAPH.CENTER,
-            color=red,
-        )
-        para(f"{view.department}　{view.issued_on_zh}", size=12, align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(view.title, size=20, bold=True, font=_TITLE_FONT, align=WD_ALIGN_PARAGRAPH.CENTER)
-    para(view.lead, indent=True)
-    for entry in view.entries:
-        if view.kind == "bulletin":
-            para(
-                f"{entry.ordinal_zh}、{entry.category_zh}　{entry.name}",
-                size=16,
-                bold=True,
-                font=_TITLE_FONT,
+def poster_content(view: View) -> PosterContent:
+    return PosterContent(
+        subtitle=f"{view.round_label}“五朵金花”",
+        lead=view.lead,
+        entries=tuple(
+            PosterEntry(
+                e.nomination_id,
+                e.category_zh,
+                e.name,
+                f"{e.unit_name}　{e.position}",
+                one_line(e.text),
+                e.photo_slot,
             )
-            para(f"{entry.unit_name}　{entry.position}", size=12)
-        for text in entry.paragraphs:
-            para(text, indent=True)
-        if entry.results and view.kind == "bulletin":
-            para("主要业绩：" + "；".join(entry.results), size=12)
-    para(view.closing, indent=True)
-    para(f"{view.organisation}工会　{view.department}", align=WD_ALIGN_PARAGRAPH.RIGHT)
-    para(view.issued_on_zh, align=WD_ALIGN_PARAGRAPH.RIGHT)
+            for e in view.entries
+        ),
+        closing=view.closing,
+        signature=f"{view.organisation}工会　{view.issued_on_zh}",
+    )
 
-    issued = datetime.combine(view.issued_on, datetime.min.time(), UTC)
-    core = document.core_properties
-    core.title = view.title
-    core.author = view.department
-    core.last_modified_by = view.department
-    core.created = issued
-    core.modified = issued
-    core.revision = 1
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+
+def poster_font(rs: RenderSettings) -> Path:
+    font = find_cjk_font(rs.font_file)
+    if font is None:
+        raise RuntimeError(
+            "no CJK font for the poster: install fonts-wqy-microhei "
+            "(or set FLOWERS_PUBLICITY_CHART_FONT)"
+        )
+    return font
+
+
+# --- Bulletin and correction as .docx: services/publicity/document.py ---------------------
 
 
 # --- The meeting video: subtitles and the storyboard as data -----------------------------
 
 _BREAKS = "，。；！？、：,.;!?:"
+_NUMERALS = set("零一二三四五六七八九十百千万亿两半几余多0123456789.%")
+# Words jieba's dictionary lacks that must never be cut (the campaign's own phrases).
+_WORDS = ("急难愁盼", "五朵金花", "红花献给你", "二次创业", "月度作业计划会", "管网快修六步法")
+_tokenizer: jieba.Tokenizer | None = None
+
+
+def words(text: str) -> list[str]:
+    """Word pieces (jieba), a number kept with what it counts (四小时, 二十五天, 3.5%)."""
+    global _tokenizer
+    if _tokenizer is None:
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        for word in _WORDS:
+            tokenizer.add_word(word)
+        _tokenizer = tokenizer
+    out: list[str] = []
+    for word in _tokenizer.lcut(text):
+        if out and set(out[-1]) <= _NUMERALS and word[0] not in _BREAKS and not word.isspace():
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
+
+
+_SUBTITLE_SAFE = str.maketrans({"<": "＜", ">": "＞", "{": "｛", "}": "｝"})
 
 
 def subtitle_text(text: str) -> str:
-    """One subtitle line: no line breaks, no angle brackets a player could take for a tag."""
-    return one_line(text).replace("<", "＜").replace(">", "＞")
+    """One subtitle line: no line breaks, no angle brackets a player could take for a tag and
+    no braces libass would take for an override ({\\fs200}): their full-width forms instead."""
+    return one_line(text).translate(_SUBTITLE_SAFE)
 
 
 def chunks(text: str, limit: int) -> list[str]:
     """Subtitle lines of at most `limit` characters (a closing punctuation mark may hang
-    over): phrases (up to a punctuation mark) are packed whole; only a phrase longer than a
-    line is cut."""
+    over), never truncated: phrases (up to a punctuation mark) are packed whole; a phrase
+    longer than a line is broken between words (jieba), never inside one; only a single word
+    longer than a line is cut."""
+    lines: list[str] = []
+    line = ""
     phrases: list[str] = []
     current = ""
     for char in subtitle_text(text):
@@ -462,25 +493,33 @@ def chunks(text: str, limit: int) -> list[str]:
             current = ""
     if current:
         phrases.append(current)
-    lines: list[str] = []
-    line = ""
     for phrase in (p.strip() for p in phrases):
-        if len(phrase) > limit and not (len(phrase) == limit + 1 and phrase[-1] in _BREAKS):
-            # Too long even alone: cut into near-equal pieces, not one full line and a stub.
-            if line:
-                lines.append(line)
-                line = ""
-            pieces = -(-len(phrase) // limit)
-            size = -(-len(phrase) // pieces)
-            lines.extend(phrase[i : i + size] for i in range(0, len(phrase) - size, size))
-            phrase = phrase[(pieces - 1) * size :]
-        if line and len(line) + len(phrase) > limit:
+        if not phrase:
+            continue
+        if len(line) + len(phrase) <= limit or (
+            len(line) + len(phrase) == limit + 1 and phrase[-1] in _BREAKS
+        ):
+            line += phrase
+            continue
+        if line:
             lines.append(line)
             line = ""
-        line += phrase
+        for word in words(phrase):
+            pieces = [word[i : i + limit] for i in range(0, len(word), limit)]
+            for piece in pieces:
+                hangs = len(piece) == 1 and piece in _BREAKS
+                if line and len(line) + len(piece) > limit and not hangs:
+                    lines.append(line)
+                    line = ""
+                line += piece
     if line:
         lines.append(line)
-    return [c for c in (line.strip() for line in lines) if c]
+    return [c for c in (x.strip() for x in lines) if c]
+
+
+def opening_title(view: View) -> str:
+    """The video's opening words (the storyboard's own title names the script, not the film)."""
+    return f"{view.round_label}“五朵金花”"
 
 
 @dataclass(frozen=True)
@@ -491,25 +530,38 @@ class Cue:
     text: str
 
 
+def _spread(lines: list[str], start: int, end: int) -> list[tuple[int, int, str]]:
+    """Lines timed in proportion to their length, filling [start, end) exactly."""
+    total = sum(len(line) for line in lines)
+    out: list[tuple[int, int, str]] = []
+    cumulative = 0
+    for line in lines:
+        line_start = start + (end - start) * cumulative // total
+        cumulative += len(line)
+        out.append((line_start, start + (end - start) * cumulative // total, line))
+    return out
+
+
 def cues(view: View, rs: RenderSettings) -> list[Cue]:
-    """Per segment: the caption during the title card, then the deeds summary in lines
-    timed in proportion to their length; each segment's cues fill exactly its duration."""
-    out: list[Cue] = []
+    """The opening title, then per segment the caption during the title card and the deeds
+    summary in lines timed in proportion to their length, then the closing card: the cues
+    cover the video from its first to its last millisecond."""
+    timed: list[tuple[int, int, str]] = []
+    if view.opening_ms:
+        timed += _spread(chunks(opening_title(view), rs.subtitle_chars), 0, view.opening_ms)
     for entry in view.entries:
         start, end = entry.start_ms, entry.end_ms
         lines = chunks(entry.text, rs.subtitle_chars)
         duration = end - start
         title_ms = min(rs.title_card_s * 1000, duration // 2) if lines else duration
-        out.append(Cue(len(out) + 1, start, start + title_ms, subtitle_text(entry.caption)))
-        body_start, body_ms = start + title_ms, duration - title_ms
-        total_chars = sum(len(line) for line in lines)
-        cumulative = 0
-        for line in lines:
-            line_start = body_start + body_ms * cumulative // total_chars
-            cumulative += len(line)
-            line_end = body_start + body_ms * cumulative // total_chars
-            out.append(Cue(len(out) + 1, line_start, line_end, line))
-    return out
+        timed.append((start, start + title_ms, subtitle_text(entry.caption)))
+        if lines:
+            timed += _spread(lines, start + title_ms, end)
+    if view.total_ms > view.closing_start_ms and view.closing:
+        timed += _spread(
+            chunks(view.closing, rs.subtitle_chars), view.closing_start_ms, view.total_ms
+        )
+    return [Cue(i, start, end, text) for i, (start, end, text) in enumerate(timed, start=1)]
 
 
 def render_srt(view: View, rs: RenderSettings) -> str:
@@ -521,13 +573,92 @@ def render_srt(view: View, rs: RenderSettings) -> str:
     return "\n".join(blocks)
 
 
+@dataclass(frozen=True)
+class Shot:
+    """One row of the storyboard: what the video shows and plays, and when."""
+
+    kind: Literal["opening", "winner", "closing"]
+    start_ms: int
+    end_ms: int
+    shot_size: str  # 景别
+    picture: str  # 画面
+    narration: str  # 解说词
+    music: str  # 音乐
+    caption: str  # the title card's words
+    nomination_id: str = ""
+
+    @property
+    def start(self) -> str:
+        return clock_text(self.start_ms)
+
+    @property
+    def end(self) -> str:
+        return clock_text(self.end_ms)
+
+
+def shots(view: View) -> list[Shot]:
+    """The video's plan: the opening title, one shot per winner, the closing card."""
+    out = [
+        Shot(
+            "opening",
+            0,
+            view.opening_ms,
+            "全景",
+            f"片头：红色背景，金色标题“{opening_title(view)}”，落款{view.organisation}工会",
+            f"{opening_title(view)}评选结果揭晓。",
+            "片头音乐起（激昂）",
+            opening_title(view),
+        )
+    ]
+    for e in view.entries:
+        out.append(
+            Shot(
+                "winner",
+                e.start_ms,
+                e.end_ms,
+                "中景→近景（照片缓推）",
+                f"标题卡“{e.category_zh}　{e.name}”；{e.photo_slot}；字幕：事迹摘要",
+                e.text,
+                "背景音乐（舒缓，低于解说）",
+                e.caption,
+                e.nomination_id,
+            )
+        )
+    out.append(
+        Shot(
+            "closing",
+            view.closing_start_ms,
+            view.total_ms,
+            "全景",
+            f"片尾字卡：{view.closing}",
+            view.closing,
+            "音乐渐强后淡出",
+            view.closing,
+        )
+    )
+    return out
+
+
 def storyboard_data(view: View, rs: RenderSettings) -> dict[str, Any]:
     return {
         "round_id": view.round_id,
         "title": view.title,
         "meeting_date": view.meeting_date,
         "meeting_date_zh": view.meeting_date_zh,
-        "total_s": view.total_ms // 1000,
+        "total_s": view.total_ms / 1000,
+        "shots": [
+            {
+                "kind": shot.kind,
+                "start_s": shot.start_ms / 1000,
+                "end_s": shot.end_ms / 1000,
+                "shot_size": shot.shot_size,
+                "picture": shot.picture,
+                "narration": shot.narration,
+                "music": shot.music,
+                "caption": shot.caption,
+            }
+            for shot in shots(view)
+        ],
         "segments": [
             {
                 "index": i,
@@ -553,6 +684,25 @@ def safe_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
+# --- The official-account article as a package for the department's own upload -----------
+
+_FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entries' time: the same content, the same bytes
+
+
+def article_package(view: View, rs: RenderSettings, photos: Mapping[str, bytes]) -> bytes:
+    """article.html (the body to paste, inline styles only), title.txt (for WeChat's title
+    field) and cover.png (the honor-roll poster of the same winners, 1080 × 1920)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, data in (
+            ("article.html", render_html(view, rs).encode()),
+            ("title.txt", (view.title + "\n").encode()),
+            ("cover.png", render_png(poster_content(view), poster_font(rs), photos)),
+        ):
+            package.writestr(zipfile.ZipInfo(name, _FIXED_TIME), data)
+    return buffer.getvalue()
+
+
 # --- One entry point -----------------------------------------------------------------------
 
 
@@ -563,17 +713,25 @@ class Artefact:
     content: bytes | str  # bytes for binary formats, text otherwise
 
 
-def render(view: View, fmt: str, rs: RenderSettings) -> Artefact:
+def render(
+    view: View, fmt: str, rs: RenderSettings, photos: Mapping[str, bytes] | None = None
+) -> Artefact:
     if fmt not in FORMATS[view.kind]:
         raise ValueError(f"{view.kind} has no {fmt} form")
     name = f"{view.round_id}-{view.kind}.{fmt}"
     content: bytes | str
     if fmt == "html":
-        content = render_html(view)
+        content = render_html(view, rs)
     elif fmt == "svg":
         content = render_svg(view)
+    elif fmt == "png":
+        content = render_png(poster_content(view), poster_font(rs), photos or {})
+    elif fmt == "pdf":
+        content = render_a3_pdf(poster_content(view), poster_font(rs), photos or {})
+    elif fmt == "zip":
+        content = article_package(view, rs, photos or {})
     elif fmt == "docx":
-        content = render_docx(view)
+        content = render_docx(view, rs)
     elif fmt == "srt":
         content = render_srt(view, rs)
     else:

@@ -9,18 +9,14 @@ JSON-ready data. Rates are ratios with four decimals, scores have two; both are 
 from __future__ import annotations
 
 import base64
-import csv
 import io
-import shutil
 import statistics
-import subprocess
 import threading
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any, Literal, cast
 from uuid import UUID
 
@@ -28,6 +24,7 @@ from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from services.publicity.fonts import find_cjk_font
 from services.publicity.rendering import environment
 from shared.contracts.common import Category
 from shared.logging import get_logger
@@ -375,111 +372,7 @@ def _participation(
 
 # --- CSV --------------------------------------------------------------------------------------
 
-CSV_HEADER = ("分项", "范围", "单位编码", "单位名称", "类别", "指标", "数值", "说明")
-_METRICS_ZH = {
-    "nominations": "提名数",
-    "accepted": "审核通过数",
-    "rejected": "审核未通过数",
-    "pending_audit": "待审核数",
-    "acceptance_rate": "通过率",
-    "rejection_rate": "未通过率",
-    "winners": "获奖数",
-    "withdrawn": "撤回数",
-    "vetoed": "否决数",
-    "revoked": "撤销荣誉数",
-    "units_total": "单位总数",
-    "units_nominating": "有提名的单位数",
-    "count": "评分提名数",
-    "min": "最低分",
-    "max": "最高分",
-    "mean": "平均分",
-    "median": "中位数",
-    "stdev": "标准差",
-    "panel_spread_mean": "评委分差均值",
-    "panel_spread_max": "评委分差最大值",
-}
-
-
-def _cell(value: Any) -> str:
-    """A cell Excel/WPS will not run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def to_csv(report: dict[str, Any]) -> str:
-    """Tidy rows (one figure per row), UTF-8 with a byte-order mark so Excel reads Chinese."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    scope = report["label_zh"]
-
-    def row(
-        section: str,
-        metric: str,
-        value: Any,
-        *,
-        where: str = scope,
-        unit: tuple[str, str] = ("", ""),
-        category: str = "",
-        note: str = "",
-    ) -> None:
-        writer.writerow(
-            [_cell(v) for v in (section, where, unit[0], unit[1], category, metric, value, note)]
-        )
-
-    counts = (
-        "nominations",
-        "accepted",
-        "rejected",
-        "pending_audit",
-        "acceptance_rate",
-        "rejection_rate",
-        "winners",
-    )
-    totals = report["totals"]
-    for key in (*counts, "withdrawn", "vetoed", "revoked", "units_total", "units_nominating"):
-        row("总体", _METRICS_ZH[key], totals[key])
-    award = totals["award_total"]
-    row("总体", "奖励金额", award["amount"], note=award["currency"])
-    if report["scope"] == "year":
-        for r in report["by_round"]:
-            for key in counts:
-                row("轮次", _METRICS_ZH[key], r[key], where=r["label_zh"])
-    for u in report["by_unit"]:
-        unit = (u["unit_code"], u["unit_name"])
-        for key in counts:
-            row("单位", _METRICS_ZH[key], u[key], unit=unit)
-        for c in Category:
-            row("单位", "提名数", u["by_category"][c.value], unit=unit, category=c.label_zh)
-    for c in report["by_category"]:
-        for key in counts:
-            row("类别", _METRICS_ZH[key], c[key], category=c["label_zh"])
-        for key in ("count", "min", "max", "mean", "median", "stdev", "panel_spread_mean"):
-            row("评分", _METRICS_ZH[key], c["scores"][key], category=c["label_zh"])
-    for key in ("count", "min", "max", "mean", "median", "stdev", "panel_spread_mean"):
-        row("评分", _METRICS_ZH[key], report["scores"][key])
-    for r in report["rejection_reasons"]:
-        row("未通过原因", "未通过数", r["count"], note=r["reason"])
-    for w in report["winners"]:
-        row(
-            "获奖名单",
-            "综合得分",
-            w["score"],
-            where=RoundPeriod.parse(w["round_id"]).label_zh,
-            unit=(w["unit_code"], w["unit_name"]),
-            category=w["label_zh"],
-            note=f"{w['name']}（{w['employee_no']}）" + ("，已撤销" if w["revoked"] else ""),
-        )
-    for p in report["participation"]:
-        for round_id, n in p["rounds"].items():
-            row(
-                "单位参与",
-                "提名数",
-                n,
-                where=RoundPeriod.parse(round_id).label_zh,
-                unit=(p["unit_code"], p["unit_name"]),
-            )
-    return "\ufeff" + buffer.getvalue()
+# The CSV, the .xlsx and the .docx chapter: services/publicity/tables.py (wide tables).
 
 
 # --- Charts -----------------------------------------------------------------------------------
@@ -488,34 +381,6 @@ _font_lock = threading.Lock()
 _render_lock = threading.Lock()
 _font_family: str | None = None
 _font_checked = False
-_CJK_HINTS = ("wqy", "wenquanyi", "noto sans cjk", "noto serif cjk", "source han", "simhei",
-              "simsun", "microsoft yahei", "pingfang", "heiti", "droid sans fallback")  # fmt: skip
-
-
-def _fc_list() -> list[str]:
-    if shutil.which("fc-list") is None:
-        return []
-    try:
-        result = subprocess.run(
-            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.strip()]
-
-
-def find_cjk_font(explicit: str = "") -> Path | None:
-    """A font file with Chinese glyphs: the configured one, else one fontconfig knows."""
-    if explicit and Path(explicit).is_file():
-        return Path(explicit)
-    files = sorted(_fc_list(), key=lambda f: (not any(h in f.lower() for h in _CJK_HINTS), f))
-    for name in files:
-        if Path(name).is_file():
-            return Path(name)
-    for entry in font_manager.fontManager.ttflist:
-        if any(h in entry.name.lower() for h in _CJK_HINTS):
-            return Path(entry.fname)
-    return None
 
 
 def cjk_font_family(explicit: str = "") -> str | None:

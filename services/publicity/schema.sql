@@ -100,3 +100,4 @@ CREATE TABLE IF NOT EXISTS stat_awards (
     currency        text    NOT NULL,
     revoked         boolean NOT NULL DEFAULT false
 );
+

@@ -219,6 +219,24 @@ class CorrectionDrafted(PublicityEvent):
     drafted_at: AwareDatetime
 
 
+class CorrectionNoteDrafted(PublicityEvent):
+    """The department drafted a correction notice (更正说明) of a published material from its
+    page; the original stays as it was published. It goes through the same workflow."""
+
+    material_id: UUID
+    kind: Literal["correction"] = "correction"
+    corrects: UUID
+    channels: tuple[Channel, ...]
+    content: MaterialContent
+    drafted_by: str
+    drafted_at: AwareDatetime
+
+
+def correction_id_for(round_id: str, corrected: UUID, number: int) -> UUID:
+    """The id of the `number`-th correction notice (from 1) of a published material."""
+    return uuid.uuid5(MATERIAL_NAMESPACE, f"{round_id}/correction-of/{corrected}/{number}")
+
+
 registry = EventRegistry(
     [
         MaterialsDrafted,
@@ -229,5 +247,6 @@ registry = EventRegistry(
         HonorRollUpdated,
         MaterialRevised,
         CorrectionDrafted,
+        CorrectionNoteDrafted,
     ]
 )

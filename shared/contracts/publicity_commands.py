@@ -68,10 +68,20 @@ class ApproveMaterial(MaterialCommand):
     expected_revision: int | None = None
 
 
+class RenderVideo(MaterialCommand):
+    """Render the meeting video of an approved storyboard, in the background."""
+
+
 class PublishMaterial(MaterialCommand):
     """Mark the approved draft published on one channel."""
 
     channel: Channel
 
 
-MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial
+class CorrectMaterial(MaterialCommand):
+    """Draft a correction notice of a published material: what was wrong and what is right."""
+
+    correction: Paragraph = Field(min_length=1)
+
+
+MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial | CorrectMaterial

@@ -728,6 +728,21 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
             PUBLICITY_ONLY,
             data={"channel": ""},
         ),
+        Case("GET", draft + "/video", "/publicity/drafts/{pub_storyboard}/video", DRAFT_READERS),
+        Case(
+            "POST",
+            draft + "/correct",
+            "/publicity/drafts/{pub_storyboard}/correct",
+            PUBLICITY_ONLY,
+            data={"correction": ""},
+        ),
+        Case("POST", draft + "/video", "/publicity/drafts/{pub_storyboard}/video", PUBLICITY_ONLY),
+        Case(
+            "GET",
+            draft + "/video.mp4",
+            "/publicity/drafts/{pub_storyboard}/video.mp4",
+            DRAFT_READERS,
+        ),
         Case("GET", "/publicity/reports", f"/publicity/reports?{ROUND_REPORT}", REPORT_READERS),
         Case(
             "GET",

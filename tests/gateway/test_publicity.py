@@ -249,7 +249,17 @@ async def test_the_reports_page_shows_figures_charts_and_a_csv(gateway: Harness)
     )
     assert exported.headers["content-type"].startswith("text/csv")
     assert f"report-{PAST_ROUND}.csv" in exported.headers["content-disposition"]
-    assert exported.content.decode("utf-8-sig").startswith("分项,范围")
+    assert exported.content.decode("utf-8-sig").splitlines()[1].startswith("单位代码,单位,提名数")
+    workbook = await office.get(
+        f"/publicity/reports/download?scope=round&round_id={PAST_ROUND}&format=xlsx"
+    )
+    assert workbook.status_code == 200
+    assert workbook.content[:2] == b"PK"  # an .xlsx (zip)
+    chapter = await office.get(
+        f"/publicity/reports/download?scope=round&round_id={PAST_ROUND}&format=docx"
+    )
+    assert chapter.status_code == 200
+    assert f"report-{PAST_ROUND}.docx" in chapter.headers["content-disposition"]
     default = await office.get("/publicity/reports")  # the latest published round
     assert f'<option value="{PAST_ROUND}" selected>' in default.text
     year = await office.get("/publicity/reports?scope=year&year=2026")

@@ -10,9 +10,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import docx
+import openpyxl
 import pytest
 
-from services.publicity import reports
+from services.publicity import reports, tables
 from services.publicity.reports import NominationFact, ReportInput, ScoreFact, compute
 from shared.contracts.common import Category
 
@@ -198,26 +200,67 @@ def test_a_year_report_spans_its_rounds_and_each_units_participation() -> None:
     assert report["totals"]["pending_audit"] == 1
 
 
-def test_the_csv_is_tidy_chinese_and_safe_to_open_in_a_spreadsheet() -> None:
+def test_the_csv_is_a_wide_table_a_clerk_pastes_safe_to_open() -> None:
     facts = [*ROUND_FACTS, fact(30, "PS", H, audit="rejected", reason='=HYPERLINK("x")')]
     data = compute(
         ReportInput(
             "round", "2026-Q3", ("2026-Q3",), UNITS, facts, ROUND_SCORES, Decimal("500.00"), "CNY"
         )
     )
-    text = reports.to_csv(data)
+    text = tables.to_csv(data)
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert tuple(rows[0]) == reports.CSV_HEADER
-    assert all(len(r) == len(reports.CSV_HEADER) for r in rows)
-    overall = {r[5]: r[6] for r in rows if r[0] == "总体"}
-    assert overall["提名数"] == "9"
-    assert overall["审核未通过数"] == "3"
-    assert overall["奖励金额"] == "1000.00"
-    unit_rows = [r for r in rows if r[0] == "单位" and r[2] == "PS" and r[5] == "提名数" and r[4]]
-    assert {r[4]: r[6] for r in unit_rows}["拼搏之花"] == "1"
-    reasons = [r for r in rows if r[0] == "未通过原因"]
-    assert any(r[7] == '\'=HYPERLINK("x")' for r in reasons), "a formula is neutralised"
+    assert rows[0] == ["2026年第三季度各单位提名与审核情况"]
+    header = rows[1]
+    assert header[:8] == [
+        "单位代码",
+        "单位",
+        "提名数",
+        "审核通过",
+        "审核未通过",
+        "待审核",
+        "通过率",
+        "获奖数",
+    ]
+    assert header[8:] == [f"{c.label_zh}提名" for c in Category]
+    units = {r[0]: dict(zip(header, r, strict=True)) for r in rows[2 : 2 + len(UNITS) + 1]}
+    assert units["PS"]["拼搏之花提名"] == "1"
+    total = units[""]
+    assert total["单位"] == "合计"
+    assert total["提名数"] == "9"
+    assert total["审核未通过"] == "3"
+    assert total["通过率"].endswith("%")
+    flower_title = rows.index(["2026年第三季度各奖项情况"])
+    flowers = rows[flower_title + 2 : flower_title + 2 + len(Category)]
+    assert [r[0] for r in flowers] == [c.label_zh for c in Category]
+    assert all(not cell.startswith("=") for row in rows for cell in row), "no formula"
+
+
+def test_the_workbook_has_a_sheet_per_table_with_numbers_as_numbers() -> None:
+    book = openpyxl.load_workbook(io.BytesIO(tables.to_xlsx(round_report())))
+    assert book.sheetnames == ["各单位提名与审核情况", "各奖项情况", "获奖名单"]
+    sheet = book["各单位提名与审核情况"]
+    assert sheet["A2"].value == "单位代码"
+    assert isinstance(sheet["C3"].value, int | float)  # a number a clerk can sum
+    assert sheet.max_row == 2 + len(UNITS) + 1
+
+
+def test_the_word_chapter_holds_the_tables_and_the_charts() -> None:
+    report = round_report()
+    drawn: list[str] = []
+
+    def draw(chart: str) -> bytes:
+        drawn.append(chart)
+        return reports.render_chart(report, chart, "png")  # type: ignore[arg-type]
+
+    data = tables.to_docx_chapter(report, reports.charts_for("round"), draw, "党群工作部")
+    document = docx.Document(io.BytesIO(data))
+    assert len(document.tables) == 3
+    assert len(document.inline_shapes) == len(drawn) == len(reports.charts_for("round"))
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert "评选出“五朵金花”" in text
+    assert "图1" in text
+    assert document.core_properties.author == "党群工作部"
 
 
 @pytest.mark.parametrize("chart", list(reports.CHARTS))

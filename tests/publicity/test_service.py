@@ -193,7 +193,8 @@ async def test_the_department_edits_approves_publishes_and_a_revocation_corrects
     assert all(w.name in text for w in WINNERS)
     srt = await rpc.query("publicity", "artefact", {"material_id": storyboard, "format": "srt"})
     assert srt["encoding"] == "utf-8"
-    assert srt["content"].startswith("1\n00:00:00,000 --> 00:00:04,000\n拼搏之花·张伟\n")
+    assert srt["content"].startswith("1\n00:00:00,000 --> 00:00:04,000\n")  # the opening title
+    assert "\n00:00:04,000 --> 00:00:08,000\n拼搏之花·张伟\n" in srt["content"]
     with pytest.raises(RemoteError) as no_form:
         await rpc.query("publicity", "artefact", {"material_id": bulletin, "format": "srt"})
     assert no_form.value.error.code == "invalid_input"
@@ -388,7 +389,7 @@ async def test_report_figures_follow_the_events_of_a_round_with_known_counts(
     csv_reply = await rpc.query(
         "publicity", "report", {"scope": "year", "year": 2026, "format": "csv"}
     )
-    assert csv_reply["content"].startswith("\ufeff分项,范围")
+    assert csv_reply["content"].splitlines()[1].startswith("单位代码,单位,提名数")
     chart = await rpc.query(
         "publicity",
         "report_chart",

@@ -176,7 +176,7 @@ async def export_report(
     scope: Scope = "round",
     round_id: str | None = None,
     year: Year = None,
-    format: Annotated[str, Query(pattern="^(csv|html)$")] = "csv",
+    format: Annotated[str, Query(pattern="^(csv|xlsx|docx|html)$")] = "csv",
 ) -> Response:
     """The report as CSV (for Excel) or as an HTML page with its charts."""
     _scope_args(scope, round_id, year)

@@ -24,7 +24,13 @@ from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
-from shared.contracts.publicity_commands import ApproveMaterial, EditMaterial, PublishMaterial
+from shared.contracts.publicity_commands import (
+    ApproveMaterial,
+    CorrectMaterial,
+    EditMaterial,
+    PublishMaterial,
+    RenderVideo,
+)
 from shared.rpc import RemoteError
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -37,6 +43,11 @@ flash_messages(
         "draft_unchanged": ("没有改动。", "Nothing changed."),
         "draft_approved": ("已审核通过。", "The draft is approved."),
         "draft_published": ("已标记为发布。", "Marked as published."),
+        "correction_drafted": (
+            "已起草更正说明，请审核后发布；原材料保持不变。",
+            "A correction notice is drafted; approve and publish it. The original stays as it was.",
+        ),
+        "video_requested": ("已开始生成视频，进度见下。", "The video is being rendered."),
     }
 )
 
@@ -164,6 +175,88 @@ async def draft_download(
         form.refused(exc, {})
         return await _draft_page(request, principal, material_id, form, status_code=422)
     return download(file.content, file.filename, file.media_type)
+
+
+# --- The meeting video (rendered in the background by the service) --------------------------
+
+
+async def _video_page(
+    request: Request,
+    principal: Principal,
+    material_id: uuid.UUID,
+    form: FormState | None = None,
+    status_code: int = 200,
+) -> Response:
+    svc = services(request, principal)
+    item = await pub.draft(svc, material_id)
+    if item["kind"] != "storyboard":
+        raise Problem(
+            404, "not_found", ("只有会议短视频脚本有视频。", "Only a storyboard has a video.")
+        )
+    job = await pub.video(svc, material_id)
+    form = form or FormState()
+    response = _page(
+        request,
+        "publicity/video.html",
+        {
+            "item": item,
+            "job": job,
+            "percent": round(100 * float(job.get("progress") or 0)),
+            "job_label": pub.VIDEO_STATUS_LABELS[job["status"]],
+            **form.for_page(locale_of(request)),
+        },
+        principal,
+        status_code,
+    )
+    if job["status"] in ("queued", "rendering"):
+        response.headers["Refresh"] = "3"  # the progress, read again every 3 s
+    return response
+
+
+@router.get("/publicity/drafts/{material_id}/video")
+async def video_page(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    return await _video_page(request, principal, material_id)
+
+
+@router.post("/publicity/drafts/{material_id}/video")
+async def render_video(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    await request.form()
+    return await form_action(
+        FormState(),
+        lambda: services(request, principal).command(
+            pub.SERVICE, "render_video", RenderVideo, material_id=material_id
+        ),
+        render=partial(_video_page, request, principal, material_id),
+        success_url=f"/publicity/drafts/{material_id}/video",
+        message="video_requested",
+        refused_status=409,
+    )
+
+
+@router.get("/publicity/drafts/{material_id}/video.mp4")
+async def video_download(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
+    file = await pub.video_file(services(request, principal), material_id)
+    return download(file.content, file.filename, file.media_type)
+
+
+@router.post("/publicity/drafts/{material_id}/correct")
+async def correct_draft(request: Request, material_id: uuid.UUID, principal: Writers) -> Response:
+    """Draft a correction notice of a published material (the original stays as it was)."""
+    form = await request.form()
+    state = FormState()
+    text = state.required(
+        form, "correction", ("请写明需要更正的内容。", "Say what is corrected."), 5000
+    )
+    return await form_action(
+        state,
+        lambda: services(request, principal).command(
+            pub.SERVICE, "correct", CorrectMaterial, material_id=material_id, correction=text
+        ),
+        render=partial(_draft_page, request, principal, material_id),
+        success_url=lambda reply: f"/publicity/drafts/{reply['correction_id']}",
+        message="correction_drafted",
+        refused_status=409,
+    )
 
 
 @router.post("/publicity/drafts/{material_id}/approve")
@@ -422,7 +515,7 @@ async def report_download(
     scope: str = "round",
     round_id: str | None = None,
     year: str | None = None,
-    format: Annotated[str, Query(pattern="^(csv|html)$")] = "csv",
+    format: Annotated[str, Query(pattern="^(csv|xlsx|docx|html)$")] = "csv",
 ) -> Response:
     scope, round_id, chosen_year = _scope(scope, round_id, year)
     file = await pub.report_file(

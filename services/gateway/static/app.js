@@ -58,6 +58,42 @@
     input.addEventListener("input", show);
     show();
   });
+  // The official-account article copied as rich text (its inline styles kept) for pasting
+  // into the WeChat editor; the button shows only where this script runs.
+  document.querySelectorAll("button[data-copy-html]").forEach(function (button) {
+    var status = document.getElementById(button.id + "-status");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      fetch(button.getAttribute("data-copy-html"), { credentials: "same-origin" })
+        .then(function (reply) { if (!reply.ok) throw new Error(reply.status); return reply.text(); })
+        .then(function (html) {
+          var holder = document.createElement("div");
+          holder.innerHTML = html;  // our own rendering, every text escaped by the service
+          var plain = holder.textContent;
+          if (window.ClipboardItem && navigator.clipboard && navigator.clipboard.write) {
+            return navigator.clipboard.write([new ClipboardItem({
+              "text/html": new Blob([html], { type: "text/html" }),
+              "text/plain": new Blob([plain], { type: "text/plain" })
+            })]);
+          }
+          holder.contentEditable = "true";
+          holder.style.position = "fixed";
+          holder.style.left = "-10000px";
+          document.body.appendChild(holder);
+          var range = document.createRange();
+          range.selectNodeContents(holder);
+          var selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          var ok = document.execCommand("copy");
+          document.body.removeChild(holder);
+          if (!ok) throw new Error("copy refused");
+        })
+        .then(function () { status.textContent = button.getAttribute("data-copied"); },
+              function () { status.textContent = button.getAttribute("data-failed"); });
+    });
+  });
+
   // The menu folds behind 菜单 on a phone (without JavaScript it stays open).
   var menu = document.querySelector("nav.mainnav details.menu");
   if (menu && window.matchMedia("(max-width: 40rem)").matches) menu.open = false;
