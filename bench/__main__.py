@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster, data, ours
+from bench.deadline import DeadlineDay
 from bench.sizes import DEFAULT, PEER_REQUIREMENTS, PEER_VERSION, QUICK, Sizes
 from bench.stack import BenchStack
-from bench.table import Measure, Row, Timed, elapsed, fmt, progress, render
+from bench.table import Measure, Row, Timed, elapsed, fmt, percentile, progress, render
 from shared.postgres import ensure_database
 
-SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit", "cluster")
+SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit", "cluster", "deadline")
 
 
 @dataclass
@@ -238,7 +239,6 @@ async def e2e_section(b: Bench) -> None:
 
 
 def _add(rate: Measure, latency: list[Measure], value: float, latencies: list[float]) -> None:
-    from bench.table import percentile
 
     rate.add(value)
     latency[0].add(percentile(latencies, 50) * 1000)
@@ -320,6 +320,33 @@ async def audit_section(b: Bench) -> None:
     ]
 
 
+async def deadline_section(b: Bench) -> None:
+    n = b.sizes.nominators
+    section = (
+        f"New — deadline day, services as processes (`flowers up`'s Stack): {n} unit "
+        "nominators submit + amend over the gateway's HTTP API while 3 panelists score"
+    )
+    async with b.stack.nats("deadline") as url:
+        results = await DeadlineDay(b.stack, url, n, b.sizes.runs).run()
+    latency = {kind: [Measure("ms"), Measure("ms")] for kind in ("submit", "amend", "score")}
+    rate, errors = Measure("req/s"), Measure("errors")
+    for result in results:
+        for kind, (p50, p99) in latency.items():
+            values = result.latencies.get(kind)
+            if values:
+                p50.add(percentile(values, 50) * 1000)
+                p99.add(percentile(values, 99) * 1000)
+        rate.add(result.requests / result.wall_s)
+        errors.add(len(result.errors))
+    b.rows += [
+        Row(section, f"submit ({n} at once): latency p50 / p99", latency["submit"]),
+        Row(section, "amend (right after each submit): latency p50 / p99", latency["amend"]),
+        Row(section, "score (3 panelists, meanwhile): latency p50 / p99", latency["score"]),
+        Row(section, "all requests: throughput", [rate]),
+        Row(section, "errors (HTTP status not the expected one, or no answer)", [errors]),
+    ]
+
+
 RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "store": store_section,
     "commands": commands_section,
@@ -328,6 +355,7 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "catchup": catchup_section,
     "audit": audit_section,
     "cluster": cluster.cluster_section,
+    "deadline": deadline_section,
 }
 
 
