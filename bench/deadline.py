@@ -20,12 +20,15 @@ hold exactly one NominationSubmitted and one NominationAmended per successful re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -114,6 +117,8 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     ok: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # per process, during the run
+    load: float = 0.0  # the machine's 1-minute load average at the end
 
     @property
     def requests(self) -> int:
@@ -129,6 +134,10 @@ class RunResult:
                     f"p99 {percentile(values, 99) * 1000:.0f} ms"
                 )
         parts.append(f"{len(self.errors)} errors")
+        if self.cpu_s:
+            busy = ", ".join(f"{k} {v:.1f}" for k, v in sorted(self.cpu_s.items()))
+            parts.append(f"CPU seconds meanwhile: {busy}")
+        parts.append(f"machine load average {self.load:.1f} (2 cores)")
         return ", ".join(parts)
 
 
@@ -161,7 +170,10 @@ class DeadlineDay:
             await start(stack)
             results = []
             for r in range(self.runs):
+                cpu = cpu_seconds(stack)
                 result = await self._load(self.rounds[r], r)
+                result.cpu_s = {k: v - cpu.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+                result.load = os.getloadavg()[0]
                 await self._check(stack, self.rounds[r], result)
                 progress(f"deadline day run {r + 1}: {result.line()}")
                 results.append(result)
@@ -376,7 +388,15 @@ class DeadlineDay:
         return result
 
     async def _check(self, stack: Stack, round_id: str, result: RunResult) -> None:
-        """Nothing lost, nothing twice: the log holds one event per successful request."""
+        """Nothing lost, nothing twice: the log holds an event for every successful request,
+        and at most one per request sent (a request answered with an error, e.g. the
+        gateway's time-out, may still have been done)."""
+        if result.errors:
+            kinds = Counter(
+                error.split(" ", 2)[0] + " " + error.split(" ", 2)[1][:40]
+                for error in result.errors
+            )
+            progress(f"deadline day {round_id}: errors {dict(kinds)}; first: {result.errors[0]}")
         url = self.bench.database_url(stack.settings.database_name("nomination"))
         conn = await asyncpg.connect(url)
         try:
@@ -388,15 +408,32 @@ class DeadlineDay:
             )
         finally:
             await conn.close()
-        got = (counts.get("NominationSubmitted", 0), counts.get("NominationAmended", 0))
-        want = (result.ok["submit"], result.ok["amend"])
-        if got != want:
-            raise RuntimeError(
-                f"deadline day {round_id}: the log holds {got} submitted/amended events "
-                f"for {want} successful requests"
-            )
-        if result.errors:
-            progress(f"deadline day: first errors: {result.errors[:3]}")
+        for kind, event in (("submit", "NominationSubmitted"), ("amend", "NominationAmended")):
+            got, done, sent = counts.get(event, 0), result.ok[kind], len(result.latencies[kind])
+            if not done <= got <= sent:
+                raise RuntimeError(
+                    f"deadline day {round_id}: {got} {event} in the log for {done} successful "
+                    f"and {sent} sent {kind} requests"
+                )
+            if got != done:
+                progress(
+                    f"deadline day {round_id}: {got - done} {kind}(s) answered with an error "
+                    "were done all the same"
+                )
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service process and by this one."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {"bench (load)": time.process_time()}
+    for name, process in stack.processes.items():
+        if process.process is None:
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{process.process.pid}/stat").read_text().rsplit(")", 1)[1]
+            utime, stime = fields.split()[11:13]
+            used[name] = (int(utime) + int(stime)) / ticks
+    return used
 
 
 def _relayed(runtime: ServiceRuntime) -> Any:
