@@ -20,7 +20,6 @@ hold exactly one NominationSubmitted and one NominationAmended per successful re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import time
@@ -170,9 +169,11 @@ class DeadlineDay:
             await start(stack)
             results = []
             for r in range(self.runs):
-                cpu = cpu_seconds(stack)
+                cpu = cpu_seconds(stack, self.bench)
                 result = await self._load(self.rounds[r], r)
-                result.cpu_s = {k: v - cpu.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+                result.cpu_s = {
+                    k: v - cpu.get(k, 0.0) for k, v in cpu_seconds(stack, self.bench).items()
+                }
                 result.load = os.getloadavg()[0]
                 await self._check(stack, self.rounds[r], result)
                 progress(f"deadline day run {r + 1}: {result.line()}")
@@ -422,17 +423,32 @@ class DeadlineDay:
                 )
 
 
-def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU time (user + system) used so far by each service process and by this one."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of a process, from /proc; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stack: Stack, bench: BenchStack) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service process, this one (the load),
+    the NATS server and PostgreSQL (the postmaster and its live backends)."""
     used = {"bench (load)": time.process_time()}
-    for name, process in stack.processes.items():
-        if process.process is None:
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{process.process.pid}/stat").read_text().rsplit(")", 1)[1]
-            utime, stime = fields.split()[11:13]
-            used[name] = (int(utime) + int(stime)) / ticks
+    pids = {n: p.process.pid for n, p in stack.processes.items() if p.process is not None}
+    servers = bench.server_pids()
+    for name, pid in {**pids, **servers}.items():
+        stat = _stat(pid)
+        if stat is not None:
+            used[name] = stat[1]
+    postmaster = servers.get("postgres")
+    if postmaster is not None:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                stat = _stat(int(entry.name))
+                if stat is not None and stat[0] == postmaster:
+                    used["postgres"] = used.get("postgres", 0.0) + stat[1]
     return used
 
 
