@@ -342,12 +342,17 @@ async def deadline_section(b: Bench) -> None:
                 p99.add(percentile(values, 99) * 1000)
         rate.add(result.requests / result.wall_s)
         errors.add(len(result.errors))
+    errors.runs = [sum(errors.runs)]  # every error counts: the sum, not a median
     b.rows += [
         Row(section, f"submit ({n} at once): latency p50 / p99", latency["submit"]),
         Row(section, "amend (right after each submit): latency p50 / p99", latency["amend"]),
         Row(section, "score (3 panelists, meanwhile): latency p50 / p99", latency["score"]),
         Row(section, "all requests: throughput", [rate]),
-        Row(section, "errors (HTTP status not the expected one, or no answer)", [errors]),
+        Row(
+            section,
+            f"errors, all {len(results)} runs together (a status not the expected one, or none)",
+            [errors],
+        ),
     ]
 
 
