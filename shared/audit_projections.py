@@ -36,7 +36,7 @@ from shared.events import RecordedEvent
 from shared.postgres import EVENT_COLUMNS, recorded_event
 from shared.projection import (
     ConsumedFeed,
-    OwnProjector,
+    OwnLog,
     Projection,
     ServiceProjections,
     subject_matches,
@@ -132,8 +132,8 @@ class FeedState:
         )
 
 
-def distinct_own(projections: Sequence[Projection]) -> list[OwnProjector]:
-    found: list[OwnProjector] = []
+def distinct_own(projections: Sequence[Projection]) -> list[OwnLog]:
+    found: list[OwnLog] = []
     for p in projections:
         if p.own is not None and all(p.own is not f for f in found):
             found.append(p.own)
@@ -228,8 +228,8 @@ class Builder:
             if not rows:
                 break
             batch = [recorded_event(r) for r in rows]
-            for projector in self.own:
-                await projector(conn, batch)
+            for own in self.own:
+                await own.project_recorded(conn, batch)
             self.own_position = batch[-1].position
             applied += len(batch)
             if progress:
@@ -257,7 +257,7 @@ class Builder:
         for n, delivered in enumerate(ready, 1):
             envelope = RecordedEvent.model_validate_json(delivered.data)
             event = state.feed.registry.decode_recorded(envelope)
-            await state.feed.apply(conn, envelope, event)
+            await state.feed.project(conn, [(envelope, event)])
             state.applied.add(delivered.event_id)
             del state.waiting[delivered.event_id]
             if progress and (n % 500 == 0 or n == len(ready)):
@@ -276,7 +276,7 @@ class Builder:
             for state in self.feeds.values():
                 if any(subject_matches(s, subject) for s in state.feed.subjects):
                     event = state.feed.registry.decode_recorded(envelope)
-                    await state.feed.apply(conn, envelope, event)
+                    await state.feed.project(conn, [(envelope, event)])
                     state.applied.add(str(envelope.event_id))
                     applied += 1
         return applied

@@ -493,6 +493,27 @@ class PostgresEventStore:
         )
         return EventStream(stream_id, [recorded_event(r) for r in rows])
 
+    async def load_many(
+        self, after: Mapping[str, int], *, conn: asyncpg.Connection | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """Several streams' events, each after its version, in one statement (a consumer's
+        batch loads every stream it touches at once); with `conn`, as that transaction sees
+        them. Every stream asked for is in the answer, with no events if none are newer."""
+        loaded: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in after}
+        if not after:
+            return loaded
+        rows = await (conn or self.pool).fetch(
+            f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))} "
+            "FROM events e JOIN unnest($1::text[], $2::int[]) AS s(stream_id, after_version) "
+            "ON e.stream_id = s.stream_id AND e.version > s.after_version "
+            "ORDER BY e.stream_id, e.version",
+            list(after),
+            list(after.values()),
+        )
+        for row in rows:
+            loaded[row["stream_id"]].append(recorded_event(row))
+        return loaded
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",

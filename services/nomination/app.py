@@ -46,7 +46,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         settings=settings,
         clock=clock,
     )
-    runtime.project = projections.project
+    runtime.own = projections.OWN
     handlers = NominationHandlers(runtime)
     rpc = runtime.rpc
 
@@ -120,7 +120,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
 
     # Past winners, for the optional cooldown rule (the feed is declared in projections.py).
     feed = projections.REVIEW_FEED
-    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.apply)
+    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.project)
 
     @runtime.background_task
     async def close_due_rounds(stopping: asyncio.Event) -> None:
