@@ -26,7 +26,6 @@ from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 
-from shared.bus import event_context
 from shared.context import transaction_scope_var
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest, ConcurrencyError, DuplicateEventError, fold
@@ -233,11 +232,12 @@ class Reactor:
         decided: dict[str, list[DomainEvent]] = {}
         guards: dict[str, int] = {}
         for envelope, event in items:
-            with event_context(consumer, envelope):
-                outcome = reaction.decide(context, envelope, event, states)
-                if not outcome:
-                    continue
-                meta = reaction.metadata(envelope)
+            # Decisions are pure (no log line to name the event in) and the metadata comes
+            # from the envelope itself: no per-event logging context on this hot path.
+            outcome = reaction.decide(context, envelope, event, states)
+            if not outcome:
+                continue
+            meta = reaction.metadata(envelope)
             for emit in outcome:
                 if isinstance(emit, Guard):
                     guards.setdefault(emit.stream_id, emit.version)
