@@ -233,13 +233,13 @@ def _plan(
     rows: list[tuple[Any, ...]] = []
     expected: dict[str, int] = {}
     for request in requests:
-        if request.stream_id in current or request.expected_version is None:
-            version = current.get(request.stream_id, 0)
-            if request.expected_version is not None and request.expected_version != version:
-                raise ConcurrencyError(request.stream_id, request.expected_version, version)
+        wanted = request.expected_version
+        if request.stream_id in current or wanted is None or not request.events:
+            version = current.get(request.stream_id, 0)  # read under the head's lock
+            if wanted is not None and wanted != version:
+                raise ConcurrencyError(request.stream_id, wanted, version)
         else:
-            version = request.expected_version
-            expected[request.stream_id] = version
+            version = expected[request.stream_id] = wanted
         for event in request.events:
             position += 1
             version += 1
@@ -249,6 +249,11 @@ def _plan(
             prev_hash = digest
         current[request.stream_id] = version
     return _AppendPlan(after_position, after_hash, rows, position, prev_hash, expected)
+
+
+def _read_first(request: AppendRequest) -> bool:
+    """Must the stream's version be read under the head's lock before this request?"""
+    return request.expected_version is None or not request.events
 
 
 class _VersionTaken(Exception):
@@ -414,8 +419,9 @@ class PostgresEventStore:
             "SELECT position, hash FROM event_log_head WHERE singleton FOR UPDATE"
         )
         assert head is not None, "event_log_head is missing: was the schema applied?"
-        # A stream's version is read only where the caller did not say which it expects.
-        unknown = sorted({r.stream_id for r in requests if r.expected_version is None})
+        # A stream's version is read only where the caller did not say which it expects, or
+        # where a request without events guards it (no insert would check that version).
+        unknown = sorted({r.stream_id for r in requests if _read_first(r)})
         current: dict[str, int] = {}
         if unknown:
             current = {
@@ -436,7 +442,7 @@ class PostgresEventStore:
     ) -> list[RecordedEvent] | None:
         """Append after the head this store last wrote or read, if it is still the head;
         None (nothing written) if it moved or a stream's version has to be read first."""
-        if self._head is None or any(r.expected_version is None for r in requests):
+        if self._head is None or any(_read_first(r) for r in requests):
             return None
         plan = _plan(requests, *self._head, {})
         return await self._insert(conn, plan) or None
