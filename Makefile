@@ -30,12 +30,17 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not integration" -q
 
-## lint: ruff (check and format), mypy, import-linter contracts
+## lint: ruff (check and format), mypy, import-linter contracts; the deployment files parsed
+## by their validators (hadolint, the compose-spec schema, the Kubernetes schemas: offline)
+K8S_MANIFESTS := $(filter-out deploy/kubernetes/kustomization.yaml,$(wildcard deploy/kubernetes/*.yaml))
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services deploy tests bench
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint --failure-threshold warning Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose/compose.yaml
+	$(VENV)/bin/kubernetes-validate --strict --quiet $(K8S_MANIFESTS)
 
 ## docs: each service's AsyncAPI document (docs/asyncapi/) and the gateway's OpenAPI (docs/openapi/)
 .PHONY: docs

@@ -27,13 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import data, ours
+from bench import cluster, data, ours
 from bench.sizes import DEFAULT, PEER_REQUIREMENTS, PEER_VERSION, QUICK, Sizes
 from bench.stack import BenchStack
 from bench.table import Measure, Row, Timed, elapsed, fmt, progress, render
 from shared.postgres import ensure_database
 
-SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit")
+SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit", "cluster")
 
 
 @dataclass
@@ -327,6 +327,7 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "e2e": e2e_section,
     "catchup": catchup_section,
     "audit": audit_section,
+    "cluster": cluster.cluster_section,
 }
 
 

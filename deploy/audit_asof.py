@@ -31,16 +31,11 @@ from services.rewards.handlers import (
     rewards_policy_from_settings,
 )
 from services.rewards.queries import ListAwards, RewardsQueries
+from shared.audit import at_once
 from shared.audit_projections import build_as_of, quote
 from shared.clock import SHANGHAI
 from shared.events import RecordedEvent
-from shared.postgres import (
-    EVENT_COLUMNS,
-    STORE_SCHEMA,
-    PostgresEventStore,
-    create_pool,
-    recorded_event,
-)
+from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool, read_log
 from shared.projection import declared
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -68,10 +63,12 @@ def _feeds_read(services: Sequence[str]) -> set[str]:
 
 
 async def _log_until(pool: asyncpg.Pool, at: datetime) -> list[RecordedEvent]:
-    rows = await pool.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE recorded_at <= $1 ORDER BY position", at
-    )
-    return [recorded_event(r) for r in rows]
+    """The events recorded up to `at`, in log order (read in large chunks)."""
+    found: list[RecordedEvent] = []
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        async for events in read_log(conn, recorded_until=at):
+            found.extend(events)
+    return found
 
 
 class AsOf:
@@ -93,12 +90,13 @@ class AsOf:
                 self._admin[service] = await create_pool(url, max_size=2)
             sources = _feeds_read(list(self.urls))
             logs = {s: await _log_until(self._admin[s], self.at) for s in sources}
-            for service, pool in self._admin.items():
-                received = {s: events for s, events in logs.items() if s != service}
-                async with pool.acquire() as conn:
-                    self.positions[service] = await build_as_of(
-                        conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
-                    )
+            # Every store's copy at once: each mostly waits on its own database.
+            async with at_once() as group:
+                for service in self._admin:
+                    received = {s: events for s, events in logs.items() if s != service}
+                    group.create_task(self._build(service, received))
+            self.positions = {s: self.positions[s] for s in self._admin}  # in the given order
+            for service in self._admin:
                 self.pools[service] = await asyncpg.create_pool(
                     self.urls[service],
                     min_size=1,
@@ -110,6 +108,12 @@ class AsOf:
             await self.__aexit__(None, None, None)
             raise
         return self
+
+    async def _build(self, service: str, received: Mapping[str, Sequence[RecordedEvent]]) -> None:
+        async with self._admin[service].acquire() as conn:
+            self.positions[service] = await build_as_of(
+                conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
+            )
 
     async def __aexit__(self, *_: object) -> None:
         for pool in self.pools.values():

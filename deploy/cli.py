@@ -14,6 +14,7 @@ from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
 from deploy.cli_nats import nats_config, nats_streams
 from deploy.cli_payroll import payroll_app
+from deploy.cli_serve import serve
 from deploy.cli_users import users_app
 from shared.logging import configure_logging
 from shared.settings import SERVICES
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.command("nats-config")(nats_config)
 app.command("nats-streams")(nats_streams)
+app.command("serve")(serve)
 
 
 @app.command()
@@ -41,15 +43,30 @@ def up(
     demo: bool = typer.Option(
         True, "--demo/--no-demo", help="Load the demo data on the first start."
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Three NATS nodes as a JetStream cluster (streams with 3 replicas) and two "
+        "instances of every service and of the gateway; data under <data dir>/cluster.",
+    ),
 ) -> None:
     """Run the whole system: embedded NATS and PostgreSQL, every service, the gateway."""
     from deploy.stack import load_demo_data, run_stack
     from shared.service import load_settings
 
     settings = load_settings()
+    if cluster:  # its own servers and data: a single node's stream is not the cluster's
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / "cluster"})
     before_services = load_demo_data if demo else None
     raise typer.Exit(
-        asyncio.run(run_stack(settings, before_services=before_services, stop_after_ready=check))
+        asyncio.run(
+            run_stack(
+                settings,
+                before_services=before_services,
+                stop_after_ready=check,
+                cluster=cluster,
+            )
+        )
     )
 
 

@@ -1,7 +1,7 @@
 """`flowers audit …`: prove the log intact, rebuild read models from it, look back in time.
 
 verify   hash chains, FLOWERS against the stores, every projection rebuilt and compared,
-         anchors (`--anchors FILE`)
+         anchors (`--anchors FILE` or values such as `review@1234:<hash>` from a printed notice)
 rebuild  a service's projections into fresh tables, swapped in while it runs
 as-of    a round as it stood at a past moment, from the logs alone
 events   browse and filter the logs
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,6 +24,7 @@ import typer
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
+    from shared.audit import Anchor
     from shared.settings import Settings
 
 audit_app = typer.Typer(help="Audit: verify the event log, rebuild and replay it.")
@@ -94,11 +96,39 @@ def _moment(text: str | None, option: str) -> datetime | None:
         raise typer.Exit(2) from None
 
 
+ANCHOR_VALUE = re.compile(r"([a-z_]+)@(\d+):([0-9a-f]{64})")
+
+
+def parse_anchors(text: str) -> dict[str, Anchor]:
+    """An anchor file (`flowers audit anchor`), or anchors as a printed notice's footer shows
+    them: `service@position:hash`, several separated by commas or spaces (ValueError if not)."""
+    from shared import audit
+
+    path = Path(text)
+    if path.is_file():
+        return audit.load_anchors(path)
+    anchors: dict[str, Anchor] = {}
+    for part in text.replace(",", " ").split():
+        match = ANCHOR_VALUE.fullmatch(part)
+        if match is None:
+            raise ValueError(
+                f"{part!r} is neither an anchor file nor an anchor such as "
+                "review@1234:<64 hex digits>"
+            )
+        anchors[match[1]] = audit.Anchor(int(match[2]), match[3])
+    if not anchors:
+        raise ValueError("no anchor given")
+    return anchors
+
+
 @audit_app.command()
 def verify(
     as_json: bool = typer.Option(False, "--json", help="A JSON report."),
-    anchors: Path | None = typer.Option(
-        None, "--anchors", help="An anchor file: prove nothing up to its positions changed."
+    anchors: str | None = typer.Option(
+        None,
+        "--anchors",
+        help="An anchor file, or anchors as printed (review@POSITION:HASH, comma-separated): "
+        "prove nothing up to their positions changed.",
     ),
 ) -> None:
     """Chains, FLOWERS, every projection rebuilt and compared; exit 0 only when all holds."""
@@ -108,7 +138,7 @@ def verify(
     anchored = None
     if anchors is not None:
         try:
-            anchored = audit.load_anchors(anchors)
+            anchored = parse_anchors(anchors)
         except ValueError as exc:
             typer.echo(f"flowers: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -9,9 +9,22 @@ from typing import Any
 
 import typer
 
-from shared import directory_csv
+from shared import directory_file
 
 directory_app = typer.Typer(help="The employee directory (units and employees).")
+
+
+@directory_app.command("template")
+def template(
+    file: Path = typer.Argument(..., dir_okay=False, help="Where to write it: .xlsx or .csv"),
+) -> None:
+    """Write the import template (Chinese header and an example row) as .xlsx or .csv."""
+    if file.suffix.lower() not in (".xlsx", ".csv"):
+        typer.echo(f"flowers: {file}: name it .xlsx or .csv", err=True)
+        raise typer.Exit(2)
+    is_csv = file.suffix.lower() == ".csv"
+    file.write_bytes(directory_file.template_csv() if is_csv else directory_file.template_xlsx())
+    typer.echo(f"wrote {file}")
 
 
 @directory_app.command("import")
@@ -24,9 +37,9 @@ def import_(
         False, "--complete", help="The file is the whole staff: anyone missing from it left."
     ),
 ) -> None:
-    """Import a CSV (employee_no,name,unit_code,unit_name,position,active), UTF-8 or GBK."""
+    """Import an HR export, CSV (UTF-8 or GBK) or .xlsx, with Chinese or English headers."""
     try:
-        parsed = directory_csv.parse(file.read_bytes())
+        parsed = directory_file.parse(file.read_bytes())
     except ValueError as exc:
         typer.echo(f"flowers: {file}: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -41,11 +54,8 @@ def import_(
         raise typer.Exit(1)
     typer.echo(f"{len(parsed.rows)} row(s) read ({parsed.encoding}); importing…")
     result = asyncio.run(send_import(parsed.rows, complete))
-    changes = result.get("changes", {})
-    if not changes:
-        typer.echo("No changes: the directory already matches the file.")
-    for event_type, count in sorted(changes.items()):
-        typer.echo(f"  {event_type}: {count}")
+    summary = result.get("summary", {})
+    typer.echo(f"{directory_file.report_en(summary)}. / {directory_file.report_zh(summary)}。")
 
 
 async def send_import(rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:

@@ -49,15 +49,25 @@ def export(
     encoding: str = typer.Option(
         "utf-8-sig", "--encoding", help="utf-8-sig (default, Excel reads the BOM) or gbk."
     ),
+    file_format: str = typer.Option(
+        "csv", "--format", help="csv (default) or xlsx (an Excel workbook; no encoding)."
+    ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="File to write (default payroll-<period>.csv; - = stdout)."
+        None,
+        "--output",
+        "-o",
+        help="File to write (default 薪酬调整_<period>_<encoding>.csv or .xlsx; - = stdout).",
     ),
 ) -> None:
-    """Write a period's adjustments as CSV that opens in Excel in Chinese."""
+    """Write a period's adjustments as CSV or an Excel workbook that opens in Chinese."""
     if encoding not in ENCODINGS:
         raise typer.BadParameter(f"choose one of {', '.join(ENCODINGS)}", param_hint="--encoding")
+    if file_format not in ("csv", "xlsx"):
+        raise typer.BadParameter("choose csv or xlsx", param_hint="--format")
     period = _period(period)
-    result = asyncio.run(ask("export", {"period": period, "encoding": encoding}))
+    result = asyncio.run(
+        ask("export", {"period": period, "encoding": encoding, "format": file_format})
+    )
     content = base64.b64decode(result["content_base64"])
     target = output or Path(result["filename"])
     if str(target) == "-":
@@ -68,7 +78,8 @@ def export(
     totals = ", ".join(f"{amount} {currency}" for currency, amount in result["totals"].items())
     typer.echo(
         f"{result['label_zh']} ({period}): {result['rows']} adjustment(s), "
-        f"net {totals or '0.00'}, {encoding} → {'stdout' if str(target) == '-' else target}",
+        f"net {totals or '0.00'}, {result['encoding'] or file_format} → "
+        f"{'stdout' if str(target) == '-' else target}",
         err=str(target) == "-",
     )
 

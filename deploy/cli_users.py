@@ -117,3 +117,27 @@ def create_token(
         typer.echo(raw)
 
     _run(work)
+
+
+@users_app.command("sync-employees")
+def sync_employees() -> None:
+    """Every employee of the directory gets an account (user name = employee number, role
+    employee, activated with a code from the unit's sheet); those who left are deactivated."""
+    from deploy.operator import operator_session
+    from services.gateway.accounts import AccountStore
+    from services.gateway.employees import EmployeeAccounts
+    from shared.service import load_settings, resolve_urls
+
+    async def work(accounts: AccountStore) -> None:
+        try:
+            async with operator_session(resolve_urls(load_settings())) as (_, rpc):
+                directory = await rpc.query(
+                    "nomination", "employees", {"unit_code": None, "active_only": False}
+                )
+        except ConnectionError as exc:
+            typer.echo(f"flowers: {exc}", err=True)
+            raise typer.Exit(2) from None
+        report = await EmployeeAccounts(accounts).provision(directory, actor=_actor())
+        typer.echo(report.summary_zh())
+
+    _run(work)

@@ -101,3 +101,12 @@ class Secrets(SecretsLayout):
             _private_dir(path.parent)
             _write_secret(path, secrets.token_urlsafe(32).encode() + b"\n")
         return self.password(role)
+
+    def nats_route_password(self) -> str:
+        """The password a NATS cluster's routes authenticate with (`flowers up --cluster`),
+        made once in `nats/route.password`."""
+        path = self.root / "nats" / "route.password"
+        if not path.exists():
+            _private_dir(path.parent)
+            _write_secret(path, secrets.token_urlsafe(32).encode() + b"\n")
+        return path.read_text().strip()

@@ -35,15 +35,17 @@ import httpx
 import nats
 from pydantic import SecretStr
 
-from deploy.embedded import EmbeddedServerError, NatsServer, PostgresServer
+from deploy.embedded import EmbeddedServerError, NatsCluster, NatsServer, PostgresServer
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared import database_roles
-from shared.bus import ensure_streams, nats_auth
+from shared.bus import ensure_streams, nats_auth, nats_servers
 from shared.postgres import DatabaseUnavailable
 from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_database, with_login
 
 GATEWAY = "gateway"
+# `flowers up --cluster`: this many processes of every service and of the gateway.
+CLUSTER_INSTANCES = 2
 # Credentials a child process must not inherit from the stack's own environment: each
 # child gets exactly its own (Stack.child_env).
 CREDENTIAL_VARIABLES = (
@@ -88,7 +90,12 @@ class ServiceProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    service: str = ""  # which service this process is an instance of (default: its name)
+    url: str | None = None  # a gateway's own address
     _log: IO[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.service = self.service or self.name
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +149,13 @@ class Stack:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     database_admin_url: str | None = None  # provisioning only: never in a child's environment
     secrets: Secrets | None = None
-    _metrics_ports: dict[str, str] | None = None
+    cluster: bool = False  # three NATS nodes, CLUSTER_INSTANCES processes of each service
+    nats_cluster: NatsCluster | None = None
+    _metrics_ports: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def instances(self) -> int:
+        return CLUSTER_INSTANCES if self.cluster else 1
 
     @property
     def data_dir(self) -> Path:
@@ -158,7 +171,13 @@ class Stack:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
+        return self.gateway_urls[0]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Each gateway instance's address (in a cluster, on consecutive ports)."""
+        host, port = self.settings.gateway_host, self.settings.gateway_port
+        return [f"http://{host}:{port + i}" for i in range(self.instances)]
 
     def start_servers(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +186,18 @@ class Stack:
         nats_url, database_url = settings.nats_url, settings.database_url
         if nats_url:
             self.say(f"NATS:        using {nats_url} (FLOWERS_NATS_URL)")
+        elif self.cluster:
+            self.nats_cluster = NatsCluster(
+                self.data_dir / "nats-cluster",
+                route_password=secrets.nats_route_password(),
+                authorization=secrets_authorization(secrets.root),
+            )
+            self.nats_cluster.start()
+            nats_url = self.nats_cluster.url
+            self.say(
+                f"NATS:        started a cluster of {len(self.nats_cluster.nodes)} nodes "
+                f"{nats_url} (JetStream, streams with 3 replicas, authenticated routes)"
+            )
         else:
             self.nats = NatsServer(
                 self.data_dir / "nats", authorization=secrets_authorization(secrets.root)
@@ -196,6 +227,7 @@ class Stack:
                 "database_url": database_url,
                 "database_admin_url": None,
                 "secrets_dir": secrets_dir,
+                **({"stream_replicas": 3} if self.cluster else {}),
             }
         )
 
@@ -204,16 +236,25 @@ class Stack:
         by default one that gives up at once rather than reconnecting."""
         seed = self.ensure_secrets().nats_seed(user)
         return await nats.connect(
-            self.settings.nats_url,
+            nats_servers(self.settings.nats_url),
             **{"connect_timeout": 2, "allow_reconnect": False, **options},
             **nats_auth(seed, user),
         )
 
-    async def prepare_streams(self) -> None:
-        """The streams, made (or updated) by the NATS admin: services only check them."""
+    async def prepare_streams(self, timeout: float = 30.0) -> None:
+        """The streams, made (or updated) by the NATS admin: services only check them. A
+        cluster that has just formed may not place replicated streams yet: tried again."""
         nc = await self.nats_as("admin")
+        deadline = time.monotonic() + timeout
         try:
-            await ensure_streams(nc.jetstream(), self.settings)
+            while True:
+                try:
+                    await ensure_streams(nc.jetstream(), self.settings)
+                    return
+                except (nats.errors.Error, TimeoutError):
+                    if not self.cluster or time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
         finally:
             await nc.close()
 
@@ -242,6 +283,7 @@ class Stack:
         path = self.data_dir / "stack.json"
         body: dict[str, Any] = {
             "gateway_url": self.gateway_url,
+            "gateway_urls": self.gateway_urls,
             "nats_url": self.settings.nats_url,
             "database_url": with_login(self.settings.database_url, None),  # no password
             "databases": {
@@ -252,7 +294,11 @@ class Stack:
                 for service in SERVICES
             },
             "pids": {name: p.process.pid for name, p in self.processes.items() if p.process},
-            "embedded": {"nats": self.nats is not None, "postgres": self.postgres is not None},
+            "embedded": {
+                "nats": self.nats is not None or self.nats_cluster is not None,
+                "postgres": self.postgres is not None,
+            },
+            "cluster": self.cluster,
             "metrics": self.metrics_urls(),
             # Where the operator commands find their credentials (shared.service.resolve_urls).
             "secrets_dir": str(self.ensure_secrets().root),
@@ -261,32 +307,35 @@ class Stack:
         return path
 
     # --- Metrics (shared/metrics.py): every service's /metrics on its own port ---------------
-    def metrics_env(self, env: dict[str, str]) -> dict[str, str]:
-        """FLOWERS_METRICS_PORT_<SERVICE>: as set (0 turns one off), else a free port."""
+    def metrics_env(self, env: dict[str, str], instance: int = 1) -> dict[str, str]:
+        """FLOWERS_METRICS_PORT_<SERVICE>: as set (0 turns one off), else a free port; the
+        second instance of a cluster gets free ports of its own."""
         from deploy.embedded import free_port
 
-        if self._metrics_ports is None:  # chosen once: every child is told the same ports
-            self._metrics_ports = {}
+        ports = self._metrics_ports.get(instance)
+        if ports is None:  # chosen once: every child of an instance is told the same ports
+            ports = self._metrics_ports[instance] = {}
             for service in SERVICES:
                 key = f"FLOWERS_METRICS_PORT_{service.upper()}"
                 configured = getattr(self.settings, f"metrics_port_{service}", 0)
-                self._metrics_ports[key] = env.get(key) or str(configured or free_port())
-        return self._metrics_ports
+                chosen = env.get(key) or str(configured or free_port())
+                ports[key] = chosen if instance == 1 or chosen == "0" else str(free_port())
+        return ports
 
     def metrics_urls(self) -> dict[str, str]:
-        """Each service's /metrics, from the port its process was given (for stack.json)."""
+        """Each service process's /metrics, from the port it was given (for stack.json)."""
         urls = {}
-        for service in SERVICES:
-            process = self.processes.get(service)
-            env = process.env if process is not None else {}
-            port = env.get(f"FLOWERS_METRICS_PORT_{service.upper()}", "").strip()
-            if port not in ("", "0"):
-                urls[service] = f"http://{self.settings.metrics_host}:{port}/metrics"
+        for name, process in self.processes.items():
+            if process.service not in SERVICES:
+                continue
+            port = process.env.get(f"FLOWERS_METRICS_PORT_{process.service.upper()}", "")
+            if port.strip() not in ("", "0"):
+                urls[name] = f"http://{self.settings.metrics_host}:{port.strip()}/metrics"
         return urls
 
     # -------------------------------------------------------------------------------------------
 
-    def child_env(self, name: str) -> dict[str, str]:
+    def child_env(self, name: str, instance: int = 1) -> dict[str, str]:
         """A child's environment: the stack's addresses and only the child's own credentials
         (its NATS seed; the gateway's signing key for the gateway; the trusted public keys)."""
         secrets = self.ensure_secrets()
@@ -303,33 +352,50 @@ class Stack:
                 "FLOWERS_DATABASE_URL": self.settings.database_url,
                 "FLOWERS_DATABASE_PREFIX": self.settings.database_prefix,
                 "FLOWERS_DATA_DIR": str(self.data_dir),
-                "FLOWERS_GATEWAY_PORT": str(self.settings.gateway_port),
+                "FLOWERS_GATEWAY_PORT": str(self.settings.gateway_port + instance - 1),
+                "FLOWERS_STREAM_REPLICAS": str(self.settings.stream_replicas),
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        env.update(self.metrics_env(env))
+        env.update(self.metrics_env(env, instance))
         return env  # no child may make roles or databases: no admin URL
 
     def start_services(self) -> None:
+        """Each service's process (in a cluster, CLUSTER_INSTANCES each: `review-1`, …)."""
         for name in self.services:
-            process = ServiceProcess(
-                name,
-                service_command(name, self.settings),
-                {**self.child_env(name), **self.database_env(name)},
-                self.data_dir / "logs" / f"{name}.log",
-            )
-            process.start()
-            self.processes[name] = process
+            for instance in range(1, self.instances + 1):
+                label = name if self.instances == 1 else f"{name}-{instance}"
+                env = {**self.child_env(name, instance), **self.database_env(name)}
+                command = service_command(name, self.settings)
+                if name == GATEWAY:
+                    command[command.index("--port") + 1] = env["FLOWERS_GATEWAY_PORT"]
+                process = ServiceProcess(
+                    label,
+                    command,
+                    env,
+                    self.data_dir / "logs" / f"{label}.log",
+                    service=name,
+                    url=self.gateway_urls[instance - 1] if name == GATEWAY else None,
+                )
+                process.start()
+                self.processes[label] = process
 
     async def wait_healthy(self, timeout: float = 60.0) -> dict[str, float]:
-        """Wait until each service answers its health request; return when each did (s)."""
+        """Wait until each process answers its health request; return when each did (s).
+
+        A gateway is asked at its own address; a service over NATS, where any instance of
+        it may answer (in a cluster, each instance is also watched for running)."""
         started = time.monotonic()
         ready: dict[str, float] = {}
+        targets = {
+            name: (process.service, process.url or self.gateway_url)
+            for name, process in self.processes.items()
+        } or {name: (name, self.gateway_url) for name in self.services}
         nc = await self.nats_as("operator")
         try:
             async with httpx.AsyncClient(timeout=2.0) as http:
-                while len(ready) < len(self.services):
-                    for name in self.services:
+                while len(ready) < len(targets):
+                    for name, (service, url) in targets.items():
                         if name in ready:
                             continue
                         process = self.processes.get(name)
@@ -338,10 +404,10 @@ class Stack:
                                 f"{name} exited while starting; its log "
                                 f"({process.log_path}) ends with:\n{process.tail()}"
                             )
-                        if await _healthy(name, nc, http, self.gateway_url):
+                        if await _healthy(service, nc, http, url):
                             ready[name] = time.monotonic() - started
                     if time.monotonic() - started > timeout:
-                        missing = sorted(set(self.services) - set(ready))
+                        missing = sorted(set(targets) - set(ready))
                         raise EmbeddedServerError(
                             f"not healthy after {timeout:g} s: {', '.join(missing)}"
                         )
@@ -353,12 +419,14 @@ class Stack:
     def check_gateway_port(self) -> None:
         """Refuse to start when another process holds the gateway's port: its /healthz would
         otherwise pass for ours."""
-        host, port = self.settings.gateway_host, self.settings.gateway_port
-        if port_taken(host, port):
-            raise EmbeddedServerError(
-                f"port {port} on {host} is taken by another process; stop it or choose "
-                "another port with FLOWERS_GATEWAY_PORT"
-            )
+        host = self.settings.gateway_host
+        for i in range(self.instances):
+            port = self.settings.gateway_port + i
+            if port_taken(host, port):
+                raise EmbeddedServerError(
+                    f"port {port} on {host} is taken by another process; stop it or choose "
+                    "another port with FLOWERS_GATEWAY_PORT"
+                )
 
     async def supervise(self, stopping: asyncio.Event) -> None:
         """Until told to stop: bring back an embedded server that died, on the same port;
@@ -379,7 +447,13 @@ class Stack:
             await watch.close()
 
     async def _keep_servers(self, watch: _Watch) -> None:
-        for name, server in (("NATS", self.nats), ("PostgreSQL", self.postgres)):
+        nodes = self.nats_cluster.nodes if self.nats_cluster is not None else []
+        servers: list[tuple[str, NatsServer | PostgresServer | None]] = [
+            ("NATS", self.nats),
+            *((f"NATS node {node.server_name}", node) for node in nodes),
+            ("PostgreSQL", self.postgres),
+        ]
+        for name, server in servers:
             if server is None or server.running:
                 continue
             self.say(f"{name} stopped unexpectedly; starting it again on port {server.port}")
@@ -426,6 +500,8 @@ class Stack:
             process.stop()
         if self.nats is not None:
             self.nats.stop()
+        if self.nats_cluster is not None:
+            self.nats_cluster.stop()
         if self.postgres is not None:
             self.postgres.stop()
         stack_file = self.data_dir / "stack.json"
@@ -494,24 +570,40 @@ class _Watch:
             self.excuse_all()  # NATS is down: the services cannot answer; not their fault
             return
         names = [n for n, p in self.stack.processes.items() if p.running]
-        alive = await asyncio.gather(*(self._alive(n) for n in names))
+        alive = await asyncio.gather(*(self._alive(self.stack.processes[n]) for n in names))
         for name, ok in zip(names, alive, strict=True):
             if ok:
                 self.excuse(name)
 
-    async def _alive(self, name: str) -> bool:
+    async def _alive(self, process: ServiceProcess) -> bool:
+        """Does the process answer? A service's health request over NATS may be answered by
+        any of its instances, so in a cluster each instance is asked at its own metrics
+        port instead (served by the process itself: a stopped or dead one is silent)."""
         try:
-            if name == GATEWAY:  # it asks every service in turn, each for up to 2 s
+            metrics = self._metrics_url(process)
+            if metrics is not None:
+                await self._http.get(metrics, timeout=self.PROBE_TIMEOUT_S)
+                return True
+            if process.service == GATEWAY:  # it asks every service in turn, each for up to 2 s
                 await self._http.get(
-                    f"{self.stack.gateway_url}/healthz", timeout=self.PROBE_TIMEOUT_S + 3
+                    f"{process.url or self.stack.gateway_url}/healthz",
+                    timeout=self.PROBE_TIMEOUT_S + 3,
                 )
                 return True  # any status: the process answers (503 is a backend's outage)
             await self._nc.request(
-                f"flowers.qry.{name}.health", b"{}", timeout=self.PROBE_TIMEOUT_S
+                f"flowers.qry.{process.service}.health", b"{}", timeout=self.PROBE_TIMEOUT_S
             )
             return True  # a refusal is an answer too
         except Exception:
             return False
+
+    def _metrics_url(self, process: ServiceProcess) -> str | None:
+        if self.stack.instances == 1 or process.service == GATEWAY:
+            return None
+        port = process.env.get(f"FLOWERS_METRICS_PORT_{process.service.upper()}", "").strip()
+        if port in ("", "0"):
+            return None
+        return f"http://{self.stack.settings.metrics_host}:{port}/metrics"
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -583,9 +675,10 @@ async def run_stack(
     *,
     before_services: Callable[[Stack], Any] | None = None,
     stop_after_ready: bool = False,
+    cluster: bool = False,
 ) -> int:
     """Start everything, print the URL, run until Ctrl-C / SIGTERM; return the exit code."""
-    stack = Stack(settings)
+    stack = Stack(settings, cluster=cluster)
     for noisy in ("httpx", "deploy.embedded"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
@@ -610,10 +703,10 @@ async def run_stack(
         stack.write_stack_file()
         slowest = max(ready.values()) if ready else 0.0
         stack.say(
-            f"All {len(ready)} services healthy in {elapsed:.1f} s "
-            f"(slowest service {slowest:.1f} s after its start)."
+            f"All {len(ready)} {'processes' if cluster else 'services'} healthy in "
+            f"{elapsed:.1f} s (slowest {slowest:.1f} s after its start)."
         )
-        stack.say(f"\n  Five Golden Flowers is running: {stack.gateway_url}\n")
+        stack.say(f"\n  Five Golden Flowers is running: {'  '.join(stack.gateway_urls)}\n")
         stack.say(f"  Addresses: {stack.data_dir / 'stack.json'}   Logs: {stack.data_dir / 'logs'}")
         stack.say("  Press Ctrl-C to stop.\n")
         if not stop_after_ready:

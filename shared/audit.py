@@ -9,23 +9,25 @@ kept outside the database) proves that nothing up to it changed since (see READM
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 
 from shared import audit_projections
 from shared.audit_projections import ProjectionCheck
 from shared.bus import EVENTS_STREAM
 from shared.events import GENESIS_HASH
 from shared.eventstore import ChainReport
-from shared.postgres import PostgresEventStore, create_pool, get_checkpoint
+from shared.postgres import PostgresEventStore, create_pool, get_checkpoint, in_slices
 from shared.projection import ServiceProjections, declared
 
 
@@ -117,6 +119,20 @@ class AuditReport:
 Progress = Callable[[str, int, int], None]
 
 
+@asynccontextmanager
+async def at_once() -> AsyncIterator[asyncio.TaskGroup]:
+    """A task group that fails as its first failing task did (not as an ExceptionGroup):
+    callers see the error a sequential audit would have raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+
+
 class StreamIndex(Counter[str]):
     """Every event in FLOWERS by its id, counted, with where each copy sits.
 
@@ -158,58 +174,73 @@ def _seq_list(seqs: Sequence[int]) -> str:
 
 
 async def stream_ids(js: JetStreamContext, progress: Progress | None = None) -> StreamIndex:
-    """Every event in FLOWERS (an ordered replay: fast, no server state)."""
+    """Every event in FLOWERS (an ordered replay in large chunks: fast, no server state)."""
     info = await js.stream_info(EVENTS_STREAM)
     total = info.state.messages
     counts = StreamIndex()
     if total == 0:
         return counts
-    sub = await js.subscribe(
-        "flowers.evt.>",
-        stream=EVENTS_STREAM,
-        ordered_consumer=True,
-        config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL),
-    )
-    try:
-        seen = 0
-        while seen < total:
-            message = await sub.next_msg(timeout=10)
-            seen += 1
-            seq = message.metadata.sequence.stream
-            msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
-            counts.add(message_event_id(message.data, msg_id, seq), seq, message.subject)
-            if progress and seen % 1000 == 0:
-                progress("stream", seen, total)
-        if progress:
-            progress("stream", seen, total)
-    finally:
-        await sub.unsubscribe()
+    seen = 0
+    async with aclosing(audit_projections.replay(js, ["flowers.evt.>"])) as chunks:
+        async for messages in chunks:
+            async for part in in_slices(messages):
+                for m in part:
+                    counts.add(message_event_id(m.data, m.event_id, m.seq), m.seq, m.subject)
+            seen += len(messages)
+            if progress:
+                progress("stream", seen, max(total, seen))
     return counts
 
 
 async def audit_service(
     service: str,
     pool: asyncpg.Pool,
-    in_stream: Counter[str],
     progress: Progress | None = None,
     *,
     js: JetStreamContext | None = None,
     spec: ServiceProjections | None = None,
     anchor: Anchor | None = None,
     relayed: int | None = None,
-) -> tuple[ServiceAudit, set[str]]:
-    """`relayed`: the relay's checkpoint read *before* the stream was (see `verify`)."""
+) -> tuple[ServiceAudit, list[asyncpg.Record]]:
+    """A store's chain, its projections (with `spec`) and its anchor; and its events' ids and
+    positions, for `check_stream`. `relayed`: the relay's checkpoint read *before* the stream
+    was (see `verify`). The chain and the rebuilds run at once (each mostly waits on
+    PostgreSQL)."""
     store = PostgresEventStore(pool)
-    chain = await store.verify_chain()
-    if progress:
-        progress(f"chain {service}", chain.checked, chain.head_position)
+
+    async def chain_checked() -> ChainReport:
+        report = await store.verify_chain()
+        if progress:
+            progress(f"chain {service}", report.checked, report.head_position)
+        return report
+
+    async with at_once() as group:
+        chain_task = group.create_task(chain_checked())
+        rows_task = group.create_task(
+            pool.fetch("SELECT event_id::text AS id, position FROM events")
+        )
+        projections_task = (
+            group.create_task(check_projections(pool, spec, js, progress))
+            if spec is not None
+            else None
+        )
+    chain = chain_task.result()
     if relayed is None:
         relayed = await get_checkpoint(pool, f"relay:{service}")
     audit = ServiceAudit(service, chain, relayed)
-    ids: set[str] = set()
-    for row in await pool.fetch("SELECT event_id::text AS id, position FROM events"):
-        ids.add(row["id"])
-        if row["position"] <= relayed:
+    if projections_task is not None:
+        audit.projections = projections_task.result()
+    if anchor is not None:
+        audit.anchor = await check_anchor(pool, chain, anchor)
+    return audit, rows_task.result()
+
+
+def check_stream(
+    audit: ServiceAudit, rows: Sequence[asyncpg.Record], in_stream: Counter[str]
+) -> None:
+    """Every event the relay has passed is in FLOWERS exactly once."""
+    for row in rows:
+        if row["position"] <= audit.relayed_up_to:
             count = in_stream.get(row["id"], 0)
             if count == 0:
                 audit.missing_from_stream.append(row["id"])
@@ -217,11 +248,6 @@ async def audit_service(
                 audit.duplicated_in_stream.append(row["id"])
                 if isinstance(in_stream, StreamIndex):
                     audit.duplicate_seqs[row["id"]] = in_stream.seqs(row["id"])
-    if spec is not None:
-        audit.projections = await check_projections(pool, spec, js, progress)
-    if anchor is not None:
-        audit.anchor = await check_anchor(pool, chain, anchor)
-    return audit, ids
 
 
 async def check_projections(
@@ -293,30 +319,40 @@ async def verify(
     pools: dict[str, asyncpg.Pool] = {}
     try:
         for service in chosen:
-            pools[service] = await create_pool(database_urls[service], max_size=2)
+            pools[service] = await create_pool(database_urls[service], max_size=3)
         relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
+        # The stream alone (a replay floods the connection: a request made meanwhile could
+        # time out behind it), then every service's chain and rebuilds at once.
         in_stream = await stream_ids(js, progress)
-        audits: list[ServiceAudit] = []
-        known: set[str] = set()
-        for service in chosen:
-            spec = None
-            if projections:
-                spec = specs[service] if specs is not None else declared(service)
-            audit, ids = await audit_service(
-                service,
-                pools[service],
-                in_stream,
-                progress,
-                js=js,
-                spec=spec,
-                anchor=(anchors or {}).get(service),
-                relayed=relayed[service],
-            )
-            audits.append(audit)
-            known |= ids
+        async with at_once() as group:
+            service_tasks = []
+            for service in chosen:
+                spec = None
+                if projections:
+                    spec = specs[service] if specs is not None else declared(service)
+                service_tasks.append(
+                    group.create_task(
+                        audit_service(
+                            service,
+                            pools[service],
+                            progress,
+                            js=js,
+                            spec=spec,
+                            anchor=(anchors or {}).get(service),
+                            relayed=relayed[service],
+                        )
+                    )
+                )
     finally:
         for pool in pools.values():
             await pool.close()
+    audits: list[ServiceAudit] = []
+    known: set[str] = set()
+    for task in service_tasks:
+        audit, rows = task.result()
+        check_stream(audit, rows, in_stream)
+        audits.append(audit)
+        known.update(row["id"] for row in rows)
     unknown = sorted(i for i in in_stream if i not in known)
     return AuditReport(
         audits,

@@ -81,16 +81,28 @@ def event_headers(service: str, event: RecordedEvent) -> dict[str, str]:
     return headers
 
 
+def nats_servers(url: str) -> list[str]:
+    """The servers of a NATS URL: one, or a cluster's nodes separated by commas."""
+    return [server.strip() for server in url.split(",") if server.strip()]
+
+
 async def _reachable(url: str) -> None:
-    """Open and close a TCP connection to the first server of `url` (raises OSError)."""
-    first = url.split(",")[0]
-    parts = urlsplit(first if "://" in first else f"nats://{first}")
-    _, writer = await asyncio.wait_for(
-        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 2.0
-    )
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    """Open and close a TCP connection to any server of `url` (raises OSError if none answers)."""
+    failure: BaseException = OSError(f"no server in {url!r}")
+    for server in nats_servers(url):
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 2.0
+            )
+        except (OSError, TimeoutError) as exc:
+            failure = exc
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise failure
 
 
 async def _log_nats_error(exc: Exception) -> None:
@@ -148,7 +160,7 @@ async def connect_nats(
             delay = min(delay * 2, 5.0)
     await _check_credentials(url, name, seed, user)
     client: NatsClient = await nats.connect(
-        url,
+        nats_servers(url),
         name=name,
         connect_timeout=2,
         max_reconnect_attempts=-1,
@@ -169,7 +181,7 @@ async def _check_credentials(url: str, name: str, seed: str | None, user: str | 
     once (the lasting connection below would retry for ever)."""
     try:
         probe = await nats.connect(
-            url,
+            nats_servers(url),
             name=name,
             connect_timeout=2,
             allow_reconnect=False,

@@ -127,6 +127,10 @@ class ChainVerifier:
             after_position + 1,
         )
 
+    def feed_many(self, rows: Iterable[Mapping[str, Any]]) -> bool:
+        """`feed` for each row in order; False at the first break."""
+        return all(self.feed(row) for row in rows)
+
     def feed(self, row: Mapping[str, Any]) -> bool:
         """False once the chain is broken (later rows are not worth checking)."""
         report = self.report

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import asyncpg
 
 from shared.events import (
     GENESIS_HASH,
-    EventMetadata,
     NewEvent,
     RecordedEvent,
     chain_hash,
@@ -38,6 +38,7 @@ from shared.eventstore import (
 )
 
 NOTIFY_CHANNEL = "flowers_events"
+T = TypeVar("T")
 
 STORE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
@@ -189,20 +190,64 @@ async def apply_schema(conn: asyncpg.Connection, *sql: str) -> None:
 
 
 def recorded_event(row: Mapping[str, Any]) -> RecordedEvent:
-    """An `events` row as the envelope the rest of the code reads."""
-    return RecordedEvent(
-        position=row["position"],
-        stream_id=row["stream_id"],
-        version=row["version"],
-        event_id=row["event_id"],
-        type=row["type"],
-        schema_version=row["schema_version"],
-        data=row["data"],
-        metadata=EventMetadata.model_validate(row["metadata"]),
-        recorded_at=row["recorded_at"],
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
+    """An `events` row as the envelope the rest of the code reads (validated in one call)."""
+    return RecordedEvent.model_validate(dict(row))
+
+
+LOG_CHUNK = 10_000  # rows per round trip when a whole log is read (audit, rebuilds)
+SLICE = 1_000  # rows handled between yields to the event loop (its other tasks stay timely)
+
+
+async def in_slices(items: Sequence[T], size: int = SLICE) -> AsyncIterator[Sequence[T]]:
+    """`items` a slice at a time, yielding to the event loop in between: a chunk of 10,000
+    decoded or hashed in one go would hold up the loop (and a NATS request's answer) for
+    long enough to time it out on a busy machine."""
+    for start in range(0, len(items), size):
+        if start:
+            await asyncio.sleep(0)
+        yield items[start : start + size]
+
+
+async def read_rows(
+    conn: asyncpg.Connection, sql: str, *args: Any, chunk: int = LOG_CHUNK
+) -> AsyncGenerator[list[asyncpg.Record], None]:
+    """A query's rows, `chunk` at a time, through a server-side cursor (inside a transaction:
+    the cursor lives in it). Memory stays bounded however long the log."""
+    cursor = await conn.cursor(sql, *args)
+    while True:
+        rows = await cursor.fetch(chunk)
+        if not rows:
+            return
+        yield rows
+
+
+async def read_log(
+    conn: asyncpg.Connection,
+    *,
+    table: str = "events",
+    after: int = 0,
+    until: int | None = None,
+    recorded_until: datetime | None = None,
+    chunk: int = LOG_CHUNK,
+) -> AsyncGenerator[list[RecordedEvent], None]:
+    """The log in position order after `after` (up to position `until`, or to rows recorded
+    by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows).
+
+    `table` is the (qualified) events table: the live log, or an as-of copy."""
+    where = ["position > $1"]
+    args: list[Any] = [after]
+    if until is not None:
+        args.append(until)
+        where.append(f"position <= ${len(args)}")
+    if recorded_until is not None:
+        args.append(recorded_until)
+        where.append(f"recorded_at <= ${len(args)}")
+    sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY position"
+    async for rows in read_rows(conn, sql, *args, chunk=chunk):
+        events: list[RecordedEvent] = []
+        async for part in in_slices(rows):
+            events.extend(recorded_event(r) for r in part)
+        yield events
 
 
 GROUP_COMMIT_MAX = 500  # appends of their own committed together, at most
@@ -559,25 +604,21 @@ class PostgresEventStore:
         )
         return recorded_event(row) if row else None
 
-    async def verify_chain(self, page_size: int = 5000) -> ChainReport:
+    async def verify_chain(self, page_size: int = LOG_CHUNK) -> ChainReport:
         """Walk the log in position order; name the first row that breaks the chain."""
         verifier = ChainVerifier.start()
-        after = 0
         async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            while True:
-                rows = await conn.fetch(
-                    "SELECT position, stream_id, version, event_id, type, schema_version, "
-                    "data, metadata, prev_hash, hash FROM events WHERE position > $1 "
-                    "ORDER BY position LIMIT $2",
-                    after,
-                    page_size,
-                )
-                if not rows:
-                    break
-                for row in rows:
-                    if not verifier.feed(row):
-                        return verifier.report
-                after = rows[-1]["position"]
+            chunks = read_rows(
+                conn,
+                "SELECT position, stream_id, version, event_id, type, schema_version, "
+                "data, metadata, prev_hash, hash FROM events ORDER BY position",
+                chunk=page_size,
+            )
+            async with aclosing(chunks):
+                async for rows in chunks:
+                    async for part in in_slices(rows):
+                        if not verifier.feed_many(part):
+                            return verifier.report
             head = await conn.fetchrow("SELECT position, hash FROM event_log_head")
         report = verifier.report
         if head is not None and (head["position"], head["hash"]) != (

@@ -10,7 +10,6 @@ time (a PostgreSQL advisory lock); more instances wait as hot standbys.
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import asyncpg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from shared import leader
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
 from shared.events import RecordedEvent
 from shared.logging import get_logger
@@ -165,11 +165,10 @@ async def follow_log(
     the listening connection); the others wait as hot standbys. It is woken by each append's
     NOTIFY, polls every `poll_interval_s` as a safety net, and backs off on errors.
     """
-    lock_key = zlib.crc32(leader_key.encode())
     outage = OutageLog(log, "database", name=name)
     while not stopping.is_set():
         try:
-            await _lead(pool, lock_key, pump, wake, stopping, poll_interval_s, on_error, outage)
+            await _lead(pool, leader_key, pump, wake, stopping, poll_interval_s, on_error, outage)
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -182,7 +181,7 @@ async def follow_log(
 
 async def _lead(
     pool: asyncpg.Pool,
-    lock_key: int,
+    leader_key: str,
     pump: Callable[[], Awaitable[int]],
     wake: asyncio.Event,
     stopping: asyncio.Event,
@@ -200,9 +199,8 @@ async def _lead(
     conn: asyncpg.Connection
     async with pool.acquire() as conn:
         try:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
-                if await _wait(stopping, 5.0):
-                    return
+            if not await leader.acquire(conn, leader_key, stopping):  # shared/leader.py
+                return
             await conn.add_listener(NOTIFY_CHANNEL, on_notify)
             outage.succeeded()
             log.info("log_follower_started", follower=outage.name)

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
-from shared import database_roles
+from shared import database_roles, leader
 from shared.apidocs import document_consumer, document_events
 from shared.bus import (
     DLQ_STREAM,
@@ -39,6 +39,7 @@ from shared.bus import (
     check_streams,
     connect_nats,
     inbox_prefix,
+    nats_servers,
 )
 from shared.clock import Clock, FileClock, SystemClock
 from shared.context import causation_id_var, correlation_id_var
@@ -300,7 +301,7 @@ class ServiceRuntime:
             FileClock(self.settings.clock_file) if self.settings.clock_file else SystemClock()
         )
         self.broker = NatsBroker(
-            self.settings.nats_url or "nats://127.0.0.1:4222",
+            nats_servers(self.settings.nats_url or "nats://127.0.0.1:4222"),
             logger=None,
             max_reconnect_attempts=-1,
             inbox_prefix=inbox_prefix(service),
@@ -485,7 +486,7 @@ class ServiceRuntime:
         self._stopping.clear()
         self._spawn("relay", lambda: relay.run(self._stopping))
         for consumer in self.consumers:
-            self._spawn(f"consumer:{consumer.name}", consumer.run)
+            self._spawn(f"consumer:{consumer.name}", functools.partial(self._consume, consumer))
         for task in self.background:
             self._spawn(f"task:{task.__name__}", functools.partial(task, self._stopping))
         self._serve_metrics()
@@ -493,6 +494,28 @@ class ServiceRuntime:
         # before anyone is told the service is up (else a first request meets no responder).
         await self.broker.connection.flush(timeout=10)
         log.info("service_started", nats=self.settings.nats_url)
+
+    async def lead(
+        self, name: str, work: Callable[[asyncio.Event], Awaitable[None]], stopping: asyncio.Event
+    ) -> None:
+        """Run `work` in one instance of this service at a time (shared/leader.py)."""
+        assert self.pool is not None
+        await leader.lead(self.pool, name, work, stopping)
+
+    async def _consume(self, consumer: EventConsumer) -> None:
+        """One instance at a time pulls a durable consumer, so a stream's events are applied
+        in order; another takes over when it dies (README "Running several instances")."""
+
+        async def work(resign: asyncio.Event) -> None:
+            assert self.js is not None
+            if not await leader.await_predecessors_messages(
+                self.js, EVENTS_STREAM, consumer.name, self.settings.consumer_ack_wait_s, resign
+            ):
+                return
+            await leader.while_leading(consumer.run, consumer.stop, resign)
+            consumer._stopping.clear()  # ready to run again when this instance leads again
+
+        await self.lead(f"consumer:{consumer.name}", work, self._stopping)
 
     def _identity_verifier(self) -> IdentityVerifier:
         """The issuers whose identity assertions this service believes (none: cannot start)."""

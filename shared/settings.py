@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         "innovation": Decimal(20),
         "recognition": Decimal(10),
     }
+    # A flower's own rubric (category -> criterion -> weight), e.g.
+    # FLOWERS_REVIEW_RUBRIC_BY_CATEGORY='{"reform": {"innovation": 50, "achievements": 50}}';
+    # a flower not named here is scored on review_rubric.
+    review_rubric_by_category: dict[str, dict[str, Decimal]] = {}
     review_zscore: bool = False
     review_trim_from: int = Field(default=5, ge=3)
     calendar_extra_holidays: list[str] = []
@@ -102,6 +106,16 @@ class Settings(BaseSettings):
     def _usable_rubric(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         if not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
             raise ValueError("needs criteria with non-negative weights, not all zero")
+        return value
+
+    @field_validator("review_rubric_by_category")
+    @classmethod
+    def _usable_rubrics(cls, value: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+        from shared.contracts.common import Category  # local: one insertion into a shared file
+
+        for category, rubric in value.items():
+            Category(category)
+            cls._usable_rubric(rubric)
         return value
 
     @field_validator("calendar_extra_holidays", "calendar_extra_workdays")

@@ -22,6 +22,7 @@ from services.gateway.i18n import DEPARTMENT_LABELS, Text
 from shared.clock import Clock, SystemClock
 
 STAFF = "staff"
+EMPLOYEE = "employee"  # an account made from the directory (services/gateway/employees.py)
 NOMINATOR = "nominator"
 OFFICE = "office"
 PANELIST = "panelist"
@@ -33,6 +34,7 @@ AUDITOR = "auditor"
 ADMIN = "admin"
 ROLES = (
     STAFF,
+    EMPLOYEE,
     NOMINATOR,
     OFFICE,
     PANELIST,

@@ -29,9 +29,11 @@ from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, installation_key
 from services.gateway.config import GatewaySettings
 from services.gateway.database import SERVICE, open_database
+from services.gateway.employees import sync_loop
 from services.gateway.i18n import locale_of
 from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.gateway.notice import PublicRateLimit
 from services.gateway.problems import (
     INTERNAL,
     NOT_FOUND,
@@ -108,14 +110,28 @@ def create_app(
             throttle=SigninThrottle(pool, gs, c),
             csrf=CsrfSigner(await installation_key(pool)),
         )
-        purge = asyncio.create_task(_purge(sessions, app.state.gw.throttle), name="purge-sessions")
+        app.state.public_rate_limit = PublicRateLimit(pool, gs.public_requests_per_minute, c)
+        purge = asyncio.create_task(
+            _purge(sessions, app.state.gw.throttle, app.state.public_rate_limit),
+            name="purge-sessions",
+        )
+        tasks = [purge]
+        if gs.employee_sync_interval_s > 0:
+            gw = app.state.gw
+            tasks.append(
+                asyncio.create_task(
+                    sync_loop(gw.rpc, gw.accounts, gs.employee_sync_interval_s),
+                    name="employee-sync",
+                )
+            )
         log.info("gateway_started", nats=s.nats_url)
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await nc.drain()
             await pool.close()
 
@@ -143,12 +159,13 @@ def create_app(
     return app
 
 
-async def _purge(sessions: SessionStore, throttle: SigninThrottle) -> None:
-    """Hourly: drop ended sessions and stale sign-in failures."""
+async def _purge(sessions: SessionStore, throttle: SigninThrottle, public: PublicRateLimit) -> None:
+    """Hourly: drop ended sessions, stale sign-in failures and ended public request counts."""
     while True:
         try:
             await sessions.purge_expired()
             await throttle.purge_stale()
+            await public.purge_stale()
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("session_purge_failed", error=str(exc))
         await asyncio.sleep(3600)

@@ -1,14 +1,17 @@
 """The gateway's own settings (prefix FLOWERS_GATEWAY_): sessions, sign-in throttling, hashing,
-the proxies whose forwarded headers count, the password policy."""
+the proxies whose forwarded headers count, the password policy, the public notice."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.filestore import file_store
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,8 +53,54 @@ class GatewaySettings(BaseSettings):
     password_min_length: int = Field(default=10, ge=10)
     password_min_score: int = Field(default=3, ge=0, le=4)
     directory_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Evidence files on the nomination form (services/gateway/evidence.py): each at most this
+    # big, at most this many per nomination, of these kinds (by extension and by content); kept
+    # in the content-addressed file store (shared/filestore.py): empty = <data_dir>/files,
+    # or file:///path (a directory every gateway instance shares).
+    evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    evidence_max_files: int = Field(default=5, ge=1, le=20)
+    evidence_types: tuple[str, ...] = ("pdf", "jpg", "jpeg", "png", "docx", "xlsx")
+    file_store_url: str = ""
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # The public notice (公示, services/gateway/notice.py): who issues it, how and to whom an
+    # objection is made, and the address the printed notice's QR code leads to.
+    notice_issuer: str = "“红花献给你”评选活动领导小组办公室"
+    notice_office_phone: str = "（电话未设置）"
+    notice_office_email: str = "（邮箱未设置）"
+    notice_office_address: str = "（地址未设置）"
+    # The site's address as people reach it (e.g. https://flowers.example.com); empty: the
+    # address the request came to.
+    public_url: str = ""
+    # A TrueType font with Chinese glyphs for the printed notice; empty: the first found of
+    # services.gateway.notice_pdf.FONT_CANDIDATES, else reportlab's built-in STSong-Light.
+    notice_font_file: str = ""
+    # Pages anyone may open without signing in: at most this many requests per client address
+    # per minute (then 429).
+    public_requests_per_minute: int = Field(default=60, ge=1)
+
+    # Employees' accounts (services/gateway/employees.py): an activation code lasts this long.
+    activation_code_ttl_days: int = Field(default=14, ge=1, le=90)
+    # Every this many seconds the gateway brings the employees' accounts in line with the
+    # directory (a leaver is deactivated); 0: only on demand (sheet, admin, CLI).
+    employee_sync_interval_s: float = Field(default=300, ge=0)
+
+    # OpenID Connect sign-in (services/gateway/oidc.py), on when an issuer is set: 企业微信, 钉钉
+    # or the company's own provider. The claim named by `oidc_employee_claim` is matched to an
+    # account's employee number.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_employee_claim: str = "employee_no"
+    oidc_scopes: str = "openid profile"
+    oidc_label: str = "企业统一身份登录"
+
+    @field_validator("file_store_url")
+    @classmethod
+    def _known_file_store(cls, value: str) -> str:
+        file_store(value, Path("."))  # refused at start, not at the first upload
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -18,12 +18,32 @@ from fastapi.responses import Response
 from services.gateway import publicity as pub
 from services.gateway import rewards as rw
 from services.gateway.i18n import EN, Text, pick
+from shared.contracts.rewards import business_no
+
+# Payroll's codes as people read them; a code configured beyond these is shown as it is.
+REASON_CODE_LABELS: dict[str, Text] = {
+    "FLOWER_AWARD": ("红花奖励", "Flower award"),
+    "FLOWER_AWARD_REVERSAL": ("红花奖励冲销", "Flower award reversal"),
+}
+TAX_LABELS: dict[str, Text] = {
+    "taxable_earning": ("并入当月工资计税", "Taxed with the month's pay"),
+}
 
 SANDBOX_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def download(content: bytes, filename: str, media_type: str, *, inline: bool = False) -> Response:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+def download(
+    content: bytes,
+    filename: str,
+    media_type: str,
+    *,
+    inline: bool = False,
+    ascii_name: str | None = None,
+) -> Response:
+    """`filename*` (RFC 5987) carries the real, Chinese name; `filename` an ASCII one for the
+    few clients that ignore it (`ascii_name`, or the name with `_` for what ASCII lacks)."""
+    fallback = ascii_name or filename
+    ascii_name = fallback.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     disposition = "inline" if inline else "attachment"
     return Response(
         content,
@@ -64,8 +84,15 @@ def labels(locale: str) -> dict[str, Callable[..., Any]]:
     def mismatch(item: dict[str, Any]) -> str:
         return str(item.get("message_en" if locale == EN else "message_zh") or item.get("kind"))
 
+    def adjustment_no(line: dict[str, Any]) -> str:
+        """The adjustment's 业务单号 (TZ202612-0042), not its UUID."""
+        return business_no(str(line["period"]), int(line["position"]))
+
     return {
         "period_label": lambda period: rw.period_label(period, locale),
+        "adjustment_no": adjustment_no,
+        "reason_label": table(REASON_CODE_LABELS),
+        "tax_label": table(TAX_LABELS),
         "money": money,
         "mismatch_text": mismatch,
         "actor_name": actor_name,

@@ -28,6 +28,7 @@ def pick(text: Text, locale: str) -> str:
 
 ROLE_LABELS: dict[str, Text] = {
     "staff": ("职工", "Staff"),
+    "employee": ("职工（工号登录）", "Employee (by employee number)"),
     "nominator": ("单位提名人", "Unit nominator"),
     "office": ("领导小组办公室", "Leadership group office"),
     "panelist": ("评审专家", "Panelist"),

@@ -8,7 +8,9 @@ megabytes or control characters to a form).
 **Body size** (`body_too_large`, 413). The limit is the gateway setting
 `request_body_max_bytes` (1 MiB); the directory imports, which carry a whole HR export, get
 `directory_upload_max_bytes` plus room for the multipart framing, so their own, more precise
-`file_too_large` check still answers for a file just over its limit.
+`file_too_large` check still answers for a file just over its limit. A multipart nomination
+form (new or amended) gets room for its evidence files (`evidence_max_files` ×
+`evidence_max_bytes`), so services/gateway/evidence.py names a file over its own limit.
 - A declared `Content-Length` over the limit is refused at once: the app is never called.
 - A body sent without a length (chunked) is counted as it arrives. JSON and form bodies are
   read whole here (they are checked below) and refused as soon as they pass the limit; any
@@ -28,6 +30,7 @@ a client gets one answer whichever route it called.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -60,12 +63,21 @@ class BodyTooLarge(Exception):
     """Raised from `receive` once more than the limit was read."""
 
 
-def body_limit(settings: GatewaySettings, method: str, path: str) -> int:
-    """The most bytes a request to `method path` may carry."""
+# The nomination form (new and amend) carries its evidence files; the API uploads them alone.
+EVIDENCE_FORM = re.compile(r"/nominations/(new|[0-9a-fA-F-]{36}/edit)|/api/v1/evidence")
+
+
+def body_limit(settings: GatewaySettings, method: str, path: str, content_type: str = "") -> int:
+    """The most bytes a request to `method path` may carry (a multipart nomination form
+    carries its evidence files: room for as many as allowed, each as big as allowed)."""
     if (method, path.rstrip("/") or "/") in LARGE_BODY_ROUTES:
         return max(settings.request_body_max_bytes, settings.directory_upload_max_bytes) + (
             MULTIPART_SLACK
         )
+    multipart = content_type.lower().startswith("multipart/form-data")
+    if method == "POST" and multipart and EVIDENCE_FORM.fullmatch(path.rstrip("/")):
+        files = settings.evidence_max_files * (settings.evidence_max_bytes + MULTIPART_SLACK)
+        return settings.request_body_max_bytes + files
     return settings.request_body_max_bytes
 
 
@@ -192,7 +204,8 @@ class InputLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(_settings_of(scope), scope["method"], scope["path"])
+        content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+        limit = body_limit(_settings_of(scope), scope["method"], scope["path"], content_type)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             # Not a byte read: a client that asked `Expect: 100-continue` never sends it.

@@ -119,8 +119,27 @@ async def employees(
     return result
 
 
+async def rounds_open_to(svc: Services, unit_code: str | None) -> list[dict[str, Any]]:
+    """The rounds a unit may nominate in: the open ones, then a closed one the office let
+    this unit into again while its window lasts."""
+    every = await rounds(svc)
+    return [r for r in every if r["status"] == "open"] + [
+        r for r in every if r["status"] == "closed" and reopened_for(r, unit_code)
+    ]
+
+
+def reopened_for(round_: dict[str, Any], unit_code: str | None) -> bool:
+    """Whether the office let this unit into the closed round again and its window lasts."""
+    left = (round_.get("reopened_seconds_left") or {}).get(unit_code or "")
+    return left is not None and left > 0
+
+
 def effective_deadline(round_: dict[str, Any], unit_code: str | None) -> datetime:
-    """The deadline a unit works to: its own extension if it has one, else the round's."""
+    """The deadline a unit works to: its own extension if it has one, else the round's; in
+    a closed round the office let it into again, that window's deadline."""
+    late: str | None = (round_.get("reopened") or {}).get(unit_code or "")
+    if round_.get("status") == "closed" and late is not None:
+        return datetime.fromisoformat(late)
     deadline = datetime.fromisoformat(round_["deadline"])
     own: str | None = (round_.get("unit_deadlines") or {}).get(unit_code or "")
     if own is not None and datetime.fromisoformat(own) > deadline:
@@ -130,6 +149,8 @@ def effective_deadline(round_: dict[str, Any], unit_code: str | None) -> datetim
 
 def seconds_left_for(round_: dict[str, Any], unit_code: str | None) -> int:
     """The countdown for a unit, on the service's clock (its `seconds_left` is the round's)."""
+    if round_.get("status") == "closed":
+        return int((round_.get("reopened_seconds_left") or {}).get(unit_code or "", 0))
     if round_.get("status") != "open":
         return 0
     extra = effective_deadline(round_, unit_code) - datetime.fromisoformat(round_["deadline"])

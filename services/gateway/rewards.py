@@ -57,9 +57,15 @@ class AcknowledgePeriodIn(In):
     )
 
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FileFormat = Literal["csv", "xlsx"]
+FORMATS: tuple[FileFormat, ...] = ("csv", "xlsx")
+
+
 @dataclass(frozen=True)
-class CsvFile:
-    filename: str
+class ExportFile:
+    filename: str  # 薪酬调整_2026-12_UTF-8.csv: the encoding in the name
+    ascii_filename: str  # payroll-2026-12-UTF-8.csv, for clients without RFC 5987
     media_type: str
     content: bytes
     rows: int
@@ -109,13 +115,16 @@ async def adjustment(svc: Services, adjustment_id: uuid.UUID) -> dict[str, Any]:
     return result
 
 
-async def export(svc: Services, period: str, encoding: Encoding) -> CsvFile:
+async def export(
+    svc: Services, period: str, encoding: Encoding, file_format: FileFormat = "csv"
+) -> ExportFile:
     data: dict[str, Any] = await svc.query(
-        SERVICE, "export", {"period": period, "encoding": encoding}
+        SERVICE, "export", {"period": period, "encoding": encoding, "format": file_format}
     )
-    return CsvFile(
+    return ExportFile(
         filename=str(data["filename"]),
-        media_type=CSV_MEDIA_TYPES[encoding],
+        ascii_filename=str(data["ascii_filename"]),
+        media_type=XLSX_MEDIA_TYPE if file_format == "xlsx" else CSV_MEDIA_TYPES[encoding],
         content=base64.b64decode(data["content_base64"]),
         rows=int(data["rows"]),
     )

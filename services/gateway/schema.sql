@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS throttle_failures (
     PRIMARY KEY (scope, key)
 );
 
+-- Requests to the pages open to anonymous visitors (the public notice, activation, OIDC),
+-- counted per client address in a 60 s window (services/gateway/notice.py PublicRateLimit);
+-- in the database so that every gateway instance shares one count.
+CREATE TABLE IF NOT EXISTS public_request_counts (
+    address           text        PRIMARY KEY,
+    window_started_at timestamptz NOT NULL,
+    hits              integer     NOT NULL
+);
+
 -- Who changed which account, when: the gateway's own audit trail (it has no event log).
 CREATE TABLE IF NOT EXISTS account_changes (
     change_id   bigserial   PRIMARY KEY,
@@ -68,4 +77,42 @@ CREATE TABLE IF NOT EXISTS account_changes (
 CREATE TABLE IF NOT EXISTS gateway_secret (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     secret      text    NOT NULL
+);
+
+-- A nominator's unfinished nomination form, one per account and round (services/gateway/
+-- drafts.py): private to its author, not a nomination until it is submitted (then deleted).
+CREATE TABLE IF NOT EXISTS nomination_drafts (
+    user_id     uuid        NOT NULL REFERENCES users ON DELETE CASCADE,
+    round_id    text        NOT NULL,
+    form        jsonb       NOT NULL,
+    saved_at    timestamptz NOT NULL,
+    PRIMARY KEY (user_id, round_id)
+);
+
+-- Accounts made from the employee directory (services/gateway/employees.py): user name = the
+-- employee number, role "employee", no password until activated with a one-time code.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS provisioned boolean NOT NULL DEFAULT false;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS activated_at timestamptz;
+CREATE UNIQUE INDEX IF NOT EXISTS users_provisioned_employee_idx
+    ON users (employee_no) WHERE provisioned;
+
+-- One-time activation codes, as SHA-256 digests: single use, expiring; a new sheet replaces a
+-- unit's codes not yet used.
+CREATE TABLE IF NOT EXISTS activation_codes (
+    user_id     uuid        PRIMARY KEY REFERENCES users ON DELETE CASCADE,
+    code_hash   text        NOT NULL,
+    issued_at   timestamptz NOT NULL,
+    issued_by   text        NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);
+
+-- OpenID Connect sign-ins under way (services/gateway/oidc.py): the state names the row; the
+-- PKCE verifier and the nonce never leave the gateway. Rows live minutes.
+CREATE TABLE IF NOT EXISTS oidc_logins (
+    state_hash  text        PRIMARY KEY,
+    nonce       text        NOT NULL,
+    verifier    text        NOT NULL,
+    next_path   text        NOT NULL,
+    created_at  timestamptz NOT NULL
 );

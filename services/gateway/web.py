@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from services.gateway.auth import PRE_COOKIE, Principal, is_https
 from services.gateway.deps import csrf_binding
 from services.gateway.display import date_text, datetime_text, nowrap, score_text
+from services.gateway.evidence import link_text
 from services.gateway.i18n import (
     DEPARTMENT_LABELS,
     EN,
@@ -49,6 +50,7 @@ env = jinja2.Environment(
 env.filters["zh_datetime"] = lambda value: nowrap(datetime_text(value))
 env.filters["zh_date"] = lambda value: nowrap(date_text(value))
 env.filters["score"] = score_text
+env.filters["link_text"] = link_text  # an uploaded evidence file by its name
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,25 @@ def nav_for(principal: Principal | None) -> list[NavLink]:
     if principal is None:
         return []
     return [link for link in _NAV if link.roles & principal.roles]
+
+
+# The menu's groups, by the tens of a link's order (a link's order says where it belongs).
+NAV_GROUPS: dict[int, Text] = {
+    2: ("提名", "Nominations"),
+    3: ("评审办公室", "The office"),
+    4: ("评分与评定", "Scoring and decisions"),
+    5: ("工资、宣传与审计", "Payroll, publicity, audit"),
+    6: ("公示与表彰", "Notice and honours"),
+    8: ("系统管理", "Administration"),
+}
+
+
+def nav_groups(links: list[NavLink]) -> list[tuple[Text, list[NavLink]]]:
+    """The user's menu links in their groups, in order (a group without a link left out)."""
+    groups: dict[int, list[NavLink]] = {}
+    for link in links:
+        groups.setdefault(link.order // 10, []).append(link)
+    return [(NAV_GROUPS.get(key, ("其他", "More")), groups[key]) for key in sorted(groups)]
 
 
 def duration(seconds: int | float, locale: str) -> str:
@@ -153,6 +174,7 @@ def render(
         "pick": lambda text: pick(text, locale),
         "csrf_token": state.csrf.token(binding),
         "nav": nav_for(principal),
+        "nav_groups": nav_groups(nav_for(principal)),
         "path": request.url.path,
         "current_url": str(request.url.path)
         + (f"?{request.url.query}" if request.url.query else ""),

@@ -27,6 +27,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -66,6 +67,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     @rpc.command("extend_deadline", ExtendDeadline)
     async def extend_deadline(cmd: ExtendDeadline) -> dict[str, Any]:
         """The office extends the deadline for the whole round or one unit, with a reason."""
+        return await handlers.round_command(cmd)
+
+    @rpc.command("reopen_for_unit", ReopenForUnit)
+    async def reopen_for_unit(cmd: ReopenForUnit) -> dict[str, Any]:
+        """The office lets one unit nominate again in a closed round, with a reason, until the
+        office has begun auditing it."""
         return await handlers.round_command(cmd)
 
     @rpc.command("close_round", CloseRound)
@@ -122,10 +129,9 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     feed = projections.REVIEW_FEED
     runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.project)
 
-    @runtime.background_task
-    async def close_due_rounds(stopping: asyncio.Event) -> None:
+    async def close_due_rounds(resign: asyncio.Event) -> None:
         """At the deadline each round closes by itself, exactly once (the decider is idempotent)."""
-        while not stopping.is_set():
+        while not resign.is_set():
             for round_id in await handlers.due_rounds(runtime.clock.now()):
                 result = await handlers.round_command(
                     CloseRound(
@@ -138,7 +144,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
                 if result["events"]:
                     log.info("round_closed_at_deadline", round_id=round_id)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), runtime.settings.scheduler_interval_s)
+                await asyncio.wait_for(resign.wait(), runtime.settings.scheduler_interval_s)
+
+    @runtime.background_task
+    async def scheduler(stopping: asyncio.Event) -> None:
+        """The deadline scheduler runs in one instance at a time (shared/leader.py)."""
+        await runtime.lead("scheduler:close-due-rounds", close_due_rounds, stopping)
 
     return runtime
 

@@ -10,6 +10,7 @@ new events or raise a `NominationError` (errors.py); `evolve_*` fold one event i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
@@ -17,7 +18,9 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from services.nomination.errors import (
+    LOCAL_FORMAT,
     AlreadyNominated,
+    AuditStarted,
     CadenceMismatch,
     DeadlineInPast,
     DeadlinePassed,
@@ -41,6 +44,7 @@ from services.nomination.errors import (
     RecommendationRequired,
     RoundClosed,
     RoundExists,
+    RoundNotClosed,
     RoundNotOpen,
     UnitNotFound,
 )
@@ -61,6 +65,8 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     RoundOpened,
+    RoundReopenedForUnit,
+    UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
 )
@@ -76,6 +82,7 @@ from shared.contracts.nomination_commands import (
     NominationContent,
     NominatorCommand,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -304,6 +311,8 @@ class RoundState:
     nominations: Mapping[UUID, Nomination] = field(default_factory=dict)
     closed: bool = False
     closed_at: datetime | None = None
+    reopened: Mapping[str, datetime] = field(default_factory=dict)
+    """Units let in again after the close, each until its own deadline, while not shut."""
 
     def deadline_for(self, unit_code: str) -> datetime:
         """A unit's effective deadline: the round's, or the unit's own extension if later."""
@@ -325,7 +334,10 @@ class RoundState:
         ]
 
     def accepts_at(self, unit_code: str, now: datetime) -> bool:
-        return not self.closed and within_deadline(now, self.deadline_for(unit_code))
+        if self.closed:
+            late = self.reopened.get(unit_code)
+            return late is not None and within_deadline(now, late)
+        return within_deadline(now, self.deadline_for(unit_code))
 
 
 def within_deadline(now: datetime, deadline: datetime) -> bool:
@@ -348,7 +360,9 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
             | NominationSubmitted
             | NominationAmended
             | NominationWithdrawn
-            | NominationsClosed,
+            | NominationsClosed
+            | RoundReopenedForUnit
+            | UnitNominationsClosed,
         ):
             raise ValueError(f"{event.event_type} before RoundOpened: the stream is corrupt")
         return state
@@ -390,6 +404,13 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
             return _with_nomination(state, replace(old, withdrawn=True))
         case NominationsClosed():
             return replace(state, closed=True, closed_at=event.closed_at)
+        case RoundReopenedForUnit():
+            return replace(state, reopened={**state.reopened, event.unit_code: event.new_deadline})
+        case UnitNominationsClosed():
+            return replace(
+                state,
+                reopened={u: d for u, d in state.reopened.items() if u != event.unit_code},
+            )
         case _:
             return state
 
@@ -479,8 +500,9 @@ def decide_close_round(
         _require_office(cmd)
     round_ = _require_round(state, cmd.round_id)
     if round_.closed:
-        if cmd.scheduled:
-            return []
+        late = _close_reopened_units(round_, cmd, now)
+        if late or cmd.scheduled:
+            return late
         raise RoundClosed(round_id=round_.round_id)
     latest = round_.latest_deadline
     past = not within_deadline(now, latest)
@@ -493,17 +515,82 @@ def decide_close_round(
             how="deadline" if past else "early",
             closed_by=cmd.actor,
             deadline=_utc(latest),
-            nominations=tuple(
-                ClosedNomination(
-                    nomination_id=n.nomination_id,
-                    category=n.category,
-                    nominee=n.nominee,
-                    submitted_by=n.submitted_by,
-                    submitted_at=n.submitted_at,
-                    last_amended_at=n.last_amended_at,
-                )
-                for n in round_.standing()
-            ),
+            nominations=tuple(_closed(n) for n in round_.standing()),
+        )
+    ]
+
+
+def _closed(n: Nomination) -> ClosedNomination:
+    return ClosedNomination(
+        nomination_id=n.nomination_id,
+        category=n.category,
+        nominee=n.nominee,
+        submitted_by=n.submitted_by,
+        submitted_at=n.submitted_at,
+        last_amended_at=n.last_amended_at,
+    )
+
+
+def _close_reopened_units(round_: RoundState, cmd: CloseRound, now: datetime) -> list[DomainEvent]:
+    """Shut the windows of units let in again: the scheduler those whose deadline has
+    passed, the office every one still open (early)."""
+    events: list[DomainEvent] = []
+    for unit_code, deadline in sorted(round_.reopened.items()):
+        past = not within_deadline(now, deadline)
+        if cmd.scheduled and not past:
+            continue
+        events.append(
+            UnitNominationsClosed(
+                round_id=round_.round_id,
+                unit_code=unit_code,
+                closed_at=_utc(now),
+                how="deadline" if past else "early",
+                closed_by=cmd.actor,
+                deadline=_utc(deadline),
+                nominations=tuple(
+                    _closed(n) for n in round_.standing() if n.unit_code == unit_code
+                ),
+            )
+        )
+    return events
+
+
+def decide_reopen_for_unit(
+    state: RoundState | None,
+    cmd: ReopenForUnit,
+    now: datetime,
+    *,
+    directory: DirectoryState,
+    audit_started: bool,
+) -> list[DomainEvent]:
+    """The office lets one unit nominate again in a closed round, with a reason, until
+    `new_deadline`; once the office has begun auditing the round it is too late (the review
+    would be judging a field that is still changing). Reopening a unit already let in again
+    moves its deadline later."""
+    _require_aware(now)
+    _require_office(cmd)
+    round_ = _require_round(state, cmd.round_id)
+    if not round_.closed:
+        raise RoundNotClosed(round_id=round_.round_id)
+    if audit_started:
+        raise AuditStarted(round_id=round_.round_id)
+    if cmd.unit_code not in directory.units:
+        raise UnitNotFound(unit_code=cmd.unit_code)
+    if not cmd.reason.strip():
+        raise ReasonRequired()
+    current = round_.reopened.get(cmd.unit_code)
+    if within_deadline(cmd.new_deadline, now) or (
+        current is not None and cmd.new_deadline <= current
+    ):
+        raise ExtensionNotLater(deadline_local=_local(current or now))
+    return [
+        RoundReopenedForUnit(
+            round_id=round_.round_id,
+            unit_code=cmd.unit_code,
+            new_deadline=_utc(cmd.new_deadline),
+            reason=cmd.reason,
+            reopened_by=cmd.actor,
+            reopened_at=_utc(now),
         )
     ]
 
@@ -629,6 +716,7 @@ def decide_withdraw(
 RoundCommand = (
     OpenRound
     | ExtendDeadline
+    | ReopenForUnit
     | CloseRound
     | SubmitNomination
     | AmendNomination
@@ -645,16 +733,23 @@ def decide_round(
     policy: NominationPolicy,
     winners: Collection[PastWin] = (),
     rejected: Collection[UUID] = (),
+    audit_started: bool = False,
 ) -> list[DomainEvent]:
     """Any round command, for a handler that loads a round stream and appends to it.
 
     `rejected`: the round's nominations the office rejected in its audit (heard from the
-    review); they no longer take a place in the quota nor hold their nominee."""
+    review); they no longer take a place in the quota nor hold their nominee.
+    `audit_started`: whether the office has accepted or rejected any of the round's
+    nominations (heard from the review); from then on no unit is let in again."""
     match cmd:
         case OpenRound():
             return decide_open_round(state, cmd, now, policy=policy)
         case ExtendDeadline():
             return decide_extend_deadline(state, cmd, now, directory=directory)
+        case ReopenForUnit():
+            return decide_reopen_for_unit(
+                state, cmd, now, directory=directory, audit_started=audit_started
+            )
         case CloseRound():
             return decide_close_round(state, cmd, now)
         case SubmitNomination():
@@ -711,10 +806,11 @@ def _require_nomination(
 
 
 def _require_window(state: RoundState, unit_code: str, now: datetime) -> None:
-    """After the close or past the unit's effective deadline, everything is locked."""
-    if state.closed:
+    """After the close or past the unit's effective deadline, everything is locked; a unit
+    the office let in again acts until its own new deadline."""
+    if state.closed and unit_code not in state.reopened:
         raise RoundClosed(round_id=state.round_id)
-    deadline = state.deadline_for(unit_code)
+    deadline = state.reopened[unit_code] if state.closed else state.deadline_for(unit_code)
     if not within_deadline(now, deadline):
         raise DeadlinePassed(round_id=state.round_id, deadline_local=_local(deadline))
 
@@ -777,7 +873,7 @@ def _validated_content(
     if not policy.deeds_min_chars <= length <= policy.deeds_max_chars:
         raise DeedsLength(length=length, min=policy.deeds_min_chars, max=policy.deeds_max_chars)
     for link in cmd.evidence_links:
-        if not is_web_link(link):
+        if not (is_web_link(link) or is_stored_file(link)):
             raise InvalidLink(link=link)
     if not cmd.recommendation.strip():
         raise RecommendationRequired()
@@ -785,6 +881,16 @@ def _validated_content(
         MeasurableResult(metric=r.metric, value=r.value, unit=r.unit) for r in cmd.results
     )
     return results, tuple(cmd.evidence_links)
+
+
+# An evidence file kept by the gateway's content-addressed file store: the SHA-256 of its
+# bytes and its percent-encoded name, on the campaign's own site.
+STORED_FILE = re.compile(r"/files/[0-9a-f]{64}/[A-Za-z0-9%._~-]{1,400}")
+
+
+def is_stored_file(link: str) -> bool:
+    """A site-relative link to an uploaded evidence file (`/files/<sha256>/<name>`)."""
+    return STORED_FILE.fullmatch(link) is not None
 
 
 def is_web_link(link: str) -> bool:
@@ -804,4 +910,6 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _local(moment: datetime) -> str:
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    """A deadline for a refusal's details, in Beijing time to the second; its Chinese
+    message shows it in the one Chinese form (errors.NominationError.zh_words)."""
+    return moment.astimezone(SHANGHAI).strftime(LOCAL_FORMAT)

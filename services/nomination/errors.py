@@ -3,8 +3,10 @@ two message templates (Chinese and English) filled from its details."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
+from shared.clock import SHANGHAI, format_zh
 from shared.errors import TemplatedError
 from shared.rounds import InvalidRoundId, RoundPeriod
 
@@ -16,14 +18,28 @@ class NominationError(TemplatedError):
 
     @classmethod
     def zh_words(cls, details: dict[str, Any]) -> dict[str, Any]:
-        """`{round_zh}`: the round as people name it ("2026年第三季度"), its id if not one."""
+        """`{round_zh}`: the round as people name it ("2026年第三季度"), its id if not one;
+        `{deadline_zh}`: a deadline in the one Chinese form ("2026年12月25日 23:59")."""
+        words: dict[str, Any] = {}
         round_id = details.get("round_id")
-        if not isinstance(round_id, str):
-            return {}
-        try:
-            return {"round_zh": RoundPeriod.parse(round_id).label_zh}
-        except InvalidRoundId:
-            return {"round_zh": round_id}
+        if isinstance(round_id, str):
+            try:
+                words["round_zh"] = RoundPeriod.parse(round_id).label_zh
+            except InvalidRoundId:
+                words["round_zh"] = round_id
+        deadline = details.get("deadline_local")
+        if isinstance(deadline, str):
+            try:
+                local = datetime.strptime(deadline, LOCAL_FORMAT).replace(tzinfo=SHANGHAI)
+            except ValueError:
+                words["deadline_zh"] = deadline
+            else:
+                words["deadline_zh"] = format_zh(local)
+        return words
+
+
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""`deadline_local` in a refusal's details: Beijing time, to the second (machines read it)."""
 
 
 class NotANominator(NominationError):
@@ -128,7 +144,7 @@ class ReasonRequired(NominationError):
 
 class DeadlinePassed(NominationError):
     code = "deadline_passed"
-    message_zh_template = "{round_zh}的提名截止时间（{deadline_local}）已过"
+    message_zh_template = "{round_zh}的提名截止时间（{deadline_zh}）已过"
     message_en_template = "The nomination deadline of {round_id} ({deadline_local}) has passed"
 
 
@@ -136,6 +152,22 @@ class RoundClosed(NominationError):
     code = "round_closed"
     message_zh_template = "{round_zh}的提名已截止"
     message_en_template = "Nominations for {round_id} are closed"
+
+
+class RoundNotClosed(NominationError):
+    code = "round_not_closed"
+    status = 409
+    message_zh_template = "{round_zh}的提名尚未截止：请延长该单位的截止时间，而不是重新开放"
+    message_en_template = (
+        "Nominations for {round_id} are not closed: extend the unit's deadline instead"
+    )
+
+
+class AuditStarted(NominationError):
+    code = "audit_started"
+    status = 409
+    message_zh_template = "{round_zh}的审核已经开始，不能再为单位重新开放提名"
+    message_en_template = "The office has begun auditing {round_id}: no unit can be let in again"
 
 
 class RoundNotOpen(NominationError):
@@ -160,7 +192,7 @@ class CadenceMismatch(NominationError):
 class DeadlineInPast(NominationError):
     code = "deadline_in_past"
     status = 422
-    message_zh_template = "截止时间（{deadline_local}）已过，不能开放该轮次"
+    message_zh_template = "截止时间（{deadline_zh}）已过，不能开放该轮次"
     message_en_template = (
         "The deadline ({deadline_local}) has already passed: cannot open the round"
     )
@@ -169,7 +201,7 @@ class DeadlineInPast(NominationError):
 class ExtensionNotLater(NominationError):
     code = "extension_not_later"
     status = 422
-    message_zh_template = "新的截止时间须晚于现截止时间（{deadline_local}）和当前时间"
+    message_zh_template = "新的截止时间须晚于现截止时间（{deadline_zh}）和当前时间"
     message_en_template = (
         "The new deadline must be later than the current one ({deadline_local}) and than now"
     )

@@ -21,12 +21,14 @@ from services.nomination.domain import (
     directory_from,
     evolve_round,
 )
+from shared import directory_file
 from shared.contracts.common import Category
 from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
 from shared.contracts.nomination_commands import (
     AmendNomination,
     ExtendDeadline,
     ImportDirectory,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -76,7 +78,11 @@ class NominationHandlers:
             cmd.actor,
             fold_all=directory_from,
         )
-        return {**outcome(recorded), "changes": _count(recorded)}
+        return {
+            **outcome(recorded),
+            "changes": _count(recorded),
+            "summary": directory_file.summarise((e.type, e.data) for e in recorded),
+        }
 
     async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
         now = self.runtime.clock.now()
@@ -84,6 +90,7 @@ class NominationHandlers:
         winners = await self._past_wins(cmd)
         round_id = await self._round_of(cmd)
         rejected = await self._rejected(cmd, round_id)
+        audit_started = await self._audit_started(cmd, round_id)
         policy = self.policy
 
         def decide(state: RoundState | None) -> list[DomainEvent]:
@@ -95,6 +102,7 @@ class NominationHandlers:
                 policy=policy,
                 winners=winners,
                 rejected=rejected,
+                audit_started=audit_started,
             )
 
         recorded = await self.runtime.execute(
@@ -136,7 +144,7 @@ class NominationHandlers:
                 )
                 unit_codes.add(row["unit_code"])
             unit_codes.add(cmd.unit_code)
-        if isinstance(cmd, ExtendDeadline) and cmd.unit_code:
+        if isinstance(cmd, ExtendDeadline | ReopenForUnit) and cmd.unit_code:
             unit_codes.add(cmd.unit_code)
         if unit_codes:
             for row in await pool.fetch(
@@ -155,6 +163,17 @@ class NominationHandlers:
         )
         return frozenset(r["nomination_id"] for r in rows)
 
+    async def _audit_started(self, cmd: RoundCommand, round_id: str) -> bool:
+        """Whether the office has begun auditing the round, as heard from the review. The
+        review's first acceptance or rejection may still be on its way: a reopening in that
+        instant is recorded, and the review then waits for the unit's window like any other."""
+        if not isinstance(cmd, ReopenForUnit):
+            return False
+        started: bool = await self.runtime.store.pool.fetchval(
+            "SELECT EXISTS (SELECT FROM audits_started WHERE round_id = $1)", round_id
+        )
+        return started
+
     async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
         if self.policy.cooldown_rounds == 0 or not isinstance(
             cmd, SubmitNomination | AmendNomination
@@ -169,12 +188,15 @@ class NominationHandlers:
         return [(r["employee_no"], Category(r["category"]), r["round_id"]) for r in rows]
 
     async def due_rounds(self, now: datetime) -> list[str]:
-        """Open rounds whose latest deadline (extensions included) has passed."""
+        """Open rounds whose latest deadline (extensions included) has passed, and closed
+        rounds with a unit let in again whose own deadline has passed."""
         rows = await self.runtime.store.pool.fetch(
             """
-            SELECT round_id FROM rounds r WHERE status = 'open' AND greatest(deadline,
+            SELECT round_id FROM rounds r WHERE (status = 'open' AND greatest(deadline,
                 (SELECT max(value::timestamptz) FROM jsonb_each_text(r.unit_deadlines))
-            ) < date_trunc('second', $1::timestamptz)
+            ) < date_trunc('second', $1::timestamptz)) OR (status = 'closed' AND EXISTS (
+                SELECT FROM jsonb_each_text(r.reopened)
+                WHERE value::timestamptz < date_trunc('second', $1::timestamptz)))
             ORDER BY round_id
             """,
             now,

@@ -22,6 +22,8 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     RoundOpened,
+    RoundReopenedForUnit,
+    UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
     registry,
@@ -112,6 +114,27 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.round_id,
                 event.closed_at,
             )
+        case RoundReopenedForUnit():
+            yield statement(
+                "UPDATE rounds SET reopened = "
+                "reopened || jsonb_build_object($2::text, $3::text) WHERE round_id = $1",
+                event.round_id,
+                event.unit_code,
+                event.new_deadline.isoformat(),
+            )
+        case UnitNominationsClosed():
+            yield statement(
+                "UPDATE rounds SET reopened = reopened - $2::text WHERE round_id = $1",
+                event.round_id,
+                event.unit_code,
+            )
+            yield statement(
+                "UPDATE nominations SET status = 'closed', updated_at = $3 "
+                "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted'",
+                event.round_id,
+                event.unit_code,
+                event.closed_at,
+            )
         case NominationSubmitted():
             yield statement(
                 """
@@ -174,11 +197,17 @@ _PAST_WIN = (
 
 async def project_review_event(conn: asyncpg.Connection, items: Items) -> None:
     """Remember who won what, for the optional cooldown rule, and which nominations the
-    office rejected, which free their place in the quota."""
+    office rejected, which free their place in the quota, and which rounds' audit has begun
+    (no unit is let in again after that)."""
     await run_statements(conn, (w for _, event in items for w in _review_writes(event)))
 
 
 def _review_writes(event: DomainEvent) -> Iterator[Statement]:
+    if isinstance(event, review_contract.NominationAccepted | review_contract.NominationRejected):
+        yield statement(
+            "INSERT INTO audits_started (round_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            event.round_id,
+        )
     if isinstance(event, review_contract.NominationRejected):
         yield statement(
             "INSERT INTO rejections (nomination_id, round_id) VALUES ($1, $2) "
@@ -198,6 +227,7 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
 REVIEW_FEED = ConsumedFeed(
     consumer="nomination-review",
     subjects=(
+        review_contract.NominationAccepted.subject(),
         review_contract.NominationRejected.subject(),
         review_contract.ResultPublished.subject(),
         review_contract.WinnerRevoked.subject(),
@@ -212,5 +242,5 @@ OWN = OwnLog(registry, project)
 PROJECTIONS = [
     Projection("directory", ("units", "employees"), own=OWN),
     Projection("nominations", ("rounds", "nominations"), own=OWN),
-    Projection("past_wins", ("past_wins", "rejections"), feeds=(REVIEW_FEED,)),
+    Projection("past_wins", ("past_wins", "rejections", "audits_started"), feeds=(REVIEW_FEED,)),
 ]

@@ -73,7 +73,9 @@ class NominationQueries:
 
     async def rounds(self, q: ListRounds, now: datetime) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
-            "SELECT * FROM rounds WHERE ($1::text IS NULL OR status = $1) ORDER BY round_id DESC",
+            "SELECT r.*, EXISTS (SELECT FROM audits_started a WHERE a.round_id = r.round_id) "
+            "AS audit_started FROM rounds r WHERE ($1::text IS NULL OR status = $1) "
+            "ORDER BY round_id DESC",
             q.status,
         )
         result = []
@@ -83,6 +85,11 @@ class NominationQueries:
             item["seconds_left"] = (
                 max(0, int((deadline - now).total_seconds())) if row["status"] == "open" else 0
             )
+            # A closed round's units let in again: each one's seconds left, on this clock.
+            item["reopened_seconds_left"] = {
+                unit: max(0, int((datetime.fromisoformat(until) - now).total_seconds()))
+                for unit, until in (row["reopened"] or {}).items()
+            }
             result.append(item)
         return result
 

@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     closed_at       timestamptz,
     closed_how      text
 );
+-- Units the office let in again after the close: unit code -> their own deadline, while open.
+ALTER TABLE rounds ADD COLUMN IF NOT EXISTS reopened jsonb NOT NULL DEFAULT '{}';
 
 CREATE TABLE IF NOT EXISTS nominations (
     nomination_id   uuid        PRIMARY KEY,
@@ -58,4 +60,10 @@ CREATE TABLE IF NOT EXISTS past_wins (
 CREATE TABLE IF NOT EXISTS rejections (
     nomination_id uuid PRIMARY KEY,
     round_id      text NOT NULL
+);
+
+-- Rounds whose audit the office has begun (its first acceptance or rejection, from review):
+-- from then on no unit is let in again.
+CREATE TABLE IF NOT EXISTS audits_started (
+    round_id   text PRIMARY KEY
 );

@@ -39,6 +39,7 @@ from shared.contracts.review_commands import (
     RaiseObjection,
     RecordObjectionNote,
     RejectNomination,
+    RemindPanelist,
     RemovePanelist,
     ResolveObjection,
     RevokeWinner,
@@ -83,6 +84,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     @rpc.command("remove_panelist", RemovePanelist)
     async def remove_panelist(cmd: RemovePanelist) -> dict[str, Any]:
         """The office takes a panelist off the panel, with a reason."""
+        return await handlers.command(cmd)
+
+    @rpc.command("remind_panelist", RemindPanelist)
+    async def remind_panelist(cmd: RemindPanelist) -> dict[str, Any]:
+        """The office reminds a panelist of what still waits for their score."""
         return await handlers.command(cmd)
 
     @rpc.command("submit_score", SubmitScore)

@@ -39,6 +39,7 @@ from services.review.errors import (
     NotEligible,
     NothingToAnnounce,
     NothingToPublish,
+    NothingToScore,
     NoticeNotRunning,
     NoticeNotStarted,
     NoticeRunning,
@@ -70,6 +71,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     PublishedWinner,
@@ -79,6 +81,7 @@ from shared.contracts.review import (
     ResultPublished,
     ReviewEvent,
     ScoreSubmitted,
+    UnitWindowRecorded,
     WinnerRemoved,
     WinnerRevoked,
     WinnersDecided,
@@ -94,6 +97,7 @@ from shared.contracts.review_commands import (
     RaiseObjection,
     RecordObjectionNote,
     RejectNomination,
+    RemindPanelist,
     RemovePanelist,
     ResolveObjection,
     ReviewCommand,
@@ -121,10 +125,16 @@ class ReviewPolicy:
     trim_from: int = TRIM_FROM
     rubric: Rubric = field(default_factory=Rubric)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    # A flower's own rubric, where it has one; every other flower is scored on `rubric`.
+    rubrics: Mapping[Category, Rubric] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.min_scores < 1 or self.winners_per_category < 1 or self.notice_working_days < 1:
             raise ValueError("min_scores, winners_per_category, notice_working_days must be >= 1")
+
+    def rubric_for(self, category: Category) -> Rubric:
+        """The rubric a nomination in `category` is scored on."""
+        return self.rubrics.get(category, self.rubric)
 
 
 # --- State ---------------------------------------------------------------------------------------
@@ -240,6 +250,8 @@ class ReviewState:
     objections: Mapping[int, Objection] = field(default_factory=dict)
     result: ResultPublished | None = None
     revoked: frozenset[UUID] = frozenset()
+    open_units: Mapping[str, datetime] = field(default_factory=dict)
+    """Units the office let in again after the close, each until its deadline, while open."""
 
     @property
     def stream_id(self) -> str:
@@ -255,9 +267,11 @@ class ReviewState:
 
         Its NominationsClosed turns every standing nomination to "closed" in one event, and
         nothing else does: one closed candidate is the proof. A round whose every nomination
-        was withdrawn has none, and nothing to decide.
+        was withdrawn has none, and nothing to decide. A unit the office let in again keeps
+        the round open until its own window shuts.
         """
-        return any(c.candidate.status == "closed" for c in self.candidates.values())
+        closed = any(c.candidate.status == "closed" for c in self.candidates.values())
+        return closed and not self.open_units
 
     def latest_notice(self, category: Category) -> Notice | None:
         return next((n for n in reversed(self.notices) if category in n.categories), None)
@@ -393,6 +407,16 @@ def record_candidate(state: ReviewState, candidate: Candidate) -> list[ReviewEve
     return [CandidateRecorded(round_id=state.round_id, candidate=candidate)]
 
 
+def record_unit_window(
+    state: ReviewState, unit_code: str, open_until: datetime | None
+) -> list[ReviewEvent]:
+    """Note that a unit may nominate again until `open_until`, or (None) that its window
+    shut; nothing when the review already knows."""
+    if state.open_units.get(unit_code) == open_until:
+        return []
+    return [UnitWindowRecorded(round_id=state.round_id, unit_code=unit_code, open_until=open_until)]
+
+
 # --- Deciding: audit and panel -------------------------------------------------------------------
 
 
@@ -470,6 +494,41 @@ def remove_panelist(
     ]
 
 
+def waiting_for(state: ReviewState, panelist: Panelist) -> list[UUID]:
+    """The nominations waiting for this panelist's score: in review, not vetoed, its
+    category not yet decided, no conflict of interest, not scored by them yet."""
+    return [
+        c.nomination_id
+        for c in state.candidates.values()
+        if c.in_review
+        and not c.vetoed
+        and c.category not in state.decisions
+        and (c.nomination_id, panelist.panelist_id) not in state.scores
+        and conflict_of_interest(panelist, c.candidate) is None
+    ]
+
+
+def remind_panelist(
+    state: ReviewState, cmd: RemindPanelist, now: datetime, policy: ReviewPolicy
+) -> list[ReviewEvent]:
+    _office_acts(state, cmd, "remind panelists", "提醒评委")
+    panelist = state.panel.get(cmd.panelist_id)
+    if panelist is None or not panelist.active:
+        raise UnknownPanelist(panelist_id=cmd.panelist_id)
+    waiting = waiting_for(state, panelist)
+    if not waiting:
+        raise NothingToScore(name=panelist.name)
+    return [
+        PanelistReminded(
+            round_id=state.round_id,
+            panelist_id=panelist.panelist_id,
+            waiting=len(waiting),
+            reminded_by=cmd.actor,
+            reminded_at=now,
+        )
+    ]
+
+
 # --- Deciding: scores and vetoes -----------------------------------------------------------------
 
 
@@ -504,7 +563,7 @@ def submit_score(
     if conflict is not None:
         raise ConflictOfInterest(conflict, nomination_id=cmd.nomination_id)
     try:
-        total = policy.rubric.weighted_total(cmd.criteria)
+        total = policy.rubric_for(c.category).weighted_total(cmd.criteria)
     except RubricError as e:
         raise InvalidScore(problem=str(e)) from e
     previous = state.scores.get((cmd.nomination_id, panelist.panelist_id))
@@ -614,7 +673,7 @@ def decide_winners(
             winners=winners,
             ranking=entries,
             method=RankingMethod(
-                rubric=dict(policy.rubric.weights),
+                rubric=dict(policy.rubric_for(cmd.category).weights),
                 zscore=ranking.method.zscore,
                 min_scores=ranking.method.min_scores,
                 trim_from=ranking.method.trim_from,
@@ -908,6 +967,8 @@ def decide(
             return assign_panelist(state, cmd, now, policy)
         case RemovePanelist():
             return remove_panelist(state, cmd, now, policy)
+        case RemindPanelist():
+            return remind_panelist(state, cmd, now, policy)
         case SubmitScore():
             return submit_score(state, cmd, now, policy)
         case VetoNomination():
@@ -953,6 +1014,11 @@ def evolve(state: ReviewState, event: DomainEvent) -> ReviewState:
             known = state.candidates.get(candidate.nomination_id)
             entry = replace(known, candidate=candidate) if known else CandidateState(candidate)
             return replace(state, candidates=_put(state.candidates, candidate.nomination_id, entry))
+        case UnitWindowRecorded(unit_code=unit_code, open_until=until):
+            others = {u: d for u, d in state.open_units.items() if u != unit_code}
+            return replace(
+                state, open_units=others if until is None else {**others, unit_code: until}
+            )
         case NominationAccepted(nomination_id=nid):
             return replace(
                 state,

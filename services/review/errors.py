@@ -81,6 +81,12 @@ class UnknownPanelist(ReviewError):
     message_en_template = "{panelist_id} is not on this round's panel."
 
 
+class NothingToScore(ReviewError):
+    code = "nothing_to_score"
+    message_zh_template = "{name}已没有待评分的提名，无需提醒。"
+    message_en_template = "Nothing waits for {name}'s score: no reminder is needed."
+
+
 class NotAPanelist(ReviewError):
     code = "not_a_panelist"
     status = 403

@@ -10,7 +10,7 @@ path (shared.reaction).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from services.review.aggregation import Rubric
@@ -21,11 +21,14 @@ from services.review.domain import (
     evolve,
     initial_state,
     record_candidate,
+    record_unit_window,
 )
 from services.review.projections import Changed, apply_nomination_feed, candidate_from_row
 from services.review.projections import EventOutOfOrder as EventOutOfOrder  # re-exported
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
+from shared.contracts.common import Category
+from shared.contracts.nomination import RoundReopenedForUnit, UnitNominationsClosed
 from shared.contracts.review import (
     Candidate,
     ObjectionRaised,
@@ -39,6 +42,7 @@ from shared.contracts.review import (
 )
 from shared.contracts.review_commands import Command
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.eventstore import fold
 from shared.logging import get_logger
 from shared.reaction import Emit, Guard, Reaction
 from shared.service import ServiceRuntime
@@ -57,6 +61,10 @@ def policy_from_settings(settings: Settings) -> ReviewPolicy:
         zscore=settings.review_zscore,
         trim_from=settings.review_trim_from,
         rubric=Rubric(dict(settings.review_rubric)),
+        rubrics={
+            Category(c): Rubric(dict(weights))
+            for c, weights in settings.review_rubric_by_category.items()
+        },
         calendar=WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
@@ -110,22 +118,32 @@ class ReviewHandlers:
 
 
 def _changed_rounds(
-    changed: Changed, envelope: RecordedEvent, _: DomainEvent
+    changed: Changed, envelope: RecordedEvent, event: DomainEvent
 ) -> dict[str, ReviewState]:
     rounds = {row["round_id"] for row in changed.get(envelope.event_id, ())}
+    window = _unit_window(event)
+    if window is not None:
+        rounds.add(window[0])
     return {review_stream_id(r): initial_state(r) for r in rounds}
 
 
 def _record_changed(
-    changed: Changed, envelope: RecordedEvent, _: DomainEvent, states: Mapping[str, ReviewState]
+    changed: Changed, envelope: RecordedEvent, event: DomainEvent, states: Mapping[str, ReviewState]
 ) -> list[Emit | Guard]:
+    """The candidates the event changed, recorded in their round's review (and a unit let in
+    again after the close, or its window shutting)."""
     by_round: dict[str, list[Candidate]] = {}
     for row in changed.get(envelope.event_id, ()):
         by_round.setdefault(row["round_id"], []).append(candidate_from_row(row))
+    window = _unit_window(event)
+    if window is not None:
+        by_round.setdefault(window[0], [])
     emits: list[Emit | Guard] = []
     for round_id, candidates in by_round.items():
         state = states[review_stream_id(round_id)]
-        events = [e for c in candidates for e in record_candidate(state, c)]
+        events: list[ReviewEvent] = [e for c in candidates for e in record_candidate(state, c)]
+        if window is not None and window[0] == round_id:
+            events += record_unit_window(fold(evolve, state, events), window[1], window[2])
         if events:
             emits.append(Emit(review_stream_id(round_id), events))
     return emits
@@ -146,6 +164,18 @@ NOMINATION_REACTION: Reaction[ReviewState, Changed] = Reaction(
     metadata=_feed_metadata,
     prepare=apply_nomination_feed,
 )
+
+
+def _unit_window(event: DomainEvent) -> tuple[str, str, datetime | None] | None:
+    """(round, unit, open until) of a unit let in again after the close, or (…, None) of
+    its window shutting; None for any other nomination event."""
+    match event:
+        case RoundReopenedForUnit():
+            return event.round_id, event.unit_code, event.new_deadline
+        case UnitNominationsClosed():
+            return event.round_id, event.unit_code, None
+        case _:
+            return None
 
 
 def outcome(

@@ -22,6 +22,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    UnitNominationsClosed,
 )
 from shared.contracts.review import (
     Candidate,
@@ -32,6 +33,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     ReplacementNamed,
@@ -86,7 +88,8 @@ async def apply_nomination_feed(conn: asyncpg.Connection, items: Items) -> Chang
         nomination_id = getattr(event, "nomination_id", None)
         # A run is one statement: one kind, each nomination once (its second event, an
         # amendment after the submission say, starts the next run).
-        if run and (this is not kind or this is NominationsClosed or nomination_id in in_run):
+        closes = this is NominationsClosed or this is UnitNominationsClosed
+        if run and (this is not kind or closes or nomination_id in in_run):
             changed.update(await _project_run(conn, kind, run))
             run, in_run = [], set()
         kind = this
@@ -106,6 +109,8 @@ def _kind(event: DomainEvent) -> type | None:
             return NominationWithdrawn
         case NominationsClosed():
             return NominationsClosed
+        case UnitNominationsClosed():
+            return UnitNominationsClosed
         case _:
             return None
 
@@ -138,13 +143,22 @@ async def _project_run(
         )
         return _by_cause(rows, lambda row: cause[row["nomination_id"]])
     (envelope, event), *_ = run  # a close is a run of its own
-    assert isinstance(event, NominationsClosed)
-    rows = await conn.fetch(
-        "UPDATE candidates SET status = 'closed', updated_at = $2 "
-        "WHERE round_id = $1 AND status = 'submitted' RETURNING *",
-        event.round_id,
-        event.closed_at,
-    )
+    if isinstance(event, UnitNominationsClosed):
+        rows = await conn.fetch(
+            "UPDATE candidates SET status = 'closed', updated_at = $3 "
+            "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted' RETURNING *",
+            event.round_id,
+            event.unit_code,
+            event.closed_at,
+        )
+    else:
+        assert isinstance(event, NominationsClosed)
+        rows = await conn.fetch(
+            "UPDATE candidates SET status = 'closed', updated_at = $2 "
+            "WHERE round_id = $1 AND status = 'submitted' RETURNING *",
+            event.round_id,
+            event.closed_at,
+        )
     return {envelope.event_id: list(rows)} if rows else {}
 
 
@@ -342,6 +356,15 @@ def writes(envelope: RecordedEvent, event: DomainEvent) -> Iterator[Statement]:
                 event.round_id,
                 event.panelist_id,
                 event.reason,
+            )
+        case PanelistReminded():
+            yield statement(
+                "UPDATE panelists SET reminded_at = $3, reminded_by = $4, "
+                "reminders = reminders + 1 WHERE round_id = $1 AND panelist_id = $2",
+                event.round_id,
+                event.panelist_id,
+                event.reminded_at,
+                event.reminded_by,
             )
         case ScoreSubmitted():
             yield statement(

@@ -8,6 +8,7 @@ Times are ISO 8601 in Asia/Shanghai; scores are decimal strings; ids are strings
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -169,6 +170,14 @@ def awaits_score(state: ReviewState, category: Category, viewer: str) -> bool:
     )
 
 
+def _evidence(row: Any) -> list[str]:
+    """A candidate row's evidence links (jsonb, decoded or not), none without a row."""
+    if row is None:
+        return []
+    links = row["evidence_links"]
+    return list(json.loads(links) if isinstance(links, str) else links)
+
+
 def refusal(error: ReviewError) -> dict[str, Any]:
     return {"code": error.code, "message_zh": error.message_zh, "message_en": error.message_en}
 
@@ -285,6 +294,15 @@ class ReviewQueries:
             panelist = state.panel.get(q.panelist_id)
             if panelist is None or not panelist.active or state.published:
                 continue
+            # What the unit sent beyond the review's own candidate: evidence and its opinion.
+            sent = {
+                r["nomination_id"]: r
+                for r in await self.pool.fetch(
+                    "SELECT nomination_id, evidence_links, recommendation FROM candidates "
+                    "WHERE round_id = $1",
+                    round_id,
+                )
+            }
             for c in sorted(
                 state.candidates.values(),
                 key=lambda c: (
@@ -304,6 +322,9 @@ class ReviewQueries:
                     "nominee": c.candidate.nominee.model_dump(mode="json"),
                     "deeds": c.candidate.deeds,
                     "results": [r.model_dump(mode="json") for r in c.candidate.results],
+                    "evidence": _evidence(sent.get(c.nomination_id)),
+                    "recommendation": (sent.get(c.nomination_id) or {}).get("recommendation"),
+                    "rubric": plain(dict(self.policy.rubric_for(c.category).weights)),
                 }
                 if own is not None:
                     scored.append(
@@ -314,6 +335,7 @@ class ReviewQueries:
         return {
             "panelist_id": q.panelist_id,
             "rubric": plain(dict(self.policy.rubric.weights)),
+            "rubrics": {c.value: plain(dict(self.policy.rubric_for(c).weights)) for c in Category},
             "pending": pending,
             "scored": scored,
         }
@@ -360,7 +382,7 @@ class ReviewQueries:
             ranking = current_ranking(state, category, self.policy)
             entries = list(ranking.entries)
             method = {
-                "rubric": plain(dict(self.policy.rubric.weights)),
+                "rubric": plain(dict(self.policy.rubric_for(category).weights)),
                 "zscore": ranking.method.zscore,
                 "min_scores": ranking.method.min_scores,
                 "trim_from": ranking.method.trim_from,
@@ -427,9 +449,19 @@ class ReviewQueries:
         rows = await self.pool.fetch(
             "SELECT * FROM notices WHERE round_id = $1 ORDER BY notice_no", q.round_id
         )
+        # Each winner's deeds as nominated, for the public notice's summary.
+        deeds = {
+            str(r["nomination_id"]): r["deeds"]
+            for r in await self.pool.fetch(
+                "SELECT nomination_id, deeds FROM candidates WHERE round_id = $1", q.round_id
+            )
+        }
         return [
             {
                 **row_json(r),
+                "winners": [
+                    {**w, "deeds": deeds.get(str(w["nomination_id"]), "")} for w in r["winners"]
+                ],
                 "categories": [category_json(c) for c in r["categories"]],
                 "status": "running"
                 if r["starts_at"] <= now <= r["ends_at"]

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS panelists (
     PRIMARY KEY (round_id, panelist_id)
 );
 CREATE INDEX IF NOT EXISTS panelists_panelist_idx ON panelists (panelist_id);
+-- The office's last reminder to score (PanelistReminded), and how many were sent.
+ALTER TABLE panelists ADD COLUMN IF NOT EXISTS reminded_at timestamptz;
+ALTER TABLE panelists ADD COLUMN IF NOT EXISTS reminded_by text;
+ALTER TABLE panelists ADD COLUMN IF NOT EXISTS reminders integer NOT NULL DEFAULT 0;
 
 -- Panelists' score sheets: internal; queries apply the no-anchoring rule before showing any.
 CREATE TABLE IF NOT EXISTS scores (

@@ -23,7 +23,7 @@ from typing import Literal
 
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
-from shared.contracts.rewards import PayrollLine
+from shared.contracts.rewards import PayrollLine, business_no
 from shared.rounds import RoundPeriod
 
 CsvEncoding = Literal["utf-8-sig", "gbk"]
@@ -136,6 +136,7 @@ CSV_HEADER: tuple[str, ...] = (
     "奖励编号",
     "评选轮次",
     "花类",
+    "业务单号",
 )
 
 
@@ -181,6 +182,7 @@ def csv_rows(lines: Sequence[PayrollLine]) -> list[list[str]]:
                 str(line.award_id),
                 RoundPeriod.parse(line.round_id).label_zh,
                 line.category_zh,
+                business_no(line.period, line.position),
             ]
         )
     return rows
@@ -201,6 +203,71 @@ def render_csv(lines: Sequence[PayrollLine], encoding: CsvEncoding = "utf-8-sig"
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode(encoding)
+
+
+def export_filename(period: str, file_format: Literal["csv", "xlsx"], encoding: str) -> str:
+    """`薪酬调整_2026-12_UTF-8.csv`, `薪酬调整_2026-12_GBK.csv`, `薪酬调整_2026-12.xlsx`: the
+    name says what opens it, so nobody has to guess the encoding of a CSV."""
+    if file_format == "xlsx":
+        return f"薪酬调整_{period}.xlsx"
+    return f"薪酬调整_{period}_{ENCODING_LABELS[encoding]}.csv"
+
+
+def export_ascii_filename(period: str, file_format: Literal["csv", "xlsx"], encoding: str) -> str:
+    """The same for clients that ignore RFC 5987's `filename*`: `payroll-2026-12-UTF-8.csv`."""
+    if file_format == "xlsx":
+        return f"payroll-{period}.xlsx"
+    return f"payroll-{period}-{ENCODING_LABELS[encoding]}.csv"
+
+
+ENCODING_LABELS = {"utf-8-sig": "UTF-8", "gbk": "GBK"}
+
+
+# --- Excel workbook for payroll ----------------------------------------------------------------
+
+XLSX_HEADER: tuple[str, ...] = ("工号", "姓名", "部门", "期间", "项目", "金额", "业务单号")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def render_xlsx(lines: Sequence[PayrollLine], title: str) -> bytes:
+    """One sheet, in feed order: 工号 stored as text (leading zeros kept, never a number),
+    金额 as a number shown with two decimals (a reversal negative). No total row: payroll
+    systems read every row as an adjustment. Text is stored as text, never as a formula."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    sheet.append(list(XLSX_HEADER))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for line in lines:
+        sheet.append(
+            [
+                line.employee_no,
+                line.name,
+                line.unit_name,
+                line.period,
+                line.description_zh,
+                line.amount,
+                business_no(line.period, line.position),
+            ]
+        )
+        row = sheet.max_row
+        for cell in sheet[row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # openpyxl would take "=..." for a formula
+        sheet.cell(row, 1).number_format = "@"
+        sheet.cell(row, 4).number_format = "@"
+        sheet.cell(row, 6).number_format = "#,##0.00"
+    for letter, width in zip("ABCDEFG", (12, 10, 18, 10, 40, 12, 16), strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def parse_csv(data: bytes, encoding: CsvEncoding) -> list[list[str]]:

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.rewards.domain import PacesetterPolicy, RewardsPolicy
 from services.rewards.errors import RewardsError
-from services.rewards.payroll import NotEncodable, PayrollPeriod, render_csv
+from services.rewards.payroll import (
+    NotEncodable,
+    PayrollPeriod,
+    export_ascii_filename,
+    export_filename,
+    render_csv,
+    render_xlsx,
+)
 from services.rewards.reconciliation import AckFact, AdjustmentFact, AwardFact, reconcile
 from services.rewards.standings import Flower, pacesetter_standings
 from shared.contracts.common import Category
@@ -49,7 +56,8 @@ class ListAwards(Query):
 
 class ExportPeriod(Query):
     period: PayrollPeriodId
-    encoding: Literal["utf-8-sig", "gbk"] = "utf-8-sig"
+    encoding: Literal["utf-8-sig", "gbk"] = "utf-8-sig"  # of a CSV
+    format: Literal["csv", "xlsx"] = "csv"
 
 
 class ReconcilePeriod(Query):
@@ -186,8 +194,12 @@ class RewardsQueries:
 
     async def export(self, q: ExportPeriod) -> dict[str, Any]:
         lines = await self.period_lines(q.period)
+        label = PayrollPeriod.parse(q.period).label_zh
         try:
-            content = render_csv(lines, q.encoding)
+            if q.format == "xlsx":
+                content = render_xlsx(lines, title=label)
+            else:
+                content = render_csv(lines, q.encoding)
         except NotEncodable as exc:
             raise NotExportable(
                 encoding=exc.encoding, row=exc.row, column=exc.column, char=exc.char
@@ -197,9 +209,11 @@ class RewardsQueries:
             totals[line.currency] = totals.get(line.currency, Decimal("0.00")) + line.amount
         return {
             "period": q.period,
-            "label_zh": PayrollPeriod.parse(q.period).label_zh,
-            "encoding": q.encoding,
-            "filename": f"payroll-{q.period}.csv",
+            "label_zh": label,
+            "format": q.format,
+            "encoding": q.encoding if q.format == "csv" else None,
+            "filename": export_filename(q.period, q.format, q.encoding),
+            "ascii_filename": export_ascii_filename(q.period, q.format, q.encoding),
             "rows": len(lines),
             "totals": {currency: _money(total) for currency, total in sorted(totals.items())},
             "content_base64": base64.b64encode(content).decode("ascii"),

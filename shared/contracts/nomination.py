@@ -250,6 +250,38 @@ class NominationsClosed(NominationEvent):
     nominations: tuple[ClosedNomination, ...]
 
 
+class RoundReopenedForUnit(NominationEvent):
+    """The office let one unit nominate again in a closed round, until `new_deadline`, for
+    a recorded reason; only before the office began auditing the round. The unit's
+    nominations reach the review when its window shuts (UnitNominationsClosed); until then
+    nothing of the round may be decided."""
+
+    schema_version: ClassVar[int] = 1
+
+    round_id: RoundId
+    unit_code: str
+    new_deadline: AwareDatetime
+    reason: str
+    reopened_by: str
+    reopened_at: AwareDatetime
+
+
+class UnitNominationsClosed(NominationEvent):
+    """A reopened unit's window is shut: `nominations` lists that unit's standing nominations
+    (as NominationsClosed does for the round). With it every unit is closed again, unless
+    another unit's window is still open."""
+
+    schema_version: ClassVar[int] = 1
+
+    round_id: RoundId
+    unit_code: str
+    closed_at: AwareDatetime
+    how: Literal["deadline", "early"]
+    closed_by: str
+    deadline: AwareDatetime
+    nominations: tuple[ClosedNomination, ...]
+
+
 registry = EventRegistry(
     [
         UnitRegistered,
@@ -265,6 +297,8 @@ registry = EventRegistry(
         NominationAmended,
         NominationWithdrawn,
         NominationsClosed,
+        RoundReopenedForUnit,
+        UnitNominationsClosed,
     ]
 )
 

@@ -81,6 +81,15 @@ class ExtendDeadline(Command):
     reason: ShortText
 
 
+class ReopenForUnit(Command):
+    """Let one unit nominate again in a closed round until `new_deadline` (a recorded reason)."""
+
+    round_id: RoundRef
+    unit_code: Code
+    new_deadline: AwareDatetime
+    reason: ShortText
+
+
 class CloseRound(Command):
     """Close the window: `scheduled` when the scheduler fires at the deadline (idempotent)."""
 

@@ -64,6 +64,16 @@ class CandidateRecorded(ReviewEvent):
     candidate: Candidate
 
 
+class UnitWindowRecorded(ReviewEvent):
+    """The review took note that the office let a unit nominate again in the closed round,
+    until `open_until` (RoundReopenedForUnit), or that this unit's window has shut
+    (`open_until` None, UnitNominationsClosed). While any unit's window is open, nothing of
+    the round is decided and no notice starts."""
+
+    unit_code: str
+    open_until: AwareDatetime | None
+
+
 # --- Eligibility audit by the office ------------------------------------------------------------
 
 
@@ -102,6 +112,16 @@ class PanelistRemoved(ReviewEvent):
     panelist_id: str
     reason: str
     removed_by: str
+
+
+class PanelistReminded(ReviewEvent):
+    """The office reminded a panelist of the nominations still waiting for their score
+    (`waiting`: how many at that moment); sending the reminder itself is not the review's."""
+
+    panelist_id: str
+    waiting: int
+    reminded_by: str
+    reminded_at: AwareDatetime
 
 
 class ScoreSubmitted(ReviewEvent):
@@ -286,10 +306,12 @@ class WinnerRevoked(ReviewEvent):
 registry = EventRegistry(
     [
         CandidateRecorded,
+        UnitWindowRecorded,
         NominationAccepted,
         NominationRejected,
         PanelistAssigned,
         PanelistRemoved,
+        PanelistReminded,
         ScoreSubmitted,
         NominationVetoed,
         WinnersDecided,

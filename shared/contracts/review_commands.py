@@ -68,6 +68,12 @@ class RemovePanelist(ReviewCommand):
     reason: Reason
 
 
+class RemindPanelist(ReviewCommand):
+    """The office reminds a panelist of the nominations still waiting for their score."""
+
+    panelist_id: NonBlank
+
+
 class SubmitScore(ReviewCommand):
     """A score sheet: one 0–100 value per rubric criterion. Submitting again revises it."""
 
@@ -154,6 +160,7 @@ Command = (
     | RejectNomination
     | AssignPanelist
     | RemovePanelist
+    | RemindPanelist
     | SubmitScore
     | VetoNomination
     | DecideWinners

@@ -71,6 +71,13 @@ def payroll_period_stream_id(period: str) -> str:
     return f"payroll-period-{period}"
 
 
+def business_no(period: str, position: int) -> str:
+    """An adjustment's short number for people (业务单号), `TZ202612-0042`: its payroll month
+    and its place in the rewards log, unique because the place is. Payroll's systems keep the
+    adjustment id; people read, say and type this."""
+    return f"TZ{period.replace('-', '')}-{position:04d}"
+
+
 def payroll_subject(adjustment_id: UUID) -> str:
     """The PAYROLL stream's subject of one adjustment (one message per subject, forever)."""
     return f"{PAYROLL_SUBJECT_PREFIX}{adjustment_id}"

@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.browser.conftest import Served
@@ -51,7 +52,7 @@ async def test_payroll_exports_a_period_and_acknowledges_it(
     async with page.expect_download() as started:
         await page.click("text=导出 CSV（UTF-8）")
     download = await started.value
-    assert download.suggested_filename == f"payroll-{PERIOD}.csv"
+    assert download.suggested_filename == f"薪酬调整_{PERIOD}_UTF-8.csv"  # the encoding named
     saved = artifacts / f"payroll-{PERIOD}.csv"
     await download.save_as(saved)
     content = await asyncio.to_thread(saved.read_bytes)
@@ -61,6 +62,24 @@ async def test_payroll_exports_a_period_and_acknowledges_it(
     async with page.expect_download() as started:
         await page.click("text=导出 CSV（GBK）")
     gbk = await started.value
+    assert gbk.suggested_filename == f"薪酬调整_{PERIOD}_GBK.csv"
+    async with page.expect_download() as started:
+        await page.click("text=导出 Excel（.xlsx）")
+    workbook = await started.value
+    assert workbook.suggested_filename == f"薪酬调整_{PERIOD}.xlsx"
+    sheet = load_workbook(
+        io.BytesIO(await asyncio.to_thread(Path(await workbook.path()).read_bytes))
+    ).worksheets[0]
+    assert [c.value for c in sheet[1]] == [
+        "工号",
+        "姓名",
+        "部门",
+        "期间",
+        "项目",
+        "金额",
+        "业务单号",
+    ]
+    assert sheet.max_row == len(WINNERS) + 1
     gbk_content = await asyncio.to_thread(Path(await gbk.path()).read_bytes)
     assert list(csv.reader(io.StringIO(gbk_content.decode("gbk")))) == table
 

@@ -76,6 +76,9 @@ class Browsing:
         assert width <= self.width, f"{page.url} is {width} px wide at {self.width} px"
 
     async def menu(self, page: Page, path: str) -> None:
+        folded = page.locator("nav.mainnav details.menu:not([open]) > summary")
+        if await folded.count():  # a phone: the menu opens first
+            await folded.click()
         await page.click(f"nav.mainnav a[href='{path}']")
         await page.wait_for_url(f"{self.url}{path}*")
 
@@ -94,7 +97,7 @@ async def audit_and_set_up_the_panel(b: Browsing, rr: ReviewRound) -> Page:
         await office.click(f"#audit-{n[employee_no]} button:has-text('通过')")
         await expect(office.locator(".flash.ok")).to_have_text("已通过资格审核。")
     rejected = office.locator(f"#audit-{n['E101']}")
-    await rejected.locator("summary").click()
+    await rejected.locator("summary", has_text="驳回").click()
     await rejected.locator("textarea[name=reason]").fill("事迹材料缺少单位盖章，请补充后再报。")
     await rejected.locator("button:has-text('驳回')").click()
     await expect(office.locator(".flash.ok")).to_have_text("已驳回，理由将告知提名单位。")

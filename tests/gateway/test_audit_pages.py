@@ -94,8 +94,13 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
     client = await gateway.signed_in("auditor")
     page = await client.get("/audit/events?service=rewards")
     assert page.status_code == 200
-    assert "AwardGranted" in page.text
-    assert "PayrollAdjustmentAcknowledged" in page.text
+    # Words first: the type's Chinese name and a one-line summary; the raw JSON one click away.
+    assert "<strong>发放奖励</strong>" in page.text
+    assert "赵强（餐饮服务中心）· " in page.text
+    assert "<strong>工资系统确认入账</strong>" in page.text
+    assert '<details class="raw"><summary>原始数据</summary>' in page.text
+    assert "<code>AwardGranted</code>" in page.text  # inside the details
+    assert '<option value="AwardGranted" >发放奖励</option>' in page.text
 
     by_actor = await client.get("/audit/events?service=rewards&actor=payroll")
     assert by_actor.text.count('href="/audit/events/rewards/') == 1
@@ -121,7 +126,9 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
 
     detail = await client.get("/audit/events/review/1")
     assert detail.status_code == 200
-    assert "ResultPublished" in detail.text
+    assert '<h1 class="page-title">公布评选结果' in detail.text
+    assert '<p class="lead">2026年第三季度，3 名</p>' in detail.text
+    assert "<code>ResultPublished</code>" in detail.text
     assert "赵强" in detail.text
     missing = await client.get("/audit/events/review/999")
     assert missing.status_code == 404

@@ -46,6 +46,18 @@ PUBLIC = {
     ("GET", "/lang/{code}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    # The public notice (tests/gateway/test_public_notice.py: what it shows, and that it leaks
+    # nothing else).
+    ("GET", "/gongshi"),
+    ("GET", "/gongshi/{round_id}"),
+    ("GET", "/gongshi/{round_id}/print.pdf"),
+    ("GET", "/api/v1/public/notices/{round_id}"),
+    # An employee's activation with the unit's code (tests/gateway/test_employee_accounts.py).
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    # OpenID Connect sign-in (tests/gateway/test_oidc.py; 404 while it is off).
+    ("GET", "/login/oidc"),
+    ("GET", "/login/oidc/callback"),
 }
 
 
@@ -64,6 +76,13 @@ def api_cases() -> list[Case]:
     employee_csv = {"file": ("d.csv", b"employee_no,name,unit_code,unit_name,position,active\n")}
     return [
         Case("GET", "/api/v1/me", "/api/v1/me", EVERYONE),
+        Case(
+            "POST",
+            "/api/v1/evidence",
+            "/api/v1/evidence",
+            NOMINATORS,
+            files={"file": ("a.pdf", b"%PDF-1.4 x")},
+        ),
         Case("GET", "/api/v1/users", "/api/v1/users", frozenset({"admin"})),
         Case(
             "POST",
@@ -101,6 +120,17 @@ def api_cases() -> list[Case]:
             "/api/v1/rounds/2030-Q2/extend",
             frozenset({"office"}),
             json={"new_deadline": "2030-06-30T23:59:59+08:00", "reason": "测试"},
+        ),
+        Case(
+            "POST",
+            "/api/v1/rounds/{round_id}/reopen",
+            "/api/v1/rounds/2030-Q2/reopen",
+            frozenset({"office"}),
+            json={
+                "unit_code": UNIT_A,
+                "new_deadline": "2030-07-03T23:59:59+08:00",
+                "reason": "测试",
+            },
         ),
         Case(
             "POST",
@@ -168,6 +198,12 @@ def api_cases() -> list[Case]:
             frozenset({"admin"}),
             files=employee_csv,
         ),
+        Case(
+            "GET",
+            "/api/v1/directory/template.{fmt}",
+            "/api/v1/directory/template.xlsx",
+            frozenset({"admin"}),
+        ),
         Case("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", EVERYONE | {ANON}),
         *review_api_cases(),
         *payroll_publicity_audit_api_cases(),
@@ -197,6 +233,7 @@ def page_cases() -> list[Case]:
             data={"round_id": ROUND, "employee_no": ""},
         ),
         Case("GET", "/nominations/{nomination_id}", "/nominations/{n1}", UNIT_A_READERS),
+        Case("GET", "/files/{digest}/{name}", f"/files/{'0' * 64}/x.pdf", READERS | {"panelist"}),
         Case(
             "GET",
             "/nominations/{nomination_id}/edit",
@@ -223,6 +260,13 @@ def page_cases() -> list[Case]:
             "POST",
             "/office/rounds/{round_id}/extend",
             "/office/rounds/2030-Q2/extend",
+            office,
+            data={"new_deadline": "", "reason": ""},
+        ),
+        Case(
+            "POST",
+            "/office/rounds/{round_id}/reopen",
+            "/office/rounds/2030-Q2/reopen",
             office,
             data={"new_deadline": "", "reason": ""},
         ),
@@ -254,6 +298,20 @@ def page_cases() -> list[Case]:
         ),
         Case("POST", "/admin/tokens/{token_id}/revoke", "/admin/tokens/{token2}/revoke", admin),
         Case("GET", "/admin/directory", "/admin/directory", admin),
+        Case(
+            "GET",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "nominator_b", "admin"}),
+        ),
+        Case(  # WY's sheet: its nominator and the administrator, not CY's nominator
+            "POST",
+            "/employees/activation",
+            "/employees/activation",
+            frozenset({"nominator", "admin"}),
+            data={"unit_code": UNIT_A},
+        ),
+        Case("POST", "/admin/employees/sync", "/admin/employees/sync", admin),
         Case("POST", "/admin/directory", "/admin/directory", admin),
         *review_page_cases(),
         *payroll_publicity_audit_page_cases(),
@@ -301,6 +359,13 @@ def review_api_cases() -> list[Case]:
             REVIEW + "/panel/{nobody}/remove",
             OFFICE_ONLY,
             json={"reason": "x"},
+        ),
+        Case("GET", R + "/panel/progress", REVIEW + "/panel/progress", OFFICE_ONLY),
+        Case(
+            "POST",
+            R + "/panel/{panelist_id}/remind",
+            REVIEW + "/panel/{nobody}/remind",
+            OFFICE_ONLY,
         ),
         Case("GET", "/api/v1/review/scoring", "/api/v1/review/scoring", panelist),
         Case("PUT", N + "/score", REVIEW + "/nominations/{n1}/score", panelist, json=sheet),
@@ -395,7 +460,20 @@ def review_page_cases() -> list[Case]:
             OFFICE_ONLY,
             data={"reason": ""},
         ),
+        Case(
+            "POST",
+            "/review/panel/{round_id}/{panelist_id}/remind",
+            f"/review/panel/{ROUND}/{{nobody}}/remind",
+            OFFICE_ONLY,
+        ),
         Case("GET", "/review/summary", "/review/summary", REVIEW_READERS),
+        Case("GET", "/review/sheet", "/review/sheet", REVIEW_READERS),
+        Case(
+            "GET",
+            "/review/sheet/{round_id}.xlsx",
+            f"/review/sheet/{ROUND}.xlsx",
+            REVIEW_READERS,
+        ),
         Case(
             "POST",
             "/review/summary/{round_id}/notice",

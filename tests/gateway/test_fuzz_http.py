@@ -86,6 +86,10 @@ def _roles_of(dependant: Any) -> set[str]:
     return found
 
 
+PUBLIC_API = "/api/v1/public/"
+"""Operations open to anyone, signed in or not (the public notice: test_public_notice.py)."""
+
+
 def admitted_accounts() -> dict[str, tuple[str, ...]]:
     """`"METHOD /path"` → the harness accounts whose roles the route admits."""
     admitted: dict[str, tuple[str, ...]] = {}
@@ -97,7 +101,7 @@ def admitted_accounts() -> dict[str, tuple[str, ...]]:
             accounts = tuple(
                 username
                 for username, spec in ROLE_ACCOUNTS.items()
-                if "*" in roles or spec["roles"] & roles
+                if "*" in roles or spec["roles"] & roles or route.path.startswith(PUBLIC_API)
             )
             for method in route.methods or ():
                 admitted[f"{method} {route.path}"] = accounts

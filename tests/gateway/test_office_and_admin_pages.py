@@ -116,8 +116,8 @@ async def test_a_directory_upload_in_gbk_reports_bad_rows_with_line_numbers(
         files={"file": ("hr.csv", GBK_CSV, "text/csv")},
     )
     assert refused.status_code == 422
-    assert "第3 行：name 不能为空" in refused.text
-    assert "第4 行：active 的值“也许”无法识别" in refused.text
+    assert "第3行：姓名不能为空" in refused.text
+    assert "第4行：在岗一栏的“也许”无法识别" in refused.text
     assert "未导入任何数据" in refused.text
     assert not [
         u for u in await gateway.rpc.query("nomination", "units", {}) if u["unit_code"] == "YS"
@@ -129,6 +129,6 @@ async def test_a_directory_upload_in_gbk_reports_bad_rows_with_line_numbers(
     )
     assert skipped.status_code == 200
     assert "导入完成" in skipped.text
-    assert "EmployeeRegistered：1" in skipped.text
+    assert "新增职工 1 名" in skipped.text
     employees = await gateway.rpc.query("nomination", "employees", {"unit_code": "YS"})
     assert [e["name"] for e in employees] == ["孙悦"]

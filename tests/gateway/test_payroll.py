@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
+from openpyxl import load_workbook
 
 from tests.gateway.harness import Harness, csrf_in
 from tests.gateway.published import PERIOD, WINNERS, publish_past_result
@@ -41,7 +44,11 @@ async def test_payroll_exports_a_period_and_acknowledges_it_through_the_pages(
     utf8 = await client.get(f"/payroll/periods/{PERIOD}/export?encoding=utf-8-sig")
     assert utf8.status_code == 200
     assert utf8.headers["content-type"] == "text/csv; charset=utf-8"
-    assert f'filename="payroll-{PERIOD}.csv"' in utf8.headers["content-disposition"]
+    assert f'filename="payroll-{PERIOD}-UTF-8.csv"' in utf8.headers["content-disposition"]
+    assert (  # RFC 5987: 薪酬调整_2026-10_UTF-8.csv
+        f"filename*=UTF-8''{quote(f'薪酬调整_{PERIOD}_UTF-8.csv')}"
+        in utf8.headers["content-disposition"]
+    )
     assert utf8.headers["content-disposition"].startswith("attachment")
     assert utf8.content.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads it as UTF-8
     rows = rows_of(utf8.content, "utf-8-sig")
@@ -50,6 +57,7 @@ async def test_payroll_exports_a_period_and_acknowledges_it_through_the_pages(
 
     gbk = await client.get(f"/payroll/periods/{PERIOD}/export?encoding=gbk")
     assert gbk.headers["content-type"] == "text/csv; charset=gbk"
+    assert quote(f"薪酬调整_{PERIOD}_GBK.csv") in gbk.headers["content-disposition"]
     assert rows_of(gbk.content, "gbk") == rows
     bad = await client.get(f"/payroll/periods/{PERIOD}/export?encoding=latin-1")
     assert bad.status_code == 422
@@ -80,6 +88,10 @@ async def test_payroll_exports_a_period_and_acknowledges_it_through_the_pages(
     line = await client.get(f"/payroll/adjustments/{published['adjustments'][1]['adjustment_id']}")
     assert "PR-2026-10" in line.text
     assert "测试 payroll" in line.text  # who acknowledged, by name
+    second = published["adjustments"][1]
+    assert f"TZ202610-{second['position']:04d}" in line.text  # 业务单号, not the UUID
+    assert "红花奖励 · 并入当月工资计税" in line.text  # not FLOWER_AWARD · taxable_earning
+    assert "FLOWER_AWARD · taxable_earning" not in line.text
 
     ledger = await client.get("/payroll/ledger")
     assert "1,500.00 元" in ledger.text
@@ -170,3 +182,46 @@ async def test_payrolls_system_pulls_acknowledges_and_reconciles_through_the_api
     page = await client.get(f"/payroll/periods/{PERIOD}/reconciliation")
     assert "工资系统确认了不存在的调整单" in page.text
     await client.aclose()
+
+
+async def test_payroll_downloads_the_period_as_an_excel_workbook(gateway: Harness) -> None:
+    await gateway.role_accounts()
+    published = await publish_past_result(gateway)
+    client = await gateway.signed_in("payroll")
+    period = await client.get(f"/payroll/periods/{PERIOD}")
+    assert f'href="/payroll/periods/{PERIOD}/export?format=xlsx"' in period.text
+
+    xlsx = await client.get(f"/payroll/periods/{PERIOD}/export?format=xlsx")
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert f'filename="payroll-{PERIOD}.xlsx"' in xlsx.headers["content-disposition"]
+    assert quote(f"薪酬调整_{PERIOD}.xlsx") in xlsx.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(xlsx.content)).worksheets[0]
+    assert sheet.title == "2026年10月"
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("工号", "姓名", "部门", "期间", "项目", "金额", "业务单号")
+    assert len(rows) == len(WINNERS) + 1
+    by_name = {row[1]: row for row in rows[1:]}
+    for _, employee_no, name, _, unit_name, *_ in WINNERS:
+        row = by_name[name]
+        assert row[0] == employee_no
+        assert row[2] == unit_name
+        assert row[3] == PERIOD
+        assert str(row[4]).startswith("2026年第三季度 ")
+    for cells in sheet.iter_rows(min_row=2):
+        assert cells[0].data_type == "s"  # 工号 is text, never a number
+        assert cells[5].data_type == "n"
+        assert cells[5].number_format == "#,##0.00"
+    issued = {a["employee_no"]: a for a in published["adjustments"]}
+    for row in rows[1:]:
+        adjustment = issued[str(row[0])]
+        assert Decimal(str(row[5])) == Decimal(adjustment["amount"])
+        assert row[6] == f"TZ202610-{adjustment['position']:04d}"
+
+    api = await client.get(f"/api/v1/payroll/periods/{PERIOD}/export?format=xlsx")
+    assert api.content[:4] == b"PK\x03\x04"
+    assert api.headers["x-rows"] == str(len(WINNERS))
+    refused = await client.get(f"/payroll/periods/{PERIOD}/export?format=pdf")
+    assert refused.status_code == 422

@@ -42,6 +42,8 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     RoundOpened,
+    RoundReopenedForUnit,
+    UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
     registry,
@@ -55,6 +57,7 @@ from shared.contracts.nomination_commands import (
     ImportDirectory,
     MeasurableResultInput,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -330,6 +333,7 @@ class Case:
     policy: NominationPolicy = POLICY
     winners: frozenset[PastWin] = field(default_factory=frozenset)
     rejected: frozenset[UUID] = frozenset()  # rejected by the office (heard from review)
+    audit_started: bool = False  # the office accepted or rejected one (heard from review)
 
 
 def check(case: Case) -> None:
@@ -344,6 +348,7 @@ def check(case: Case) -> None:
                 policy=case.policy,
                 winners=case.winners,
                 rejected=case.rejected,
+                audit_started=case.audit_started,
             )
         assert refused.value.code == case.then
         assert refused.value.message_zh
@@ -357,6 +362,7 @@ def check(case: Case) -> None:
             policy=case.policy,
             winners=case.winners,
             rejected=case.rejected,
+            audit_started=case.audit_started,
         )
         assert events == case.then
 
@@ -566,6 +572,30 @@ def test_evidence_links_are_web_addresses(case: Case) -> None:
     check(case)
 
 
+STORED = "/files/" + "ab" * 32 + "/%E5%AE%A1%E8%AE%A1%E6%8A%A5%E5%91%8A.pdf"  # 审计报告.pdf
+
+
+@cases(
+    an_uploaded_file=Case(
+        [opened()], submit(links=(STORED,)), DURING, [submitted(links=(STORED,))]
+    ),
+    a_file_without_digest=Case(
+        [opened()], submit(links=("/files/abc/x.pdf",)), DURING, "invalid_link"
+    ),
+    another_path_on_the_site=Case(
+        [opened()], submit(links=("/admin/users",)), DURING, "invalid_link"
+    ),
+    a_file_with_a_raw_name=Case(
+        [opened()], submit(links=("/files/" + "ab" * 32 + "/a b.pdf",)), DURING, "invalid_link"
+    ),
+    a_file_leaving_its_folder=Case(
+        [opened()], submit(links=("/files/" + "ab" * 32 + "/../x",)), DURING, "invalid_link"
+    ),
+)
+def test_an_evidence_file_kept_by_the_site_is_named_by_its_digest(case: Case) -> None:
+    check(case)
+
+
 @cases(
     with_an_opinion=Case([opened()], submit(recommendation=OPINION), DURING, [submitted()]),
     a_blank_opinion=Case(
@@ -651,6 +681,19 @@ UNIT_EXTENDED = extended(EXTENDED, "U1")
 )
 def test_a_unit_cannot_nominate_past_the_deadline(case: Case) -> None:
     check(case)
+
+
+def test_a_late_unit_reads_the_deadline_in_the_one_chinese_form() -> None:
+    with pytest.raises(NominationError) as refused:
+        decide_round(
+            round_from([opened()]),
+            submit(),
+            FIRST_LATE_SECOND,
+            directory=DIRECTORY,
+            policy=POLICY,
+        )
+    assert refused.value.message_zh == ("2026年第四季度的提名截止时间（2026年12月25日 23:59）已过")
+    assert refused.value.details["deadline_local"] == "2026-12-25 23:59:59"  # for machines
 
 
 CLOSED_EARLY = closed(at=DURING, how="early", by="office-1")
@@ -983,6 +1026,176 @@ def test_the_close_lists_what_review_needs_including_amendments() -> None:
     assert listed.last_amended_at == LAST_SECOND
 
 
+# --- Letting one unit in again after the close ------------------------------------------------
+
+CLOSED = closed(NOMINATED)  # at the deadline, with E101 (U1)
+LATE_UNTIL = datetime(2026, 12, 31, 23, 59, 59, tzinfo=SH)
+REOPENING_AT = datetime(2026, 12, 28, 9, 0, tzinfo=SH)
+IN_THE_LATE_WINDOW = datetime(2026, 12, 30, 10, 0, tzinfo=SH)
+AFTER_THE_LATE_WINDOW = datetime(2027, 1, 1, 0, 0, 0, tzinfo=SH)
+LATE_REASON = "该单位受抢险任务影响，经工会研究同意补报"
+
+
+def reopen(
+    unit: str = "U2",
+    new_deadline: datetime = LATE_UNTIL,
+    *,
+    reason: str = LATE_REASON,
+    roles: frozenset[str] = OFFICE,
+) -> ReopenForUnit:
+    return ReopenForUnit(
+        actor="office-1",
+        roles=roles,
+        round_id=ROUND,
+        unit_code=unit,
+        new_deadline=new_deadline,
+        reason=reason,
+    )
+
+
+def reopened(
+    unit: str = "U2", new_deadline: datetime = LATE_UNTIL, *, at: datetime = REOPENING_AT
+) -> RoundReopenedForUnit:
+    return RoundReopenedForUnit(
+        round_id=ROUND,
+        unit_code=unit,
+        new_deadline=new_deadline,
+        reason=LATE_REASON,
+        reopened_by="office-1",
+        reopened_at=at,
+    )
+
+
+LATE = submitted("E201", nomination_id=N2, at=IN_THE_LATE_WINDOW)
+
+
+def unit_closed(
+    *nominations: NominationSubmitted,
+    unit: str = "U2",
+    at: datetime = AFTER_THE_LATE_WINDOW,
+    how: str = "deadline",
+    by: str = "scheduler",
+) -> UnitNominationsClosed:
+    return UnitNominationsClosed(
+        round_id=ROUND,
+        unit_code=unit,
+        closed_at=at,
+        how=how,  # type: ignore[arg-type]
+        closed_by=by,
+        deadline=LATE_UNTIL,
+        nominations=closed(*nominations).nominations,
+    )
+
+
+@cases(
+    the_office_lets_one_unit_in_again=Case(
+        [opened(), NOMINATED, CLOSED], reopen(), REOPENING_AT, [reopened()]
+    ),
+    that_unit_later_still=Case(
+        [opened(), CLOSED, reopened()],
+        reopen(new_deadline=datetime(2027, 1, 5, 23, 59, 59, tzinfo=SH)),
+        IN_THE_LATE_WINDOW,
+        [reopened(new_deadline=datetime(2027, 1, 5, 23, 59, 59, tzinfo=SH), at=IN_THE_LATE_WINDOW)],
+    ),
+    once_the_audit_has_started=Case(
+        [opened(), NOMINATED, CLOSED], reopen(), REOPENING_AT, "audit_started", audit_started=True
+    ),
+    a_round_still_open=Case([opened()], reopen(), DURING, "round_not_closed"),
+    a_round_never_opened=Case([], reopen(), REOPENING_AT, "round_not_open"),
+    without_a_reason=Case([opened(), CLOSED], reopen(reason=" "), REOPENING_AT, "reason_required"),
+    an_unknown_unit=Case([opened(), CLOSED], reopen("U9"), REOPENING_AT, "unit_not_found"),
+    a_deadline_already_past=Case(
+        [opened(), CLOSED], reopen(new_deadline=REOPENING_AT), REOPENING_AT, "extension_not_later"
+    ),
+    by_a_nominator=Case([opened(), CLOSED], reopen(roles=NOMINATOR), REOPENING_AT, "not_office"),
+)
+def test_the_office_may_let_one_unit_in_again_until_the_audit_starts(case: Case) -> None:
+    check(case)
+
+
+@cases(
+    the_unit_let_in_submits=Case(
+        [opened(), CLOSED, reopened()], submit("E201", nomination_id=N2), IN_THE_LATE_WINDOW, [LATE]
+    ),
+    in_the_last_second_of_its_window=Case(
+        [opened(), CLOSED, reopened()],
+        submit("E201", nomination_id=N2),
+        LATE_UNTIL,
+        [submitted("E201", nomination_id=N2, at=LATE_UNTIL)],
+    ),
+    past_its_new_deadline=Case(
+        [opened(), CLOSED, reopened()],
+        submit("E201", nomination_id=N2),
+        AFTER_THE_LATE_WINDOW,
+        "deadline_passed",
+    ),
+    another_unit_stays_closed=Case(
+        [opened(), CLOSED, reopened()],
+        submit("E102", nomination_id=N2),
+        IN_THE_LATE_WINDOW,
+        "round_closed",
+    ),
+    once_its_window_is_shut=Case(
+        [opened(), CLOSED, reopened(), LATE, unit_closed(LATE)],
+        submit("E202", nomination_id=N3),
+        IN_THE_LATE_WINDOW,
+        "round_closed",
+    ),
+    the_quota_still_counts=Case(
+        [opened(), CLOSED, reopened(), LATE],
+        submit("E202", nomination_id=N3),
+        IN_THE_LATE_WINDOW,
+        "quota_exceeded",
+    ),
+)
+def test_the_unit_let_in_again_nominates_until_its_new_deadline(case: Case) -> None:
+    check(case)
+
+
+@cases(
+    the_scheduler_shuts_the_window_after_its_deadline=Case(
+        [opened(), NOMINATED, CLOSED, reopened(), LATE],
+        close(),
+        AFTER_THE_LATE_WINDOW,
+        [unit_closed(LATE)],
+    ),
+    the_scheduler_before_it=Case(
+        [opened(), NOMINATED, CLOSED, reopened(), LATE], close(), IN_THE_LATE_WINDOW, []
+    ),
+    the_scheduler_once=Case(
+        [opened(), CLOSED, reopened(), LATE, unit_closed(LATE)], close(), AFTER_THE_LATE_WINDOW, []
+    ),
+    the_office_shuts_it_early=Case(
+        [opened(), CLOSED, reopened(), LATE],
+        close(scheduled=False, roles=OFFICE),
+        IN_THE_LATE_WINDOW,
+        [unit_closed(LATE, at=IN_THE_LATE_WINDOW, how="early", by="office-1")],
+    ),
+    the_office_again_once_shut=Case(
+        [opened(), CLOSED, reopened(), unit_closed()],
+        close(scheduled=False, roles=OFFICE),
+        IN_THE_LATE_WINDOW,
+        "round_closed",
+    ),
+)
+def test_a_late_window_is_shut_like_the_round_and_lists_the_units_nominations(
+    case: Case,
+) -> None:
+    check(case)
+
+
+def test_extending_a_closed_round_still_points_to_reopening() -> None:
+    with pytest.raises(NominationError) as refused:
+        decide_round(
+            round_from([opened(), CLOSED]),
+            extend(unit="U2"),
+            REOPENING_AT,
+            directory=DIRECTORY,
+            policy=POLICY,
+        )
+    assert refused.value.code == "round_closed"
+
+
 # --- The directory --------------------------------------------------------------------------
 
 
@@ -1183,6 +1396,8 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         amended(),
         withdrawn(),
         closed(submitted()),
+        reopened(),
+        unit_closed(LATE),
     ]
     assert {type(e) for e in samples} == set(registry.models)
     for event in samples:

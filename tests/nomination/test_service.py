@@ -275,9 +275,11 @@ async def test_the_directory_import_command_reports_bad_rows_and_applies_nothing
     assert "nothing imported" in err
     code, out, err = await run(tmp_path / "good.csv")
     assert code == 0, err
-    assert "EmployeeRegistered: 1" in out
+    assert "1 employee(s) added" in out
+    assert "新增职工 1 名" in out
     _, out, _ = await run(tmp_path / "good.csv")
     assert "No changes" in out
+    assert "名册已与文件一致" in out
 
 
 async def test_two_hundred_nominators_submitting_at_once_all_get_through(

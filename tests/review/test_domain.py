@@ -28,6 +28,7 @@ from services.review.domain import (
     evolve,
     initial_state,
     record_candidate,
+    record_unit_window,
     visible_scores,
 )
 from services.review.errors import ReviewError
@@ -51,6 +52,7 @@ from shared.contracts.review import (
     ResultPublished,
     ReviewEvent,
     ScoreSubmitted,
+    UnitWindowRecorded,
     WinnerRemoved,
     WinnerRevoked,
     WinnersDecided,
@@ -827,6 +829,29 @@ def still_open(history: Callable[[], Story]) -> Callable[[], Story]:
     return story
 
 
+LATE_UNTIL = datetime(2025, 9, 30, 23, 59, 59, tzinfo=SHANGHAI)
+
+
+def one_unit_let_in(history: Callable[[], Story]) -> Callable[[], Story]:
+    """The same story after the office let unit U06 nominate again in the closed round."""
+
+    def story() -> Story:
+        base = history()
+        reopened = UnitWindowRecorded(round_id=ROUND, unit_code="U06", open_until=LATE_UNTIL)
+        return Story(base.policy, [*base.events, reopened])
+
+    return story
+
+
+def its_window_shut(history: Callable[[], Story]) -> Callable[[], Story]:
+    def story() -> Story:
+        base = history()
+        shut = UnitWindowRecorded(round_id=ROUND, unit_code="U06", open_until=None)
+        return Story(base.policy, [*base.events, shut])
+
+    return story
+
+
 @table_test(
     [
         row(
@@ -834,6 +859,25 @@ def still_open(history: Callable[[], Story]) -> Callable[[], Story]:
             decide_striving(A),
             "nominations_open",
             id="no decision while a unit may still nominate",
+        ),
+        row(
+            one_unit_let_in(scored),
+            decide_striving(A),
+            "nominations_open",
+            id="no decision while a unit let in again may nominate",
+        ),
+        row(
+            one_unit_let_in(decided),
+            StartNotice(round_id=ROUND, **OFFICE),
+            "nominations_open",
+            ANNOUNCED,
+            id="no notice while a unit let in again may nominate",
+        ),
+        row(
+            its_window_shut(one_unit_let_in(scored)),
+            decide_striving(A),
+            (WinnersDecided,),
+            id="a decision once that unit's window shut",
         ),
         row(
             still_open(decided),
@@ -1252,3 +1296,14 @@ def test_every_refusal_has_a_stable_code_and_a_chinese_and_an_english_message() 
         assert error.message_en
         assert "{" not in error.message_zh + error.message_en
         assert error.to_dict()["code"] == refusal.code
+
+
+def test_the_review_notes_a_unit_let_in_again_once() -> None:
+    state = fold(evolve, initial_state(ROUND), [])
+    [noted] = record_unit_window(state, "U06", LATE_UNTIL)
+    assert noted == UnitWindowRecorded(round_id=ROUND, unit_code="U06", open_until=LATE_UNTIL)
+    state = fold(evolve, state, [noted])
+    assert record_unit_window(state, "U06", LATE_UNTIL) == []  # heard twice: noted once
+    [shut] = record_unit_window(state, "U06", None)
+    assert fold(evolve, state, [shut]).open_units == {}
+    assert record_unit_window(fold(evolve, state, [shut]), "U06", None) == []

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 
 from services.rewards.payroll import (
     CSV_HEADER,
+    XLSX_HEADER,
     NotEncodable,
     PayrollPeriod,
     award_description,
+    export_ascii_filename,
+    export_filename,
     first_open_period,
     parse_csv,
     render_csv,
+    render_xlsx,
     reversal_description,
 )
 from shared.contracts.common import Category
@@ -164,6 +170,7 @@ def test_the_export_reads_back_with_the_same_chinese_text(encoding: str) -> None
     assert rows[1][12] == "并入当月工资计税"
     assert rows[1][15] == "2026年第四季度"
     assert rows[1][16] == "拼搏之花"
+    assert rows[1][17] == "TZ202612-0001"  # 业务单号
     assert data.endswith(b"\r\n")
 
 
@@ -185,3 +192,33 @@ def test_a_name_gbk_cannot_hold_is_refused_rather_than_garbled() -> None:
 def test_text_that_excel_would_run_as_a_formula_is_quoted() -> None:
     rows = parse_csv(render_csv([line(1, "=HYPERLINK(1)")], "utf-8-sig"), "utf-8-sig")
     assert rows[1][4] == "'=HYPERLINK(1)"
+
+
+def test_the_workbook_keeps_employee_numbers_as_text_and_amounts_as_numbers() -> None:
+    lines = [line(1, "张伟", employee_no="007"), *LINES[1:], line(4, "=HYPERLINK(1)")]
+    sheet = load_workbook(io.BytesIO(render_xlsx(lines, title="2026年12月"))).worksheets[0]
+    assert sheet.title == "2026年12月"
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == XLSX_HEADER
+    assert rows[1] == (
+        "007",
+        "张伟",
+        "物业服务中心",
+        "2026-12",
+        "2026年第四季度 拼搏之花 特殊贡献奖",
+        500,
+        "TZ202612-0001",
+    )
+    assert rows[3][5] == -500
+    assert rows[3][4] == "冲销：2026年第四季度 拼搏之花 特殊贡献奖（荣誉撤销）"
+    assert sheet["F2"].number_format == "#,##0.00"
+    assert sheet["A2"].data_type == "s"
+    assert sheet["B5"].data_type == "s"  # stored as text, not run as a formula
+    assert rows[4][1] == "=HYPERLINK(1)"
+
+
+def test_the_file_name_says_what_opens_it() -> None:
+    assert export_filename("2026-12", "csv", "utf-8-sig") == "薪酬调整_2026-12_UTF-8.csv"
+    assert export_filename("2026-12", "csv", "gbk") == "薪酬调整_2026-12_GBK.csv"
+    assert export_filename("2026-12", "xlsx", "utf-8-sig") == "薪酬调整_2026-12.xlsx"
+    assert export_ascii_filename("2026-12", "csv", "gbk") == "payroll-2026-12-GBK.csv"

@@ -164,6 +164,7 @@ async def test_reads_go_on_and_appends_during_a_rebuild_are_kept(system: System)
     assert failures == []
     assert set(reads) == {len(DIRECTORY)}
     assert sorted(report.tables) == [
+        "audits_started",
         "employees",
         "nominations",
         "past_wins",

@@ -34,7 +34,7 @@ from shared.errors import TemplatedError
         ),
         (
             DeadlinePassed(round_id="2026-Q4", deadline_local="2026-12-25 23:59:59"),
-            "2026年第四季度的提名截止时间（2026-12-25 23:59:59）已过",
+            "2026年第四季度的提名截止时间（2026年12月25日 23:59）已过",
             "The nomination deadline of 2026-Q4 (2026-12-25 23:59:59) has passed",
         ),
         (
@@ -50,3 +50,4 @@ def test_chinese_words_english_and_details_unchanged(
     assert (error.message_zh, error.message_en) == (zh, en)
     assert "round_zh" not in error.details
     assert "ends_at_zh" not in error.details
+    assert "deadline_zh" not in error.details

@@ -15,29 +15,40 @@ from fastapi import APIRouter
 from services.gateway.routes.admin_pages import router as admin_pages
 from services.gateway.routes.api_accounts import router as api_accounts
 from services.gateway.routes.api_audit import router as api_audit
+from services.gateway.routes.api_evidence import router as api_evidence
 from services.gateway.routes.api_nomination import router as api_nomination
 from services.gateway.routes.api_payroll import router as api_payroll
 from services.gateway.routes.api_publicity import router as api_publicity
 from services.gateway.routes.api_review import router as api_review
 from services.gateway.routes.audit_pages import router as audit_pages
+from services.gateway.routes.employee_pages import router as employee_pages
 from services.gateway.routes.home_pages import router as home_pages
 from services.gateway.routes.honors_pages import router as honors_pages
 from services.gateway.routes.nomination_pages import router as nomination_pages
+from services.gateway.routes.notice_pages import api as api_public
+from services.gateway.routes.notice_pages import router as notice_pages
 from services.gateway.routes.office_pages import router as office_pages
+from services.gateway.routes.oidc_pages import router as oidc_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
 from services.gateway.routes.publicity_pages import router as publicity_pages
 from services.gateway.routes.review_audit_pages import router as review_audit_pages
 from services.gateway.routes.review_decision_pages import router as review_decision_pages
 from services.gateway.routes.review_scoring_pages import router as review_scoring_pages
+from services.gateway.routes.review_sheet_pages import router as review_sheet_pages
 from services.gateway.routes.role_placeholders import router as role_placeholders
 from services.gateway.routes.session_pages import router as session_pages
 
 ROUTERS: list[APIRouter] = [
     session_pages,
     home_pages,
+    notice_pages,
+    api_public,
+    employee_pages,
+    oidc_pages,
     nomination_pages,
     office_pages,
     review_audit_pages,
+    review_sheet_pages,
     review_scoring_pages,
     review_decision_pages,
     api_review,
@@ -45,6 +56,7 @@ ROUTERS: list[APIRouter] = [
     role_placeholders,
     api_accounts,
     api_nomination,
+    api_evidence,
     payroll_pages,
     publicity_pages,
     audit_pages,

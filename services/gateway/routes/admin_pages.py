@@ -15,13 +15,14 @@ from services.gateway import nomination as nom
 from services.gateway.accounts import ADMIN, ROLES, AccountError, User, UserFields
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
+from services.gateway.employees import sync_after_import
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import DEPARTMENT_LABELS, locale_of, pick
 from services.gateway.problems import NOT_FOUND, Problem
 from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
-from shared import directory_csv
+from shared import directory_file
 from shared.contracts.nomination_commands import ImportDirectory
 from shared.rpc import RemoteError
 
@@ -268,25 +269,26 @@ async def import_directory(
     upload = form.get("file")
     complete = form.get("complete") == "on"
     skip_bad = form.get("skip_bad_rows") == "on"
-    result: dict[str, Any] = {"errors": [], "problem": None, "changes": None, "rows": 0}
+    result: dict[str, Any] = {"errors": [], "problem": None, "report": None, "rows": 0}
     limit = gw_state(request).gateway.directory_upload_max_bytes
     data = await upload.read(limit + 1) if isinstance(upload, UploadFile) else b""
     status_code = 200
     if not data:
         result["problem"] = pick(
-            ("请选择要上传的 CSV 文件。", "Choose a CSV file to upload."), locale
+            ("请选择要上传的 Excel（.xlsx）或 CSV 文件。", "Choose an .xlsx or CSV file."), locale
         )
     elif len(data) > limit:
         result["problem"] = pick(("文件过大。", "The file is too large."), locale)
     else:
         try:
-            parsed = directory_csv.parse(data)
+            parsed = directory_file.parse(data)
         except ValueError:
             parsed = None
             result["problem"] = pick(
                 (
-                    "文件既不是 UTF-8 也不是 GBK 编码的文本。",
-                    "The file is neither UTF-8 nor GBK text.",
+                    "无法读取该文件：请上传 Excel 工作簿（.xlsx），或 UTF-8、GBK 编码的 CSV。",
+                    "The file cannot be read: upload an Excel workbook (.xlsx), or UTF-8 or "
+                    "GBK CSV.",
                 ),
                 locale,
             )
@@ -316,7 +318,12 @@ async def import_directory(
                         rows=parsed.rows,
                         complete=complete,
                     )
-                    result["changes"] = reply.get("changes", {})
+                    await sync_after_import(svc, gw_state(request).accounts)
+                    summary = reply.get("summary", {})
+                    result["report"] = pick(
+                        (directory_file.report_zh(summary), directory_file.report_en(summary)),
+                        locale,
+                    )
                 except (RemoteError, Problem) as exc:
                     problem = Problem.from_remote(exc) if isinstance(exc, RemoteError) else exc
                     result["problem"] = pick(problem.message, locale)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway import nomination as nom
 from services.gateway.auth import Principal
 from services.gateway.commands import body
 from services.gateway.deps import allow, api_csrf
+from services.gateway.downloads import download
+from services.gateway.employees import sync_after_import
 from services.gateway.problems import Problem
 from services.gateway.state import gw_state, services
-from shared import directory_csv
+from shared import directory_file
 from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
@@ -22,6 +24,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -44,6 +47,9 @@ class RoundOut(Out):
     opened_at: str
     closed_at: str | None
     seconds_left: int
+    reopened: dict[str, str]
+    reopened_seconds_left: dict[str, int]
+    audit_started: bool
 
 
 class NominationOut(Out):
@@ -100,10 +106,14 @@ class EmployeeOut(Out):
 
 class ImportOut(CommandOut):
     changes: dict[str, int]
+    summary: dict[str, int]
+    report_zh: str
+    report_en: str
 
 
 OpenRoundBody = Annotated[dict[str, Any], Depends(body(OpenRound))]
 ExtendDeadlineBody = Annotated[dict[str, Any], Depends(body(ExtendDeadline, omit=("round_id",)))]
+ReopenBody = Annotated[dict[str, Any], Depends(body(ReopenForUnit, omit=("round_id",)))]
 SubmitBody = Annotated[
     dict[str, Any],
     Depends(
@@ -150,6 +160,18 @@ async def extend_deadline(
     """Extend the deadline for the whole round or one unit, with a reason (the office)."""
     return await services(request, principal).command(
         nom.SERVICE, "extend_deadline", ExtendDeadline, round_id=round_id, **fields
+    )
+
+
+@router.post("/rounds/{round_id}/reopen", response_model=CommandOut)
+async def reopen_for_unit(
+    request: Request, round_id: str, fields: ReopenBody, principal: WriteRounds
+) -> Any:
+    """Let one unit nominate again in a closed round until a new deadline, with a reason
+    (the office), until the office has begun auditing the round; `extend` only serves a
+    round still open. Nothing is decided while the unit's window is open."""
+    return await services(request, principal).command(
+        nom.SERVICE, "reopen_for_unit", ReopenForUnit, round_id=round_id, **fields
     )
 
 
@@ -273,34 +295,35 @@ async def import_directory(
     principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
 ) -> Any:
     """Bring the directory in line with these rows; only differences become events."""
-    return await services(request, principal).command(
-        nom.SERVICE, "import_directory", ImportDirectory, **fields
-    )
+    svc = services(request, principal)
+    reply = await svc.command(nom.SERVICE, "import_directory", ImportDirectory, **fields)
+    await sync_after_import(svc, gw_state(request).accounts)
+    return with_report(reply)
 
 
 @router.post("/directory/import.csv", response_model=ImportOut)
-async def import_directory_csv(
+async def import_directory_file(
     request: Request,
     principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
     file: Annotated[
-        UploadFile, File(description="employee_no,name,unit_code,unit_name,position,active")
+        UploadFile,
+        File(
+            description="An HR export, CSV (UTF-8 or GBK) or .xlsx, headed 工号,姓名,单位编码,"
+            "单位名称,岗位,在岗 or employee_no,name,unit_code,unit_name,position,active"
+        ),
     ],
     complete: bool = False,
     skip_bad_rows: bool = False,
 ) -> Any:
-    """Import an HR export (CSV, UTF-8 or GBK); bad rows are reported with their line numbers."""
+    """Import an HR export (CSV or .xlsx, told by its content); bad rows come with line numbers."""
     limit = gw_state(request).gateway.directory_upload_max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise Problem(413, "file_too_large", ("文件过大。", "The file is too large."))
     try:
-        parsed = directory_csv.parse(data)
+        parsed = directory_file.parse(data)
     except ValueError:
-        raise Problem(
-            422,
-            "invalid_encoding",
-            ("文件既不是 UTF-8 也不是 GBK 编码的文本。", "The file is neither UTF-8 nor GBK text."),
-        ) from None
+        raise Problem(422, "unreadable_file", UNREADABLE) from None
     if parsed.errors and not skip_bad_rows:
         raise Problem(
             422,
@@ -314,7 +337,50 @@ async def import_directory_csv(
                 for e in parsed.errors
             ],
         )
-    reply = await services(request, principal).command(
+    svc = services(request, principal)
+    reply = await svc.command(
         nom.SERVICE, "import_directory", ImportDirectory, rows=parsed.rows, complete=complete
     )
-    return {**reply, "skipped_lines": [e.line for e in parsed.errors]}
+    await sync_after_import(svc, gw_state(request).accounts)
+    return {**with_report(reply), "skipped_lines": [e.line for e in parsed.errors]}
+
+
+UNREADABLE = (
+    "文件既不是 Excel 工作簿（.xlsx），也不是 UTF-8 或 GBK 编码的 CSV。",
+    "The file is neither an Excel workbook (.xlsx) nor UTF-8 or GBK CSV text.",
+)
+
+
+def with_report(reply: dict[str, Any]) -> dict[str, Any]:
+    """The import's reply with what it changed in words."""
+    summary = reply.get("summary", {})
+    return {
+        **reply,
+        "report_zh": directory_file.report_zh(summary),
+        "report_en": directory_file.report_en(summary),
+    }
+
+
+@router.get(
+    "/directory/template.{fmt}",
+    response_class=Response,
+    responses={200: {"description": "The import template: Chinese header and an example row"}},
+)
+async def directory_template(
+    fmt: Annotated[str, Path(pattern="^(xlsx|csv)$")],
+    principal: Annotated[Principal, Depends(allow(*nom.DIRECTORY_WRITERS))],
+) -> Response:
+    """The directory import template for HR, as .xlsx or as CSV (UTF-8 with BOM)."""
+    if fmt == "xlsx":
+        return download(
+            directory_file.template_xlsx(),
+            "职工名册导入模板.xlsx",
+            directory_file.XLSX_MEDIA_TYPE,
+            ascii_name="directory-template.xlsx",
+        )
+    return download(
+        directory_file.template_csv(),
+        "职工名册导入模板_UTF-8.csv",
+        "text/csv; charset=utf-8",
+        ascii_name="directory-template-UTF-8.csv",
+    )

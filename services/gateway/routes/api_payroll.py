@@ -154,18 +154,36 @@ async def acknowledge_period(
 @router.get(
     "/payroll/periods/{period}/export",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The period's CSV"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}, rw.XLSX_MEDIA_TYPE: {}},
+            "description": "The period's CSV or Excel workbook",
+        }
+    },
 )
 async def export_period(
     request: Request,
     period: str,
     principal: Readers,
     encoding: Annotated[str, Query(pattern="^(utf-8-sig|gbk)$")] = "utf-8-sig",
+    file_format: Annotated[str, Query(alias="format", pattern="^(csv|xlsx)$")] = "csv",
 ) -> Response:
-    """A period's adjustments as CSV that opens in Excel in Chinese (UTF-8 with BOM, or GBK)."""
-    csv = await rw.export(services(request, principal), rw.check_period(period), encoding)  # type: ignore[arg-type]
-    response = download(csv.content, csv.filename, csv.media_type)
-    response.headers["X-Rows"] = str(csv.rows)
+    """A period's adjustments as CSV that opens in Excel in Chinese (UTF-8 with BOM, or GBK),
+    or as an Excel workbook (工号 as text, 金额 as a number); the file's name carries the
+    encoding (薪酬调整_2026-12_UTF-8.csv, RFC 5987 `filename*`)."""
+    exported = await rw.export(
+        services(request, principal),
+        rw.check_period(period),
+        encoding,  # type: ignore[arg-type]
+        file_format,  # type: ignore[arg-type]
+    )
+    response = download(
+        exported.content,
+        exported.filename,
+        exported.media_type,
+        ascii_name=exported.ascii_filename,
+    )
+    response.headers["X-Rows"] = str(exported.rows)
     return response
 
 

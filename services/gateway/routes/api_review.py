@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import review as rv
 from services.gateway.auth import Principal
@@ -70,6 +70,14 @@ class PanelistOut(Out):
     active: bool
 
 
+class PanelistProgressOut(PanelistOut):
+    scored: int
+    waiting: int
+    reminded_at: str | None = None
+    reminded_by: str | None = None
+    reminders: int = 0
+
+
 class PanelistAccountOut(BaseModel):
     user_id: uuid.UUID
     display_name: str
@@ -81,6 +89,11 @@ class PanelistAccountOut(BaseModel):
 class ScoringSheetOut(Out):
     panelist_id: str
     rubric: dict[str, str]
+    rubrics: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Each flower's rubric (its own where set, else the shared one); every "
+        "entry also carries its `rubric`, `evidence` and the unit's `recommendation`",
+    )
     pending: list[dict[str, Any]]
     scored: list[dict[str, Any]]
 
@@ -244,6 +257,37 @@ async def assign_panelist(
     panelist = await rv.panelist_fields(gw_state(request).accounts, body.user_id, body.employee_no)
     return await services(request, principal).command(
         rv.SERVICE, "assign_panelist", rc.AssignPanelist, round_id=round_id, **panelist
+    )
+
+
+@router.get("/rounds/{round_id}/panel/progress", response_model=list[PanelistProgressOut])
+async def panel_progress(request: Request, round_id: str, principal: Office) -> Any:
+    """Each active panelist's scoring: how many scored, how many still wait, the last reminder."""
+    svc = services(request, principal)
+    progress = []
+    for m in await rv.panel(svc, round_id):
+        if not m["active"]:
+            continue
+        sheet = await svc.query(
+            rv.SERVICE, "pending_scores", {"panelist_id": m["panelist_id"], "round_id": round_id}
+        )
+        progress.append(
+            {
+                **m,
+                "scored": len(sheet["scored"]),
+                "waiting": len(sheet["pending"]),
+            }
+        )
+    return progress
+
+
+@router.post("/rounds/{round_id}/panel/{panelist_id}/remind", response_model=CommandOut)
+async def remind_panelist(
+    request: Request, round_id: str, panelist_id: str, principal: Office
+) -> Any:
+    """Remind a panelist of what still waits for their score (recorded: PanelistReminded)."""
+    return await services(request, principal).command(
+        rv.SERVICE, "remind_panelist", rc.RemindPanelist, round_id=round_id, panelist_id=panelist_id
     )
 
 

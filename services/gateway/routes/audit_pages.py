@@ -16,6 +16,7 @@ from services.gateway.accounts import AUDITOR
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
 from services.gateway.downloads import labels
+from services.gateway.event_words import event_label, summary
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.state import gw_state
@@ -36,6 +37,15 @@ SERVICE_LABELS = {
     "rewards": ("奖励", "Rewards"),
     "publicity": ("宣传", "Publicity"),
 }
+
+
+def _words(locale: str) -> dict[str, Any]:
+    """The event log in words: a type's name, a one-line summary, the raw JSON."""
+    return {
+        "event_label": lambda event_type: event_label(event_type, locale),
+        "event_summary": lambda event_type, data: summary(event_type, data, locale),
+        "raw_json": lambda value: json.dumps(value, ensure_ascii=False, indent=2),
+    }
 
 
 def _day(value: str) -> date | None:
@@ -158,6 +168,7 @@ async def events_page(
             "services": SERVICES,
             "service_labels": SERVICE_LABELS,
             **labels(locale_of(request)),
+            **_words(locale_of(request)),
         },
         principal=principal,
     )
@@ -178,6 +189,7 @@ async def event_page(request: Request, service: str, position: int, principal: A
             "metadata_json": json.dumps(item["metadata"], ensure_ascii=False, indent=2),
             "service_labels": SERVICE_LABELS,
             **labels(locale_of(request)),
+            **_words(locale_of(request)),
         },
         principal=principal,
     )

@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
+from services.gateway import drafts, review
+from services.gateway import evidence as ev
 from services.gateway import nomination as nom
-from services.gateway import review
-from services.gateway.accounts import NOMINATOR
+from services.gateway.accounts import NOMINATOR, PANELIST
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
+from services.gateway.downloads import download
+from services.gateway.evidence import evidence_limits
+from services.gateway.guidance import FLOWER_MEANINGS
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.outcome import with_outcomes
 from services.gateway.problems import Problem
 from services.gateway.routes.forms import FormState, form_action, one_field, parse_decimal
 from services.gateway.state import Services, gw_state, services
-from services.gateway.web import flash_messages, nav_link, render
+from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
     SubmitNomination,
     WithdrawNomination,
 )
+from shared.filestore import DIGEST
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
 
 RESULT_ROWS = 5
 MAX_LINKS = 10
+# Who may open an evidence file: whoever reads nominations or scores them.
+EVIDENCE_READERS = (*nom.NOMINATION_READERS, PANELIST)
 
 nav_link("/nominations", ("提名", "Nominations"), nom.NOMINATION_READERS, order=20)
 flash_messages(
@@ -40,6 +48,10 @@ flash_messages(
         "submitted": ("提名已提交。", "The nomination has been submitted."),
         "amended": ("提名已修改。", "The nomination has been amended."),
         "withdrawn": ("提名已撤回。", "The nomination has been withdrawn."),
+        "draft_saved": (
+            "草稿已保存（仅您本人可见），可随时回来继续填写后提交。",
+            "Draft saved (only you see it): come back to finish and submit it.",
+        ),
     }
 )
 
@@ -61,7 +73,7 @@ FIELD_OF_ERROR = {
 @home_panel(NOMINATOR, "nomination/_home_nominator.html", order=10)
 async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
     unit = ctx.principal.unit_code
-    open_rounds = await nom.rounds(ctx.services, "open")
+    open_rounds = await nom.rounds_open_to(ctx.services, unit)
     current = open_rounds[0] if open_rounds else None
     data: dict[str, Any] = {
         "round": None,
@@ -80,7 +92,11 @@ async def nominator_home(ctx: PanelContext) -> dict[str, Any]:
             other_rounds=[r["round_id"] for r in open_rounds[1:]],
         )
     # The latest closed round: its outcomes reach the unit long after its nominations close.
-    closed = await nom.rounds(ctx.services, "closed")
+    closed = [
+        r
+        for r in await nom.rounds(ctx.services, "closed")
+        if current is None or r["round_id"] != current["round_id"]
+    ]
     if closed:
         round_id = closed[0]["round_id"]
         data["earlier"] = {
@@ -119,7 +135,12 @@ async def list_nominations(
 ) -> Response:
     svc = services(request, principal)
     category = category if category in {c.value for c in Category} else None
-    rounds = await nom.rounds(svc)
+    rounds = await nom.rounds(svc)  # newest first
+    if round_id is None:  # the list opens on the current round: the open one, else the newest
+        current = [r["round_id"] for r in rounds if r["status"] == "open"] or [
+            r["round_id"] for r in rounds
+        ]
+        round_id = current[0] if current else None
     items = await nom.nominations(
         svc,
         principal,
@@ -128,6 +149,8 @@ async def list_nominations(
         category=category,
         status=status or None,
     )
+    # Every round ("全部"): the newest round's rows first, each round in the order submitted.
+    items = sorted(items, key=lambda n: str(n["round_id"]), reverse=True)
     all_units = bool(principal.roles & nom.ALL_UNITS_READERS)
     return render(
         request,
@@ -157,11 +180,14 @@ async def _form_page(
     round_id: str,
     nomination: dict[str, Any] | None = None,
     status_code: int = 200,
+    draft_saved_at: datetime | None = None,
 ) -> Response:
     svc = services(request, principal)
     employees = await nom.employees(svc, principal, principal.unit_code) if mode == "new" else []
     quota = await nom.quota(svc, principal, round_id, principal.unit_code)
     settings = gw_state(request).settings
+    taken = await _already_nominated(svc, principal, round_id) if mode == "new" else {}
+    own_category = (nomination or {}).get("category")
     return render(
         request,
         "nomination/form.html",
@@ -170,7 +196,17 @@ async def _form_page(
             "round_id": round_id,
             "nomination": nomination,
             "employees": employees,
+            "taken": taken,
             "quota": quota,
+            # A full flower cannot be chosen (its own, when amending, stays choosable).
+            "full": {
+                c["category"]
+                for c in quota["categories"]
+                if c["used"] >= c["quota"] and c["category"] != own_category
+            },
+            "meanings": FLOWER_MEANINGS,
+            "upload": evidence_limits(gw_state(request).gateway),
+            "draft_saved_at": draft_saved_at,
             "result_rows": RESULT_ROWS,
             "deeds_min": settings.deeds_min_chars,
             "deeds_max": settings.deeds_max_chars,
@@ -181,8 +217,29 @@ async def _form_page(
     )
 
 
-async def _current_round_id(svc: Services, requested: str | None) -> str | None:
-    open_ids = [r["round_id"] for r in await nom.rounds(svc, "open")]
+async def _already_nominated(
+    svc: Services, principal: Principal, round_id: str
+) -> dict[str, dict[str, Any]]:
+    """The unit's employees nominated in this round and still standing (neither withdrawn nor
+    rejected), each with the flower they stand for: the form offers them no second time."""
+    items = await nom.nominations(svc, principal, round_id=round_id, unit_code=principal.unit_code)
+    candidates = await review.candidates(svc, principal, round_id, unit_code=principal.unit_code)
+    return {
+        n["employee_no"]: n
+        for n in with_outcomes(items, candidates)
+        if n["outcome"] not in ("withdrawn", "rejected")
+    }
+
+
+async def nom_round_open(svc: Services, round_id: str, unit_code: str | None) -> bool:
+    """Whether the round takes this unit's nominations (open, or reopened for the unit)."""
+    return any(r["round_id"] == round_id for r in await nom.rounds_open_to(svc, unit_code))
+
+
+async def _current_round_id(
+    svc: Services, requested: str | None, unit_code: str | None
+) -> str | None:
+    open_ids = [r["round_id"] for r in await nom.rounds_open_to(svc, unit_code)]
     if requested:
         return requested if requested in open_ids else None
     return open_ids[0] if open_ids else None
@@ -195,11 +252,20 @@ async def new_nomination(
     round_id: str | None = None,
 ) -> Response:
     svc = services(request, principal)
-    current = await _current_round_id(svc, round_id)
+    current = await _current_round_id(svc, round_id, principal.unit_code)
     if current is None:
         raise Problem(409, "round_not_open", ("当前没有开放提名的轮次。", "No round is open."))
     form = FormState(values={"nomination_id": str(uuid.uuid4()), "results": _blank_results()})
-    return await _form_page(request, principal, form, mode="new", round_id=current)
+    saved = await drafts.load(gw_state(request).pool, principal.user.user_id, current)
+    draft_saved_at = None
+    if saved is not None:
+        values, draft_saved_at = saved
+        values["results"] = (values.get("results") or [])[:RESULT_ROWS]
+        values["results"] += _blank_results()[len(values["results"]) :]
+        form = FormState(values={**form.values, **values})
+    return await _form_page(
+        request, principal, form, mode="new", round_id=current, draft_saved_at=draft_saved_at
+    )
 
 
 def _blank_results() -> list[dict[str, str]]:
@@ -253,6 +319,61 @@ def _read_content(form: FormData, state: FormState) -> dict[str, Any]:
     }
 
 
+def kept_files(links: list[str]) -> list[dict[str, str]]:
+    """The uploaded files among a nomination's links, as the form lists them."""
+    return [
+        {"link": stored.link, "name": stored.name}
+        for stored in (ev.parse_link(link) for link in links)
+        if stored is not None
+    ]
+
+
+async def _read_files(
+    request: Request, form: FormData, state: FormState, content: dict[str, Any]
+) -> list[str]:
+    """The evidence files of the form: those kept from before (ticked) and those sent now,
+    stored in the file store; a refused file is named in Chinese under the file field."""
+    gw = gw_state(request)
+    store = ev.store_for(gw.settings, gw.gateway)
+    kept: list[ev.Stored] = []
+    for value in form.getlist("evidence_file"):
+        stored = ev.parse_link(value) if isinstance(value, str) else None
+        if stored is not None and store.get(stored.digest) is not None:
+            kept.append(stored)
+    uploads = [f for f in form.getlist("evidence_files") if isinstance(f, UploadFile)]
+    added, refused = await ev.receive(uploads, len(kept), store, gw.gateway)
+    files = [*kept, *added]
+    state.values["evidence_files"] = [{"link": f.link, "name": f.name} for f in files]
+    if refused:
+        state.errors["evidence_files"] = (
+            "".join(zh for zh, _ in refused),
+            " ".join(en for _, en in refused),
+        )
+    if len(content["evidence_links"]) + len(files) > MAX_LINKS:
+        state.errors["evidence_links"] = (
+            f"证明材料链接与文件合计最多 {MAX_LINKS} 个。",
+            f"At most {MAX_LINKS} links and files together.",
+        )
+    return [f.link for f in files]
+
+
+@router.get("/files/{digest}/{name}")
+async def evidence_file(
+    request: Request,
+    digest: str,
+    name: str,
+    principal: Annotated[Principal, Depends(allow(*EVIDENCE_READERS))],
+) -> Response:
+    """An evidence file, to those who read nominations (the office, panelists, the units…)."""
+    gw = gw_state(request)
+    data = ev.store_for(gw.settings, gw.gateway).get(digest) if DIGEST.match(digest) else None
+    if data is None:
+        raise ev.not_found()
+    kind = ev.kind_of(name)
+    media_type = ev.MEDIA_TYPES.get(kind, "application/octet-stream")
+    return download(data, name, media_type, inline=kind in ("pdf", "jpg", "jpeg", "png"))
+
+
 @router.post("/nominations/new")
 async def submit_nomination(
     request: Request,
@@ -266,14 +387,28 @@ async def submit_nomination(
         form, "employee_no", ("请选择被提名职工。", "Choose the employee to nominate."), 64
     )
     content = _read_content(form, state)
+    content["evidence_links"] += await _read_files(request, form, state, content)
     try:
         nomination_id = uuid.UUID(state.text(form, "nomination_id", 64))
     except ValueError:
         nomination_id = uuid.uuid4()
     state.values["nomination_id"] = str(nomination_id)
-    return await form_action(
-        state,
-        lambda: svc.command(
+    pool = gw_state(request).pool
+    if form.get("action") == "draft":  # kept as typed, checked only when it is submitted
+        refused_files = state.errors.get("evidence_files")
+        state.errors = {"evidence_files": refused_files} if refused_files else {}
+        if refused_files:
+            return await _form_page(
+                request, principal, state, mode="new", round_id=round_id, status_code=422
+            )
+        if await nom_round_open(svc, round_id, principal.unit_code):
+            now = gw_state(request).clock.now()
+            await drafts.save(pool, principal.user.user_id, round_id, state.values, now)
+            return redirect(f"/nominations/new?round_id={round_id}", "draft_saved")
+        state.problem = ("该轮次已不接受提名，草稿未保存。", "The round is not open: not saved.")
+
+    async def send() -> object:
+        reply = await svc.command(
             nom.SERVICE,
             "submit",
             SubmitNomination,
@@ -282,7 +417,13 @@ async def submit_nomination(
             round_id=round_id,
             unit_code=principal.unit_code,
             employee_no=employee_no,
-        ),
+        )
+        await drafts.delete(pool, principal.user.user_id, round_id)  # submitted: no draft
+        return reply
+
+    return await form_action(
+        state,
+        send,
         render=lambda form, status: _form_page(
             request, principal, form, mode="new", round_id=round_id, status_code=status
         ),
@@ -314,7 +455,9 @@ async def _detail_page(
     item = _one_with_outcome(
         item, await review.candidates(svc, principal, item["round_id"], unit_code=item["unit_code"])
     )
-    round_open = any(r["round_id"] == item["round_id"] for r in await nom.rounds(svc, "open"))
+    round_open = any(
+        r["round_id"] == item["round_id"] for r in await nom.rounds_open_to(svc, item["unit_code"])
+    )
     actors = [item["submitted_by"], *(h.get("actor") or "" for h in item.get("history", []))]
     names = await gw_state(request).accounts.display_names(actors)
     can_change = (
@@ -359,7 +502,10 @@ async def edit_nomination(
             "category": item["category"],
             "deeds": item["deeds"],
             "recommendation": item["recommendation"],
-            "evidence_links": "\n".join(item.get("evidence_links", [])),
+            "evidence_links": "\n".join(
+                link for link in item.get("evidence_links", []) if ev.parse_link(link) is None
+            ),
+            "evidence_files": kept_files(item.get("evidence_links", [])),
             "results": results,
         }
     )
@@ -378,6 +524,7 @@ async def amend_nomination(
     form = await request.form()
     state = FormState()
     content = _read_content(form, state)
+    content["evidence_links"] += await _read_files(request, form, state, content)
     return await form_action(
         state,
         lambda: svc.command(

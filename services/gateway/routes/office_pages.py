@@ -23,7 +23,12 @@ from services.gateway.routes.forms import (
 )
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link
-from shared.contracts.nomination_commands import CloseRound, ExtendDeadline, OpenRound
+from shared.contracts.nomination_commands import (
+    CloseRound,
+    ExtendDeadline,
+    OpenRound,
+    ReopenForUnit,
+)
 from shared.rounds import Cadence, RoundPeriod
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -34,6 +39,10 @@ flash_messages(
         "round_opened": ("已开放该轮次的提名。", "The round is open for nominations."),
         "deadline_extended": ("截止时间已延长。", "The deadline has been extended."),
         "round_closed": ("该轮次的提名已截止。", "Nominations for the round are closed."),
+        "round_reopened": (
+            "已为该单位重新开放提名，截止后其新提名将进入审核。",
+            "The unit may nominate again; its nominations reach the audit when it closes.",
+        ),
     }
 )
 
@@ -57,7 +66,15 @@ async def office_home(ctx: PanelContext) -> dict[str, Any]:
             ctx.services, ctx.principal, round_id=round_["round_id"], status="submitted"
         )
         counts[round_["round_id"]] = len(items)
-    return {"open_rounds": open_rounds, "counts": counts, "rounds": rounds[:5]}
+    late_rounds = [r for r in rounds if r["status"] == "closed" and r.get("reopened")]
+    unit_names = {u["unit_code"]: u["name"] for u in await nom.units(ctx.services)}
+    return {
+        "open_rounds": open_rounds,
+        "counts": counts,
+        "rounds": rounds[:5],
+        "late_rounds": late_rounds,
+        "unit_names": unit_names if late_rounds else {},
+    }
 
 
 def suggested_round(rounds: list[dict[str, Any]], now: datetime, cadence: str) -> str:
@@ -88,9 +105,11 @@ async def _rounds_page(
             "deadline": "",
         }
     )
+    units = await nom.units(svc)
     context = {
         "rounds": rounds,
-        "units": await nom.units(svc),
+        "units": units,
+        "unit_names": {u["unit_code"]: u["name"] for u in units},
         "open_form": open_form.for_page(locale_of(request)),
     }
     return form_page(request, "office/rounds.html", context, principal, forms, status_code)
@@ -183,6 +202,32 @@ async def extend_deadline(request: Request, round_id: str, principal: RoundWrite
         },
         form_key=f"extend:{round_id}",
         message="deadline_extended",
+    )
+
+
+@router.post("/office/rounds/{round_id}/reopen")
+async def reopen_for_unit(request: Request, round_id: str, principal: RoundWriters) -> Response:
+    form = await request.form()
+    state = FormState()
+    text = state.required(
+        form, "new_deadline", ("请填写新的截止时间。", "Enter the new deadline."), 64
+    )
+    new_deadline = _deadline(state, "new_deadline", text)
+    unit_code = state.required(form, "unit_code", ("请选择单位。", "Choose the unit."), 64)
+    reason = state.required(form, "reason", ("请填写重新开放的原因。", "Give the reason."), 2000)
+    return await _round_action(
+        request,
+        principal,
+        state,
+        ("reopen_for_unit", ReopenForUnit),
+        {
+            "round_id": round_id,
+            "new_deadline": new_deadline,
+            "unit_code": unit_code,
+            "reason": reason,
+        },
+        form_key=f"reopen:{round_id}",
+        message="round_reopened",
     )
 
 

@@ -132,9 +132,20 @@ async def period_page(
 
 @router.get("/payroll/periods/{period}/export")
 async def export_period(
-    request: Request, period: str, principal: Readers, encoding: str = "utf-8-sig"
+    request: Request,
+    period: str,
+    principal: Readers,
+    encoding: str = "utf-8-sig",
+    file_format: Annotated[str, Query(alias="format")] = "csv",
 ) -> Response:
     rw.check_period(period)
+    if file_format not in rw.FORMATS:
+        raise Problem(
+            422,
+            "invalid_format",
+            ("请选择 Excel（xlsx）或 CSV。", "Choose Excel (xlsx) or CSV."),
+            formats=list(rw.FORMATS),
+        )
     if encoding not in rw.ENCODINGS:
         raise Problem(
             422,
@@ -144,12 +155,17 @@ async def export_period(
         )
     svc = services(request, principal)
     try:
-        csv = await rw.export(svc, period, encoding)  # type: ignore[arg-type]
+        exported = await rw.export(svc, period, encoding, file_format)  # type: ignore[arg-type]
     except RemoteError as exc:
         form = FormState()
         form.refused(exc, {})
         return await _period_page(request, principal, period, form=form, status_code=422)
-    return download(csv.content, csv.filename, csv.media_type)
+    return download(
+        exported.content,
+        exported.filename,
+        exported.media_type,
+        ascii_name=exported.ascii_filename,
+    )
 
 
 @router.post("/payroll/periods/{period}/acknowledge")

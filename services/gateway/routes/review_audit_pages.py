@@ -26,6 +26,7 @@ flash_messages(
         "rejected": ("已驳回，理由将告知提名单位。", "Rejected; the unit will see the reason."),
         "panelist_assigned": ("已加入评审组。", "The panelist has joined the panel."),
         "panelist_removed": ("已撤换该评委。", "The panelist has been taken off the panel."),
+        "panelist_reminded": ("已提醒该评委评分（已记录）。", "The reminder has been recorded."),
     }
 )
 
@@ -35,6 +36,10 @@ ACCEPT = common.Action("accept", rc.AcceptNomination, "audit:{nomination_id}", "
 REJECT = common.Action("reject", rc.RejectNomination, "audit:{nomination_id}", "rejected")
 REMOVE = common.Action(
     "remove_panelist", rc.RemovePanelist, "remove:{panelist_id}", "panelist_removed"
+)
+
+REMIND = common.Action(
+    "remind_panelist", rc.RemindPanelist, "remind:{panelist_id}", "panelist_reminded"
 )
 
 
@@ -92,8 +97,24 @@ async def _panel(at: common.Shown) -> dict[str, Any]:
         for u in await rv.eligible_panelists(gw_state(at.request).accounts)
         if str(u.user_id) not in active_ids
     ]
+    progress: dict[str, dict[str, int]] = {}
+    for m in members:
+        if m["active"]:
+            sheet = await at.svc.query(
+                rv.SERVICE,
+                "pending_scores",
+                {"panelist_id": m["panelist_id"], "round_id": at.round_id},
+            )
+            scored, waiting = len(sheet["scored"]), len(sheet["pending"])
+            progress[m["panelist_id"]] = {
+                "scored": scored,
+                "waiting": waiting,
+                "total": scored + waiting,
+            }
     return {
         "members": members,
+        "progress": progress,
+        "reminders": await common.names(at.request, (m.get("reminded_by") for m in members)),
         "accounts": accounts,
         "departments": sorted({m["department"] for m in members if m["active"]}),
         "min_scores": gw_state(at.request).settings.min_scores,
@@ -145,3 +166,11 @@ async def remove_panelist(
     )
     ids = {"round_id": round_id, "panelist_id": panelist_id}
     return await PANEL.send(request, principal, state, REMOVE, **ids, reason=reason)
+
+
+@router.post("/review/panel/{round_id}/{panelist_id}/remind")
+async def remind_panelist(
+    request: Request, round_id: str, panelist_id: str, principal: common.Auditors
+) -> Response:
+    ids = {"round_id": round_id, "panelist_id": panelist_id}
+    return await PANEL.send(request, principal, FormState(), REMIND, **ids)

@@ -12,6 +12,7 @@ from services.gateway import review as rv
 from services.gateway.accounts import PANELIST
 from services.gateway.auth import Principal
 from services.gateway.deps import page_csrf
+from services.gateway.guidance import SCORE_BANDS
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.routes.forms import FormState, form_action, parse_decimal
@@ -51,9 +52,10 @@ async def _score_form(
     if item is None:
         raise rv.not_scorable(nomination_id)
     own = item.get("score")
+    rubric = rubric_of(sheet, item)
     if form is None:
         values: dict[str, Any] = {"comment": (own or {}).get("comment") or ""}
-        for key in sheet["rubric"]:
+        for key in rubric:
             values[f"criterion_{key}"] = (own or {}).get("criteria", {}).get(key, "")
         form = FormState(values=values)
     others = await rv.visible_scores(svc, principal, round_id, nomination_id) if own else None
@@ -63,7 +65,10 @@ async def _score_form(
         {
             "round_id": round_id,
             "item": item,
-            "rubric": sheet["rubric"],
+            "rubric": rubric,
+            "bands": SCORE_BANDS,
+            "next_item": next_to_score(sheet, nomination_id),
+            "left": len(sheet.get("pending", [])),
             "own": own,
             "editable": own is None or item.get("revisable", False),
             "others": others,
@@ -72,6 +77,23 @@ async def _score_form(
         principal=principal,
         status_code=status_code,
     )
+
+
+def rubric_of(sheet: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The rubric this nomination is scored on (its flower's own, else the shared one)."""
+    rubric: dict[str, Any] = item.get("rubric") or sheet["rubric"]
+    return rubric
+
+
+def next_to_score(sheet: dict[str, Any], nomination_id: uuid.UUID) -> dict[str, Any] | None:
+    """The nomination to score after this one: the next waiting on the sheet, else the first."""
+    pending = [p for p in sheet.get("pending", []) if p["nomination_id"] != str(nomination_id)]
+    if not pending:
+        return None
+    order = [p["nomination_id"] for p in sheet.get("pending", [])]
+    here = order.index(str(nomination_id)) if str(nomination_id) in order else -1
+    after = [p for p in pending if order.index(p["nomination_id"]) > here]
+    return dict((after or pending)[0])
 
 
 @router.get("/review/scoring/{round_id}/{nomination_id}")
@@ -87,12 +109,13 @@ async def submit_score(
 ) -> Response:
     svc = services(request, principal)
     sheet = await rv.scoring_sheet(svc, principal, round_id)
-    if rv.scorable_item(sheet, nomination_id) is None:
+    item = rv.scorable_item(sheet, nomination_id)
+    if item is None:
         raise rv.not_scorable(nomination_id)
     form = await request.form()
     state = FormState()
     criteria: dict[str, Any] = {}
-    for key in sheet["rubric"]:
+    for key in rubric_of(sheet, item):
         name = f"criterion_{key}"
         text = state.required(form, name, ("请打分（0–100）。", "Enter a score (0–100)."), 20)
         if not text:

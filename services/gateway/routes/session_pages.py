@@ -10,15 +10,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.gateway.accounts import AccountError, normalise_username
 from services.gateway.auth import (
-    PRE_COOKIE,
     SESSION_COOKIE,
     Principal,
     client_ip,
-    is_https,
 )
 from services.gateway.deps import ANY_ROLE, allow, current_principal, page_csrf
 from services.gateway.i18n import LANG_COOKIE, LOCALES, locale_of, pick
 from services.gateway.metrics import SIGNINS
+from services.gateway.signin import oidc_button, session_response
 from services.gateway.state import gw_state
 from services.gateway.web import flash_messages, redirect, render, safe_next
 
@@ -60,7 +59,11 @@ async def login_form(request: Request, next: str = "/") -> Response:
     principal = await current_principal(request)
     if principal is not None:
         return redirect(safe_next(next))
-    return render(request, "login.html", {"next": safe_next(next), "error": None, "username": ""})
+    return render(
+        request,
+        "login.html",
+        {"next": safe_next(next), "error": None, "username": "", **oidc_button(request)},
+    )
 
 
 @router.post("/login")
@@ -77,7 +80,12 @@ async def login(request: Request) -> Response:
         return render(
             request,
             "login.html",
-            {"next": target, "error": pick(message, locale), "username": username},
+            {
+                "next": target,
+                "error": pick(message, locale),
+                "username": username,
+                **oidc_button(request),
+            },
             status_code=status,
         )
 
@@ -95,21 +103,7 @@ async def login(request: Request) -> Response:
     await state.throttle.succeeded(username, ip)
     SIGNINS.labels("ok").inc()
     # A new session id every time (no fixation): whatever id the browser brought is dropped.
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        await state.sessions.delete(old)
-    raw = await state.sessions.create(user.user_id, ip, request.headers.get("user-agent", ""))
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        raw,
-        httponly=True,
-        samesite="lax",
-        secure=is_https(request, state.gateway),
-        path="/",
-    )
-    response.delete_cookie(PRE_COOKIE, path="/")
-    return response
+    return await session_response(request, user.user_id, target)
 
 
 @router.post("/logout")

@@ -58,4 +58,83 @@
     input.addEventListener("input", show);
     show();
   });
+  // The menu folds behind 菜单 on a phone (without JavaScript it stays open).
+  var menu = document.querySelector("nav.mainnav details.menu");
+  if (menu && window.matchMedia("(max-width: 40rem)").matches) menu.open = false;
+
+  // A searchable picker: a filter box over a plain select (without JavaScript: the select).
+  document.querySelectorAll("input[data-filter-for]").forEach(function (box) {
+    var select = document.getElementById(box.getAttribute("data-filter-for"));
+    if (!select) return;
+    var count = select.parentNode.querySelector(".picker-count");
+    var options = Array.prototype.slice.call(select.options, 1);  // the first: "请选择"
+    function filter() {
+      var words = box.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      options.forEach(function (option) {
+        var text = option.textContent.toLowerCase();
+        var match = words.every(function (w) { return text.indexOf(w) >= 0; });
+        option.hidden = !match && !option.selected;
+        if (match) shown += 1;
+      });
+      if (count) count.textContent = words.length ? (en ? shown + " match" : "找到 " + shown + " 人") : "";
+      if (words.length && shown === 1) {
+        var only = options.filter(function (o) { return !o.hidden && !o.disabled; });
+        if (only.length === 1) select.value = only[0].value;
+      }
+    }
+    box.hidden = false;
+    box.addEventListener("input", filter);
+  });
+
+  // A live weighted total beside a score form (the server computes the real one on submit).
+  document.querySelectorAll("[data-live-total]").forEach(function (box) {
+    var form = box.closest("form");
+    var inputs = form.querySelectorAll("input[data-weight]");
+    var out = box.querySelector(".live-total-value");
+    function show() {
+      var sum = 0, weights = 0, complete = true;
+      inputs.forEach(function (input) {
+        var w = parseFloat(input.getAttribute("data-weight"));
+        var v = parseFloat(input.value.replace("，", ".").trim());
+        if (isNaN(v) || v < 0 || v > 100) { complete = false; return; }
+        sum += w * v; weights += w;
+      });
+      out.textContent = complete && weights > 0 ? (sum / weights).toFixed(2) : "—";
+    }
+    inputs.forEach(function (input) { input.addEventListener("input", show); });
+    box.hidden = false;
+    show();
+  });
+
+  // A form sent once: its button shows progress and a second click sends nothing.
+  document.querySelectorAll("form[method=post]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;  // e.g. a confirmation declined
+      if (form.getAttribute("data-sending") === "1") { event.preventDefault(); return; }
+      form.setAttribute("data-sending", "1");
+      var button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
+      if (!button) return;
+      button.setAttribute("aria-busy", "true");
+      button.classList.add("busy");
+      if (button.hasAttribute("data-busy")) {
+        button.setAttribute("data-label", button.textContent);
+        button.textContent = button.getAttribute("data-busy");
+      }
+      // Disabled after this event, so the button's own name and value are still sent.
+      setTimeout(function () { button.disabled = true; }, 0);
+    });
+  });
+  // Back from another page (the browser's page cache): the form can be sent again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      form.removeAttribute("data-sending");
+      form.querySelectorAll("button.busy").forEach(function (button) {
+        button.disabled = false;
+        button.classList.remove("busy");
+        button.removeAttribute("aria-busy");
+        if (button.hasAttribute("data-label")) button.textContent = button.getAttribute("data-label");
+      });
+    });
+  });
 })();
