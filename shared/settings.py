@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     consumer_max_deliver: int = Field(default=8, ge=1)
     consumer_backoff_s: list[float] = [0.2, 1.0, 5.0, 15.0, 30.0, 60.0]
     consumer_ack_wait_s: float = Field(default=30.0, gt=0)
-    consumer_batch_size: int = Field(default=64, ge=1)
+    consumer_batch_size: int = Field(default=256, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
     request_timeout_s: float = Field(default=5.0, gt=0)

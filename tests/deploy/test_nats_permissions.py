@@ -50,7 +50,7 @@ from shared.contracts import rewards as rewards_contract
 from shared.events import DomainEvent, RecordedEvent
 from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_login
 from tests.rewards.support import envelope, result
-from tests.support import TEST_SECRETS, connect_as, eventually
+from tests.support import TEST_SECRETS, connect_as, eventually, per_event
 
 PRODUCTION = PROJECT_ROOT / "deploy" / "production"
 REFUSAL_WAIT_S = 0.5  # a refused call gets no answer: don't wait the default 5 s
@@ -445,7 +445,7 @@ async def test_an_envelope_claiming_review_on_rewards_subject_is_dead_lettered(
         name="forgery-watch",
         filter_subjects=["flowers.evt.rewards.>"],
         registry=review_contract.registry.merged(rewards_contract.registry),
-        handler=handler,
+        handler=per_event(handler),
         pool=pool,
         js=nc.jetstream(),
         settings=settings,
