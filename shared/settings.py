@@ -147,6 +147,21 @@ class Settings(BaseSettings):
     publicity_department: str = "党群工作部"
     publicity_chart_font: str = ""  # a CJK font file for charts; empty: found with fc-list
 
+    # Notifications (services/notification, README "Notifications"). Empty host / webhook:
+    # that channel is off. The robots' webhooks carry their key or access_token.
+    notify_base_url: str = "http://127.0.0.1:8000"  # links in mails and robot messages
+    notify_smtp_host: str = ""
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_starttls: bool = False
+    notify_smtp_sender: str = "flowers@localhost"
+    notify_smtp_username: str = ""
+    notify_smtp_password: SecretStr | None = None
+    notify_wecom_webhook: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
+    notify_dingtalk_webhook: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=…
+    notify_dingtalk_secret: SecretStr | None = None  # the robot's 加签 secret (SEC…)
+    notify_retry_attempts: int = Field(default=5, ge=1, le=20)
+    notify_retry_first_delay_s: float = Field(default=30.0, gt=0)
+
     @field_validator("publicity_meeting_rule")
     @classmethod
     def _meeting_rule(cls, value: str) -> str:
