@@ -4,28 +4,14 @@ answering with their documented success and error bodies."""
 
 from __future__ import annotations
 
-import base64
 import email
-import hashlib
-import hmac
-import json
-import socket
-import threading
-import time
-import urllib.parse
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from services.notification.channels import (
     Attempt,
@@ -41,6 +27,7 @@ from services.notification.channels import (
 )
 from services.notification.domain import Notification, RetryPolicy, notification_id
 from shared.clock import SystemClock
+from tests.notification.servers import DING_SECRET, DING_TOKEN, WECOM_KEY, Inbox, Robots, free_port
 
 BASE = "https://flowers.example.cn"
 CAUSE = UUID(int=1)
@@ -54,34 +41,6 @@ NOTE = Notification(
     link="/gongshi/2026-Q4",
     cause_id=CAUSE,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[int, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
 
 
 async def test_an_email_arrives_with_its_subject_recipients_chinese_body_and_link(
@@ -112,92 +71,6 @@ async def test_an_unreachable_smtp_server_is_a_delivery_error() -> None:
     msg = compose_email(NOTE, ["a@example.cn"], smtp.sender, BASE, datetime.now(UTC))
     with pytest.raises(DeliveryError, match=r"SMTP 127\.0\.0\.1"):
         await send_email(smtp, msg)
-
-
-WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
-DING_TOKEN = "abc123token"
-DING_SECRET = "SECtest-secret-0123456789"
-OK = {"errcode": 0, "errmsg": "ok"}
-
-
-class Robots(BaseHTTPRequestHandler):
-    """企业微信 at /cgi-bin/webhook/send?key=…, 钉钉 at /robot/send?access_token=…"""
-
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_POST(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        length = int(self.headers["Content-Length"])
-        raw = self.rfile.read(length)
-        if not self.headers["Content-Type"].startswith("application/json"):
-            return self._answer({"errcode": 40008, "errmsg": "invalid message type"})
-        body = json.loads(raw.decode("utf-8"))
-        self.received.append({"path": url.path, "query": query, "body": body})
-        if url.path == "/cgi-bin/webhook/send":
-            return self._answer(self._wecom(query, body))
-        if url.path == "/robot/send":
-            return self._answer(self._dingtalk(query, body))
-        self.send_response(404)
-        self.end_headers()
-
-    def _wecom(self, query: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-        if query.get("key") != [WECOM_KEY]:
-            return {"errcode": 93000, "errmsg": "invalid webhook url"}
-        content = body.get("markdown", {}).get("content")
-        if body.get("msgtype") != "markdown" or not isinstance(content, str):
-            return {"errcode": 40008, "errmsg": "invalid message type"}
-        if len(content.encode("utf-8")) > 4096:
-            return {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
-        return OK
-
-    def _dingtalk(self, query: dict[str, list[str]], body: dict[str, Any]) -> dict[str, Any]:
-        if query.get("access_token") != [DING_TOKEN]:
-            return {"errcode": 300001, "errmsg": "token is not exist"}
-        [timestamp] = query.get("timestamp", [""])
-        [sign] = query.get("sign", [""])  # parse_qs has URL-decoded it
-        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > 3600_000:
-            return {"errcode": 310000, "errmsg": "sign not match, more: [timestamp expired]"}
-        expected = base64.b64encode(
-            hmac.new(
-                DING_SECRET.encode(), f"{timestamp}\n{DING_SECRET}".encode(), hashlib.sha256
-            ).digest()
-        ).decode()
-        if sign != expected:
-            return {"errcode": 310000, "errmsg": "sign not match"}
-        markdown = body.get("markdown", {})
-        if (
-            body.get("msgtype") != "markdown"
-            or not markdown.get("title")
-            or not markdown.get("text")
-        ):
-            return {"errcode": 40035, "errmsg": "缺少参数 json"}
-        return OK
-
-    def _answer(self, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-@pytest.fixture
-def robots() -> Iterator[str]:
-    Robots.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Robots)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 async def test_the_wecom_robot_accepts_the_documented_markdown_message(robots: str) -> None:
