@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     notify_smtp_sender: str = "flowers@localhost"
     notify_smtp_username: str = ""
     notify_smtp_password: SecretStr | None = None
+    notify_smtp_ca_file: Path | None = None  # certificates to trust for STARTTLS (PEM)
     notify_wecom_webhook: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
     notify_dingtalk_webhook: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=…
     notify_dingtalk_secret: SecretStr | None = None  # the robot's 加签 secret (SEC…)

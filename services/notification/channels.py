@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import smtplib
+import ssl
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class SmtpSettings:
     sender: str = "flowers@localhost"
     username: str = ""
     password: str = ""
+    ca_file: str = ""  # certificates to trust for STARTTLS besides the system's
 
 
 def compose_email(
@@ -74,8 +76,11 @@ def compose_email(
 
 def _send_smtp(smtp: SmtpSettings, msg: EmailMessage) -> None:
     with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
-        if smtp.starttls:
-            client.starttls()
+        if smtp.starttls:  # the server's certificate and name are verified
+            context = ssl.create_default_context()
+            if smtp.ca_file:
+                context.load_verify_locations(cafile=smtp.ca_file)
+            client.starttls(context=context)
         if smtp.username:
             client.login(smtp.username, smtp.password)
         client.send_message(msg)
@@ -84,7 +89,8 @@ def _send_smtp(smtp: SmtpSettings, msg: EmailMessage) -> None:
 async def send_email(smtp: SmtpSettings, msg: EmailMessage) -> None:
     try:
         await asyncio.to_thread(_send_smtp, smtp, msg)
-    except (OSError, smtplib.SMTPException) as exc:
+    # ssl.SSLError is an OSError; smtplib sends a non-ASCII login as UnicodeEncodeError
+    except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
         raise DeliveryError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from exc
 
 
@@ -216,4 +222,5 @@ def smtp_from_settings(settings: Settings) -> SmtpSettings | None:
         sender=settings.notify_smtp_sender,
         username=settings.notify_smtp_username,
         password=password.get_secret_value() if password is not None else "",
+        ca_file=str(settings.notify_smtp_ca_file or ""),
     )

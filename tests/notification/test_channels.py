@@ -8,6 +8,7 @@ import email
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -27,7 +28,17 @@ from services.notification.channels import (
 )
 from services.notification.domain import Notification, RetryPolicy, notification_id
 from shared.clock import SystemClock
-from tests.notification.servers import DING_SECRET, DING_TOKEN, WECOM_KEY, Inbox, Robots, free_port
+from tests.notification.servers import (
+    DING_SECRET,
+    DING_TOKEN,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    WECOM_KEY,
+    Inbox,
+    Logins,
+    Robots,
+    free_port,
+)
 
 BASE = "https://flowers.example.cn"
 CAUSE = UUID(int=1)
@@ -151,3 +162,32 @@ async def test_a_delivery_that_fails_once_is_delivered_on_the_retry(robots: str)
     outcome = await deliver(NOTE, "wecom", flaky, RetryPolicy(), SystemClock(), None, no_wait)
     assert outcome.status == "delivered"
     assert [(a.number, a.ok) for a in outcome.attempts] == [(1, False), (2, True)]
+
+
+async def test_starttls_verifies_the_server_and_logs_in_before_sending(
+    tls_smtp_server: tuple[int, Inbox, Logins, Path],
+) -> None:
+    port, inbox, logins, cert_file = tls_smtp_server
+    smtp = SmtpSettings(
+        host="127.0.0.1",
+        port=port,
+        starttls=True,
+        sender=SMTP_USER,
+        username=SMTP_USER,
+        password=SMTP_PASSWORD,
+        ca_file=str(cert_file),
+    )
+    msg = compose_email(NOTE, ["lisi@example.cn"], smtp.sender, BASE, datetime.now(UTC))
+    await send_email(smtp, msg)
+    assert logins.logins == [SMTP_USER]
+    [envelope] = inbox.envelopes
+    assert envelope.rcpt_tos == ["lisi@example.cn"]
+    # a server whose certificate is not trusted is not sent to
+    untrusted = SmtpSettings(**{**smtp.__dict__, "ca_file": ""})
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        await send_email(untrusted, msg)
+    # without STARTTLS the server refuses the mail
+    plain = SmtpSettings(host="127.0.0.1", port=port, sender=SMTP_USER)
+    with pytest.raises(DeliveryError, match="STARTTLS"):
+        await send_email(plain, msg)
+    assert len(inbox.envelopes) == 1
