@@ -11,7 +11,8 @@ an instance replaying its feed yields the same ids, and the store keeps each onc
 
 Recipients are addressed as text: ``role:office``, ``role:leader``, ``role:payroll``,
 ``role:publicity``, ``unit:<code>``, ``user:<id>`` (a signed-in user, e.g. a panelist or an
-objector), ``employee:<no>`` and ``everyone``.
+objector), ``employee:<no>`` and ``everyone``. Links are the gateway's pages (paths only: the
+channels prefix the site's address).
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     r,
                     f"【评审】您已被聘为{r}轮评审专家",
                     f"{event.name}，您好：您已被聘为{r}轮五朵金花评选的评审专家，请登录系统为待评提名打分。",
-                    f"/review/{r}/score",
+                    "/review/scoring",
                 )
             )
         case ObjectionRaised():
@@ -246,7 +247,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     f"{event.raiser_name}于{format_zh(event.raised_at)}对"
                     f"{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
                     "提出异议，请及时核查处理。",
-                    f"/review/{r}/objections/{event.objection_no}",
+                    f"/review/objections?round_id={r}",
                 )
             )
         case ObjectionResolved():
@@ -321,7 +322,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"【喜报】{w.name}荣获{label}",
                         f"您单位提名的{w.name}（{w.position}）荣获{r}轮“{label}”，"
                         f"结果于{format_zh(event.published_at)}发布。",
-                        f"/honor/{r}",
+                        "/honor-roll",
                     )
                 )
                 out.append(
@@ -332,7 +333,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         r,
                         f"【喜报】恭喜您荣获{label}",
                         f"{w.name}，您好：恭喜您荣获{r}轮“{label}”！奖励将随工资发放，届时另行通知。",
-                        f"/honor/{r}",
+                        "/honor-roll",
                     )
                 )
         case AwardGranted():
@@ -345,7 +346,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     f"【奖励】您的{event.category.label_zh}奖励已列入{event.period}工资",
                     f"{event.name}，您好：您的{r}轮“{event.category.label_zh}”奖励"
                     f"{event.amount} {event.currency}已列入{event.period}工资期随工资发放。",
-                    "/me/awards",
+                    "/honor-roll",
                 )
             )
         case PayrollAdjustmentIssued():
@@ -359,7 +360,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"【薪酬】{event.period}工资期有奖励调整待确认",
                         f"{event.period}工资期有新的奖励调整（如{event.name}："
                         f"{event.amount} {event.currency}），请核对后确认。",
-                        f"/payroll/{event.period}",
+                        f"/payroll/periods/{event.period}",
                     )
                 )
         case MaterialsDrafted():
@@ -371,7 +372,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     r,
                     f"【宣传】{r}轮宣传素材草稿已生成",
                     f"{r}轮共{len(event.materials)}份宣传素材草稿已生成，请审核、修改后发布。",
-                    f"/publicity/{r}",
+                    f"/publicity/rounds/{r}",
                 )
             )
         case _:
@@ -386,7 +387,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                 r,
                 f"【评审】{r}轮评分已全部完成",
                 f"{r}轮所有评审专家已完成全部提名的评分，可查看排名。",
-                f"/review/{r}/ranking",
+                f"/review/summary?round_id={r}",
             )
         )
         out.append(
@@ -397,7 +398,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                 r,
                 f"【决定】{r}轮排名已完成，请审定获奖人选",
                 f"{r}轮评分已全部完成，排名已生成，请审定获奖人选。",
-                f"/review/{r}/ranking",
+                f"/review/ranking?round_id={r}",
             )
         )
     return out
@@ -443,7 +444,7 @@ def deadline_reminders(
                     f"【提名提醒】距{r}轮提名截止还有{n}个工作日",
                     f"您单位尚未使用{r}轮提名名额。提名将于{format_zh(deadline)}截止，"
                     f"还有{n}个工作日，请尽快提交。",
-                    f"/nominations/new?round={r}",
+                    "/nominations/new",
                 )
             )
     return out
@@ -462,7 +463,7 @@ def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
             r,
             f"【评审】您还有{count}份提名待评分",
             f"截至{format_zh_date(today)}，您在{r}轮还有{count}份提名尚未评分，请及时完成。",
-            f"/review/{r}/score",
+            "/review/scoring",
         )
         for p, count in sorted(pending_by_panelist(facts).items())
     ]

@@ -153,7 +153,7 @@ def test_a_panelist_hears_of_the_assignment_with_a_link_to_score() -> None:
     assert (n.rule, n.recipient, n.link) == (
         "panelist_assigned",
         "user:p1",
-        f"/review/{ROUND}/score",
+        "/review/scoring",
     )
     assert "评审专家" in n.subject
     assert "专家p1" in n.body
@@ -379,7 +379,11 @@ def test_a_published_result_tells_the_unit_and_the_winner_then_payroll_and_the_a
         issued_at=AT,
     )
     [p] = decide(given(SETUP), eid(44), issued)
-    assert (p.rule, p.recipient, p.link) == ("payroll_period_pending", PAYROLL, "/payroll/2027-01")
+    assert (p.rule, p.recipient, p.link) == (
+        "payroll_period_pending",
+        PAYROLL,
+        "/payroll/periods/2027-01",
+    )
     # a second adjustment in the same period: payroll already knows
     second = replace_adjustment(issued, eid(45))
     assert decide(given([*SETUP, issued]), eid(46), second) == []
@@ -411,7 +415,7 @@ def test_units_without_a_nomination_are_reminded_3_and_1_working_days_before(
     assert told(out) == [("quota_reminder", "unit:U3"), ("quota_reminder", "unit:U4")]
     assert f"还有{n}个工作日" in out[0].body
     assert "2026年12月25日 23:59" in out[0].body
-    assert out[0].link == f"/nominations/new?round={ROUND}"
+    assert out[0].link == "/nominations/new"
     again = deadline_reminders(given(SETUP), ["U3", "U4"], today, calendar)
     assert [a.notification_id for a in again] == [o.notification_id for o in out]
 
@@ -488,3 +492,11 @@ def test_after_the_last_attempt_a_delivery_is_dead_lettered() -> None:
     assert policy.next_try(1, AT) == AT + timedelta(seconds=10)
     assert policy.next_try(2, AT) == AT + timedelta(seconds=20)
     assert policy.next_try(3, AT) is None
+
+
+def test_the_office_is_sent_to_the_progress_page_and_the_leader_to_the_ranking() -> None:
+    facts = given([*SETUP, score(N1, "p2"), score(N2, "p1")])
+    office, leader = decide(facts, eid(12), score(N2, "p2"))
+    assert office.link == f"/review/summary?round_id={ROUND}"
+    assert leader.link == f"/review/ranking?round_id={ROUND}"
+    assert "请审定获奖人选" in leader.subject
