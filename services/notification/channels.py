@@ -97,9 +97,23 @@ async def send_email(smtp: SmtpSettings, msg: EmailMessage) -> None:
 # --- group robots ------------------------------------------------------------------------
 
 
+WECOM_MARKDOWN_MAX_BYTES = 4096  # 企业微信: markdown.content, UTF-8
+
+
+def _clip(text: str, max_bytes: int) -> str:
+    """`text` cut to `max_bytes` of UTF-8 (on a character boundary), marked with "…"."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    cut = text.encode("utf-8")[: max_bytes - len("…".encode())]
+    return cut.decode("utf-8", errors="ignore") + "…"
+
+
 def wecom_payload(notification: Notification, base_url: str) -> dict[str, Any]:
+    """The markdown message; a body too long for the robot is cut, the link always kept."""
     link = absolute(base_url, notification.link)
-    content = f"**{notification.subject}**\n{notification.body}\n[点击办理]({link})"
+    head, tail = f"**{notification.subject}**\n", f"\n[点击办理]({link})"
+    room = WECOM_MARKDOWN_MAX_BYTES - len((head + tail).encode("utf-8"))
+    content = head + _clip(notification.body, room) + tail
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 

@@ -5,6 +5,7 @@ answering with their documented success and error bodies."""
 from __future__ import annotations
 
 import email
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
@@ -191,3 +192,15 @@ async def test_starttls_verifies_the_server_and_logs_in_before_sending(
     with pytest.raises(DeliveryError, match="STARTTLS"):
         await send_email(plain, msg)
     assert len(inbox.envelopes) == 1
+
+
+async def test_a_body_too_long_for_the_wecom_robot_is_cut_and_keeps_its_link(robots: str) -> None:
+    long = replace(NOTE, body="公示对象：" + "张三（奋斗之花）、" * 400)
+    async with httpx.AsyncClient() as client:
+        await post_robot(
+            client, f"{robots}/cgi-bin/webhook/send?key={WECOM_KEY}", wecom_payload(long, BASE)
+        )
+    [request] = Robots.received
+    content = request["body"]["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= 4096
+    assert content.endswith(f"…\n[点击办理]({BASE}/gongshi/2026-Q4)")
