@@ -134,7 +134,7 @@ class Robots(BaseHTTPRequestHandler):
 def robots() -> Iterator[str]:
     Robots.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Robots)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
