@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("nomination", "review", "rewards", "publicity")
+SERVICES = ("nomination", "review", "rewards", "publicity", "notification")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     metrics_port_review: int = Field(default=0, ge=0, le=65535)
     metrics_port_rewards: int = Field(default=0, ge=0, le=65535)
     metrics_port_publicity: int = Field(default=0, ge=0, le=65535)
+    metrics_port_notification: int = Field(default=0, ge=0, le=65535)
     metrics_refresh_s: float = Field(default=5.0, gt=0)
 
     # Domain defaults (DOMAIN.md): every one a setting.
