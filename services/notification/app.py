@@ -11,10 +11,11 @@ from typing import Any
 
 from services.notification import handlers, projections
 from services.notification.errors import NotificationNotFound
-from services.notification.queries import GetInbox, MarkRead, inbox, round_of
+from services.notification.queries import inbox, round_of
 from shared.clock import Clock
 from shared.contracts import notification as notification_contract
 from shared.contracts.notification import notification_stream_id
+from shared.contracts.notification_commands import GetInbox, MarkRead
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 

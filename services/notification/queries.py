@@ -1,47 +1,16 @@
-"""The inbox as the signed-in user sees it, and marking a notification read.
+"""The inbox as the signed-in user sees it, and the round of a notification to mark read.
 
 Who a user is to the rules (services.notification.domain's recipient addresses) follows from
-the signed identity: ``user:<id>``, ``role:<role>`` for each role, ``unit:<code>`` for the
-unit a nominator acts for, and ``everyone``.
+the signed identity (shared.contracts.notification_commands.addresses).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class _Request(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    actor: str
-    roles: frozenset[str] = frozenset()
-    actor_unit_code: str | None = None
-    actor_department: str | None = None
-
-
-class GetInbox(_Request):
-    """The user's notifications, newest first, and how many are unread."""
-
-    limit: int = Field(default=50, ge=1, le=500)
-
-
-class MarkRead(_Request):
-    """Mark one of the user's notifications read (for this user)."""
-
-    notification_id: UUID
-
-
-def addresses(req: _Request) -> list[str]:
-    """The recipient addresses that reach this user."""
-    out = [f"user:{req.actor}", "everyone"]
-    out += [f"role:{r}" for r in sorted(req.roles)]
-    if req.actor_unit_code:
-        out.append(f"unit:{req.actor_unit_code}")
-    return out
+from shared.contracts.notification_commands import GetInbox, MarkRead, addresses
 
 
 async def inbox(pool: asyncpg.Pool, q: GetInbox) -> dict[str, Any]:
