@@ -13,10 +13,13 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.notification.app import FACTS_CONSUMER, build_runtime
+from shared import audit_projections
 from shared.clock import SHANGHAI, FixedClock
 from shared.contracts.common import Category
 from shared.contracts.review import ObjectionRaised, PanelistAssigned
 from shared.events import GENESIS_HASH, DomainEvent, EventMetadata, RecordedEvent
+from shared.postgres import create_pool
+from shared.projection import declared
 from shared.rpc import RemoteError, RpcClient
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -140,3 +143,14 @@ async def test_facts_in_inbox_rows_out_once_each_and_read_per_user(
     with pytest.raises(RemoteError) as refused:
         await rpc.command("notification", "mark_read", {**PANELIST, "notification_id": office_item})
     assert refused.value.error.code == "notification_not_found"
+
+    # The inbox rebuilt from the log is the live one (the auditor's check).
+    auditor = await create_pool(
+        service.settings.database_url_for("notification", login="auditor"), max_size=2
+    )
+    try:
+        checks = await audit_projections.check(auditor, declared("notification"), nc.jetstream())
+    finally:
+        await auditor.close()
+    assert [(c.projection, c.own_events) for c in checks] == [("inbox", 5)]
+    assert all(c.ok for c in checks), [t.summary() for c in checks for t in c.tables]
