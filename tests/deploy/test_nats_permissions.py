@@ -61,6 +61,7 @@ REFUSAL_WAIT_S = 0.5  # a refused call gets no answer: don't wait the default 5 
 
 def test_the_table_names_exactly_the_consumers_and_streams_each_service_declares() -> None:
     from services.nomination.app import build_runtime as nomination
+    from services.notification.app import build_runtime as notification
     from services.publicity.app import build_runtime as publicity
     from services.review.app import build_runtime as review
     from services.rewards.app import build_runtime as rewards
@@ -71,6 +72,7 @@ def test_the_table_names_exactly_the_consumers_and_streams_each_service_declares
         "review": review,
         "rewards": rewards,
         "publicity": publicity,
+        "notification": notification,
     }
     assert set(builders) == set(SERVICES) == set(SERVICE_CONSUMERS)
     for service, build in builders.items():
