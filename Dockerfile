@@ -1,5 +1,5 @@
-# One image for every process of Five Golden Flowers: the four services and the gateway.
-# The process is chosen by the command: `serve nomination|review|rewards|publicity|gateway`
+# One image for every process of Five Golden Flowers: the five services and the gateway.
+# The process is chosen by the command: `serve nomination|review|rewards|publicity|notification|gateway`
 # (deploy/cli_serve.py); any other `flowers` command runs the same way (`db migrate`,
 # `nats-streams`, `audit verify`, …). Build from the repository's root:
 #     docker build -t flowers:0.1.0 .

@@ -153,7 +153,9 @@ def verify(
 
 @audit_app.command()
 def rebuild(
-    service: str = typer.Argument(..., help="nomination, review, rewards or publicity"),
+    service: str = typer.Argument(
+        ..., help="nomination, review, rewards, publicity or notification"
+    ),
     projection: list[str] = typer.Option(
         [], "--projection", help="Only this projection (repeatable); default: all of them."
     ),

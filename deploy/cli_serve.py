@@ -1,7 +1,7 @@
 """`flowers serve SERVICE`: run one service process (a container's command), with its probes.
 
 `flowers up` starts every process itself; a container (deploy/compose/, deploy/kubernetes/)
-runs one: the four services exactly as `faststream run services.<name>.app:app` would, the
+runs one: the five services exactly as `faststream run services.<name>.app:app` would, the
 gateway as the stack's uvicorn does (FLOWERS_GATEWAY_HOST / _PORT, no proxy headers: the
 gateway believes X-Forwarded-* from FLOWERS_GATEWAY_TRUSTED_PROXIES only).
 

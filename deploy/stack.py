@@ -6,7 +6,7 @@ permissions table (deploy/nats_permissions.py) and PostgreSQL (or uses the serve
 FLOWERS_NATS_URL / FLOWERS_DATABASE_URL name), creates the streams as the NATS admin,
 creates each database's roles and the database (as the superuser: the embedded one's, or
 FLOWERS_DATABASE_ADMIN_URL's) and applies its schema as the database's owner role
-(shared/database_roles.py), starts the four services (`faststream run`) and the gateway
+(shared/database_roles.py), starts the five services (`faststream run`) and the gateway
 (uvicorn) as child processes, each with only its own credentials (its NATS seed, its
 database login, the trusted identity keys), waits until every one answers its health
 request, writes

@@ -403,6 +403,12 @@ def test_network_policies_deny_by_default_and_allow_the_designs_paths() -> None:
     assert ports["flowers-postgres-egress"] == {5432}
     assert ports["flowers-gateway-ingress"] == {8000}
     assert ports["flowers-services-metrics"] == {9100}
+    # Only the notification service leaves the cluster: its mail relay and robots' webhooks.
+    assert ports["flowers-notification-egress"] == {25, 465, 587, 443}
+    notify = policies["flowers-notification-egress"]["spec"]
+    assert notify["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "flowers-notification"
+    }
     # Every pod of a process is a NATS and PostgreSQL client by its labels, and nothing else.
     for name, deployment in _objects("Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
