@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 
+import moto.settings
 import pytest
 
 from services.gateway.config import GatewaySettings
@@ -245,3 +246,10 @@ async def test_an_evidence_file_lands_in_the_s3_store_when_the_setting_names_it(
             fetched = await office.get(f"/files/{digest}/%E7%BB%B4%E4%BF%AE%E5%8F%B0%E8%B4%A6.pdf")
             assert fetched.status_code == 200
             assert fetched.content == pdf
+
+            # The store refusing the gateway's key: 503 in Chinese, not a crash.
+            monkeypatch.setenv("FLOWERS_S3_SECRET_ACCESS_KEY", "not-the-secret")
+            monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+            refused = await office.get(f"/files/{digest}/x.pdf")
+            assert refused.status_code == 503
+            assert "证明材料文件存储暂时无法访问" in refused.text
