@@ -28,12 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster, data, ours
+from bench.deadline import DeadlineDay
+from bench.full import FullLog
 from bench.sizes import DEFAULT, PEER_REQUIREMENTS, PEER_VERSION, QUICK, Sizes
 from bench.stack import BenchStack
-from bench.table import Measure, Row, Timed, elapsed, fmt, progress, render
+from bench.table import Measure, Row, Timed, elapsed, fmt, percentile, progress, render
 from shared.postgres import ensure_database
 
-SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit", "cluster")
+SECTIONS = ("store", "commands", "gateway", "e2e", "catchup", "audit", "cluster", "deadline")
+FULL = "full"  # only with --full (or --only full): the figures over a large log
+FULL_EVENTS = 1_000_000
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Bench:
     peer: Any  # the bench.peer module, or None with --no-peer
     rows: list[Row] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    events: int = FULL_EVENTS  # the `--full` log's size
 
     async def peer_database(self) -> str:
         """A fresh database for the peer on the same server; its URL."""
@@ -238,7 +243,6 @@ async def e2e_section(b: Bench) -> None:
 
 
 def _add(rate: Measure, latency: list[Measure], value: float, latencies: list[float]) -> None:
-    from bench.table import percentile
 
     rate.add(value)
     latency[0].add(percentile(latencies, 50) * 1000)
@@ -320,6 +324,79 @@ async def audit_section(b: Bench) -> None:
     ]
 
 
+async def deadline_section(b: Bench) -> None:
+    n = b.sizes.nominators
+    section = (
+        f"New — deadline day, services as processes (`flowers up`'s Stack): {n} unit "
+        "nominators submit + amend over the gateway's HTTP API while 3 panelists score"
+    )
+    async with b.stack.nats("deadline") as url:
+        results = await DeadlineDay(b.stack, url, n, b.sizes.runs).run()
+    latency = {kind: [Measure("ms"), Measure("ms")] for kind in ("submit", "amend", "score")}
+    rate, errors = Measure("req/s"), Measure("errors")
+    for result in results:
+        for kind, (p50, p99) in latency.items():
+            values = result.latencies.get(kind)
+            if values:
+                p50.add(percentile(values, 50) * 1000)
+                p99.add(percentile(values, 99) * 1000)
+        rate.add(result.requests / result.wall_s)
+        errors.add(len(result.errors))
+    errors.runs = [sum(errors.runs)]  # every error counts: the sum, not a median
+    b.rows += [
+        Row(section, f"submit ({n} at once): latency p50 / p99", latency["submit"]),
+        Row(section, "amend (right after each submit): latency p50 / p99", latency["amend"]),
+        Row(section, "score (3 panelists, meanwhile): latency p50 / p99", latency["score"]),
+        Row(section, "all requests: throughput", [rate]),
+        Row(
+            section,
+            f"errors, all {len(results)} runs together (a status not the expected one, or none)",
+            [errors],
+        ),
+    ]
+
+
+async def full_section(b: Bench) -> None:
+    total = b.events
+    section = (
+        f"New — `--full`: a log of {total:,} nomination events (RoundOpened + 49 "
+        "nominations a round), services as `flowers up` prepares them (1 run)"
+    )
+    async with b.stack.nats("full") as url:
+        figures = await FullLog(b.stack, url, total).run()
+
+    def rate(step: str) -> list[Measure]:
+        return [Measure("ev/s", [figures.rate[step]])]
+
+    def seconds(step: str) -> list[Measure]:
+        return [Measure("s", [figures.seconds[step]])]
+
+    both = f"{figures.verified_events:,} events: nomination + review's"
+    b.rows += [
+        Row(section, "write: hash-chained rows made in Python, COPY", rate("write")),
+        Row(section, "projection rebuild (`flowers audit rebuild nomination`)", rate("rebuild")),
+        Row(section, "projection rebuild: time", seconds("rebuild")),
+        Row(section, "relay: the whole log to JetStream (Relay.drain)", rate("relay")),
+        Row(
+            section,
+            "catch-up: review as its own process, cold, until its ack floor reaches the end "
+            "(its start included)",
+            rate("catch-up"),
+        ),
+        Row(
+            section,
+            f"`flowers audit verify` (chains, FLOWERS, every projection rebuilt), {both}",
+            rate("verify"),
+        ),
+        Row(section, "`flowers audit verify`: time", seconds("verify")),
+        Row(
+            section,
+            f"as-of: one round at the log's end over every store ({both})",
+            seconds("as-of"),
+        ),
+    ]
+
+
 RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "store": store_section,
     "commands": commands_section,
@@ -328,6 +405,8 @@ RUNNERS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "catchup": catchup_section,
     "audit": audit_section,
     "cluster": cluster.cluster_section,
+    "deadline": deadline_section,
+    FULL: full_section,
 }
 
 
@@ -364,7 +443,7 @@ def machine() -> str:
 async def run(args: argparse.Namespace, sizes: Sizes, peer: Any) -> Bench:
     stack = BenchStack()
     await stack.start()
-    bench = Bench(stack, sizes, peer)
+    bench = Bench(stack, sizes, peer, events=args.events)
     progress(f"{stack.describe()}; PostgreSQL {stack.pg_version}")
     try:
         for name in args.only:
@@ -387,12 +466,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
-        help=f"comma-separated sections: {','.join(SECTIONS)}",
+        help=f"comma-separated sections: {','.join(SECTIONS)} (and {FULL})",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"also the figures over a large log ({FULL_EVENTS:,} events; see --events)",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=FULL_EVENTS,
+        help="the --full log's size (e.g. 20000 for a quick trial)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the eventsourcing peer")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if args.full and FULL not in args.only:
+        args.only.append(FULL)
+    if args.events < 1:
+        parser.error("--events must be positive")
     unknown = [s for s in args.only if s not in RUNNERS]
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
@@ -409,10 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     peer = None if args.no_peer else ensure_peer()
     bench = asyncio.run(run(args, sizes, peer))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    full = f"(--full, {args.events:,} events) " if FULL in args.only else ""
     print()
     print(
-        f"Benchmark {'(--quick) ' if args.quick else ''}{when}: median of {sizes.runs} runs per "
-        f"figure; {machine()}; PostgreSQL {bench.stack.pg_version}; "
+        f"Benchmark {'(--quick) ' if args.quick else ''}{full}{when}: median of {sizes.runs} "
+        f"runs per figure; {machine()}; PostgreSQL {bench.stack.pg_version}; "
         f"peer: eventsourcing {PEER_VERSION if peer else '(skipped)'}; "
         f"total {elapsed() / 60:.1f} min."
     )

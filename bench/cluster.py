@@ -124,8 +124,8 @@ async def cluster_end_to_end(
                 recorded = await writer.store.append(
                     round_stream_id(round_), [new], version, conn=conn
                 )
-                assert writer.project is not None
-                await writer.project(conn, recorded)
+                assert writer.own is not None
+                await writer.own.project_recorded(conn, recorded)
             latencies.append(await asyncio.wait_for(waiter, 30) - started)
             version += 1
         return rate, latencies

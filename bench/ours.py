@@ -33,9 +33,10 @@ from shared.credentials import identity_signer
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import AppendRequest
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
+from shared.reaction import StateCache
 from shared.relay import Relay
 from shared.rpc import SelfSigningRpcClient
-from shared.service import ServiceRuntime, execute
+from shared.service import ServiceRuntime, StreamWriter
 
 REVIEW_CONSUMER = "review-nomination"
 
@@ -134,8 +135,12 @@ class StoreBench:
         def decide(count: int) -> list[DomainEvent]:
             return [Noted(note=f"change {count}")]
 
+        # The services' command path (StreamWriter), on this bare store.
+        writer = StreamWriter(NOTED, StateCache())
+        writer.store = store
+
         async def op(_: int, i: int) -> None:
-            await execute(store, NOTED, ids[i % streams], evolve, 0, decide, meta)
+            await writer.submit(ids[i % streams], evolve, 0, decide, meta)
 
         return await run_clients(1, total, op)
 
@@ -275,8 +280,8 @@ async def append_round(
         recorded = await store.append(
             round_stream_id(round_), [data.new_event(e) for e in events], version, conn=conn
         )
-        if runtime.project is not None:
-            await runtime.project(conn, recorded)
+        if runtime.own is not None:
+            await runtime.own.project_recorded(conn, recorded)
     return recorded
 
 
@@ -346,8 +351,8 @@ async def end_to_end(
                 recorded = await nomination.store.append(
                     round_stream_id(round_), [new], version, conn=conn
                 )
-                assert nomination.project is not None
-                await nomination.project(conn, recorded)
+                assert nomination.own is not None
+                await nomination.own.project_recorded(conn, recorded)
             done = await asyncio.wait_for(waiter, 30)
             latencies.append(done - started)
             version += 1

@@ -18,6 +18,7 @@ class Sizes:
     audit_events: int = 200_000  # the log the audit verifies
     gateway_requests: int = 300  # nominations through the gateway per run (8 clients; 1: ÷4)
     clients: int = 8  # the concurrent clients of the "8 clients" figures
+    nominators: int = 300  # deadline day: unit nominators submitting and amending at once
 
 
 DEFAULT = Sizes()
@@ -31,6 +32,7 @@ QUICK = Sizes(
     backlog=2_000,
     audit_events=20_000,
     gateway_requests=120,
+    nominators=100,
 )
 
 

@@ -46,6 +46,7 @@ class BenchStack:
         self.external_pg = os.environ.get("FLOWERS_DATABASE_URL", "")
         self.external_nats = os.environ.get("FLOWERS_NATS_URL", "")
         self._pg: PostgresServer | None = None
+        self.nats_server: NatsServer | None = None  # the current section's, when embedded
         self._token = uuid.uuid4().hex[:6]
         self._count = 0
         # FLOWERS_SECRETS_DIR names the keys a given server knows; else the bench's own.
@@ -83,6 +84,15 @@ class BenchStack:
         if self._pg is not None:
             await asyncio.to_thread(self._pg.stop)
             self._pg = None
+
+    def server_pids(self) -> dict[str, int]:
+        """The embedded servers' process ids (PostgreSQL: the postmaster)."""
+        pids = {}
+        if self._pg is not None and self._pg.pid is not None:
+            pids["postgres"] = self._pg.pid
+        if self.nats_server is not None and self.nats_server.pid is not None:
+            pids["nats"] = self.nats_server.pid
+        return pids
 
     def new_prefix(self) -> str:
         """A database prefix no earlier figure used: `bench_<token>_<n>_`."""
@@ -127,10 +137,12 @@ class BenchStack:
         shutil.rmtree(directory, ignore_errors=True)
         server = NatsServer(directory, authorization=secrets_authorization(self.secrets.root))
         await asyncio.to_thread(server.start)
+        self.nats_server = server
         try:
             await self._make_streams(server.url)
             yield server.url
         finally:
+            self.nats_server = None
             await asyncio.to_thread(server.stop)
             shutil.rmtree(directory, ignore_errors=True)
 

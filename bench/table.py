@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 START = time.monotonic()
+LOWER_IS_BETTER = ("ms", "s", "errors")
 
 
 def progress(message: str) -> None:
@@ -31,14 +32,15 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass
 class Measure:
-    """One figure of one side, one value per run. Rates: higher is better; "ms": lower."""
+    """One figure of one side, one value per run. Rates: higher is better; times ("ms",
+    "s") and counts of errors: lower."""
 
-    unit: str  # "ev/s", "cmd/s", "req/s" or "ms"
+    unit: str  # "ev/s", "cmd/s", "req/s", "ms", "s" or "errors"
     runs: list[float] = field(default_factory=list)
 
     @property
     def higher_is_better(self) -> bool:
-        return self.unit != "ms"
+        return self.unit not in LOWER_IS_BETTER
 
     @property
     def median(self) -> float:
@@ -76,7 +78,7 @@ class Timed:
 
 
 def fmt(value: float, unit: str) -> str:
-    if unit == "ms":
+    if unit in ("ms", "s"):
         return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
     return f"{value:,.0f}"
 

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from services.nomination.queries import ListNominations, ListRounds, NominationQueries
-from services.review.handlers import ReviewStates, policy_from_settings
+from services.review.handlers import policy_from_settings
 from services.review.queries import (
     GetRanking,
     GetResult,
@@ -156,9 +156,7 @@ async def round_state(copy: AsOf, round_id: str, settings: Settings) -> dict[str
         "nominations": nominations,
     }
     if "review" in copy.pools:
-        review_q = ReviewQueries(
-            copy.pools["review"], ReviewStates(), policy_from_settings(settings)
-        )
+        review_q = ReviewQueries(copy.pools["review"], policy_from_settings(settings))
         state["candidates"] = await review_q.candidates(ListCandidates(round_id=round_id))
         state["ranking"] = await review_q.ranking(
             GetRanking(round_id=round_id, viewer=AUDITOR, viewer_roles=AUDITOR_ROLES)

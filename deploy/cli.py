@@ -13,6 +13,7 @@ from deploy.cli_db import db_app
 from deploy.cli_directory import directory_app
 from deploy.cli_dlq import dlq_app
 from deploy.cli_nats import nats_config, nats_streams
+from deploy.cli_notify import notify_app
 from deploy.cli_payroll import payroll_app
 from deploy.cli_serve import serve
 from deploy.cli_users import users_app
@@ -30,6 +31,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(payroll_app, name="payroll")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.add_typer(notify_app, name="notify")
 app.command("nats-config")(nats_config)
 app.command("nats-streams")(nats_streams)
 app.command("serve")(serve)

@@ -53,6 +53,7 @@ SERVICE_CONSUMERS: dict[str, tuple[str, ...]] = {
     "review": ("review-nomination",),
     "rewards": ("rewards-review",),
     "publicity": ("publicity-drafts", "publicity-stats"),
+    "notification": ("notification-facts",),
 }
 # The streams a service publishes to or checks at start-up.
 SERVICE_STREAMS: dict[str, tuple[str, ...]] = {
@@ -60,6 +61,7 @@ SERVICE_STREAMS: dict[str, tuple[str, ...]] = {
     "review": (EVENTS_STREAM, DLQ_STREAM),
     "rewards": (EVENTS_STREAM, DLQ_STREAM, PAYROLL_STREAM),
     "publicity": (EVENTS_STREAM, DLQ_STREAM),
+    "notification": (EVENTS_STREAM, DLQ_STREAM),
 }
 # Durable consumers of other streams (created by the admin with the streams).
 STREAM_CONSUMERS: dict[str, tuple[str, ...]] = {PAYROLL_STREAM: (PAYROLL_CONSUMER,)}

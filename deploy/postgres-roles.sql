@@ -8,7 +8,7 @@
 --                         DML on the owner's tables (the log `events`: SELECT and INSERT only)
 --   <prefix>auditor       CONNECT, SELECT and CREATE (scratch schemas) on the service databases
 --
--- for <name> in nomination, review, rewards, publicity (the services) and gateway.
+-- for <name> in nomination, review, rewards, publicity, notification (the services) and gateway.
 -- No role is superuser or may create databases or roles; CONNECT is revoked from PUBLIC.
 --
 -- Run it as a superuser, once, and again to rotate passwords (it is idempotent):
@@ -50,6 +50,8 @@ SET password_encryption = 'scram-sha-256';
 \set name rewards
 \ir postgres/database.sql
 \set name publicity
+\ir postgres/database.sql
+\set name notification
 \ir postgres/database.sql
 -- The gateway's database holds the accounts: the auditor gets nothing there.
 \set name gateway

@@ -38,7 +38,7 @@ from shared.events import RecordedEvent
 from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, in_slices, read_log
 from shared.projection import (
     ConsumedFeed,
-    OwnProjector,
+    OwnLog,
     Projection,
     ServiceProjections,
     subject_matches,
@@ -193,8 +193,8 @@ class FeedState:
         )
 
 
-def distinct_own(projections: Sequence[Projection]) -> list[OwnProjector]:
-    found: list[OwnProjector] = []
+def distinct_own(projections: Sequence[Projection]) -> list[OwnLog]:
+    found: list[OwnLog] = []
     for p in projections:
         if p.own is not None and all(p.own is not f for f in found):
             found.append(p.own)
@@ -373,19 +373,18 @@ class Builder:
 
 async def project(
     conn: asyncpg.Connection,
-    own: Sequence[OwnProjector],
+    own: Sequence[OwnLog],
     feed: ConsumedFeed | None,
     events: Sequence[RecordedEvent],
 ) -> None:
     """The one place the audit runs projection code: a chunk of events, in log (or stream)
-    order, to the own projectors (each takes the chunk whole) or to a feed's `apply`."""
+    order, to the own projectors or to a feed's projector (each takes the chunk whole)."""
     if not events:
         return
-    for projector in own:
-        await projector(conn, list(events))
+    for log in own:
+        await log.project_recorded(conn, events)
     if feed is not None:
-        for envelope in events:
-            await feed.apply(conn, envelope, feed.registry.decode_recorded(envelope))
+        await feed.project(conn, [(e, feed.registry.decode_recorded(e)) for e in events])
 
 
 # --- Comparing with the live tables ----------------------------------------------------------

@@ -298,7 +298,11 @@ async def check_streams(js: JetStreamContext, streams: Sequence[str], timeout: f
         )
 
 
-Handler = Callable[[asyncpg.Connection, RecordedEvent, DomainEvent], Awaitable[None]]
+# A consumer's handler gets the new events of a batch at once, in stream order, inside the
+# batch's transaction (after the inbox insert): the one projector signature (shared.projection).
+Handler = Callable[
+    [asyncpg.Connection, Sequence[tuple[RecordedEvent, DomainEvent]]], Awaitable[None]
+]
 
 
 class PermanentFailure(Exception):
@@ -323,7 +327,7 @@ def check_authentic(subject: str, envelope: RecordedEvent, event: DomainEvent) -
 
 
 @contextlib.contextmanager
-def _event_context(consumer: str, envelope: RecordedEvent) -> Iterator[None]:
+def event_context(consumer: str, envelope: RecordedEvent) -> Iterator[None]:
     """While an event is handled, new events and log lines name it as their cause."""
     correlation = envelope.metadata.correlation_id or str(envelope.event_id)
     tokens = (
@@ -355,7 +359,7 @@ class EventConsumer:
     """A durable pull consumer on FLOWERS feeding one service's handler, exactly once in effect.
 
     Per fetched batch: one transaction inserts the inbox rows (a duplicate stops there) and
-    runs the handler for each new event in order; only after commit are the messages
+    runs the handler once on the batch's new events, in order; only after commit are the messages
     acknowledged, the last one synchronously. If the batch fails it is rolled back and its
     messages are handled one transaction each, so a failure is pinned to its message: it
     is retried with back-off (`nak(delay)`); after `max_deliver` attempts, or at once for
@@ -483,7 +487,7 @@ class EventConsumer:
         except PermanentFailure as exc:
             await self._dead_letter(message, str(exc))
             return
-        with _event_context(self.name, envelope):
+        with event_context(self.name, envelope):
             await self._handle_decoded(message, envelope, event, deliveries)
 
     async def _handle_decoded(
@@ -556,13 +560,15 @@ class EventConsumer:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 fresh = await claim_inbox(conn, self.name, [e.event_id for e, _ in items])
+                new: list[tuple[RecordedEvent, DomainEvent]] = []
                 for envelope, event in items:
                     if envelope.event_id not in fresh:
                         continue
                     fresh.discard(envelope.event_id)  # twice in one batch: the first counts
-                    with _event_context(self.name, envelope):
-                        await self.handler(conn, envelope, event)
-                    handled += 1
+                    new.append((envelope, event))
+                if new:
+                    await self.handler(conn, new)
+                handled = len(new)
                 await scope.finish()
         finally:
             transaction_scope_var.reset(token)

@@ -91,6 +91,10 @@ class EventStore(Protocol):
         """The stream's events after `after_version` (all of them by default)."""
         ...
 
+    async def load_many(self, after: Mapping[str, int]) -> dict[str, list[RecordedEvent]]:
+        """Several streams' events, each after its version (every stream asked for is there)."""
+        ...
+
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
 
     async def head(self) -> int: ...
@@ -247,6 +251,9 @@ class InMemoryEventStore:
     async def load(self, stream_id: str, after_version: int = 0) -> EventStream:
         events = self._streams.get(stream_id, [])
         return EventStream(stream_id, [e for e in events if e.version > after_version])
+
+    async def load_many(self, after: Mapping[str, int]) -> dict[str, list[RecordedEvent]]:
+        return {s: (await self.load(s, v)).events for s, v in after.items()}
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         return self._log[after : after + limit]

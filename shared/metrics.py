@@ -153,7 +153,8 @@ class ServiceMetrics:
         )
         self.handler_seconds = Histogram(
             "flowers_consumer_handler_seconds",
-            "Consumer handler latency, inside the inbox transaction, by outcome (ok/error)",
+            "Consumer handler latency per batch, inside the inbox transaction, "
+            "by outcome (ok/error)",
             ["service", "consumer", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -191,11 +192,11 @@ class ServiceMetrics:
     def timed(self, consumer: str, handler: Handler) -> Handler:
         """The consumer's handler, its latency recorded by outcome."""
 
-        async def timed_handler(conn: Any, envelope: Any, event: Any) -> None:
+        async def timed_handler(conn: Any, items: Any) -> None:
             started = time.perf_counter()
             outcome = "error"
             try:
-                await handler(conn, envelope, event)
+                await handler(conn, items)
                 outcome = "ok"
             finally:
                 elapsed = time.perf_counter() - started

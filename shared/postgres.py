@@ -265,6 +265,7 @@ class _AppendPlan:
     head_position: int
     head_hash: str
     expected: dict[str, int]  # the versions callers expected (checked by the key on insert)
+    events: list[NewEvent]  # what each row stores, in the rows' order
 
 
 def _plan(
@@ -276,24 +277,31 @@ def _plan(
     after_position, after_hash = position, prev_hash
     current = dict(current)
     rows: list[tuple[Any, ...]] = []
+    events: list[NewEvent] = []
     expected: dict[str, int] = {}
     for request in requests:
-        if request.stream_id in current or request.expected_version is None:
-            version = current.get(request.stream_id, 0)
-            if request.expected_version is not None and request.expected_version != version:
-                raise ConcurrencyError(request.stream_id, request.expected_version, version)
+        wanted = request.expected_version
+        if request.stream_id in current or wanted is None or not request.events:
+            version = current.get(request.stream_id, 0)  # read under the head's lock
+            if wanted is not None and wanted != version:
+                raise ConcurrencyError(request.stream_id, wanted, version)
         else:
-            version = request.expected_version
-            expected[request.stream_id] = version
+            version = expected[request.stream_id] = wanted
         for event in request.events:
             position += 1
             version += 1
             fields = stored_fields(position, request.stream_id, version, event)
             digest = chain_hash(prev_hash, *fields)
             rows.append((*fields, prev_hash, digest))
+            events.append(event)
             prev_hash = digest
         current[request.stream_id] = version
-    return _AppendPlan(after_position, after_hash, rows, position, prev_hash, expected)
+    return _AppendPlan(after_position, after_hash, rows, position, prev_hash, expected, events)
+
+
+def _read_first(request: AppendRequest) -> bool:
+    """Must the stream's version be read under the head's lock before this request?"""
+    return request.expected_version is None or not request.events
 
 
 class _VersionTaken(Exception):
@@ -459,8 +467,9 @@ class PostgresEventStore:
             "SELECT position, hash FROM event_log_head WHERE singleton FOR UPDATE"
         )
         assert head is not None, "event_log_head is missing: was the schema applied?"
-        # A stream's version is read only where the caller did not say which it expects.
-        unknown = sorted({r.stream_id for r in requests if r.expected_version is None})
+        # A stream's version is read only where the caller did not say which it expects, or
+        # where a request without events guards it (no insert would check that version).
+        unknown = sorted({r.stream_id for r in requests if _read_first(r)})
         current: dict[str, int] = {}
         if unknown:
             current = {
@@ -481,7 +490,7 @@ class PostgresEventStore:
     ) -> list[RecordedEvent] | None:
         """Append after the head this store last wrote or read, if it is still the head;
         None (nothing written) if it moved or a stream's version has to be read first."""
-        if self._head is None or any(r.expected_version is None for r in requests):
+        if self._head is None or any(_read_first(r) for r in requests):
             return None
         plan = _plan(requests, *self._head, {})
         return await self._insert(conn, plan) or None
@@ -491,7 +500,7 @@ class PostgresEventStore:
         until commit), then insert the events and wake the followers; [] if it was not."""
         try:
             inserted = await conn.fetch(
-                f"""
+                """
                 WITH moved AS (
                     UPDATE event_log_head SET position = $11, hash = $12
                     WHERE singleton AND position = $13 AND hash = $14
@@ -503,7 +512,7 @@ class PostgresEventStore:
                                          $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
                                          $9::text[], $10::text[])
                     WHERE EXISTS (SELECT FROM moved)
-                    RETURNING {EVENT_COLUMNS}
+                    RETURNING position, recorded_at
                 )
                 SELECT inserted.*, pg_notify($15, $11::text) FROM inserted
                 """,
@@ -524,7 +533,25 @@ class PostgresEventStore:
         if not inserted:
             return []
         self._head = (plan.head_position, plan.head_hash)
-        return [recorded_event(row) for row in sorted(inserted, key=lambda r: r["position"])]
+        # The envelopes from what was written (only the time is the server's): nothing to
+        # decode again. The rows are in position order, as `plan.rows`.
+        recorded_at = {row["position"]: row["recorded_at"] for row in inserted}
+        return [
+            RecordedEvent.model_construct(
+                position=row[0],
+                stream_id=row[1],
+                version=row[2],
+                event_id=row[3],
+                type=row[4],
+                schema_version=row[5],
+                data=row[6],
+                metadata=event.metadata,
+                recorded_at=recorded_at[row[0]],
+                prev_hash=row[8],
+                hash=row[9],
+            )
+            for row, event in zip(plan.rows, plan.events, strict=True)
+        ]
 
     async def load(
         self, stream_id: str, after_version: int = 0, *, conn: asyncpg.Connection | None = None
@@ -537,6 +564,27 @@ class PostgresEventStore:
             after_version,
         )
         return EventStream(stream_id, [recorded_event(r) for r in rows])
+
+    async def load_many(
+        self, after: Mapping[str, int], *, conn: asyncpg.Connection | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """Several streams' events, each after its version, in one statement (a consumer's
+        batch loads every stream it touches at once); with `conn`, as that transaction sees
+        them. Every stream asked for is in the answer, with no events if none are newer."""
+        loaded: dict[str, list[RecordedEvent]] = {stream_id: [] for stream_id in after}
+        if not after:
+            return loaded
+        rows = await (conn or self.pool).fetch(
+            f"SELECT {', '.join('e.' + c.strip() for c in EVENT_COLUMNS.split(','))} "
+            "FROM events e JOIN unnest($1::text[], $2::int[]) AS s(stream_id, after_version) "
+            "ON e.stream_id = s.stream_id AND e.version > s.after_version "
+            "ORDER BY e.stream_id, e.version",
+            list(after),
+            list(after.values()),
+        )
+        for row in rows:
+            loaded[row["stream_id"]].append(recorded_event(row))
+        return loaded
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = await self.pool.fetch(

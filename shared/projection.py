@@ -4,12 +4,16 @@ Each service lists its projections in one place: `services/<name>/projections.py
 `SCHEMA_SQL` (its schema.sql) and `PROJECTIONS` (a list of `Projection`). A projection names
 its tables and how they are fed:
 
-- `own`: a projector over the service's own log (`fn(conn, [RecordedEvent])`, the function
-  `runtime.project` runs in the transaction of each append);
+- `own`: the service's own log (`OwnLog`: the registry that decodes it and its projector,
+  the one `runtime.project` runs in the transaction of each append);
 - `feeds`: other services' events as the service received them through FLOWERS: the
   durable consumer's name (its inbox rows say which events it has handled), its filter
-  subjects, the registry that decodes them, and `apply(conn, envelope, event)`: the
-  consumer's projection effects only — never an inbox row, never an append.
+  subjects, the registry that decodes them, and its projector: the consumer's projection
+  effects only — never an inbox row, never an append.
+
+Every projector has the one signature `project(conn, items)`, `items` a sequence of
+(envelope, decoded event) in log or stream order: a batch costs set statements, not one
+statement per event, wherever the projection can say so.
 
 `not_derived` lists, per table, the columns that do not follow from events (a wall-clock
 default, say); the comparison leaves them out, and each must be explained beside it.
@@ -21,16 +25,33 @@ The audit finds a service's declaration by that convention (`declared(service)`)
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
 from shared.events import DomainEvent, EventRegistry, RecordedEvent
+from shared.postgres import EVENT_COLUMNS, recorded_event
 
-OwnProjector = Callable[[asyncpg.Connection, list[RecordedEvent]], Awaitable[None]]
-FeedProjector = Callable[[asyncpg.Connection, RecordedEvent, DomainEvent], Awaitable[Any]]
+Items = Sequence[tuple[RecordedEvent, DomainEvent]]
+Projector = Callable[[asyncpg.Connection, Items], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OwnLog:
+    """The service's own events: the registry that decodes them, and their projector."""
+
+    registry: EventRegistry
+    project: Projector
+
+    def decoded(self, recorded: Sequence[RecordedEvent]) -> list[tuple[RecordedEvent, DomainEvent]]:
+        return [(e, self.registry.decode_recorded(e)) for e in recorded]
+
+    async def project_recorded(
+        self, conn: asyncpg.Connection, recorded: Sequence[RecordedEvent]
+    ) -> None:
+        """Project envelopes not decoded yet (read back from the log)."""
+        await self.project(conn, self.decoded(recorded))
 
 
 @dataclass(frozen=True)
@@ -40,14 +61,14 @@ class ConsumedFeed:
     consumer: str
     subjects: tuple[str, ...]
     registry: EventRegistry
-    apply: FeedProjector
+    project: Projector
 
 
 @dataclass(frozen=True)
 class Projection:
     name: str
     tables: tuple[str, ...]
-    own: OwnProjector | None = None
+    own: OwnLog | None = None
     feeds: tuple[ConsumedFeed, ...] = ()
     not_derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -90,3 +111,60 @@ def subject_matches(pattern: str, subject: str) -> bool:
         if i >= len(have) or (token != "*" and token != have[i]):
             return False
     return len(want) == len(have)
+
+
+# --- Set statements -------------------------------------------------------------------------
+
+Statement = tuple[str, tuple[object, ...]]
+
+
+def statement(sql: str, *args: object) -> Statement:
+    """One write a projection makes for an event (run by `run_statements`)."""
+    return sql, args
+
+
+async def run_statements(conn: asyncpg.Connection, statements: Iterable[Statement]) -> int:
+    """Run a batch's writes in order; consecutive writes of the same SQL go as one
+    `executemany` (one round trip for the lot). Returns how many round trips it took."""
+    trips = 0
+    sql: str | None = None
+    rows: list[tuple[object, ...]] = []
+    for this, args in statements:
+        if this != sql:
+            if sql is not None:
+                await _flush(conn, sql, rows)
+                trips += 1
+            sql, rows = this, []
+        rows.append(args)
+    if sql is not None:
+        await _flush(conn, sql, rows)
+        trips += 1
+    return trips
+
+
+async def _flush(conn: asyncpg.Connection, sql: str, rows: list[tuple[object, ...]]) -> None:
+    if len(rows) == 1:
+        await conn.execute(sql, *rows[0])
+    else:
+        await conn.executemany(sql, rows)
+
+
+async def replay_own(
+    conn: asyncpg.Connection, own: OwnLog, tables: Sequence[str], page_size: int = 5000
+) -> int:
+    """Empty `tables` and feed the whole own log into them again, a page at a time, in the
+    caller's transaction; returns how many events were replayed."""
+    await conn.execute(f"TRUNCATE {', '.join(tables)}")
+    after = count = 0
+    while True:
+        rows = await conn.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            page_size,
+        )
+        if not rows:
+            return count
+        batch = [recorded_event(r) for r in rows]
+        await own.project_recorded(conn, batch)
+        count += len(batch)
+        after = batch[-1].position

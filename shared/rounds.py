@@ -7,6 +7,7 @@ Every deadline is a wall-clock time in Asia/Shanghai (DOMAIN.md "Rounds"); the d
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -199,7 +200,10 @@ def parse_deadline_time(value: time | str) -> time:
     return at
 
 
+@functools.lru_cache(maxsize=4096)
 def _validated_round_id(value: str) -> str:
+    """Every event names its round: remembered, the few ids in use are parsed once each
+    (a wrong one raises, and exceptions are not cached)."""
     RoundPeriod.parse(value)
     return value
 

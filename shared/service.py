@@ -13,11 +13,10 @@ import functools
 import json
 import os
 import sys
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import asyncpg
 from faststream import FastStream
@@ -52,13 +51,14 @@ from shared.identity import IdentityVerifier
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.postgres import DatabaseUnavailable, PostgresEventStore, create_pool, redact
+from shared.projection import OwnLog, Projector
+from shared.reaction import Reaction, Reactor, StateCache, current_state
 from shared.relay import Relay
 from shared.rpc import RpcServer
 from shared.settings import Settings
 
 log = get_logger(__name__)
 
-Projector = Callable[[asyncpg.Connection, list[RecordedEvent]], Awaitable[None]]
 S = TypeVar("S")
 
 
@@ -122,107 +122,6 @@ def metadata(actor: str, causation_id: str | None = None) -> EventMetadata:
     )
 
 
-class StateCache:
-    """Folded states of recently used streams, with their version: a command then reads only
-    the events appended since. States are immutable (deciders evolve into new values), so a
-    cached one is never changed behind the cache's back; a stale one only means more to read.
-    """
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, object], tuple[int, object]] = OrderedDict()
-
-    def get(self, stream_id: str, fold_key: object) -> tuple[int, object] | None:
-        item = self._items.get((stream_id, fold_key))
-        if item is not None:
-            self._items.move_to_end((stream_id, fold_key))
-        return item
-
-    def put(self, stream_id: str, fold_key: object, version: int, state: object) -> None:
-        self._items[(stream_id, fold_key)] = (version, state)
-        self._items.move_to_end((stream_id, fold_key))
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
-async def current_state(
-    store: PostgresEventStore,
-    registry: EventRegistry,
-    stream_id: str,
-    evolve: Callable[[S, DomainEvent], S],
-    initial: S,
-    *,
-    fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
-    cache: StateCache | None = None,
-) -> tuple[int, S]:
-    """A stream's version and folded state: from the cache plus the events appended since.
-
-    `fold_all` replaces folding event by event where a stream is long (the directory).
-    """
-    cached = cache.get(stream_id, evolve) if cache is not None else None
-    version: int = 0
-    state: S = initial
-    if cached is not None:
-        version, state = cached[0], cast(S, cached[1])
-    stream = await store.load(stream_id, after_version=version)
-    history = [registry.decode_recorded(e) for e in stream.events]
-    if fold_all is not None and cached is None:
-        state = fold_all(history)
-    else:
-        state = fold(evolve, state, history)
-    if stream.events:
-        version = stream.events[-1].version
-    return version, state
-
-
-async def execute(
-    store: PostgresEventStore,
-    registry: EventRegistry,
-    stream_id: str,
-    evolve: Callable[[S, DomainEvent], S],
-    initial: S,
-    decide: Callable[[S], Sequence[DomainEvent]],
-    meta: EventMetadata,
-    *,
-    project: Projector | None = None,
-    fold_all: Callable[[Iterable[DomainEvent]], S] | None = None,
-    cache: StateCache | None = None,
-    retries: int = 10,
-) -> list[RecordedEvent]:
-    """Load → decide → append (and project, in the same transaction), retried on conflict.
-
-    One command at a time; a service's commands go through StreamWriter, which commits the
-    commands queued for a stream together (both read the state with current_state).
-    """
-    for attempt in range(1, retries + 1):
-        version, state = await current_state(
-            store, registry, stream_id, evolve, initial, fold_all=fold_all, cache=cache
-        )
-        new_events = decide(state)
-        if not new_events:
-            if cache is not None:
-                cache.put(stream_id, evolve, version, state)
-            return []
-        new = [NewEvent.of(e, meta) for e in new_events]
-        try:
-            if project is None:  # nothing to commit with it: the store's own transaction
-                recorded = await store.append(stream_id, new, expected_version=version)
-            else:
-                async with store.transaction() as conn:
-                    recorded = await store.append(
-                        stream_id, new, expected_version=version, conn=conn
-                    )
-                    await project(conn, recorded)
-        except ConcurrencyError:
-            if attempt == retries:
-                raise
-            continue
-        if cache is not None:
-            cache.put(stream_id, evolve, recorded[-1].version, fold(evolve, state, new_events))
-        return recorded
-    raise AssertionError("unreachable")
-
-
 @dataclass
 class _Job:
     decide: Callable[[Any], Sequence[DomainEvent]]
@@ -243,8 +142,19 @@ class StreamWriter:
     decided again on the newer state.
     """
 
-    def __init__(self, runtime: ServiceRuntime, max_batch: int = 200, retries: int = 10) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        registry: EventRegistry,
+        cache: StateCache,
+        *,
+        project: Projector | None = None,
+        max_batch: int = 200,
+        retries: int = 10,
+    ) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.project = project  # the service's own projection, in each append's transaction
+        self.store: PostgresEventStore | None = None  # set when the service starts
         self.max_batch = max_batch
         self.retries = retries
         self._queues: dict[tuple[str, object], list[_Job]] = {}
@@ -308,11 +218,12 @@ class StreamWriter:
         initial: Any,
         fold_all: Callable[[Iterable[DomainEvent]], Any] | None,
     ) -> None:
-        runtime = self.runtime
-        store, cache = runtime.store, runtime.states
+        store, cache = self.store, self.cache
+        if store is None:
+            raise RuntimeError("the service has not started")
         for attempt in range(1, self.retries + 1):
             version, state = await current_state(
-                store, runtime.registry, stream_id, evolve, initial, fold_all=fold_all, cache=cache
+                store, self.registry, stream_id, evolve, initial, fold_all=fold_all, cache=cache
             )
             for job in batch:
                 job.events, job.error = [], None
@@ -330,8 +241,9 @@ class StreamWriter:
                         recorded = await store.append(
                             stream_id, new, expected_version=version, conn=conn
                         )
-                        if runtime.project is not None:
-                            await runtime.project(conn, recorded)
+                        if self.project is not None:
+                            events = [e for job in batch for e in job.events]
+                            await self.project(conn, list(zip(recorded, events, strict=True)))
                 except ConcurrencyError:
                     if attempt == self.retries:
                         raise
@@ -419,9 +331,10 @@ class ServiceRuntime:
         # admin may); rewards adds PAYROLL.
         self.streams: list[str] = [EVENTS_STREAM, DLQ_STREAM]
         self.background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
-        self.project: Projector | None = None
         self.states = StateCache()
-        self.writer = StreamWriter(self, max_batch=self.settings.group_commit_max)
+        self.writer = StreamWriter(registry, self.states, max_batch=self.settings.group_commit_max)
+        self.reactor = Reactor(registry, self.states)
+        self._own: OwnLog | None = None
         self.pool: asyncpg.Pool | None = None
         self._store: PostgresEventStore | None = None
         self.nc: NatsClient | None = None
@@ -438,6 +351,16 @@ class ServiceRuntime:
         self.rpc.command("redrive", _RedriveRequest)(self.redrive)
 
     @property
+    def own(self) -> OwnLog | None:
+        """The service's own projection: run in the transaction of every append."""
+        return self._own
+
+    @own.setter
+    def own(self, own: OwnLog | None) -> None:
+        self._own = own
+        self.writer.project = self.reactor.project = own.project if own is not None else None
+
+    @property
     def store(self) -> PostgresEventStore:
         if self._store is None:
             raise RuntimeError("the service has not started")
@@ -452,6 +375,12 @@ class ServiceRuntime:
             return handler
 
         return register
+
+    def react(
+        self, name: str, subjects: list[str], registry: EventRegistry, reaction: Reaction[Any, Any]
+    ) -> None:
+        """A consumer whose events become events of this service's streams (shared.reaction)."""
+        self.consumer(name, subjects, registry)(self.reactor.handler(name, reaction))
 
     def background_task(
         self, fn: Callable[[asyncio.Event], Awaitable[None]]
@@ -530,7 +459,7 @@ class ServiceRuntime:
             log.error("startup_failed", reason=str(exc))
             await self._close_connections()
             raise StartupError(str(exc)) from exc
-        self._store = PostgresEventStore(self.pool)
+        self._store = self.writer.store = self.reactor.store = PostgresEventStore(self.pool)
         self.relay = Relay(
             self.service,
             self.store,

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("nomination", "review", "rewards", "publicity")
+SERVICES = ("nomination", "review", "rewards", "publicity", "notification")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     consumer_max_deliver: int = Field(default=8, ge=1)
     consumer_backoff_s: list[float] = [0.2, 1.0, 5.0, 15.0, 30.0, 60.0]
     consumer_ack_wait_s: float = Field(default=30.0, gt=0)
-    consumer_batch_size: int = Field(default=64, ge=1)
+    consumer_batch_size: int = Field(default=256, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(default=1.0, gt=0)
     request_timeout_s: float = Field(default=5.0, gt=0)
@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     metrics_port_review: int = Field(default=0, ge=0, le=65535)
     metrics_port_rewards: int = Field(default=0, ge=0, le=65535)
     metrics_port_publicity: int = Field(default=0, ge=0, le=65535)
+    metrics_port_notification: int = Field(default=0, ge=0, le=65535)
     metrics_refresh_s: float = Field(default=5.0, gt=0)
 
     # Domain defaults (DOMAIN.md): every one a setting.
@@ -174,6 +175,22 @@ class Settings(BaseSettings):
     publicity_bulletin_report_to: str = "集团公司工会"
     publicity_bulletin_copy_to: str = "分公司党委、行政领导班子成员"
     publicity_bulletin_send_to: str = "各基层单位党支部、工会分会"
+
+    # Notifications (services/notification, README "Notifications"). Empty host / webhook:
+    # that channel is off. The robots' webhooks carry their key or access_token.
+    notify_base_url: str = "http://127.0.0.1:8000"  # links in mails and robot messages
+    notify_smtp_host: str = ""
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_starttls: bool = False
+    notify_smtp_sender: str = "flowers@localhost"
+    notify_smtp_username: str = ""
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_ca_file: Path | None = None  # certificates to trust for STARTTLS (PEM)
+    notify_wecom_webhook: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
+    notify_dingtalk_webhook: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=…
+    notify_dingtalk_secret: SecretStr | None = None  # the robot's 加签 secret (SEC…)
+    notify_retry_attempts: int = Field(default=5, ge=1, le=20)
+    notify_retry_first_delay_s: float = Field(default=30.0, gt=0)
 
     @field_validator("publicity_meeting_rule")
     @classmethod

@@ -12,8 +12,9 @@ from nats.aio.client import Client as NatsClient
 
 from deploy.embedded import NatsServer
 from deploy.nats_permissions import secrets_authorization
-from shared.bus import nats_auth
+from shared.bus import Handler, event_context, nats_auth
 from shared.credentials import SecretsLayout, identity_signer
+from shared.events import DomainEvent, RecordedEvent
 from shared.identity import Identity
 from shared.rpc import SelfSigningRpcClient
 from shared.settings import PROJECT_ROOT, Settings
@@ -75,3 +76,17 @@ def rpc_client(nc: Any, timeout: float = 5.0) -> SelfSigningRpcClient:
         signer=identity_signer(settings, "gateway"),
         identity=Identity(subject="tests"),
     )
+
+
+def per_event(
+    fn: Callable[[Any, RecordedEvent, DomainEvent], Awaitable[None]], consumer: str = "test"
+) -> Handler:
+    """A consumer handler written for one event at a time, run over a batch in order (each
+    event's correlation and causation in context, as the reaction path sets them)."""
+
+    async def handle(conn: Any, items: Any) -> None:
+        for envelope, event in items:
+            with event_context(consumer, envelope):
+                await fn(conn, envelope, event)
+
+    return handle

@@ -47,7 +47,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         settings=settings,
         clock=clock,
     )
-    runtime.project = projections.project
+    runtime.own = projections.OWN
     handlers = NominationHandlers(runtime)
     rpc = runtime.rpc
 
@@ -127,7 +127,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
 
     # Past winners, for the optional cooldown rule (the feed is declared in projections.py).
     feed = projections.REVIEW_FEED
-    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.apply)
+    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(feed.project)
 
     async def close_due_rounds(resign: asyncio.Event) -> None:
         """At the deadline each round closes by itself, exactly once (the decider is idempotent)."""

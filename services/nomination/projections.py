@@ -4,6 +4,7 @@ results (PROJECTIONS)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -27,8 +28,16 @@ from shared.contracts.nomination import (
     UnitRenamed,
     registry,
 )
-from shared.events import DomainEvent, RecordedEvent
-from shared.projection import ConsumedFeed, Projection
+from shared.events import DomainEvent
+from shared.projection import (
+    ConsumedFeed,
+    Items,
+    OwnLog,
+    Projection,
+    Statement,
+    run_statements,
+    statement,
+)
 
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
@@ -40,36 +49,36 @@ UPSERT_EMPLOYEE = """
 """
 
 
-async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
-    for envelope in recorded:
-        await apply(conn, registry.decode_recorded(envelope))
+async def project(conn: asyncpg.Connection, items: Items) -> None:
+    """The own read models, a batch at a time (consecutive like writes as one round trip)."""
+    await run_statements(conn, (w for _, event in items for w in writes(event)))
 
 
-async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
+def writes(event: DomainEvent) -> Iterator[Statement]:
     match event:
         case UnitRegistered() | UnitRenamed():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO units (unit_code, name) VALUES ($1, $2) "
                 "ON CONFLICT (unit_code) DO UPDATE SET name = excluded.name",
                 event.unit_code,
                 event.name,
             )
         case EmployeeRegistered() | EmployeeUpdated() | EmployeeRejoined():
-            await conn.execute(
+            yield statement(
                 UPSERT_EMPLOYEE, event.employee_no, event.name, event.unit_code, event.position
             )
         case EmployeeTransferred():
-            await conn.execute(
+            yield statement(
                 "UPDATE employees SET unit_code = $2 WHERE employee_no = $1",
                 event.employee_no,
                 event.to_unit_code,
             )
         case EmployeeLeft():
-            await conn.execute(
+            yield statement(
                 "UPDATE employees SET active = false WHERE employee_no = $1", event.employee_no
             )
         case RoundOpened():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO rounds (round_id, cadence, deadline, status, opened_at) "
                 "VALUES ($1, $2, $3, 'open', $4)",
                 event.round_id,
@@ -78,13 +87,13 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.opened_at,
             )
         case DeadlineExtended() if event.unit_code is None:
-            await conn.execute(
+            yield statement(
                 "UPDATE rounds SET deadline = $2 WHERE round_id = $1",
                 event.round_id,
                 event.new_deadline,
             )
         case DeadlineExtended():
-            await conn.execute(
+            yield statement(
                 "UPDATE rounds SET unit_deadlines = "
                 "unit_deadlines || jsonb_build_object($2::text, $3::text) WHERE round_id = $1",
                 event.round_id,
@@ -92,21 +101,21 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.new_deadline.isoformat(),
             )
         case NominationsClosed():
-            await conn.execute(
+            yield statement(
                 "UPDATE rounds SET status = 'closed', closed_at = $2, closed_how = $3 "
                 "WHERE round_id = $1",
                 event.round_id,
                 event.closed_at,
                 event.how,
             )
-            await conn.execute(
+            yield statement(
                 "UPDATE nominations SET status = 'closed', updated_at = $2 "
                 "WHERE round_id = $1 AND status = 'submitted'",
                 event.round_id,
                 event.closed_at,
             )
         case RoundReopenedForUnit():
-            await conn.execute(
+            yield statement(
                 "UPDATE rounds SET reopened = "
                 "reopened || jsonb_build_object($2::text, $3::text) WHERE round_id = $1",
                 event.round_id,
@@ -114,12 +123,12 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.new_deadline.isoformat(),
             )
         case UnitNominationsClosed():
-            await conn.execute(
+            yield statement(
                 "UPDATE rounds SET reopened = reopened - $2::text WHERE round_id = $1",
                 event.round_id,
                 event.unit_code,
             )
-            await conn.execute(
+            yield statement(
                 "UPDATE nominations SET status = 'closed', updated_at = $3 "
                 "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted'",
                 event.round_id,
@@ -127,7 +136,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.closed_at,
             )
         case NominationSubmitted():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO nominations (nomination_id, round_id, category, employee_no, name,
                     unit_code, unit_name, position, deeds, results, evidence_links,
@@ -151,7 +160,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.submitted_at,
             )
         case NominationAmended():
-            await conn.execute(
+            yield statement(
                 """
                 UPDATE nominations SET category = $2, deeds = $3, results = $4,
                     evidence_links = $5, recommendation = $6, updated_at = $7
@@ -166,7 +175,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.amended_at,
             )
         case NominationWithdrawn():
-            await conn.execute(
+            yield statement(
                 "UPDATE nominations SET status = 'withdrawn', withdraw_reason = $2, "
                 "updated_at = $3 WHERE nomination_id = $1",
                 event.nomination_id,
@@ -180,32 +189,27 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
 # --- Past winners, from review's events (consumer `nomination-review`) ---------------------------
 
 
-async def record_past_win(
-    conn: asyncpg.Connection, employee_no: str, category: str, round_id: str, revoked: bool
-) -> None:
-    await conn.execute(
-        "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked",
-        employee_no,
-        category,
-        round_id,
-        revoked,
-    )
+_PAST_WIN = (
+    "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked"
+)
 
 
-async def project_review_event(
-    conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent
-) -> None:
+async def project_review_event(conn: asyncpg.Connection, items: Items) -> None:
     """Remember who won what, for the optional cooldown rule, and which nominations the
     office rejected, which free their place in the quota, and which rounds' audit has begun
     (no unit is let in again after that)."""
+    await run_statements(conn, (w for _, event in items for w in _review_writes(event)))
+
+
+def _review_writes(event: DomainEvent) -> Iterator[Statement]:
     if isinstance(event, review_contract.NominationAccepted | review_contract.NominationRejected):
-        await conn.execute(
+        yield statement(
             "INSERT INTO audits_started (round_id) VALUES ($1) ON CONFLICT DO NOTHING",
             event.round_id,
         )
     if isinstance(event, review_contract.NominationRejected):
-        await conn.execute(
+        yield statement(
             "INSERT INTO rejections (nomination_id, round_id) VALUES ($1, $2) "
             "ON CONFLICT (nomination_id) DO NOTHING",
             event.nomination_id,
@@ -213,11 +217,11 @@ async def project_review_event(
         )
     elif isinstance(event, review_contract.ResultPublished):
         for winner in event.winners:
-            await record_past_win(
-                conn, winner.employee_no, winner.category.value, event.round_id, False
+            yield statement(
+                _PAST_WIN, winner.employee_no, winner.category.value, event.round_id, False
             )
     elif isinstance(event, review_contract.WinnerRevoked):
-        await record_past_win(conn, event.employee_no, event.category.value, event.round_id, True)
+        yield statement(_PAST_WIN, event.employee_no, event.category.value, event.round_id, True)
 
 
 REVIEW_FEED = ConsumedFeed(
@@ -229,12 +233,14 @@ REVIEW_FEED = ConsumedFeed(
         review_contract.WinnerRevoked.subject(),
     ),
     registry=review_contract.registry,
-    apply=project_review_event,
+    project=project_review_event,
 )
 
 # Every read model of the service, and how each is fed (the audit rebuilds them from this).
+OWN = OwnLog(registry, project)
+
 PROJECTIONS = [
-    Projection("directory", ("units", "employees"), own=project),
-    Projection("nominations", ("rounds", "nominations"), own=project),
+    Projection("directory", ("units", "employees"), own=OWN),
+    Projection("nominations", ("rounds", "nominations"), own=OWN),
     Projection("past_wins", ("past_wins", "rejections", "audits_started"), feeds=(REVIEW_FEED,)),
 ]

@@ -55,18 +55,19 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         settings=settings,
         clock=clock,
     )
-    runtime.project = projections.project
+    runtime.own = projections.OWN
     handlers = PublicityHandlers(runtime)
     rpc = runtime.rpc
 
     # Drafts: a published result, a revocation. Statistics: the nomination and review facts.
-    runtime.consumer(
+    runtime.react(
         DRAFTS_CONSUMER,
         _subjects((review_contract.ResultPublished, review_contract.WinnerRevoked)),
         review_contract.registry,
-    )(handlers.on_review_event)
+        handlers.drafts,
+    )
     stats = projections.STATS_FEED  # declared with the projections
-    runtime.consumer(stats.consumer, list(stats.subjects), stats.registry)(stats.apply)
+    runtime.consumer(stats.consumer, list(stats.subjects), stats.registry)(stats.project)
 
     def queries() -> PublicityQueries:
         return PublicityQueries(runtime.store.pool, runtime.settings)

@@ -1,7 +1,8 @@
 """Use cases: drafting on a published result, reacting to a revocation, the workflow commands.
 
-A reaction to review's events runs inside the consumer's transaction (the inbox row, the
-appended events and their projection commit together). Its event ids derive from the
+A reaction to review's events runs inside the consumer's transaction through the one
+reaction path (shared.reaction): the inbox row, the appended events and their projection
+commit together. Its event ids derive from the
 causing event's id, and the decider drafts a round only once, so a result delivered twice
 — the same message again, or another copy of it — drafts nothing the second time.
 """
@@ -9,13 +10,12 @@ causing event's id, and the decider drafts a round only once, so a result delive
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
-from services.publicity import projections
 from services.publicity.domain import (
     MeetingRule,
     PublicityPolicy,
@@ -25,23 +25,22 @@ from services.publicity.domain import (
     evolve,
     initial_state,
     react_to_revocation,
-    state_from,
 )
 from services.publicity.errors import MaterialNotFound
 from shared.calendar import WorkingCalendar
-from shared.contracts.publicity import PublicityEvent, publicity_stream_id
+from shared.contracts.publicity import publicity_stream_id
 from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
 from shared.contracts.review import ResultPublished, WinnerRevoked
-from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
-from shared.eventstore import ConcurrencyError
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.logging import get_logger
+from shared.projection import Items
+from shared.reaction import Emit, Guard, Reaction
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 log = get_logger(__name__)
 
 _REACTION_NAMESPACE = uuid.UUID("0b6f4a52-2f1e-5d8c-b7a3-4c1e9d2a6f10")
-_RETRIES = 10
 
 
 def policy_from_settings(settings: Settings) -> PublicityPolicy:
@@ -64,6 +63,36 @@ def policy_from_settings(settings: Settings) -> PublicityPolicy:
     )
 
 
+def _round_of(_: datetime, __: RecordedEvent, event: DomainEvent) -> dict[str, RoundPublicity]:
+    if isinstance(event, ResultPublished | WinnerRevoked):
+        return {publicity_stream_id(event.round_id): initial_state(event.round_id)}
+    return {}
+
+
+def _reaction_metadata(cause: RecordedEvent) -> EventMetadata:
+    return EventMetadata(
+        actor=SYSTEM,
+        correlation_id=cause.metadata.correlation_id,
+        causation_id=str(cause.event_id),
+    )
+
+
+async def _log_reactions(recorded: list[RecordedEvent]) -> None:
+    for e in recorded:
+        if e.type == "MaterialsDrafted":
+            years = e.data.get("calendar_fallback_years") or []
+            if years:
+                log.warning(
+                    "meeting_date_without_official_calendar",
+                    round_id=e.data.get("round_id"),
+                    years=years,
+                    meeting_date=e.data.get("meeting_date"),
+                )
+            log.info("materials_drafted", round_id=e.data.get("round_id"))
+        else:
+            log.info("revocation_handled", stream_id=e.stream_id, type=e.type)
+
+
 def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
     """What a command's reply says: which events it caused, and where the log stands."""
     return {
@@ -76,93 +105,39 @@ class PublicityHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         self.policy = policy_from_settings(runtime.settings)
+        # Reactions to review's events (the drafts consumer), through the one reaction path.
+        self.drafts: Reaction[RoundPublicity, datetime] = Reaction(
+            evolve=evolve,
+            streams=_round_of,
+            decide=self._decide,
+            metadata=_reaction_metadata,
+            prepare=self._now,
+            appended=_log_reactions,
+        )
 
-    # --- Reactions to review's events (the drafts consumer) ---------------------------------
+    async def _now(self, conn: asyncpg.Connection, items: Items) -> datetime:
+        return self.runtime.clock.now()
 
-    async def on_review_event(
-        self, conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-    ) -> None:
-        now = self.runtime.clock.now()
+    def _decide(
+        self,
+        now: datetime,
+        cause: RecordedEvent,
+        event: DomainEvent,
+        states: Mapping[str, RoundPublicity],
+    ) -> list[Emit | Guard]:
         match event:
             case ResultPublished():
-                recorded = await self._react(
-                    conn,
-                    envelope,
-                    event.round_id,
-                    lambda state: draft_on_result(
-                        state, event, envelope.event_id, now, self.policy
-                    ),
-                )
-                for e in recorded:
-                    years = e.data.get("calendar_fallback_years") or []
-                    if years:
-                        log.warning(
-                            "meeting_date_without_official_calendar",
-                            round_id=event.round_id,
-                            years=years,
-                            meeting_date=e.data.get("meeting_date"),
-                        )
-                if recorded:
-                    log.info("materials_drafted", round_id=event.round_id)
+                state = states[publicity_stream_id(event.round_id)]
+                events = draft_on_result(state, event, cause.event_id, now, self.policy)
             case WinnerRevoked():
-                recorded = await self._react(
-                    conn,
-                    envelope,
-                    event.round_id,
-                    lambda state: react_to_revocation(state, event, now, self.policy),
-                )
-                if recorded:
-                    log.info(
-                        "revocation_handled",
-                        round_id=event.round_id,
-                        nomination_id=str(event.nomination_id),
-                        events=[e.type for e in recorded],
-                    )
+                state = states[publicity_stream_id(event.round_id)]
+                events = react_to_revocation(state, event, now, self.policy)
             case _:
-                pass
-
-    async def _react(
-        self,
-        conn: asyncpg.Connection,
-        cause: RecordedEvent,
-        round_id: str,
-        decide_fn: Callable[[RoundPublicity], list[PublicityEvent]],
-    ) -> list[RecordedEvent]:
-        """Load → decide → append in the consumer's transaction, retried on conflict."""
-        store = self.runtime.store
-        stream_id = publicity_stream_id(round_id)
-        meta = EventMetadata(
-            actor=SYSTEM,
-            correlation_id=cause.metadata.correlation_id,
-            causation_id=str(cause.event_id),
-        )
-        for attempt in range(1, _RETRIES + 1):
-            stream = await store.load(stream_id, conn=conn)
-            state = state_from(
-                round_id, (self.runtime.registry.decode_recorded(e) for e in stream.events)
-            )
-            events = decide_fn(state)
-            if not events:
                 return []
-            new = [
-                NewEvent.of(
-                    e, meta, event_id=uuid.uuid5(_REACTION_NAMESPACE, f"{cause.event_id}/{i}")
-                )
-                for i, e in enumerate(events)
-            ]
-            try:
-                async with conn.transaction():  # a savepoint: a conflict undoes this attempt
-                    recorded = await store.append(
-                        stream_id, new, expected_version=stream.version, conn=conn
-                    )
-            except ConcurrencyError:
-                if attempt == _RETRIES:
-                    raise
-                continue
-            await projections.project(conn, recorded)
-            # No relay.wake() here: the append's NOTIFY reaches the relay when this commits.
-            return recorded
-        raise AssertionError("unreachable")
+        if not events:
+            return []
+        ids = [uuid.uuid5(_REACTION_NAMESPACE, f"{cause.event_id}/{i}") for i in range(len(events))]
+        return [Emit(publicity_stream_id(event.round_id), events, ids)]
 
     # --- The workflow commands --------------------------------------------------------------
 

@@ -7,6 +7,7 @@ whichever of a nomination's events arrives first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,37 +28,26 @@ from shared.contracts.publicity import (
     WinnerRevocationRecorded,
     registry,
 )
-from shared.events import DomainEvent, RecordedEvent
-from shared.projection import ConsumedFeed, Projection
+from shared.events import DomainEvent
+from shared.projection import (
+    ConsumedFeed,
+    Items,
+    OwnLog,
+    Projection,
+    Statement,
+    replay_own,
+    run_statements,
+    statement,
+)
 
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
 OWN_TABLES = ("publicity_rounds", "materials", "honor_roll")
 
 
-async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
-    for envelope in recorded:
-        await apply(conn, registry.decode_recorded(envelope))
-
-
-async def rebuild(conn: asyncpg.Connection, page_size: int = 1000) -> int:
-    """Empty the own read models and replay the whole log into them (in one transaction)."""
-    await conn.execute(f"TRUNCATE {', '.join(OWN_TABLES)}")
-    after, count = 0, 0
-    while True:
-        rows = await conn.fetch(
-            "SELECT position, type, schema_version, data FROM events WHERE position > $1 "
-            "ORDER BY position LIMIT $2",
-            after,
-            page_size,
-        )
-        if not rows:
-            return count
-        for row in rows:
-            if registry.knows(row["type"]):
-                await apply(conn, registry.decode(row["type"], row["schema_version"], row["data"]))
-                count += 1
-        after = rows[-1]["position"]
+async def project(conn: asyncpg.Connection, items: Items) -> None:
+    """The drafts' read models, a batch at a time (consecutive like writes in one trip)."""
+    await run_statements(conn, (w for _, event in items for w in writes(event)))
 
 
 def _content(event: Any) -> dict[str, Any]:
@@ -65,10 +55,10 @@ def _content(event: Any) -> dict[str, Any]:
     return content
 
 
-async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
+def writes(event: DomainEvent) -> Iterator[Statement]:
     match event:
         case MaterialsDrafted():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO publicity_rounds (round_id, result_published_at, meeting_date, "
                 "categories, winners, drafted_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 event.round_id,
@@ -79,7 +69,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.drafted_at,
             )
             for m in event.materials:
-                await conn.execute(
+                yield statement(
                     "INSERT INTO materials (material_id, round_id, kind, status, revision, "
                     "channels, title, content, created_at, updated_at) "
                     "VALUES ($1, $2, $3, 'draft', 1, $4, $5, $6, $7, $7)",
@@ -98,7 +88,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 for s in m.content.sections
             }
             for w in event.winners:
-                await conn.execute(
+                yield statement(
                     "INSERT INTO honor_roll (round_id, nomination_id, category, employee_no, "
                     "name, unit_code, unit_name, position, revoked) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -117,7 +107,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
             | MaterialRevised(revised_at=at)
             | HonorRollUpdated(updated_at=at)
         ):
-            await conn.execute(
+            yield statement(
                 "UPDATE materials SET content = $2, title = $3, revision = $4, status = 'draft', "
                 "updated_at = $5 WHERE material_id = $1",
                 event.material_id,
@@ -127,7 +117,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 at,
             )
         case MaterialApproved():
-            await conn.execute(
+            yield statement(
                 "UPDATE materials SET status = 'approved', updated_at = $2 WHERE material_id = $1",
                 event.material_id,
                 event.approved_at,
@@ -139,7 +129,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 "published_by": event.published_by,
                 "published_at": event.published_at.isoformat(),
             }
-            await conn.execute(
+            yield statement(
                 "UPDATE materials SET status = 'published', updated_at = $2, "
                 "publications = publications || jsonb_build_array($3::jsonb) "
                 "WHERE material_id = $1",
@@ -148,7 +138,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 publication,
             )
         case WinnerRevocationRecorded():
-            await conn.execute(
+            yield statement(
                 "UPDATE honor_roll SET revoked = true, revoked_reason = $3 "
                 "WHERE round_id = $1 AND nomination_id = $2",
                 event.round_id,
@@ -156,7 +146,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.reason,
             )
         case CorrectionDrafted():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO materials (material_id, round_id, kind, status, revision, "
                 "channels, title, content, nomination_id, created_at, updated_at) "
                 "VALUES ($1, $2, 'correction', 'draft', 1, $3, $4, $5, $6, $7, $7)",
@@ -169,7 +159,7 @@ async def apply(conn: asyncpg.Connection, event: DomainEvent) -> None:
                 event.drafted_at,
             )
         case CorrectionNoteDrafted():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO materials (material_id, round_id, kind, status, revision, "
                 "channels, title, content, created_at, updated_at) "
                 "VALUES ($1, $2, 'correction', 'draft', 1, $3, $4, $5, $6, $6)",
@@ -211,15 +201,14 @@ _ENSURE = """
 """
 
 
-async def _nominee(
-    conn: asyncpg.Connection,
+def _nominee(
     sql: str,
     nomination_id: Any,
     round_id: str,
     category: str,
     nominee: Any,
-) -> None:
-    await conn.execute(
+) -> Statement:
+    return statement(
         sql,
         nomination_id,
         round_id,
@@ -231,11 +220,15 @@ async def _nominee(
     )
 
 
-async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: DomainEvent) -> None:
+async def project_stats(conn: asyncpg.Connection, items: Items) -> None:
     """The consumer's handler for the statistics (runs in the inbox's transaction)."""
+    await run_statements(conn, (w for _, event in items for w in _stat_writes(event)))
+
+
+def _stat_writes(event: DomainEvent) -> Iterator[Statement]:
     match event:
         case rew.AwardGranted():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_awards (award_id, nomination_id, round_id, amount, currency) "
                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (award_id) DO NOTHING",
                 event.award_id,
@@ -245,33 +238,32 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                 event.currency,
             )
         case rew.AwardRevoked():
-            await conn.execute(
+            yield statement(
                 "UPDATE stat_awards SET revoked = true WHERE award_id = $1", event.award_id
             )
         case nom.UnitRegistered() | nom.UnitRenamed():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_units (unit_code, name) VALUES ($1, $2) "
                 "ON CONFLICT (unit_code) DO UPDATE SET name = excluded.name",
                 event.unit_code,
                 event.name,
             )
         case nom.RoundOpened():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_rounds (round_id, opened_at) VALUES ($1, $2) "
                 "ON CONFLICT (round_id) DO UPDATE SET opened_at = excluded.opened_at",
                 event.round_id,
                 event.opened_at,
             )
         case nom.NominationsClosed():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_rounds (round_id, closed_at) VALUES ($1, $2) "
                 "ON CONFLICT (round_id) DO UPDATE SET closed_at = excluded.closed_at",
                 event.round_id,
                 event.closed_at,
             )
             for n in event.nominations:
-                await _nominee(
-                    conn,
+                yield _nominee(
                     _FILL_NOMINEE,
                     n.nomination_id,
                     event.round_id,
@@ -279,8 +271,7 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                     n.nominee,
                 )
         case nom.NominationSubmitted() | nom.NominationAmended():
-            await _nominee(
-                conn,
+            yield _nominee(
                 _UPSERT_NOMINEE,
                 event.nomination_id,
                 event.round_id,
@@ -288,41 +279,38 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                 event.nominee,
             )
         case nom.NominationWithdrawn():
-            await _nominee(
-                conn,
+            yield _nominee(
                 _UPSERT_NOMINEE,
                 event.nomination_id,
                 event.round_id,
                 event.category.value,
                 event.nominee,
             )
-            await conn.execute(
+            yield statement(
                 "UPDATE stat_nominations SET withdrawn = true WHERE nomination_id = $1",
                 event.nomination_id,
             )
         case rev.CandidateRecorded():
             c = event.candidate
-            await _nominee(
-                conn, _FILL_NOMINEE, c.nomination_id, c.round_id, c.category.value, c.nominee
-            )
+            yield _nominee(_FILL_NOMINEE, c.nomination_id, c.round_id, c.category.value, c.nominee)
         case rev.NominationAccepted():
-            await conn.execute(_ENSURE, event.nomination_id, event.round_id, event.category.value)
-            await conn.execute(
+            yield statement(_ENSURE, event.nomination_id, event.round_id, event.category.value)
+            yield statement(
                 "UPDATE stat_nominations SET audit = 'accepted', reject_reason = NULL "
                 "WHERE nomination_id = $1",
                 event.nomination_id,
             )
         case rev.NominationRejected():
-            await conn.execute(_ENSURE, event.nomination_id, event.round_id, event.category.value)
-            await conn.execute(
+            yield statement(_ENSURE, event.nomination_id, event.round_id, event.category.value)
+            yield statement(
                 "UPDATE stat_nominations SET audit = 'rejected', reject_reason = $2 "
                 "WHERE nomination_id = $1",
                 event.nomination_id,
                 event.reason,
             )
         case rev.ScoreSubmitted():
-            await conn.execute(_ENSURE, event.nomination_id, event.round_id, event.category.value)
-            await conn.execute(
+            yield statement(_ENSURE, event.nomination_id, event.round_id, event.category.value)
+            yield statement(
                 """
                 INSERT INTO stat_scores (nomination_id, panelist_id, round_id, department, total,
                                          revision)
@@ -339,20 +327,20 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                 event.revision,
             )
         case rev.PanelistRemoved():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_removed_panelists (round_id, panelist_id) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING",
                 event.round_id,
                 event.panelist_id,
             )
         case rev.NominationVetoed():
-            await conn.execute(_ENSURE, event.nomination_id, event.round_id, event.category.value)
-            await conn.execute(
+            yield statement(_ENSURE, event.nomination_id, event.round_id, event.category.value)
+            yield statement(
                 "UPDATE stat_nominations SET vetoed = true WHERE nomination_id = $1",
                 event.nomination_id,
             )
         case rev.ResultPublished():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO stat_rounds (round_id, result_published_at) VALUES ($1, $2) "
                 "ON CONFLICT (round_id) DO UPDATE SET "
                 "result_published_at = excluded.result_published_at",
@@ -360,7 +348,7 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                 event.published_at,
             )
             for w in event.winners:
-                await conn.execute(
+                yield statement(
                     _FILL_NOMINEE,
                     w.nomination_id,
                     event.round_id,
@@ -370,15 +358,15 @@ async def project_stats(conn: asyncpg.Connection, _: RecordedEvent, event: Domai
                     w.employee_no,
                     w.name,
                 )
-                await conn.execute(
+                yield statement(
                     "UPDATE stat_nominations SET winner = true, score = $2 "
                     "WHERE nomination_id = $1",
                     w.nomination_id,
                     w.score,
                 )
         case rev.WinnerRevoked():
-            await conn.execute(_ENSURE, event.nomination_id, event.round_id, event.category.value)
-            await conn.execute(
+            yield statement(_ENSURE, event.nomination_id, event.round_id, event.category.value)
+            yield statement(
                 "UPDATE stat_nominations SET revoked = true WHERE nomination_id = $1",
                 event.nomination_id,
             )
@@ -415,14 +403,22 @@ STATS_FEED = ConsumedFeed(
         e.subject() for e in STAT_NOMINATION_EVENTS + STAT_REVIEW_EVENTS + STAT_REWARDS_EVENTS
     ),
     registry=nom.registry.merged(rev.registry).merged(rew.registry),
-    apply=project_stats,
+    project=project_stats,
 )
+
+OWN = OwnLog(registry, project)
+
+
+async def rebuild(conn: asyncpg.Connection) -> int:
+    """Empty the own read models and replay the whole log into them (caller's transaction)."""
+    return await replay_own(conn, OWN, OWN_TABLES)
+
 
 # Every read model of the service, and how each is fed (the audit rebuilds them from this).
 # The drafts consumer (`publicity-drafts`) only appends the service's own events: what it
 # does reaches the read models through the own log.
 PROJECTIONS = [
-    Projection("drafts", OWN_TABLES, own=project),
+    Projection("drafts", OWN_TABLES, own=OWN),
     Projection(
         "statistics",
         (

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.review import projections
-from services.review.handlers import ReviewHandlers, ReviewStates
+from services.review.handlers import NOMINATION_REACTION, ReviewHandlers
 from services.review.queries import (
     GetPanel,
     GetRanking,
@@ -57,17 +57,14 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     runtime = ServiceRuntime(
         "review", review_contract.registry, schema_sql=[SCHEMA], settings=settings, clock=clock
     )
-    runtime.project = projections.project
-    states = ReviewStates()
-    handlers = ReviewHandlers(runtime, states)
+    runtime.own = projections.OWN
+    handlers = ReviewHandlers(runtime)
     rpc = runtime.rpc
 
-    # The feed (name, subjects) is declared in projections.py; the handler also records
+    # The feed (name, subjects) is declared in projections.py; its reaction also records
     # CandidateRecorded events beside the feed's projection effects.
     feed = projections.NOMINATION_FEED
-    runtime.consumer(feed.consumer, list(feed.subjects), feed.registry)(
-        handlers.on_nomination_event
-    )
+    runtime.react(feed.consumer, list(feed.subjects), feed.registry, NOMINATION_REACTION)
 
     @rpc.command("accept", AcceptNomination)
     async def accept(cmd: AcceptNomination) -> dict[str, Any]:
@@ -146,7 +143,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
 
     def queries() -> ReviewQueries:
         assert runtime.pool is not None, "the service has not started"
-        return ReviewQueries(runtime.pool, states, handlers.policy)
+        return ReviewQueries(runtime.pool, handlers.policy, runtime.states)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

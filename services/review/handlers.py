@@ -3,18 +3,15 @@
 Every command runs against the round's review stream `review-<round_id>`, with `now` from
 the runtime's clock and the ReviewPolicy built from settings. The feed turns the nomination
 service's events into `candidates` rows and CandidateRecorded events of the same round,
-inside the consumer's transaction (one commit with the inbox row).
+inside the consumer's transaction (one commit with the inbox row), through the one reaction
+path (shared.reaction).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-
-import asyncpg
 
 from services.review.aggregation import Rubric
 from services.review.domain import (
@@ -26,14 +23,14 @@ from services.review.domain import (
     record_candidate,
     record_unit_window,
 )
+from services.review.projections import Changed, apply_nomination_feed, candidate_from_row
 from services.review.projections import EventOutOfOrder as EventOutOfOrder  # re-exported
-from services.review.projections import apply_nomination_feed, candidate_from_row
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
-from shared.context import transaction_scope_var
 from shared.contracts.common import Category
 from shared.contracts.nomination import RoundReopenedForUnit, UnitNominationsClosed
 from shared.contracts.review import (
+    Candidate,
     ObjectionRaised,
     PublicNoticeStarted,
     ResultPublished,
@@ -44,9 +41,10 @@ from shared.contracts.review import (
     review_stream_id,
 )
 from shared.contracts.review_commands import Command
-from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.eventstore import fold
 from shared.logging import get_logger
+from shared.reaction import Emit, Guard, Reaction
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -74,57 +72,9 @@ def policy_from_settings(settings: Settings) -> ReviewPolicy:
     )
 
 
-class ReviewStates:
-    """Each round's folded review state, caught up from the log rather than refolded.
-
-    Only committed events reach the cache (a consumer transaction's own appends are
-    remembered once it commits), and the log is append-only, so a cached (version, state)
-    stays true; the next load reads the events after that version only. Without it the
-    feed would refold a growing stream per nomination: quadratic in a round's size.
-    """
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[int, ReviewState]] = {}
-
-    async def load(
-        self, db: asyncpg.Connection | asyncpg.Pool, round_id: str
-    ) -> tuple[ReviewState, int]:
-        version, state = self._known.get(round_id, (0, initial_state(round_id)))
-        rows = await db.fetch(
-            "SELECT version, type, schema_version, data FROM events "
-            "WHERE stream_id = $1 AND version > $2 ORDER BY version",
-            review_stream_id(round_id),
-            version,
-        )
-        for row in rows:
-            event = registry.decode(row["type"], row["schema_version"], row["data"])
-            state = evolve(state, event)
-        if rows:
-            version = rows[-1]["version"]
-            self.remember(round_id, version, state)
-        return state, version
-
-    def remember(self, round_id: str, version: int, state: ReviewState) -> None:
-        """Keep a committed state (a later version wins)."""
-        known = self._known.get(round_id)
-        if known is None or known[0] < version:
-            self._known[round_id] = (version, state)
-
-
-@dataclass
-class _Recording:
-    """The candidates one consumer transaction records in a round: one append at its end."""
-
-    round_id: str
-    version: int  # the review stream's version the state was loaded at
-    state: ReviewState
-    events: list[NewEvent] = field(default_factory=list)
-
-
 class ReviewHandlers:
-    def __init__(self, runtime: ServiceRuntime, states: ReviewStates) -> None:
+    def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
-        self.states = states
         self.policy = policy_from_settings(runtime.settings)
 
     # Commands ------------------------------------------------------------------------
@@ -157,74 +107,63 @@ class ReviewHandlers:
                 )
         return outcome(cmd.round_id, recorded, events)
 
-    # The nomination feed (consumer `review-nomination`) -------------------------------
 
-    async def on_nomination_event(
-        self, conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-    ) -> None:
-        """Project a nomination event and record the candidates it changed in the review
-        (and a unit let in again after the close, or its window shutting).
+# The nomination feed (consumer `review-nomination`) ---------------------------------------
+#
+# A batch of nomination events is projected into `candidates` (`apply_nomination_feed`, which
+# the audit replays alone), and every candidate it changed is recorded in the review of its
+# round (CandidateRecorded), all in the consumer's transaction: one append per round touched.
+# A ConcurrencyError (a command appended to the round's review meanwhile) is decided again on
+# the newer state by the reaction path.
 
-        The projection effects (`apply_nomination_feed`, which the audit replays alone) come
-        first; recording CandidateRecorded events is the part that produces events. Runs in
-        the consumer's transaction: the inbox rows, `candidates`, the new CandidateRecorded
-        events and their projections commit together, the events of all the transaction's
-        messages in one append per round at its end. A ConcurrencyError (a command appended
-        to the round's review meanwhile) fails the transaction: the consumer retries.
-        """
-        changed = [
-            candidate_from_row(r) for r in await apply_nomination_feed(conn, envelope, event)
-        ]
-        window = _unit_window(event)
-        if not changed and window is None:
-            return
-        # One nomination, one round's closing, or one unit's window in a round.
-        round_id = changed[0].round_id if changed else window[0] if window else ""
-        scope = transaction_scope_var.get()
-        recording = scope.local.get(("review-recording", round_id)) if scope else None
-        if not isinstance(recording, _Recording):
-            state, version = await self.states.load(conn, round_id)
-            recording = _Recording(round_id, version, state)
-        new_events = [e for c in changed for e in record_candidate(recording.state, c)]
-        if window is not None:
-            new_events += record_unit_window(
-                fold(evolve, recording.state, new_events), window[1], window[2]
-            )
-        if not new_events:
-            return
-        meta = EventMetadata(
-            actor=FEED_ACTOR,
-            correlation_id=envelope.metadata.correlation_id,
-            causation_id=str(envelope.event_id),
-        )
-        recording.state = fold(evolve, recording.state, new_events)
-        recording.events.extend(NewEvent.of(e, meta) for e in new_events)
-        if scope is None:
-            await self._record(conn, recording)
-            return
-        # The messages of one consumer transaction share one append per round, at its end.
-        scope.local[("review-recording", round_id)] = recording
-        scope.before_commit(
-            ("review-recording", round_id), functools.partial(self._record, conn, recording)
-        )
 
-    async def _record(self, conn: asyncpg.Connection, recording: _Recording) -> None:
-        recorded = await self.runtime.store.append(
-            review_stream_id(recording.round_id),
-            recording.events,
-            expected_version=recording.version,
-            conn=conn,
-        )
-        if self.runtime.project is not None:
-            await self.runtime.project(conn, recorded)
-        remember = functools.partial(
-            self.states.remember, recording.round_id, recorded[-1].version, recording.state
-        )
-        scope = transaction_scope_var.get()
-        if scope is None:
-            remember()
-        else:
-            scope.on_commit(remember)
+def _changed_rounds(
+    changed: Changed, envelope: RecordedEvent, event: DomainEvent
+) -> dict[str, ReviewState]:
+    rounds = {row["round_id"] for row in changed.get(envelope.event_id, ())}
+    window = _unit_window(event)
+    if window is not None:
+        rounds.add(window[0])
+    return {review_stream_id(r): initial_state(r) for r in rounds}
+
+
+def _record_changed(
+    changed: Changed, envelope: RecordedEvent, event: DomainEvent, states: Mapping[str, ReviewState]
+) -> list[Emit | Guard]:
+    """The candidates the event changed, recorded in their round's review (and a unit let in
+    again after the close, or its window shutting)."""
+    by_round: dict[str, list[Candidate]] = {}
+    for row in changed.get(envelope.event_id, ()):
+        by_round.setdefault(row["round_id"], []).append(candidate_from_row(row))
+    window = _unit_window(event)
+    if window is not None:
+        by_round.setdefault(window[0], [])
+    emits: list[Emit | Guard] = []
+    for round_id, candidates in by_round.items():
+        state = states[review_stream_id(round_id)]
+        events: list[ReviewEvent] = [e for c in candidates for e in record_candidate(state, c)]
+        if window is not None and window[0] == round_id:
+            events += record_unit_window(fold(evolve, state, events), window[1], window[2])
+        if events:
+            emits.append(Emit(review_stream_id(round_id), events))
+    return emits
+
+
+def _feed_metadata(envelope: RecordedEvent) -> EventMetadata:
+    return EventMetadata(
+        actor=FEED_ACTOR,
+        correlation_id=envelope.metadata.correlation_id,
+        causation_id=str(envelope.event_id),
+    )
+
+
+NOMINATION_REACTION: Reaction[ReviewState, Changed] = Reaction(
+    evolve=evolve,
+    streams=_changed_rounds,
+    decide=_record_changed,
+    metadata=_feed_metadata,
+    prepare=apply_nomination_feed,
+)
 
 
 def _unit_window(event: DomainEvent) -> tuple[str, str, datetime | None] | None:

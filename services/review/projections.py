@@ -8,6 +8,8 @@ by `project`, in the transaction of the append that recorded the events.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -43,7 +45,15 @@ from shared.contracts.review import (
     registry,
 )
 from shared.events import DomainEvent, RecordedEvent
-from shared.projection import ConsumedFeed, Projection
+from shared.projection import (
+    ConsumedFeed,
+    Items,
+    OwnLog,
+    Projection,
+    Statement,
+    run_statements,
+    statement,
+)
 
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
@@ -54,31 +64,123 @@ class EventOutOfOrder(Exception):
     """A nomination event arrived before an earlier one of its stream: retried later."""
 
 
-async def apply_nomination_feed(
-    conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-) -> list[asyncpg.Record]:
-    """The projection effects of one nomination event (consumer `review-nomination`): the
-    stream's order kept, `candidates` updated. Appends nothing; returns the rows changed."""
-    if isinstance(event, NominationSubmitted | NominationAmended) and envelope.version > 1:
-        # The usual case, one statement: the stream moves on by one and the candidate is
-        # written. No row back means the event is not the next one: the guard below says
-        # whether it was applied before or came after a gap.
-        advanced = await _upsert_candidate(conn, event, after=envelope)
-        if advanced:
-            return advanced
-    if not await next_in_stream(conn, envelope):
-        return []
-    return await project_nomination_event(conn, envelope, event)
+Changed = dict[uuid.UUID, list[asyncpg.Record]]  # event id -> the `candidates` rows it changed
 
 
-# A submission or amendment as a `candidates` row; {advance} and {guard} make it conditional.
-_CANDIDATE_UPSERT = """
-    {advance}
+async def project_nomination_feed(conn: asyncpg.Connection, items: Items) -> None:
+    """The projection of nomination events (consumer `review-nomination`), the audit's too."""
+    await apply_nomination_feed(conn, items)
+
+
+async def apply_nomination_feed(conn: asyncpg.Connection, items: Items) -> Changed:
+    """The projection effects of a batch of nomination events: each stream's order kept,
+    `candidates` updated, one statement per run of like events. Appends nothing; returns
+    the rows each event changed."""
+    fresh = await next_in_streams(conn, items)
+    changed: Changed = {}
+    run: list[tuple[RecordedEvent, DomainEvent]] = []
+    kind: type | None = None
+    in_run: set[uuid.UUID] = set()
+    for envelope, event in fresh:
+        this = _kind(event)
+        if this is None:
+            continue  # directory and round events: the inbox row alone records them
+        nomination_id = getattr(event, "nomination_id", None)
+        # A run is one statement: one kind, each nomination once (its second event, an
+        # amendment after the submission say, starts the next run).
+        closes = this is NominationsClosed or this is UnitNominationsClosed
+        if run and (this is not kind or closes or nomination_id in in_run):
+            changed.update(await _project_run(conn, kind, run))
+            run, in_run = [], set()
+        kind = this
+        run.append((envelope, event))
+        if nomination_id is not None:
+            in_run.add(nomination_id)
+    if run:
+        changed.update(await _project_run(conn, kind, run))
+    return changed
+
+
+def _kind(event: DomainEvent) -> type | None:
+    match event:
+        case NominationSubmitted() | NominationAmended():
+            return NominationSubmitted
+        case NominationWithdrawn():
+            return NominationWithdrawn
+        case NominationsClosed():
+            return NominationsClosed
+        case UnitNominationsClosed():
+            return UnitNominationsClosed
+        case _:
+            return None
+
+
+async def _project_run(
+    conn: asyncpg.Connection, kind: type | None, run: list[tuple[RecordedEvent, DomainEvent]]
+) -> Changed:
+    """One statement for consecutive events of one kind."""
+    if kind is NominationSubmitted:
+        rows = await conn.fetch(
+            _CANDIDATES_UPSERT,
+            *[list(c) for c in zip(*(_candidate_args(e) for _, e in run), strict=True)],
+        )
+        cause = {getattr(e, "nomination_id", None): envelope.event_id for envelope, e in run}
+        return _by_cause(rows, lambda row: cause[row["nomination_id"]])
+    if kind is NominationWithdrawn:
+        cause = {}
+        ids, times = [], []
+        for envelope, event in run:
+            assert isinstance(event, NominationWithdrawn)
+            cause[event.nomination_id] = envelope.event_id
+            ids.append(event.nomination_id)
+            times.append(event.withdrawn_at)
+        rows = await conn.fetch(
+            "UPDATE candidates c SET status = 'withdrawn', updated_at = w.at "
+            "FROM unnest($1::uuid[], $2::timestamptz[]) AS w(id, at) "
+            "WHERE c.nomination_id = w.id RETURNING c.*",
+            ids,
+            times,
+        )
+        return _by_cause(rows, lambda row: cause[row["nomination_id"]])
+    (envelope, event), *_ = run  # a close is a run of its own
+    if isinstance(event, UnitNominationsClosed):
+        rows = await conn.fetch(
+            "UPDATE candidates SET status = 'closed', updated_at = $3 "
+            "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted' RETURNING *",
+            event.round_id,
+            event.unit_code,
+            event.closed_at,
+        )
+    else:
+        assert isinstance(event, NominationsClosed)
+        rows = await conn.fetch(
+            "UPDATE candidates SET status = 'closed', updated_at = $2 "
+            "WHERE round_id = $1 AND status = 'submitted' RETURNING *",
+            event.round_id,
+            event.closed_at,
+        )
+    return {envelope.event_id: list(rows)} if rows else {}
+
+
+def _by_cause(
+    rows: Sequence[asyncpg.Record], cause: Callable[[asyncpg.Record], uuid.UUID]
+) -> Changed:
+    changed: Changed = {}
+    for row in rows:
+        changed.setdefault(cause(row), []).append(row)
+    return changed
+
+
+# Submissions and amendments as `candidates` rows, one statement for many.
+_CANDIDATES_UPSERT = """
     INSERT INTO candidates (nomination_id, round_id, category, employee_no, name,
         unit_code, unit_name, position, deeds, results, evidence_links,
         recommendation, submitted_by, submitted_at, status, updated_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13,
-        $14::timestamptz, 'submitted', $14::timestamptz {guard}
+    SELECT n, r, c, e, nm, uc, un, p, d, res::jsonb, ev::jsonb, rec, by_, at_, 'submitted', at_
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+        $13::text[], $14::timestamptz[])
+        AS u(n, r, c, e, nm, uc, un, p, d, res, ev, rec, by_, at_)
     ON CONFLICT (nomination_id) DO UPDATE SET
         category = excluded.category, employee_no = excluded.employee_no,
         name = excluded.name, unit_code = excluded.unit_code,
@@ -88,27 +190,15 @@ _CANDIDATE_UPSERT = """
         recommendation = excluded.recommendation, updated_at = excluded.updated_at
     RETURNING *
 """
-_UPSERT_ALWAYS = _CANDIDATE_UPSERT.format(advance="", guard="")
-_UPSERT_IF_NEXT = _CANDIDATE_UPSERT.format(
-    advance="WITH advanced AS (UPDATE nomination_streams SET version = $16 "
-    "WHERE stream_id = $15 AND version = $16 - 1 RETURNING version)",
-    guard="WHERE EXISTS (SELECT FROM advanced)",
-)
 
 
-async def _upsert_candidate(
-    conn: asyncpg.Connection,
-    event: NominationSubmitted | NominationAmended,
-    *,
-    after: RecordedEvent | None = None,
-) -> list[asyncpg.Record]:
-    """Write a submission or amendment to `candidates`; with `after`, only if that envelope
-    is the next event of its stream (the stream's applied version then moves on too)."""
+def _candidate_args(event: DomainEvent) -> tuple[object, ...]:
+    assert isinstance(event, NominationSubmitted | NominationAmended)
     if isinstance(event, NominationSubmitted):
         by, at = event.submitted_by, event.submitted_at
     else:
         by, at = event.amended_by, event.amended_at
-    args: list[object] = [
+    return (
         event.nomination_id,
         event.round_id,
         event.category.value,
@@ -118,88 +208,71 @@ async def _upsert_candidate(
         event.nominee.unit_name,
         event.nominee.position,
         event.deeds,
-        json.loads(json.dumps([r.model_dump(mode="json") for r in event.results])),
-        list(event.evidence_links),
+        # JSON text, cast in SQL: a list inside an array parameter would be a dimension.
+        json.dumps([r.model_dump(mode="json") for r in event.results], ensure_ascii=False),
+        json.dumps(list(event.evidence_links), ensure_ascii=False),
         event.recommendation,
         by,
         at,
-    ]
-    if after is None:
-        return list(await conn.fetch(_UPSERT_ALWAYS, *args))
-    return list(await conn.fetch(_UPSERT_IF_NEXT, *args, after.stream_id, after.version))
+    )
 
 
-async def next_in_stream(conn: asyncpg.Connection, envelope: RecordedEvent) -> bool:
-    """Keep each nomination stream's order (a round's nominations are one stream).
+async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
+    """Keep each nomination stream's order (a round's nominations are one stream); the
+    batch's events not applied before, in order.
 
     The consumer retries a failed message with back-off while later ones flow on, so
     an amendment or a withdrawal could overtake its submission, or a close the
     nominations it closes. Each stream's applied version is kept: an event already
     applied is skipped (a replay changes nothing), one after a gap is refused until
-    the gap fills.
+    the gap fills. Two statements for the batch: the applied versions (locked), and the
+    new ones written only where still as read (two instances racing on a stream: the
+    loser's batch fails and is retried).
     """
-    # The usual case in one statement: the first event creates the row, each next one
-    # moves it on by one (the row lock orders two instances racing on one stream).
-    if envelope.version == 1:
-        advanced = await conn.fetchval(
-            "INSERT INTO nomination_streams (stream_id, version) VALUES ($1, 1) "
-            "ON CONFLICT (stream_id) DO NOTHING RETURNING true",
-            envelope.stream_id,
+    streams = sorted({envelope.stream_id for envelope, _ in items})
+    applied: dict[str, int] = {
+        r["stream_id"]: r["version"]
+        for r in await conn.fetch(
+            "SELECT stream_id, version FROM nomination_streams "
+            "WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE",
+            streams,
         )
-    else:
-        advanced = await conn.fetchval(
-            "UPDATE nomination_streams SET version = $2 "
-            "WHERE stream_id = $1 AND version = $2 - 1 RETURNING true",
-            envelope.stream_id,
-            envelope.version,
+    }
+    before = dict(applied)
+    fresh: list[tuple[RecordedEvent, DomainEvent]] = []
+    for envelope, event in items:
+        version = applied.get(envelope.stream_id, 0)
+        if envelope.version <= version:
+            continue
+        if envelope.version != version + 1:
+            raise EventOutOfOrder(
+                f"{envelope.stream_id} v{envelope.version} arrived before v{version + 1}"
+            )
+        applied[envelope.stream_id] = envelope.version
+        fresh.append((envelope, event))
+    moved = {s: v for s, v in applied.items() if before.get(s, 0) != v}
+    if moved:
+        written = await conn.fetchval(
+            """
+            WITH want AS (
+                SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS w(stream_id, was, now)
+            ), written AS (
+                INSERT INTO nomination_streams (stream_id, version)
+                SELECT stream_id, now FROM want
+                ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
+                WHERE nomination_streams.version =
+                    (SELECT was FROM want WHERE want.stream_id = excluded.stream_id)
+                RETURNING 1
+            )
+            SELECT count(*) FROM written
+            """,
+            list(moved),
+            [before.get(s, 0) for s in moved],
+            list(moved.values()),
         )
-    if advanced:
-        return True
-    applied = await conn.fetchval(
-        "SELECT version FROM nomination_streams WHERE stream_id = $1", envelope.stream_id
-    )
-    if applied is not None and envelope.version <= applied:
-        return False
-    raise EventOutOfOrder(
-        f"{envelope.stream_id} v{envelope.version} arrived before v{(applied or 0) + 1}"
-    )
-
-
-async def project_nomination_event(
-    conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-) -> list[asyncpg.Record]:
-    """Keep `candidates` equal to the nomination service's view; return the rows it changed."""
-    changed: list[asyncpg.Record] = []
-    match event:
-        case NominationSubmitted() | NominationAmended():
-            changed = await _upsert_candidate(conn, event)
-        case NominationWithdrawn():
-            changed = await conn.fetch(
-                "UPDATE candidates SET status = 'withdrawn', updated_at = $2 "
-                "WHERE nomination_id = $1 RETURNING *",
-                event.nomination_id,
-                event.withdrawn_at,
-            )
-        case NominationsClosed():
-            changed = await conn.fetch(
-                "UPDATE candidates SET status = 'closed', updated_at = $2 "
-                "WHERE round_id = $1 AND status = 'submitted' "
-                "RETURNING *",
-                event.round_id,
-                event.closed_at,
-            )
-        case UnitNominationsClosed():
-            changed = await conn.fetch(
-                "UPDATE candidates SET status = 'closed', updated_at = $3 "
-                "WHERE round_id = $1 AND unit_code = $2 AND status = 'submitted' "
-                "RETURNING *",
-                event.round_id,
-                event.unit_code,
-                event.closed_at,
-            )
-        case _:
-            pass  # directory and round events: the inbox row alone records them
-    return changed
+        if written != len(moved):
+            raise EventOutOfOrder("another consumer applied these streams meanwhile")
+    return fresh
 
 
 def candidate_from_row(row: asyncpg.Record) -> Candidate:
@@ -225,17 +298,20 @@ def candidate_from_row(row: asyncpg.Record) -> Candidate:
 # --- The review's own events ---------------------------------------------------------------------
 
 
-async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
-    for envelope in recorded:
-        await apply(conn, envelope, registry.decode_recorded(envelope))
+async def project(conn: asyncpg.Connection, items: Items) -> None:
+    """The review's read models, a batch at a time (consecutive like writes in one trip)."""
+    await run_statements(conn, (w for e, event in items for w in writes(e, event)))
 
 
-async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent) -> None:
+OWN = OwnLog(registry, project)
+
+
+def writes(envelope: RecordedEvent, event: DomainEvent) -> Iterator[Statement]:
     at = envelope.metadata.occurred_at
     match event:
         case NominationAccepted() | NominationRejected():
             accepted = isinstance(event, NominationAccepted)
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO audits (nomination_id, round_id, category, status, reason,
                     audited_by, audited_at)
@@ -253,7 +329,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 at,
             )
         case PanelistAssigned():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO panelists (round_id, panelist_id, employee_no, name, department,
                     unit_code, active, assigned_by, assigned_at)
@@ -274,7 +350,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 at,
             )
         case PanelistRemoved():
-            await conn.execute(
+            yield statement(
                 "UPDATE panelists SET active = false, removed_reason = $3 "
                 "WHERE round_id = $1 AND panelist_id = $2",
                 event.round_id,
@@ -282,7 +358,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.reason,
             )
         case PanelistReminded():
-            await conn.execute(
+            yield statement(
                 "UPDATE panelists SET reminded_at = $3, reminded_by = $4, "
                 "reminders = reminders + 1 WHERE round_id = $1 AND panelist_id = $2",
                 event.round_id,
@@ -291,7 +367,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.reminded_by,
             )
         case ScoreSubmitted():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO scores (round_id, nomination_id, panelist_id, category, department,
                     criteria, total, revision, comment, submitted_at)
@@ -313,7 +389,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.submitted_at,
             )
         case NominationVetoed():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO vetoes (nomination_id, round_id, category, reason, vetoed_by, "
                 "vetoed_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 event.nomination_id,
@@ -324,7 +400,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 at,
             )
         case WinnersDecided():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO decisions (round_id, category, winners, ranking, method,
                     off_ranking_reason, decided_by, decided_at)
@@ -339,16 +415,17 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.decided_by,
                 event.decided_at,
             )
-            await conn.executemany(
-                "INSERT INTO winners (round_id, category, nomination_id, source, "
-                "off_ranking_reason) VALUES ($1, $2, $3, 'decision', $4)",
-                [
-                    (event.round_id, event.category.value, w, event.off_ranking_reason)
-                    for w in event.winners
-                ],
-            )
+            for w in event.winners:
+                yield statement(
+                    "INSERT INTO winners (round_id, category, nomination_id, source, "
+                    "off_ranking_reason) VALUES ($1, $2, $3, 'decision', $4)",
+                    event.round_id,
+                    event.category.value,
+                    w,
+                    event.off_ranking_reason,
+                )
         case ReplacementNamed():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO winners (round_id, category, nomination_id, source, replaces, "
                 "off_ranking_reason) VALUES ($1, $2, $3, 'replacement', $4, $5)",
                 event.round_id,
@@ -358,7 +435,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.off_ranking_reason,
             )
         case WinnerRemoved():
-            await conn.execute(
+            yield statement(
                 "UPDATE winners SET removed = true, removed_reason = $3, "
                 "removed_by_objection = $4 WHERE round_id = $1 AND nomination_id = $2",
                 event.round_id,
@@ -367,7 +444,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.objection_no,
             )
         case PublicNoticeStarted():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO notices (round_id, notice_no, occasion, categories, winners,
                     starts_at, ends_at, working_days, first_day, last_day,
@@ -388,7 +465,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.started_by,
             )
         case ObjectionRaised():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO objections (round_id, objection_no, nomination_id, category,
                     raised_by, raiser_name, text, raised_at, status)
@@ -409,7 +486,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 "recorded_by": event.recorded_by,
                 "recorded_at": event.recorded_at.isoformat(),
             }
-            await conn.execute(
+            yield statement(
                 "UPDATE objections SET notes = notes || jsonb_build_array($3::jsonb) "
                 "WHERE round_id = $1 AND objection_no = $2",
                 event.round_id,
@@ -417,7 +494,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 note,
             )
         case ObjectionResolved():
-            await conn.execute(
+            yield statement(
                 "UPDATE objections SET status = $3, resolution = $4, resolved_by = $5, "
                 "resolved_at = $6 WHERE round_id = $1 AND objection_no = $2",
                 event.round_id,
@@ -428,7 +505,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.resolved_at,
             )
         case ResultPublished():
-            await conn.execute(
+            yield statement(
                 "INSERT INTO results (round_id, categories, winners, published_by, "
                 "published_at) VALUES ($1, $2, $3, $4, $5)",
                 event.round_id,
@@ -438,7 +515,7 @@ async def apply(conn: asyncpg.Connection, envelope: RecordedEvent, event: Domain
                 event.published_at,
             )
         case WinnerRevoked():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO revocations (nomination_id, round_id, category, employee_no, name,
                     reason, revoked_by, revoked_at)
@@ -461,7 +538,7 @@ NOMINATION_FEED = ConsumedFeed(
     consumer="review-nomination",
     subjects=("flowers.evt.nomination.>",),
     registry=nomination_contract.registry,
-    apply=apply_nomination_feed,
+    project=project_nomination_feed,
 )
 
 # Every read model of the service, and how each is fed (the audit rebuilds them from this).
@@ -481,6 +558,6 @@ PROJECTIONS = [
             "results",
             "revocations",
         ),
-        own=project,
+        own=OWN,
     ),
 ]

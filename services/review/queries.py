@@ -28,10 +28,12 @@ from services.review.domain import (
     visible_scores,
 )
 from services.review.errors import NotPermitted, ReviewError
-from services.review.handlers import ReviewStates
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.contracts.review import registry, review_stream_id
 from shared.contracts.review_commands import PublishResult
+from shared.postgres import PostgresEventStore
+from shared.reaction import StateCache, current_state
 from shared.rounds import RoundId, RoundPeriod
 
 
@@ -203,13 +205,22 @@ _CANDIDATES = """
 
 
 class ReviewQueries:
-    def __init__(self, pool: asyncpg.Pool, states: ReviewStates, policy: ReviewPolicy) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, policy: ReviewPolicy, states: StateCache | None = None
+    ) -> None:
         self.pool = pool
-        self.states = states
+        self.states = states  # the service's cache of folded states (None: fold afresh)
         self.policy = policy
 
     async def _state(self, round_id: str) -> ReviewState:
-        state, _ = await self.states.load(self.pool, round_id)
+        _, state = await current_state(
+            PostgresEventStore(self.pool),
+            registry,
+            review_stream_id(round_id),
+            domain.evolve,
+            domain.initial_state(round_id),
+            cache=self.states,
+        )
         return state
 
     async def rounds(self, _: ListRounds) -> list[dict[str, Any]]:

@@ -84,7 +84,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     )
     policy, pacesetters = _policies(runtime.settings)
     runtime.streams.append(PAYROLL_STREAM)  # the payroll feed publishes there
-    runtime.project = projections.project
+    runtime.own = projections.OWN
     handlers = runtime.handlers = RewardsHandlers(runtime)
     feed = runtime.payroll_feed = PayrollFeed(
         batch_size=runtime.settings.relay_batch_size,
@@ -93,11 +93,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     )
     rpc = runtime.rpc
 
-    runtime.consumer(
+    runtime.react(
         CONSUMER,
         [ResultPublished.subject(), WinnerRevoked.subject()],
         review_contract.registry,
-    )(handlers.on_review_event)
+        handlers.awards,
+    )
 
     def queries() -> RewardsQueries:
         return RewardsQueries(runtime.store.pool, policy, pacesetters)

@@ -10,8 +10,8 @@ is retried, and the adjustment moves to the next open period.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -51,14 +51,15 @@ from shared.contracts.rewards import (
 )
 from shared.contracts.rewards_commands import SYSTEM_ACTOR, AcknowledgeAdjustment
 from shared.events import DomainEvent, EventMetadata, NewEvent, RecordedEvent
-from shared.eventstore import AppendRequest, ConcurrencyError, DuplicateEventError, fold
+from shared.eventstore import ConcurrencyError, DuplicateEventError, fold
 from shared.logging import get_logger
+from shared.projection import Items
+from shared.reaction import Emit, Guard, Reaction
 from shared.service import ServiceRuntime, metadata
 from shared.settings import Settings
 
 log = get_logger(__name__)
 
-AWARDS_PER_APPEND = 50  # winners appended per statement; all of a result commit together
 RETRIES = 10
 
 
@@ -88,175 +89,87 @@ def pacesetter_policy_from_settings(settings: Settings) -> PacesetterPolicy:
     return PacesetterPolicy(weights=weights, tie_breaks=tuple(settings.pacesetter_tie_breaks))
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What a batch's decisions read besides the award streams: the time, the closed periods."""
+
+    now: datetime
+    closed: set[str]
+
+
 class RewardsHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         self.policy = rewards_policy_from_settings(runtime.settings)
-        # Fault injection for tests: awaited after each chunk of a result's awards is
-        # appended and before the transaction commits (a crash there must leave no trace).
+        # Fault injection for tests: awaited after a batch's awards are appended and before
+        # the transaction commits, with how many were granted (a crash there leaves no trace).
         self.after_chunk: Callable[[int], Awaitable[None]] | None = None
+        # Review's results become awards and adjustments, through the one reaction path.
+        self.awards: Reaction[AwardState | None, _Batch] = Reaction(
+            evolve=evolve_award,
+            streams=_award_streams,
+            decide=self._decide,
+            metadata=self._metadata,
+            prepare=self._prepare,
+            appended=self._appended,
+        )
 
     # --- Consumer of review's events ---------------------------------------------------------
 
-    async def on_review_event(
-        self, conn: asyncpg.Connection, envelope: RecordedEvent, event: DomainEvent
-    ) -> None:
-        """Runs inside the consumer's transaction, after its inbox row."""
-        match event:
-            case ResultPublished():
-                await self.grant_awards(conn, envelope, event)
-            case WinnerRevoked():
-                await self.revoke_award(conn, envelope, event)
-            case _:
-                pass
+    async def _prepare(self, conn: asyncpg.Connection, items: Items) -> _Batch:
+        return _Batch(self.runtime.clock.now(), await closed_periods(conn))
 
-    def _metadata(self, envelope: RecordedEvent, now: datetime) -> EventMetadata:
+    def _metadata(self, envelope: RecordedEvent) -> EventMetadata:
         return EventMetadata(
             actor=SYSTEM_ACTOR,
             correlation_id=envelope.metadata.correlation_id,
             causation_id=str(envelope.event_id),
-            occurred_at=now,
+            occurred_at=self.runtime.clock.now(),
         )
 
-    async def grant_awards(
-        self, conn: asyncpg.Connection, envelope: RecordedEvent, result: ResultPublished
-    ) -> None:
-        now = self.runtime.clock.now()
-        meta = self._metadata(envelope, now)
-        # One award per (category, employee): a winner listed twice is awarded once.
-        winners: list[PublishedWinner] = []
-        seen: set[UUID] = set()
-        for winner in result.winners:
-            award_id = award_id_for(result.round_id, winner.category, winner.employee_no)
-            if award_id not in seen:
-                seen.add(award_id)
-                winners.append(winner)
-        granted = 0
-        for start in range(0, len(winners), AWARDS_PER_APPEND):
-            chunk = winners[start : start + AWARDS_PER_APPEND]
-            granted += await self._retrying(
-                functools.partial(self._grant_chunk, conn, envelope, result, chunk, meta, now)
-            )
-            if self.after_chunk is not None:
-                await self.after_chunk(start + len(chunk))
-        log.info(
-            "awards_granted",
-            round_id=result.round_id,
-            winners=len(winners),
-            granted=granted,
-            result_event_id=str(envelope.event_id),
-        )
-
-    async def _grant_chunk(
+    def _decide(
         self,
-        conn: asyncpg.Connection,
+        batch: _Batch,
         envelope: RecordedEvent,
-        result: ResultPublished,
-        chunk: Sequence[PublishedWinner],
-        meta: EventMetadata,
-        now: datetime,
-    ) -> int:
-        award_ids = [award_id_for(result.round_id, w.category, w.employee_no) for w in chunk]
-        states = await self._award_states(conn, award_ids)
-        closed = await closed_periods(conn)
-        requests: list[AppendRequest] = []
-        periods: set[str] = set()
-        for award_id, winner in zip(award_ids, chunk, strict=True):
-            state, version = states.get(award_id, (None, 0))
-            events = decide_grant(
-                state,
-                round_id=result.round_id,
-                winner=winner,
-                published_at=result.published_at,
-                result_event_id=envelope.event_id,
-                now=now,
-                policy=self.policy,
-                closed_periods=closed,
-            )
-            if events:
-                periods.update(adjustment_periods(events))
-                requests.append(self._award_request(award_id, events, version, meta))
-        await self._append(conn, requests, periods)
-        return len(requests)
+        event: DomainEvent,
+        states: Mapping[str, AwardState | None],
+    ) -> list[Emit | Guard]:
+        emits: list[Emit | Guard] = []
+        match event:
+            case ResultPublished():
+                for award_id, winner in _winners(event).items():
+                    events = decide_grant(
+                        states[award_stream_id(award_id)],
+                        round_id=event.round_id,
+                        winner=winner,
+                        published_at=event.published_at,
+                        result_event_id=envelope.event_id,
+                        now=batch.now,
+                        policy=self.policy,
+                        closed_periods=batch.closed,
+                    )
+                    emits += _award_emits(award_id, events)
+            case WinnerRevoked():
+                award_id = award_id_for(event.round_id, event.category, event.employee_no)
+                events = decide_revoke(
+                    states[award_stream_id(award_id)],
+                    revocation=event,
+                    revocation_event_id=envelope.event_id,
+                    now=batch.now,
+                    policy=self.policy,
+                    closed_periods=batch.closed,
+                )
+                emits += _award_emits(award_id, events)
+            case _:
+                pass
+        return emits
 
-    async def revoke_award(
-        self, conn: asyncpg.Connection, envelope: RecordedEvent, revocation: WinnerRevoked
-    ) -> None:
-        now = self.runtime.clock.now()
-        meta = self._metadata(envelope, now)
-        award_id = award_id_for(revocation.round_id, revocation.category, revocation.employee_no)
-
-        async def attempt() -> int:
-            state, version = (await self._award_states(conn, [award_id])).get(award_id, (None, 0))
-            events = decide_revoke(
-                state,
-                revocation=revocation,
-                revocation_event_id=envelope.event_id,
-                now=now,
-                policy=self.policy,
-                closed_periods=await closed_periods(conn),
-            )
-            if not events:
-                return 0
-            request = self._award_request(award_id, events, version, meta)
-            await self._append(conn, [request], adjustment_periods(events))
-            return 1
-
-        if await self._retrying(attempt):
-            log.info("award_revoked", award_id=str(award_id), round_id=revocation.round_id)
-
-    def _award_request(
-        self, award_id: UUID, events: Sequence[RewardsEvent], version: int, meta: EventMetadata
-    ) -> AppendRequest:
-        return AppendRequest(
-            award_stream_id(award_id),
-            [NewEvent.of(e, meta, event_id=award_event_id(award_id, e.event_type)) for e in events],
-            expected_version=version,
-        )
-
-    async def _append(
-        self, conn: asyncpg.Connection, requests: list[AppendRequest], periods: set[str]
-    ) -> None:
-        """Append and project, provided each period used is still open (its acks stream empty)."""
-        if not requests:
-            return
-        guards = [
-            AppendRequest(payroll_period_stream_id(p), [], expected_version=0)
-            for p in sorted(periods)
-        ]
-        async with conn.transaction():  # a savepoint: a conflict undoes only this attempt
-            recorded = await self.runtime.store.append_batch([*requests, *guards], conn=conn)
-            await projections.project(conn, recorded)
-
-    async def _retrying(self, attempt: Callable[[], Awaitable[int]]) -> int:
-        for number in range(1, RETRIES + 1):
-            try:
-                return await attempt()
-            except (ConcurrencyError, DuplicateEventError) as exc:
-                if number == RETRIES:
-                    raise
-                log.info("rewards_append_conflict_retrying", attempt=number, error=str(exc))
-        raise AssertionError("unreachable")
-
-    async def _award_states(
-        self, conn: asyncpg.Connection, award_ids: Sequence[UUID]
-    ) -> dict[UUID, tuple[AwardState | None, int]]:
-        """Each existing award's folded state and stream version (absent: not granted)."""
-        by_stream = {award_stream_id(a): a for a in award_ids}
-        rows = await conn.fetch(
-            "SELECT stream_id, version, type, schema_version, data FROM events "
-            "WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
-            list(by_stream),
-        )
-        history: dict[UUID, list[DomainEvent]] = {}
-        versions: dict[UUID, int] = {}
-        for row in rows:
-            award_id = by_stream[row["stream_id"]]
-            history.setdefault(award_id, []).append(
-                registry.decode(row["type"], row["schema_version"], row["data"])
-            )
-            versions[award_id] = row["version"]
-        return {a: (fold(evolve_award, None, history[a]), versions[a]) for a in history}
+    async def _appended(self, recorded: list[RecordedEvent]) -> None:
+        granted = sum(1 for e in recorded if e.type == "AwardGranted")
+        revoked = sum(1 for e in recorded if e.type == "AwardRevoked")
+        log.info("awards_appended", granted=granted, revoked=revoked)
+        if self.after_chunk is not None:
+            await self.after_chunk(granted)
 
     # --- Payroll's acknowledgement -------------------------------------------------------------
 
@@ -296,7 +209,7 @@ class RewardsHandlers:
                         expected_version=stream.version,
                         conn=conn,
                     )
-                    await projections.project(conn, recorded)
+                    await projections.project(conn, list(zip(recorded, events, strict=True)))
             except (ConcurrencyError, DuplicateEventError, asyncpg.UniqueViolationError):
                 if number == RETRIES:
                     raise
@@ -305,6 +218,40 @@ class RewardsHandlers:
                 self.runtime.relay.wake()
             return {**reply, "status": "acknowledged", "position": recorded[-1].position}
         raise AssertionError("unreachable")
+
+
+def _winners(result: ResultPublished) -> dict[UUID, PublishedWinner]:
+    """One award per (category, employee): a winner listed twice is awarded once."""
+    winners: dict[UUID, PublishedWinner] = {}
+    for winner in result.winners:
+        winners.setdefault(
+            award_id_for(result.round_id, winner.category, winner.employee_no), winner
+        )
+    return winners
+
+
+def _award_streams(
+    _: _Batch, __: RecordedEvent, event: DomainEvent
+) -> dict[str, AwardState | None]:
+    match event:
+        case ResultPublished():
+            return {award_stream_id(a): None for a in _winners(event)}
+        case WinnerRevoked():
+            award_id = award_id_for(event.round_id, event.category, event.employee_no)
+            return {award_stream_id(award_id): None}
+        case _:
+            return {}
+
+
+def _award_emits(award_id: UUID, events: Sequence[RewardsEvent]) -> list[Emit | Guard]:
+    """An award's events, provided each period they use is still open (its acks stream empty)."""
+    if not events:
+        return []
+    ids = [award_event_id(award_id, e.event_type) for e in events]
+    guards: list[Emit | Guard] = [
+        Guard(payroll_period_stream_id(p), 0) for p in sorted(adjustment_periods(events))
+    ]
+    return [Emit(award_stream_id(award_id), events, ids), *guards]
 
 
 def adjustment_periods(events: Sequence[RewardsEvent]) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -14,8 +15,16 @@ from shared.contracts.rewards import (
     PayrollAdjustmentReversed,
     registry,
 )
-from shared.events import DomainEvent, RecordedEvent
-from shared.projection import Projection
+from shared.events import DomainEvent
+from shared.projection import (
+    Items,
+    OwnLog,
+    Projection,
+    Statement,
+    replay_own,
+    run_statements,
+    statement,
+)
 from shared.rounds import RoundPeriod
 
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
@@ -23,15 +32,15 @@ SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 TABLES = ("awards", "adjustments", "acknowledgements", "payroll_periods")
 
 
-async def project(conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
-    for envelope in recorded:
-        await apply(conn, envelope.position, registry.decode_recorded(envelope))
+async def project(conn: asyncpg.Connection, items: Items) -> None:
+    """The read models, a batch at a time (consecutive like writes in one round trip)."""
+    await run_statements(conn, (w for e, event in items for w in writes(e.position, event)))
 
 
-async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> None:
+def writes(position: int, event: DomainEvent) -> Iterator[Statement]:
     match event:
         case AwardGranted():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO awards (award_id, round_id, round_year, category, nomination_id,
                     employee_no, name, unit_code, unit_name, position, deeds, score, amount,
@@ -62,7 +71,7 @@ async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> 
             )
         case PayrollAdjustmentIssued() | PayrollAdjustmentReversed():
             reversal = isinstance(event, PayrollAdjustmentReversed)
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO adjustments (adjustment_id, position, kind, award_id,
                     reverses_adjustment_id, round_id, category, employee_no, name, unit_code,
@@ -93,7 +102,7 @@ async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> 
                 event.issued_at,
             )
         case AwardRevoked():
-            await conn.execute(
+            yield statement(
                 """
                 UPDATE awards SET status = 'revoked', revoked_at = $2, revoked_by = $3,
                     revoke_reason = $4, reversal_adjustment_id = $5, reversal_period = $6
@@ -107,7 +116,7 @@ async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> 
                 event.reversal_period,
             )
         case PayrollAdjustmentAcknowledged():
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO acknowledgements (adjustment_id, period, amount, currency, known,
                     payroll_reference, acknowledged_by, acknowledged_at, position)
@@ -123,7 +132,7 @@ async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> 
                 event.acknowledged_at,
                 position,
             )
-            await conn.execute(
+            yield statement(
                 """
                 INSERT INTO payroll_periods (period, closed_at, closed_by, acknowledgements)
                 VALUES ($1, $2, $3, 1)
@@ -138,32 +147,18 @@ async def apply(conn: asyncpg.Connection, position: int, event: DomainEvent) -> 
             pass
 
 
-async def rebuild(conn: asyncpg.Connection, page_size: int = 5000) -> int:
+async def rebuild(conn: asyncpg.Connection) -> int:
     """Empty the read models and replay the whole log into them (one transaction)."""
     async with conn.transaction():
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)}")
-        after = count = 0
-        while True:
-            rows = await conn.fetch(
-                "SELECT position, type, schema_version, data FROM events "
-                "WHERE position > $1 ORDER BY position LIMIT $2",
-                after,
-                page_size,
-            )
-            if not rows:
-                return count
-            for row in rows:
-                if registry.knows(row["type"]):
-                    event = registry.decode(row["type"], row["schema_version"], row["data"])
-                    await apply(conn, row["position"], event)
-                    count += 1
-            after = rows[-1]["position"]
+        return await replay_own(conn, OWN, TABLES)
 
 
 # Every read model of the service, and how each is fed (the audit rebuilds them from this).
 # The consumer `rewards-review` only appends the service's own events (awards,
 # adjustments): what it does reaches the read models through the own log.
+OWN = OwnLog(registry, project)
+
 PROJECTIONS = [
-    Projection("awards", ("awards", "adjustments"), own=project),
-    Projection("payroll", ("acknowledgements", "payroll_periods"), own=project),
+    Projection("awards", ("awards", "adjustments"), own=OWN),
+    Projection("payroll", ("acknowledgements", "payroll_periods"), own=OWN),
 ]

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import eventually, nats_seed
+from tests.support import eventually, nats_seed, per_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -47,6 +47,7 @@ def garden(settings: Settings, hose: Hose) -> ServiceRuntime:
     )
 
     @runtime.consumer("garden-beds", ["flowers.evt.garden.>"], registry)
+    @per_event
     async def water(conn: asyncpg.Connection, env: RecordedEvent, _: DomainEvent) -> None:
         hose.calls += 1
         if hose.calls == 1:

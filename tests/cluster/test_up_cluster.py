@@ -18,7 +18,7 @@ import pytest
 from deploy.embedded import NatsCluster, NatsRoutes, NatsServer, free_port, wait_until
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
-from shared.settings import PROJECT_ROOT
+from shared.settings import PROJECT_ROOT, SERVICES
 from tests.support import TEST_SECRETS, admin_connect, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -64,16 +64,14 @@ def test_flowers_up_cluster_runs_two_of_everything_and_replaces_a_hung_instance(
             wait_until(running, 180, interval=0.2, what="flowers up --cluster to be healthy")
             text = out_path.read_text()
             assert "started a cluster of 3 nodes" in text
-            assert "All 10 processes healthy" in text
+            assert f"All {2 * (len(SERVICES) + 1)} processes healthy" in text  # and two gateways
             assert f"http://127.0.0.1:{port}  http://127.0.0.1:{port + 1}" in text
             stack = read_stack(stack_json)
             assert stack["cluster"] is True
             assert len(stack["nats_url"].split(",")) == 3
             assert len(stack["gateway_urls"]) == 2
             assert sorted(stack["pids"]) == sorted(
-                f"{s}-{n}"
-                for s in ("nomination", "review", "rewards", "publicity", "gateway")
-                for n in (1, 2)
+                f"{s}-{n}" for s in (*SERVICES, "gateway") for n in (1, 2)
             )
             # One instance hangs (SIGSTOP) while its twin answers the service's health
             # requests: the supervisor still notices it, at its own metrics port.
@@ -95,7 +93,7 @@ def test_flowers_up_cluster_runs_two_of_everything_and_replaces_a_hung_instance(
                 process.wait()
     assert process.returncode == 0, out_path.read_text()
     logs = data_dir / "cluster" / "logs"
-    for service in ("nomination", "review", "rewards", "publicity", "gateway"):
+    for service in (*SERVICES, "gateway"):
         for n in (1, 2):
             assert (logs / f"{service}-{n}.log").exists()
     for n in (1, 2, 3):

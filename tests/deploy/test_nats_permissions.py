@@ -50,7 +50,7 @@ from shared.contracts import rewards as rewards_contract
 from shared.events import DomainEvent, RecordedEvent
 from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_login
 from tests.rewards.support import envelope, result
-from tests.support import TEST_SECRETS, connect_as, eventually
+from tests.support import TEST_SECRETS, connect_as, eventually, per_event
 
 PRODUCTION = PROJECT_ROOT / "deploy" / "production"
 REFUSAL_WAIT_S = 0.5  # a refused call gets no answer: don't wait the default 5 s
@@ -61,6 +61,7 @@ REFUSAL_WAIT_S = 0.5  # a refused call gets no answer: don't wait the default 5 
 
 def test_the_table_names_exactly_the_consumers_and_streams_each_service_declares() -> None:
     from services.nomination.app import build_runtime as nomination
+    from services.notification.app import build_runtime as notification
     from services.publicity.app import build_runtime as publicity
     from services.review.app import build_runtime as review
     from services.rewards.app import build_runtime as rewards
@@ -71,6 +72,7 @@ def test_the_table_names_exactly_the_consumers_and_streams_each_service_declares
         "review": review,
         "rewards": rewards,
         "publicity": publicity,
+        "notification": notification,
     }
     assert set(builders) == set(SERVICES) == set(SERVICE_CONSUMERS)
     for service, build in builders.items():
@@ -445,7 +447,7 @@ async def test_an_envelope_claiming_review_on_rewards_subject_is_dead_lettered(
         name="forgery-watch",
         filter_subjects=["flowers.evt.rewards.>"],
         registry=review_contract.registry.merged(rewards_contract.registry),
-        handler=handler,
+        handler=per_event(handler),
         pool=pool,
         js=nc.jetstream(),
         settings=settings,

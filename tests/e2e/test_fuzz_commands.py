@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.nomination.app import build_runtime as build_nomination
+from services.notification.app import build_runtime as build_notification
 from services.publicity.app import build_runtime as build_publicity
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
@@ -105,7 +106,13 @@ PAYLOADS = st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=10)
 async def system(settings: Settings, nc: Any) -> AsyncIterator[tuple[RpcClient, list[str]]]:
     runtimes: list[ServiceRuntime] = [
         build(settings)
-        for build in (build_nomination, build_review, build_rewards, build_publicity)
+        for build in (
+            build_nomination,
+            build_review,
+            build_rewards,
+            build_publicity,
+            build_notification,
+        )
     ]
     for runtime in runtimes:
         await runtime.start()

@@ -60,10 +60,10 @@ def test_flowers_up_brings_every_service_to_health(
         "round opened for nominations",
     ):
         assert step in result.stdout, result.stdout
-    assert "All 5 services healthy" in result.stdout
+    assert "All 6 services healthy" in result.stdout
     assert "Five Golden Flowers is running: http://127.0.0.1:" in result.stdout
     assert "Stopped." in result.stdout
-    for service in ("nomination", "review", "rewards", "publicity", "gateway"):
+    for service in ("nomination", "review", "rewards", "publicity", "notification", "gateway"):
         assert (data_dir / "logs" / f"{service}.log").exists()
 
 

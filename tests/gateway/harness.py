@@ -1,5 +1,5 @@
-"""A gateway with the real services (nomination, review, rewards, publicity) behind it, for
-the gateway and browser tests.
+"""A gateway with the real services (nomination, review, rewards, publicity, notification)
+behind it, for the gateway and browser tests.
 
 A fresh NATS server and fresh databases per test (the `settings` fixture); the services run
 in-process on one fixed clock, shared with the gateway; the gateway app runs its real lifespan.
@@ -23,6 +23,7 @@ from services.gateway.auth import SESSION_COOKIE
 from services.gateway.config import GatewaySettings
 from services.gateway.state import GatewayState
 from services.nomination.app import build_runtime
+from services.notification.app import build_runtime as build_notification
 from services.publicity.app import build_runtime as build_publicity
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
@@ -90,6 +91,7 @@ class Harness:
     review: ServiceRuntime | None = None  # on the same clock: advance it past a notice's end
     rewards: ServiceRuntime | None = None
     publicity: ServiceRuntime | None = None
+    notification: ServiceRuntime | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -175,19 +177,28 @@ async def running_gateway(
     review = build_review(settings, clock=clock)
     rewards = build_rewards(settings, clock=clock)
     publicity = build_publicity(settings, clock=clock)
+    notification = build_notification(settings, clock=clock)
     await nomination.start()
     try:
         await review.start()
         await rewards.start()
         await publicity.start()
+        await notification.start()
         app = create_app(settings, gateway_settings, clock)
         async with app.router.lifespan_context(app):
             harness = Harness(
-                app, nomination, clock, review=review, rewards=rewards, publicity=publicity
+                app,
+                nomination,
+                clock,
+                review=review,
+                rewards=rewards,
+                publicity=publicity,
+                notification=notification,
             )
             await seed_directory_and_round(harness.rpc)
             yield harness
     finally:
+        await notification.stop()
         await publicity.stop()
         await rewards.stop()
         await review.stop()

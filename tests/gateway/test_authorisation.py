@@ -603,6 +603,14 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
         ),
         Case("GET", "/api/v1/pacesetters", "/api/v1/pacesetters?year=2026", EVERYONE),
         Case("GET", "/api/v1/honor-roll", "/api/v1/honor-roll", EVERYONE),
+        Case("GET", "/api/v1/inbox", "/api/v1/inbox", EVERYONE),
+        Case("GET", "/api/v1/inbox/unread", "/api/v1/inbox/unread", EVERYONE),
+        Case(
+            "POST",
+            "/api/v1/inbox/{notification_id}/read",
+            "/api/v1/inbox/00000000-0000-0000-0000-00000000beef/read",
+            EVERYONE,
+        ),
         Case("GET", "/api/v1/publicity/rounds", "/api/v1/publicity/rounds", DRAFT_READERS),
         Case(
             "GET",
@@ -758,6 +766,13 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
         ),
         Case("GET", "/honor-roll", "/honor-roll", EVERYONE),
         Case("GET", "/pacesetters", "/pacesetters", EVERYONE),
+        Case("GET", "/inbox", "/inbox", EVERYONE),
+        Case(
+            "POST",
+            "/inbox/{notification_id}/read",
+            "/inbox/00000000-0000-0000-0000-00000000beef/read",
+            EVERYONE,
+        ),
         Case("GET", "/audit", "/audit", AUDITOR_ONLY),
         Case("POST", "/audit/verify", "/audit/verify", AUDITOR_ONLY),
         Case("GET", "/audit/events", "/audit/events", AUDITOR_ONLY),

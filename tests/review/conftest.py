@@ -123,8 +123,8 @@ async def append_nominations(
     requests = [AppendRequest(stream_of(e), [NewEvent.of(e, meta)]) for e in events]
     async with nomination.store.transaction() as conn:
         recorded = await nomination.store.append_batch(requests, conn=conn)
-        assert nomination.project is not None
-        await nomination.project(conn, recorded)
+        assert nomination.own is not None
+        await nomination.own.project_recorded(conn, recorded)
     return recorded
 
 

@@ -229,7 +229,7 @@ async def test_a_duplicate_delivery_of_any_nomination_event_changes_nothing(stac
     assert stack.review.pool is not None
     async with stack.review.pool.acquire() as conn, conn.transaction():
         for envelope in recorded:
-            await handler(conn, envelope, nomination_registry.decode_recorded(envelope))
+            await handler(conn, [(envelope, nomination_registry.decode_recorded(envelope))])
     assert await review_snapshot(stack) == before
     await assert_review_matches_nominations(stack)
 
@@ -270,12 +270,12 @@ async def test_a_withdrawal_that_overtakes_its_submission_waits_for_it(stack: St
 
     with pytest.raises(EventOutOfOrder):
         async with pool.acquire() as conn, conn.transaction():
-            await handler(conn, second, withdrawal)
+            await handler(conn, [(second, withdrawal)])
     assert await pool.fetchval("SELECT count(*) FROM candidates") == 0
 
     for envelope, event in ((first, nomination), (second, withdrawal)):
         async with pool.acquire() as conn, conn.transaction():
-            await handler(conn, envelope, event)
+            await handler(conn, [(envelope, event)])
     assert await pool.fetchval("SELECT status FROM candidates") == "withdrawn"
     stream = await stack.review.store.load(review_stream_id("2026-Q2"))
     recorded = [review_registry.decode_recorded(e) for e in stream.events]

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from services.nomination.app import build_runtime as build_nomination
+from services.notification.app import build_runtime as build_notification
 from services.publicity.app import build_runtime as build_publicity
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
@@ -19,6 +20,7 @@ BUILDERS = {
     "review": build_review,
     "rewards": build_rewards,
     "publicity": build_publicity,
+    "notification": build_notification,
 }
 SETTINGS = Settings(nats_url="nats://127.0.0.1:1", database_url="postgresql://127.0.0.1:1/x")
 

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 
 from deploy.cli import app
 from services.nomination.app import build_runtime as build_nomination
+from services.notification.app import build_runtime as build_notification
 from services.publicity.app import build_runtime as build_publicity
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
@@ -45,7 +46,13 @@ async def running(settings: Settings, nc: NatsClient) -> AsyncIterator[list[Serv
     clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
     runtimes = [
         build(settings, clock=clock)
-        for build in (build_nomination, build_review, build_rewards, build_publicity)
+        for build in (
+            build_nomination,
+            build_review,
+            build_rewards,
+            build_publicity,
+            build_notification,
+        )
     ]
     for runtime in runtimes:
         await runtime.start()
@@ -63,7 +70,10 @@ async def running(settings: Settings, nc: NatsClient) -> AsyncIterator[list[Serv
         seen = await runtimes[3].store.pool.fetchval(
             "SELECT count(*) FROM inbox WHERE consumer = 'publicity-stats'"
         )
-        return bool(seen == 2)  # the unit and the round
+        noted = await runtimes[4].store.pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = 'notification-facts'"
+        )
+        return bool(seen == 2 and noted == 1)  # the unit and the round; the round
 
     await eventually(settled, timeout=15, what="everything relayed and consumed")
     try:
@@ -95,6 +105,7 @@ async def test_an_auditor_verifies_anchors_rebuilds_browses_and_looks_back_from_
         "review",
         "rewards",
         "publicity",
+        "notification",
     ]
     projections = {
         (s["service"], p["projection"]) for s in report["services"] for p in s["projections"]
@@ -122,7 +133,11 @@ async def test_an_auditor_verifies_anchors_rebuilds_browses_and_looks_back_from_
 
     path = await flowers(settings, "audit", "events", "--correlation", "corr-open", "--json")
     assert path.exit_code == 0, path.output
-    assert [json.loads(line)["type"] for line in path.output.splitlines()] == ["RoundOpened"]
+    # The round opened, and the notification service took note of it (same correlation).
+    assert [json.loads(line)["type"] for line in path.output.splitlines()] == [
+        "RoundOpened",
+        "RoundFactNoted",
+    ]
     table = await flowers(
         settings, "audit", "events", "--service", "nomination", "--type", "UnitRegistered"
     )

@@ -14,7 +14,7 @@ from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, R
 from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings
-from tests.support import connect_as, eventually, nats_seed, rpc_client
+from tests.support import connect_as, eventually, nats_seed, per_event, rpc_client
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +44,7 @@ async def garden(settings: Settings) -> AsyncIterator[ServiceRuntime]:
     )
 
     @runtime.consumer("garden-self", ["flowers.evt.garden.>"], registry)
+    @per_event
     async def water(conn: asyncpg.Connection, env: RecordedEvent, ev: DomainEvent) -> None:
         assert isinstance(ev, Watered)
         if ev.bed == 2 and Fault.broken:

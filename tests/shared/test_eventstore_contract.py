@@ -148,3 +148,25 @@ async def test_unknown_stream_loads_empty(store: EventStore) -> None:
     stream = await store.load(f"nothing-{uuid.uuid4()}")
     assert stream.events == []
     assert stream.version == 0
+
+
+async def test_a_request_without_events_guards_its_streams_version(store: EventStore) -> None:
+    """Rewards appends an award only while its payroll period's acknowledgements stream is
+    empty: the empty request holds the batch to that version, writing nothing."""
+    await store.append("period-2026-10", [new()], expected_version=0)
+    with pytest.raises(ConcurrencyError):
+        await store.append_batch(
+            [
+                AppendRequest("award-1", [new()], expected_version=0),
+                AppendRequest("period-2026-10", [], expected_version=0),  # no longer empty
+            ]
+        )
+    assert (await store.load("award-1")).events == []
+    recorded = await store.append_batch(
+        [
+            AppendRequest("award-1", [new()], expected_version=0),
+            AppendRequest("period-2026-11", [], expected_version=0),
+        ]
+    )
+    assert [(e.stream_id, e.version) for e in recorded] == [("award-1", 1)]
+    assert (await store.load("period-2026-11")).events == []

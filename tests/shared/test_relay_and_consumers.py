@@ -24,7 +24,7 @@ from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, R
 from shared.postgres import PostgresEventStore, get_checkpoint
 from shared.relay import Relay
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, per_event
 
 
 class Planted(DomainEvent):
@@ -137,7 +137,7 @@ def consumer_for(
         name="test-consumer",
         filter_subjects=["flowers.evt.test.>"],
         registry=registry,
-        handler=handler,
+        handler=per_event(handler),
         pool=pool,
         js=js,
         settings=settings,

@@ -23,7 +23,7 @@ from shared.postgres import PostgresEventStore
 from shared.relay import Relay
 from shared.rounds import Cadence
 from shared.settings import Settings
-from tests.support import eventually
+from tests.support import eventually, per_event
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ async def test_a_consumer_receiving_a_version_1_envelope_sees_version_2(
         name="schema-evolution-test",
         filter_subjects=["flowers.evt.nomination.>"],
         registry=contract.registry,
-        handler=handler,
+        handler=per_event(handler),
         pool=pg_store.pool,
         js=js,
         settings=settings,

@@ -17,6 +17,7 @@ from services.gateway.routes.api_accounts import router as api_accounts
 from services.gateway.routes.api_audit import router as api_audit
 from services.gateway.routes.api_evidence import router as api_evidence
 from services.gateway.routes.api_nomination import router as api_nomination
+from services.gateway.routes.api_notification import router as api_notification
 from services.gateway.routes.api_payroll import router as api_payroll
 from services.gateway.routes.api_publicity import router as api_publicity
 from services.gateway.routes.api_review import router as api_review
@@ -27,6 +28,7 @@ from services.gateway.routes.honors_pages import router as honors_pages
 from services.gateway.routes.nomination_pages import router as nomination_pages
 from services.gateway.routes.notice_pages import api as api_public
 from services.gateway.routes.notice_pages import router as notice_pages
+from services.gateway.routes.notification_pages import router as notification_pages
 from services.gateway.routes.office_pages import router as office_pages
 from services.gateway.routes.oidc_pages import router as oidc_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
@@ -64,4 +66,6 @@ ROUTERS: list[APIRouter] = [
     api_payroll,
     api_publicity,
     api_audit,
+    notification_pages,
+    api_notification,
 ]

@@ -36,6 +36,7 @@ SERVICE_LABELS = {
     "review": ("评审", "Review"),
     "rewards": ("奖励", "Rewards"),
     "publicity": ("宣传", "Publicity"),
+    "notification": ("通知", "Notifications"),
 }
 
 

@@ -173,4 +173,18 @@
       });
     });
   });
+  // The bell: the unread count of the signed-in user's notifications (the link works without).
+  var bell = document.querySelector("a.bell[data-unread-url]");
+  if (bell && window.fetch) {
+    fetch(bell.getAttribute("data-unread-url"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        var count = bell.querySelector(".bell-count");
+        if (body && body.unread > 0 && count) {
+          count.textContent = body.unread > 99 ? "99+" : String(body.unread);
+          count.hidden = false;
+        }
+      })
+      .catch(function () {});
+  }
 })();

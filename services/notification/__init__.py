@@ -1,0 +1,1 @@
+"""The notification service: the right person hears of the right step, once."""

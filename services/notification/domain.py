@@ -1,0 +1,539 @@
+"""Who hears what: the notification rules as pure functions (no I/O, no settings).
+
+The facts the other services publish are folded into one `RoundFacts` per round (`evolve`);
+`decide(facts, event_id, event, policy)` turns a consumed fact into notifications, each with
+its Chinese wording and the link to the page that needs action. Two rules are not caused by
+one fact but by the calendar (`deadline_reminders`, `panel_digests`): a daily tick supplies
+`today` and the read-model counts, and a cause id derived from the round and the day.
+
+A notification's id is uuid5(cause, recipient, rule): a redelivered fact, a tick run twice or
+an instance replaying its feed yields the same ids, and the store keeps each once.
+
+Recipients are addressed as text: ``role:office``, ``role:leader``, ``role:payroll``,
+``role:publicity``, ``unit:<code>``, ``user:<id>`` (a signed-in user, e.g. a panelist or an
+objector), ``employee:<no>`` and ``everyone``. Links are the gateway's pages (paths only: the
+channels prefix the site's address).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from uuid import UUID
+
+from shared.calendar import WorkingCalendar
+from shared.clock import SHANGHAI, format_zh, format_zh_date
+from shared.contracts.nomination import DeadlineExtended, RoundOpened
+from shared.contracts.publicity import MaterialsDrafted
+from shared.contracts.review import (
+    CandidateRecorded,
+    NominationAccepted,
+    NominationRejected,
+    NominationVetoed,
+    ObjectionRaised,
+    ObjectionResolved,
+    PanelistAssigned,
+    PanelistRemoved,
+    PublicNoticeStarted,
+    ResultPublished,
+    ScoreSubmitted,
+)
+from shared.contracts.rewards import AwardGranted, PayrollAdjustmentIssued
+from shared.events import DomainEvent
+
+NAMESPACE = uuid.UUID("5b0e3c1e-7f0a-4c55-9d3e-6a1f2b7c9e11")
+
+Channel = Literal["inbox", "email", "wecom", "dingtalk"]
+CHANNELS: tuple[Channel, ...] = ("inbox", "email", "wecom", "dingtalk")
+
+Rule = Literal[
+    "quota_reminder",
+    "panelist_assigned",
+    "panel_digest",
+    "scores_complete",
+    "objection_raised",
+    "ranking_complete",
+    "notice_started",
+    "objection_resolved",
+    "nomination_rejected",
+    "nomination_vetoed",
+    "nomination_won",
+    "winner_published",
+    "award_on_payroll",
+    "payroll_period_pending",
+    "drafts_ready",
+]
+
+OFFICE = "role:office"
+LEADER = "role:leader"
+PAYROLL = "role:payroll"
+PUBLICITY = "role:publicity"
+EVERYONE = "everyone"
+
+
+def unit(code: str) -> str:
+    return f"unit:{code}"
+
+
+def user(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def employee(employee_no: str) -> str:
+    return f"employee:{employee_no}"
+
+
+def notification_id(cause_id: UUID, recipient: str, rule: Rule) -> UUID:
+    """The one id of what `rule` tells `recipient` because of `cause_id`."""
+    return uuid.uuid5(NAMESPACE, f"{cause_id}|{recipient}|{rule}")
+
+
+def tick_cause(round_id: str, rule: Rule, day: date) -> UUID:
+    """The cause of a calendar rule's notifications on `day` (a tick run twice: same ids)."""
+    return uuid.uuid5(NAMESPACE, f"tick|{round_id}|{rule}|{day.isoformat()}")
+
+
+@dataclass(frozen=True)
+class Notification:
+    notification_id: UUID
+    rule: Rule
+    recipient: str
+    round_id: str
+    subject: str
+    body: str
+    link: str
+    cause_id: UUID
+
+
+def _notify(
+    cause_id: UUID, rule: Rule, recipient: str, round_id: str, subject: str, body: str, link: str
+) -> Notification:
+    return Notification(
+        notification_id(cause_id, recipient, rule),
+        rule,
+        recipient,
+        round_id,
+        subject,
+        body,
+        link,
+        cause_id,
+    )
+
+
+# --- the facts of a round, folded from what the other services publish -------------------
+
+
+@dataclass(frozen=True)
+class RoundFacts:
+    round_id: str
+    deadline: datetime | None = None
+    unit_deadlines: Mapping[str, datetime] = field(default_factory=dict)
+    nominee_units: Mapping[UUID, str] = field(default_factory=dict)  # nomination -> unit code
+    nominee_names: Mapping[UUID, str] = field(default_factory=dict)
+    accepted: frozenset[UUID] = frozenset()
+    vetoed: frozenset[UUID] = frozenset()
+    panelists: Mapping[str, str | None] = field(default_factory=dict)  # id -> own unit code
+    scored: frozenset[tuple[UUID, str]] = frozenset()  # (nomination, panelist)
+    scores_complete: bool = False
+    objectors: Mapping[int, str] = field(default_factory=dict)  # objection no -> user id
+    payroll_periods: frozenset[str] = frozenset()  # periods payroll has been told of
+
+
+def initial_facts(round_id: str) -> RoundFacts:
+    return RoundFacts(round_id)
+
+
+def expected_scores(facts: RoundFacts) -> frozenset[tuple[UUID, str]]:
+    """Every accepted, not vetoed nomination by every panelist not of the nominee's unit."""
+    return frozenset(
+        (n, p)
+        for n in facts.accepted - facts.vetoed
+        for p, own_unit in facts.panelists.items()
+        if own_unit is None or own_unit != facts.nominee_units.get(n)
+    )
+
+
+def pending_by_panelist(facts: RoundFacts) -> dict[str, int]:
+    pending: dict[str, int] = {}
+    for _, p in expected_scores(facts) - facts.scored:
+        pending[p] = pending.get(p, 0) + 1
+    return pending
+
+
+def _all_scored(facts: RoundFacts) -> bool:
+    expected = expected_scores(facts)
+    return bool(expected) and expected <= facts.scored
+
+
+def evolve(facts: RoundFacts, event: DomainEvent) -> RoundFacts:
+    match event:
+        case RoundOpened():
+            return replace(facts, deadline=event.deadline)
+        case DeadlineExtended(unit_code=None):
+            return replace(facts, deadline=event.new_deadline)
+        case DeadlineExtended(unit_code=str(code)):
+            return replace(facts, unit_deadlines={**facts.unit_deadlines, code: event.new_deadline})
+        case CandidateRecorded():
+            c = event.candidate
+            return replace(
+                facts,
+                nominee_units={**facts.nominee_units, c.nomination_id: c.nominee.unit_code},
+                nominee_names={**facts.nominee_names, c.nomination_id: c.nominee.name},
+            )
+        case NominationAccepted():
+            return replace(facts, accepted=facts.accepted | {event.nomination_id})
+        case NominationVetoed():
+            return replace(facts, vetoed=facts.vetoed | {event.nomination_id})
+        case PanelistAssigned():
+            return replace(facts, panelists={**facts.panelists, event.panelist_id: event.unit_code})
+        case PanelistRemoved():
+            rest = {p: u for p, u in facts.panelists.items() if p != event.panelist_id}
+            return replace(facts, panelists=rest)
+        case ScoreSubmitted():
+            return replace(facts, scored=facts.scored | {(event.nomination_id, event.panelist_id)})
+        case ObjectionRaised():
+            return replace(
+                facts, objectors={**facts.objectors, event.objection_no: event.raised_by}
+            )
+        case PayrollAdjustmentIssued():
+            return replace(facts, payroll_periods=facts.payroll_periods | {event.period})
+        case _:
+            return facts
+
+
+def settle(facts: RoundFacts) -> RoundFacts:
+    """`facts` with `scores_complete` set once every expected score is in (it stays set)."""
+    if not facts.scores_complete and _all_scored(facts):
+        return replace(facts, scores_complete=True)
+    return facts
+
+
+# --- rules caused by one fact ------------------------------------------------------------
+
+
+def _name(facts: RoundFacts, nomination_id: UUID) -> str:
+    return facts.nominee_names.get(nomination_id, "被提名人")
+
+
+def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notification]:
+    """What `event` (consumed with id `event_id`) tells whom, on the facts before it."""
+    after = settle(evolve(facts, event))
+    r = facts.round_id
+    out: list[Notification] = []
+    match event:
+        case PanelistAssigned():
+            out.append(
+                _notify(
+                    event_id,
+                    "panelist_assigned",
+                    user(event.panelist_id),
+                    r,
+                    f"【评审】您已被聘为{r}轮评审专家",
+                    f"{event.name}，您好：您已被聘为{r}轮五朵金花评选的评审专家，请登录系统为待评提名打分。",
+                    "/review/scoring",
+                )
+            )
+        case ObjectionRaised():
+            out.append(
+                _notify(
+                    event_id,
+                    "objection_raised",
+                    OFFICE,
+                    r,
+                    f"【异议】{r}轮收到第{event.objection_no}号异议",
+                    f"{event.raiser_name}于{format_zh(event.raised_at)}对"
+                    f"{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
+                    "提出异议，请及时核查处理。",
+                    f"/review/objections?round_id={r}",
+                )
+            )
+        case ObjectionResolved():
+            objector = facts.objectors.get(event.objection_no)
+            if objector is not None:
+                outcome = "异议成立" if event.outcome == "upheld" else "异议不成立"
+                out.append(
+                    _notify(
+                        event_id,
+                        "objection_resolved",
+                        user(objector),
+                        r,
+                        f"【异议结果】您提出的第{event.objection_no}号异议已处理：{outcome}",
+                        f"处理结果：{outcome}。处理意见：{event.resolution}"
+                        f"（{format_zh(event.resolved_at)}）",
+                        f"/gongshi/{r}",
+                    )
+                )
+        case PublicNoticeStarted():
+            names = "、".join(f"{w.nominee.name}（{w.category.label_zh}）" for w in event.winners)
+            out.append(
+                _notify(
+                    event_id,
+                    "notice_started",
+                    EVERYONE,
+                    r,
+                    f"【公示】{r}轮五朵金花评选结果公示",
+                    f"公示对象：{names}。公示期{format_zh(event.starts_at)}至{format_zh(event.ends_at)}，"
+                    f"如有异议，请于{format_zh(event.ends_at)}前通过公示页面实名提出。",
+                    f"/gongshi/{r}",
+                )
+            )
+        case NominationRejected():
+            code = facts.nominee_units.get(event.nomination_id)
+            if code is not None:
+                out.append(
+                    _notify(
+                        event_id,
+                        "nomination_rejected",
+                        unit(code),
+                        r,
+                        f"【提名】{_name(facts, event.nomination_id)}的提名未通过形式审查",
+                        f"您单位对{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
+                        f"的提名未通过形式审查。原因：{event.reason}",
+                        f"/nominations/{event.nomination_id}",
+                    )
+                )
+        case NominationVetoed():
+            code = facts.nominee_units.get(event.nomination_id)
+            if code is not None:
+                out.append(
+                    _notify(
+                        event_id,
+                        "nomination_vetoed",
+                        unit(code),
+                        r,
+                        f"【提名】{_name(facts, event.nomination_id)}的提名被一票否决",
+                        f"您单位对{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
+                        f"的提名被一票否决。原因：{event.reason}",
+                        f"/nominations/{event.nomination_id}",
+                    )
+                )
+        case ResultPublished():
+            for w in event.winners:
+                label = w.category.label_zh
+                out.append(
+                    _notify(
+                        event_id,
+                        "nomination_won",
+                        unit(w.unit_code),
+                        r,
+                        f"【喜报】{w.name}荣获{label}",
+                        f"您单位提名的{w.name}（{w.position}）荣获{r}轮“{label}”，"
+                        f"结果于{format_zh(event.published_at)}发布。",
+                        "/honor-roll",
+                    )
+                )
+                out.append(
+                    _notify(
+                        event_id,
+                        "winner_published",
+                        employee(w.employee_no),
+                        r,
+                        f"【喜报】恭喜您荣获{label}",
+                        f"{w.name}，您好：恭喜您荣获{r}轮“{label}”！奖励将随工资发放，届时另行通知。",
+                        "/honor-roll",
+                    )
+                )
+        case AwardGranted():
+            out.append(
+                _notify(
+                    event_id,
+                    "award_on_payroll",
+                    employee(event.employee_no),
+                    r,
+                    f"【奖励】您的{event.category.label_zh}奖励已列入{event.period}工资",
+                    f"{event.name}，您好：您的{r}轮“{event.category.label_zh}”奖励"
+                    f"{event.amount} {event.currency}已列入{event.period}工资期随工资发放。",
+                    "/honor-roll",
+                )
+            )
+        case PayrollAdjustmentIssued():
+            if event.period not in facts.payroll_periods:
+                out.append(
+                    _notify(
+                        uuid.uuid5(NAMESPACE, f"payroll-period|{event.period}"),
+                        "payroll_period_pending",
+                        PAYROLL,
+                        r,
+                        f"【薪酬】{event.period}工资期有奖励调整待确认",
+                        f"{event.period}工资期有新的奖励调整（如{event.name}："
+                        f"{event.amount} {event.currency}），请核对后确认。",
+                        f"/payroll/periods/{event.period}",
+                    )
+                )
+        case MaterialsDrafted():
+            out.append(
+                _notify(
+                    event_id,
+                    "drafts_ready",
+                    PUBLICITY,
+                    r,
+                    f"【宣传】{r}轮宣传素材草稿已生成",
+                    f"{r}轮共{len(event.materials)}份宣传素材草稿已生成，请审核、修改后发布。",
+                    f"/publicity/rounds/{r}",
+                )
+            )
+        case _:
+            pass
+    if after.scores_complete and not facts.scores_complete:
+        cause = uuid.uuid5(NAMESPACE, f"scores-complete|{r}")
+        out.append(
+            _notify(
+                cause,
+                "scores_complete",
+                OFFICE,
+                r,
+                f"【评审】{r}轮评分已全部完成",
+                f"{r}轮所有评审专家已完成全部提名的评分，可查看排名。",
+                f"/review/summary?round_id={r}",
+            )
+        )
+        out.append(
+            _notify(
+                cause,
+                "ranking_complete",
+                LEADER,
+                r,
+                f"【决定】{r}轮排名已完成，请审定获奖人选",
+                f"{r}轮评分已全部完成，排名已生成，请审定获奖人选。",
+                f"/review/ranking?round_id={r}",
+            )
+        )
+    return out
+
+
+# --- rules caused by the calendar (a daily tick) ------------------------------------------
+
+
+def working_days_before(day: date, n: int, calendar: WorkingCalendar) -> date:
+    """The n-th working day before `day` (`day` itself not counted)."""
+    counted = 0
+    while counted < n:
+        day -= timedelta(days=1)
+        if calendar.is_working_day(day):
+            counted += 1
+    return day
+
+
+def deadline_reminders(
+    facts: RoundFacts,
+    units_without_nomination: Collection[str],
+    today: date,
+    calendar: WorkingCalendar,
+    offsets: Sequence[int] = (3, 1),
+) -> list[Notification]:
+    """Units that have not used their quota, `offsets` working days before their deadline."""
+    out: list[Notification] = []
+    for code in sorted(units_without_nomination):
+        deadline = facts.unit_deadlines.get(code, facts.deadline)
+        if deadline is None:
+            continue
+        deadline_day = deadline.astimezone(SHANGHAI).date()
+        for n in offsets:
+            if working_days_before(deadline_day, n, calendar) != today:
+                continue
+            r = facts.round_id
+            out.append(
+                _notify(
+                    tick_cause(r, "quota_reminder", today),
+                    "quota_reminder",
+                    unit(code),
+                    r,
+                    f"【提名提醒】距{r}轮提名截止还有{n}个工作日",
+                    f"您单位尚未使用{r}轮提名名额。提名将于{format_zh(deadline)}截止，"
+                    f"还有{n}个工作日，请尽快提交。",
+                    "/nominations/new",
+                )
+            )
+    return out
+
+
+def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
+    """Each panelist with nominations still to score: one digest a day until done."""
+    if facts.scores_complete:
+        return []
+    r = facts.round_id
+    return [
+        _notify(
+            tick_cause(r, "panel_digest", today),
+            "panel_digest",
+            user(p),
+            r,
+            f"【评审】您还有{count}份提名待评分",
+            f"截至{format_zh_date(today)}，您在{r}轮还有{count}份提名尚未评分，请及时完成。",
+            "/review/scoring",
+        )
+        for p, count in sorted(pending_by_panelist(facts).items())
+    ]
+
+
+# --- preferences and quiet hours: data ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local (Beijing) hours when nothing but the inbox is sent; may span midnight."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: datetime) -> bool:
+        t = moment.astimezone(SHANGHAI).time()
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def end_after(self, moment: datetime) -> datetime:
+        """The first instant at or after `moment` outside the quiet hours."""
+        if not self.contains(moment):
+            return moment
+        local = moment.astimezone(SHANGHAI)
+        end = datetime.combine(local.date(), self.end, tzinfo=SHANGHAI)
+        if end <= local:
+            end += timedelta(days=1)
+        return end
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A recipient's channels (the inbox always) and quiet hours."""
+
+    channels: frozenset[Channel] = frozenset({"inbox", "email"})
+    quiet: QuietHours | None = QuietHours(time(22, 0), time(8, 0))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    notification_id: UUID
+    channel: Channel
+    not_before: datetime
+
+
+def deliveries(notification: Notification, prefs: Preferences, now: datetime) -> list[Delivery]:
+    """The inbox at once; every other chosen channel after the quiet hours."""
+    out = [Delivery(notification.notification_id, "inbox", now)]
+    later = prefs.quiet.end_after(now) if prefs.quiet is not None else now
+    for channel in CHANNELS[1:]:
+        if channel in prefs.channels:
+            out.append(Delivery(notification.notification_id, channel, later))
+    return out
+
+
+# --- retries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    first_delay: timedelta = timedelta(seconds=30)
+    factor: int = 2
+
+    def next_try(self, attempt: int, failed_at: datetime) -> datetime | None:
+        """After failed attempt number `attempt` (1-based): when to try again, or None
+        (dead-letter)."""
+        if attempt >= self.attempts:
+            return None
+        delay: timedelta = self.first_delay * int(self.factor ** (attempt - 1))
+        return failed_at + delay

@@ -1,0 +1,63 @@
+"""The inbox as the signed-in user sees it, and the round of a notification to mark read.
+
+Who a user is to the rules (services.notification.domain's recipient addresses) follows from
+the signed identity (shared.contracts.notification_commands.addresses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from shared.contracts.notification_commands import GetInbox, MarkRead, addresses
+
+
+async def inbox(pool: asyncpg.Pool, q: GetInbox) -> dict[str, Any]:
+    to = addresses(q)
+    rows = await pool.fetch(
+        "SELECT n.notification_id, n.round_id, n.rule, n.recipient, n.title, n.body, n.link,"
+        " n.issued_at, r.read_at"
+        " FROM notifications n LEFT JOIN notification_reads r"
+        "   ON r.notification_id = n.notification_id AND r.user_id = $2"
+        " WHERE n.recipient = ANY($1::text[])"
+        " ORDER BY n.position DESC LIMIT $3",
+        to,
+        q.actor,
+        q.limit,
+    )
+    unread = await pool.fetchval(
+        "SELECT count(*) FROM notifications n WHERE n.recipient = ANY($1::text[])"
+        " AND NOT EXISTS (SELECT 1 FROM notification_reads r"
+        "   WHERE r.notification_id = n.notification_id AND r.user_id = $2)",
+        to,
+        q.actor,
+    )
+    return {
+        "unread": int(unread),
+        "items": [
+            {
+                "notification_id": str(r["notification_id"]),
+                "round_id": r["round_id"],
+                "rule": r["rule"],
+                "recipient": r["recipient"],
+                "title": r["title"],
+                "body": r["body"],
+                "link": r["link"],
+                "issued_at": r["issued_at"].isoformat(),
+                "read": r["read_at"] is not None,
+            }
+            for r in rows
+        ],
+    }
+
+
+async def round_of(pool: asyncpg.Pool, cmd: MarkRead) -> str | None:
+    """The notification's round, if it is addressed to this user."""
+    value = await pool.fetchval(
+        "SELECT round_id FROM notifications WHERE notification_id = $1"
+        " AND recipient = ANY($2::text[])",
+        cmd.notification_id,
+        addresses(cmd),
+    )
+    return str(value) if value is not None else None

@@ -1,0 +1,156 @@
+"""The notification service in process against real NATS and PostgreSQL: the other services'
+facts arrive through JetStream (published here as their relays would), the inbox is read and
+marked over NATS request/reply with a signed identity."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from services.notification.app import FACTS_CONSUMER, build_runtime
+from shared import audit_projections
+from shared.clock import SHANGHAI, FixedClock
+from shared.contracts.common import Category
+from shared.contracts.review import ObjectionRaised, PanelistAssigned
+from shared.events import GENESIS_HASH, DomainEvent, EventMetadata, RecordedEvent
+from shared.postgres import create_pool
+from shared.projection import declared
+from shared.rpc import RemoteError, RpcClient
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.support import eventually, rpc_client
+
+pytestmark = pytest.mark.integration
+
+ROUND = "2026-Q4"
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI)
+PANELIST = {"actor": "p-1", "roles": ["panelist"]}
+OFFICE_A = {"actor": "office-1", "roles": ["office"]}
+OFFICE_B = {"actor": "office-2", "roles": ["office"]}
+
+ASSIGNED = PanelistAssigned(
+    round_id=ROUND,
+    panelist_id="p-1",
+    employee_no="E001",
+    name="张三",
+    department="技术部",
+    unit_code=None,
+    assigned_by="office-1",
+)
+OBJECTION = ObjectionRaised(
+    round_id=ROUND,
+    objection_no=1,
+    nomination_id=uuid.UUID(int=1),
+    category=Category.STRIVING,
+    raised_by="u-obj",
+    raiser_name="王五",
+    text="事迹不实",
+    raised_at=NOW,
+)
+
+_positions = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = build_runtime(settings, clock=FixedClock(NOW))
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def publish(nc: NatsClient, event: DomainEvent, event_id: uuid.UUID, msg_id: str) -> None:
+    """Publish another service's event to JetStream as its relay does."""
+    envelope = RecordedEvent(
+        position=next(_positions),
+        stream_id=f"{event.service}-test",
+        version=1,
+        event_id=event_id,
+        type=event.event_type,
+        schema_version=event.schema_version,
+        data=event.to_data(),
+        metadata=EventMetadata(actor="someone", correlation_id="corr-1"),
+        recorded_at=datetime.now(UTC),
+        prev_hash=GENESIS_HASH,
+        hash="0" * 64,
+    )
+    await nc.jetstream().publish(
+        event.subject(), envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
+    )
+
+
+def seen(runtime: ServiceRuntime) -> int:
+    c = next(c for c in runtime.consumers if c.name == FACTS_CONSUMER)
+    return c.stats.handled + c.stats.duplicates
+
+
+async def inbox(rpc: RpcClient, who: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = await rpc.query("notification", "inbox", who)
+    return result
+
+
+async def test_facts_in_inbox_rows_out_once_each_and_read_per_user(
+    service: ServiceRuntime, nc: NatsClient
+) -> None:
+    rpc = rpc_client(nc, timeout=10)
+    assigned, objection = uuid.uuid4(), uuid.uuid4()
+    await publish(nc, ASSIGNED, assigned, str(assigned))
+    await publish(nc, OBJECTION, objection, str(objection))
+    # The same facts again after the duplicate window (another Nats-Msg-Id): nobody twice.
+    await publish(nc, ASSIGNED, assigned, f"{assigned}-again")
+    await publish(nc, OBJECTION, objection, f"{objection}-again")
+    await eventually(lambda: seen(service) == 4, what="four deliveries")
+
+    mine = await inbox(rpc, PANELIST)
+    assert mine["unread"] == 1
+    (item,) = mine["items"]
+    assert item["rule"] == "panelist_assigned"
+    assert item["link"] == "/review/scoring"
+    assert "评审专家" in item["title"]
+    assert item["read"] is False
+    office = await inbox(rpc, OFFICE_A)
+    assert [i["rule"] for i in office["items"]] == ["objection_raised"]
+    assert office["unread"] == 1
+
+    pool = service.store.pool
+    types = await pool.fetch("SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type")
+    assert {r["type"]: r["n"] for r in types} == {"NotificationIssued": 2, "RoundFactNoted": 2}
+    issued = await pool.fetchval(
+        "SELECT event_id FROM events WHERE type = 'NotificationIssued'"
+        " AND data->>'recipient' = 'user:p-1'"
+    )
+    assert str(issued) == item["notification_id"]  # the event id is the notification id
+
+    # Marked read by one office user: read for that user only, and only once.
+    office_item = office["items"][0]["notification_id"]
+    first = await rpc.command(
+        "notification", "mark_read", {**OFFICE_A, "notification_id": office_item}
+    )
+    again = await rpc.command(
+        "notification", "mark_read", {**OFFICE_A, "notification_id": office_item}
+    )
+    assert (first["events"], again["events"]) == (["NotificationRead"], [])
+    assert (await inbox(rpc, OFFICE_A))["unread"] == 0
+    assert (await inbox(rpc, OFFICE_B))["unread"] == 1
+    # Nobody marks what was not addressed to them.
+    with pytest.raises(RemoteError) as refused:
+        await rpc.command("notification", "mark_read", {**PANELIST, "notification_id": office_item})
+    assert refused.value.error.code == "notification_not_found"
+
+    # The inbox rebuilt from the log is the live one (the auditor's check).
+    auditor = await create_pool(
+        service.settings.database_url_for("notification", login="auditor"), max_size=2
+    )
+    try:
+        checks = await audit_projections.check(auditor, declared("notification"), nc.jetstream())
+    finally:
+        await auditor.close()
+    assert [(c.projection, c.own_events) for c in checks] == [("inbox", 5)]
+    assert all(c.ok for c in checks), [t.summary() for c in checks for t in c.tables]
