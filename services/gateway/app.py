@@ -35,6 +35,7 @@ from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.gateway.notice import PublicRateLimit
 from services.gateway.problems import (
+    FILES_UNAVAILABLE,
     INTERNAL,
     NOT_FOUND,
     UNAVAILABLE,
@@ -47,6 +48,7 @@ from services.gateway.web import render
 from shared.bus import connect_nats
 from shared.clock import Clock, SystemClock
 from shared.credentials import identity_signer, nats_seed
+from shared.filestore import FileStoreError
 from shared.logging import configure_logging, get_logger
 from shared.outage import OUTAGE_TYPES, OutageLog, is_outage
 from shared.rpc import RemoteError, RpcClient
@@ -280,6 +282,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     for outage in OUTAGE_TYPES:
         app.add_exception_handler(outage, on_outage)
+
+    @app.exception_handler(FileStoreError)
+    async def on_file_store(request: Request, exc: FileStoreError) -> Response:
+        """The file store (S3) is unreachable or refuses the gateway's key: 503, logged."""
+        log.error("file_store_failed", path=request.url.path, error=str(exc))
+        return _problem_reply(request, Problem(503, "file_store_unavailable", FILES_UNAVAILABLE))
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:

@@ -56,7 +56,8 @@ class GatewaySettings(BaseSettings):
     # Evidence files on the nomination form (services/gateway/evidence.py): each at most this
     # big, at most this many per nomination, of these kinds (by extension and by content); kept
     # in the content-addressed file store (shared/filestore.py): empty = <data_dir>/files,
-    # or file:///path (a directory every gateway instance shares).
+    # file:///path (a directory every gateway instance shares) or s3://bucket/prefix (an
+    # S3-compatible bucket, located by FLOWERS_S3_*: shared.filestore.S3Settings).
     evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     evidence_max_files: int = Field(default=5, ge=1, le=20)
     evidence_types: tuple[str, ...] = ("pdf", "jpg", "jpeg", "png", "docx", "xlsx")

@@ -7,6 +7,7 @@ Refusals are sentences in Chinese that name the file and the limit it broke.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -146,7 +147,8 @@ async def receive(
         if why is not None:
             refused.append(why)
             continue
-        stored.append(Stored(store.put(data), name))
+        # The store may be a network away (S3): its blocking call runs in a thread.
+        stored.append(Stored(await asyncio.to_thread(store.put, data), name))
     return stored, refused
 
 

@@ -46,6 +46,10 @@ UNAVAILABLE = (
     "系统正在恢复（数据库或消息服务暂时不可用），请稍后再试。",
     "A database or the message bus is unavailable for a moment; please try again shortly.",
 )
+FILES_UNAVAILABLE = (
+    "证明材料文件存储暂时无法访问，请稍后再试。",
+    "The evidence file store cannot be reached for a moment; please try again shortly.",
+)
 INTERNAL = ("系统内部错误，已记录，请稍后再试。", "Internal error; it has been logged.")
 
 

@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 
+import moto.settings
 import pytest
 
 from services.gateway.config import GatewaySettings
@@ -23,6 +24,7 @@ from tests.gateway.harness import (
     running_gateway,
 )
 from tests.gateway.test_nominator_pages import form_data
+from tests.s3 import running_s3
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 SMALL_FILES = FAST_HASHING.model_copy(update={"evidence_max_bytes": 4096})
@@ -201,7 +203,53 @@ async def test_the_api_keeps_an_evidence_file_and_a_nomination_names_it(gateway:
         assert "文件“a.exe”的类型不允许上传" in refused.json()["message_zh"]
 
 
-def test_a_file_store_that_is_not_built_is_refused_with_the_settings() -> None:
-    with pytest.raises(ValueError, match="S3-compatible file store is not built"):
-        GatewaySettings(file_store_url="s3://evidence/flowers")
+def test_a_file_store_url_is_checked_with_the_settings() -> None:
+    with pytest.raises(ValueError, match="must not carry credentials"):
+        GatewaySettings(file_store_url="s3://AKIA:secret@evidence/flowers")
+    with pytest.raises(ValueError, match="unknown file store URL scheme"):
+        GatewaySettings(file_store_url="ftp://evidence/flowers")
+    assert GatewaySettings(file_store_url="s3://evidence/flowers").file_store_url
     assert GatewaySettings(file_store_url="file:///srv/flowers/files").file_store_url
+
+
+@pytest.mark.integration
+async def test_an_evidence_file_lands_in_the_s3_store_when_the_setting_names_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_s3() as s3:
+        bucket = s3.bucket()
+        for name, value in (
+            ("FLOWERS_S3_ENDPOINT_URL", s3.endpoint_url),
+            ("FLOWERS_S3_ACCESS_KEY_ID", s3.settings.access_key_id),
+            ("FLOWERS_S3_SECRET_ACCESS_KEY", s3.settings.secret_access_key),
+        ):
+            assert value
+            monkeypatch.setenv(name, value if isinstance(value, str) else value.get_secret_value())
+        in_s3 = SMALL_FILES.model_copy(update={"file_store_url": f"s3://{bucket}/flowers"})
+        async with running_gateway(settings, GatewaySettings(**in_s3.model_dump())) as gateway:
+            await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+            await gateway.account("office", {"office"})
+            client = await gateway.signed_in("wy")
+            page = await client.get("/nominations/new")
+            pdf = PDF + f"% {bucket}\n".encode()  # bytes no other test keeps
+            sent = await client.post(
+                "/nominations/new",
+                data=form_data(page.text),
+                files=[("evidence_files", ("维修台账.pdf", pdf, "application/pdf"))],
+            )
+            assert sent.status_code == 303, sent.text
+            digest = hashlib.sha256(pdf).hexdigest()
+            kept = s3.client().get_object(Bucket=bucket, Key=f"flowers/{digest[:2]}/{digest}")
+            assert kept["Body"].read() == pdf
+            assert not (settings.data_dir / "files" / digest[:2] / digest).exists()  # not on disk
+            office = await gateway.signed_in("office")
+            fetched = await office.get(f"/files/{digest}/%E7%BB%B4%E4%BF%AE%E5%8F%B0%E8%B4%A6.pdf")
+            assert fetched.status_code == 200
+            assert fetched.content == pdf
+
+            # The store refusing the gateway's key: 503 in Chinese, not a crash.
+            monkeypatch.setenv("FLOWERS_S3_SECRET_ACCESS_KEY", "not-the-secret")
+            monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+            refused = await office.get(f"/files/{digest}/x.pdf")
+            assert refused.status_code == 503
+            assert "证明材料文件存储暂时无法访问" in refused.text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.filestore import LocalFileStore, file_store
+from shared.filestore import LocalFileStore, S3FileStore, file_store
 
 
 def test_a_file_is_kept_under_its_digest_and_once(tmp_path: Path) -> None:
@@ -35,7 +35,6 @@ def test_the_store_is_chosen_by_url(tmp_path: Path) -> None:
     chosen = file_store(f"file://{tmp_path}/shared", tmp_path / "unused")
     assert isinstance(chosen, LocalFileStore)
     assert chosen.root == tmp_path / "shared"
-    with pytest.raises(ValueError, match="S3-compatible file store is not built"):
-        file_store("s3://evidence-bucket/flowers", tmp_path)
+    assert isinstance(file_store("s3://evidence-bucket/flowers", tmp_path), S3FileStore)
     with pytest.raises(ValueError, match="unknown file store URL scheme"):
         file_store("ftp://x/y", tmp_path)

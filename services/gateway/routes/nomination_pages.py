@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from functools import partial
@@ -338,7 +339,7 @@ async def _read_files(
     kept: list[ev.Stored] = []
     for value in form.getlist("evidence_file"):
         stored = ev.parse_link(value) if isinstance(value, str) else None
-        if stored is not None and store.get(stored.digest) is not None:
+        if stored is not None and await asyncio.to_thread(store.get, stored.digest) is not None:
             kept.append(stored)
     uploads = [f for f in form.getlist("evidence_files") if isinstance(f, UploadFile)]
     added, refused = await ev.receive(uploads, len(kept), store, gw.gateway)
@@ -366,7 +367,8 @@ async def evidence_file(
 ) -> Response:
     """An evidence file, to those who read nominations (the office, panelists, the units…)."""
     gw = gw_state(request)
-    data = ev.store_for(gw.settings, gw.gateway).get(digest) if DIGEST.match(digest) else None
+    store = ev.store_for(gw.settings, gw.gateway)
+    data = await asyncio.to_thread(store.get, digest) if DIGEST.match(digest) else None
     if data is None:
         raise ev.not_found()
     kind = ev.kind_of(name)
