@@ -7,7 +7,7 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 from tests.gateway.harness import Harness, csrf_in
 from tests.gateway.published import PAST_ROUND, publish_past_result
 from tests.gateway.review_setup import review_round
@@ -151,12 +151,7 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
         heads = (await http.get("/api/v1/audit/heads", headers=api)).json()
         rewards_head = next(h["position"] for h in heads if h["service"] == "rewards")
         assert positions == list(range(1, rewards_head + 1))
-        assert {h["service"] for h in heads if h["reachable"]} == {
-            "nomination",
-            "review",
-            "rewards",
-            "publicity",
-        }
+        assert {h["service"] for h in heads if h["reachable"]} == set(SERVICES)
         wrong = await http.get("/api/v1/audit/events?service=gateway", headers=api)
         assert wrong.status_code == 422
 

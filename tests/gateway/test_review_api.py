@@ -215,7 +215,11 @@ async def test_a_round_is_reviewed_through_the_api_from_audit_to_publication(
         # Every one of these is in the OpenAPI document, under the review's tag.
         document = (await client.get("/api/v1/openapi.json")).json()
         review_paths = {p for p in document["paths"] if p.startswith("/api/v1/review/")}
-        assert len(review_paths) == 24
+        assert len(review_paths) == 26
+        assert {
+            "/api/v1/review/rounds/{round_id}/panel/progress",
+            "/api/v1/review/rounds/{round_id}/panel/{panelist_id}/remind",
+        } <= review_paths
         assert all(
             "review" in operation["tags"]
             for path in review_paths
