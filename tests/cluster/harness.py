@@ -85,16 +85,17 @@ class LoopbackCluster(Cluster):
             reconnect_time_wait=0.2,
             **nats_auth(nats_seed("admin"), "admin"),
         )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while True:  # a cluster that has just formed may not place R3 streams yet
+
+        js = self.nc.jetstream()
+
+        async def streams_placed() -> bool:  # a cluster just formed may not place R3 yet
             try:
-                await ensure_streams(self.nc.jetstream(), self.settings)
-                break
+                await ensure_streams(js, self.settings)
             except Exception:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+                return False
+            return True
+
+        await eventually(streams_placed, "the R3 streams to be placed", timeout=30)
         for service in self.services:
             for n in range(1, self.instances + 1):
                 self.start_instance(service, n)

@@ -23,6 +23,7 @@ from services.gateway.employees import EmployeeAccounts
 from services.gateway.oidc import STATE_COOKIE
 from shared.settings import PROJECT_ROOT, Settings
 from tests.gateway.harness import FAST_HASHING, Harness, running_gateway
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -94,20 +95,18 @@ async def provider() -> AsyncIterator[str]:
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        deadline = asyncio.get_running_loop().time() + 30
         async with httpx.AsyncClient() as probe:
-            while True:
-                try:
-                    found = await probe.get(f"{issuer}/.well-known/openid-configuration")
-                    if found.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
+
+            async def serving() -> bool:
                 if process.returncode is not None:
                     raise AssertionError("the OIDC provider exited")
-                if asyncio.get_running_loop().time() > deadline:
-                    raise AssertionError("the OIDC provider did not start within 30 s")
-                await asyncio.sleep(0.05)
+                try:
+                    found = await probe.get(f"{issuer}/.well-known/openid-configuration")
+                except httpx.HTTPError:
+                    return False
+                return found.status_code == 200
+
+            await eventually(serving, timeout=30, interval=0.05, what="the OIDC provider")
         yield issuer
     finally:
         process.terminate()
