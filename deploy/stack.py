@@ -40,6 +40,7 @@ from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared import database_roles
 from shared.bus import ensure_streams, nats_auth, nats_servers
+from shared.keystore import migrate_keystore
 from shared.postgres import DatabaseUnavailable
 from shared.settings import PROJECT_ROOT, SERVICES, Settings, with_database, with_login
 
@@ -278,7 +279,8 @@ class Stack:
     def database_env(self, name: str) -> dict[str, str]:
         """A process's own database logins, and nothing else: a service its role, the gateway
         its role and the auditor's (its audit pages read the service databases)."""
-        logins = [name, database_roles.AUDITOR] if name == GATEWAY else [name]
+        # Every service also reads and adds personal data's keys (shared/keystore.py).
+        logins = [name, database_roles.AUDITOR] if name == GATEWAY else [name, database_roles.KEYS]
         files = {login: str(self.password_file(login)) for login in logins}
         return {"FLOWERS_DATABASE_PASSWORD_FILES": json.dumps(files)}
 
@@ -630,10 +632,11 @@ async def prepare_databases(settings: Settings, admin_url: str | None) -> None:
     try:
         if admin_url is not None:
             admin = settings.model_copy(update={"database_admin_url": SecretStr(admin_url)})
-            await database_roles.provision(admin, database_roles.DATABASES)
+            await database_roles.provision(admin, [*database_roles.DATABASES, database_roles.KEYS])
         for service in SERVICES:
             await database_roles.migrate(settings, service, *service_schema(service))
         await database_roles.migrate(settings, GATEWAY, *service_schema(GATEWAY), store=False)
+        await migrate_keystore(settings)
     except DatabaseUnavailable as exc:
         hint = ""
         if admin_url is None:

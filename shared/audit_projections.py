@@ -35,6 +35,7 @@ from nats.js import api as js_api
 
 from shared.bus import EVENTS_STREAM, HDR_MSG_ID
 from shared.events import RecordedEvent
+from shared.personal_data import load_keys
 from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, in_slices, read_log
 from shared.projection import (
     ConsumedFeed,
@@ -384,6 +385,7 @@ async def project(
     for log in own:
         await log.project_recorded(conn, events)
     if feed is not None:
+        await load_keys(events)  # received from FLOWERS: personal values open when decoded
         await feed.project(conn, [(e, feed.registry.decode_recorded(e)) for e in events])
 
 

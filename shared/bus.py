@@ -37,6 +37,7 @@ from shared.context import (
 from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
 from shared.logging import get_logger
 from shared.outage import OutageLog, is_outage
+from shared.personal_data import load_keys_of_payloads
 from shared.postgres import claim_inbox
 from shared.settings import Settings
 
@@ -443,8 +444,12 @@ class EventConsumer:
             await self._one_by_one(messages)
             return
         try:
+            await load_keys_of_payloads(m.data for m in messages)  # shared/personal_data.py
             decoded = [self._decode(message) for message in messages]
         except PermanentFailure:  # dead-lettered on the way one by one
+            decoded = []
+        except Exception as exc:  # the key store is out of reach: retried one by one
+            log.info("consumer_keys_unavailable", consumer=self.name, error=repr(exc))
             decoded = []
         if decoded and self._blocked:
             # Streams waiting behind a failed message go one by one (held in order, or
@@ -482,6 +487,12 @@ class EventConsumer:
         deliveries = message.metadata.num_delivered
         if deliveries > 1:
             self.stats.redeliveries += 1
+        try:
+            await load_keys_of_payloads([message.data])
+        except Exception as exc:  # the key store is out of reach: no fault of the message
+            log.warning("consumer_keys_unavailable", consumer=self.name, error=repr(exc))
+            await self._settle(message.nak(delay=self._backoff(2)), "nak")
+            return
         try:
             envelope, event = self._decode(message)
         except PermanentFailure as exc:
@@ -583,6 +594,7 @@ class EventConsumer:
     async def redrive(self, payload: bytes) -> bool:
         """Handle a dead letter's payload again (after the fault was fixed); once in effect."""
         envelope = RecordedEvent.model_validate_json(payload)
+        await load_keys_of_payloads([payload])
         return await self.apply(envelope, self.registry.decode_recorded(envelope))
 
     async def _settle(self, step: Awaitable[Any], what: str) -> None:

@@ -45,6 +45,7 @@ from shared.settings import SERVICES, Settings, with_database
 
 GATEWAY = "gateway"
 AUDITOR = "auditor"
+KEYS = "keys"  # the key store of personal data (shared/keystore.py): every service logs in
 SUPERUSER = "postgres"  # the embedded server's; its password is postgres/postgres.password
 DATABASES: tuple[str, ...] = (*SERVICES, GATEWAY)
 SCRAM_ITERATIONS = 4096
@@ -59,7 +60,7 @@ def owner_login(name: str) -> str:
     return f"{name}_owner"
 
 
-def logins(names: Iterable[str] = DATABASES) -> list[str]:
+def logins(names: Iterable[str] = (*DATABASES, KEYS)) -> list[str]:
     """Every login (password file name) the databases `names` need, the auditor's included."""
     out: list[str] = []
     for name in names:

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.personal_data import Mark, marks, opened
+
 GENESIS_HASH = "0" * 64
 
 
@@ -27,6 +29,9 @@ class DomainEvent(BaseModel):
     service: ClassVar[str] = ""
     event_type: ClassVar[str] = ""
     schema_version: ClassVar[int] = 1
+    # Fields that hold another event's data as published (personal values sealed for that
+    # event): left sealed when this event is decoded; their reader opens them.
+    copied_event_data: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,6 +67,9 @@ class NewEvent(BaseModel):
     schema_version: int
     data: dict[str, Any]
     metadata: EventMetadata
+    # The personal values in `data` and whose they are (shared.personal_data): the store
+    # seals them before they are chained and stored. Never stored itself.
+    personal: tuple[Mark, ...] = Field(default=(), exclude=True)
 
     @classmethod
     def of(
@@ -76,6 +84,7 @@ class NewEvent(BaseModel):
             schema_version=event.schema_version,
             data=event.to_data(),
             metadata=metadata,
+            personal=marks(event),
         )
 
 
@@ -197,10 +206,20 @@ class EventRegistry:
     def models(self) -> list[type[DomainEvent]]:
         return list(self._models.values())
 
-    def decode(self, type_: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
+    def decode(
+        self,
+        type_: str,
+        schema_version: int,
+        data: dict[str, Any],
+        event_id: uuid.UUID | None = None,
+    ) -> DomainEvent:
+        """The event's model; sealed personal values (shared.personal_data) are opened with
+        the process's keys first, which needs the event's id (their associated data)."""
         model = self._models.get(type_)
         if model is None:
             raise UnknownEventType(type_)
+        if event_id is not None:
+            data = opened(data, event_id, model.copied_event_data)
         version = schema_version
         while version < model.schema_version:
             step = self._upcasters.get((type_, version))
@@ -213,4 +232,4 @@ class EventRegistry:
         return model.model_validate(data)
 
     def decode_recorded(self, event: RecordedEvent) -> DomainEvent:
-        return self.decode(event.type, event.schema_version, event.data)
+        return self.decode(event.type, event.schema_version, event.data, event.event_id)

@@ -36,6 +36,7 @@ from shared.eventstore import (
     DuplicateEventError,
     EventStream,
 )
+from shared.personal_data import load_keys, seal_requests
 
 NOTIFY_CHANNEL = "flowers_events"
 T = TypeVar("T")
@@ -247,6 +248,7 @@ async def read_log(
         events: list[RecordedEvent] = []
         async for part in in_slices(rows):
             events.extend(recorded_event(r) for r in part)
+        await load_keys(events)  # personal values open when decoded (shared.personal_data)
         yield events
 
 
@@ -359,6 +361,7 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         if not any(r.events for r in requests):
             return []
+        requests = await seal_requests(requests)  # personal values sealed before the chain
         if conn is None:
             return await self._group_commit(requests)
         # In the caller's transaction, which a failure aborts: a caller that retries inside
@@ -563,7 +566,9 @@ class PostgresEventStore:
             stream_id,
             after_version,
         )
-        return EventStream(stream_id, [recorded_event(r) for r in rows])
+        events = [recorded_event(r) for r in rows]
+        await load_keys(events)
+        return EventStream(stream_id, events)
 
     async def load_many(
         self, after: Mapping[str, int], *, conn: asyncpg.Connection | None = None
@@ -584,6 +589,7 @@ class PostgresEventStore:
         )
         for row in rows:
             loaded[row["stream_id"]].append(recorded_event(row))
+        await load_keys(e for events in loaded.values() for e in events)
         return loaded
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
@@ -592,7 +598,9 @@ class PostgresEventStore:
             after,
             limit,
         )
-        return [recorded_event(r) for r in rows]
+        events = [recorded_event(r) for r in rows]
+        await load_keys(events)
+        return events
 
     async def head(self) -> int:
         value = await self.pool.fetchval("SELECT position FROM event_log_head")
@@ -602,7 +610,11 @@ class PostgresEventStore:
         row = await self.pool.fetchrow(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1", event_id
         )
-        return recorded_event(row) if row else None
+        if not row:
+            return None
+        event = recorded_event(row)
+        await load_keys([event])
+        return event
 
     async def verify_chain(self, page_size: int = LOG_CHUNK) -> ChainReport:
         """Walk the log in position order; name the first row that breaks the chain."""

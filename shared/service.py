@@ -48,8 +48,10 @@ from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
 from shared.identity import IdentityVerifier
+from shared.keystore import PostgresKeyStore, open_keystore
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
+from shared.personal_data import KEYRING
 from shared.postgres import DatabaseUnavailable, PostgresEventStore, create_pool, redact
 from shared.projection import OwnLog, Projector
 from shared.reaction import Reaction, Reactor, StateCache, current_state
@@ -336,6 +338,7 @@ class ServiceRuntime:
         self.reactor = Reactor(registry, self.states)
         self._own: OwnLog | None = None
         self.pool: asyncpg.Pool | None = None
+        self.keys: PostgresKeyStore | None = None  # personal data's keys (shared/keystore.py)
         self._store: PostgresEventStore | None = None
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
@@ -455,6 +458,8 @@ class ServiceRuntime:
                 ),
             )
             await database_roles.require_schema(self.pool, "events", settings, self.service)
+            self.keys = await open_keystore(settings)
+            KEYRING.install(self.keys)
         except (StartupError, DatabaseUnavailable, ConnectionError, CredentialsError) as exc:
             log.error("startup_failed", reason=str(exc))
             await self._close_connections()
@@ -590,6 +595,10 @@ class ServiceRuntime:
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await self.pool.close()
+        if self.keys is not None:
+            KEYRING.uninstall(self.keys)
+            with contextlib.suppress(Exception):
+                await self.keys.pool.close()
 
     async def start(self) -> None:
         """Run in-process (tests): the same hooks `faststream run` calls."""

@@ -36,11 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
     the operator's identity keys.
     """
     from deploy.secrets import Secrets
-    from shared.database_roles import DATABASES, SUPERUSER, logins
+    from shared.database_roles import DATABASES, KEYS, SUPERUSER, logins
 
     # Database passwords by role without its prefix: every test's roles share these files
     # (`garden`: the made-up service of tests/shared/test_dead_letters.py).
-    Secrets(TEST_SECRETS).ensure(database_roles=[SUPERUSER, *logins([*DATABASES, "garden"])])
+    Secrets(TEST_SECRETS).ensure(database_roles=[SUPERUSER, *logins([*DATABASES, KEYS, "garden"])])
     os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 

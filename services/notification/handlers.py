@@ -76,7 +76,9 @@ def initial_ledger(round_id: str) -> Ledger:
 def evolve(ledger: Ledger, event: DomainEvent) -> Ledger:
     match event:
         case RoundFactNoted():
-            fact = FACTS_REGISTRY.decode(event.fact_type, event.fact_version, event.fact)
+            fact = FACTS_REGISTRY.decode(
+                event.fact_type, event.fact_version, event.fact, event.cause_id
+            )
             return replace(
                 ledger,
                 facts=domain.settle(domain.evolve(ledger.facts, fact)),

@@ -32,6 +32,9 @@ class RoundFactNoted(NotificationEvent):
     """The service took note of another service's fact about the round (the rules decide on
     the facts noted so far): the fact's event id, type, schema version and data as published."""
 
+    # The fact's personal values stay sealed for the fact's own event id (shared/personal_data).
+    copied_event_data: ClassVar[tuple[str, ...]] = ("fact",)
+
     cause_id: UUID
     fact_type: str
     fact_version: int

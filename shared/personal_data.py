@@ -1,0 +1,423 @@
+"""Personal data in events: declared per model, encrypted per data subject, shredded by key.
+
+A model lists its personal fields and whose they are (`personal_data: ClassVar[
+PersonalFields]`). `marks(model)` finds every such field in an event (nested models and
+tuples of them included) with the employee number of its data subject. Before an event is
+stored, each marked value is replaced by a sealed value that names the subject by a
+random pseudonym and carries the value encrypted with that subject's own AES-256-GCM key:
+
+    {"$pii": "<subject id>", "ct": "<base64 of nonce + ciphertext>"}          (+ "key": true)
+
+The associated data is the event's id and the field's path in the event's data, so a
+ciphertext cannot be moved to another field or event. The hash chain is computed over the
+stored form, so it covers the ciphertext and still verifies once a key is destroyed.
+
+Reading opens sealed values with the keys the process holds (`KEYRING`: fetched in bulk
+for a batch of events by `load_keys`, kept for a short time); where a subject's key has
+been destroyed the value reads `ERASED` ("已删除"), and an identifying field (`"key": true`,
+the subject's employee number, used as a key by projections) reads `已删除·<8 hex of the
+pseudonym>`, so two erased people never collide. Values that are not sealed (logs written
+before encryption) read as they are: the event's meaning never changed, only its storage.
+
+The key store itself (PostgreSQL, outside every log) is `shared.keystore`; this module is
+pure apart from the keyring's calls to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from shared.events import RecordedEvent
+    from shared.eventstore import AppendRequest
+
+ERASED = "已删除"
+MARKER = "$pii"
+NONCE_BYTES = 12
+KEY_BYTES = 32  # AES-256
+DEFAULT_TTL_S = 30.0
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class PersonalFields:
+    """A model's personal fields and whose they are.
+
+    `subject` is the dotted path (from this model) to the data subject's employee number;
+    when it names a field of this model itself, that field is personal too (identifying).
+    `fields` are this model's other personal fields.
+    """
+
+    subject: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One personal value in an event's data: where it is and whose it is."""
+
+    path: Path
+    employee_no: str
+    identifying: bool = False
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A data subject as the key store knows them: a random pseudonym and their key."""
+
+    subject_id: uuid.UUID
+    key: bytes
+
+
+class KeysNotLoaded(Exception):
+    """A sealed value met before its subject's key was fetched (`load_keys` not called)."""
+
+
+class TamperedValue(Exception):
+    """A sealed value that its key does not open: moved, altered or forged."""
+
+
+# --- Declarations ---------------------------------------------------------------------------
+
+
+def marks(model: BaseModel) -> tuple[Mark, ...]:
+    """Every personal value in `model` (its fields' paths as `model_dump` spells them)."""
+    found: list[Mark] = []
+    _walk(model, (), found)
+    return tuple(found)
+
+
+def _walk(value: object, path: Path, found: list[Mark]) -> None:
+    if isinstance(value, BaseModel):
+        declared = getattr(type(value), "personal_data", None)
+        if isinstance(declared, PersonalFields):
+            employee_no = _attribute(value, declared.subject)
+            if isinstance(employee_no, str) and employee_no:
+                if "." not in declared.subject:
+                    found.append(Mark((*path, declared.subject), employee_no, identifying=True))
+                for name in declared.fields:
+                    if getattr(value, name) is not None:
+                        found.append(Mark((*path, name), employee_no))
+        for name in type(value).model_fields:
+            _walk(getattr(value, name), (*path, name), found)
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            _walk(item, (*path, index), found)
+
+
+def _attribute(model: BaseModel, dotted: str) -> object:
+    value: object = model
+    for name in dotted.split("."):
+        value = getattr(value, name, None)
+    return value
+
+
+# --- Sealing and opening (pure) -------------------------------------------------------------
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def associated_data(event_id: uuid.UUID, path: Path) -> bytes:
+    return f"{event_id}/{'/'.join(str(p) for p in path)}".encode()
+
+
+def seal_value(
+    subject: Subject, event_id: uuid.UUID, path: Path, value: Any, *, identifying: bool = False
+) -> dict[str, Any]:
+    """`value` (any JSON) encrypted under the subject's key, bound to the event and path."""
+    nonce = os.urandom(NONCE_BYTES)
+    clear = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    sealed = AESGCM(subject.key).encrypt(nonce, clear, associated_data(event_id, path))
+    out: dict[str, Any] = {
+        MARKER: str(subject.subject_id),
+        "ct": base64.b64encode(nonce + sealed).decode("ascii"),
+    }
+    if identifying:
+        out["key"] = True
+    return out
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, dict) and MARKER in value and "ct" in value
+
+
+def erased_value(sealed: Mapping[str, Any]) -> str:
+    """What a value reads once its key is gone."""
+    if sealed.get("key"):
+        return f"{ERASED}·{str(sealed[MARKER]).replace('-', '')[:8]}"
+    return ERASED
+
+
+def open_value(
+    sealed: Mapping[str, Any], key: bytes | None, event_id: uuid.UUID, path: Path
+) -> Any:
+    if key is None:
+        return erased_value(sealed)
+    raw = base64.b64decode(sealed["ct"])
+    try:
+        clear = AESGCM(key).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(event_id, path)
+        )
+    except InvalidTag as exc:
+        where = "/".join(str(p) for p in path)
+        raise TamperedValue(f"event {event_id}: the value at {where} does not open") from exc
+    return json.loads(clear)
+
+
+def seal_data(
+    data: dict[str, Any],
+    event_id: uuid.UUID,
+    found: Iterable[Mark],
+    subjects: Mapping[str, Subject],
+) -> dict[str, Any]:
+    """A copy of `data` with each marked value sealed under its subject's key."""
+    out = copy.deepcopy(data)
+    for mark in found:
+        parent: Any = out
+        for step in mark.path[:-1]:
+            parent = parent[step]
+        leaf = mark.path[-1]
+        parent[leaf] = seal_value(
+            subjects[mark.employee_no],
+            event_id,
+            mark.path,
+            parent[leaf],
+            identifying=mark.identifying,
+        )
+    return out
+
+
+KeyLookup = Callable[[uuid.UUID], bytes | None]
+
+
+def open_data(
+    data: dict[str, Any], event_id: uuid.UUID, key_of: KeyLookup, skip: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`data` with every sealed value opened (or erased); `data` itself when none is sealed.
+
+    `skip`: top-level fields holding another event's data as it was published (sealed for
+    that event: its reader opens it with that event's id)."""
+    kept = {name: data[name] for name in skip if name in data}
+    rest = {name: value for name, value in data.items() if name not in kept} if kept else data
+    opened = _open(rest, (), event_id, key_of)
+    if not isinstance(opened, dict) or (opened is rest and not kept):
+        return data
+    return {**opened, **kept} if kept else opened
+
+
+def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any:
+    if isinstance(value, dict):
+        if is_sealed(value):
+            return open_value(value, key_of(uuid.UUID(value[MARKER])), event_id, path)
+        changed = False
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            new = _open(item, (*path, name), event_id, key_of)
+            changed = changed or new is not item
+            out[name] = new
+        return out if changed else value
+    if isinstance(value, list):
+        items = [_open(item, (*path, i), event_id, key_of) for i, item in enumerate(value)]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return items
+    return value
+
+
+def subject_ids(data: Any) -> set[uuid.UUID]:
+    """The pseudonyms of every subject whose sealed values `data` holds."""
+    found: set[uuid.UUID] = set()
+    _collect(data, found)
+    return found
+
+
+def _collect(value: Any, found: set[uuid.UUID]) -> None:
+    if isinstance(value, dict):
+        if is_sealed(value):
+            found.add(uuid.UUID(value[MARKER]))
+            return
+        for item in value.values():
+            _collect(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, found)
+
+
+# --- The process's keys ---------------------------------------------------------------------
+
+
+class KeySource(Protocol):
+    """Where keys live (shared.keystore.PostgresKeyStore; InMemoryKeyStore in unit tests)."""
+
+    async def subjects_for(self, employee_nos: Sequence[str]) -> dict[str, Subject]:
+        """Each employee's subject, made (pseudonym and key) on first use."""
+        ...
+
+    async def keys(self, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
+        """Each subject's key; None where it was destroyed (or never existed)."""
+        ...
+
+
+@dataclass
+class InMemoryKeyStore:
+    """The key store's contract in a dict: for pure unit tests."""
+
+    subjects: dict[str, Subject] = field(default_factory=dict)
+    destroyed: set[uuid.UUID] = field(default_factory=set)
+
+    async def subjects_for(self, employee_nos: Sequence[str]) -> dict[str, Subject]:
+        for employee_no in employee_nos:
+            if employee_no not in self.subjects:
+                self.subjects[employee_no] = Subject(uuid.uuid4(), new_key())
+        return {e: self.subjects[e] for e in employee_nos}
+
+    async def keys(self, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
+        by_id = {s.subject_id: s.key for s in self.subjects.values()}
+        return {s: by_id.get(s) for s in subject_ids}
+
+    async def shred(self, employee_no: str) -> uuid.UUID | None:
+        subject = self.subjects.pop(employee_no, None)
+        if subject is None:
+            return None
+        self.destroyed.add(subject.subject_id)
+        return subject.subject_id
+
+
+class Keyring:
+    """The keys one process holds: fetched in bulk for a batch, kept for `ttl_s` seconds.
+
+    A destroyed key is remembered as None for the same time, so another process's
+    erasure is seen here within `ttl_s` at most (this process's own at once: `forget`).
+    """
+
+    def __init__(self, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic):
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._sources: list[KeySource] = []
+        self._keys: dict[uuid.UUID, tuple[bytes | None, float]] = {}
+
+    @property
+    def source(self) -> KeySource | None:
+        return self._sources[-1] if self._sources else None
+
+    def install(self, source: KeySource) -> None:
+        """Use `source` (a process may run several services: the last one installed is used,
+        all of them reach the same key store)."""
+        self._sources.append(source)
+
+    def uninstall(self, source: KeySource) -> None:
+        if source in self._sources:
+            self._sources.remove(source)
+        if not self._sources:
+            self._keys.clear()
+
+    def forget(self, subject_id: uuid.UUID) -> None:
+        self._keys.pop(subject_id, None)
+
+    def key(self, subject_id: uuid.UUID) -> bytes | None:
+        held = self._keys.get(subject_id)
+        if held is None:
+            raise KeysNotLoaded(f"no key fetched for data subject {subject_id}")
+        return held[0]
+
+    async def subjects_for(self, employee_nos: Iterable[str]) -> dict[str, Subject]:
+        source = self._require()
+        subjects = await source.subjects_for(sorted(set(employee_nos)))
+        now = self._clock()
+        for subject in subjects.values():
+            self._keys[subject.subject_id] = (subject.key, now)
+        return subjects
+
+    async def load(self, wanted: Iterable[uuid.UUID]) -> None:
+        """Fetch the keys of `wanted` not held or held too long, in one call."""
+        now = self._clock()
+        stale = sorted(
+            {s for s in wanted if (held := self._keys.get(s)) is None or now - held[1] > self.ttl_s}
+        )
+        if not stale:
+            return
+        fetched = await self._require().keys(stale)
+        for subject_id in stale:
+            self._keys[subject_id] = (fetched.get(subject_id), now)
+
+    def _require(self) -> KeySource:
+        source = self.source
+        if source is None:
+            raise KeysNotLoaded("no key store installed in this process")
+        return source
+
+
+KEYRING = Keyring()
+"""This process's keys (installed by the composition root: shared.service, the audit)."""
+
+
+async def seal_requests(requests: Sequence[AppendRequest]) -> Sequence[AppendRequest]:
+    """The requests with their events' personal values sealed (before the hash chain).
+
+    Without a key store installed (unit tests of the store itself) values stay as they are.
+    """
+    wanted = {m.employee_no for r in requests for e in r.events for m in e.personal}
+    if not wanted or KEYRING.source is None:
+        return requests
+    subjects = await KEYRING.subjects_for(wanted)
+    return [
+        replace(
+            request,
+            events=[
+                e.model_copy(
+                    update={
+                        "data": seal_data(e.data, e.event_id, e.personal, subjects),
+                        "personal": (),
+                    }
+                )
+                if e.personal
+                else e
+                for e in request.events
+            ],
+        )
+        for request in requests
+    ]
+
+
+async def load_keys(events: Iterable[RecordedEvent | Mapping[str, Any]]) -> None:
+    """Fetch the keys a batch of events needs before it is decoded (one call for all).
+
+    Without a key store installed nothing is fetched: reading the stored form needs no key
+    (the relay, the chain's check); decoding a sealed value then raises KeysNotLoaded."""
+    if KEYRING.source is None:
+        return
+    wanted: set[uuid.UUID] = set()
+    for event in events:
+        wanted |= subject_ids(event if isinstance(event, Mapping) else event.data)
+    if wanted:
+        await KEYRING.load(wanted)
+
+
+async def load_keys_of_payloads(payloads: Iterable[bytes]) -> None:
+    """`load_keys` for envelopes as received from the bus (JSON bytes): only the ones that
+    hold a sealed value are parsed again."""
+    if KEYRING.source is None:
+        return
+    marker = json.dumps(MARKER).encode()
+    sealed = [json.loads(p).get("data", {}) for p in payloads if marker in p]
+    if sealed:
+        await load_keys(sealed)
+
+
+def opened(data: dict[str, Any], event_id: uuid.UUID, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """An event's data as its model reads it: sealed values opened with this process's keys."""
+    return open_data(data, event_id, KEYRING.key, skip)

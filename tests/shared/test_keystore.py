@@ -1,0 +1,99 @@
+"""The key store on a real PostgreSQL, and the event store sealing personal values with it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from shared.events import EventMetadata, NewEvent
+from shared.keystore import KEYSTORE_SCHEMA, PostgresKeyStore
+from shared.personal_data import ERASED, KEYRING
+from shared.postgres import PostgresEventStore, create_pool, ensure_database
+from shared.settings import with_database
+from tests.shared.test_personal_data import REGISTRY, Praised, praised
+
+
+@pytest.fixture
+async def keystore(pg_url: str, db_prefix: str) -> AsyncIterator[PostgresKeyStore]:
+    name = f"{db_prefix}keys"
+    await ensure_database(pg_url, name)
+    pool = await create_pool(with_database(pg_url, name), max_size=4)
+    await pool.execute(KEYSTORE_SCHEMA)
+    store = PostgresKeyStore(pool)
+    KEYRING.install(store)
+    try:
+        yield store
+    finally:
+        KEYRING.uninstall(store)
+        await pool.close()
+
+
+async def test_a_subject_is_made_once_even_when_two_ask_at_the_same_time(
+    keystore: PostgresKeyStore,
+) -> None:
+    first, second = await asyncio.gather(
+        keystore.subjects_for(["E001", "E002"]), keystore.subjects_for(["E002", "E003"])
+    )
+    assert first["E002"] == second["E002"]
+    again = await keystore.subjects_for(["E001"])
+    assert again["E001"] == first["E001"]
+    assert len(first["E001"].key) == 32
+    assert first["E001"].subject_id != first["E002"].subject_id
+
+
+async def test_shredding_destroys_the_key_and_the_employee_number_once(
+    keystore: PostgresKeyStore,
+) -> None:
+    subjects = await keystore.subjects_for(["E001", "E002"])
+    gone = subjects["E001"].subject_id
+    assert await keystore.subject_of("E001") == gone
+
+    assert await keystore.shred(gone, datetime.now(UTC)) is True
+    assert await keystore.shred(gone, datetime.now(UTC)) is False  # a repeated erasure
+
+    keys = await keystore.keys([gone, subjects["E002"].subject_id, uuid.uuid4()])
+    assert keys[gone] is None
+    assert keys[subjects["E002"].subject_id] == subjects["E002"].key
+    row = await keystore.pool.fetchrow("SELECT * FROM data_subjects WHERE subject_id = $1", gone)
+    assert row is not None
+    assert row["employee_no"] is None
+    assert row["key"] is None
+    assert row["shredded_at"] is not None
+    # Data recorded after an erasure is sealed under a new pseudonym and key.
+    assert (await keystore.subjects_for(["E001"]))["E001"].subject_id != gone
+
+
+async def test_the_log_stores_only_ciphertext_and_its_chain_holds_after_a_shred(
+    keystore: PostgresKeyStore, pool: asyncpg.Pool
+) -> None:
+    store = PostgresEventStore(pool)
+    event = praised()
+    await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
+
+    stored = await pool.fetchval("SELECT data::text FROM events")
+    for clear in ("E001", "张三", "连续三年零事故", "E002", "李四"):
+        assert clear not in stored
+    assert '"flowers": 2' in stored  # facts stay readable
+
+    loaded = (await store.load("praise-1")).events
+    assert REGISTRY.decode_recorded(loaded[0]) == event
+
+    subject = await keystore.subject_of("E001")
+    assert subject is not None
+    await keystore.shred(subject, datetime.now(UTC))
+    KEYRING.forget(subject)
+
+    report = await store.verify_chain()
+    assert report.ok
+    assert report.checked == 1
+    erased = REGISTRY.decode_recorded((await store.load("praise-1")).events[0])
+    assert isinstance(erased, Praised)
+    assert erased.person.name == ERASED
+    assert erased.deeds == ERASED
+    assert erased.others[0].name == "李四"
+    assert erased.flowers == 2

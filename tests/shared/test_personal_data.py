@@ -1,0 +1,181 @@
+"""Personal fields declared, sealed per data subject, opened or erased (pure: no server)."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent
+from shared.personal_data import (
+    ERASED,
+    KEYRING,
+    InMemoryKeyStore,
+    Keyring,
+    KeysNotLoaded,
+    Mark,
+    PersonalFields,
+    TamperedValue,
+    load_keys,
+    marks,
+    open_data,
+    seal_data,
+    subject_ids,
+)
+
+
+class Person(BaseModel):
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name",))
+
+    employee_no: str
+    name: str
+    unit_code: str
+
+
+class Praised(DomainEvent):
+    service: ClassVar[str] = "test"
+    personal_data: ClassVar[PersonalFields] = PersonalFields("person.employee_no", ("deeds",))
+
+    person: Person
+    deeds: str
+    flowers: int
+    others: tuple[Person, ...] = ()
+
+
+REGISTRY = EventRegistry([Praised])
+
+
+def praised() -> Praised:
+    return Praised(
+        person=Person(employee_no="E001", name="张三", unit_code="U01"),
+        deeds="连续三年零事故",
+        flowers=2,
+        others=(Person(employee_no="E002", name="李四", unit_code="U02"),),
+    )
+
+
+@pytest.fixture
+def keys() -> Iterator[InMemoryKeyStore]:
+    store = InMemoryKeyStore()
+    KEYRING.install(store)
+    try:
+        yield store
+    finally:
+        KEYRING.uninstall(store)
+
+
+def test_an_event_names_each_personal_value_and_whose_it_is() -> None:
+    assert set(marks(praised())) == {
+        Mark(("person", "employee_no"), "E001", identifying=True),
+        Mark(("person", "name"), "E001"),
+        Mark(("deeds",), "E001"),
+        Mark(("others", 0, "employee_no"), "E002", identifying=True),
+        Mark(("others", 0, "name"), "E002"),
+    }
+
+
+def test_a_new_event_carries_its_marks_but_never_stores_them() -> None:
+    new = NewEvent.of(praised(), EventMetadata())
+    assert len(new.personal) == 5
+    assert "personal" not in new.model_dump()
+
+
+async def test_sealed_data_holds_no_personal_value_and_opens_to_the_original(
+    keys: InMemoryKeyStore,
+) -> None:
+    event = praised()
+    new = NewEvent.of(event, EventMetadata())
+    subjects = await keys.subjects_for(["E001", "E002"])
+    sealed = seal_data(new.data, new.event_id, new.personal, subjects)
+
+    text = str(sealed)
+    for clear in ("E001", "张三", "连续三年零事故", "E002", "李四"):
+        assert clear not in text
+    assert sealed["flowers"] == 2  # facts stay
+    assert sealed["person"]["unit_code"] == "U01"
+    assert subject_ids(sealed) == {subjects["E001"].subject_id, subjects["E002"].subject_id}
+
+    await load_keys([sealed])
+    assert REGISTRY.decode("Praised", 1, sealed, new.event_id) == event
+    assert new.data == event.to_data()  # the clear data was copied, not changed
+
+
+async def test_a_ciphertext_moved_to_another_field_or_event_does_not_open(
+    keys: InMemoryKeyStore,
+) -> None:
+    new = NewEvent.of(praised(), EventMetadata())
+    subjects = await keys.subjects_for(["E001", "E002"])
+    sealed = seal_data(new.data, new.event_id, new.personal, subjects)
+    await load_keys([sealed])
+
+    swapped = copy.deepcopy(sealed)
+    swapped["deeds"] = sealed["person"]["name"]
+    with pytest.raises(TamperedValue):
+        REGISTRY.decode("Praised", 1, swapped, new.event_id)
+    with pytest.raises(TamperedValue):
+        REGISTRY.decode("Praised", 1, sealed, uuid.uuid4())
+
+
+async def test_a_destroyed_key_reads_erased_and_the_facts_stay(keys: InMemoryKeyStore) -> None:
+    new = NewEvent.of(praised(), EventMetadata())
+    subjects = await keys.subjects_for(["E001", "E002"])
+    sealed = seal_data(new.data, new.event_id, new.personal, subjects)
+
+    gone = await keys.shred("E001")
+    assert gone == subjects["E001"].subject_id
+    KEYRING.forget(gone)
+    await load_keys([sealed])
+    event = REGISTRY.decode("Praised", 1, sealed, new.event_id)
+
+    assert isinstance(event, Praised)
+    assert event.person.name == ERASED
+    assert event.deeds == ERASED
+    # The employee number is a key to projections: erased ones stay apart from each other.
+    assert event.person.employee_no == f"{ERASED}·{gone.hex[:8]}"
+    assert event.person.unit_code == "U01"
+    assert event.flowers == 2
+    assert event.others[0].name == "李四"  # another subject's data is untouched
+
+
+def test_data_written_before_encryption_reads_as_it_always_did() -> None:
+    event = praised()
+    assert REGISTRY.decode("Praised", 1, event.to_data(), uuid.uuid4()) == event
+
+
+async def test_a_sealed_value_met_without_its_key_fetched_is_an_error_not_a_guess() -> None:
+    new = NewEvent.of(praised(), EventMetadata())
+    subjects = await InMemoryKeyStore().subjects_for(["E001", "E002"])
+    sealed = seal_data(new.data, new.event_id, new.personal, subjects)
+    with pytest.raises(KeysNotLoaded):
+        open_data(sealed, new.event_id, Keyring().key)
+
+
+async def test_the_keyring_fetches_in_bulk_and_again_only_after_its_time() -> None:
+    calls: list[list[uuid.UUID]] = []
+    store = InMemoryKeyStore()
+    subjects = await store.subjects_for(["E001", "E002"])
+    ids = [s.subject_id for s in subjects.values()]
+
+    class Counting(InMemoryKeyStore):
+        async def keys(self, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
+            calls.append(list(subject_ids))
+            return await store.keys(subject_ids)
+
+    now = [0.0]
+    ring = Keyring(ttl_s=30, clock=lambda: now[0])
+    ring.install(Counting())
+    await ring.load(ids)
+    await ring.load(ids)
+    assert len(calls) == 1
+    assert sorted(calls[0]) == sorted(ids)
+
+    await store.shred("E001")
+    now[0] = 31.0
+    await ring.load(ids)
+    assert len(calls) == 2
+    assert ring.key(subjects["E001"].subject_id) is None  # the erasure seen after the TTL
+    assert ring.key(subjects["E002"].subject_id) == subjects["E002"].key
