@@ -63,9 +63,13 @@ def _urls(
 
 def _with_nats(settings: Settings, action: Callable[[JetStreamContext], Awaitable[T]]) -> T:
     from deploy.operator import operator_session
+    from shared.keystore import keys_installed
 
     async def run() -> T:
-        async with operator_session(settings, name="flowers-audit") as (nc, _):
+        async with (
+            keys_installed(settings),  # the log's personal values open as the auditor reads
+            operator_session(settings, name="flowers-audit") as (nc, _),
+        ):
             return await action(nc.jetstream())
 
     return asyncio.run(run())
@@ -211,11 +215,17 @@ def as_of(
 ) -> None:
     """A round's state (nominations, scores, notice, winners, awards) at a past moment."""
     from deploy import audit_asof
+    from shared.keystore import keys_installed
 
     at = _moment(moment, "TIME")
     assert at is not None
     settings = _settings()
-    states = asyncio.run(audit_asof.as_of(_urls(settings), at, settings, round_id))
+
+    async def run() -> Any:
+        async with keys_installed(settings):  # personal values open (or read 已删除)
+            return await audit_asof.as_of(_urls(settings), at, settings, round_id)
+
+    states = asyncio.run(run())
     if as_json:
         typer.echo(json.dumps(states, ensure_ascii=False, indent=2, default=str))
     else:

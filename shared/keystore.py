@@ -16,14 +16,15 @@ employee who comes back after an erasure gets a new pseudonym and key on their n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
 
 from shared import database_roles
 from shared.database_roles import AUDITOR, KEYS
-from shared.personal_data import Subject, new_key
+from shared.personal_data import KEYRING, Subject, new_key
 from shared.postgres import create_pool
 from shared.settings import Settings
 
@@ -143,3 +144,18 @@ class PostgresKeyStore:
             at,
         )
         return bool(status.endswith(" 1"))
+
+
+@asynccontextmanager
+async def keys_installed(
+    settings: Settings, login: str = AUDITOR
+) -> AsyncIterator[PostgresKeyStore]:
+    """The key store installed in this process while the block runs (the audit's commands:
+    as the auditor, who may read keys but not add or destroy them)."""
+    store = await open_keystore(settings, login)
+    KEYRING.install(store)
+    try:
+        yield store
+    finally:
+        KEYRING.uninstall(store)
+        await store.pool.close()

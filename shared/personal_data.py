@@ -238,6 +238,21 @@ def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any
     return value
 
 
+SEALED_SHOWN = "〔加密个人信息·{subject}〕"
+
+
+def masked(value: Any) -> Any:
+    """`value` for display where it is not opened (the auditor's event browser): each sealed
+    value as a short label naming its subject's pseudonym."""
+    if isinstance(value, dict):
+        if is_sealed(value):
+            return SEALED_SHOWN.format(subject=str(value[MARKER])[:8])
+        return {name: masked(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
 def subject_ids(data: Any) -> set[uuid.UUID]:
     """The pseudonyms of every subject whose sealed values `data` holds."""
     found: set[uuid.UUID] = set()

@@ -38,6 +38,7 @@ from services.gateway.problems import Problem
 from services.gateway.review import sees_objectors, without_objector
 from shared import audit as shared_audit
 from shared import audit_log, database_roles
+from shared.personal_data import masked
 from shared.settings import SERVICES, Settings
 
 AUDIT_READERS = (AUDITOR,)
@@ -181,7 +182,8 @@ def _event(row: asyncpg.Record, service: str) -> dict[str, Any]:
         "event_id": str(row["event_id"]),
         "type": row["type"],
         "schema_version": row["schema_version"],
-        "data": _json(row["data"]),
+        # Personal values stay sealed here (opening them is to be logged: README "Privacy").
+        "data": masked(_json(row["data"])),
         "metadata": metadata,
         "actor": metadata.get("actor"),
         "correlation_id": metadata.get("correlation_id"),

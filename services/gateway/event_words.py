@@ -33,6 +33,7 @@ EVENT_LABELS: dict[str, Text] = {
     "NominationWithdrawn": ("撤回提名", "Nomination withdrawn"),
     "NominationsClosed": ("提名截止", "Nominations closed"),
     "RoundReopenedForUnit": ("为单位重新开放提名", "Round reopened for a unit"),
+    "PersonalDataErased": ("个人信息已删除", "Personal data erased"),
     "UnitNominationsClosed": ("单位补报截止", "A unit's late window closed"),
     # review
     "CandidateRecorded": ("记录候选", "Candidate recorded"),
@@ -162,6 +163,10 @@ SUMMARIES: dict[str, Summary] = {
         f"{d['reason']}",
         f"{w.round(d['round_id'])} {d['unit_code']} until {w.when(d['new_deadline'])}: "
         f"{d['reason']}",
+    ),
+    "PersonalDataErased": lambda w, d: w.t(
+        f"数据主体 {str(d['subject_id'])[:8]}：{d['reason']}",
+        f"data subject {str(d['subject_id'])[:8]}: {d['reason']}",
     ),
     "UnitNominationsClosed": lambda w, d: w.t(
         f"{w.round(d['round_id'])} {d['unit_code']}，共 {len(d.get('nominations', []))} 项提名",

@@ -24,6 +24,7 @@ from shared.contracts.nomination_commands import (
     SCHEDULER,
     AmendNomination,
     CloseRound,
+    ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
@@ -94,6 +95,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def withdraw(cmd: WithdrawNomination) -> dict[str, Any]:
         """The unit withdraws a nomination before the deadline, with a reason."""
         return await handlers.round_command(cmd)
+
+    @rpc.command("erase_personal_data", ErasePersonalData)
+    async def erase_personal_data(cmd: ErasePersonalData) -> dict[str, Any]:
+        """The office erases an employee's personal data on request, with the reason: their
+        key is destroyed, so their data reads "已删除" in every log, stream and backup."""
+        return await handlers.erase_personal_data(cmd)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

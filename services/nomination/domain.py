@@ -36,6 +36,7 @@ from services.nomination.errors import (
     NominationExists,
     NominationNotFound,
     NominationWasRejected,
+    NoPersonalData,
     NotANominator,
     NotOffice,
     NotOwnUnit,
@@ -64,6 +65,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    PersonalDataErased,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -77,6 +79,7 @@ from shared.contracts.nomination_commands import (
     AmendNomination,
     CloseRound,
     Command,
+    ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
     NominationContent,
@@ -766,6 +769,44 @@ def decide_round(
             return decide_amend(state, cmd, now, policy=policy, winners=winners, rejected=rejected)
         case WithdrawNomination():
             return decide_withdraw(state, cmd, now)
+
+
+# --- Erasure of personal data (stream "privacy") -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Erasures:
+    """The data subjects (pseudonyms) whose personal data the office erased."""
+
+    subjects: frozenset[UUID] = frozenset()
+
+
+NO_ERASURES = Erasures()
+
+
+def evolve_erasures(state: Erasures, event: DomainEvent) -> Erasures:
+    if isinstance(event, PersonalDataErased):
+        return Erasures(state.subjects | {event.subject_id})
+    return state
+
+
+def decide_erasure(
+    state: Erasures, cmd: ErasePersonalData, subject_id: UUID | None, now: datetime
+) -> list[DomainEvent]:
+    """The office erases the personal data held under `subject_id` (the pseudonym the key
+    store knows the employee by; None: nothing held). Recorded once: the same request again
+    records nothing (its key may still need destroying after an interruption)."""
+    _require_office(cmd)
+    _require_aware(now)
+    if subject_id is None:
+        raise NoPersonalData(employee_no=cmd.employee_no)
+    if subject_id in state.subjects:
+        return []
+    return [
+        PersonalDataErased(
+            subject_id=subject_id, reason=cmd.reason, erased_by=cmd.actor, erased_at=_utc(now)
+        )
+    ]
 
 
 # --- Rules shared by the deciders -------------------------------------------------------------

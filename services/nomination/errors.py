@@ -79,6 +79,15 @@ class EmployeeNotFound(NominationError):
     message_en_template = "Employee {employee_no} is not in the directory"
 
 
+class NoPersonalData(NominationError):
+    code = "no_personal_data"
+    status = 404
+    message_zh_template = "没有职工 {employee_no} 的个人信息（从未记录，或已删除）"
+    message_en_template = (
+        "No personal data of employee {employee_no} is held (never recorded, or erased)"
+    )
+
+
 class EmployeeInactive(NominationError):
     code = "employee_inactive"
     message_zh_template = "职工 {employee_no} 已不在岗，不能被提名"

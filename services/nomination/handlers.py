@@ -9,6 +9,7 @@ from uuid import UUID
 
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
+    NO_ERASURES,
     DirectoryState,
     Employee,
     NominationPolicy,
@@ -16,16 +17,19 @@ from services.nomination.domain import (
     RoundCommand,
     RoundState,
     Unit,
+    decide_erasure,
     decide_import,
     decide_round,
     directory_from,
+    evolve_erasures,
     evolve_round,
 )
 from shared import directory_file
 from shared.contracts.common import Category
-from shared.contracts.nomination import DIRECTORY_STREAM, round_stream_id
+from shared.contracts.nomination import DIRECTORY_STREAM, PRIVACY_STREAM, round_stream_id
 from shared.contracts.nomination_commands import (
     AmendNomination,
+    ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
     ReopenForUnit,
@@ -34,6 +38,7 @@ from shared.contracts.nomination_commands import (
 )
 from shared.errors import NotFound
 from shared.events import DomainEvent, RecordedEvent
+from shared.personal_data import KEYRING, opened
 from shared.rounds import Cadence, parse_deadline_time
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -81,8 +86,31 @@ class NominationHandlers:
         return {
             **outcome(recorded),
             "changes": _count(recorded),
-            "summary": directory_file.summarise((e.type, e.data) for e in recorded),
+            "summary": directory_file.summarise(
+                (e.type, opened(e.data, e.event_id)) for e in recorded
+            ),
         }
+
+    async def erase_personal_data(self, cmd: ErasePersonalData) -> dict[str, Any]:
+        """Record the erasure, then destroy the key. Recorded first: an erasure is never
+        without its audited event; interrupted in between, the same request again destroys
+        the key (the decider records nothing twice). The projections holding the subject's
+        clear data lose it when rebuilt from the log (README "Privacy")."""
+        keys = self.runtime.keys
+        assert keys is not None, "the service has not started"
+        subject_id = await keys.subject_of(cmd.employee_no)
+        now = self.runtime.clock.now()
+        recorded = await self.runtime.execute(
+            PRIVACY_STREAM,
+            evolve_erasures,
+            NO_ERASURES,
+            lambda state: decide_erasure(state, cmd, subject_id, now),
+            cmd.actor,
+        )
+        assert subject_id is not None  # the decider refused otherwise
+        shredded = await keys.shred(subject_id, now)
+        KEYRING.forget(subject_id)
+        return {**outcome(recorded), "subject_id": str(subject_id), "key_destroyed": shredded}
 
     async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
         now = self.runtime.clock.now()

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.contracts.common import Category
 from shared.contracts.nomination import round_stream_id
 from shared.errors import NotFound
+from shared.personal_data import load_keys, opened
 from shared.postgres import PostgresEventStore
 
 
@@ -120,12 +121,13 @@ class NominationQueries:
             )
         history = await self.pool.fetch(
             """
-            SELECT position, type, metadata, recorded_at, data FROM events
+            SELECT position, event_id, type, metadata, recorded_at, data FROM events
             WHERE stream_id = $1 AND data->>'nomination_id' = $2 ORDER BY position
             """,
             round_stream_id(row["round_id"]),
             str(q.nomination_id),
         )
+        await load_keys([h["data"] for h in history])  # personal values shown opened
         return {
             **_jsonable(row),
             "history": [
@@ -134,7 +136,7 @@ class NominationQueries:
                     "type": h["type"],
                     "actor": h["metadata"].get("actor"),
                     "occurred_at": h["metadata"].get("occurred_at"),
-                    "data": h["data"],
+                    "data": opened(h["data"], h["event_id"]),
                 }
                 for h in history
             ],

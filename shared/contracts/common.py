@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
+from shared.personal_data import PersonalFields
 from shared.rounds import RoundId
 
 
@@ -69,9 +70,14 @@ class Money(BaseModel):
 
 
 class NomineeSnapshot(BaseModel):
-    """Who was nominated, as the directory knew them then: consumers never call back."""
+    """Who was nominated, as the directory knew them then: consumers never call back.
+
+    The employee number, name and position are the nominee's personal data: stored and
+    published sealed under the nominee's key (shared/personal_data.py); unit code and unit
+    name stay readable (statistics by unit survive an erasure)."""
 
     model_config = ConfigDict(frozen=True)
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "position"))
 
     employee_no: str
     name: str

@@ -18,9 +18,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.events import DomainEvent, EventRegistry
+from shared.personal_data import PersonalFields
 from shared.rounds import Cadence, RoundId
 
 DIRECTORY_STREAM = "directory"
+PRIVACY_STREAM = "privacy"  # the erasures of personal data the office recorded
 
 
 def round_stream_id(round_id: str) -> str:
@@ -47,6 +49,8 @@ class UnitRenamed(NominationEvent):
 
 
 class EmployeeRegistered(NominationEvent):
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "position"))
+
     employee_no: str
     name: str
     unit_code: str
@@ -56,6 +60,8 @@ class EmployeeRegistered(NominationEvent):
 class EmployeeUpdated(NominationEvent):
     """A name or position changed; both carry their new values."""
 
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "position"))
+
     employee_no: str
     unit_code: str
     name: str
@@ -63,18 +69,24 @@ class EmployeeUpdated(NominationEvent):
 
 
 class EmployeeTransferred(NominationEvent):
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no")
+
     employee_no: str
     from_unit_code: str
     to_unit_code: str
 
 
 class EmployeeLeft(NominationEvent):
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no")
+
     employee_no: str
     unit_code: str
 
 
 class EmployeeRejoined(NominationEvent):
     """An employee who had left is active again, with their current unit, name and position."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "position"))
 
     employee_no: str
     name: str
@@ -181,6 +193,13 @@ class DeadlineExtended(NominationEvent):
 
 
 class NominationSubmitted(NominationEvent):
+    """A unit's nomination. The deeds and the recommendation are the nominee's personal
+    data beside their snapshot (sealed under the nominee's key, shared/personal_data.py)."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "nominee.employee_no", ("deeds", "recommendation")
+    )
+
     nomination_id: UUID
     round_id: RoundId
     category: Category
@@ -196,6 +215,10 @@ class NominationSubmitted(NominationEvent):
 class NominationAmended(NominationEvent):
     """The full new content of a nomination (not a patch): the nominee never changes."""
 
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "nominee.employee_no", ("deeds", "recommendation")
+    )
+
     nomination_id: UUID
     round_id: RoundId
     category: Category
@@ -209,6 +232,8 @@ class NominationAmended(NominationEvent):
 
 
 class NominationWithdrawn(NominationEvent):
+    personal_data: ClassVar[PersonalFields] = PersonalFields("nominee.employee_no", ("reason",))
+
     nomination_id: UUID
     round_id: RoundId
     category: Category
@@ -282,6 +307,22 @@ class UnitNominationsClosed(NominationEvent):
     nominations: tuple[ClosedNomination, ...]
 
 
+# --- Personal data (stream "privacy") ---------------------------------------------------------
+
+
+class PersonalDataErased(NominationEvent):
+    """The office erased a data subject's personal data on their request: the subject's key
+    was destroyed (crypto-shredding, shared/keystore.py), so each of their sealed values
+    reads "已删除" in every log, in FLOWERS and in every backup, while the chains still
+    verify. It names the pseudonym only: the event holds nothing personal itself. `reason`
+    is the ground the office recorded (which request, which rule)."""
+
+    subject_id: UUID
+    reason: str
+    erased_by: str
+    erased_at: AwareDatetime
+
+
 registry = EventRegistry(
     [
         UnitRegistered,
@@ -299,6 +340,7 @@ registry = EventRegistry(
         NominationsClosed,
         RoundReopenedForUnit,
         UnitNominationsClosed,
+        PersonalDataErased,
     ]
 )
 

@@ -66,6 +66,14 @@ class ImportDirectory(Command):
     complete: bool = Field(default=False, description="The rows are the whole staff")
 
 
+class ErasePersonalData(Command):
+    """Erase an employee's personal data on their request (the office, with the reason):
+    their key is destroyed, so their data reads "已删除" everywhere (README "Privacy")."""
+
+    employee_no: Code
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+
+
 # --- Rounds -----------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import MeasurableResult
 from shared.events import DomainEvent, EventRegistry
+from shared.personal_data import PersonalFields
 from shared.rounds import RoundId
 
 
@@ -46,7 +47,10 @@ class Candidate(_Value):
 
     `status`: "submitted" (open for amendment), "closed" (standing when the round closed),
     "withdrawn" (by the unit: it can no longer be reviewed).
+    The nominee's snapshot and deeds are sealed under the nominee's key (personal data).
     """
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("nominee.employee_no", ("deeds",))
 
     nomination_id: UUID
     round_id: RoundId
@@ -96,7 +100,10 @@ class NominationRejected(ReviewEvent):
 
 
 class PanelistAssigned(ReviewEvent):
-    """`panelist_id` is the panelist's user id (the gateway's actor id)."""
+    """`panelist_id` is the panelist's user id (the gateway's actor id); their employee
+    number and name are sealed under their own key (personal data)."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name",))
 
     panelist_id: str
     employee_no: str
@@ -267,6 +274,10 @@ class ReplacementNamed(ReviewEvent):
 
 
 class PublishedWinner(_Value):
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "employee_no", ("name", "position", "deeds")
+    )
+
     category: Category
     nomination_id: UUID
     employee_no: str
@@ -293,6 +304,8 @@ class ResultPublished(ReviewEvent):
 
 class WinnerRevoked(ReviewEvent):
     """A published winner's award revoked (misconduct found later)."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name",))
 
     category: Category
     nomination_id: UUID

@@ -41,6 +41,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    PersonalDataErased,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -1398,6 +1399,9 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         closed(submitted()),
         reopened(),
         unit_closed(LATE),
+        PersonalDataErased(
+            subject_id=UUID(int=1), reason="本人申请", erased_by="u-office", erased_at=DURING
+        ),
     ]
     assert {type(e) for e in samples} == set(registry.models)
     for event in samples:

@@ -1,0 +1,195 @@
+"""Crypto-shredding after a whole round: one nominee erased, every proof of the audit intact.
+
+The demo's past round is played through the real commands (deploy/demo_round.py: 24
+nominations, audit, scoring, decision, notice, objection, results, awards, payroll,
+publicity), then the office erases one nominee who did not win. Afterwards their name and
+employee number are in no table of any database (searched byte-wise in `pg_dump`), in no
+message of FLOWERS (its raw bytes), the chains verify, every projection rebuilt equals
+the live one, and the round's statistics are what they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from deploy.demo import current_round, demo_directory
+from deploy.demo_round import play_demo
+from deploy.embedded import _pg_bin_dir
+from services.gateway.demo import DEMO_ACCOUNTS
+from services.nomination.app import build_runtime as nomination_runtime
+from shared import audit, audit_projections
+from shared.bus import EVENTS_STREAM
+from shared.database_roles import AUDITOR, KEYS, owner_login
+from shared.keystore import open_keystore
+from shared.personal_data import ERASED, KEYRING
+from shared.postgres import create_pool
+from shared.projection import declared
+from shared.rounds import Cadence
+from shared.rpc import RemoteError
+from shared.settings import Settings, with_database
+from tests.support import admin_connect, connect_as, rpc_client
+
+ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
+
+STATISTICS = {
+    "nomination": [
+        "SELECT count(*) FROM nominations",
+        "SELECT string_agg(unit_code || ':' || category || ':' || status, ',' ORDER BY "
+        "unit_code, category, status) FROM nominations",
+    ],
+    "review": [
+        "SELECT count(*) FROM candidates",
+        "SELECT count(*) FROM scores",
+        "SELECT count(*) FROM winners",
+        "SELECT count(*) FROM objections",
+    ],
+    "rewards": [
+        "SELECT count(*) FROM awards",
+        "SELECT sum(amount)::text FROM adjustments",
+    ],
+    "publicity": ["SELECT count(*) FROM materials", "SELECT count(*) FROM stat_nominations"],
+}
+
+
+async def statistics(settings: Settings) -> dict[str, list[object]]:
+    """The round's non-personal facts: counts, flowers, units, amounts."""
+    found: dict[str, list[object]] = {}
+    for service, queries in STATISTICS.items():
+        conn = await asyncpg.connect(settings.database_url_for(service, login=AUDITOR))
+        try:
+            found[service] = [await conn.fetchval(q) for q in queries]
+        finally:
+            await conn.close()
+    return found
+
+
+def dump(pg_url: str, database: str) -> bytes:
+    """The whole database as `pg_dump` writes it (schema and every row)."""
+    env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
+    return subprocess.run(
+        [str(_pg_bin_dir() / "pg_dump"), "--no-owner", with_database(pg_url, database)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    ).stdout
+
+
+async def flowers_messages(nats_url: str) -> list[bytes]:
+    """Every message of FLOWERS as stored: its raw bytes."""
+    nc = await admin_connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(EVENTS_STREAM)
+        return [
+            (await js.get_msg(EVENTS_STREAM, seq)).data or b""
+            for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        ]
+    finally:
+        await nc.close()
+
+
+def holding(blobs: Iterable[bytes], needles: Iterable[str]) -> list[str]:
+    return [n for n in needles for b in blobs if n.encode() in b]
+
+
+async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
+    settings: Settings, pg_url: str, nats_url: str
+) -> None:
+    users = {d.username: str(uuid.uuid5(uuid.NAMESPACE_URL, d.username)) for d in DEMO_ACCOUNTS}
+    now = datetime.now(UTC)
+    current = current_round(now, Cadence(settings.cadence), settings.deadline_day)
+    await play_demo(
+        settings, demo_directory(), current.previous(), current, now, users, lambda _: None
+    )
+
+    # Someone nominated who did not win (the one whose data no legal duty keeps).
+    conn = await asyncpg.connect(settings.database_url_for("nomination", login=AUDITOR))
+    try:
+        rewards = await asyncpg.connect(settings.database_url_for("rewards", login=AUDITOR))
+        try:
+            winners = {r["employee_no"] for r in await rewards.fetch("SELECT * FROM awards")}
+        finally:
+            await rewards.close()
+        nominees = await conn.fetch(
+            "SELECT employee_no, name FROM nominations ORDER BY employee_no"
+        )
+        person = next(r for r in nominees if r["employee_no"] not in winners)
+        other = next(r for r in nominees if r["employee_no"] != person["employee_no"])
+    finally:
+        await conn.close()
+    employee_no, name = person["employee_no"], person["name"]
+    # Before: the person is everywhere (so the search below can find them).
+    assert holding([dump(pg_url, settings.database_name("nomination"))], [name, employee_no])
+    before = await statistics(settings)
+
+    nomination = nomination_runtime(settings)
+    await nomination.start()
+    gateway = await connect_as("gateway", nats_url)
+    try:
+        rpc = rpc_client(gateway, timeout=30)
+        office = {"actor": users["office"], "roles": ["office"]}
+        result = await rpc.command(
+            "nomination",
+            "erase_personal_data",
+            {
+                **office,
+                "employee_no": employee_no,
+                "reason": "本人书面申请删除（个保法第四十七条）",
+            },
+        )
+        assert result["events"] == ["PersonalDataErased"]
+        assert result["key_destroyed"] is True
+        with pytest.raises(RemoteError) as again:  # nothing is held any more
+            await rpc.command(
+                "nomination",
+                "erase_personal_data",
+                {**office, "employee_no": employee_no, "reason": "再次申请"},
+            )
+        assert again.value.error.code == "no_personal_data"
+        await asyncio.sleep(0)  # the relay publishes the erasure meanwhile
+        for _ in range(100):
+            assert nomination.relay is not None
+            if await nomination.relay.checkpoint() == await nomination.store.head():
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await gateway.close()
+        await nomination.stop()
+
+    # The projections lose the clear data: rebuilt from the log (what `flowers audit
+    # rebuild` runs) while the keys are read as the auditor would.
+    keys = await open_keystore(settings, login=AUDITOR)
+    KEYRING.install(keys)
+    nc = await admin_connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for service in ROUND_SERVICES:
+            pool = await create_pool(settings.database_url_for(service, login=owner_login(service)))
+            try:
+                await audit_projections.rebuild(pool, declared(service), js)
+            finally:
+                await pool.close()
+        urls = {s: settings.database_url_for(s, login=AUDITOR) for s in ROUND_SERVICES}
+        report = await audit.verify(urls, js)
+        assert report.ok, audit.render(report)
+    finally:
+        await nc.close()
+        KEYRING.uninstall(keys)
+        await keys.pool.close()
+
+    dumps = [dump(pg_url, settings.database_name(database)) for database in (*ROUND_SERVICES, KEYS)]
+    assert holding(dumps, [name, employee_no]) == []
+    assert holding(await flowers_messages(nats_url), [name, employee_no]) == []
+    # Someone else's data is still there, and the erased nominee reads 已删除.
+    assert holding(dumps[:1], [other["name"], other["employee_no"]])
+    assert ERASED.encode() in dumps[0]
+    assert await statistics(settings) == before
