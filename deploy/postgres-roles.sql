@@ -8,7 +8,9 @@
 --                         DML on the owner's tables (the log `events`: SELECT and INSERT only)
 --   <prefix>auditor       CONNECT, SELECT and CREATE (scratch schemas) on the service databases
 --
--- for <name> in nomination, review, rewards, publicity, notification (the services) and gateway.
+-- for <name> in nomination, review, rewards, publicity, notification (the services), gateway,
+-- and keys (the key store of personal data, shared/keystore.py: every service logs in as
+-- <prefix>keys; its migration grants the auditor SELECT on the keys).
 -- No role is superuser or may create databases or roles; CONNECT is revoked from PUBLIC.
 --
 -- Run it as a superuser, once, and again to rotate passwords (it is idempotent):
@@ -17,7 +19,7 @@
 --        -v prefix=flowers_ -v passwords=/etc/flowers/postgres -f deploy/postgres-roles.sql
 --
 -- `passwords` is a directory holding one file per login, named <login>.password (0600):
--- nomination, nomination_owner, …, gateway, gateway_owner, auditor — the layout of the
+-- nomination, nomination_owner, …, gateway, gateway_owner, keys, keys_owner, auditor — the layout of the
 -- stack's secrets directory (`.data/secrets/postgres/`), so FLOWERS_SECRETS_DIR or
 -- FLOWERS_DATABASE_PASSWORD_FILES can point the processes at the same files. No password is
 -- in this file or on the command line; psql sends each to the server, which stores only its
@@ -56,4 +58,7 @@ SET password_encryption = 'scram-sha-256';
 -- The gateway's database holds the accounts: the auditor gets nothing there.
 \set name gateway
 \set auditor_reads false
+\ir postgres/database.sql
+-- The key store of personal data: the auditor's SELECT on the keys comes with its schema.
+\set name keys
 \ir postgres/database.sql
