@@ -26,7 +26,6 @@ pure apart from the keyring's calls to it.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
 import time
@@ -132,6 +131,20 @@ def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
 
 
+_CIPHERS: dict[bytes, AESGCM] = {}
+_CIPHERS_MAX = 10_000
+
+
+def _cipher(key: bytes) -> AESGCM:
+    """One AESGCM per key (making one costs more than a short value's encryption)."""
+    cipher = _CIPHERS.get(key)
+    if cipher is None:
+        if len(_CIPHERS) >= _CIPHERS_MAX:
+            _CIPHERS.clear()
+        cipher = _CIPHERS[key] = AESGCM(key)
+    return cipher
+
+
 def associated_data(event_id: uuid.UUID, path: Path) -> bytes:
     return f"{event_id}/{'/'.join(str(p) for p in path)}".encode()
 
@@ -142,7 +155,7 @@ def seal_value(
     """`value` (any JSON) encrypted under the subject's key, bound to the event and path."""
     nonce = os.urandom(NONCE_BYTES)
     clear = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    sealed = AESGCM(subject.key).encrypt(nonce, clear, associated_data(event_id, path))
+    sealed = _cipher(subject.key).encrypt(nonce, clear, associated_data(event_id, path))
     out: dict[str, Any] = {
         MARKER: str(subject.subject_id),
         "ct": base64.b64encode(nonce + sealed).decode("ascii"),
@@ -170,7 +183,7 @@ def open_value(
         return erased_value(sealed)
     raw = base64.b64decode(sealed["ct"])
     try:
-        clear = AESGCM(key).decrypt(
+        clear = _cipher(key).decrypt(
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(event_id, path)
         )
     except InvalidTag as exc:
@@ -185,11 +198,19 @@ def seal_data(
     found: Iterable[Mark],
     subjects: Mapping[str, Subject],
 ) -> dict[str, Any]:
-    """A copy of `data` with each marked value sealed under its subject's key."""
-    out = copy.deepcopy(data)
+    """A copy of `data` with each marked value sealed under its subject's key (only the
+    containers on a marked path are copied; `data` itself is left as it was)."""
+    out = dict(data)
+    copied: set[Path] = {()}
     for mark in found:
         parent: Any = out
-        for step in mark.path[:-1]:
+        for depth, step in enumerate(mark.path[:-1]):
+            here = mark.path[: depth + 1]
+            if here not in copied:
+                parent[step] = (
+                    dict(parent[step]) if isinstance(parent[step], dict) else list(parent[step])
+                )
+                copied.add(here)
             parent = parent[step]
         leaf = mark.path[-1]
         parent[leaf] = seal_value(
@@ -202,7 +223,7 @@ def seal_data(
     return out
 
 
-KeyLookup = Callable[[uuid.UUID], bytes | None]
+KeyLookup = Callable[[str], bytes | None]  # by the pseudonym as written
 
 
 def open_data(
@@ -223,7 +244,7 @@ def open_data(
 def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any:
     if isinstance(value, dict):
         if is_sealed(value):
-            return open_value(value, key_of(uuid.UUID(value[MARKER])), event_id, path)
+            return open_value(value, key_of(value[MARKER]), event_id, path)
         changed = False
         out: dict[str, Any] = {}
         for name, item in value.items():
@@ -323,7 +344,7 @@ class Keyring:
         self.ttl_s = ttl_s
         self._clock = clock
         self._sources: list[KeySource] = []
-        self._keys: dict[uuid.UUID, tuple[bytes | None, float]] = {}
+        self._keys: dict[str, tuple[bytes | None, float]] = {}  # by the pseudonym's text
 
     @property
     def source(self) -> KeySource | None:
@@ -341,10 +362,10 @@ class Keyring:
             self._keys.clear()
 
     def forget(self, subject_id: uuid.UUID) -> None:
-        self._keys.pop(subject_id, None)
+        self._keys.pop(str(subject_id), None)
 
-    def key(self, subject_id: uuid.UUID) -> bytes | None:
-        held = self._keys.get(subject_id)
+    def key(self, subject_id: uuid.UUID | str) -> bytes | None:
+        held = self._keys.get(str(subject_id))
         if held is None:
             raise KeysNotLoaded(f"no key fetched for data subject {subject_id}")
         return held[0]
@@ -354,20 +375,24 @@ class Keyring:
         subjects = await source.subjects_for(sorted(set(employee_nos)))
         now = self._clock()
         for subject in subjects.values():
-            self._keys[subject.subject_id] = (subject.key, now)
+            self._keys[str(subject.subject_id)] = (subject.key, now)
         return subjects
 
     async def load(self, wanted: Iterable[uuid.UUID]) -> None:
         """Fetch the keys of `wanted` not held or held too long, in one call."""
         now = self._clock()
         stale = sorted(
-            {s for s in wanted if (held := self._keys.get(s)) is None or now - held[1] > self.ttl_s}
+            {
+                s
+                for s in wanted
+                if (held := self._keys.get(str(s))) is None or now - held[1] > self.ttl_s
+            }
         )
         if not stale:
             return
         fetched = await self._require().keys(stale)
         for subject_id in stale:
-            self._keys[subject_id] = (fetched.get(subject_id), now)
+            self._keys[str(subject_id)] = (fetched.get(subject_id), now)
 
     def _require(self) -> KeySource:
         source = self.source
