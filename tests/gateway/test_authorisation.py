@@ -139,6 +139,13 @@ def api_cases() -> list[Case]:
             frozenset({"office"}),
         ),
         Case(
+            "POST",
+            "/api/v1/employees/{employee_no}/erasure",
+            "/api/v1/employees/NOBODY-9/erasure",  # the office is answered 404: none held
+            frozenset({"office"}),
+            json={"reason": "测试"},
+        ),
+        Case(
             "GET",
             "/api/v1/rounds/{round_id}/quota",
             f"/api/v1/rounds/{ROUND}/quota?unit_code={UNIT_A}",

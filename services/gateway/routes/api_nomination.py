@@ -21,6 +21,7 @@ from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
     CloseRound,
+    ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
@@ -104,6 +105,11 @@ class EmployeeOut(Out):
     active: bool
 
 
+class ErasureOut(CommandOut):
+    subject_id: uuid.UUID
+    key_destroyed: bool
+
+
 class ImportOut(CommandOut):
     changes: dict[str, int]
     summary: dict[str, int]
@@ -129,6 +135,7 @@ SubmitBody = Annotated[
 AmendBody = Annotated[dict[str, Any], Depends(body(AmendNomination, omit=("nomination_id",)))]
 WithdrawBody = Annotated[dict[str, Any], Depends(body(WithdrawNomination, omit=("nomination_id",)))]
 ImportBody = Annotated[dict[str, Any], Depends(body(ImportDirectory))]
+EraseBody = Annotated[dict[str, Any], Depends(body(ErasePersonalData, omit=("employee_no",)))]
 
 ReadNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_READERS))]
 WriteNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))]
@@ -172,6 +179,22 @@ async def reopen_for_unit(
     round still open. Nothing is decided while the unit's window is open."""
     return await services(request, principal).command(
         nom.SERVICE, "reopen_for_unit", ReopenForUnit, round_id=round_id, **fields
+    )
+
+
+@router.post("/employees/{employee_no}/erasure", response_model=ErasureOut)
+async def erase_personal_data(
+    request: Request, employee_no: str, fields: EraseBody, principal: WriteRounds
+) -> Any:
+    """Erase an employee's personal data on their request, with the reason (the office):
+    their key is destroyed, so their data reads 已删除 in every log, stream and backup
+    (README "Privacy"); 404 `no_personal_data` when none is held."""
+    return await services(request, principal).command(
+        nom.SERVICE,
+        "erase_personal_data",
+        ErasePersonalData,
+        employee_no=employee_no,
+        **fields,
     )
 
 
