@@ -15,7 +15,7 @@ def migrate() -> None:
     the roles, databases and grants first (otherwise deploy/postgres-roles.sql made them)."""
     from deploy.embedded import EmbeddedServerError
     from deploy.stack import prepare_databases
-    from shared.database_roles import DATABASES
+    from shared.database_roles import DATABASES, KEYS
     from shared.service import StartupError, load_settings, resolve_urls
 
     try:
@@ -29,5 +29,5 @@ def migrate() -> None:
     except EmbeddedServerError as exc:
         typer.echo(f"flowers: {exc}", err=True)
         raise typer.Exit(1) from None
-    names = ", ".join(settings.database_name(n) for n in DATABASES)
+    names = ", ".join(settings.database_name(n) for n in (*DATABASES, KEYS))
     typer.echo(f"databases migrated: {names}")

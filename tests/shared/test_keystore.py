@@ -97,3 +97,21 @@ async def test_the_log_stores_only_ciphertext_and_its_chain_holds_after_a_shred(
     assert erased.deeds == ERASED
     assert erased.others[0].name == "李四"
     assert erased.flowers == 2
+
+
+async def test_a_log_written_before_encryption_reads_and_verifies_beside_sealed_events(
+    keystore: PostgresKeyStore, pool: asyncpg.Pool
+) -> None:
+    store = PostgresEventStore(pool)
+    event = praised()
+    KEYRING.uninstall(keystore)  # as the code before encryption wrote it: in clear
+    await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
+    KEYRING.install(keystore)
+    await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
+
+    stored = [r["data"] for r in await pool.fetch("SELECT data FROM events ORDER BY position")]
+    assert stored[0]["person"]["name"] == "张三"  # the old row, untouched
+    assert stored[1]["person"]["name"] != "张三"  # the new one, sealed
+    assert (await store.verify_chain()).ok
+    loaded = (await store.load("praise-1")).events
+    assert [REGISTRY.decode_recorded(e) for e in loaded] == [event, event]
