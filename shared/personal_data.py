@@ -104,7 +104,8 @@ def _walk(value: object, path: Path, found: list[Mark]) -> None:
         declared = getattr(type(value), "personal_data", None)
         if isinstance(declared, PersonalFields):
             employee_no = _attribute(value, declared.subject)
-            if isinstance(employee_no, str) and employee_no:
+            # An erased subject's values (read back as 已删除) hold nothing to seal.
+            if isinstance(employee_no, str) and employee_no and not employee_no.startswith(ERASED):
                 if "." not in declared.subject:
                     found.append(Mark((*path, declared.subject), employee_no, identifying=True))
                 for name in declared.fields:

@@ -78,6 +78,15 @@ def test_an_event_names_each_personal_value_and_whose_it_is() -> None:
     }
 
 
+def test_values_read_back_erased_are_not_sealed_again() -> None:
+    erased = Praised(
+        person=Person(employee_no=f"{ERASED}·5f0c8a4e", name=ERASED, unit_code="U01"),
+        deeds=ERASED,
+        flowers=2,
+    )
+    assert marks(erased) == ()
+
+
 def test_a_new_event_carries_its_marks_but_never_stores_them() -> None:
     new = NewEvent.of(praised(), EventMetadata())
     assert len(new.personal) == 5
