@@ -126,6 +126,27 @@ class Settings(BaseSettings):
 
         return [date.fromisoformat(v.strip()).isoformat() for v in value]
 
+    # Consent to publicity (README "Consent to publicity"): what each public use may show of a
+    # winner without their consent, "full", "basic" (name, unit, position, flower) or "none",
+    # e.g. FLOWERS_PUBLIC_WITHOUT_CONSENT='{"notice": "none"}' (a use not named keeps its
+    # default: the notice "basic", the honor roll, bulletin, article, poster and video "none").
+    public_without_consent: dict[str, str] = {}
+
+    @field_validator("public_without_consent")
+    @classmethod
+    def _consent_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from shared.contracts.nomination import (  # local: one insertion into a shared file
+            DISCLOSURES,
+            WITHOUT_CONSENT_DEFAULT,
+            ConsentUse,
+        )
+
+        for use, level in value.items():
+            ConsentUse(use)
+            if level not in DISCLOSURES:
+                raise ValueError(f"{use}: {level!r} is none of {', '.join(DISCLOSURES)}")
+        return {**WITHOUT_CONSENT_DEFAULT, **value}
+
     min_scores: int = Field(default=3, ge=1)
     winners_per_category: int = Field(default=1, ge=1)
     notice_working_days: int = Field(default=5, ge=1)

@@ -41,6 +41,13 @@ from services.publicity.errors import (
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.contracts.nomination import (
+    WITHOUT_CONSENT_DEFAULT,
+    ConsentUse,
+    Disclosure,
+    PublicityConsent,
+    disclosure,
+)
 from shared.contracts.publicity import (
     BASE_KINDS,
     CHANNEL_LABELS_ZH,
@@ -126,6 +133,45 @@ class PublicityPolicy:
     organisation: str = "后勤实业分公司"
     department: str = "党群工作部"
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    without_consent: Mapping[str, str] = field(
+        default_factory=lambda: dict(WITHOUT_CONSENT_DEFAULT)
+    )
+    """The union's rules: what each public use shows of a winner without consent."""
+
+
+# --- Consent to publicity ---------------------------------------------------------------------
+
+KIND_USES: dict[MaterialKind, ConsentUse] = {
+    "honor_roll": ConsentUse.HONOR_ROLL,
+    "bulletin": ConsentUse.BULLETIN,
+    "official_account": ConsentUse.OFFICIAL_ACCOUNT,
+    "storyboard": ConsentUse.POSTER_VIDEO,
+}
+"""The use each kind of material is (the honor roll's poster is the honor roll's)."""
+
+Consents = Mapping[UUID, PublicityConsent | None]
+"""The winners' consent to public display by nomination id, as heard from nomination; a
+winner absent or None: not recorded, which counts as no consent."""
+
+
+def shown_of(
+    kind: MaterialKind, winner: FeaturedWinner, consents: Consents, policy: PublicityPolicy
+) -> Disclosure:
+    """How much of `winner` a material of `kind` may show (a correction names the revoked)."""
+    use = KIND_USES.get(kind)
+    if use is None:
+        return "full"
+    return disclosure(consents.get(winner.nomination_id), use, policy.without_consent)
+
+
+def withheld(
+    kind: MaterialKind,
+    winners: Iterable[FeaturedWinner],
+    consents: Consents,
+    policy: PublicityPolicy,
+) -> list[FeaturedWinner]:
+    """The winners a material of `kind` leaves out for want of consent."""
+    return [w for w in winners if shown_of(kind, w, consents, policy) == "none"]
 
 
 # --- Text helpers (pure) ------------------------------------------------------------------------
@@ -434,15 +480,33 @@ def _section(kind: MaterialKind, winner: FeaturedWinner, policy: PublicityPolicy
 
 
 def draft_content(
-    kind: MaterialKind, round_id: str, winners: tuple[FeaturedWinner, ...], policy: PublicityPolicy
+    kind: MaterialKind,
+    round_id: str,
+    winners: tuple[FeaturedWinner, ...],
+    policy: PublicityPolicy,
+    consents: Consents | None = None,
 ) -> MaterialContent:
+    """The drafted material. With `consents`, a winner is shown only as far as consent or the
+    union's rules allow: left out (`none`; the lead's count keeps them), or name, unit,
+    position and flower with no deeds and no photo (`basic`)."""
     title, lead, closing = default_copy(kind, round_id, winners, policy)
-    return MaterialContent(
-        title=title,
-        lead=lead,
-        closing=closing,
-        sections=tuple(_section(kind, w, policy) for w in winners),
-    )
+    sections: list[Section] = []
+    for w in winners:
+        shown = "full" if consents is None else shown_of(kind, w, consents, policy)
+        if shown == "full":
+            sections.append(_section(kind, w, policy))
+        elif shown == "basic":
+            sections.append(
+                Section(
+                    nomination_id=w.nomination_id,
+                    text="",
+                    caption=caption_for(w, policy.caption_max_chars)
+                    if kind == "storyboard"
+                    else "",
+                    duration_s=policy.segment_s if kind == "storyboard" else 0,
+                )
+            )
+    return MaterialContent(title=title, lead=lead, closing=closing, sections=tuple(sections))
 
 
 def draft_on_result(
@@ -451,8 +515,11 @@ def draft_on_result(
     result_event_id: UUID,
     now: datetime,
     policy: PublicityPolicy,
+    consents: Consents,
 ) -> list[PublicityEvent]:
-    """Draft every material of a published result; nothing if they were drafted already."""
+    """Draft every material of a published result; nothing if they were drafted already.
+    Each material shows each winner only as far as their consent, or the union's rules
+    without it, allow (`draft_content`)."""
     if state.drafted:
         return []
     if result.round_id != state.round_id:
@@ -480,7 +547,7 @@ def draft_on_result(
             material_id=material_id_for(state.round_id, kind),
             kind=kind,
             channels=KIND_CHANNELS[kind],
-            content=draft_content(kind, state.round_id, featured, policy),
+            content=draft_content(kind, state.round_id, featured, policy, consents),
         )
         for kind in BASE_KINDS
     )

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from services.publicity.domain import (
+    Consents,
     MeetingRule,
     PublicityPolicy,
     RoundPublicity,
@@ -28,6 +29,7 @@ from services.publicity.domain import (
 )
 from services.publicity.errors import MaterialNotFound
 from shared.calendar import WorkingCalendar
+from shared.contracts.nomination import PublicityConsent
 from shared.contracts.publicity import publicity_stream_id
 from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
 from shared.contracts.review import ResultPublished, WinnerRevoked
@@ -56,6 +58,7 @@ def policy_from_settings(settings: Settings) -> PublicityPolicy:
         summary_chars=settings.publicity_summary_chars,
         organisation=settings.publicity_organisation,
         department=settings.publicity_department,
+        without_consent=dict(settings.public_without_consent),
         calendar=WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
@@ -63,7 +66,7 @@ def policy_from_settings(settings: Settings) -> PublicityPolicy:
     )
 
 
-def _round_of(_: datetime, __: RecordedEvent, event: DomainEvent) -> dict[str, RoundPublicity]:
+def _round_of(_: object, __: RecordedEvent, event: DomainEvent) -> dict[str, RoundPublicity]:
     if isinstance(event, ResultPublished | WinnerRevoked):
         return {publicity_stream_id(event.round_id): initial_state(event.round_id)}
     return {}
@@ -106,29 +109,49 @@ class PublicityHandlers:
         self.runtime = runtime
         self.policy = policy_from_settings(runtime.settings)
         # Reactions to review's events (the drafts consumer), through the one reaction path.
-        self.drafts: Reaction[RoundPublicity, datetime] = Reaction(
+        self.drafts: Reaction[RoundPublicity, tuple[datetime, Consents]] = Reaction(
             evolve=evolve,
             streams=_round_of,
             decide=self._decide,
             metadata=_reaction_metadata,
-            prepare=self._now,
+            prepare=self._prepare,
             appended=_log_reactions,
         )
 
-    async def _now(self, conn: asyncpg.Connection, items: Items) -> datetime:
-        return self.runtime.clock.now()
+    async def _prepare(self, conn: asyncpg.Connection, items: Items) -> tuple[datetime, Consents]:
+        """The time, and the consent of every winner of the results in the batch (heard from
+        nomination by the statistics consumer; a winner it has not heard of: not recorded)."""
+        ids = [
+            w.nomination_id
+            for _, event in items
+            if isinstance(event, ResultPublished)
+            for w in event.winners
+        ]
+        consents: dict[uuid.UUID, PublicityConsent | None] = {}
+        if ids:
+            for row in await conn.fetch(
+                "SELECT nomination_id, consent FROM publicity_consents "
+                "WHERE nomination_id = ANY($1::uuid[])",
+                ids,
+            ):
+                consent = row["consent"]
+                consents[row["nomination_id"]] = (
+                    None if consent is None else PublicityConsent.model_validate(consent)
+                )
+        return self.runtime.clock.now(), consents
 
     def _decide(
         self,
-        now: datetime,
+        context: tuple[datetime, Consents],
         cause: RecordedEvent,
         event: DomainEvent,
         states: Mapping[str, RoundPublicity],
     ) -> list[Emit | Guard]:
+        now, consents = context
         match event:
             case ResultPublished():
                 state = states[publicity_stream_id(event.round_id)]
-                events = draft_on_result(state, event, cause.event_id, now, self.policy)
+                events = draft_on_result(state, event, cause.event_id, now, self.policy, consents)
             case WinnerRevoked():
                 state = states[publicity_stream_id(event.round_id)]
                 events = react_to_revocation(state, event, now, self.policy)

@@ -270,7 +270,28 @@ def _stat_writes(event: DomainEvent) -> Iterator[Statement]:
                     n.category.value,
                     n.nominee,
                 )
-        case nom.NominationSubmitted() | nom.NominationAmended():
+        case nom.NominationSubmitted():
+            yield _nominee(
+                _UPSERT_NOMINEE,
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                event.nominee,
+            )
+            yield statement(
+                "INSERT INTO publicity_consents (nomination_id, consent) VALUES ($1, $2) "
+                "ON CONFLICT (nomination_id) DO NOTHING",
+                event.nomination_id,
+                None if event.consent is None else event.consent.model_dump(mode="json"),
+            )
+        case nom.PublicityConsentRecorded():
+            yield statement(
+                "INSERT INTO publicity_consents (nomination_id, consent) VALUES ($1, $2) "
+                "ON CONFLICT (nomination_id) DO UPDATE SET consent = excluded.consent",
+                event.nomination_id,
+                event.consent.model_dump(mode="json"),
+            )
+        case nom.NominationAmended():
             yield _nominee(
                 _UPSERT_NOMINEE,
                 event.nomination_id,
@@ -382,6 +403,7 @@ STAT_NOMINATION_EVENTS = (
     nom.NominationSubmitted,
     nom.NominationAmended,
     nom.NominationWithdrawn,
+    nom.PublicityConsentRecorded,
 )
 STAT_REVIEW_EVENTS = (
     rev.CandidateRecorded,
@@ -428,6 +450,7 @@ PROJECTIONS = [
             "stat_scores",
             "stat_removed_panelists",
             "stat_awards",
+            "publicity_consents",
         ),
         feeds=(STATS_FEED,),
     ),

@@ -101,3 +101,10 @@ CREATE TABLE IF NOT EXISTS stat_awards (
     revoked         boolean NOT NULL DEFAULT false
 );
 
+
+-- Each nomination's consent to public display, heard from nomination (the statistics
+-- consumer): {"uses": [...]}, or NULL when not recorded (= no consent). The drafts read it.
+CREATE TABLE IF NOT EXISTS publicity_consents (
+    nomination_id uuid PRIMARY KEY,
+    consent       jsonb
+);
