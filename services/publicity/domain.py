@@ -155,13 +155,13 @@ winner absent or None: not recorded, which counts as no consent."""
 
 
 def shown_of(
-    kind: MaterialKind, winner: FeaturedWinner, consents: Consents, policy: PublicityPolicy
+    kind: MaterialKind, nomination_id: UUID, consents: Consents, policy: PublicityPolicy
 ) -> Disclosure:
-    """How much of `winner` a material of `kind` may show (a correction names the revoked)."""
+    """How much of a winner a material of `kind` may show (a correction names the revoked)."""
     use = KIND_USES.get(kind)
     if use is None:
         return "full"
-    return disclosure(consents.get(winner.nomination_id), use, policy.without_consent)
+    return disclosure(consents.get(nomination_id), use, policy.without_consent)
 
 
 def withheld(
@@ -171,7 +171,7 @@ def withheld(
     policy: PublicityPolicy,
 ) -> list[FeaturedWinner]:
     """The winners a material of `kind` leaves out for want of consent."""
-    return [w for w in winners if shown_of(kind, w, consents, policy) == "none"]
+    return [w for w in winners if shown_of(kind, w.nomination_id, consents, policy) == "none"]
 
 
 # --- Text helpers (pure) ------------------------------------------------------------------------
@@ -492,7 +492,7 @@ def draft_content(
     title, lead, closing = default_copy(kind, round_id, winners, policy)
     sections: list[Section] = []
     for w in winners:
-        shown = "full" if consents is None else shown_of(kind, w, consents, policy)
+        shown = "full" if consents is None else shown_of(kind, w.nomination_id, consents, policy)
         if shown == "full":
             sections.append(_section(kind, w, policy))
         elif shown == "basic":

@@ -15,8 +15,15 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.publicity import reports, tables
-from services.publicity.domain import FIELD_LABELS
+from services.publicity.domain import (
+    FIELD_LABELS,
+    Consents,
+    PublicityPolicy,
+    shown_of,
+    withheld,
+)
 from services.publicity.errors import MaterialNotFound
+from services.publicity.handlers import policy_from_settings
 from services.publicity.rendering import (
     FORMATS,
     MaterialDoc,
@@ -27,6 +34,7 @@ from services.publicity.rendering import (
     render_html,
 )
 from shared.contracts.common import Category
+from shared.contracts.nomination import PublicityConsent
 from shared.contracts.publicity import (
     CHANNEL_LABELS_EN,
     CHANNEL_LABELS_ZH,
@@ -122,6 +130,10 @@ class PublicityQueries:
         self.settings = settings
         self.render_settings = RenderSettings.from_settings(settings)
 
+    @property
+    def policy(self) -> PublicityPolicy:
+        return policy_from_settings(self.settings)
+
     # --- Drafts ------------------------------------------------------------------------------
 
     async def rounds(self, _: ListRounds) -> list[dict[str, Any]]:
@@ -179,6 +191,20 @@ class PublicityQueries:
             winners={w.nomination_id: w for w in winners},
         )
 
+    async def consents(self, ids: list[uuid.UUID]) -> Consents:
+        """The winners' consent to public display, as heard from nomination."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, consent FROM publicity_consents "
+            "WHERE nomination_id = ANY($1::uuid[])",
+            ids,
+        )
+        return {
+            r["nomination_id"]: None
+            if r["consent"] is None
+            else PublicityConsent.model_validate(r["consent"])
+            for r in rows
+        }
+
     async def _material(self, material_id: uuid.UUID) -> asyncpg.Record:
         row = await self.pool.fetchrow(
             "SELECT * FROM materials WHERE material_id = $1", material_id
@@ -202,8 +228,17 @@ class PublicityQueries:
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
         history = await self._history(row["round_id"], q.material_id, facts)
+        featured = {uuid.UUID(s["nomination_id"]) for s in row["content"]["sections"]}
+        consents = await self.consents(list(facts.winners))
+        hidden = [
+            w
+            for w in withheld(row["kind"], facts.winners.values(), consents, self.policy)
+            if w.nomination_id not in featured
+        ]
         return {
             **self._summary(row),
+            # The office sees why a winner is missing: "2 位获奖者未同意公开，已按规定隐去".
+            "withheld": len(hidden),
             "round_label": view.round_label,
             "meeting_date": facts.meeting_date.isoformat(),
             "content": row["content"],
@@ -347,6 +382,13 @@ class PublicityQueries:
             round_id,
             [c.value for c in Category],
         )
+        consents = await self.consents([r["nomination_id"] for r in rows])
+        hidden = {
+            r["nomination_id"]
+            for r in rows
+            if r["revoked"]
+            and shown_of("honor_roll", r["nomination_id"], consents, self.policy) == "none"
+        }
         winners = [
             {
                 "nomination_id": str(r["nomination_id"]),
@@ -376,10 +418,12 @@ class PublicityQueries:
             "revision": material["revision"],
             "published_channels": published,
             "winners": winners,
+            # Left off for want of consent (counted, never named), not revoked.
+            "withheld": len(hidden),
             "revoked": [
                 {"nomination_id": str(r["nomination_id"]), "name": r["name"]}
                 for r in rows
-                if r["revoked"]
+                if r["revoked"] and r["nomination_id"] not in hidden
             ],
         }
 

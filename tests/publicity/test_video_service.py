@@ -28,6 +28,7 @@ from tests.publicity.test_service import (
     NOW,
     bus,  # noqa: F401  (the tests' hands on the bus)
     deliver,
+    deliver_consents,
     seen,
 )
 from tests.support import eventually, rpc_client
@@ -56,6 +57,7 @@ def rpc(nc: NatsClient) -> RpcClient:
 async def test_the_meeting_video_renders_in_the_background_with_progress(
     service: ServiceRuntime, rpc: RpcClient, tmp_path: Path
 ) -> None:
+    await deliver_consents(service)
     await deliver(service, RESULT)
     await eventually(lambda: seen(service, DRAFTS_CONSUMER) == 1, what="the result")
     storyboard = str(material_id_for(ROUND, "storyboard"))

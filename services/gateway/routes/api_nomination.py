@@ -24,6 +24,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -127,6 +128,7 @@ SubmitBody = Annotated[
     ),
 ]
 AmendBody = Annotated[dict[str, Any], Depends(body(AmendNomination, omit=("nomination_id",)))]
+ConsentBody = Annotated[dict[str, Any], Depends(body(RecordConsent, omit=("nomination_id",)))]
 WithdrawBody = Annotated[dict[str, Any], Depends(body(WithdrawNomination, omit=("nomination_id",)))]
 ImportBody = Annotated[dict[str, Any], Depends(body(ImportDirectory))]
 
@@ -266,6 +268,20 @@ async def withdraw_nomination(
     """Withdraw a nomination before the deadline, with a reason (own unit only)."""
     return await services(request, principal).command(
         nom.SERVICE, "withdraw", WithdrawNomination, nomination_id=nomination_id, **fields
+    )
+
+
+@router.post("/nominations/{nomination_id}/consent", response_model=CommandOut)
+async def record_consent(
+    request: Request,
+    nomination_id: uuid.UUID,
+    fields: ConsentBody,
+    principal: WriteNominations,
+) -> Any:
+    """Record or change the nominee's consent to public display, until the result is
+    published (own unit only); the uses listed replace any earlier consent."""
+    return await services(request, principal).command(
+        nom.SERVICE, "record_consent", RecordConsent, nomination_id=nomination_id, **fields
     )
 
 
