@@ -31,7 +31,7 @@ CONSENTED, NOT_RECORDED, ROLL_ONLY = "张伟", "李娜", "刘洋"  # E100, E101,
 def text_of(fmt: str, body: bytes) -> str:
     """What a download says, whatever its container (a picture is checked by its source)."""
     if fmt == "docx":
-        return docx_text(body)
+        return "\n".join(docx_text(body))
     if fmt == "zip":
         with zipfile.ZipFile(io.BytesIO(body)) as z:
             return "".join(
