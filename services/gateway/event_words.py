@@ -15,7 +15,15 @@ from typing import Any
 from services.gateway.display import datetime_text, score_text
 from services.gateway.i18n import EN, Text, pick
 from shared.contracts.common import Category
+from shared.contracts.nomination import ConsentUse
 from shared.rounds import InvalidRoundId, RoundPeriod
+
+
+def _consent_zh(d: dict[str, Any]) -> str:
+    """The uses consented to, in Chinese ("公示、光荣榜"), or that none was."""
+    uses = [u.label_zh for u in ConsentUse if u.value in d["consent"]["uses"]]
+    return "、".join(uses) or "均不同意"
+
 
 EVENT_LABELS: dict[str, Text] = {
     # nomination
@@ -31,6 +39,7 @@ EVENT_LABELS: dict[str, Text] = {
     "NominationSubmitted": ("提交提名", "Nomination submitted"),
     "NominationAmended": ("修改提名", "Nomination amended"),
     "NominationWithdrawn": ("撤回提名", "Nomination withdrawn"),
+    "PublicityConsentRecorded": ("记录公开展示授权", "Consent to publicity recorded"),
     "NominationsClosed": ("提名截止", "Nominations closed"),
     "RoundReopenedForUnit": ("为单位重新开放提名", "Round reopened for a unit"),
     "UnitNominationsClosed": ("单位补报截止", "A unit's late window closed"),
@@ -152,6 +161,10 @@ SUMMARIES: dict[str, Summary] = {
     "NominationAmended": lambda w, d: f"{w.person(d)} · {w.flower(d['category'])}",
     "NominationWithdrawn": lambda w, d: (
         f"{w.person(d)} · {w.flower(d['category'])}：{d.get('reason', '')}"
+    ),
+    "PublicityConsentRecorded": lambda w, d: w.t(
+        f"{d['employee_no']} 同意：{_consent_zh(d)}",
+        f"{d['employee_no']} consents to: {', '.join(d['consent']['uses']) or 'none'}",
     ),
     "NominationsClosed": lambda w, d: w.t(
         f"{w.round(d['round_id'])}，共 {len(d.get('nominations', []))} 项提名",
