@@ -173,6 +173,13 @@ def api_cases() -> list[Case]:
             json={"reason": "测试撤回"},
         ),
         Case(
+            "POST",
+            "/api/v1/nominations/{nomination_id}/consent",
+            "/api/v1/nominations/{n1}/consent",
+            frozenset({"nominator"}),
+            json={"consent": {"uses": ["notice"]}},
+        ),
+        Case(
             "GET",
             "/api/v1/directory/units",
             "/api/v1/directory/units",
@@ -253,6 +260,13 @@ def page_cases() -> list[Case]:
             "/nominations/{n1}/withdraw",
             frozenset({"nominator"}),
             data={"reason": ""},
+        ),
+        Case(
+            "POST",
+            "/nominations/{nomination_id}/consent",
+            "/nominations/{n1}/consent",
+            frozenset({"nominator"}),
+            data={"consent": "notice"},
         ),
         Case("GET", "/office/rounds", "/office/rounds", office),
         Case("POST", "/office/rounds", "/office/rounds", office, data={"round_id": ""}),
