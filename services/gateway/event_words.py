@@ -19,7 +19,7 @@ from shared.contracts.nomination import ConsentUse
 from shared.rounds import InvalidRoundId, RoundPeriod
 
 
-def _consent_zh(d: dict[str, Any]) -> str:
+def _consent_zh(d: Mapping[str, Any]) -> str:
     """The uses consented to, in Chinese ("公示、光荣榜"), or that none was."""
     uses = [u.label_zh for u in ConsentUse if u.value in d["consent"]["uses"]]
     return "、".join(uses) or "均不同意"
