@@ -130,6 +130,10 @@ async def assert_consent_is_fixed(gateway: Harness, rr: ReviewRound) -> None:
         return answer.status_code == 409 and answer.json()["code"] == "result_published"
 
     await eventually(refused, timeout=15, what="nomination to hear the result is published")
+    item = (await wy.get(f"/api/v1/nominations/{rr.nominations['E101']}")).json()
+    assert item["consent"] is None  # still not recorded
+    item = (await wy.get(f"/api/v1/nominations/{rr.nominations['E100']}")).json()
+    assert len(item["consent"]["uses"]) == 5
 
 
 async def assert_drafts_withhold(gateway: Harness) -> None:

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import nomination as nom
 from services.gateway.auth import Principal
@@ -70,6 +70,10 @@ class NominationOut(Out):
     submitted_by: str
     submitted_at: str
     updated_at: str
+    consent: dict[str, list[str]] | None = Field(
+        default=None,
+        description="The uses of public display consented to; null: not recorded (none)",
+    )
 
 
 class NominationDetailOut(NominationOut):
