@@ -576,7 +576,9 @@ def _without(
     policy: PublicityPolicy,
 ) -> MaterialContent:
     """The content without one winner's section; untouched default wording is redrafted."""
-    before = tuple(w for w in state.featured() if material.features(w.nomination_id))
+    # The lead counts every winner still standing, also those a material leaves out for want
+    # of consent (draft_content), so the drafted wording is recognised and redrafted.
+    before = state.featured()
     after = tuple(w for w in before if w.nomination_id != nomination_id)
     old = default_copy(material.kind, state.round_id, before, policy)
     new = default_copy(material.kind, state.round_id, after, policy)

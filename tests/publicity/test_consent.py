@@ -13,16 +13,25 @@ from services.publicity.domain import (
     PublicityPolicy,
     draft_on_result,
     initial_state,
+    react_to_revocation,
+    state_from,
 )
 from shared.contracts.nomination import ConsentUse, PublicityConsent
-from shared.contracts.publicity import BASE_KINDS, MaterialContent, MaterialsDrafted
+from shared.contracts.publicity import (
+    BASE_KINDS,
+    MaterialContent,
+    MaterialRevised,
+    MaterialsDrafted,
+)
 from tests.publicity.fixtures import (
     CONSENTED,
     DRAFTED_AT,
+    N_REFORM,
     N_STRIVING,
     RESULT,
     RESULT_EVENT_ID,
     WINNERS,
+    revocation,
 )
 
 POLICY = PublicityPolicy()
@@ -93,3 +102,23 @@ def test_rules_allowing_basic_facts_show_name_unit_and_flower_without_deeds_or_p
     [segment] = [s for s in contents["storyboard"].sections if s.nomination_id == N_STRIVING]
     assert "张伟" in segment.caption
     assert segment.duration_s > 0
+
+
+def test_a_revocation_redrafts_the_count_which_still_includes_the_winners_left_out() -> None:
+    consents = {**CONSENTED, N_STRIVING: None}
+    drafted_events = draft_on_result(
+        initial_state(RESULT.round_id), RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY, consents
+    )
+    state = state_from(RESULT.round_id, drafted_events)
+    revised = [
+        e
+        for e in react_to_revocation(state, revocation(N_REFORM), DRAFTED_AT, POLICY)
+        if isinstance(e, MaterialRevised)
+    ]
+    assert revised
+    n = len(WINNERS)
+    for event in revised:
+        if event.kind != "storyboard":  # its lead names no count
+            assert f"{n - 1}" in event.content.lead, event.kind
+            assert f"{n}名" not in event.content.lead, event.kind
+        assert {s.nomination_id for s in event.content.sections}.isdisjoint({N_REFORM, N_STRIVING})
