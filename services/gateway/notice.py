@@ -179,6 +179,28 @@ async def notices_of_round(
     return [public_notice(n, announced - current, contact, consents, rules) for n in found]
 
 
+async def staff_notices(
+    svc: Services, notices: list[dict[str, Any]], rules: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The running notices as the signed-in objection page shows them: a winner whom the
+    rules withhold from the notice without consent (`none`) is 某某（未同意公开） there too
+    (an objection still names the nomination by its id)."""
+    consents: dict[str, Mapping[str, Any]] = {}
+    shown: list[dict[str, Any]] = []
+    for notice in notices:
+        round_id = notice["round_id"]
+        if round_id not in consents:
+            consents[round_id] = await svc.query("nomination", "consents", {"round_id": round_id})
+        winners = []
+        for w in notice["winners"]:
+            if _shown(w, consents[round_id], rules) == "none":
+                hidden = {"name": WITHHELD_NAME_ZH, "unit_name": "", "position": ""}
+                w = {**w, "nominee": {**w["nominee"], **hidden}, "deeds": ""}
+            winners.append(w)
+        shown.append({**notice, "winners": winners})
+    return shown
+
+
 async def rounds_with_notices(svc: Services) -> list[dict[str, Any]]:
     """Every round that has had a public notice, newest first, with whether one runs now."""
     out: list[dict[str, Any]] = []

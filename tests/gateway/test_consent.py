@@ -103,6 +103,11 @@ async def test_winners_without_consent_are_withheld_from_every_public_surface(
         assert "2 位拟表彰人选未同意公开" in page
         notices = json.loads(as_json)["notices"]
         assert [w["withheld"] for w in notices[0]["winners"]].count(True) == 2
+        # The signed-in objection page follows the same rule.
+        staff = await (await gateway.signed_in("staff")).get("/review/notice")
+        assert CONSENTED in staff.text
+        assert NOT_RECORDED not in staff.text
+        assert staff.text.count(WITHHELD_NAME_ZH) == 2
 
         # Published: consent no longer changes; the drafts follow the consents.
         await after_the_notice(gateway)
