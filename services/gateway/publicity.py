@@ -27,6 +27,8 @@ PUBLICITY_WRITERS = (PUBLICITY,)  # edit, approve, mark published
 DRAFT_READERS = (PUBLICITY, AUDITOR)
 REPORT_READERS = (PUBLICITY, OFFICE, LEADER, AUDITOR)
 HONOR_ROLL_READERS = ("*",)  # every signed-in user
+PHOTO_GIVERS = (OFFICE, PUBLICITY)  # upload a winner's photo
+PHOTO_READERS = (OFFICE, PUBLICITY, AUDITOR)  # the photos page
 
 ArtefactFormat = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
 ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "png", "pdf", "zip", "docx", "srt", "json")
@@ -157,6 +159,14 @@ VIDEO_STATUS_LABELS: dict[str, Text] = {
 async def honor_roll(svc: Services, round_id: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = await svc.query(SERVICE, "honor_roll", {"round_id": round_id})
     return result
+
+
+async def winner_photo(svc: Services, round_id: str, nomination_id: uuid.UUID) -> File:
+    """A featured winner's photo (JPEG, resized by the service)."""
+    data: dict[str, Any] = await svc.query(
+        SERVICE, "winner_photo", {"round_id": round_id, "nomination_id": str(nomination_id)}
+    )
+    return file_of(data)
 
 
 def report_scope(scope: str, round_id: str | None, year: int | None) -> dict[str, Any]:

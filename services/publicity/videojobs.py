@@ -121,11 +121,12 @@ class VideoJobs:
                 return
             rs = queries.render_settings
             view = build_view(await queries.facts(row["round_id"]), queries.doc(row), rs)
+            pictures = await queries.photos(row["round_id"])
             with tempfile.TemporaryDirectory(prefix="flowers-mp4-") as tmp:
                 out = Path(tmp) / "video.mp4"
                 job = asyncio.create_task(
                     asyncio.to_thread(
-                        render_mp4, view, rs, poster_font(rs), {}, out, progress,
+                        render_mp4, view, rs, poster_font(rs), pictures, out, progress,
                         fps=self.settings.publicity_video_fps,
                     )
                 )  # fmt: skip
