@@ -266,7 +266,7 @@ async def upload_photo(
             photo=base64.b64encode(data).decode(),
         ),
         render=partial(_photos_page, request, principal, round_id),
-        success_url=f"/publicity/rounds/{round_id}/photos#winner-{nomination_id}",
+        success_url=f"/publicity/rounds/{round_id}/photos",
         message=lambda reply: "photo_attached" if reply.get("events") else "photo_unchanged",
         field_of={"photo_refused": key, "winner_revoked": key},
     )
