@@ -194,12 +194,19 @@ async def report_file(
 
 
 async def report_chart(
-    svc: Services, scope: str, round_id: str | None, year: int | None, chart: str, fmt: str
+    svc: Services,
+    scope: str,
+    round_id: str | None,
+    year: int | None,
+    chart: str,
+    fmt: str,
+    size: str = "wide",
 ) -> File:
+    """One chart; `size` "narrow" is laid out for a phone's width."""
     data: dict[str, Any] = await svc.query(
         SERVICE,
         "report_chart",
-        {**report_scope(scope, round_id, year), "chart": chart, "format": fmt},
+        {**report_scope(scope, round_id, year), "chart": chart, "format": fmt, "size": size},
     )
     return file_of(data)
 

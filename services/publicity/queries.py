@@ -106,6 +106,7 @@ class GetReportChart(ReportScope):
         "participation",
     ]
     format: Literal["svg", "png"] = "svg"
+    size: Literal["wide", "narrow"] = "wide"  # narrow: laid out for a phone (375 px)
 
 
 def _jsonable(value: Any) -> Any:
@@ -531,10 +532,16 @@ class PublicityQueries:
     async def report_chart(self, q: GetReportChart) -> dict[str, Any]:
         data = await self.report_data(q)
         image = await asyncio.to_thread(
-            reports.render_chart, data, q.chart, q.format, self.settings.publicity_chart_font
+            reports.render_chart,
+            data,
+            q.chart,
+            q.format,
+            self.settings.publicity_chart_font,
+            q.size,
         )
         return {
-            "filename": f"report-{q.key}-{q.chart}.{q.format}",
+            "filename": f"report-{q.key}-{q.chart}{'-narrow' if q.size == 'narrow' else ''}"
+            f".{q.format}",
             "media_type": "image/svg+xml" if q.format == "svg" else "image/png",
             "encoding": "base64",
             "content": base64.b64encode(image).decode(),

@@ -592,12 +592,20 @@ async def report_chart(
     scope: str = "round",
     round_id: str | None = None,
     year: str | None = None,
+    size: str = "wide",
 ) -> Response:
+    """One chart as SVG; `size=narrow` is the phone's layout (the page picks it under 40rem)."""
     if chart not in pub.CHART_LABELS:
         raise Problem(404, "not_found", ("没有该图表。", "No such chart."))
     scope, round_id, chosen_year = _scope(scope, round_id, year)
     file = await pub.report_chart(
-        services(request, principal), scope, round_id, chosen_year or None, chart, "svg"
+        services(request, principal),
+        scope,
+        round_id,
+        chosen_year or None,
+        chart,
+        "svg",
+        "narrow" if size == "narrow" else "wide",
     )
     return download(file.content, file.filename, file.media_type, inline=True)
 
