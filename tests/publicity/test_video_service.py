@@ -10,6 +10,7 @@ import io
 import re
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,19 @@ async def test_the_meeting_video_renders_in_the_background_with_progress(
     assert inside == pytest.approx(BLUE, abs=16), "the winner's photo is not in its box"
     outside = frame.getpixel((right + 200, top - 60))
     assert outside != pytest.approx(BLUE, abs=40)
+
+    # A photo given after the rendering started: the page offers to render again.
+    assert done["photos_changed"] is False
+    assert isinstance(service.clock, FixedClock)
+    service.clock.advance(timedelta(minutes=5))
+    red = io.BytesIO()
+    Image.new("RGB", (700, 900), (200, 30, 30)).save(red, "PNG")
+    await rpc.command(
+        "publicity",
+        "attach_photo",
+        {"actor": "office-1", "roles": ["office"], "round_id": ROUND,
+         "nomination_id": str(N_STRIVING), "photo": base64.b64encode(red.getvalue()).decode()},
+    )  # fmt: skip
+    later = await rpc.query("publicity", "video", {"material_id": storyboard})
+    assert later["status"] == "done"
+    assert later["photos_changed"] is True
