@@ -151,6 +151,14 @@ async def test_the_charts_honor_roll_and_notice_read_well_on_a_phone(
         await fits(page)
         await page.screenshot(path=str(artifacts / "honor-roll-375px.png"), full_page=True)
 
+        # The photos page the office uploads from: each winner's row fits the phone.
+        await page.click("text=上传获奖职工照片")
+        await page.wait_for_url(f"{served.url}/publicity/rounds/{PAST_ROUND}/photos")
+        assert await page.locator(".photo-row").count() == len(WINNERS)
+        assert await page.locator(".photo-thumb img").count() == 1
+        await fits(page)
+        await page.screenshot(path=str(artifacts / "winner-photos-375px.png"), full_page=True)
+
         # The statistics report's charts: the phone's layout, legible, nothing on top of another.
         await page.goto(f"{served.url}/publicity/reports?scope=round&round_id={ROUND}")
         charts = page.locator(".charts img")
