@@ -78,6 +78,7 @@ EVENT_LABELS: dict[str, Text] = {
     "MaterialRevised": ("修订宣传材料", "Material revised"),
     "CorrectionDrafted": ("起草更正说明", "Correction drafted"),
     "CorrectionNoteDrafted": ("起草更正说明（页面）", "Correction notice drafted from a page"),
+    "WinnerPhotoAttached": ("上传获奖职工照片", "Winner's photo given"),
 }
 
 OBJECTION_OUTCOMES: dict[str, Text] = {
@@ -251,6 +252,7 @@ SUMMARIES: dict[str, Summary] = {
     "MaterialRevised": lambda w, d: str(d.get("reason", "")),
     "CorrectionDrafted": lambda w, d: w.round(d["round_id"]),
     "CorrectionNoteDrafted": lambda w, d: str(d.get("content", {}).get("title", "")),
+    "WinnerPhotoAttached": lambda w, d: w.round(d["round_id"]),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.publicity import reports, tables
+from services.publicity import photos, reports, tables
 from services.publicity.domain import (
     FIELD_LABELS,
     Consents,
@@ -41,6 +41,7 @@ from shared.contracts.publicity import (
     KIND_LABELS_ZH,
     FeaturedWinner,
     MaterialContent,
+    MaterialKind,
     publicity_stream_id,
 )
 from shared.errors import InvalidInput, NotFound
@@ -72,6 +73,11 @@ class GetArtefact(Query):
 class GetVideo(Query):
     material_id: uuid.UUID
     content: bool = False  # with the MP4 (base64) when rendered
+
+
+class GetWinnerPhoto(Query):
+    round_id: RoundId
+    nomination_id: uuid.UUID
 
 
 class GetHonorRoll(Query):
@@ -109,6 +115,7 @@ class GetReportChart(ReportScope):
         "participation",
     ]
     format: Literal["svg", "png"] = "svg"
+    size: Literal["wide", "narrow"] = "wide"  # narrow: laid out for a phone (375 px)
 
 
 def _jsonable(value: Any) -> Any:
@@ -121,6 +128,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The kinds of material that show winners' photos (the others leave them out).
+PHOTO_KINDS = ("honor_roll", "official_account", "storyboard")
+
 _SECTION_FIELD = re.compile(r"sections\.(?P<id>[0-9a-f-]+)\.(?P<field>\w+)")
 
 
@@ -129,6 +139,7 @@ class PublicityQueries:
         self.pool = pool
         self.settings = settings
         self.render_settings = RenderSettings.from_settings(settings)
+        self.files = photos.store_for(settings)
 
     @property
     def policy(self) -> PublicityPolicy:
@@ -205,6 +216,46 @@ class PublicityQueries:
             for r in rows
         }
 
+    async def photos(self, round_id: str, kind: MaterialKind) -> dict[str, bytes]:
+        """The featured winners' photos of a round (JPEG bytes by nomination id), of those
+        whose consent lets a material of `kind` show everything (a photo is never `basic`)."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND NOT revoked AND photo_sha256 IS NOT NULL",
+            round_id,
+        )
+        consents = await self.consents([r["nomination_id"] for r in rows])
+        out: dict[str, bytes] = {}
+        for r in rows:
+            if shown_of(kind, r["nomination_id"], consents, self.policy) != "full":
+                continue
+            data = await asyncio.to_thread(self.files.get, r["photo_sha256"])
+            if data is not None:  # a file lost from the store: the placeholder again
+                out[str(r["nomination_id"])] = data
+        return out
+
+    async def winner_photo(self, q: GetWinnerPhoto) -> dict[str, Any]:
+        """One featured winner's photo (the honor roll's pages show it)."""
+        sha256 = await self.pool.fetchval(
+            "SELECT photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND nomination_id = $2 AND NOT revoked",
+            q.round_id,
+            q.nomination_id,
+        )
+        consents = await self.consents([q.nomination_id])
+        if shown_of("honor_roll", q.nomination_id, consents, self.policy) != "full":
+            sha256 = None  # shown without consent only as far as the rules allow: no photo
+        data = await asyncio.to_thread(self.files.get, sha256) if sha256 else None
+        if data is None:
+            raise NotFound("该获奖职工尚无照片。", "No photo of this winner.")
+        return {
+            "filename": f"{q.nomination_id}.jpg",
+            "media_type": "image/jpeg",
+            "encoding": "base64",
+            "sha256": sha256,
+            "content": base64.b64encode(data).decode(),
+        }
+
     async def _material(self, material_id: uuid.UUID) -> asyncpg.Record:
         row = await self.pool.fetchrow(
             "SELECT * FROM materials WHERE material_id = $1", material_id
@@ -235,6 +286,9 @@ class PublicityQueries:
             for w in withheld(row["kind"], facts.winners.values(), consents, self.policy)
             if w.nomination_id not in featured
         ]
+        pictures = (
+            await self.photos(row["round_id"], row["kind"]) if row["kind"] in PHOTO_KINDS else {}
+        )
         return {
             **self._summary(row),
             # The office sees why a winner is missing: "2 位获奖者未同意公开，已按规定隐去".
@@ -255,7 +309,7 @@ class PublicityQueries:
                 }
                 for s in row["content"]["sections"]
             ],
-            "html": render_html(view, self.render_settings),
+            "html": render_html(view, self.render_settings, pictures),
             "history": history,
         }
 
@@ -349,7 +403,10 @@ class PublicityQueries:
             )
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
-        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
+        pictures = (
+            await self.photos(row["round_id"], row["kind"]) if row["kind"] in PHOTO_KINDS else {}
+        )
+        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings, pictures)
         binary = isinstance(artefact.content, bytes)
         return {
             "material_id": str(q.material_id),
@@ -399,6 +456,7 @@ class PublicityQueries:
                 "unit_code": r["unit_code"],
                 "unit_name": r["unit_name"],
                 "position": r["position"],
+                "photo_sha256": r["photo_sha256"],
             }
             for r in rows
             if not r["revoked"]
@@ -530,10 +588,16 @@ class PublicityQueries:
     async def report_chart(self, q: GetReportChart) -> dict[str, Any]:
         data = await self.report_data(q)
         image = await asyncio.to_thread(
-            reports.render_chart, data, q.chart, q.format, self.settings.publicity_chart_font
+            reports.render_chart,
+            data,
+            q.chart,
+            q.format,
+            self.settings.publicity_chart_font,
+            q.size,
         )
         return {
-            "filename": f"report-{q.key}-{q.chart}.{q.format}",
+            "filename": f"report-{q.key}-{q.chart}{'-narrow' if q.size == 'narrow' else ''}"
+            f".{q.format}",
             "media_type": "image/svg+xml" if q.format == "svg" else "image/png",
             "encoding": "base64",
             "content": base64.b64encode(image).decode(),
