@@ -25,6 +25,7 @@ from tests.publicity.test_rendering import all_views
 from tests.publicity.test_service import (
     bus,  # noqa: F401  (the tests' hands on the bus)
     deliver,
+    deliver_consents,
     rpc,  # noqa: F401
     seen,
     service,  # noqa: F401
@@ -66,6 +67,7 @@ async def test_a_photo_is_kept_recorded_and_shown_by_every_picture_of_the_round(
     service: ServiceRuntime,  # noqa: F811
     rpc: RpcClient,  # noqa: F811
 ) -> None:
+    await deliver_consents(service)
     await deliver(service, RESULT)
     await eventually(lambda: seen(service, DRAFTS_CONSUMER) == 1, what="the result")
 
