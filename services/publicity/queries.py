@@ -456,7 +456,10 @@ class PublicityQueries:
                 "unit_code": r["unit_code"],
                 "unit_name": r["unit_name"],
                 "position": r["position"],
-                "photo_sha256": r["photo_sha256"],
+                # A photo only with consent to the honor roll (never under `basic`).
+                "photo_sha256": r["photo_sha256"]
+                if shown_of("honor_roll", r["nomination_id"], consents, self.policy) == "full"
+                else None,
             }
             for r in rows
             if not r["revoked"]

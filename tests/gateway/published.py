@@ -8,6 +8,7 @@ the payroll adjustments, publicity drafts the materials, and an audit of the log
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,7 +64,11 @@ async def publish_past_result(gateway: Harness) -> dict[str, Any]:
     return await publish_result(gateway, result(), PERIOD)
 
 
-async def consent_of_every_winner(gateway: Harness, event: ResultPublished) -> None:
+async def consent_of_every_winner(
+    gateway: Harness,
+    event: ResultPublished,
+    consents: Mapping[uuid.UUID, PublicityConsent] | None = None,
+) -> None:
     """Each winner consented to every public use, as their unit recorded it in nomination's
     log; wait until publicity heard it (a winner without consent is drafted only as far as
     the union's rules allow)."""
@@ -78,7 +83,7 @@ async def consent_of_every_winner(gateway: Harness, event: ResultPublished) -> N
                     nomination_id=w.nomination_id,
                     round_id=event.round_id,
                     employee_no=w.employee_no,
-                    consent=PublicityConsent.to_all(),
+                    consent=(consents or {}).get(w.nomination_id, PublicityConsent.to_all()),
                     recorded_by="nominator-user",
                     recorded_at=event.published_at,
                 ),
@@ -101,10 +106,15 @@ async def consent_of_every_winner(gateway: Harness, event: ResultPublished) -> N
     await eventually(heard, timeout=20, what="publicity to hear the winners' consent")
 
 
-async def publish_result(gateway: Harness, event: ResultPublished, period: str) -> dict[str, Any]:
+async def publish_result(
+    gateway: Harness,
+    event: ResultPublished,
+    period: str,
+    consents: Mapping[uuid.UUID, PublicityConsent] | None = None,
+) -> dict[str, Any]:
     """Append `event` to review's log; wait until rewards paid it in `period` and publicity
     drafted its materials."""
-    await consent_of_every_winner(gateway, event)
+    await consent_of_every_winner(gateway, event, consents)
     assert gateway.review is not None
     store = gateway.review.store
     stream = review_stream_id(event.round_id)

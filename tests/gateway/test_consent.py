@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from typing import Any
 
@@ -15,10 +16,17 @@ import pypdf
 import pytest
 
 from services.publicity.rendering import docx_text
-from shared.contracts.nomination import WITHHELD_NAME_ZH, WITHOUT_CONSENT_DEFAULT
+from shared.contracts.nomination import (
+    WITHHELD_NAME_ZH,
+    WITHOUT_CONSENT_DEFAULT,
+    ConsentUse,
+    PublicityConsent,
+)
 from shared.settings import Settings
 from tests.gateway.harness import ROUND, Harness, csrf_in, running_gateway
+from tests.gateway.published import PAST_ROUND, PERIOD, WINNERS, publish_result, result
 from tests.gateway.review_setup import SHEET_HIGH, ReviewRound, after_the_notice, review_round
+from tests.gateway.test_publicity_photos import jpeg
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -174,3 +182,33 @@ async def assert_honor_roll_withholds(gateway: Harness) -> None:
     assert ROLL_ONLY in roll
     assert NOT_RECORDED not in roll
     assert "另有 1 位获奖者未同意公开" in roll
+
+
+async def test_a_winners_photo_shows_only_with_consent_to_that_use(settings: Settings) -> None:
+    """张伟 consented to everything but the honor roll, which the rules then show `basic`:
+    named there, but without the photo the office uploaded."""
+    rules = {**WITHOUT_CONSENT_DEFAULT, "honor_roll": "basic"}
+    async with running_gateway(
+        settings.model_copy(update={"public_without_consent": rules})
+    ) as gateway:
+        await gateway.role_accounts()
+        zhang = uuid.uuid5(uuid.NAMESPACE_URL, f"{PAST_ROUND}/{WINNERS[0][1]}")
+        all_but_roll = PublicityConsent(
+            uses=tuple(u for u in ConsentUse if u is not ConsentUse.HONOR_ROLL)
+        )
+        await publish_result(gateway, result(), PERIOD, {zhang: all_but_roll})
+        office = await gateway.signed_in("office")
+        page_url = f"/publicity/rounds/{PAST_ROUND}/photos"
+        page = await office.get(page_url)
+        sent = await office.post(
+            f"{page_url}/{zhang}",
+            data={"csrf_token": csrf_in(page.text)},
+            files={"photo": ("张伟.jpg", jpeg(), "image/jpeg")},
+        )
+        assert sent.status_code == 303, sent.text
+        staff = await gateway.signed_in("staff")
+        roll = (await staff.get(f"/honor-roll?round_id={PAST_ROUND}")).text
+        assert WINNERS[0][2] in roll  # basic: named
+        src = f"/honor-roll/{PAST_ROUND}/photos/{zhang}.jpg"
+        assert src not in roll
+        assert (await staff.get(src)).status_code == 404
