@@ -36,6 +36,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     ResultPublished,
@@ -52,6 +53,7 @@ CHANNELS: tuple[Channel, ...] = ("inbox", "email", "wecom", "dingtalk")
 Rule = Literal[
     "quota_reminder",
     "panelist_assigned",
+    "panelist_reminded",
     "panel_digest",
     "scores_complete",
     "objection_raised",
@@ -233,6 +235,19 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     r,
                     f"【评审】您已被聘为{r}轮评审专家",
                     f"{event.name}，您好：您已被聘为{r}轮五朵金花评选的评审专家，请登录系统为待评提名打分。",
+                    "/review/scoring",
+                )
+            )
+        case PanelistReminded():
+            out.append(
+                _notify(
+                    event_id,
+                    "panelist_reminded",
+                    user(event.panelist_id),
+                    r,
+                    f"【评审提醒】您在{r}轮还有{event.waiting}份提名待评分",
+                    f"评审办公室于{format_zh(event.reminded_at)}提醒：您在{r}轮还有"
+                    f"{event.waiting}份提名尚未评分，请尽快完成。",
                     "/review/scoring",
                 )
             )

@@ -43,6 +43,7 @@ FACTS: tuple[type[DomainEvent], ...] = (
     review.NominationRejected,
     review.NominationVetoed,
     review.PanelistAssigned,
+    review.PanelistReminded,
     review.PanelistRemoved,
     review.ScoreSubmitted,
     review.ObjectionRaised,

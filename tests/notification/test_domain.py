@@ -45,6 +45,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PublicNoticeStarted,
     PublishedWinner,
     ResultPublished,
@@ -500,3 +501,16 @@ def test_the_office_is_sent_to_the_progress_page_and_the_leader_to_the_ranking()
     assert office.link == f"/review/summary?round_id={ROUND}"
     assert leader.link == f"/review/ranking?round_id={ROUND}"
     assert "请审定获奖人选" in leader.subject
+
+
+def test_the_office_reminding_a_panelist_becomes_a_message_to_that_panelist() -> None:
+    reminded = PanelistReminded(
+        round_id=ROUND, panelist_id="p2", waiting=2, reminded_by="o", reminded_at=AT
+    )
+    [n] = decide(given(SETUP), eid(50), reminded)
+    assert (n.rule, n.recipient, n.link) == ("panelist_reminded", "user:p2", "/review/scoring")
+    assert "还有2份提名" in n.subject
+    assert "2026年12月1日 10:00" in n.body
+    # the office reminding again is another message; the same fact again is not
+    assert decide(given(SETUP), eid(51), reminded)[0].notification_id != n.notification_id
+    assert decide(given(SETUP), eid(50), reminded)[0].notification_id == n.notification_id
