@@ -1,5 +1,6 @@
-"""Read models: the inbox (`notifications`) and who read what (`notification_reads`), both fed
-by the service's own events in the transaction of each append."""
+"""Read models: the inbox (`notifications`), who read what (`notification_reads`) and every
+delivery through another channel (`deliveries`), all fed by the service's own events in the
+transaction of each append."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.contracts.notification import NotificationIssued, NotificationRead, registry
+from shared.contracts.notification import (
+    DeliveryAttempted,
+    DeliveryDeadLettered,
+    NotificationDelivered,
+    NotificationIssued,
+    NotificationRead,
+    registry,
+)
 from shared.events import DomainEvent, RecordedEvent
 from shared.projection import (
     Items,
@@ -22,7 +30,7 @@ from shared.projection import (
 
 SCHEMA_SQL = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 
-OWN_TABLES = ("notifications", "notification_reads")
+OWN_TABLES = ("notifications", "notification_reads", "deliveries")
 
 
 async def project(conn: asyncpg.Connection, items: Items) -> None:
@@ -55,6 +63,37 @@ def writes(envelope: RecordedEvent, event: DomainEvent) -> Iterator[Statement]:
                 event.notification_id,
                 event.user_id,
                 event.read_at,
+            )
+        case DeliveryAttempted():
+            yield statement(
+                "INSERT INTO deliveries (delivery_id, notification_id, round_id, channel, target,"
+                " status, attempts, last_error, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, 'trying', $6, $7, $8)"
+                " ON CONFLICT (delivery_id) DO UPDATE SET attempts = excluded.attempts,"
+                " last_error = excluded.last_error, updated_at = excluded.updated_at",
+                event.delivery_id,
+                event.notification_id,
+                event.round_id,
+                event.channel,
+                event.target,
+                event.attempt,
+                event.error,
+                event.attempted_at,
+            )
+        case NotificationDelivered():
+            yield statement(
+                "UPDATE deliveries SET status = 'delivered', updated_at = $2"
+                " WHERE delivery_id = $1",
+                event.delivery_id,
+                event.delivered_at,
+            )
+        case DeliveryDeadLettered():
+            yield statement(
+                "UPDATE deliveries SET status = 'dead_lettered', last_error = $2, updated_at = $3"
+                " WHERE delivery_id = $1",
+                event.delivery_id,
+                event.error,
+                event.dead_lettered_at,
             )
         case _:
             return
