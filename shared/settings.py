@@ -200,6 +200,7 @@ class Settings(BaseSettings):
     # Quiet hours (Beijing, HH:MM-HH:MM; empty: none): a new user's default and the robots'.
     notify_quiet_hours: str = "22:00-08:00"
     notify_tick_interval_s: float = Field(default=300.0, gt=0)  # the daily rules' check
+    notify_daily_at: str = "09:00"  # Beijing: the daily rules' hour (reminders, digests)
     notify_quota_reminder_days: list[int] = [3, 1]  # working days before the deadline
 
     @field_validator("publicity_meeting_rule")

@@ -2,17 +2,23 @@
 
 It consumes the facts the other services publish (consumer `notification-facts`, through the
 one reaction path), issues `NotificationIssued` events into the inbox read model, and answers
-the gateway's `inbox` query and `mark_read` command. No other service calls it.
+the gateway's `inbox`, `preferences` queries and `mark_read`, `save_preferences` commands.
+Two tasks run in one instance at a time: the daily rules (daily.py) and the delivery of
+every notification through e-mail and the group robots (delivery.py). No other service
+calls it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import time
+from pathlib import Path
 from typing import Any
 
 from services.notification import addressbook, handlers, projections
 from services.notification.channels import quiet_hours
+from services.notification.daily import SYSTEM as DAILY
+from services.notification.daily import DailyTick
 from services.notification.delivery import Deliverer
 from services.notification.errors import InvalidPreferences, NotificationNotFound
 from services.notification.queries import inbox, round_of
@@ -29,6 +35,8 @@ from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 FACTS_CONSUMER = "notification-facts"
+# The delivery task's working tables and the address book (not read models: delivery.sql).
+DELIVERY_SCHEMA = (Path(__file__).parent / "delivery.sql").read_text(encoding="utf-8")
 
 PERSON_CHANNELS = frozenset({"inbox", "email"})
 
@@ -37,7 +45,9 @@ def _checked(cmd: SavePreferences) -> tuple[str | None, frozenset[str], tuple[ti
     """The settings as stored, or InvalidPreferences saying what is wrong (in Chinese)."""
     email = (cmd.email or "").strip() or None
     if email is not None and (
-        email.count("@") != 1 or not all(email.split("@")) or any(c.isspace() for c in email)
+        email.count("@") != 1
+        or not all(email.split("@"))
+        or any(c.isspace() or not c.isprintable() for c in email)
     ):
         raise InvalidPreferences(reason="电子邮箱地址格式不正确")
     if not cmd.channels <= PERSON_CHANNELS:
@@ -62,7 +72,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     runtime = ServiceRuntime(
         "notification",
         notification_contract.registry,
-        schema_sql=[projections.SCHEMA_SQL],
+        schema_sql=[projections.SCHEMA_SQL, DELIVERY_SCHEMA],
         settings=settings,
         clock=clock,
     )
@@ -71,7 +81,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
 
     runtime.react(
         FACTS_CONSUMER,
-        [e.subject() for e in handlers.FACTS],
+        list(handlers.SUBJECTS),
         handlers.FACTS_REGISTRY,
         handlers.facts_reaction(runtime.clock),
     )
@@ -108,6 +118,20 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         projections.OWN,
         lambda: runtime.relay.wake() if runtime.relay is not None else None,
     )
+
+    daily = DailyTick(
+        runtime.settings,
+        runtime.clock,
+        lambda: runtime.store.pool,
+        lambda stream_id, decide, initial: runtime.execute(
+            stream_id, handlers.evolve, initial, decide, DAILY
+        ),
+    )
+
+    @runtime.background_task
+    async def daily_rules(stopping: asyncio.Event) -> None:
+        """The daily rules run in one instance at a time (shared/leader.py)."""
+        await runtime.lead("scheduler:notification-daily", daily.run, stopping)
 
     @runtime.background_task
     async def delivery(stopping: asyncio.Event) -> None:

@@ -489,6 +489,21 @@ def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
     ]
 
 
+def daily(
+    facts: RoundFacts,
+    units_without_nomination: Collection[str],
+    today: date,
+    calendar: WorkingCalendar,
+    offsets: Sequence[int] = (3, 1),
+) -> list[Notification]:
+    """The calendar's rules for one round on `today`: the quota reminders, and on working
+    days the panelists' digests."""
+    out = deadline_reminders(facts, units_without_nomination, today, calendar, offsets)
+    if calendar.is_working_day(today):
+        out += panel_digests(facts, today)
+    return out
+
+
 # --- preferences and quiet hours: data ---------------------------------------------------
 
 

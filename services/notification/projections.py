@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.contracts import nomination, publicity, review, rewards
 from shared.contracts.notification import (
     DeliveryAttempted,
     DeliveryDeadLettered,
@@ -19,6 +20,7 @@ from shared.contracts.notification import (
 )
 from shared.events import DomainEvent, RecordedEvent
 from shared.projection import (
+    ConsumedFeed,
     Items,
     OwnLog,
     Projection,
@@ -107,6 +109,94 @@ async def rebuild(conn: asyncpg.Connection) -> int:
     return await replay_own(conn, OWN, OWN_TABLES)
 
 
+async def project_nominating(conn: asyncpg.Connection, items: Items) -> None:
+    """The daily rules' read model from nomination's events (the facts consumer's batch)."""
+    await run_statements(conn, (w for _, event in items for w in nominating_writes(event)))
+
+
+def nominating_writes(event: DomainEvent) -> Iterator[Statement]:
+    match event:
+        case nomination.UnitRegistered() | nomination.UnitRenamed():
+            yield statement(
+                "INSERT INTO units (unit_code, name) VALUES ($1, $2)"
+                " ON CONFLICT (unit_code) DO UPDATE SET name = excluded.name",
+                event.unit_code,
+                event.name,
+            )
+        case nomination.RoundOpened():
+            yield statement(
+                "INSERT INTO rounds (round_id, deadline) VALUES ($1, $2)"
+                " ON CONFLICT (round_id) DO NOTHING",
+                event.round_id,
+                event.deadline,
+            )
+        case nomination.DeadlineExtended(unit_code=None):
+            yield statement(
+                "UPDATE rounds SET deadline = $2 WHERE round_id = $1",
+                event.round_id,
+                event.new_deadline,
+            )
+        case nomination.NominationSubmitted():
+            yield statement(
+                "INSERT INTO round_nominations (nomination_id, round_id, unit_code)"
+                " VALUES ($1, $2, $3) ON CONFLICT (nomination_id) DO NOTHING",
+                event.nomination_id,
+                event.round_id,
+                event.nominee.unit_code,
+            )
+        case nomination.NominationWithdrawn():
+            yield statement(
+                "UPDATE round_nominations SET withdrawn = true WHERE nomination_id = $1",
+                event.nomination_id,
+            )
+        case _:
+            return
+
+
+NOMINATING_EVENTS: tuple[type[DomainEvent], ...] = (
+    nomination.UnitRegistered,
+    nomination.UnitRenamed,
+    nomination.RoundOpened,
+    nomination.DeadlineExtended,
+    nomination.NominationSubmitted,
+    nomination.NominationWithdrawn,
+)
+# The facts the rules read (services.notification.domain), as published by their services.
+FACTS: tuple[type[DomainEvent], ...] = (
+    nomination.RoundOpened,
+    nomination.DeadlineExtended,
+    review.CandidateRecorded,
+    review.NominationAccepted,
+    review.NominationRejected,
+    review.NominationVetoed,
+    review.PanelistAssigned,
+    review.PanelistReminded,
+    review.PanelistRemoved,
+    review.ScoreSubmitted,
+    review.ObjectionRaised,
+    review.ObjectionResolved,
+    review.PublicNoticeStarted,
+    review.ResultPublished,
+    rewards.AwardGranted,
+    rewards.PayrollAdjustmentIssued,
+    publicity.MaterialsDrafted,
+)
+FACTS_REGISTRY = (
+    nomination.registry.merged(review.registry).merged(rewards.registry).merged(publicity.registry)
+)
+# Everything the consumer `notification-facts` reads: the facts (appended as the service's
+# own events through the reaction path) and the daily rules' feed (projected here).
+FACTS_FEED = ConsumedFeed(
+    consumer="notification-facts",
+    subjects=tuple(dict.fromkeys(e.subject() for e in (*FACTS, *NOMINATING_EVENTS))),
+    registry=FACTS_REGISTRY,
+    project=project_nominating,
+)
+
 # Every read model of the service, and how each is fed (the audit rebuilds them from this).
-# The facts consumer (`notification-facts`) only appends the service's own events.
-PROJECTIONS = [Projection("inbox", OWN_TABLES, own=OWN)]
+# The facts consumer (`notification-facts`) appends the service's own events and feeds the
+# daily rules' read model.
+PROJECTIONS = [
+    Projection("inbox", OWN_TABLES, own=OWN),
+    Projection("nominating", ("units", "rounds", "round_nominations"), feeds=(FACTS_FEED,)),
+]

@@ -39,38 +39,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_notification_idx ON deliveries (notification_id);
 
--- Not read models (the audit does not rebuild them): the delivery task's work, and the
--- address book.
-
--- Deliveries planned and when each is due; `done` once the log says delivered or dead.
-CREATE TABLE IF NOT EXISTS delivery_queue (
-    delivery_id     uuid        PRIMARY KEY,
-    notification_id uuid        NOT NULL,
-    channel         text        NOT NULL,
-    target          text        NOT NULL,
-    due_at          timestamptz NOT NULL,
-    done            boolean     NOT NULL DEFAULT false
+-- What the daily rules read, fed by the facts consumer (notification-facts) from
+-- nomination's events: the units, the rounds' deadlines, and each round's nominations (who
+-- has used their quota).
+CREATE TABLE IF NOT EXISTS units (
+    unit_code text PRIMARY KEY,
+    name      text NOT NULL
 );
-CREATE INDEX IF NOT EXISTS delivery_queue_due_idx ON delivery_queue (due_at) WHERE NOT done;
-
--- How far the delivery task has planned: the position of the last notification planned.
-CREATE TABLE IF NOT EXISTS delivery_planned (
-    id       integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    position bigint  NOT NULL
+CREATE TABLE IF NOT EXISTS rounds (
+    round_id text        PRIMARY KEY,
+    deadline timestamptz NOT NULL  -- the round's (units may have later ones: the ledger)
 );
-
--- The address book: each user who opened 通知设置 (who they are to the rules, from their
--- signed identity, refreshed whenever they read their inbox), their e-mail address and
--- preferences. Personal data: kept here, never in an event, so it can be erased.
-CREATE TABLE IF NOT EXISTS contacts (
-    user_id     text        PRIMARY KEY,
-    roles       text[]      NOT NULL DEFAULT '{}',
-    unit_code   text,
-    employee_no text,
-    email       text,
-    channels    text[]      NOT NULL DEFAULT '{inbox}',
-    quiet_start time,                  -- Beijing; both null: no quiet hours
-    quiet_end   time,
-    updated_at  timestamptz NOT NULL
+CREATE TABLE IF NOT EXISTS round_nominations (
+    nomination_id uuid    PRIMARY KEY,
+    round_id      text    NOT NULL,
+    unit_code     text    NOT NULL,
+    withdrawn     boolean NOT NULL DEFAULT false
 );
-CREATE INDEX IF NOT EXISTS contacts_employee_idx ON contacts (employee_no);
+CREATE INDEX IF NOT EXISTS round_nominations_round_idx ON round_nominations (round_id);

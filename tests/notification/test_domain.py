@@ -28,6 +28,7 @@ from services.notification.domain import (
     RoundFacts,
     Rule,
     after_attempt,
+    daily,
     deadline_reminders,
     decide,
     evolve,
@@ -612,3 +613,14 @@ def test_the_office_reminding_a_panelist_becomes_a_message_to_that_panelist() ->
     # the office reminding again is another message; the same fact again is not
     assert decide(given(SETUP), eid(51), reminded)[0].notification_id != n.notification_id
     assert decide(given(SETUP), eid(50), reminded)[0].notification_id == n.notification_id
+
+
+def test_the_daily_rules_remind_units_and_digest_panelists_on_working_days_only() -> None:
+    facts = given([*SETUP, score(N1, "p2")])
+    tuesday, saturday = date(2026, 12, 22), date(2026, 12, 19)
+    assert told(daily(facts, ["U3"], tuesday, CAL)) == [
+        ("quota_reminder", "unit:U3"),
+        ("panel_digest", "user:p1"),
+        ("panel_digest", "user:p2"),
+    ]
+    assert daily(facts, ["U3"], saturday, CAL) == []
