@@ -26,7 +26,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -58,9 +58,13 @@ log = get_logger(__name__)
 SYSTEM = "system:notification-delivery"
 PLAN_BATCH = 200
 SEND_BATCH = 100
+# A notification issued longer ago than this when first planned (the service was down for
+# days, or e-mail and robots were switched on for an installation that already had a
+# history) stays in the inbox only: a group is not flooded with last month's news.
+STALE_AFTER = timedelta(days=3)
 
 _NOTIFICATION_COLUMNS = (
-    "notification_id, round_id, rule, recipient, title, body, link, cause_id, position"
+    "notification_id, round_id, rule, recipient, title, body, link, cause_id, issued_at, position"
 )
 
 
@@ -136,6 +140,7 @@ class Deliverer:
             plans = [
                 d
                 for r in rows
+                if r["issued_at"] >= now - STALE_AFTER
                 for d in domain.plan(_notification(r), book, self.robots, now, self.quiet)
             ]
             await conn.executemany(

@@ -12,14 +12,21 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.policy import default
 
+import asyncpg
+import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 from pydantic import SecretStr
 
+from deploy.stack import service_schema
+from services.notification import projections
 from services.notification.app import build_runtime
+from services.notification.delivery import STALE_AFTER, Deliverer
+from shared import database_roles
 from shared.clock import FixedClock
 from shared.contracts.common import Category
 from shared.contracts.review import PublishedWinner, ResultPublished
+from shared.leader import lock_key
 from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -229,3 +236,40 @@ async def service_idle(runtime: ServiceRuntime) -> bool:
             " >= coalesce((SELECT max(position) FROM notifications), 0)"
         )
     )
+
+
+async def test_a_notification_days_old_when_first_planned_stays_in_the_inbox_only(
+    notify_settings: Settings,
+    clock: FixedClock,
+    nc: NatsClient,
+    smtp_server: tuple[int, Inbox],
+) -> None:
+    # The test holds the delivery task's leader lock: the service's own task stands by, and
+    # the test plans by hand.
+    slow = notify_settings
+    await database_roles.prepare(slow, "notification", *service_schema("notification"))
+    holder = await asyncpg.connect(slow.database_url_for("notification"))
+    await holder.execute("SELECT pg_advisory_lock($1)", lock_key("delivery:notification"))
+    runtime = build_runtime(slow, clock=clock)
+    await runtime.start()
+    try:
+        rpc = rpc_client(nc, timeout=10)
+        await rpc.command(
+            "notification",
+            "save_preferences",
+            {**OFFICE, "email": "office1@example.cn", "channels": ["inbox", "email"]},
+        )
+        objection = uuid.uuid4()
+        await publish(nc, OBJECTION, objection, str(objection))
+        await eventually(lambda: seen(runtime) == 1, what="the objection noted")
+        deliverer = Deliverer(slow, clock, lambda: runtime.store, projections.OWN, lambda: None)
+        clock.advance(STALE_AFTER + timedelta(minutes=1))  # down for days, say
+        async with httpx.AsyncClient() as client:
+            assert await deliverer.step(client) == (1, 0)  # planned: nothing to send
+        _, smtp = smtp_server
+        assert smtp.envelopes == []
+        box = await rpc.query("notification", "inbox", OFFICE)
+        assert [i["rule"] for i in box["items"]] == ["objection_raised"]
+    finally:
+        await runtime.stop()
+        await holder.close()
