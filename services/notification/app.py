@@ -15,6 +15,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
+
 from services.notification import addressbook, handlers, projections
 from services.notification.channels import quiet_hours
 from services.notification.daily import SYSTEM as DAILY
@@ -111,12 +113,20 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         found = await addressbook.contact(runtime.store.pool, cmd.actor)
         return addressbook.preferences_out(found, default_quiet)
 
+    tries = Counter(
+        "flowers_notification_delivery_tries_total",
+        "Delivery tries through e-mail and the robots, by channel and outcome"
+        " (delivered, retrying, dead_lettered)",
+        ["channel", "outcome"],
+        registry=runtime.metrics.registry,
+    )
     deliverer = Deliverer(
         runtime.settings,
         runtime.clock,
         lambda: runtime.store,
         projections.OWN,
         lambda: runtime.relay.wake() if runtime.relay is not None else None,
+        lambda channel, outcome: tries.labels(channel, outcome).inc(),
     )
 
     daily = DailyTick(

@@ -91,12 +91,14 @@ class Deliverer:
         store: Callable[[], PostgresEventStore],
         own: OwnLog | None,
         wake_relay: Callable[[], None],
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._store = store
         self.own = own
         self.wake_relay = wake_relay
+        self.observe = observe  # (channel, outcome: delivered | retrying | dead_lettered)
         self.policy = policy_from_settings(settings)
         self.hooks: dict[tuple[str, domain.Channel], RobotHook] = robot_hooks(settings)
         self.robots = robots_of(self.hooks)
@@ -219,6 +221,9 @@ class Deliverer:
         except ConcurrencyError:  # another instance recorded this try meanwhile
             return
         self.wake_relay()
+        if self.observe is not None:
+            outcome = "delivered" if error is None else "retrying" if retry_at else "dead_lettered"
+            self.observe(channel, outcome)
         log.info(
             "notification_delivery_attempted",
             delivery_id=str(d.delivery_id),

@@ -194,6 +194,11 @@ async def test_each_person_gets_their_mail_the_unit_robot_its_notice_and_nothing
     ]
     dead = await pool.fetchval("SELECT count(*) FROM events WHERE type = 'DeliveryDeadLettered'")
     assert dead == 1
+    sample = service.metrics.registry.get_sample_value
+    metric = "flowers_notification_delivery_tries_total"
+    assert sample(metric, {"channel": "dingtalk", "outcome": "retrying"}) == 2
+    assert sample(metric, {"channel": "dingtalk", "outcome": "dead_lettered"}) == 1
+    assert sample(metric, {"channel": "email", "outcome": "delivered"}) == 2
 
     # The same facts again (another message id), and much later: nobody is told twice.
     await publish(nc, OBJECTION, objection, f"{objection}-again")
