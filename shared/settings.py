@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     publicity_organisation: str = "后勤实业分公司"
     publicity_department: str = "党群工作部"
     publicity_chart_font: str = ""  # a CJK font file for charts; empty: found with fc-list
+    # Winners' photos (services/publicity/photos.py): resized to fit this many pixels a side and
+    # kept in the content-addressed file store (shared/filestore.py) named here: empty =
+    # <data_dir>/files, file:///path or s3://bucket/prefix (located by FLOWERS_S3_*).
+    publicity_photo_max_px: int = Field(default=1600, ge=200, le=4000)
+    publicity_file_store_url: str = ""
     # The bulletin (简报) as an official document (GB/T 9704-2012): its red masthead (empty:
     # the organisation's name + 工会简报), issue number N of "2026年第N期" = offset + the round's
     # index in its year (quarter 1–4 or month 1–12), and the 报/送/发 distribution lines.

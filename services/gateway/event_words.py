@@ -69,6 +69,7 @@ EVENT_LABELS: dict[str, Text] = {
     "MaterialRevised": ("修订宣传材料", "Material revised"),
     "CorrectionDrafted": ("起草更正说明", "Correction drafted"),
     "CorrectionNoteDrafted": ("起草更正说明（页面）", "Correction notice drafted from a page"),
+    "WinnerPhotoAttached": ("上传获奖职工照片", "Winner's photo given"),
     # notification
     "RoundFactNoted": ("记录评选事实", "Round fact noted"),
     "NotificationIssued": ("发出通知", "Notification issued"),
@@ -245,6 +246,7 @@ SUMMARIES: dict[str, Summary] = {
     "MaterialRevised": lambda w, d: str(d.get("reason", "")),
     "CorrectionDrafted": lambda w, d: w.round(d["round_id"]),
     "CorrectionNoteDrafted": lambda w, d: str(d.get("content", {}).get("title", "")),
+    "WinnerPhotoAttached": lambda w, d: w.round(d["round_id"]),
     "NotificationIssued": lambda w, d: f"{d['recipient']}：{d['title']}",
     "DeliveryAttempted": lambda w, d: (
         f"{d['channel']} → {d['target']} · "

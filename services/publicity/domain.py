@@ -33,10 +33,14 @@ from services.publicity.errors import (
     FieldNotForKind,
     MaterialNotFound,
     NotApproved,
+    NotAWinner,
+    NotPhotoGiver,
     NotPublicity,
     NotPublished,
+    RoundNotDrafted,
     StaleRevision,
     UnknownSection,
+    WinnerRevokedPhoto,
 )
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
@@ -60,11 +64,13 @@ from shared.contracts.publicity import (
     MaterialsDrafted,
     PublicityEvent,
     Section,
+    WinnerPhotoAttached,
     WinnerRevocationRecorded,
     correction_id_for,
     material_id_for,
 )
 from shared.contracts.publicity_commands import (
+    OFFICE,
     PUBLICITY,
     ApproveMaterial,
     Command,
@@ -271,6 +277,7 @@ class RoundPublicity:
     winners: tuple[FeaturedWinner, ...] = ()
     materials: Mapping[UUID, Material] = field(default_factory=dict)
     revoked: Mapping[UUID, Revocation] = field(default_factory=dict)
+    photos: Mapping[UUID, str] = field(default_factory=dict)  # nomination -> sha256
 
     def winner(self, nomination_id: UUID) -> FeaturedWinner | None:
         return next((w for w in self.winners if w.nomination_id == nomination_id), None)
@@ -350,6 +357,8 @@ def evolve(state: RoundPublicity, event: DomainEvent) -> RoundPublicity:
                     corrects=event.corrects,
                 ),
             )
+        case WinnerPhotoAttached():
+            return replace(state, photos={**state.photos, event.nomination_id: event.sha256})
         case _:
             return state
 
@@ -831,6 +840,52 @@ def correct_material(
             content=content,
             drafted_by=cmd.actor,
             drafted_at=now,
+        )
+    ]
+
+
+# --- Winners' photos -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoGiven:
+    """A winner's photo, checked, resized and kept in the file store by the handler."""
+
+    actor: str
+    roles: frozenset[str]
+    nomination_id: UUID
+    sha256: str
+    width: int
+    height: int
+    size: int
+
+
+PHOTO_GIVERS = frozenset({OFFICE, PUBLICITY})
+
+
+def attach_photo(state: RoundPublicity, given: PhotoGiven, now: datetime) -> list[PublicityEvent]:
+    """A featured winner's photo; the same photo again changes nothing, another replaces it."""
+    if not PHOTO_GIVERS & given.roles:
+        raise NotPhotoGiver()
+    if not state.drafted:
+        raise RoundNotDrafted()
+    winner = state.winner(given.nomination_id)
+    if winner is None:
+        raise NotAWinner(nomination_id=given.nomination_id)
+    if given.nomination_id in state.revoked:
+        raise WinnerRevokedPhoto(name=winner.name)
+    if state.photos.get(given.nomination_id) == given.sha256:
+        return []
+    return [
+        WinnerPhotoAttached(
+            round_id=state.round_id,
+            nomination_id=given.nomination_id,
+            sha256=given.sha256,
+            width=given.width,
+            height=given.height,
+            size=given.size,
+            attached_by=given.actor,
+            attached_at=now,
         )
     ]
 

@@ -9,6 +9,7 @@ causing event's id, and the decider drafts a round only once, so a result delive
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -16,10 +17,13 @@ from typing import Any
 
 import asyncpg
 
+from services.publicity import photos
 from services.publicity.domain import (
     MeetingRule,
+    PhotoGiven,
     PublicityPolicy,
     RoundPublicity,
+    attach_photo,
     decide,
     draft_on_result,
     evolve,
@@ -29,7 +33,11 @@ from services.publicity.domain import (
 from services.publicity.errors import MaterialNotFound
 from shared.calendar import WorkingCalendar
 from shared.contracts.publicity import publicity_stream_id
-from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
+from shared.contracts.publicity_commands import (
+    SYSTEM,
+    AttachWinnerPhoto,
+    MaterialWorkflowCommand,
+)
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.logging import get_logger
@@ -105,6 +113,7 @@ class PublicityHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         self.policy = policy_from_settings(runtime.settings)
+        self.files = photos.store_for(runtime.settings)
         # Reactions to review's events (the drafts consumer), through the one reaction path.
         self.drafts: Reaction[RoundPublicity, datetime] = Reaction(
             evolve=evolve,
@@ -171,4 +180,38 @@ class PublicityHandlers:
             "material_id": str(cmd.material_id),
             "revision": revision["revision"] if revision else None,
             "status": revision["status"] if revision else None,
+        }
+
+    async def attach_photo(self, cmd: AttachWinnerPhoto) -> dict[str, Any]:
+        """Check and resize the photo, keep it in the file store, record it on the round."""
+        data = photos.decode_base64(cmd.photo)
+        max_px = self.runtime.settings.publicity_photo_max_px
+        prepared = await asyncio.to_thread(photos.prepare, data, max_px)
+        # Kept before it is recorded: an event never names bytes the store lacks (a photo
+        # kept but not recorded, when the decision refuses, is only an unused file).
+        sha256 = await asyncio.to_thread(self.files.put, prepared.jpeg)
+        given = PhotoGiven(
+            actor=cmd.actor,
+            roles=cmd.roles,
+            nomination_id=cmd.nomination_id,
+            sha256=sha256,
+            width=prepared.width,
+            height=prepared.height,
+            size=len(prepared.jpeg),
+        )
+        now = self.runtime.clock.now()
+        recorded = await self.runtime.execute(
+            publicity_stream_id(cmd.round_id),
+            evolve,
+            initial_state(cmd.round_id),
+            lambda state: attach_photo(state, given, now),
+            cmd.actor,
+        )
+        return {
+            **outcome(recorded),
+            "round_id": cmd.round_id,
+            "nomination_id": str(cmd.nomination_id),
+            "sha256": sha256,
+            "width": prepared.width,
+            "height": prepared.height,
         }

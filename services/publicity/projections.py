@@ -25,6 +25,7 @@ from shared.contracts.publicity import (
     MaterialPublished,
     MaterialRevised,
     MaterialsDrafted,
+    WinnerPhotoAttached,
     WinnerRevocationRecorded,
     registry,
 )
@@ -144,6 +145,16 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.round_id,
                 event.nomination_id,
                 event.reason,
+            )
+        case WinnerPhotoAttached():
+            yield statement(
+                "UPDATE honor_roll SET photo_sha256 = $3, photo_by = $4, photo_at = $5 "
+                "WHERE round_id = $1 AND nomination_id = $2",
+                event.round_id,
+                event.nomination_id,
+                event.sha256,
+                event.attached_by,
+                event.attached_at,
             )
         case CorrectionDrafted():
             yield statement(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.publicity import reports, tables
+from services.publicity import photos, reports, tables
 from services.publicity.domain import FIELD_LABELS
 from services.publicity.errors import MaterialNotFound
 from services.publicity.rendering import (
@@ -66,6 +66,11 @@ class GetVideo(Query):
     content: bool = False  # with the MP4 (base64) when rendered
 
 
+class GetWinnerPhoto(Query):
+    round_id: RoundId
+    nomination_id: uuid.UUID
+
+
 class GetHonorRoll(Query):
     round_id: RoundId | None = None  # None: the latest round with drafts
 
@@ -101,6 +106,7 @@ class GetReportChart(ReportScope):
         "participation",
     ]
     format: Literal["svg", "png"] = "svg"
+    size: Literal["wide", "narrow"] = "wide"  # narrow: laid out for a phone (375 px)
 
 
 def _jsonable(value: Any) -> Any:
@@ -113,6 +119,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The kinds of material that show winners' photos (the others leave them out).
+PHOTO_KINDS = ("honor_roll", "official_account", "storyboard")
+
 _SECTION_FIELD = re.compile(r"sections\.(?P<id>[0-9a-f-]+)\.(?P<field>\w+)")
 
 
@@ -121,6 +130,7 @@ class PublicityQueries:
         self.pool = pool
         self.settings = settings
         self.render_settings = RenderSettings.from_settings(settings)
+        self.files = photos.store_for(settings)
 
     # --- Drafts ------------------------------------------------------------------------------
 
@@ -179,6 +189,39 @@ class PublicityQueries:
             winners={w.nomination_id: w for w in winners},
         )
 
+    async def photos(self, round_id: str) -> dict[str, bytes]:
+        """The featured winners' photos of a round (JPEG bytes by nomination id)."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND NOT revoked AND photo_sha256 IS NOT NULL",
+            round_id,
+        )
+        out: dict[str, bytes] = {}
+        for r in rows:
+            data = await asyncio.to_thread(self.files.get, r["photo_sha256"])
+            if data is not None:  # a file lost from the store: the placeholder again
+                out[str(r["nomination_id"])] = data
+        return out
+
+    async def winner_photo(self, q: GetWinnerPhoto) -> dict[str, Any]:
+        """One featured winner's photo (the honor roll's pages show it)."""
+        sha256 = await self.pool.fetchval(
+            "SELECT photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND nomination_id = $2 AND NOT revoked",
+            q.round_id,
+            q.nomination_id,
+        )
+        data = await asyncio.to_thread(self.files.get, sha256) if sha256 else None
+        if data is None:
+            raise NotFound("该获奖职工尚无照片。", "No photo of this winner.")
+        return {
+            "filename": f"{q.nomination_id}.jpg",
+            "media_type": "image/jpeg",
+            "encoding": "base64",
+            "sha256": sha256,
+            "content": base64.b64encode(data).decode(),
+        }
+
     async def _material(self, material_id: uuid.UUID) -> asyncpg.Record:
         row = await self.pool.fetchrow(
             "SELECT * FROM materials WHERE material_id = $1", material_id
@@ -202,6 +245,7 @@ class PublicityQueries:
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
         history = await self._history(row["round_id"], q.material_id, facts)
+        pictures = await self.photos(row["round_id"]) if row["kind"] in PHOTO_KINDS else {}
         return {
             **self._summary(row),
             "round_label": view.round_label,
@@ -220,7 +264,7 @@ class PublicityQueries:
                 }
                 for s in row["content"]["sections"]
             ],
-            "html": render_html(view, self.render_settings),
+            "html": render_html(view, self.render_settings, pictures),
             "history": history,
         }
 
@@ -314,7 +358,8 @@ class PublicityQueries:
             )
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
-        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
+        pictures = await self.photos(row["round_id"]) if row["kind"] in PHOTO_KINDS else {}
+        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings, pictures)
         binary = isinstance(artefact.content, bytes)
         return {
             "material_id": str(q.material_id),
@@ -357,6 +402,7 @@ class PublicityQueries:
                 "unit_code": r["unit_code"],
                 "unit_name": r["unit_name"],
                 "position": r["position"],
+                "photo_sha256": r["photo_sha256"],
             }
             for r in rows
             if not r["revoked"]
@@ -486,10 +532,16 @@ class PublicityQueries:
     async def report_chart(self, q: GetReportChart) -> dict[str, Any]:
         data = await self.report_data(q)
         image = await asyncio.to_thread(
-            reports.render_chart, data, q.chart, q.format, self.settings.publicity_chart_font
+            reports.render_chart,
+            data,
+            q.chart,
+            q.format,
+            self.settings.publicity_chart_font,
+            q.size,
         )
         return {
-            "filename": f"report-{q.key}-{q.chart}.{q.format}",
+            "filename": f"report-{q.key}-{q.chart}{'-narrow' if q.size == 'narrow' else ''}"
+            f".{q.format}",
             "media_type": "image/svg+xml" if q.format == "svg" else "image/png",
             "encoding": "base64",
             "content": base64.b64encode(image).decode(),

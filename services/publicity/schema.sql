@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS honor_roll (
     revoked_reason text,
     PRIMARY KEY (round_id, nomination_id)
 );
+-- The winner's photo (WinnerPhotoAttached): its name in the file store, who gave it, when.
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_sha256 text;
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_by text;
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_at timestamptz;
 
 -- Statistics (调研报告): facts from the nomination and review services.
 CREATE TABLE IF NOT EXISTS stat_units (

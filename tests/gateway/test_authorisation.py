@@ -562,6 +562,9 @@ DRAFT_READERS = frozenset({"publicity", "auditor"})
 PUBLICITY_ONLY = frozenset({"publicity"})
 REPORT_READERS = frozenset({"publicity", "office", "leader", "auditor"})
 AUDITOR_ONLY = frozenset({"auditor"})
+PHOTO_READERS = frozenset({"office", "publicity", "auditor"})
+PHOTO_GIVERS = frozenset({"office", "publicity"})
+A_WINNER = "00000000-0000-0000-0000-00000000f00d"  # no such winner: refused after the role check
 ROUND_REPORT = f"scope=round&round_id={PAST_ROUND}"
 
 
@@ -773,6 +776,24 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
             REPORT_READERS,
         ),
         Case("GET", "/honor-roll", "/honor-roll", EVERYONE),
+        Case(
+            "GET",
+            "/publicity/rounds/{round_id}/photos",
+            f"/publicity/rounds/{PAST_ROUND}/photos",
+            PHOTO_READERS,
+        ),
+        Case(
+            "POST",
+            "/publicity/rounds/{round_id}/photos/{nomination_id}",
+            f"/publicity/rounds/{PAST_ROUND}/photos/{A_WINNER}",
+            PHOTO_GIVERS,
+        ),
+        Case(
+            "GET",
+            "/honor-roll/{round_id}/photos/{nomination_id}.jpg",
+            f"/honor-roll/{PAST_ROUND}/photos/{A_WINNER}.jpg",
+            EVERYONE,
+        ),
         Case("GET", "/pacesetters", "/pacesetters", EVERYONE),
         Case("GET", "/inbox", "/inbox", EVERYONE),
         Case("GET", "/settings/notifications", "/settings/notifications", EVERYONE),
