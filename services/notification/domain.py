@@ -147,6 +147,7 @@ class RoundFacts:
     scores_complete: bool = False
     objectors: Mapping[int, str] = field(default_factory=dict)  # objection no -> user id
     payroll_periods: frozenset[str] = frozenset()  # periods payroll has been told of
+    scoring_over: bool = False  # a 公示 started or the result is out: no more digests
 
 
 def initial_facts(round_id: str) -> RoundFacts:
@@ -207,6 +208,8 @@ def evolve(facts: RoundFacts, event: DomainEvent) -> RoundFacts:
             )
         case PayrollAdjustmentIssued():
             return replace(facts, payroll_periods=facts.payroll_periods | {event.period})
+        case PublicNoticeStarted() | ResultPublished():
+            return replace(facts, scoring_over=True)
         case _:
             return facts
 
@@ -471,8 +474,9 @@ def deadline_reminders(
 
 
 def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
-    """Each panelist with nominations still to score: one digest a day until done."""
-    if facts.scores_complete:
+    """Each panelist with nominations still to score: one digest a day until done (all
+    scores in, or the round gone on to its 公示 or result without them)."""
+    if facts.scores_complete or facts.scoring_over:
         return []
     r = facts.round_id
     return [

@@ -460,6 +460,25 @@ def test_the_daily_digest_counts_what_each_panelist_has_left_until_done() -> Non
     assert {n.notification_id for n in tomorrow}.isdisjoint(n.notification_id for n in out)
     done = given([*SETUP, score(N1, "p2"), score(N2, "p1"), score(N2, "p2")])
     assert panel_digests(done, date(2026, 12, 10)) == []
+    # the leader decided without every score, the 公示 started: no more digests
+    moved_on = given([*SETUP, score(N1, "p2"), notice_of(N1)])
+    assert panel_digests(moved_on, date(2026, 12, 10)) == []
+
+
+def notice_of(nid: UUID) -> PublicNoticeStarted:
+    return PublicNoticeStarted(
+        round_id=ROUND,
+        notice_no=1,
+        occasion="decision",
+        categories=(Category.STRIVING,),
+        winners=(NoticeWinner(category=Category.STRIVING, nomination_id=nid, nominee=ZHANG),),
+        starts_at=AT,
+        ends_at=AT + timedelta(days=7),
+        working_days=5,
+        first_day=date(2026, 12, 2),
+        last_day=date(2026, 12, 8),
+        started_by="o",
+    )
 
 
 QUIET = QuietHours(time(22, 0), time(8, 0))
