@@ -191,7 +191,7 @@ class Deliverer:
             domain.DeliveryState(),
             (registry.decode_recorded(e) for e in loaded.events),
         )
-        if state.done:  # recorded before (a crash before the queue row was updated)
+        if state.done:  # the log says so (another instance sent it, or a restored queue row)
             await self._finish(d.delivery_id)
             return
         error = await self._send(client, d, notification)
