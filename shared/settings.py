@@ -215,8 +215,19 @@ class Settings(BaseSettings):
     notify_wecom_webhook: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
     notify_dingtalk_webhook: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=…
     notify_dingtalk_secret: SecretStr | None = None  # the robot's 加签 secret (SEC…)
+    # Group robots of units (unit code -> webhook; 钉钉's 加签 secret per unit): they take
+    # that unit's group notices; the two above are the office's (and everyone's) group.
+    notify_wecom_unit_webhooks: dict[str, str] = {}
+    notify_dingtalk_unit_webhooks: dict[str, str] = {}
+    notify_dingtalk_unit_secrets: dict[str, SecretStr] = {}
     notify_retry_attempts: int = Field(default=5, ge=1, le=20)
     notify_retry_first_delay_s: float = Field(default=30.0, gt=0)
+    notify_delivery_interval_s: float = Field(default=5.0, gt=0)  # looking for due sends
+    # Quiet hours (Beijing, HH:MM-HH:MM; empty: none): a new user's default and the robots'.
+    notify_quiet_hours: str = "22:00-08:00"
+    notify_tick_interval_s: float = Field(default=300.0, gt=0)  # the daily rules' check
+    notify_daily_at: str = "09:00"  # Beijing: the daily rules' hour (reminders, digests)
+    notify_quota_reminder_days: list[int] = [3, 1]  # working days before the deadline
 
     @field_validator("publicity_meeting_rule")
     @classmethod

@@ -79,6 +79,13 @@ EVENT_LABELS: dict[str, Text] = {
     "CorrectionDrafted": ("起草更正说明", "Correction drafted"),
     "CorrectionNoteDrafted": ("起草更正说明（页面）", "Correction notice drafted from a page"),
     "WinnerPhotoAttached": ("上传获奖职工照片", "Winner's photo given"),
+    # notification
+    "RoundFactNoted": ("记录评选事实", "Round fact noted"),
+    "NotificationIssued": ("发出通知", "Notification issued"),
+    "NotificationRead": ("通知已读", "Notification read"),
+    "DeliveryAttempted": ("尝试投递通知", "Delivery attempted"),
+    "NotificationDelivered": ("通知投递成功", "Notification delivered"),
+    "DeliveryDeadLettered": ("通知投递失败（已放弃）", "Delivery dead-lettered"),
 }
 
 OBJECTION_OUTCOMES: dict[str, Text] = {
@@ -253,6 +260,14 @@ SUMMARIES: dict[str, Summary] = {
     "CorrectionDrafted": lambda w, d: w.round(d["round_id"]),
     "CorrectionNoteDrafted": lambda w, d: str(d.get("content", {}).get("title", "")),
     "WinnerPhotoAttached": lambda w, d: w.round(d["round_id"]),
+    "NotificationIssued": lambda w, d: f"{d['recipient']}：{d['title']}",
+    "DeliveryAttempted": lambda w, d: (
+        f"{d['channel']} → {d['target']} · "
+        + w.t(f"第 {d['attempt']} 次", f"attempt {d['attempt']}")
+        + (f" · {d['error']}" if d.get("error") else "")
+    ),
+    "NotificationDelivered": lambda w, d: f"{d['channel']} → {d['target']}",
+    "DeliveryDeadLettered": lambda w, d: f"{d['channel']} → {d['target']} · {d['error']}",
 }
 
 

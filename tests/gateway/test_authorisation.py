@@ -622,6 +622,14 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
         Case("GET", "/api/v1/honor-roll", "/api/v1/honor-roll", EVERYONE),
         Case("GET", "/api/v1/inbox", "/api/v1/inbox", EVERYONE),
         Case("GET", "/api/v1/inbox/unread", "/api/v1/inbox/unread", EVERYONE),
+        Case("GET", "/api/v1/notification-settings", "/api/v1/notification-settings", EVERYONE),
+        Case(
+            "PUT",
+            "/api/v1/notification-settings",
+            "/api/v1/notification-settings",
+            EVERYONE,
+            json={"channels": ["inbox"]},
+        ),
         Case(
             "POST",
             "/api/v1/inbox/{notification_id}/read",
@@ -802,6 +810,8 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
         ),
         Case("GET", "/pacesetters", "/pacesetters", EVERYONE),
         Case("GET", "/inbox", "/inbox", EVERYONE),
+        Case("GET", "/settings/notifications", "/settings/notifications", EVERYONE),
+        Case("POST", "/settings/notifications", "/settings/notifications", EVERYONE),
         Case(
             "POST",
             "/inbox/{notification_id}/read",
