@@ -117,20 +117,42 @@ def chain_hash(
 
     Changing, deleting or reordering any past row changes some later hash.
     """
-    body = canonical_json(
-        [
-            prev_hash,
-            position,
-            stream_id,
-            version,
-            str(event_id),
-            type_,
-            schema_version,
-            data,
-            metadata,
-        ]
+    return chain_hash_encoded(
+        prev_hash,
+        position,
+        stream_id,
+        version,
+        event_id,
+        type_,
+        schema_version,
+        canonical_json(data),
+        canonical_json(metadata),
+    )
+
+
+def chain_hash_encoded(
+    prev_hash: str,
+    position: int,
+    stream_id: str,
+    version: int,
+    event_id: uuid.UUID,
+    type_: str,
+    schema_version: int,
+    data_json: str,
+    metadata_json: str,
+) -> str:
+    """`chain_hash` with the data and metadata already spelled by `canonical_json`: the
+    same bytes are hashed (a list's canonical JSON is its items' canonical JSON joined by
+    commas), so an append encodes each event once, for the hash and the jsonb column."""
+    body = (
+        f"[{_json_string(prev_hash)},{position},{_json_string(stream_id)},{version},"
+        f'"{event_id}",{_json_string(type_)},{schema_version},{data_json},{metadata_json}]'
     )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def stored_fields(

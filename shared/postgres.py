@@ -23,8 +23,9 @@ from shared.events import (
     GENESIS_HASH,
     NewEvent,
     RecordedEvent,
-    chain_hash,
-    stored_fields,
+    canonical_json,
+    chain_hash_encoded,
+    metadata_json,
 )
 from shared.eventstore import (
     ANY_VERSION,
@@ -261,7 +262,7 @@ class _AppendPlan:
 
     after_position: int
     after_hash: str
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]  # the columns inserted; data and metadata as JSON text
     head_position: int
     head_hash: str
     expected: dict[str, int]  # the versions callers expected (checked by the key on insert)
@@ -287,12 +288,39 @@ def _plan(
                 raise ConcurrencyError(request.stream_id, wanted, version)
         else:
             version = expected[request.stream_id] = wanted
+        stream_id = request.stream_id
         for event in request.events:
             position += 1
             version += 1
-            fields = stored_fields(position, request.stream_id, version, event)
-            digest = chain_hash(prev_hash, *fields)
-            rows.append((*fields, prev_hash, digest))
+            # Each event's data and metadata are spelled once: the canonical JSON that is
+            # hashed is also the text the jsonb columns are cast from (no second encoding).
+            data = canonical_json(event.data)
+            metadata = canonical_json(metadata_json(event.metadata))
+            digest = chain_hash_encoded(
+                prev_hash,
+                position,
+                stream_id,
+                version,
+                event.event_id,
+                event.type,
+                event.schema_version,
+                data,
+                metadata,
+            )
+            rows.append(
+                (
+                    position,
+                    stream_id,
+                    version,
+                    event.event_id,
+                    event.type,
+                    event.schema_version,
+                    data,
+                    metadata,
+                    prev_hash,
+                    digest,
+                )
+            )
             events.append(event)
             prev_hash = digest
         current[request.stream_id] = version
@@ -508,9 +536,10 @@ class PostgresEventStore:
                 ), inserted AS (
                     INSERT INTO events (position, stream_id, version, event_id, type,
                                         schema_version, data, metadata, prev_hash, hash)
-                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
-                                         $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
-                                         $9::text[], $10::text[])
+                    SELECT p, s, v, e, t, sv, d::jsonb, m::jsonb, ph, h
+                    FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
+                                $5::text[], $6::int[], $7::text[], $8::text[],
+                                $9::text[], $10::text[]) AS u(p, s, v, e, t, sv, d, m, ph, h)
                     WHERE EXISTS (SELECT FROM moved)
                     RETURNING position, recorded_at
                 )
@@ -544,7 +573,7 @@ class PostgresEventStore:
                 event_id=row[3],
                 type=row[4],
                 schema_version=row[5],
-                data=row[6],
+                data=event.data,
                 metadata=event.metadata,
                 recorded_at=recorded_at[row[0]],
                 prev_hash=row[8],
