@@ -97,9 +97,12 @@ class RecordedEvent(BaseModel):
     hash: str
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """One spelling of a JSON value: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)  # json.dumps with these options, without a new encoder
 
 
 def chain_hash(
@@ -151,8 +154,8 @@ def chain_hash_encoded(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def _json_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+# A string as `canonical_json` spells it (what json.dumps calls for ensure_ascii=False).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def stored_fields(
