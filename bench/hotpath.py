@@ -3,7 +3,7 @@
     python -m bench.hotpath [--events N] [--runs R]
 
 The steps an event takes through the code (not the network): an append's planning (encode
-and hash), the relay's message (body and headers), the NATS client's parsing of those
+and hash), the NATS client's parsing of those
 headers on delivery, a consumer's decoding of the body, and the store's decoding of rows
 it reads back. Each figure is CPU microseconds per event (`time.process_time`, median of
 `--runs`): a process's own CPU time is what a busy, shared machine disturbs least, so
@@ -81,7 +81,7 @@ def measure(n: int, runs: int) -> dict[str, float]:
     recorded = _recorded(events)
     stream = recorded[0].stream_id
     bodies = [r.model_dump_json().encode() for r in recorded]
-    blocks = [_header_block(event_headers(SERVICE, r)) for r in recorded]
+    blocks = [_header_block(event_headers(r.event_id)) for r in recorded]
     rows = _rows(recorded)
 
     def plan() -> None:
@@ -90,11 +90,6 @@ def measure(n: int, runs: int) -> dict[str, float]:
             for value in row[6:8]:
                 if not isinstance(value, str):
                     json.dumps(value)
-
-    def relay_message() -> None:
-        for r in recorded:
-            r.model_dump_json().encode()
-            event_headers(SERVICE, r)
 
     def parse_headers() -> None:
         parse = NatsClient._parse_header_lines
@@ -112,7 +107,6 @@ def measure(n: int, runs: int) -> dict[str, float]:
 
     steps: dict[str, Callable[[], None]] = {
         "append (plan, encode, hash)": plan,
-        "relay message (body + headers)": relay_message,
         "NATS header parse on delivery": parse_headers,
         "consumer decode (envelope + event)": consume_decode,
         "store row decode (load, read_log)": rows_decode,

@@ -251,6 +251,16 @@ async def read_log(
         yield events
 
 
+@dataclass(frozen=True)
+class Published:
+    """An event as the relay publishes it: the body is the envelope's JSON."""
+
+    position: int
+    event_id: uuid.UUID
+    type: str
+    body: bytes
+
+
 GROUP_COMMIT_MAX = 500  # appends of their own committed together, at most
 
 _AppendJob = tuple[list[AppendRequest], "asyncio.Future[list[RecordedEvent]]"]
@@ -622,6 +632,25 @@ class PostgresEventStore:
             limit,
         )
         return [recorded_event(r) for r in rows]
+
+    async def read_published(self, after: int = 0, limit: int = 1000) -> list[Published]:
+        """The log after `after` as the relay publishes it: each event's envelope already
+        spelled as JSON by PostgreSQL (the fields of RecordedEvent, `data` and `metadata` as
+        stored), so nothing is decoded into models and encoded again on the way out."""
+        rows = await self.pool.fetch(
+            "SELECT position, event_id, type, json_build_object("
+            "'position', position, 'stream_id', stream_id, 'version', version, "
+            "'event_id', event_id, 'type', type, 'schema_version', schema_version, "
+            "'data', data, 'metadata', metadata, 'recorded_at', recorded_at, "
+            "'prev_hash', prev_hash, 'hash', hash)::text AS body "
+            "FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            limit,
+        )
+        return [
+            Published(row["position"], row["event_id"], row["type"], row["body"].encode())
+            for row in rows
+        ]
 
     async def head(self) -> int:
         value = await self.pool.fetchval("SELECT position FROM event_log_head")

@@ -11,7 +11,14 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.events import GENESIS_HASH, DomainEvent, EventMetadata, NewEvent, metadata_json
+from shared.events import (
+    GENESIS_HASH,
+    DomainEvent,
+    EventMetadata,
+    NewEvent,
+    RecordedEvent,
+    metadata_json,
+)
 from shared.eventstore import ConcurrencyError
 from shared.postgres import PostgresEventStore, create_pool
 
@@ -289,3 +296,20 @@ async def test_a_log_written_before_appends_encoded_once_still_verifies_and_grow
         )
     )
     assert row["data"] == TRICKY.to_data()
+
+
+async def test_the_relays_bodies_spelled_by_postgresql_decode_to_the_stored_envelopes(
+    pg_store: PostgresEventStore,
+) -> None:
+    await pg_store.append(
+        "spelled", [NewEvent.of(TRICKY, EventMetadata(actor="红", causation_id="x"))]
+    )
+    await pg_store.append("spelled", [counted(1, 2)])
+
+    published = await pg_store.read_published(after=0)
+    stored = await pg_store.read_all(after=0)
+
+    assert [RecordedEvent.model_validate_json(p.body) for p in published] == stored
+    assert [(p.position, p.event_id, p.type) for p in published] == [
+        (e.position, e.event_id, e.type) for e in stored
+    ]
