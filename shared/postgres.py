@@ -1,9 +1,10 @@
 """The PostgreSQL event store: gap-free positions, a hash chain, inbox and checkpoints.
 
-Every service's database holds the same four tables (STORE_SCHEMA) beside its own
+Every service's database holds the same five tables (STORE_SCHEMA) beside its own
 projections. `events` is the log and the outbox; `event_log_head` is a single row whose
 lock serialises appends; `inbox` remembers which events a consumer has handled;
-`checkpoints` remembers how far the relay (and other followers) got.
+`checkpoints` remembers how far the relay (and other followers) got; `command_replies`
+the answers to commands sent with an idempotency key (shared/idempotency.py).
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ CREATE TABLE IF NOT EXISTS inbox (
     event_id    uuid        NOT NULL,
     handled_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
+);
+
+-- The answers to commands carried out under an idempotency key (shared/idempotency.py).
+CREATE TABLE IF NOT EXISTS command_replies (
+    actor       text        NOT NULL,
+    subject     text        NOT NULL,
+    key         text        NOT NULL,
+    body_sha256 text        NOT NULL,  -- of the first request's body (for inquiries)
+    reply       jsonb,
+    claimed_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    answered_at timestamptz,
+    PRIMARY KEY (actor, subject, key)
 );
 
 CREATE TABLE IF NOT EXISTS checkpoints (
