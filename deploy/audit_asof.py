@@ -32,10 +32,9 @@ from services.rewards.handlers import (
 )
 from services.rewards.queries import ListAwards, RewardsQueries
 from shared.audit import at_once
-from shared.audit_projections import build_as_of, quote
+from shared.audit_projections import build_as_of, merged_logs, quote
 from shared.clock import SHANGHAI
-from shared.events import RecordedEvent
-from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool, read_log
+from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool
 from shared.projection import declared
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
@@ -62,15 +61,6 @@ def _feeds_read(services: Sequence[str]) -> set[str]:
     return wanted & set(services)
 
 
-async def _log_until(pool: asyncpg.Pool, at: datetime) -> list[RecordedEvent]:
-    """The events recorded up to `at`, in log order (read in large chunks)."""
-    found: list[RecordedEvent] = []
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        async for events in read_log(conn, recorded_until=at):
-            found.extend(events)
-    return found
-
-
 class AsOf:
     """Copies of every store as of `at`, with pools that see only them (an async context)."""
 
@@ -86,15 +76,17 @@ class AsOf:
 
     async def __aenter__(self) -> AsOf:
         try:
+            # A connection for each copy, and one for each other copy's reading of this log.
             for service, url in self.urls.items():
-                self._admin[service] = await create_pool(url, max_size=2)
+                self._admin[service] = await create_pool(url, max_size=len(self.urls) + 1)
             sources = _feeds_read(list(self.urls))
-            logs = {s: await _log_until(self._admin[s], self.at) for s in sources}
-            # Every store's copy at once: each mostly waits on its own database.
+            # Every store's copy at once: each mostly waits on its own database. Each reads
+            # the other stores' logs as it goes (merged in the order they were recorded,
+            # chunk by chunk): no log is held in memory whole.
             async with at_once() as group:
                 for service in self._admin:
-                    received = {s: events for s, events in logs.items() if s != service}
-                    group.create_task(self._build(service, received))
+                    fed_by = {s: self._admin[s] for s in sources if s != service}
+                    group.create_task(self._build(service, fed_by))
             self.positions = {s: self.positions[s] for s in self._admin}  # in the given order
             for service in self._admin:
                 self.pools[service] = await asyncpg.create_pool(
@@ -109,10 +101,15 @@ class AsOf:
             raise
         return self
 
-    async def _build(self, service: str, received: Mapping[str, Sequence[RecordedEvent]]) -> None:
+    async def _build(self, service: str, fed_by: Mapping[str, asyncpg.Pool]) -> None:
         async with self._admin[service].acquire() as conn:
             self.positions[service] = await build_as_of(
-                conn, declared(service), self.schema, self.at, STORE_SCHEMA, received
+                conn,
+                declared(service),
+                self.schema,
+                self.at,
+                STORE_SCHEMA,
+                merged_logs(fed_by, self.at),
             )
 
     async def __aexit__(self, *_: object) -> None:

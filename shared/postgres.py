@@ -243,9 +243,11 @@ async def read_log(
     until: int | None = None,
     recorded_until: datetime | None = None,
     chunk: int = LOG_CHUNK,
+    by_time: bool = False,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """The log in position order after `after` (up to position `until`, or to rows recorded
-    by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows).
+    by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows);
+    `by_time`: in the order of `recorded_at`, then position (to merge several logs).
 
     `table` is the (qualified) events table: the live log, or an as-of copy."""
     where = ["position > $1"]
@@ -256,7 +258,8 @@ async def read_log(
     if recorded_until is not None:
         args.append(recorded_until)
         where.append(f"recorded_at <= ${len(args)}")
-    sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY position"
+    order = "recorded_at, position" if by_time else "position"
+    sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY {order}"
     async for rows in read_rows(conn, sql, *args, chunk=chunk):
         events: list[RecordedEvent] = []
         async for part in in_slices(rows):
