@@ -39,6 +39,9 @@ from shared.projection import declared
 from shared.rounds import RoundPeriod
 from shared.settings import Settings
 
+# Events per chunk of another store's log: each copy holds about two per log it reads, and
+# every copy is built at once, so a chunk is small (PostgreSQL serves 1,000-row pages fast).
+AS_OF_CHUNK = 1_000
 AUDITOR = "flowers-audit"  # the viewer the review's queries see (an overseer's view)
 AUDITOR_ROLES = frozenset({"office"})
 
@@ -50,15 +53,14 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-def _feeds_read(services: Sequence[str]) -> set[str]:
-    """The services whose events some projection of `services` consumes."""
+def _feeds_read(service: str, services: Sequence[str]) -> set[str]:
+    """The other services (of `services`) whose events some projection of `service` consumes."""
     wanted: set[str] = set()
-    for service in services:
-        for p in declared(service).projections:
-            for subject in (s for feed in p.feeds for s in feed.subjects):
-                source = subject.split(".")[2] if subject.count(".") >= 2 else "*"
-                wanted |= set(services) if source in ("*", ">") else {source}
-    return wanted & set(services)
+    for p in declared(service).projections:
+        for subject in (s for feed in p.feeds for s in feed.subjects):
+            source = subject.split(".")[2] if subject.count(".") >= 2 else "*"
+            wanted |= set(services) if source in ("*", ">") else {source}
+    return (wanted & set(services)) - {service}
 
 
 class AsOf:
@@ -79,13 +81,12 @@ class AsOf:
             # A connection for each copy, and one for each other copy's reading of this log.
             for service, url in self.urls.items():
                 self._admin[service] = await create_pool(url, max_size=len(self.urls) + 1)
-            sources = _feeds_read(list(self.urls))
             # Every store's copy at once: each mostly waits on its own database. Each reads
-            # the other stores' logs as it goes (merged in the order they were recorded,
-            # chunk by chunk): no log is held in memory whole.
+            # the logs its feeds consume as it goes (merged in the order they were recorded,
+            # a small chunk at a time): no log is held in memory whole.
             async with at_once() as group:
                 for service in self._admin:
-                    fed_by = {s: self._admin[s] for s in sources if s != service}
+                    fed_by = {s: self._admin[s] for s in _feeds_read(service, list(self.urls))}
                     group.create_task(self._build(service, fed_by))
             self.positions = {s: self.positions[s] for s in self._admin}  # in the given order
             for service in self._admin:
@@ -109,7 +110,8 @@ class AsOf:
                 self.schema,
                 self.at,
                 STORE_SCHEMA,
-                merged_logs(fed_by, self.at),
+                merged_logs(fed_by, self.at, AS_OF_CHUNK),
+                AS_OF_CHUNK,
             )
 
     async def __aexit__(self, *_: object) -> None:

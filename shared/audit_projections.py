@@ -836,16 +836,18 @@ async def build_as_of(
     at: datetime,
     store_schema_sql: str,
     received: Received,
+    chunk: int = LOG_CHUNK,
 ) -> int:
     """A copy of the service's database as its log stood at `at`, in `schema` (committed).
 
     `events` holds the rows recorded up to `at`; every projection is rebuilt from them, and
     the consumer-fed ones from the other services' logs up to `at` (`received`: chunks of
     (service, event) in the order they were recorded, see `merged_logs`: never a whole log
-    in memory). Returns the position the copy ends at.
+    in memory; `chunk`: the own log's events read at a time). Returns the position the copy
+    ends at.
     """
     live = await live_schema(conn)
-    builder = Builder(spec, spec.projections, schema, schema)
+    builder = Builder(spec, spec.projections, schema, schema, chunk=chunk)
     async with conn.transaction():
         await builder.create(conn, store_schema_sql)
         await conn.execute(
