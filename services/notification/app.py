@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from services.notification import handlers, projections
+from services.notification import queries as notification_queries
 from services.notification.errors import NotificationNotFound
 from services.notification.queries import inbox, round_of
 from shared.clock import Clock
 from shared.contracts import notification as notification_contract
 from shared.contracts.notification import notification_stream_id
 from shared.contracts.notification_commands import GetInbox, MarkRead
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -39,6 +42,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         handlers.FACTS_REGISTRY,
         handlers.facts_reaction(runtime.clock),
     )
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await notification_queries.employee_data(runtime.store.pool, q)
 
     @rpc.query("inbox", GetInbox)
     async def get_inbox(q: GetInbox) -> dict[str, Any]:
