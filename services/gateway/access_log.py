@@ -370,9 +370,32 @@ async def payroll_subjects(svc: Services, period: str) -> list[str]:
 
 
 async def material_subjects(svc: Services, material_id: uuid.UUID) -> tuple[str | None, list[str]]:
-    """A publicity material's round and the employees its content names."""
+    """A publicity material's round and the employees it names: the round's winners (from
+    the honor roll) whose number, name or nomination its content carries."""
     material = await svc.query("publicity", "draft", {"material_id": str(material_id)})
-    return material.get("round_id"), subjects_of([material])
+    round_id = material.get("round_id")
+    text = canonical_json(material)
+    roll = await svc.query("publicity", "honor_roll", {"round_id": round_id})
+    named = {
+        str(p["employee_no"])
+        for p in _people(roll)
+        if any(str(p.get(k) or "\0") in text for k in ("employee_no", "name", "nomination_id"))
+    }
+    return round_id, sorted(named | set(subjects_of([material])))
+
+
+def _people(value: Any) -> list[dict[str, Any]]:
+    """The objects in some JSON that carry an employee number."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("employee_no"), str):
+            found.append(value)
+        for inner in value.values():
+            found.extend(_people(inner))
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            found.extend(_people(inner))
+    return found
 
 
 async def report_subjects(svc: Services, round_id: str | None) -> list[str]:

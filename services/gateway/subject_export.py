@@ -32,7 +32,9 @@ from services.gateway import access_log
 from services.gateway.access_log import WHAT_LABELS, AccessFilter, search
 from services.gateway.auth import Principal
 from services.gateway.downloads import REASON_CODE_LABELS, TAX_LABELS
+from services.gateway.i18n import DEPARTMENT_LABELS, ROLE_LABELS
 from services.gateway.problems import Problem
+from services.gateway.publicity import KIND_LABELS
 from services.gateway.state import Services, gw_state, services
 from shared.clock import format_zh, format_zh_date
 from shared.contracts.common import CATEGORY_LABELS_ZH, Category
@@ -144,6 +146,14 @@ HEADERS: dict[str, str] = {
     "what": "查看内容",
 }
 
+# The scoring sheet's criteria (as review/_macros.html names them).
+CRITERIA: dict[str, str] = {
+    "achievements": "工作业绩",
+    "exemplary_role": "示范作用",
+    "innovation": "创新创效",
+    "recognition": "群众认可",
+}
+
 WORDS: dict[str, str] = {
     "submitted": "已提交",
     "withdrawn": "已撤回",
@@ -232,6 +242,14 @@ def _cell(key: str, value: Any) -> Any:
             return format_zh(value)
         except ValueError:
             return value
+    if key == "department" and value in DEPARTMENT_LABELS:
+        return DEPARTMENT_LABELS[value][0]
+    if key == "kind" and value in KIND_LABELS:
+        return KIND_LABELS[value][0]
+    if key in ("roles", "viewer_roles") and isinstance(value, list):
+        return "、".join(ROLE_LABELS[r][0] if r in ROLE_LABELS else str(r) for r in value)
+    if key == "criteria" and isinstance(value, dict):
+        return "；".join(f"{CRITERIA.get(k, k)} {v}" for k, v in value.items())
     if key == "reason_code" and value in REASON_CODE_LABELS:
         return REASON_CODE_LABELS[value][0]
     if key == "tax_treatment" and value in TAX_LABELS:

@@ -10,8 +10,9 @@ import pytest
 
 from services.gateway import access_log
 from shared.settings import Settings
-from tests.gateway.harness import Harness
+from tests.gateway.harness import ROUND, Harness
 from tests.gateway.published import PAST_ROUND, PERIOD, WINNERS, publish_past_result
+from tests.gateway.review_setup import review_round
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +178,41 @@ async def test_the_record_is_append_only_and_a_changed_row_breaks_its_chain(
     page = await office.get("/personal-data/access")
     assert "记录链在第 2 条处断裂" in page.text
     await office.aclose()
+
+
+async def test_the_summary_sheet_and_publicity_files_each_leave_one_record(
+    gateway: Harness,
+) -> None:
+    await review_round(gateway)  # four nominations of 2026-Q4 in the review
+    published = await publish_past_result(gateway)
+    await gateway.account("publicity", {"publicity"})
+    office = await gateway.signed_in("office", ip="10.4.4.4")
+    sheet = await office.get(f"/review/sheet/{ROUND}.xlsx")
+    assert sheet.status_code == 200
+    [summary] = await records(gateway)
+    assert (summary.what, summary.round_id, summary.client_ip) == (
+        "summary_sheet",
+        ROUND,
+        "10.4.4.4",
+    )
+    assert list(summary.subjects) == ["E100", "E101", "E200", "E201"]
+    assert summary.detail["file"] == f"推荐汇总表-{ROUND}.xlsx"
+    await office.aclose()
+
+    publicity = await gateway.signed_in("publicity")
+    bulletin = published["drafts"]["bulletin"]["material_id"]
+    docx = await publicity.get(f"/publicity/drafts/{bulletin}/download/docx")
+    assert docx.status_code == 200
+    drafted = (await records(gateway))[0]
+    assert (drafted.what, drafted.round_id) == ("publicity_draft", PAST_ROUND)
+    assert list(drafted.subjects) == WINNER_NOS
+    assert drafted.detail["material_id"] == bulletin
+    report = await publicity.get(
+        f"/publicity/reports/download?scope=round&round_id={PAST_ROUND}&format=csv"
+    )
+    assert report.status_code == 200
+    reported = (await records(gateway))[0]
+    assert (reported.what, reported.round_id) == ("publicity_report", PAST_ROUND)
+    assert list(reported.subjects) == WINNER_NOS
+    assert len(await records(gateway)) == 3
+    await publicity.aclose()
