@@ -673,6 +673,12 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
         ),
         Case("GET", "/api/v1/personal-data/access", "/api/v1/personal-data/access", ACCESS_READERS),
         Case(
+            "GET",
+            "/api/v1/personal-data/access/verify",
+            "/api/v1/personal-data/access/verify",
+            ACCESS_READERS,
+        ),
+        Case(
             "POST",
             "/api/v1/personal-data/exports",
             "/api/v1/personal-data/exports",
