@@ -18,6 +18,7 @@ from services.nomination.queries import (
     ListUnits,
     NominationQueries,
     QuotaUse,
+    employee_data,
 )
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
@@ -33,6 +34,8 @@ from shared.contracts.nomination_commands import (
     SubmitNomination,
     WithdrawNomination,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -137,6 +140,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def employees(q: ListEmployees) -> list[dict[str, Any]]:
         """The employees of the directory, optionally of one unit."""
         return await queries().employees(q)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await employee_data(runtime.store.pool, q)
 
     # Past winners, for the optional cooldown rule (the feed is declared in projections.py).
     feed = projections.REVIEW_FEED

@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from services.notification import addressbook, handlers, projections
+from services.notification import queries as notification_queries
 from services.notification.channels import quiet_hours
 from services.notification.daily import SYSTEM as DAILY
 from services.notification.daily import DailyTick
@@ -33,6 +34,8 @@ from shared.contracts.notification_commands import (
     MarkRead,
     SavePreferences,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -87,6 +90,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         handlers.FACTS_REGISTRY,
         handlers.facts_reaction(runtime.clock),
     )
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await notification_queries.employee_data(runtime.store.pool, q)
 
     @rpc.query("inbox", GetInbox)
     async def get_inbox(q: GetInbox) -> dict[str, Any]:

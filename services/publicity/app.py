@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from services.publicity import projections
+from services.publicity import queries as publicity_queries
 from services.publicity.errors import NotPublicity
 from services.publicity.handlers import PublicityHandlers
 from services.publicity.queries import (
@@ -34,6 +35,8 @@ from shared.contracts.publicity_commands import (
     PublishMaterial,
     RenderVideo,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.events import DomainEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -98,6 +101,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def attach_photo(cmd: AttachWinnerPhoto) -> dict[str, Any]:
         """The office or the publicity role gives a winner's photo (JPEG or PNG, resized)."""
         return await handlers.attach_photo(cmd)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await publicity_queries.employee_data(runtime.store.pool, q)
 
     @rpc.query("winner_photo", GetWinnerPhoto)
     async def winner_photo(q: GetWinnerPhoto) -> dict[str, Any]:

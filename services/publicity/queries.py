@@ -44,6 +44,7 @@ from shared.contracts.publicity import (
     MaterialKind,
     publicity_stream_id,
 )
+from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.errors import InvalidInput, NotFound
 from shared.rounds import RoundId, RoundPeriod
 from shared.settings import Settings
@@ -605,3 +606,26 @@ class PublicityQueries:
             "encoding": "base64",
             "content": base64.b64encode(image).decode(),
         }
+
+
+async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
+    """Where publicity names one employee: the honor roll (with whether a photo is attached)
+    and the materials whose content names them (by number or by the name the roll shows).
+    The materials are listed, not copied: they name the other winners too."""
+    check_office(q)
+    roll = await pool.fetch(
+        "SELECT round_id, nomination_id, category, employee_no, name, unit_name, position, "
+        "revoked, revoked_reason, photo_sha256 IS NOT NULL AS photo_attached, photo_at "
+        "FROM honor_roll WHERE employee_no = $1 ORDER BY round_id",
+        q.employee_no,
+    )
+    needles = [q.employee_no, *sorted({r["name"] for r in roll})]
+    mentions = await pool.fetch(
+        "SELECT material_id, round_id, kind, status, revision, title, created_at, updated_at "
+        "FROM materials WHERE round_id = ANY($1::text[]) AND EXISTS "
+        "(SELECT FROM unnest($2::text[]) n WHERE strpos(content::text, n) > 0) "
+        "ORDER BY round_id, kind",
+        sorted({r["round_id"] for r in roll}),
+        needles,
+    )
+    return {"honor_roll": plain_rows(roll), "materials": plain_rows(mentions)}

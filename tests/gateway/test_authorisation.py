@@ -576,6 +576,7 @@ DRAFT_READERS = frozenset({"publicity", "auditor"})
 PUBLICITY_ONLY = frozenset({"publicity"})
 REPORT_READERS = frozenset({"publicity", "office", "leader", "auditor"})
 AUDITOR_ONLY = frozenset({"auditor"})
+ACCESS_READERS = frozenset({"office", "admin", "auditor"})  # who looked at personal data
 PHOTO_READERS = frozenset({"office", "publicity", "auditor"})
 PHOTO_GIVERS = frozenset({"office", "publicity"})
 A_WINNER = "00000000-0000-0000-0000-00000000f00d"  # no such winner: refused after the role check
@@ -691,6 +692,20 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
             "/api/v1/audit/events/{service}/{position}",
             "/api/v1/audit/events/rewards/1",
             AUDITOR_ONLY,
+        ),
+        Case("GET", "/api/v1/personal-data/access", "/api/v1/personal-data/access", ACCESS_READERS),
+        Case(
+            "GET",
+            "/api/v1/personal-data/access/verify",
+            "/api/v1/personal-data/access/verify",
+            ACCESS_READERS,
+        ),
+        Case(
+            "POST",
+            "/api/v1/personal-data/exports",
+            "/api/v1/personal-data/exports",
+            frozenset({"office"}),
+            json={"employee_no": "E999", "reason": "x"},
         ),
     ]
 
@@ -817,6 +832,15 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
             "/inbox/{notification_id}/read",
             "/inbox/00000000-0000-0000-0000-00000000beef/read",
             EVERYONE,
+        ),
+        Case("GET", "/personal-data/access", "/personal-data/access", ACCESS_READERS),
+        Case("GET", "/personal-data/export", "/personal-data/export", frozenset({"office"})),
+        Case(
+            "POST",
+            "/personal-data/export",
+            "/personal-data/export",
+            frozenset({"office"}),
+            data={"employee_no": "", "reason": ""},
         ),
         Case("GET", "/audit", "/audit", AUDITOR_ONLY),
         Case("POST", "/audit/verify", "/audit/verify", AUDITOR_ONLY),

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
+from services.gateway import access_log
 from services.gateway import nomination as nom
 from services.gateway import publicity as pub
 from services.gateway.accounts import PUBLICITY
@@ -182,6 +183,22 @@ async def draft_preview(request: Request, material_id: uuid.UUID, principal: Rea
     )
 
 
+async def _record_material(
+    request: Request, principal: Principal, what: str, material_id: uuid.UUID, filename: str
+) -> None:
+    svc = services(request, principal)
+    round_id, subjects = await access_log.material_subjects(svc, material_id)
+    await access_log.record(
+        request,
+        principal,
+        what,
+        round_id=round_id,
+        subjects=subjects,
+        material_id=str(material_id),
+        file=filename,
+    )
+
+
 @router.get("/publicity/drafts/{material_id}/download/{fmt}")
 async def draft_download(
     request: Request, material_id: uuid.UUID, fmt: str, principal: Readers
@@ -194,6 +211,7 @@ async def draft_download(
         form = FormState()
         form.refused(exc, {})
         return await _draft_page(request, principal, material_id, form, status_code=422)
+    await _record_material(request, principal, "publicity_draft", material_id, file.filename)
     return download(file.content, file.filename, file.media_type)
 
 
@@ -330,6 +348,7 @@ async def render_video(request: Request, material_id: uuid.UUID, principal: Writ
 @router.get("/publicity/drafts/{material_id}/video.mp4")
 async def video_download(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
     file = await pub.video_file(services(request, principal), material_id)
+    await _record_material(request, principal, "publicity_video", material_id, file.filename)
     return download(file.content, file.filename, file.media_type)
 
 
@@ -620,7 +639,14 @@ async def report_download(
     format: Annotated[str, Query(pattern="^(csv|xlsx|docx|html)$")] = "csv",
 ) -> Response:
     scope, round_id, chosen_year = _scope(scope, round_id, year)
-    file = await pub.report_file(
-        services(request, principal), scope, round_id, chosen_year or None, format
+    svc = services(request, principal)
+    file = await pub.report_file(svc, scope, round_id, chosen_year or None, format)
+    await access_log.record(
+        request,
+        principal,
+        "publicity_report",
+        round_id=round_id if scope == "round" else str(chosen_year or "") or None,
+        subjects=await access_log.report_subjects(svc, round_id if scope == "round" else None),
+        file=file.filename,
     )
     return download(file.content, file.filename, file.media_type)
