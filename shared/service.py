@@ -47,6 +47,7 @@ from shared.credentials import CredentialsError, nats_seed, trusted_key_pems
 from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
+from shared.idempotency import CommandReplies
 from shared.identity import IdentityVerifier
 from shared.keystore import PostgresKeyStore, open_keystore
 from shared.logging import configure_logging, get_logger
@@ -465,6 +466,7 @@ class ServiceRuntime:
             await self._close_connections()
             raise StartupError(str(exc)) from exc
         self._store = self.writer.store = self.reactor.store = PostgresEventStore(self.pool)
+        self.rpc.replies = CommandReplies(self.pool)
         self.relay = Relay(
             self.service,
             self.store,

@@ -42,6 +42,8 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     PersonalDataErased,
+    PublicityConsent,
+    PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -1401,6 +1403,14 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         unit_closed(LATE),
         PersonalDataErased(
             subject_id=UUID(int=1), reason="本人申请", erased_by="u-office", erased_at=DURING
+        ),
+        PublicityConsentRecorded(
+            nomination_id=N1,
+            round_id=ROUND,
+            employee_no="E101",
+            consent=PublicityConsent.to_all(),
+            recorded_by="nominator-U1",
+            recorded_at=DURING,
         ),
     ]
     assert {type(e) for e in samples} == set(registry.models)
