@@ -2,13 +2,18 @@
 
 `FLOWERS_NATS_URL` / `FLOWERS_DATABASE_URL` point the suite at existing servers instead;
 then streams are deleted before each test and each test gets its own databases.
+
+Each session (each pytest-xdist worker is one) has its own directory under `.data/test/`,
+locked while it runs. It is left behind at the end (removing gigabytes took most of a
+minute); the next session that starts removes every finished one, in the background.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +27,13 @@ from deploy.embedded import NatsServer, PostgresServer
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM, ensure_streams
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
-from tests.support import TEST_SECRETS, admin_connect, secured_nats_server
+from tests.support import (
+    TEST_SECRETS,
+    admin_connect,
+    secured_nats_server,
+    stop_throwaway_postgres,
+    throwaway_postgres,
+)
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
@@ -55,14 +66,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+# Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
+# unprivileged PostgreSQL user could not reach it.
+TEST_DATA = PROJECT_ROOT / ".data" / "test"
+SESSION_LOCK = ".session.lock"
+
+
+def _locked(path: Path) -> Any:
+    """Open and flock `path/.session.lock`: held (by this process) while the file is open."""
+    lock = (path / SESSION_LOCK).open("a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+def remove_finished_sessions(root: Path = TEST_DATA) -> list[Path]:
+    """Hand every finished session's directory to a background `rm -rf`: renamed at once
+    (so it is gone from `.data/test/session-*`), deleted while the tests run. A directory
+    whose lock a live session holds is left alone. Returns what is being removed."""
+    removing: list[Path] = []
+    for path in sorted(root.glob("session-*")):
+        try:
+            lock = _locked(path)
+        except BlockingIOError:  # a session still running (another worker, another run)
+            continue
+        except OSError:  # gone meanwhile (another session removed it)
+            continue
+        with lock:
+            trash = root / f"trash-{uuid.uuid4().hex[:8]}"
+            with contextlib.suppress(OSError):
+                path.rename(trash)
+                removing.append(trash)
+    removing += [p for p in root.glob("trash-*") if p not in removing]  # an earlier rm cut off
+    if removing:
+        # `sh` backgrounds the rm and exits: the rm outlives no waiting parent, and the
+        # session never waits for it.
+        script = 'rm -rf -- "$@" >/dev/null 2>&1 &'
+        subprocess.run(["sh", "-c", script, "sh", *map(str, removing)], check=True)
+    return removing
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Iterator[Path]:
-    # Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
-    # unprivileged PostgreSQL user could not reach it.
-    path = PROJECT_ROOT / ".data" / "test" / f"session-{uuid.uuid4().hex[:8]}"
-    path.mkdir(parents=True)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    TEST_DATA.mkdir(parents=True, exist_ok=True)
+    remove_finished_sessions()
+    # Made under another name, locked, then renamed: a `session-*` is always locked while
+    # its session runs, so a concurrent start never takes it for a finished one.
+    name = uuid.uuid4().hex[:8]
+    making = TEST_DATA / f"making-{name}"
+    making.mkdir()
+    lock = _locked(making)
+    path = TEST_DATA / f"session-{name}"
+    making.rename(path)
+    try:
+        yield path
+    finally:
+        lock.close()  # left for the next session to remove (see the module's docstring)
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +132,11 @@ def pg_url(session_dir: Path) -> Iterator[str]:
     server = PostgresServer(
         session_dir / "pg", password_file=TEST_SECRETS / "postgres" / "postgres.password"
     )
-    server.start()
+    throwaway_postgres(server)
     try:
         yield server.url
     finally:
-        server.stop()
+        stop_throwaway_postgres(server)
 
 
 @pytest.fixture

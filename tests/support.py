@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
 
-from deploy.embedded import NatsServer
+from deploy.embedded import NatsServer, PostgresServer
 from deploy.nats_permissions import secrets_authorization
 from shared.bus import Handler, event_context, nats_auth
 from shared.credentials import SecretsLayout, identity_signer
@@ -38,6 +43,47 @@ def secured_nats_server(data_dir: Path, **options: Any) -> NatsServer:
     """An embedded NATS server that asks every client for its nkey and enforces the
     permissions table (deploy/nats_permissions.py), with the session's credentials."""
     return NatsServer(data_dir, authorization=secrets_authorization(TEST_SECRETS), **options)
+
+
+def throwaway_postgres(server: PostgresServer) -> None:
+    """Start a test's PostgreSQL tuned for data nobody keeps: no fsync and no full-page
+    writes (a killed or stopped server loses nothing, only a crash of the machine would),
+    `synchronous_commit` left on so that a commit is still written when it returns."""
+    server.start()
+
+    async def tune() -> None:
+        conn = await asyncpg.connect(server.url)
+        try:
+            await conn.execute("ALTER SYSTEM SET fsync = off")
+            await conn.execute("ALTER SYSTEM SET full_page_writes = off")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+
+    # A thread of its own: the caller may be inside the tests' event loop.
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(tune())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def stop_throwaway_postgres(server: PostgresServer) -> None:
+    """Immediate shutdown (SIGQUIT, what `pg_ctl stop -m immediate` sends): no shutdown
+    checkpoint for a cluster whose data is thrown away."""
+    pid = server.pid
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)
+    server.stop()
 
 
 async def admin_connect(url: str, **options: Any) -> NatsClient:
