@@ -51,7 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Database passwords by role without its prefix: every test's roles share these files
     # (`garden`: the made-up service of tests/shared/test_dead_letters.py).
-    Secrets(TEST_SECRETS).ensure(database_roles=[SUPERUSER, *logins([*DATABASES, "garden"])])
+    secrets = Secrets(TEST_SECRETS)
+    secrets.ensure(database_roles=[SUPERUSER, *logins([*DATABASES, "garden"])])
+    secrets.nats_route_password()  # here, before pytest-xdist's workers start (no race)
     os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 
@@ -59,11 +61,19 @@ def pytest_configure(config: pytest.Config) -> None:
 SERVER_FIXTURES = frozenset({"pg_url", "nats_server", "nats_url"})
 
 
+# Tests that run the services as many processes (and time their faults): under
+# pytest-xdist (`make test`: -n 2 --dist loadgroup) they all run in one worker, one at a time,
+# so two of them never share the machine's cores.
+PROCESS_TESTS = ("tests/faults/", "tests/cluster/", "tests/e2e/test_run_command.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark by what a test needs: `make test-fast` runs `-m "not integration"`."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+        if item.nodeid.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 # Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
