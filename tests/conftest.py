@@ -11,9 +11,7 @@ minute); the next session that starts removes every finished one, in the backgro
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,7 +28,9 @@ from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
 from tests.support import (
     TEST_SECRETS,
     admin_connect,
+    remove_finished_sessions,
     secured_nats_server,
+    session_lock,
     stop_throwaway_postgres,
     throwaway_postgres,
 )
@@ -79,52 +79,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
 # unprivileged PostgreSQL user could not reach it.
 TEST_DATA = PROJECT_ROOT / ".data" / "test"
-SESSION_LOCK = ".session.lock"
-
-
-def _locked(path: Path) -> Any:
-    """Open and flock `path/.session.lock`: held (by this process) while the file is open."""
-    lock = (path / SESSION_LOCK).open("a")
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return lock
-
-
-def remove_finished_sessions(root: Path = TEST_DATA) -> list[Path]:
-    """Hand every finished session's directory to a background `rm -rf`: renamed at once
-    (so it is gone from `.data/test/session-*`), deleted while the tests run. A directory
-    whose lock a live session holds is left alone. Returns what is being removed."""
-    removing: list[Path] = []
-    for path in sorted(root.glob("session-*")):
-        try:
-            lock = _locked(path)
-        except BlockingIOError:  # a session still running (another worker, another run)
-            continue
-        except OSError:  # gone meanwhile (another session removed it)
-            continue
-        with lock:
-            trash = root / f"trash-{uuid.uuid4().hex[:8]}"
-            with contextlib.suppress(OSError):
-                path.rename(trash)
-                removing.append(trash)
-    removing += [p for p in root.glob("trash-*") if p not in removing]  # an earlier rm cut off
-    if removing:
-        # `sh` backgrounds the rm and exits: the rm outlives no waiting parent, and the
-        # session never waits for it.
-        script = 'rm -rf -- "$@" >/dev/null 2>&1 &'
-        subprocess.run(["sh", "-c", script, "sh", *map(str, removing)], check=True)
-    return removing
 
 
 @pytest.fixture(scope="session")
 def session_dir() -> Iterator[Path]:
     TEST_DATA.mkdir(parents=True, exist_ok=True)
-    remove_finished_sessions()
+    remove_finished_sessions(TEST_DATA)
     # Made under another name, locked, then renamed: a `session-*` is always locked while
     # its session runs, so a concurrent start never takes it for a finished one.
     name = uuid.uuid4().hex[:8]
     making = TEST_DATA / f"making-{name}"
     making.mkdir()
-    lock = _locked(making)
+    lock = session_lock(making)
     path = TEST_DATA / f"session-{name}"
     making.rename(path)
     try:

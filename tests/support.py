@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
+import subprocess
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import nats
@@ -26,6 +29,42 @@ from shared.settings import PROJECT_ROOT, Settings
 
 # The session's credentials (made by tests/conftest.py pytest_configure).
 TEST_SECRETS = PROJECT_ROOT / ".data" / "test" / "secrets"
+
+
+SESSION_LOCK = ".session.lock"
+
+
+def session_lock(path: Path) -> IO[str]:
+    """Open and flock `path/.session.lock`: held (by this process) while the file is open."""
+    lock = (path / SESSION_LOCK).open("a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+def remove_finished_sessions(root: Path) -> list[Path]:
+    """Hand every finished test session's directory (`root/session-*`) to a background
+    `rm -rf`: renamed at once (so no longer a `session-*`), deleted while the tests run. A
+    directory whose lock a live session holds is left alone. Returns what is being removed."""
+    removing: list[Path] = []
+    for path in sorted(root.glob("session-*")):
+        try:
+            lock = session_lock(path)
+        except BlockingIOError:  # a session still running (another worker, another run)
+            continue
+        except OSError:  # gone meanwhile (another session removed it)
+            continue
+        with lock:
+            trash = root / f"trash-{uuid.uuid4().hex[:8]}"
+            with contextlib.suppress(OSError):
+                path.rename(trash)
+                removing.append(trash)
+    removing += [p for p in root.glob("trash-*") if p not in removing]  # an earlier rm cut off
+    if removing:
+        # `sh` backgrounds the rm and exits: the rm outlives no waiting parent, and the
+        # session never waits for it.
+        script = 'rm -rf -- "$@" >/dev/null 2>&1 &'
+        subprocess.run(["sh", "-c", script, "sh", *map(str, removing)], check=True)
+    return removing
 
 
 def nats_seed(user: str) -> str:
