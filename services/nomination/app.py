@@ -11,6 +11,7 @@ from services.nomination import projections
 from services.nomination.handlers import NominationHandlers
 from services.nomination.queries import (
     GetNomination,
+    ListConsents,
     ListEmployees,
     ListNominations,
     ListRounds,
@@ -27,6 +28,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -94,6 +96,17 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def withdraw(cmd: WithdrawNomination) -> dict[str, Any]:
         """The unit withdraws a nomination before the deadline, with a reason."""
         return await handlers.round_command(cmd)
+
+    @rpc.command("record_consent", RecordConsent)
+    async def record_consent(cmd: RecordConsent) -> dict[str, Any]:
+        """The unit records or changes its nominee's consent to public display, until the
+        round's result is published."""
+        return await handlers.round_command(cmd)
+
+    @rpc.query("consents", ListConsents)
+    async def consents(q: ListConsents) -> dict[str, Any]:
+        """A round's consents to public display, by nomination (for the public notice)."""
+        return await queries().consents(q)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

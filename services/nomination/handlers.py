@@ -28,6 +28,7 @@ from shared.contracts.nomination_commands import (
     AmendNomination,
     ExtendDeadline,
     ImportDirectory,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -91,6 +92,7 @@ class NominationHandlers:
         round_id = await self._round_of(cmd)
         rejected = await self._rejected(cmd, round_id)
         audit_started = await self._audit_started(cmd, round_id)
+        result_published = await self._result_published(cmd, round_id)
         policy = self.policy
 
         def decide(state: RoundState | None) -> list[DomainEvent]:
@@ -103,6 +105,7 @@ class NominationHandlers:
                 winners=winners,
                 rejected=rejected,
                 audit_started=audit_started,
+                result_published=result_published,
             )
 
         recorded = await self.runtime.execute(
@@ -113,7 +116,7 @@ class NominationHandlers:
     async def _round_of(self, cmd: RoundCommand) -> str:
         """The round a command acts in: named by the command, or the nomination's own round
         (a nomination never changes round, so the projection's answer cannot go stale)."""
-        if not isinstance(cmd, AmendNomination | WithdrawNomination):
+        if not isinstance(cmd, AmendNomination | WithdrawNomination | RecordConsent):
             return cmd.round_id
         round_id: str | None = await self.runtime.store.pool.fetchval(
             "SELECT round_id FROM nominations WHERE nomination_id = $1", cmd.nomination_id
@@ -173,6 +176,15 @@ class NominationHandlers:
             "SELECT EXISTS (SELECT FROM audits_started WHERE round_id = $1)", round_id
         )
         return started
+
+    async def _result_published(self, cmd: RoundCommand, round_id: str) -> bool:
+        """Whether the review has published the round's result, as heard from it (final)."""
+        if not isinstance(cmd, RecordConsent):
+            return False
+        published: bool = await self.runtime.store.pool.fetchval(
+            "SELECT EXISTS (SELECT FROM results_published WHERE round_id = $1)", round_id
+        )
+        return published
 
     async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
         if self.policy.cooldown_rounds == 0 or not isinstance(

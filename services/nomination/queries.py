@@ -45,6 +45,10 @@ class ListUnits(Query):
     pass
 
 
+class ListConsents(Query):
+    round_id: str = Field(max_length=16)
+
+
 class ListEmployees(Query):
     unit_code: str | None = None
     active_only: bool = True
@@ -162,6 +166,14 @@ class NominationQueries:
                 for c in Category
             ],
         }
+
+    async def consents(self, q: ListConsents) -> dict[str, Any]:
+        """Each nomination of a round: its consent to public display (None: not recorded).
+        Nothing else: the public notice asks this anonymously."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, consent FROM nominations WHERE round_id = $1", q.round_id
+        )
+        return {str(r["nomination_id"]): r["consent"] for r in rows}
 
     async def units(self, _: ListUnits) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS nominations (
     updated_at      timestamptz NOT NULL,
     withdraw_reason text
 );
+-- The nominee's consent to public display ({"uses": [...]}); NULL: not recorded (= none).
+ALTER TABLE nominations ADD COLUMN IF NOT EXISTS consent jsonb;
 CREATE INDEX IF NOT EXISTS nominations_round_idx ON nominations (round_id, unit_code, category);
 
 -- Past winners (from review's ResultPublished), for the optional cooldown rule.
@@ -65,5 +67,10 @@ CREATE TABLE IF NOT EXISTS rejections (
 -- Rounds whose audit the office has begun (its first acceptance or rejection, from review):
 -- from then on no unit is let in again.
 CREATE TABLE IF NOT EXISTS audits_started (
+    round_id   text PRIMARY KEY
+);
+
+-- Rounds whose result the review published: consent to publicity no longer changes.
+CREATE TABLE IF NOT EXISTS results_published (
     round_id   text PRIMARY KEY
 );

@@ -16,6 +16,7 @@ from services.publicity.queries import (
     GetReport,
     GetReportChart,
     GetVideo,
+    GetWinnerPhoto,
     ListDrafts,
     ListRounds,
     PublicityQueries,
@@ -27,6 +28,7 @@ from shared.contracts import review as review_contract
 from shared.contracts.publicity_commands import (
     PUBLICITY,
     ApproveMaterial,
+    AttachWinnerPhoto,
     CorrectMaterial,
     EditMaterial,
     PublishMaterial,
@@ -91,6 +93,16 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def publish(cmd: PublishMaterial) -> dict[str, Any]:
         """The publicity role marks an approved draft published on one channel."""
         return await handlers.command(cmd)
+
+    @rpc.command("attach_photo", AttachWinnerPhoto)
+    async def attach_photo(cmd: AttachWinnerPhoto) -> dict[str, Any]:
+        """The office or the publicity role gives a winner's photo (JPEG or PNG, resized)."""
+        return await handlers.attach_photo(cmd)
+
+    @rpc.query("winner_photo", GetWinnerPhoto)
+    async def winner_photo(q: GetWinnerPhoto) -> dict[str, Any]:
+        """A featured winner's photo (JPEG, base64)."""
+        return await queries().winner_photo(q)
 
     videos = VideoJobs(runtime.settings, runtime.clock)
 

@@ -41,6 +41,8 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    PublicityConsent,
+    PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -1398,6 +1400,14 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         closed(submitted()),
         reopened(),
         unit_closed(LATE),
+        PublicityConsentRecorded(
+            nomination_id=N1,
+            round_id=ROUND,
+            employee_no="E101",
+            consent=PublicityConsent.to_all(),
+            recorded_by="nominator-U1",
+            recorded_at=DURING,
+        ),
     ]
     assert {type(e) for e in samples} == set(registry.models)
     for event in samples:

@@ -197,15 +197,16 @@ async def report_chart(
     round_id: str | None = None,
     year: Year = None,
     format: Annotated[str, Query(pattern="^(svg|png)$")] = "svg",
+    size: Annotated[str, Query(pattern="^(wide|narrow)$")] = "wide",
 ) -> Response:
-    """One chart of a report as an image."""
+    """One chart of a report as an image; `size=narrow` is laid out for a phone (375 px)."""
     if chart not in pub.CHART_LABELS:
         raise Problem(
             404, "not_found", ("没有该图表。", "No such chart."), charts=list(pub.CHART_LABELS)
         )
     _scope_args(scope, round_id, year)
     file = await pub.report_chart(
-        services(request, principal), scope, round_id, year, chart, format
+        services(request, principal), scope, round_id, year, chart, format, size
     )
     return download(file.content, file.filename, file.media_type, inline=True)
 
