@@ -1,5 +1,5 @@
-"""The daily rules on the clock: quota reminders to units that have not nominated (3 and 1
-working days before their deadline) and the panelists' digests until scoring is done.
+"""The daily rules on the clock: quota reminders to units with nomination places still open
+(3 and 1 working days before their deadline) and the panelists' digests until scoring is done.
 
 The scheduler runs in one instance at a time (shared/leader.py) and looks every
 `notify_tick_interval_s`; from `notify_daily_at` (Beijing) on, it issues the day's
@@ -20,6 +20,7 @@ import asyncpg
 from services.notification import domain, handlers
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI, Clock
+from shared.contracts.common import Category
 from shared.contracts.notification import notification_stream_id
 from shared.events import DomainEvent, RecordedEvent
 from shared.logging import get_logger
@@ -51,6 +52,10 @@ class DailyTick:
         self.execute = execute
         self.at = time.fromisoformat(settings.notify_daily_at)
         self.offsets = tuple(settings.notify_quota_reminder_days)
+        # A unit's places in a round: the quota per flower times the five flowers (the
+        # nomination service holds each flower to its quota, so standing nominations
+        # never exceed it).
+        self.places = settings.quota_per_unit_category * len(Category)
         self.calendar = WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
@@ -76,18 +81,18 @@ class DailyTick:
         issued = 0
         for r in rounds:
             round_id: str = r["round_id"]
-            quiet_units = [
-                row["unit_code"]
+            places_left = {
+                row["unit_code"]: self.places - row["used"]
                 for row in await pool.fetch(
-                    "SELECT unit_code FROM units u WHERE NOT EXISTS (SELECT 1 FROM"
-                    " round_nominations n WHERE n.round_id = $1 AND n.unit_code = u.unit_code"
-                    " AND NOT n.withdrawn) ORDER BY unit_code",
+                    "SELECT u.unit_code, (SELECT count(*) FROM round_nominations n"
+                    " WHERE n.round_id = $1 AND n.unit_code = u.unit_code AND NOT n.withdrawn)"
+                    " AS used FROM units u ORDER BY u.unit_code",
                     round_id,
                 )
-            ]
+            }
 
             def decide(
-                ledger: handlers.Ledger, units: list[str] = quiet_units
+                ledger: handlers.Ledger, units: dict[str, int] = places_left
             ) -> list[DomainEvent]:
                 due = domain.daily(ledger.facts, units, today, self.calendar, self.offsets)
                 return list(handlers.issue(ledger, due, now))

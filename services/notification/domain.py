@@ -442,14 +442,17 @@ def working_days_before(day: date, n: int, calendar: WorkingCalendar) -> date:
 
 def deadline_reminders(
     facts: RoundFacts,
-    units_without_nomination: Collection[str],
+    places_left: Mapping[str, int],
     today: date,
     calendar: WorkingCalendar,
     offsets: Sequence[int] = (3, 1),
 ) -> list[Notification]:
-    """Units that have not used their quota, `offsets` working days before their deadline."""
+    """Units that have not used their quota (unit code -> nomination places still open),
+    `offsets` working days before their deadline."""
     out: list[Notification] = []
-    for code in sorted(units_without_nomination):
+    for code, left in sorted(places_left.items()):
+        if left <= 0:
+            continue
         deadline = facts.unit_deadlines.get(code, facts.deadline)
         if deadline is None:
             continue
@@ -465,7 +468,7 @@ def deadline_reminders(
                     unit(code),
                     r,
                     f"【提名提醒】距{r}轮提名截止还有{n}个工作日",
-                    f"您单位尚未使用{r}轮提名名额。提名将于{format_zh(deadline)}截止，"
+                    f"您单位在{r}轮尚有{left}个提名名额未使用。提名将于{format_zh(deadline)}截止，"
                     f"还有{n}个工作日，请尽快提交。",
                     "/nominations/new",
                 )
@@ -495,14 +498,14 @@ def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
 
 def daily(
     facts: RoundFacts,
-    units_without_nomination: Collection[str],
+    places_left: Mapping[str, int],
     today: date,
     calendar: WorkingCalendar,
     offsets: Sequence[int] = (3, 1),
 ) -> list[Notification]:
     """The calendar's rules for one round on `today`: the quota reminders, and on working
     days the panelists' digests."""
-    out = deadline_reminders(facts, units_without_nomination, today, calendar, offsets)
+    out = deadline_reminders(facts, places_left, today, calendar, offsets)
     if calendar.is_working_day(today):
         out += panel_digests(facts, today)
     return out

@@ -1,5 +1,5 @@
 """The daily rules on the service's clock: quota reminders 3 and 1 working days before the
-deadline to units that have not nominated, the panelists' digest until done; each tick
+deadline to units with nomination places left, the panelists' digest until done; each tick
 idempotent."""
 
 from __future__ import annotations
@@ -114,7 +114,12 @@ async def rules(rpc: Any, who: dict[str, Any]) -> list[tuple[str, str]]:
     return [(i["rule"], i["title"]) for i in reversed(box["items"])]
 
 
-async def test_units_without_a_nomination_are_reminded_and_panelists_digested_once_a_day(
+async def bodies(rpc: Any, who: dict[str, Any]) -> list[str]:
+    box = await rpc.query("notification", "inbox", who)
+    return [i["body"] for i in reversed(box["items"])]
+
+
+async def test_units_with_places_left_are_reminded_and_panelists_digested_once_a_day(
     service: ServiceRuntime, nc: NatsClient, clock: FixedClock, settings: Settings
 ) -> None:
     for fact in FACTS:
@@ -137,7 +142,12 @@ async def test_units_without_a_nomination_are_reminded_and_panelists_digested_on
     assert await rules(rpc, NOMINATOR_U2) == [
         ("quota_reminder", f"【提名提醒】距{ROUND}轮提名截止还有3个工作日")
     ]
-    assert await rules(rpc, NOMINATOR_U1) == []  # U1 has nominated
+    # U1 has used one of its five places (one per flower): reminded of the four left
+    assert await rules(rpc, NOMINATOR_U1) == [
+        ("quota_reminder", f"【提名提醒】距{ROUND}轮提名截止还有3个工作日")
+    ]
+    assert "尚有4个提名名额未使用" in (await bodies(rpc, NOMINATOR_U1))[0]
+    assert "尚有5个提名名额未使用" in (await bodies(rpc, NOMINATOR_U2))[0]
     assert await rules(rpc, PANELIST) == [
         ("panelist_assigned", f"【评审】您已被聘为{ROUND}轮评审专家"),
         ("panel_digest", "【评审】您还有1份提名待评分"),

@@ -420,7 +420,7 @@ def replace_adjustment(e: PayrollAdjustmentIssued, adjustment_id: UUID) -> Payro
 def test_units_without_a_nomination_are_reminded_3_and_1_working_days_before(
     calendar: WorkingCalendar, today: date, n: int | None
 ) -> None:
-    out = deadline_reminders(given(SETUP), ["U3", "U4"], today, calendar)
+    out = deadline_reminders(given(SETUP), {"U3": 5, "U4": 5}, today, calendar)
     if n is None:
         assert out == []
         return
@@ -428,8 +428,15 @@ def test_units_without_a_nomination_are_reminded_3_and_1_working_days_before(
     assert f"还有{n}个工作日" in out[0].body
     assert "2026年12月25日 23:59" in out[0].body
     assert out[0].link == "/nominations/new"
-    again = deadline_reminders(given(SETUP), ["U3", "U4"], today, calendar)
+    again = deadline_reminders(given(SETUP), {"U3": 5, "U4": 5}, today, calendar)
     assert [a.notification_id for a in again] == [o.notification_id for o in out]
+
+
+def test_only_units_with_places_left_are_reminded_and_told_how_many() -> None:
+    out = deadline_reminders(given(SETUP), {"U1": 0, "U3": 2, "U4": 5}, date(2026, 12, 22), CAL)
+    assert told(out) == [("quota_reminder", "unit:U3"), ("quota_reminder", "unit:U4")]
+    assert "尚有2个提名名额未使用" in out[0].body
+    assert "尚有5个提名名额未使用" in out[1].body
 
 
 def test_a_unit_deadline_extension_moves_its_reminders() -> None:
@@ -444,7 +451,7 @@ def test_a_unit_deadline_extension_moves_its_reminders() -> None:
         extended_at=AT,
     )
     facts = given([*SETUP, extended])
-    assert told(deadline_reminders(facts, ["U3", "U4"], date(2026, 12, 24), CAL)) == [
+    assert told(deadline_reminders(facts, {"U3": 5, "U4": 5}, date(2026, 12, 24), CAL)) == [
         ("quota_reminder", "unit:U4")
     ]
     assert working_days_before(date(2027, 1, 1), 1, CAL) < date(2027, 1, 1)
@@ -539,7 +546,7 @@ def test_an_email_goes_to_everyone_the_address_reaches_who_chose_it() -> None:
     assert [d.target for d in plan(raised, people, Robots(), AT)] == ["user:o1"]
     won = Notification(eid(3), "winner_published", "employee:E001", ROUND, "s", "b", "/", eid(3))
     assert [d.target for d in plan(won, people, Robots(), AT)] == ["user:w1"]
-    quota = deadline_reminders(given(SETUP), ["U1"], date(2026, 12, 22), CAL)[0]
+    quota = deadline_reminders(given(SETUP), {"U1": 5}, date(2026, 12, 22), CAL)[0]
     assert [(d.channel, d.target) for d in plan(quota, people, OFFICE_ROBOTS, AT)] == [
         ("email", "user:n1"),
         ("wecom", "robot:unit:U1"),
@@ -637,9 +644,9 @@ def test_the_office_reminding_a_panelist_becomes_a_message_to_that_panelist() ->
 def test_the_daily_rules_remind_units_and_digest_panelists_on_working_days_only() -> None:
     facts = given([*SETUP, score(N1, "p2")])
     tuesday, saturday = date(2026, 12, 22), date(2026, 12, 19)
-    assert told(daily(facts, ["U3"], tuesday, CAL)) == [
+    assert told(daily(facts, {"U3": 5}, tuesday, CAL)) == [
         ("quota_reminder", "unit:U3"),
         ("panel_digest", "user:p1"),
         ("panel_digest", "user:p2"),
     ]
-    assert daily(facts, ["U3"], saturday, CAL) == []
+    assert daily(facts, {"U3": 5}, saturday, CAL) == []
