@@ -18,6 +18,7 @@ from services.nomination.queries import (
     NominationQueries,
     QuotaUse,
 )
+from services.nomination.retention_job import RetentionJob
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
 from shared.contracts.nomination_commands import (
@@ -157,6 +158,20 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def scheduler(stopping: asyncio.Event) -> None:
         """The deadline scheduler runs in one instance at a time (shared/leader.py)."""
         await runtime.lead("scheduler:close-due-rounds", close_due_rounds, stopping)
+
+    retention = RetentionJob(runtime)
+
+    async def shred_expired(resign: asyncio.Event) -> None:
+        """Personal data whose retention time has run out is shredded (README "Retention")."""
+        while not resign.is_set():
+            await retention.run()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(resign.wait(), runtime.settings.retention_interval_s)
+
+    @runtime.background_task
+    async def retention_job(stopping: asyncio.Event) -> None:
+        """The retention job runs in one instance at a time (shared/leader.py)."""
+        await runtime.lead("scheduler:retention", shred_expired, stopping)
 
     return runtime
 

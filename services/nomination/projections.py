@@ -216,6 +216,12 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
             event.round_id,
         )
     elif isinstance(event, review_contract.ResultPublished):
+        yield statement(
+            "INSERT INTO results_published (round_id, published_at) VALUES ($1, $2) "
+            "ON CONFLICT (round_id) DO NOTHING",
+            event.round_id,
+            event.published_at,
+        )
         for winner in event.winners:
             yield statement(
                 _PAST_WIN, winner.employee_no, winner.category.value, event.round_id, False
@@ -242,5 +248,9 @@ OWN = OwnLog(registry, project)
 PROJECTIONS = [
     Projection("directory", ("units", "employees"), own=OWN),
     Projection("nominations", ("rounds", "nominations"), own=OWN),
-    Projection("past_wins", ("past_wins", "rejections", "audits_started"), feeds=(REVIEW_FEED,)),
+    Projection(
+        "past_wins",
+        ("past_wins", "rejections", "audits_started", "results_published"),
+        feeds=(REVIEW_FEED,),
+    ),
 ]

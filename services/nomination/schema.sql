@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS past_wins (
     PRIMARY KEY (employee_no, category, round_id)
 );
 
+-- When each round's result was published (from review): the start of the retention time of
+-- the nominations that did not win (services/nomination/retention.py).
+CREATE TABLE IF NOT EXISTS results_published (
+    round_id     text        PRIMARY KEY,
+    published_at timestamptz NOT NULL
+);
+
 -- Nominations the office rejected in its audit (from review): they free their quota place.
 CREATE TABLE IF NOT EXISTS rejections (
     nomination_id uuid PRIMARY KEY,

@@ -323,6 +323,29 @@ class PersonalDataErased(NominationEvent):
     erased_at: AwareDatetime
 
 
+class ShreddedSubject(BaseModel):
+    """One data subject the retention job shredded: the pseudonym, the rule whose time ran
+    out, and when it ran out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject_id: UUID
+    rule: str
+    expired_at: AwareDatetime
+
+
+class ExpiredPersonalDataShredded(NominationEvent):
+    """A run of the retention job (README "Retention"): the personal data whose retention
+    time had run out was shredded, i.e. these subjects' keys were destroyed after this was
+    recorded. `counts` is the number of subjects per rule; `years` the retention settings in
+    force (rule -> years). Pseudonyms only: nothing personal."""
+
+    subjects: tuple[ShreddedSubject, ...]
+    counts: dict[str, int]
+    years: dict[str, int]
+    ran_at: AwareDatetime
+
+
 registry = EventRegistry(
     [
         UnitRegistered,
@@ -341,6 +364,7 @@ registry = EventRegistry(
         RoundReopenedForUnit,
         UnitNominationsClosed,
         PersonalDataErased,
+        ExpiredPersonalDataShredded,
     ]
 )
 

@@ -36,6 +36,7 @@ from shared.contracts.nomination import (
     EmployeeRejoined,
     EmployeeTransferred,
     EmployeeUpdated,
+    ExpiredPersonalDataShredded,
     MeasurableResult,
     NominationAmended,
     NominationsClosed,
@@ -44,6 +45,7 @@ from shared.contracts.nomination import (
     PersonalDataErased,
     RoundOpened,
     RoundReopenedForUnit,
+    ShreddedSubject,
     UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
@@ -1401,6 +1403,16 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         unit_closed(LATE),
         PersonalDataErased(
             subject_id=UUID(int=1), reason="本人申请", erased_by="u-office", erased_at=DURING
+        ),
+        ExpiredPersonalDataShredded(
+            subjects=(
+                ShreddedSubject(
+                    subject_id=UUID(int=2), rule="unsuccessful_nomination", expired_at=DURING
+                ),
+            ),
+            counts={"unsuccessful_nomination": 1},
+            years={"unsuccessful_nomination": 3, "objection": 1, "payroll": 30},
+            ran_at=DURING,
         ),
     ]
     assert {type(e) for e in samples} == set(registry.models)

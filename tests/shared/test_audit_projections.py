@@ -169,6 +169,7 @@ async def test_reads_go_on_and_appends_during_a_rebuild_are_kept(system: System)
         "nominations",
         "past_wins",
         "rejections",
+        "results_published",
         "rounds",
         "units",
     ]
