@@ -35,6 +35,7 @@ EVENT_LABELS: dict[str, Text] = {
     "RoundReopenedForUnit": ("为单位重新开放提名", "Round reopened for a unit"),
     "PersonalDataErased": ("个人信息已删除", "Personal data erased"),
     "ExpiredPersonalDataShredded": ("到期个人信息已删除", "Expired personal data shredded"),
+    "NomineeCorrected": ("更正被推荐人信息", "Nominee's details corrected"),
     "UnitNominationsClosed": ("单位补报截止", "A unit's late window closed"),
     # review
     "CandidateRecorded": ("记录候选", "Candidate recorded"),
@@ -168,6 +169,10 @@ SUMMARIES: dict[str, Summary] = {
     "PersonalDataErased": lambda w, d: w.t(
         f"数据主体 {str(d['subject_id'])[:8]}：{d['reason']}",
         f"data subject {str(d['subject_id'])[:8]}: {d['reason']}",
+    ),
+    "NomineeCorrected": lambda w, d: w.t(
+        f"更正{'姓名' if d['field'] == 'name' else '职务'}：{d['reason']}",
+        f"{d['field']} corrected: {d['reason']}",
     ),
     "ExpiredPersonalDataShredded": lambda w, d: w.t(
         f"保存期满删除 {len(d.get('subjects', []))} 名数据主体的个人信息",

@@ -25,6 +25,7 @@ from shared.contracts.nomination_commands import (
     SCHEDULER,
     AmendNomination,
     CloseRound,
+    CorrectNominee,
     ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
@@ -102,6 +103,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """The office erases an employee's personal data on request, with the reason: their
         key is destroyed, so their data reads "已删除" in every log, stream and backup."""
         return await handlers.erase_personal_data(cmd)
+
+    @rpc.command("correct_nominee", CorrectNominee)
+    async def correct_nominee(cmd: CorrectNominee) -> dict[str, Any]:
+        """The office corrects a nominee's name or position on their request, with the
+        reason: a correcting event, the original kept in the log."""
+        return await handlers.correct_nominee(cmd)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

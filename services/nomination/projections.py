@@ -21,6 +21,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -181,6 +182,20 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.nomination_id,
                 event.reason,
                 event.withdrawn_at,
+            )
+        case NomineeCorrected(field="name"):
+            yield statement(
+                "UPDATE nominations SET name = $2, updated_at = $3 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.value,
+                event.corrected_at,
+            )
+        case NomineeCorrected(field="position"):
+            yield statement(
+                "UPDATE nominations SET position = $2, updated_at = $3 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.value,
+                event.corrected_at,
             )
         case _:
             pass

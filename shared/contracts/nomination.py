@@ -323,6 +323,24 @@ class PersonalDataErased(NominationEvent):
     erased_at: AwareDatetime
 
 
+class NomineeCorrected(NominationEvent):
+    """The office corrected the nominee's name or position in a nomination at the data
+    subject's request (个人信息保护法 第四十六条): from here on every reader shows `value`;
+    the nomination's earlier events keep the original. `reason` is the ground (which request).
+    The employee number and the corrected value are the nominee's personal data (sealed)."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("value",))
+
+    nomination_id: UUID
+    round_id: RoundId
+    employee_no: str
+    field: Literal["name", "position"]
+    value: str
+    reason: str
+    corrected_by: str
+    corrected_at: AwareDatetime
+
+
 class ShreddedSubject(BaseModel):
     """One data subject the retention job shredded: the pseudonym, the rule whose time ran
     out, and when it ran out."""
@@ -365,6 +383,7 @@ registry = EventRegistry(
         UnitNominationsClosed,
         PersonalDataErased,
         ExpiredPersonalDataShredded,
+        NomineeCorrected,
     ]
 )
 

@@ -42,6 +42,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     PersonalDataErased,
     RoundOpened,
     RoundReopenedForUnit,
@@ -1413,6 +1414,16 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
             counts={"unsuccessful_nomination": 1},
             years={"unsuccessful_nomination": 3, "objection": 1, "payroll": 30},
             ran_at=DURING,
+        ),
+        NomineeCorrected(
+            nomination_id=UUID(int=3),
+            round_id=ROUND,
+            employee_no="E001",
+            field="name",
+            value="张伟",
+            reason="本人申请更正",
+            corrected_by="u-office",
+            corrected_at=DURING,
         ),
     ]
     assert {type(e) for e in samples} == set(registry.models)
