@@ -26,6 +26,7 @@ from deploy.secrets import Secrets
 from deploy.stack import ServiceProcess, service_command, service_schema
 from shared import database_roles, leader
 from shared.bus import ensure_streams, nats_auth, nats_servers
+from shared.keystore import migrate_keystore
 from shared.settings import SERVICES, Settings
 from shared.settings import with_database as _with_database
 from tests.faults.harness import Cluster, eventually
@@ -76,9 +77,10 @@ class LoopbackCluster(Cluster):
         await asyncio.to_thread(self.nats_cluster.start)
         self.pg.start()
         admin = self.settings.model_copy(update={"database_admin_url": SecretStr(self.pg.url)})
-        await database_roles.provision(admin, SERVICES)
+        await database_roles.provision(admin, [*SERVICES, database_roles.KEYS])
         for service in SERVICES:
             await database_roles.migrate(self.settings, service, *service_schema(service))
+        await migrate_keystore(self.settings)  # personal data's keys (shared/keystore.py)
         self.nc = await nats.connect(
             nats_servers(self.nats_cluster.url),
             max_reconnect_attempts=-1,

@@ -15,6 +15,7 @@ import pytest
 
 from shared import audit
 from shared.bus import EVENTS_STREAM
+from shared.keystore import keys_installed
 from shared.settings import SERVICES
 from tests.cluster.harness import LoopbackCluster
 from tests.faults.harness import Round, eventually
@@ -108,5 +109,6 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
 
     assert cluster.nc is not None
     urls = {s: cluster.settings.database_url_for(s, login="auditor") for s in SERVICES}
-    report = await audit.verify(urls, cluster.nc.jetstream())
+    async with keys_installed(cluster.settings):  # the logs' personal values open (auditor)
+        report = await audit.verify(urls, cluster.nc.jetstream())
     assert report.ok, audit.render(report)

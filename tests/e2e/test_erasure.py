@@ -11,6 +11,7 @@ the live one, and the round's statistics are what they were.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import uuid
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from deploy import audit_asof
 from deploy.demo import current_round, demo_directory
 from deploy.demo_round import play_demo
 from deploy.embedded import _pg_bin_dir
@@ -101,6 +103,31 @@ def holding(blobs: Iterable[bytes], needles: Iterable[str]) -> list[str]:
     return [n for n in needles for b in blobs if n.encode() in b]
 
 
+async def round_as_of(settings: Settings, round_id: str) -> dict[str, object]:
+    """`flowers audit as-of` for the round, now (as the auditor, keys read as it may)."""
+    urls = {s: settings.database_url_for(s, login=AUDITOR) for s in ROUND_SERVICES}
+    keys = await open_keystore(settings, login=AUDITOR)
+    KEYRING.install(keys)
+    try:
+        (state,) = await audit_asof.as_of(urls, datetime.now(UTC), settings, round_id)
+    finally:
+        KEYRING.uninstall(keys)
+        await keys.pool.close()
+    return state
+
+
+def facts_of(state: dict[str, object]) -> list[list[tuple[str, ...]]]:
+    """What an erasure must not change: per nomination its unit, flower and status; awards."""
+    nominations = state["nominations"]
+    awards = state["awards"]
+    assert isinstance(nominations, list)
+    assert isinstance(awards, list)
+    return [
+        sorted((n["unit_code"], n["category"], n["status"]) for n in nominations),
+        sorted((a["category"], str(a["amount"])) for a in awards),
+    ]
+
+
 async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     settings: Settings, pg_url: str, nats_url: str
 ) -> None:
@@ -130,6 +157,8 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     # Before: the person is everywhere (so the search below can find them).
     assert holding([dump(pg_url, settings.database_name("nomination"))], [name, employee_no])
     before = await statistics(settings)
+    as_of_before = await round_as_of(settings, current.previous().id)
+    assert len(facts_of(as_of_before)[0]) == before["nomination"][0]  # every nomination
 
     nomination = nomination_runtime(settings)
     await nomination.start()
@@ -193,3 +222,10 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     assert holding(dumps[:1], [other["name"], other["employee_no"]])
     assert ERASED.encode() in dumps[0]
     assert await statistics(settings) == before
+    # As of now, from the logs alone: the same round, the person erased.
+    as_of_after = await round_as_of(settings, current.previous().id)
+    assert facts_of(as_of_after) == facts_of(as_of_before)
+    seen = json.dumps(as_of_after, ensure_ascii=False, default=str)
+    assert name not in seen
+    assert employee_no not in seen
+    assert ERASED in seen

@@ -28,6 +28,7 @@ from shared import database_roles
 from shared.bus import ensure_streams
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.keystore import migrate_keystore
 from shared.rpc import RemoteError, RpcClient
 from shared.settings import SERVICES, Settings
 from tests.support import admin_connect, rpc_client, secured_nats_server
@@ -109,9 +110,10 @@ class Cluster:
         self.pg.start()
         # Roles, databases and schemas as `flowers up` makes them; the services get no admin.
         admin = self.settings.model_copy(update={"database_admin_url": SecretStr(self.pg.url)})
-        await database_roles.provision(admin, SERVICES)
+        await database_roles.provision(admin, [*SERVICES, database_roles.KEYS])
         for service in SERVICES:
             await database_roles.migrate(self.settings, service, *service_schema(service))
+        await migrate_keystore(self.settings)  # personal data's keys (shared/keystore.py)
         # The driver's hands on the bus are the admin's; it makes the streams services check.
         self.nc = await admin_connect(self.nats_server.url, max_reconnect_attempts=-1)
         await ensure_streams(self.nc.jetstream(), self.settings)
