@@ -30,6 +30,7 @@ from shared.contracts.nomination import (
 )
 from shared.contracts.review import PublishedWinner, ResultPublished, review_stream_id
 from shared.events import EventMetadata, NewEvent
+from shared.eventstore import ConcurrencyError
 from shared.personal_data import ERASED, KEYRING
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -47,7 +48,7 @@ NOMINATED = {  # employee -> flower in 2026-Q4
     "ECY1": "dedication",  # does not win, but won 2026-Q3 (before this log): kept
 }
 EXPIRING = {"EWY1", "ECY0"}
-NAMES = {d["employee_no"]: d["name"] for d in DIRECTORY}
+NAMES = {str(d["employee_no"]): str(d["name"]) for d in DIRECTORY}
 
 
 def result(round_id: str, winners: dict[str, Category]) -> ResultPublished:
@@ -78,19 +79,24 @@ def result(round_id: str, winners: dict[str, Category]) -> ResultPublished:
 async def publish(review: ServiceRuntime, event: ResultPublished) -> None:
     """Append the result to review's log, as review's publishing does (its relay sends it)."""
     stream = review_stream_id(event.round_id)
-    current = await review.store.load(stream)
-    await review.store.append(
-        stream,
-        [NewEvent.of(event, EventMetadata(actor="office-1", correlation_id="test"))],
-        expected_version=current.version,
-    )
+    while True:  # the review records the closed round's candidates meanwhile
+        current = await review.store.load(stream)
+        try:
+            await review.store.append(
+                stream,
+                [NewEvent.of(event, EventMetadata(actor="office-1", correlation_id="test"))],
+                expected_version=current.version,
+            )
+            break
+        except ConcurrencyError:
+            continue
     assert review.relay is not None
     review.relay.wake()
 
 
 async def subjects(runtime: ServiceRuntime) -> dict[str, uuid.UUID]:
     assert runtime.keys is not None
-    found = {no: await runtime.keys.subject_of(no) for no in NOMINATED}
+    found = {no: await runtime.keys.subject_of(no) for no in NAMES}
     return {no: s for no, s in found.items() if s is not None}
 
 
@@ -115,7 +121,9 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
     settings: Settings, nc: Any
 ) -> None:
     clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
-    quiet = settings.model_copy(update={"retention_interval_s": 3600.0})
+    quiet = settings.model_copy(
+        update={"retention_interval_s": 3600.0, "scheduler_interval_s": 0.05}
+    )
     nomination = build_runtime(quiet, clock=clock)
     review = review_runtime(quiet)
     await nomination.start()
@@ -129,6 +137,13 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
             cmd = submission(no[1:3], no, flower)
             nominations[no] = cmd["nomination_id"]
             await rpc.command("nomination", "submit", cmd)
+        clock.set(datetime(2026, 12, 26, 9, 0, tzinfo=SHANGHAI))  # the scheduler closes it
+
+        async def closed() -> bool:
+            rounds = await rpc.query("nomination", "rounds", {})
+            return any(r["round_id"] == "2026-Q4" and r["status"] == "closed" for r in rounds)
+
+        await eventually(closed, timeout=20, what="the round to close at its deadline")
         await publish(review, result("2026-Q4", {"EWY0": Category.STRIVING}))
         await publish(review, result("2026-Q3", {"ECY1": Category.REFORM}))
 
@@ -140,8 +155,21 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
             )
 
         await eventually(heard, timeout=20, what="the nomination service to hear the results")
+
+        async def reviewed() -> bool:  # the review has recorded the closed round's candidates
+            rows = await rpc.query("review", "candidates", {"round_id": "2026-Q4"})
+            return len(rows) == len(NOMINATED) and {r["status"] for r in rows} == {"closed"}
+
+        await eventually(reviewed, timeout=20, what="the review to record the candidates")
+        assert review.relay is not None
+        relay = review.relay
+
+        async def relayed() -> bool:
+            return bool(await relay.checkpoint() == await review.store.head())
+
+        await eventually(relayed, timeout=20, what="review's relay to publish everything")
         before = await subjects(nomination)
-        assert set(before) == set(NOMINATED)
+        assert set(before) == set(NAMES)  # everyone in the directory has a key
         job = RetentionJob(nomination)
 
         # Nothing has expired yet: a minute early, a run records and destroys nothing.
@@ -165,11 +193,11 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
     try:
 
         async def completed() -> bool:
-            return set(await subjects(nomination)) == set(NOMINATED) - EXPIRING
+            return set(await subjects(nomination)) == set(NAMES) - EXPIRING
 
         await eventually(completed, timeout=20, what="the restarted job to destroy the keys")
         runs = await shredding_runs(nomination)
-        assert len(runs) == 1
+        assert len(runs) == 1, runs
         assert {s.subject_id for s in runs[0].subjects} == {before[no] for no in EXPIRING}
         assert runs[0].counts == {"unsuccessful_nomination": 2}
         assert {s.expired_at for s in runs[0].subjects} == {EXPIRES_AT}
@@ -186,7 +214,7 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
         clock.advance(timedelta(days=1))
         assert await RetentionJob(nomination).run() == RunReport(recorded=False, keys_destroyed=0)
         assert len(await shredding_runs(nomination)) == 1
-        assert set(await subjects(nomination)) == set(NOMINATED) - EXPIRING
+        assert set(await subjects(nomination)) == set(NAMES) - EXPIRING
     finally:
         await nomination.stop()
         await review.stop()
