@@ -20,11 +20,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/flowers up
 
-## test: lint, then every test (unit, integration against real servers, end to end)
+## test: lint, then every test (unit, integration against real servers, end to end), in two
+## workers (pytest-xdist; the tests that run services as processes share one, one at a time).
+## pytest's exit code passes through: 5 (no test collected) fails the target too.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	bash deploy/ensure-browser.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## test-fast: every test that needs no server (tests/conftest.py marks the others "integration")
 test-fast: $(STAMP)

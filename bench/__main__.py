@@ -391,8 +391,13 @@ async def full_section(b: Bench) -> None:
         Row(section, "`flowers audit verify`: time", seconds("verify")),
         Row(
             section,
-            f"as-of: one round at the log's end over every store ({both})",
+            f"as-of: one round at the log's end over every store ({both}; the command)",
             seconds("as-of"),
+        ),
+        Row(
+            section,
+            "as-of: the command's peak memory (RSS)",
+            [Measure("MB", [figures.peak_mb["as-of"]])],
         ),
     ]
 

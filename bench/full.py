@@ -13,8 +13,8 @@ On a system prepared by deploy/stack.py's `Stack` (every database, role and sche
    stream (the time includes the process's start);
 5. verify: `flowers audit verify --json` as a command (chains, FLOWERS exactly once,
    every projection of every service rebuilt and compared), which must pass;
-6. as-of: one round as it stood at the end of the log (`deploy.audit_asof.as_of`, what
-   `flowers audit as-of --round` runs), over every store.
+6. as-of: one round as it stood at the end of the log, over every store: `flowers audit
+   as-of --round … --json` as a command, with its peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,15 +39,14 @@ from bench import biglog, data
 from bench.stack import BenchStack
 from bench.system import cli_env, start, system
 from bench.table import progress
-from deploy.audit_asof import as_of
 from deploy.stack import Stack
 from shared import audit_projections
 from shared.bus import EVENTS_STREAM
-from shared.database_roles import AUDITOR, owner_login
+from shared.database_roles import owner_login
 from shared.postgres import PostgresEventStore, create_pool
 from shared.projection import declared
 from shared.relay import Relay
-from shared.settings import PROJECT_ROOT, SERVICES
+from shared.settings import PROJECT_ROOT
 
 REVIEW_CONSUMER = "review-nomination"
 COPY_CHUNK = 50_000
@@ -59,6 +60,7 @@ class FullFigures:
     rate: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     verified_events: int = 0
+    peak_mb: dict[str, float] = field(default_factory=dict)  # a command's peak RSS
 
     def note(self, step: str, events: int, seconds: float) -> None:
         self.seconds[step] = seconds
@@ -199,12 +201,30 @@ class FullLog:
         figures.note("verify", figures.verified_events, seconds)
 
     async def _as_of(self, stack: Stack, figures: FullFigures) -> None:
-        settings = stack.settings
-        urls = {s: settings.database_url_for(s, login=AUDITOR) for s in SERVICES}
+        """`flowers audit as-of --round` as a command, timed, with its peak memory (RSS)."""
         round_id = data.round_id(biglog.rounds_for(self.events) // 2)
+        moment = datetime.now(UTC).isoformat()
+        command = [sys.executable, "-m", "deploy.cli", "audit", "as-of", moment]
+        command += ["--round", round_id, "--json"]
         started = time.perf_counter()
-        [state] = await as_of(urls, datetime.now(UTC), settings, round_id)
+        code, output, peak_kb = await asyncio.to_thread(_run_measured, command, cli_env(stack))
         seconds = time.perf_counter() - started
-        if not state:
+        if code != 0:
+            raise RuntimeError(f"flowers audit as-of exited {code}: {output[-1500:]}")
+        [state] = json.loads(output)
+        if not state or not state.get("nominations"):
             raise RuntimeError(f"as-of found nothing of round {round_id}")
         figures.note("as-of", figures.verified_events, seconds)
+        figures.peak_mb["as-of"] = peak_kb / 1024
+        progress(f"full: as-of: peak RSS {peak_kb / 1024:,.0f} MB")
+
+
+def _run_measured(command: list[str], env: dict[str, str]) -> tuple[int, str, int]:
+    """Run a command to its end: exit code, stdout, and its peak resident memory in kB
+    (from wait4's rusage: this child's own, not the largest of all children so far)."""
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return child.returncode, out.read().decode("utf-8", "replace"), usage.ru_maxrss

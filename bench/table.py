@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 START = time.monotonic()
-LOWER_IS_BETTER = ("ms", "s", "errors")
+LOWER_IS_BETTER = ("ms", "s", "errors", "MB")
 
 
 def progress(message: str) -> None:
@@ -35,7 +35,7 @@ class Measure:
     """One figure of one side, one value per run. Rates: higher is better; times ("ms",
     "s") and counts of errors: lower."""
 
-    unit: str  # "ev/s", "cmd/s", "req/s", "ms", "s" or "errors"
+    unit: str  # "ev/s", "cmd/s", "req/s", "ms", "s", "errors" or "MB" (peak memory)
     runs: list[float] = field(default_factory=list)
 
     @property

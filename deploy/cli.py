@@ -51,6 +51,12 @@ def up(
         help="Three NATS nodes as a JetStream cluster (streams with 3 replicas) and two "
         "instances of every service and of the gateway; data under <data dir>/cluster.",
     ),
+    mail_catcher: bool = typer.Option(
+        False,
+        "--mail-catcher",
+        help="Run a local SMTP server that keeps every notification mail (under <data dir>/"
+        "mail) and a page to read them in the browser: for a trial without a mail server.",
+    ),
 ) -> None:
     """Run the whole system: embedded NATS and PostgreSQL, every service, the gateway."""
     from deploy.stack import load_demo_data, run_stack
@@ -67,6 +73,7 @@ def up(
                 before_services=before_services,
                 stop_after_ready=check,
                 cluster=cluster,
+                mail_catcher=mail_catcher,
             )
         )
     )

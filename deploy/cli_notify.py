@@ -1,4 +1,5 @@
-"""`flowers notify test --channel …`: a test message through one configured channel.
+"""`flowers notify test --channel … [--unit CODE]`: a test message through one configured
+channel (a unit's group robot with --unit).
 
 It reads the same settings the notification channels use (FLOWERS_NOTIFY_*, README
 "Notifications"), sends once (no retries: the operator sees the error at once) and exits 1
@@ -29,6 +30,11 @@ def send_test(
     to: list[str] = typer.Option(
         [], "--to", help="E-mail recipient (repeat for more); --channel email only."
     ),
+    unit: str = typer.Option(
+        "",
+        "--unit",
+        help="A unit's group robot (FLOWERS_NOTIFY_*_UNIT_WEBHOOKS) instead of the office's.",
+    ),
 ) -> None:
     """Send one test message through CHANNEL with the configured settings."""
     import httpx
@@ -36,14 +42,18 @@ def send_test(
     from services.notification.channels import (
         DeliveryError,
         compose_email,
-        dingtalk_payload,
-        dingtalk_url,
-        post_robot,
+        robot_hooks,
         send_email,
+        send_robot,
         smtp_from_settings,
-        wecom_payload,
     )
-    from services.notification.domain import Notification, notification_id
+    from services.notification.domain import (
+        OFFICE_ROBOT,
+        Channel,
+        Notification,
+        notification_id,
+        unit_robot,
+    )
     from shared.clock import SystemClock, format_zh
     from shared.service import load_settings
 
@@ -71,23 +81,20 @@ def send_test(
             msg = compose_email(note, to, smtp.sender, settings.notify_base_url, at)
             await send_email(smtp, msg)
             return f"sent to {', '.join(to)} via {smtp.host}:{smtp.port}"
-        async with httpx.AsyncClient() as client:
-            if channel is ChannelName.wecom:
-                if not settings.notify_wecom_webhook:
-                    raise DeliveryError("FLOWERS_NOTIFY_WECOM_WEBHOOK is not set")
-                payload = wecom_payload(note, settings.notify_base_url)
-                await post_robot(client, settings.notify_wecom_webhook, payload)
-                return "accepted by the 企业微信 robot"
-            if not settings.notify_dingtalk_webhook:
-                raise DeliveryError("FLOWERS_NOTIFY_DINGTALK_WEBHOOK is not set")
-            secret = settings.notify_dingtalk_secret
-            url = dingtalk_url(
-                settings.notify_dingtalk_webhook,
-                secret.get_secret_value() if secret is not None else None,
-                at,
+        target = unit_robot(unit) if unit else OFFICE_ROBOT
+        robot: Channel = "wecom" if channel is ChannelName.wecom else "dingtalk"
+        hook = robot_hooks(settings).get((target, robot))
+        if hook is None:
+            raise DeliveryError(
+                f"no {channel} robot for unit {unit}: FLOWERS_NOTIFY_{channel.upper()}"
+                f"_UNIT_WEBHOOKS has no {unit!r}"
+                if unit
+                else f"FLOWERS_NOTIFY_{channel.upper()}_WEBHOOK is not set"
             )
-            await post_robot(client, url, dingtalk_payload(note, settings.notify_base_url))
-            return "accepted by the 钉钉 robot"
+        async with httpx.AsyncClient() as client:
+            await send_robot(client, robot, hook, note, settings.notify_base_url, at)
+        name = "企业微信" if channel is ChannelName.wecom else "钉钉"
+        return f"accepted by the {name} robot" + (f" of unit {unit}" if unit else "")
 
     try:
         typer.echo(f"{channel}: {asyncio.run(send(now))}")

@@ -24,6 +24,7 @@ from services.rewards.app import build_runtime as rewards_runtime
 from shared.bus import connect_nats
 from shared.clock import SHANGHAI, FixedClock
 from shared.contracts.common import Category
+from shared.contracts.nomination import ConsentUse
 from shared.credentials import identity_signer, nats_seed
 from shared.identity import Identity
 from shared.rounds import RoundPeriod
@@ -85,6 +86,12 @@ def at(period: RoundPeriod, month_offset: int, day: int, hour: int = 9) -> datet
 
 
 Wait = Callable[[Callable[[], Awaitable[bool]], str], Awaitable[None]]
+
+
+DEMO_CONSENT = {
+    False: [u.value for u in ConsentUse],
+    True: [ConsentUse.NOTICE.value, ConsentUse.HONOR_ROLL.value],
+}
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60) -> None:
@@ -212,6 +219,9 @@ async def _play(
                     "results": [{"metric": metric, "value": value, "unit": unit}],
                     "evidence_links": [],
                     "recommendation": "经单位党政班子研究，同意推荐。",
+                    # Most nominees consent to every public use; each unit's third only to
+                    # the notice and the honor roll (README "Consent to publicity").
+                    "consent": {"uses": DEMO_CONSENT[k == 2]},
                 },
             )
             nominations.append((nomination_id, category, unit_code))

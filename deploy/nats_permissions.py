@@ -94,7 +94,8 @@ def _durable_consumer(stream: str, name: str, *, create: bool = True) -> list[st
     """The API calls (and acks) of one durable pull consumer, by its exact name.
 
     nats-py creates a named consumer on `CONSUMER.CREATE.<stream>.<name>` (followed by its
-    filter subject when it has exactly one); DURABLE.CREATE is the older form."""
+    filter subject when it has exactly one); DURABLE.CREATE is the older form. Its owner may
+    also RESET it to its ack floor (a clean stop's handover, shared/leader.py)."""
     rights = [
         f"{JS}.CONSUMER.INFO.{stream}.{name}",
         f"{JS}.CONSUMER.MSG.NEXT.{stream}.{name}",
@@ -105,6 +106,7 @@ def _durable_consumer(stream: str, name: str, *, create: bool = True) -> list[st
             f"{JS}.CONSUMER.CREATE.{stream}.{name}",
             f"{JS}.CONSUMER.CREATE.{stream}.{name}.>",
             f"{JS}.CONSUMER.DURABLE.CREATE.{stream}.{name}",
+            f"{JS}.CONSUMER.RESET.{stream}.{name}",
         ]
     return rights
 
@@ -127,7 +129,7 @@ def _ephemeral_readers(streams: Iterable[str]) -> list[str]:
 
 def _hands_off_durables() -> list[str]:
     """What a stream reader must not do to the services' (and payroll's) durable consumers:
-    reconfigure, delete, or pull from them (which would steal their deliveries)."""
+    reconfigure, delete, reset, or pull from them (which would steal their deliveries)."""
     durables = [(EVENTS_STREAM, c) for cs in SERVICE_CONSUMERS.values() for c in cs]
     durables += [(s, c) for s, cs in STREAM_CONSUMERS.items() for c in cs]
     rights = [f"{JS}.CONSUMER.DURABLE.CREATE.>"]
@@ -136,6 +138,7 @@ def _hands_off_durables() -> list[str]:
             f"{JS}.CONSUMER.CREATE.{stream}.{name}",
             f"{JS}.CONSUMER.CREATE.{stream}.{name}.>",
             f"{JS}.CONSUMER.DELETE.{stream}.{name}",
+            f"{JS}.CONSUMER.RESET.{stream}.{name}",
             f"{JS}.CONSUMER.MSG.NEXT.{stream}.{name}",
             f"$JS.ACK.{stream}.{name}.>",
         ]

@@ -36,6 +36,7 @@ import nats
 from pydantic import SecretStr
 
 from deploy.embedded import EmbeddedServerError, NatsCluster, NatsServer, PostgresServer
+from deploy.mail_catcher import MailCatcher
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared import database_roles
@@ -155,6 +156,7 @@ class Stack:
     secrets: Secrets | None = None
     cluster: bool = False  # three NATS nodes, CLUSTER_INSTANCES processes of each service
     nats_cluster: NatsCluster | None = None
+    mail_catcher: MailCatcher | None = None  # `--mail-catcher`: the notification mails land here
     _metrics_ports: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -305,6 +307,7 @@ class Stack:
             },
             "cluster": self.cluster,
             "metrics": self.metrics_urls(),
+            "mail_catcher": self.mail_catcher.url if self.mail_catcher is not None else None,
             # Where the operator commands find their credentials (shared.service.resolve_urls).
             "secrets_dir": str(self.ensure_secrets().root),
         }
@@ -363,6 +366,9 @@ class Stack:
             }
         )
         env.update(self.metrics_env(env, instance))
+        if name == "notification" and self.mail_catcher is not None:
+            env.update(self.mail_catcher.env())
+            env["FLOWERS_NOTIFY_BASE_URL"] = self.gateway_url
         return env  # no child may make roles or databases: no admin URL
 
     def start_services(self) -> None:
@@ -500,9 +506,20 @@ class Stack:
             watch.excuse(process.name)
             self.write_stack_file()  # its new pid
 
+    def start_mail_catcher(self) -> None:
+        self.mail_catcher = MailCatcher(self.data_dir / "mail")
+        self.mail_catcher.start()
+        self.say(
+            f"Mail:        a local SMTP server on {self.mail_catcher.host}:"
+            f"{self.mail_catcher.smtp_port} keeps every notification mail; read them at "
+            f"{self.mail_catcher.url}"
+        )
+
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
+        if self.mail_catcher is not None:
+            self.mail_catcher.stop()
         if self.nats is not None:
             self.nats.stop()
         if self.nats_cluster is not None:
@@ -682,10 +699,11 @@ async def run_stack(
     before_services: Callable[[Stack], Any] | None = None,
     stop_after_ready: bool = False,
     cluster: bool = False,
+    mail_catcher: bool = False,
 ) -> int:
     """Start everything, print the URL, run until Ctrl-C / SIGTERM; return the exit code."""
     stack = Stack(settings, cluster=cluster)
-    for noisy in ("httpx", "deploy.embedded"):
+    for noisy in ("httpx", "deploy.embedded", "mail.log"):  # mail.log: aiosmtpd
         logging.getLogger(noisy).setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -695,6 +713,8 @@ async def run_stack(
     try:
         stack.check_gateway_port()
         stack.start_servers()
+        if mail_catcher:
+            stack.start_mail_catcher()
         await stack.prepare_streams()
         await stack.prepare_databases()
         if before_services is not None:
@@ -714,6 +734,8 @@ async def run_stack(
         )
         stack.say(f"\n  Five Golden Flowers is running: {'  '.join(stack.gateway_urls)}\n")
         stack.say(f"  Addresses: {stack.data_dir / 'stack.json'}   Logs: {stack.data_dir / 'logs'}")
+        if stack.mail_catcher is not None:
+            stack.say(f"  Mails: {stack.mail_catcher.url}")
         stack.say("  Press Ctrl-C to stop.\n")
         if not stop_after_ready:
             await stack.supervise(stopping)

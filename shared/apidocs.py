@@ -25,9 +25,9 @@ from shared.events import DomainEvent, EventRegistry, RecordedEvent
 DOCS_NATS_URL = "nats://127.0.0.1:4222"
 EVENT_STREAM_NOTE = (
     "Stream FLOWERS (file storage, no age limit). The body is the stored envelope "
-    "(`RecordedEvent`, JSON) whose `data` is the event; headers: Nats-Msg-Id = event_id, "
-    "Flowers-Type, Flowers-Schema-Version, Flowers-Stream-Id, Flowers-Position, "
-    "Flowers-Correlation-Id, Flowers-Causation-Id. Published by the service's relay in log "
+    "(`RecordedEvent`, JSON) whose `data` is the event, with its type, schema version, "
+    "stream, position and metadata (correlation, cause); one header: Nats-Msg-Id = "
+    "event_id. Published by the service's relay in log "
     "order, at least once (duplicates are dropped by the stream within its window and by "
     "every consumer's inbox). Older schema versions are upcast on read by the registry."
 )

@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import uuid
 import zlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from nats.aio.msg import Msg
@@ -346,10 +354,15 @@ class Builder:
         return len(envelopes)
 
     async def apply_events(
-        self, conn: asyncpg.Connection, events: Sequence[tuple[str, RecordedEvent]]
+        self,
+        conn: asyncpg.Connection,
+        events: Sequence[tuple[str, RecordedEvent]],
+        *,
+        remember: bool = True,
     ) -> int:
         """Feed other services' events read from their logs (as-of): (publisher, event)
-        pairs, in the order given; each feed takes those on its subjects."""
+        pairs, in the order given; each feed takes those on its subjects. `remember`: keep
+        their ids (what a check compares); an as-of copy needs only the tables."""
         await self.use_schema(conn)
         applied = 0
         for state in self.feeds.values():
@@ -364,7 +377,8 @@ class Builder:
                 if wanted[key]:
                     mine.append(envelope)
             await project(conn, (), state.feed, mine)
-            state.applied.update(str(e.event_id) for e in mine)
+            if remember:
+                state.applied.update(str(e.event_id) for e in mine)
             applied += len(mine)
         return applied
 
@@ -814,22 +828,28 @@ async def _swap(
 # --- as of a moment: the log up to then, in a schema of its own --------------------------------
 
 
+Received = AsyncGenerator[Sequence[tuple[str, RecordedEvent]], None]
+
+
 async def build_as_of(
     conn: asyncpg.Connection,
     spec: ServiceProjections,
     schema: str,
     at: datetime,
     store_schema_sql: str,
-    received: Mapping[str, Sequence[RecordedEvent]],
+    received: Received,
+    chunk: int = LOG_CHUNK,
 ) -> int:
     """A copy of the service's database as its log stood at `at`, in `schema` (committed).
 
     `events` holds the rows recorded up to `at`; every projection is rebuilt from them, and
-    the consumer-fed ones from the other services' logs up to `at` (`received`: service →
-    its events in log order). Returns the position the copy ends at.
+    the consumer-fed ones from the other services' logs up to `at` (`received`: chunks of
+    (service, event) in the order they were recorded, see `merged_logs`: never a whole log
+    in memory; `chunk`: the own log's events read at a time). Returns the position the copy
+    ends at.
     """
     live = await live_schema(conn)
-    builder = Builder(spec, spec.projections, schema, schema)
+    builder = Builder(spec, spec.projections, schema, schema, chunk=chunk)
     async with conn.transaction():
         await builder.create(conn, store_schema_sql)
         await conn.execute(
@@ -848,10 +868,60 @@ async def build_as_of(
                 head["hash"],
             )
         await builder.catch_up(conn)
-        merged = sorted(
-            ((service, e) for service, es in received.items() for e in es),
-            key=lambda x: (x[1].recorded_at, x[0], x[1].position),
-        )
-        for start in range(0, len(merged), builder.chunk):
-            await builder.apply_events(conn, merged[start : start + builder.chunk])
+        async with aclosing(received):
+            async for events in received:
+                await builder.apply_events(conn, events, remember=False)
     return int(head["position"]) if head is not None else 0
+
+
+async def merged_logs(
+    pools: Mapping[str, asyncpg.Pool], at: datetime, chunk: int = LOG_CHUNK
+) -> Received:
+    """Several services' logs up to `at`, merged in the order their events were recorded
+    (then by service and position), `chunk` at a time: each log is read through a cursor
+    of its own, so memory holds one chunk per log, however long the logs."""
+    async with contextlib.AsyncExitStack() as stack:
+        sources: list[tuple[str, AsyncIterator[list[RecordedEvent]]]] = []
+        for service, pool in sorted(pools.items()):
+            conn = await stack.enter_async_context(pool.acquire())
+            await stack.enter_async_context(conn.transaction(isolation="repeatable_read"))
+            chunks = read_log(conn, recorded_until=at, chunk=chunk, by_time=True)
+            sources.append((service, await stack.enter_async_context(aclosing(chunks))))
+
+        async def events(
+            service: str, chunks: AsyncIterator[list[RecordedEvent]]
+        ) -> AsyncIterator[tuple[tuple[datetime, str, int], tuple[str, RecordedEvent]]]:
+            async for part in chunks:
+                for event in part:
+                    yield (event.recorded_at, service, event.position), (service, event)
+
+        out: list[tuple[str, RecordedEvent]] = []
+        async for _, item in _merge([events(s, c) for s, c in sources]):
+            out.append(item)
+            if len(out) >= chunk:
+                yield out
+                out = []
+        if out:
+            yield out
+
+
+K = TypeVar("K", bound=tuple[Any, ...])
+V = TypeVar("V")
+
+
+async def _merge(iterators: Sequence[AsyncIterator[tuple[K, V]]]) -> AsyncIterator[tuple[K, V]]:
+    """heapq.merge for async iterators of (key, value), each already in key order."""
+    heap: list[tuple[K, int, V]] = []
+    for i, iterator in enumerate(iterators):
+        first = await anext(iterator, None)
+        if first is not None:
+            heap.append((first[0], i, first[1]))
+    heapq.heapify(heap)
+    while heap:
+        key, i, value = heap[0]
+        yield key, value
+        following = await anext(iterators[i], None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (following[0], i, following[1]))

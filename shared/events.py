@@ -106,9 +106,12 @@ class RecordedEvent(BaseModel):
     hash: str
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """One spelling of a JSON value: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)  # json.dumps with these options, without a new encoder
 
 
 def chain_hash(
@@ -126,20 +129,42 @@ def chain_hash(
 
     Changing, deleting or reordering any past row changes some later hash.
     """
-    body = canonical_json(
-        [
-            prev_hash,
-            position,
-            stream_id,
-            version,
-            str(event_id),
-            type_,
-            schema_version,
-            data,
-            metadata,
-        ]
+    return chain_hash_encoded(
+        prev_hash,
+        position,
+        stream_id,
+        version,
+        event_id,
+        type_,
+        schema_version,
+        canonical_json(data),
+        canonical_json(metadata),
+    )
+
+
+def chain_hash_encoded(
+    prev_hash: str,
+    position: int,
+    stream_id: str,
+    version: int,
+    event_id: uuid.UUID,
+    type_: str,
+    schema_version: int,
+    data_json: str,
+    metadata_json: str,
+) -> str:
+    """`chain_hash` with the data and metadata already spelled by `canonical_json`: the
+    same bytes are hashed (a list's canonical JSON is its items' canonical JSON joined by
+    commas), so an append encodes each event once, for the hash and the jsonb column."""
+    body = (
+        f"[{_json_string(prev_hash)},{position},{_json_string(stream_id)},{version},"
+        f'"{event_id}",{_json_string(type_)},{schema_version},{data_json},{metadata_json}]'
     )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+# A string as `canonical_json` spells it (what json.dumps calls for ensure_ascii=False).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def stored_fields(

@@ -44,6 +44,7 @@ class Identity(BaseModel):
     roles: frozenset[str] = frozenset()
     unit_code: str | None = None  # only for a nominator: the unit they act for
     department: str | None = None
+    employee_no: str | None = None  # the user's own entry in the directory, when known
     issuer: str = ""  # filled in on verification: which key signed it
 
 
@@ -55,6 +56,7 @@ class _Claims(BaseModel):
     roles: list[str]
     unit: str | None = None
     dept: str | None = None
+    emp: str | None = None
     aud: str  # the NATS subject of the request
     body: str  # SHA-256 (hex) of the request body
     iat: float
@@ -109,6 +111,7 @@ class IdentitySigner:
             roles=sorted(identity.roles),
             unit=identity.unit_code,
             dept=identity.department,
+            emp=identity.employee_no,
             aud=subject,
             body=body_digest(body),
             iat=issued,
@@ -184,6 +187,7 @@ class IdentityVerifier:
             roles=frozenset(claims.roles),
             unit_code=claims.unit,
             department=claims.dept,
+            employee_no=claims.emp,
             issuer=claims.iss,
         )
 
@@ -194,6 +198,7 @@ IDENTITY_FIELDS: dict[str, Callable[[Identity], Any]] = {
     "roles": lambda i: sorted(i.roles),
     "actor_unit_code": lambda i: i.unit_code,
     "actor_department": lambda i: i.department,
+    "actor_employee_no": lambda i: i.employee_no,
     "viewer": lambda i: i.subject,
     "viewer_roles": lambda i: sorted(i.roles),
 }
@@ -232,4 +237,5 @@ def identity_from_fields(body: Mapping[str, Any]) -> Identity:
         roles=frozenset(roles),
         unit_code=text("actor_unit_code"),
         department=text("actor_department"),
+        employee_no=text("actor_employee_no"),
     )

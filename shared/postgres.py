@@ -1,9 +1,10 @@
 """The PostgreSQL event store: gap-free positions, a hash chain, inbox and checkpoints.
 
-Every service's database holds the same four tables (STORE_SCHEMA) beside its own
+Every service's database holds the same five tables (STORE_SCHEMA) beside its own
 projections. `events` is the log and the outbox; `event_log_head` is a single row whose
 lock serialises appends; `inbox` remembers which events a consumer has handled;
-`checkpoints` remembers how far the relay (and other followers) got.
+`checkpoints` remembers how far the relay (and other followers) got; `command_replies`
+the answers to commands sent with an idempotency key (shared/idempotency.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from shared.events import (
     GENESIS_HASH,
     NewEvent,
     RecordedEvent,
-    chain_hash,
-    stored_fields,
+    canonical_json,
+    chain_hash_encoded,
+    metadata_json,
 )
 from shared.eventstore import (
     ANY_VERSION,
@@ -72,6 +74,18 @@ CREATE TABLE IF NOT EXISTS inbox (
     event_id    uuid        NOT NULL,
     handled_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
+);
+
+-- The answers to commands carried out under an idempotency key (shared/idempotency.py).
+CREATE TABLE IF NOT EXISTS command_replies (
+    actor       text        NOT NULL,
+    subject     text        NOT NULL,
+    key         text        NOT NULL,
+    body_sha256 text        NOT NULL,  -- of the first request's body (for inquiries)
+    reply       jsonb,
+    claimed_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    answered_at timestamptz,
+    PRIMARY KEY (actor, subject, key)
 );
 
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -230,9 +244,11 @@ async def read_log(
     until: int | None = None,
     recorded_until: datetime | None = None,
     chunk: int = LOG_CHUNK,
+    by_time: bool = False,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """The log in position order after `after` (up to position `until`, or to rows recorded
-    by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows).
+    by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows);
+    `by_time`: in the order of `recorded_at`, then position (to merge several logs).
 
     `table` is the (qualified) events table: the live log, or an as-of copy."""
     where = ["position > $1"]
@@ -243,13 +259,24 @@ async def read_log(
     if recorded_until is not None:
         args.append(recorded_until)
         where.append(f"recorded_at <= ${len(args)}")
-    sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY position"
+    order = "recorded_at, position" if by_time else "position"
+    sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY {order}"
     async for rows in read_rows(conn, sql, *args, chunk=chunk):
         events: list[RecordedEvent] = []
         async for part in in_slices(rows):
             events.extend(recorded_event(r) for r in part)
         await load_keys(events)  # personal values open when decoded (shared.personal_data)
         yield events
+
+
+@dataclass(frozen=True)
+class Published:
+    """An event as the relay publishes it: the body is the envelope's JSON."""
+
+    position: int
+    event_id: uuid.UUID
+    type: str
+    body: bytes
 
 
 GROUP_COMMIT_MAX = 500  # appends of their own committed together, at most
@@ -263,7 +290,7 @@ class _AppendPlan:
 
     after_position: int
     after_hash: str
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]  # the columns inserted; data and metadata as JSON text
     head_position: int
     head_hash: str
     expected: dict[str, int]  # the versions callers expected (checked by the key on insert)
@@ -289,12 +316,39 @@ def _plan(
                 raise ConcurrencyError(request.stream_id, wanted, version)
         else:
             version = expected[request.stream_id] = wanted
+        stream_id = request.stream_id
         for event in request.events:
             position += 1
             version += 1
-            fields = stored_fields(position, request.stream_id, version, event)
-            digest = chain_hash(prev_hash, *fields)
-            rows.append((*fields, prev_hash, digest))
+            # Each event's data and metadata are spelled once: the canonical JSON that is
+            # hashed is also the text the jsonb columns are cast from (no second encoding).
+            data = canonical_json(event.data)
+            metadata = canonical_json(metadata_json(event.metadata))
+            digest = chain_hash_encoded(
+                prev_hash,
+                position,
+                stream_id,
+                version,
+                event.event_id,
+                event.type,
+                event.schema_version,
+                data,
+                metadata,
+            )
+            rows.append(
+                (
+                    position,
+                    stream_id,
+                    version,
+                    event.event_id,
+                    event.type,
+                    event.schema_version,
+                    data,
+                    metadata,
+                    prev_hash,
+                    digest,
+                )
+            )
             events.append(event)
             prev_hash = digest
         current[request.stream_id] = version
@@ -511,9 +565,10 @@ class PostgresEventStore:
                 ), inserted AS (
                     INSERT INTO events (position, stream_id, version, event_id, type,
                                         schema_version, data, metadata, prev_hash, hash)
-                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
-                                         $5::text[], $6::int[], $7::jsonb[], $8::jsonb[],
-                                         $9::text[], $10::text[])
+                    SELECT p, s, v, e, t, sv, d::jsonb, m::jsonb, ph, h
+                    FROM unnest($1::bigint[], $2::text[], $3::int[], $4::uuid[],
+                                $5::text[], $6::int[], $7::text[], $8::text[],
+                                $9::text[], $10::text[]) AS u(p, s, v, e, t, sv, d, m, ph, h)
                     WHERE EXISTS (SELECT FROM moved)
                     RETURNING position, recorded_at
                 )
@@ -547,7 +602,7 @@ class PostgresEventStore:
                 event_id=row[3],
                 type=row[4],
                 schema_version=row[5],
-                data=row[6],
+                data=event.data,
                 metadata=event.metadata,
                 recorded_at=recorded_at[row[0]],
                 prev_hash=row[8],
@@ -601,6 +656,25 @@ class PostgresEventStore:
         events = [recorded_event(r) for r in rows]
         await load_keys(events)
         return events
+
+    async def read_published(self, after: int = 0, limit: int = 1000) -> list[Published]:
+        """The log after `after` as the relay publishes it: each event's envelope already
+        spelled as JSON by PostgreSQL (the fields of RecordedEvent, `data` and `metadata` as
+        stored), so nothing is decoded into models and encoded again on the way out."""
+        rows = await self.pool.fetch(
+            "SELECT position, event_id, type, json_build_object("
+            "'position', position, 'stream_id', stream_id, 'version', version, "
+            "'event_id', event_id, 'type', type, 'schema_version', schema_version, "
+            "'data', data, 'metadata', metadata, 'recorded_at', recorded_at, "
+            "'prev_hash', prev_hash, 'hash', hash)::text AS body "
+            "FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            limit,
+        )
+        return [
+            Published(row["position"], row["event_id"], row["type"], row["body"].encode())
+            for row in rows
+        ]
 
     async def head(self) -> int:
         value = await self.pool.fetchval("SELECT position FROM event_log_head")

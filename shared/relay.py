@@ -19,10 +19,15 @@ from nats.js.api import PubAck
 
 from shared import leader
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
-from shared.events import RecordedEvent
 from shared.logging import get_logger
 from shared.outage import OutageLog, is_outage
-from shared.postgres import NOTIFY_CHANNEL, PostgresEventStore, get_checkpoint, set_checkpoint
+from shared.postgres import (
+    NOTIFY_CHANNEL,
+    PostgresEventStore,
+    Published,
+    get_checkpoint,
+    set_checkpoint,
+)
 
 log = get_logger(__name__)
 
@@ -59,7 +64,7 @@ class Relay:
     async def pump_once(self) -> int:
         """Publish the next batch past the checkpoint; return how many were published."""
         after = await self.checkpoint()
-        events = await self.store.read_all(after=after, limit=self.batch_size)
+        events = await self.store.read_published(after=after, limit=self.batch_size)
         if not events:
             return 0
         results = await self._publish(events)
@@ -82,15 +87,15 @@ class Relay:
             raise failure
         return last - after
 
-    async def _publish(self, events: list[RecordedEvent]) -> list[PubAck | BaseException]:
+    async def _publish(self, events: list[Published]) -> list[PubAck | BaseException]:
         # Publishes are pipelined on one connection, so the stream receives them in
         # position order; the acks are awaited together.
         futures = [
             await self.js.publish_async(
                 event_subject(self.service, event.type),
-                event.model_dump_json().encode(),
+                event.body,
                 stream=EVENTS_STREAM,
-                headers=event_headers(self.service, event),
+                headers=event_headers(event.event_id),
             )
             for event in events
         ]
@@ -111,9 +116,9 @@ class Relay:
                 results.append(
                     await self.js.publish(
                         event_subject(self.service, event.type),
-                        event.model_dump_json().encode(),
+                        event.body,
                         stream=EVENTS_STREAM,
-                        headers=event_headers(self.service, event),
+                        headers=event_headers(event.event_id),
                         timeout=self.ack_timeout_s,
                     )
                 )

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from shared.context import correlation_id_var
 from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
+from shared.idempotency import MAX_KEY_LENGTH, CommandReplies
 from shared.identity import (
     HDR_IDENTITY,
     Identity,
@@ -34,6 +35,7 @@ from shared.logging import get_logger
 from shared.outage import OutageLog, is_outage
 
 HDR_CORRELATION = "Flowers-Correlation-Id"
+HDR_IDEMPOTENCY = "Flowers-Idempotency-Key"  # a command's key (shared/idempotency.py)
 
 log = get_logger(__name__)
 _outage = OutageLog(log, "database")
@@ -108,6 +110,21 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_contains_nul(v) for v in value)
     return False
+
+
+COMMAND_IN_PROGRESS = ErrorBody(
+    code="command_in_progress",
+    message_zh="这份提交正在处理中，请勿重复提交；请稍后刷新页面查看结果。",
+    message_en="This submission is still being processed; please do not send it again, "
+    "reload the page shortly to see the outcome.",
+    status=409,
+)
+INVALID_IDEMPOTENCY_KEY = ErrorBody(
+    code="invalid_idempotency_key",
+    message_zh=f"幂等键（Idempotency-Key）须为 1 至 {MAX_KEY_LENGTH} 个可见字符。",
+    message_en=f"The Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible characters.",
+    status=422,
+)
 
 
 def identity_refused(exc: IdentityRefused) -> ErrorBody:
@@ -200,6 +217,8 @@ class RpcServer:
         self.subjects: list[str] = []
         # Told of every reply (subject, seconds, reply): the service's metrics.
         self.observe: Callable[[str, float, dict[str, Any]], None] | None = None
+        # Where commands sent with an idempotency key keep their answers (set at start-up).
+        self.replies: CommandReplies | None = None
 
     def command(
         self, name: str, model: type[M]
@@ -222,9 +241,41 @@ class RpcServer:
         token = (msg.headers or {}).get(HDR_IDENTITY)
         return self.verifier.verify(token, subject, bytes(msg.body or b""))
 
+    async def _once(
+        self,
+        model: type[M],
+        body: Any,
+        fn: Callable[[M], Awaitable[Any]],
+        identity: Identity,
+        subject: str,
+        msg: NatsMessage,
+        key: str,
+    ) -> dict[str, Any]:
+        """A command with an idempotency key: the first answer if it was carried out."""
+        if self.replies is None:  # a service without a database: nothing to remember in
+            return await answer(model, body, fn, identity)
+        if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            return refused(INVALID_IDEMPOTENCY_KEY)
+        try:
+            return await self.replies.once(
+                identity.subject,
+                subject,
+                key,
+                bytes(msg.body or b""),
+                lambda: answer(model, body, fn, identity),
+                refused(COMMAND_IN_PROGRESS),
+            )
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            _outage.failed(exc)
+            return refused(BACKEND_UNAVAILABLE)
+
     def _register(
         self, subject: str, model: type[M], *, public: bool = False
     ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
+        command = subject.startswith("flowers.cmd.")
+
         def decorate(fn: Callable[[M], Awaitable[Any]]) -> Callable[[M], Awaitable[Any]]:
             async def on_request(body: Any, msg: NatsMessage) -> dict[str, Any]:
                 correlation_id = (msg.headers or {}).get(HDR_CORRELATION) or str(uuid.uuid4())
@@ -237,7 +288,11 @@ class RpcServer:
                         identity: Identity | None = None
                         if not public:
                             identity = self._verified(msg, subject)
-                        reply = await answer(model, body, fn, identity)
+                        key = (msg.headers or {}).get(HDR_IDEMPOTENCY)
+                        if key is not None and identity is not None and command:
+                            reply = await self._once(model, body, fn, identity, subject, msg, key)
+                        else:
+                            reply = await answer(model, body, fn, identity)
                     except IdentityRefused as exc:
                         log.warning("request_identity_refused", code=exc.code)
                         reply = refused(identity_refused(exc))
@@ -287,6 +342,15 @@ SERVICE_TIMEOUT = ErrorBody(
     message_en="The service did not answer in time; please try again.",
     status=504,
 )
+COMMAND_PENDING = ErrorBody(
+    code="command_pending",
+    message_zh="您的提交已送达，系统仍在处理中，请勿重复提交。请稍后刷新本页或到“我的提名”等"
+    "相应页面查看结果；如需重试，请原样再次提交本表单，系统不会重复记录。",
+    message_en="Your submission arrived and is still being processed; please do not send it "
+    "again. Reload this page (or the list it belongs to) shortly to see the outcome; sending "
+    "the same form again is safe, it will not be recorded twice.",
+    status=504,
+)
 
 
 class RpcClient:
@@ -320,13 +384,19 @@ class RpcClient:
         correlation_id: str | None = None,
         timeout: float | None = None,
         identity: Identity | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
+        """`idempotency_key` (commands): sent again with the same key and body, the command
+        is answered with its first outcome instead of acting twice (shared/idempotency.py);
+        a time-out then means "still being processed" (COMMAND_PENDING)."""
         body = (
             payload.model_dump_json().encode()
             if isinstance(payload, BaseModel)
             else json.dumps(payload, ensure_ascii=False, default=str).encode()
         )
         headers = {HDR_CORRELATION: correlation_id or str(uuid.uuid4())}
+        if idempotency_key is not None:
+            headers[HDR_IDEMPOTENCY] = idempotency_key
         if not self.nc.is_connected:  # NATS is down: say so now, not after the time-out
             raise RemoteError(SERVICE_UNAVAILABLE)
         acting = identity or self.identity_for(payload)
@@ -341,7 +411,9 @@ class RpcClient:
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise RemoteError(SERVICE_UNAVAILABLE) from exc
         except nats.errors.TimeoutError as exc:
-            raise RemoteError(SERVICE_TIMEOUT) from exc
+            raise RemoteError(
+                SERVICE_TIMEOUT if idempotency_key is None else COMMAND_PENDING
+            ) from exc
         reply = Reply.model_validate_json(msg.data)
         if not reply.ok:
             raise RemoteError(reply.error or SERVICE_UNAVAILABLE)

@@ -47,6 +47,7 @@ from shared.credentials import CredentialsError, nats_seed, trusted_key_pems
 from shared.errors import NotFound
 from shared.events import DomainEvent, EventMetadata, EventRegistry, NewEvent, RecordedEvent
 from shared.eventstore import ConcurrencyError, fold
+from shared.idempotency import CommandReplies
 from shared.identity import IdentityVerifier
 from shared.keystore import PostgresKeyStore, open_keystore
 from shared.logging import configure_logging, get_logger
@@ -465,6 +466,7 @@ class ServiceRuntime:
             await self._close_connections()
             raise StartupError(str(exc)) from exc
         self._store = self.writer.store = self.reactor.store = PostgresEventStore(self.pool)
+        self.rpc.replies = CommandReplies(self.pool)
         self.relay = Relay(
             self.service,
             self.store,
@@ -501,11 +503,15 @@ class ServiceRuntime:
         log.info("service_started", nats=self.settings.nats_url)
 
     async def lead(
-        self, name: str, work: Callable[[asyncio.Event], Awaitable[None]], stopping: asyncio.Event
+        self,
+        name: str,
+        work: Callable[[asyncio.Event], Awaitable[None]],
+        stopping: asyncio.Event,
+        handover: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Run `work` in one instance of this service at a time (shared/leader.py)."""
         assert self.pool is not None
-        await leader.lead(self.pool, name, work, stopping)
+        await leader.lead(self.pool, name, work, stopping, handover=handover)
 
     async def _consume(self, consumer: EventConsumer) -> None:
         """One instance at a time pulls a durable consumer, so a stream's events are applied
@@ -520,7 +526,11 @@ class ServiceRuntime:
             await leader.while_leading(consumer.run, consumer.stop, resign)
             consumer._stopping.clear()  # ready to run again when this instance leads again
 
-        await self.lead(f"consumer:{consumer.name}", work, self._stopping)
+        async def handover() -> None:
+            assert self.nc is not None
+            await leader.hand_back_messages(self.nc, EVENTS_STREAM, consumer.name)
+
+        await self.lead(f"consumer:{consumer.name}", work, self._stopping, handover)
 
     def _identity_verifier(self) -> IdentityVerifier:
         """The issuers whose identity assertions this service believes (none: cannot start)."""

@@ -135,6 +135,27 @@ class Settings(BaseSettings):
 
         return [date.fromisoformat(v.strip()).isoformat() for v in value]
 
+    # Consent to publicity (README "Consent to publicity"): what each public use may show of a
+    # winner without their consent, "full", "basic" (name, unit, position, flower) or "none",
+    # e.g. FLOWERS_PUBLIC_WITHOUT_CONSENT='{"notice": "none"}' (a use not named keeps its
+    # default: the notice "basic", the honor roll, bulletin, article, poster and video "none").
+    public_without_consent: dict[str, str] = {}
+
+    @field_validator("public_without_consent")
+    @classmethod
+    def _consent_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from shared.contracts.nomination import (  # local: one insertion into a shared file
+            DISCLOSURES,
+            WITHOUT_CONSENT_DEFAULT,
+            ConsentUse,
+        )
+
+        for use, level in value.items():
+            ConsentUse(use)
+            if level not in DISCLOSURES:
+                raise ValueError(f"{use}: {level!r} is none of {', '.join(DISCLOSURES)}")
+        return {**WITHOUT_CONSENT_DEFAULT, **value}
+
     min_scores: int = Field(default=3, ge=1)
     winners_per_category: int = Field(default=1, ge=1)
     notice_working_days: int = Field(default=5, ge=1)
@@ -170,6 +191,11 @@ class Settings(BaseSettings):
     publicity_organisation: str = "后勤实业分公司"
     publicity_department: str = "党群工作部"
     publicity_chart_font: str = ""  # a CJK font file for charts; empty: found with fc-list
+    # Winners' photos (services/publicity/photos.py): resized to fit this many pixels a side and
+    # kept in the content-addressed file store (shared/filestore.py) named here: empty =
+    # <data_dir>/files, file:///path or s3://bucket/prefix (located by FLOWERS_S3_*).
+    publicity_photo_max_px: int = Field(default=1600, ge=200, le=4000)
+    publicity_file_store_url: str = ""
     # The bulletin (简报) as an official document (GB/T 9704-2012): its red masthead (empty:
     # the organisation's name + 工会简报), issue number N of "2026年第N期" = offset + the round's
     # index in its year (quarter 1–4 or month 1–12), and the 报/送/发 distribution lines.
@@ -198,8 +224,19 @@ class Settings(BaseSettings):
     notify_wecom_webhook: str = ""  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…
     notify_dingtalk_webhook: str = ""  # https://oapi.dingtalk.com/robot/send?access_token=…
     notify_dingtalk_secret: SecretStr | None = None  # the robot's 加签 secret (SEC…)
+    # Group robots of units (unit code -> webhook; 钉钉's 加签 secret per unit): they take
+    # that unit's group notices; the two above are the office's (and everyone's) group.
+    notify_wecom_unit_webhooks: dict[str, str] = {}
+    notify_dingtalk_unit_webhooks: dict[str, str] = {}
+    notify_dingtalk_unit_secrets: dict[str, SecretStr] = {}
     notify_retry_attempts: int = Field(default=5, ge=1, le=20)
     notify_retry_first_delay_s: float = Field(default=30.0, gt=0)
+    notify_delivery_interval_s: float = Field(default=5.0, gt=0)  # looking for due sends
+    # Quiet hours (Beijing, HH:MM-HH:MM; empty: none): a new user's default and the robots'.
+    notify_quiet_hours: str = "22:00-08:00"
+    notify_tick_interval_s: float = Field(default=300.0, gt=0)  # the daily rules' check
+    notify_daily_at: str = "09:00"  # Beijing: the daily rules' hour (reminders, digests)
+    notify_quota_reminder_days: list[int] = [3, 1]  # working days before the deadline
 
     @field_validator("publicity_meeting_rule")
     @classmethod

@@ -2,13 +2,16 @@
 
 `FLOWERS_NATS_URL` / `FLOWERS_DATABASE_URL` point the suite at existing servers instead;
 then streams are deleted before each test and each test gets its own databases.
+
+Each session (each pytest-xdist worker is one) has its own directory under `.data/test/`,
+locked while it runs. It is left behind at the end (removing gigabytes took most of a
+minute); the next session that starts removes every finished one, in the background.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +25,15 @@ from deploy.embedded import NatsServer, PostgresServer
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_STREAM, ensure_streams
 from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.settings import PROJECT_ROOT, Settings, with_database, with_login
-from tests.support import TEST_SECRETS, admin_connect, secured_nats_server
+from tests.support import (
+    TEST_SECRETS,
+    admin_connect,
+    remove_finished_sessions,
+    secured_nats_server,
+    session_lock,
+    stop_throwaway_postgres,
+    throwaway_postgres,
+)
 
 EXTERNAL_NATS = os.environ.get("FLOWERS_NATS_URL", "")
 EXTERNAL_PG = os.environ.get("FLOWERS_DATABASE_URL", "")
@@ -40,7 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Database passwords by role without its prefix: every test's roles share these files
     # (`garden`: the made-up service of tests/shared/test_dead_letters.py).
-    Secrets(TEST_SECRETS).ensure(database_roles=[SUPERUSER, *logins([*DATABASES, KEYS, "garden"])])
+    secrets = Secrets(TEST_SECRETS)
+    secrets.ensure(database_roles=[SUPERUSER, *logins([*DATABASES, KEYS, "garden"])])
+    secrets.nats_route_password()  # here, before pytest-xdist's workers start (no race)
     os.environ.setdefault("FLOWERS_SECRETS_DIR", str(TEST_SECRETS))
 
 
@@ -48,21 +61,42 @@ def pytest_configure(config: pytest.Config) -> None:
 SERVER_FIXTURES = frozenset({"pg_url", "nats_server", "nats_url"})
 
 
+# Tests that run the services as many processes (and time their faults): under
+# pytest-xdist (`make test`: -n 2 --dist loadgroup) they all run in one worker, one at a time,
+# so two of them never share the machine's cores.
+PROCESS_TESTS = ("tests/faults/", "tests/cluster/", "tests/e2e/test_run_command.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark by what a test needs: `make test-fast` runs `-m "not integration"`."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+        if item.nodeid.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
+# Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
+# unprivileged PostgreSQL user could not reach it.
+TEST_DATA = PROJECT_ROOT / ".data" / "test"
 
 
 @pytest.fixture(scope="session")
 def session_dir() -> Iterator[Path]:
-    # Under the project, not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the
-    # unprivileged PostgreSQL user could not reach it.
-    path = PROJECT_ROOT / ".data" / "test" / f"session-{uuid.uuid4().hex[:8]}"
-    path.mkdir(parents=True)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    TEST_DATA.mkdir(parents=True, exist_ok=True)
+    remove_finished_sessions(TEST_DATA)
+    # Made under another name, locked, then renamed: a `session-*` is always locked while
+    # its session runs, so a concurrent start never takes it for a finished one.
+    name = uuid.uuid4().hex[:8]
+    making = TEST_DATA / f"making-{name}"
+    making.mkdir()
+    lock = session_lock(making)
+    path = TEST_DATA / f"session-{name}"
+    making.rename(path)
+    try:
+        yield path
+    finally:
+        lock.close()  # left for the next session to remove (see the module's docstring)
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +108,11 @@ def pg_url(session_dir: Path) -> Iterator[str]:
     server = PostgresServer(
         session_dir / "pg", password_file=TEST_SECRETS / "postgres" / "postgres.password"
     )
-    server.start()
+    throwaway_postgres(server)
     try:
         yield server.url
     finally:
-        server.stop()
+        stop_throwaway_postgres(server)
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ class Principal:
             roles=self.user.roles,
             unit_code=self.user.unit_code if NOMINATOR in self.roles else None,
             department=self.user.department,
+            employee_no=self.user.employee_no,
         )
 
 

@@ -15,7 +15,7 @@ from services.gateway.auth import (
     resolve_principal,
 )
 from services.gateway.problems import CSRF_FAILED, Problem, forbidden, unauthenticated
-from services.gateway.state import gw_state
+from services.gateway.state import IDEMPOTENCY_FIELD, gw_state
 
 ANY_ROLE = "*"
 """In a role list: any signed-in user."""
@@ -59,6 +59,9 @@ async def page_csrf(request: Request) -> None:
     principal = await current_principal(request)
     form = await request.form()
     token = form.get(CSRF_FIELD)
+    key = form.get(IDEMPOTENCY_FIELD)
+    if isinstance(key, str) and key:
+        request.state.idempotency_key = key  # the form's commands carry it (state.services)
     if not gw_state(request).csrf.verify(
         csrf_binding(request, principal), token if isinstance(token, str) else None
     ):

@@ -15,7 +15,15 @@ from typing import Any
 from services.gateway.display import datetime_text, score_text
 from services.gateway.i18n import EN, Text, pick
 from shared.contracts.common import Category
+from shared.contracts.nomination import ConsentUse
 from shared.rounds import InvalidRoundId, RoundPeriod
+
+
+def _consent_zh(d: Mapping[str, Any]) -> str:
+    """The uses consented to, in Chinese ("公示、光荣榜"), or that none was."""
+    uses = [u.label_zh for u in ConsentUse if u.value in d["consent"]["uses"]]
+    return "、".join(uses) or "均不同意"
+
 
 EVENT_LABELS: dict[str, Text] = {
     # nomination
@@ -31,6 +39,7 @@ EVENT_LABELS: dict[str, Text] = {
     "NominationSubmitted": ("提交提名", "Nomination submitted"),
     "NominationAmended": ("修改提名", "Nomination amended"),
     "NominationWithdrawn": ("撤回提名", "Nomination withdrawn"),
+    "PublicityConsentRecorded": ("记录公开展示授权", "Consent to publicity recorded"),
     "NominationsClosed": ("提名截止", "Nominations closed"),
     "RoundReopenedForUnit": ("为单位重新开放提名", "Round reopened for a unit"),
     "PersonalDataErased": ("个人信息已删除", "Personal data erased"),
@@ -72,6 +81,14 @@ EVENT_LABELS: dict[str, Text] = {
     "MaterialRevised": ("修订宣传材料", "Material revised"),
     "CorrectionDrafted": ("起草更正说明", "Correction drafted"),
     "CorrectionNoteDrafted": ("起草更正说明（页面）", "Correction notice drafted from a page"),
+    "WinnerPhotoAttached": ("上传获奖职工照片", "Winner's photo given"),
+    # notification
+    "RoundFactNoted": ("记录评选事实", "Round fact noted"),
+    "NotificationIssued": ("发出通知", "Notification issued"),
+    "NotificationRead": ("通知已读", "Notification read"),
+    "DeliveryAttempted": ("尝试投递通知", "Delivery attempted"),
+    "NotificationDelivered": ("通知投递成功", "Notification delivered"),
+    "DeliveryDeadLettered": ("通知投递失败（已放弃）", "Delivery dead-lettered"),
 }
 
 OBJECTION_OUTCOMES: dict[str, Text] = {
@@ -155,6 +172,10 @@ SUMMARIES: dict[str, Summary] = {
     "NominationAmended": lambda w, d: f"{w.person(d)} · {w.flower(d['category'])}",
     "NominationWithdrawn": lambda w, d: (
         f"{w.person(d)} · {w.flower(d['category'])}：{d.get('reason', '')}"
+    ),
+    "PublicityConsentRecorded": lambda w, d: w.t(
+        f"{d['employee_no']} 同意：{_consent_zh(d)}",
+        f"{d['employee_no']} consents to: {', '.join(d['consent']['uses']) or 'none'}",
     ),
     "NominationsClosed": lambda w, d: w.t(
         f"{w.round(d['round_id'])}，共 {len(d.get('nominations', []))} 项提名",
@@ -253,6 +274,15 @@ SUMMARIES: dict[str, Summary] = {
     "MaterialRevised": lambda w, d: str(d.get("reason", "")),
     "CorrectionDrafted": lambda w, d: w.round(d["round_id"]),
     "CorrectionNoteDrafted": lambda w, d: str(d.get("content", {}).get("title", "")),
+    "WinnerPhotoAttached": lambda w, d: w.round(d["round_id"]),
+    "NotificationIssued": lambda w, d: f"{d['recipient']}：{d['title']}",
+    "DeliveryAttempted": lambda w, d: (
+        f"{d['channel']} → {d['target']} · "
+        + w.t(f"第 {d['attempt']} 次", f"attempt {d['attempt']}")
+        + (f" · {d['error']}" if d.get("error") else "")
+    ),
+    "NotificationDelivered": lambda w, d: f"{d['channel']} → {d['target']}",
+    "DeliveryDeadLettered": lambda w, d: f"{d['channel']} → {d['target']} · {d['error']}",
 }
 
 

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway.config import GatewaySettings
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem, problem_response
+from shared.contracts.publicity_commands import PHOTO_MAX_BYTES
 
 MULTIPART_SLACK = 64 * 1024
 """Room for the multipart framing around an upload of exactly the file limit."""
@@ -65,6 +66,8 @@ class BodyTooLarge(Exception):
 
 # The nomination form (new and amend) carries its evidence files; the API uploads them alone.
 EVIDENCE_FORM = re.compile(r"/nominations/(new|[0-9a-fA-F-]{36}/edit)|/api/v1/evidence")
+# A winner's photo (routes/publicity_pages.py): one file of at most PHOTO_MAX_BYTES.
+PHOTO_FORM = re.compile(r"/publicity/rounds/[^/]+/photos/[0-9a-fA-F-]{36}")
 
 
 def body_limit(settings: GatewaySettings, method: str, path: str, content_type: str = "") -> int:
@@ -78,6 +81,8 @@ def body_limit(settings: GatewaySettings, method: str, path: str, content_type: 
     if method == "POST" and multipart and EVIDENCE_FORM.fullmatch(path.rstrip("/")):
         files = settings.evidence_max_files * (settings.evidence_max_bytes + MULTIPART_SLACK)
         return settings.request_body_max_bytes + files
+    if method == "POST" and multipart and PHOTO_FORM.fullmatch(path.rstrip("/")):
+        return settings.request_body_max_bytes + PHOTO_MAX_BYTES + MULTIPART_SLACK
     return settings.request_body_max_bytes
 
 

@@ -13,6 +13,7 @@ throttled per address.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,14 @@ from services.gateway.state import Services, gw_state
 from shared import database_roles
 from shared.clock import Clock, SystemClock, format_zh, format_zh_date
 from shared.contracts.common import Category
+from shared.contracts.nomination import (
+    WITHHELD_NAME_ZH,
+    WITHOUT_CONSENT_DEFAULT,
+    ConsentUse,
+    Disclosure,
+    PublicityConsent,
+    disclosure,
+)
 from shared.rounds import InvalidRoundId, RoundPeriod
 from shared.settings import Settings
 
@@ -81,8 +90,43 @@ class Contact:
         )
 
 
-def public_notice(notice: dict[str, Any], removed: set[str], contact: Contact) -> dict[str, Any]:
-    """One notice as the board shows it (allow-listed fields only; see the module docstring)."""
+def _shown(
+    w: dict[str, Any], consents: Mapping[str, Any] | None, rules: Mapping[str, str]
+) -> Disclosure:
+    """How much of a winner the notice shows: all with their consent to the notice; else what
+    the union's rules allow (README "Consent to publicity")."""
+    if consents is None:
+        return "full"
+    given = consents.get(str(w["nomination_id"]))
+    consent = None if given is None else PublicityConsent.model_validate(given)
+    return disclosure(consent, ConsentUse.NOTICE, rules)
+
+
+def _winner(w: dict[str, Any], shown: Disclosure, removed: set[str]) -> dict[str, Any]:
+    full = shown == "full"
+    basic = shown != "none"
+    return {
+        "category": w["category"],
+        "category_zh": _category_zh(w["category"]),
+        "name": w["nominee"]["name"] if basic else WITHHELD_NAME_ZH,
+        "unit_name": w["nominee"]["unit_name"] if basic else "",
+        "position": w["nominee"]["position"] if basic else "",
+        "deeds_summary": summarise(w.get("deeds", "")) if full else "",
+        "removed": str(w["nomination_id"]) in removed,
+        "withheld": not full,
+    }
+
+
+def public_notice(
+    notice: dict[str, Any],
+    removed: set[str],
+    contact: Contact,
+    consents: Mapping[str, Any] | None = None,
+    rules: Mapping[str, str] = WITHOUT_CONSENT_DEFAULT,
+) -> dict[str, Any]:
+    """One notice as the board shows it (allow-listed fields only; see the module docstring).
+    With `consents` (nomination id -> consent), a winner without consent to the notice shows
+    only what `rules` allow; `withheld` counts them, for the note the office reads."""
     order = [c.value for c in Category]
     winners = sorted(
         notice["winners"],
@@ -98,18 +142,8 @@ def public_notice(notice: dict[str, Any], removed: set[str], contact: Contact) -
         "ends_at": notice["ends_at"],
         "period_zh": f"{format_zh(notice['starts_at'])} 至 {format_zh(notice['ends_at'])}",
         "working_days": notice["working_days"],
-        "winners": [
-            {
-                "category": w["category"],
-                "category_zh": _category_zh(w["category"]),
-                "name": w["nominee"]["name"],
-                "unit_name": w["nominee"]["unit_name"],
-                "position": w["nominee"]["position"],
-                "deeds_summary": summarise(w.get("deeds", "")),
-                "removed": str(w["nomination_id"]) in removed,
-            }
-            for w in winners
-        ],
+        "winners": [_winner(w, _shown(w, consents, rules), removed) for w in winners],
+        "withheld": sum(1 for w in winners if _shown(w, consents, rules) != "full"),
         "objection": {
             "to": contact.issuer,
             "phone": contact.phone,
@@ -121,8 +155,14 @@ def public_notice(notice: dict[str, Any], removed: set[str], contact: Contact) -
     }
 
 
-async def notices_of_round(svc: Services, round_id: str, contact: Contact) -> list[dict[str, Any]]:
-    """A round's notices that have started (running or ended), public fields only."""
+async def notices_of_round(
+    svc: Services,
+    round_id: str,
+    contact: Contact,
+    rules: Mapping[str, str] = WITHOUT_CONSENT_DEFAULT,
+) -> list[dict[str, Any]]:
+    """A round's notices that have started (running or ended), public fields only, each
+    winner as far as their consent to the notice or the union's `rules` allow."""
     known = {r["round_id"]: r for r in await rv.rounds(svc)}
     if round_id not in known:
         return []
@@ -135,7 +175,30 @@ async def notices_of_round(svc: Services, round_id: str, contact: Contact) -> li
         for w in c["winners"]
     }
     announced = {str(w["nomination_id"]) for n in found for w in n["winners"]}
-    return [public_notice(n, announced - current, contact) for n in found]
+    consents = await svc.query("nomination", "consents", {"round_id": round_id})
+    return [public_notice(n, announced - current, contact, consents, rules) for n in found]
+
+
+async def staff_notices(
+    svc: Services, notices: list[dict[str, Any]], rules: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The running notices as the signed-in objection page shows them: a winner whom the
+    rules withhold from the notice without consent (`none`) is 某某（未同意公开） there too
+    (an objection still names the nomination by its id)."""
+    consents: dict[str, Mapping[str, Any]] = {}
+    shown: list[dict[str, Any]] = []
+    for notice in notices:
+        round_id = notice["round_id"]
+        if round_id not in consents:
+            consents[round_id] = await svc.query("nomination", "consents", {"round_id": round_id})
+        winners = []
+        for w in notice["winners"]:
+            if _shown(w, consents[round_id], rules) == "none":
+                hidden = {"name": WITHHELD_NAME_ZH, "unit_name": "", "position": ""}
+                w = {**w, "nominee": {**w["nominee"], **hidden}, "deeds": ""}
+            winners.append(w)
+        shown.append({**notice, "winners": winners})
+    return shown
 
 
 async def rounds_with_notices(svc: Services) -> list[dict[str, Any]]:

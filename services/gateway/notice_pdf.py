@@ -149,9 +149,10 @@ def render_notice_pdf(
         for w in notice["winners"]:
             page.need(40)
             mark = "（异议成立，已取消）" if w["removed"] else ""
-            who = f"【{w['category_zh']}】{w['name']}  {w['unit_name']} · {w['position']}"
-            page.text(who + mark, 12)
-            page.text(f"主要事迹：{w['deeds_summary']}", 10, indent=6 * mm, gap=1.45)
+            where = f"  {w['unit_name']} · {w['position']}" if w["unit_name"] else ""
+            page.text(f"【{w['category_zh']}】{w['name']}{where}" + mark, 12)
+            deeds = "本人未同意公开事迹。" if w["withheld"] else f"主要事迹：{w['deeds_summary']}"
+            page.text(deeds, 10, indent=6 * mm, gap=1.45)
             page.space(2 * mm)
     contact = first["objection"]
     page.space(2 * mm)

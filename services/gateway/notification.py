@@ -1,5 +1,6 @@
 """The gateway's side of the notification service: the signed-in user's inbox (the bell's
-unread count, the list) and marking a notification read.
+unread count, the list), marking a notification read, and the user's notification settings
+(e-mail address, channels, quiet hours: the service's address book).
 
 Who a notification reaches follows from the signed identity the service verifies (its user
 id, roles and the unit a nominator acts for: shared.contracts.notification_commands); the
@@ -11,8 +12,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.gateway.commands import command
 from services.gateway.state import Services
-from shared.contracts.notification_commands import MarkRead
+from shared.contracts.notification_commands import GetPreferences, MarkRead, SavePreferences
 
 SERVICE = "notification"
 
@@ -30,6 +32,7 @@ async def inbox(svc: Services, limit: int = 50) -> dict[str, Any]:
             "roles": sorted(identity.roles),
             "actor_unit_code": identity.unit_code,
             "actor_department": identity.department,
+            "actor_employee_no": identity.employee_no,
             "limit": limit,
         },
     )
@@ -39,6 +42,35 @@ async def inbox(svc: Services, limit: int = 50) -> dict[str, Any]:
 async def mark_read(svc: Services, notification_id: uuid.UUID) -> dict[str, Any]:
     result: dict[str, Any] = await svc.command(
         SERVICE, "mark_read", MarkRead, notification_id=notification_id
+    )
+    return result
+
+
+async def preferences(svc: Services) -> dict[str, Any]:
+    """`{"email", "channels", "quiet_start", "quiet_end", "email_available"}`."""
+    if svc.principal is None:
+        raise RuntimeError("settings need a signed-in user")
+    result: dict[str, Any] = await svc.query(
+        SERVICE, "preferences", command(GetPreferences, svc.principal)
+    )
+    return result
+
+
+async def save_preferences(
+    svc: Services,
+    email: str | None,
+    channels: list[str],
+    quiet_start: str | None,
+    quiet_end: str | None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = await svc.command(
+        SERVICE,
+        "save_preferences",
+        SavePreferences,
+        email=email,
+        channels=channels,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
     )
     return result
 

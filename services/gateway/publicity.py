@@ -27,6 +27,8 @@ PUBLICITY_WRITERS = (PUBLICITY,)  # edit, approve, mark published
 DRAFT_READERS = (PUBLICITY, AUDITOR)
 REPORT_READERS = (PUBLICITY, OFFICE, LEADER, AUDITOR)
 HONOR_ROLL_READERS = ("*",)  # every signed-in user
+PHOTO_GIVERS = (OFFICE, PUBLICITY)  # upload a winner's photo
+PHOTO_READERS = (OFFICE, PUBLICITY, AUDITOR)  # the photos page
 
 ArtefactFormat = Literal["html", "svg", "png", "pdf", "zip", "docx", "srt", "json"]
 ARTEFACT_FORMATS: tuple[str, ...] = ("html", "svg", "png", "pdf", "zip", "docx", "srt", "json")
@@ -159,6 +161,14 @@ async def honor_roll(svc: Services, round_id: str | None = None) -> dict[str, An
     return result
 
 
+async def winner_photo(svc: Services, round_id: str, nomination_id: uuid.UUID) -> File:
+    """A featured winner's photo (JPEG, resized by the service)."""
+    data: dict[str, Any] = await svc.query(
+        SERVICE, "winner_photo", {"round_id": round_id, "nomination_id": str(nomination_id)}
+    )
+    return file_of(data)
+
+
 def report_scope(scope: str, round_id: str | None, year: int | None) -> dict[str, Any]:
     if scope == "year":
         return {"scope": "year", "year": year}
@@ -184,12 +194,19 @@ async def report_file(
 
 
 async def report_chart(
-    svc: Services, scope: str, round_id: str | None, year: int | None, chart: str, fmt: str
+    svc: Services,
+    scope: str,
+    round_id: str | None,
+    year: int | None,
+    chart: str,
+    fmt: str,
+    size: str = "wide",
 ) -> File:
+    """One chart; `size` "narrow" is laid out for a phone's width."""
     data: dict[str, Any] = await svc.query(
         SERVICE,
         "report_chart",
-        {**report_scope(scope, round_id, year), "chart": chart, "format": fmt},
+        {**report_scope(scope, round_id, year), "chart": chart, "format": fmt, "size": size},
     )
     return file_of(data)
 

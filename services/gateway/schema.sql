@@ -116,3 +116,42 @@ CREATE TABLE IF NOT EXISTS oidc_logins (
     next_path   text        NOT NULL,
     created_at  timestamptz NOT NULL
 );
+
+-- Who looked at personal data (services/gateway/access_log.py): every read through the
+-- auditor's event browser and every download that carries personal data, with the viewer, the
+-- page or file, the employees concerned and the client address. Append-only: a trigger refuses
+-- UPDATE, DELETE and TRUNCATE (the run-time role cannot drop it: the owner owns it), and each
+-- row's chain_hash covers the previous row's, so a row changed or removed by the owner breaks
+-- the chain that the access-record page and API verify.
+CREATE TABLE IF NOT EXISTS personal_data_access (
+    position     bigint      PRIMARY KEY CHECK (position > 0),
+    at           timestamptz NOT NULL,
+    viewer_id    text        NOT NULL,
+    viewer_name  text        NOT NULL,
+    viewer_roles text[]      NOT NULL,
+    client_ip    text        NOT NULL,
+    what         text        NOT NULL,   -- see access_log.WHAT_LABELS
+    round_id     text,                   -- the round (or payroll period) read, when one
+    subjects     text[]      NOT NULL,   -- the employee numbers concerned
+    detail       jsonb       NOT NULL,   -- path, streams, positions, file name, reason
+    prev_hash    text        NOT NULL,
+    chain_hash   text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS personal_data_access_subjects_idx
+    ON personal_data_access USING gin (subjects);
+CREATE INDEX IF NOT EXISTS personal_data_access_viewer_idx
+    ON personal_data_access (viewer_id, position);
+CREATE INDEX IF NOT EXISTS personal_data_access_at_idx ON personal_data_access (at);
+
+CREATE OR REPLACE FUNCTION personal_data_access_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'personal_data_access is append-only';
+END
+$$;
+CREATE OR REPLACE TRIGGER personal_data_access_no_change
+    BEFORE UPDATE OR DELETE ON personal_data_access
+    FOR EACH ROW EXECUTE FUNCTION personal_data_access_append_only();
+CREATE OR REPLACE TRIGGER personal_data_access_no_truncate
+    BEFORE TRUNCATE ON personal_data_access
+    FOR EACH STATEMENT EXECUTE FUNCTION personal_data_access_append_only();

@@ -51,6 +51,7 @@ def request_id(request: Request) -> str:
 
 
 ANONYMOUS = Identity(subject="anonymous")
+COMMANDS = "flowers.cmd."
 
 
 class Services:
@@ -59,10 +60,17 @@ class Services:
     The correlation id is the request's id, so a service's events can be traced to the request.
     """
 
-    def __init__(self, rpc: RpcClient, principal: Principal | None, correlation_id: str) -> None:
+    def __init__(
+        self,
+        rpc: RpcClient,
+        principal: Principal | None,
+        correlation_id: str,
+        keys: CommandKeys | None = None,
+    ) -> None:
         self.rpc = rpc
         self.principal = principal
         self.correlation_id = correlation_id
+        self.keys = keys
 
     async def query(self, service: str, name: str, payload: BaseModel | dict[str, Any]) -> Any:
         return await self._call(f"flowers.qry.{service}.{name}", payload)
@@ -86,7 +94,15 @@ class Services:
         outcome = "ok"
         try:
             return await self.rpc.call(
-                subject, payload, correlation_id=self.correlation_id, identity=self.identity()
+                subject,
+                payload,
+                correlation_id=self.correlation_id,
+                identity=self.identity(),
+                idempotency_key=(
+                    self.keys.next(subject)
+                    if self.keys is not None and subject.startswith(COMMANDS)
+                    else None
+                ),
             )
         except RemoteError as exc:
             outcome = exc.error.code
@@ -96,5 +112,38 @@ class Services:
             SERVICE_LATENCY.labels(subject).observe(time.perf_counter() - started)
 
 
+IDEMPOTENCY_FIELD = "idempotency_key"  # the hidden field every form carries (macros.html)
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # what an API client may send
+
+
+class CommandKeys:
+    """A request's idempotency key (a form's hidden field, an API's Idempotency-Key), one per
+    command it sends: the request sent again sends the same commands in the same order, so
+    the n-th command to a subject gets the same key again, and its first answer
+    (shared/idempotency.py)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._sent: dict[str, int] = {}
+
+    def next(self, subject: str) -> str:
+        n = self._sent.get(subject, 0)
+        self._sent[subject] = n + 1
+        return self.key if n == 0 else f"{self.key}#{n}"
+
+
+def command_keys(request: Request) -> CommandKeys | None:
+    """The request's command keys, if a form posted one (read with its CSRF token) or an API
+    client sent one; the same object for every Services of the request."""
+    keys: CommandKeys | None = getattr(request.state, "command_keys", None)
+    if keys is None:
+        posted: str | None = getattr(request.state, "idempotency_key", None)
+        key = posted or request.headers.get(IDEMPOTENCY_HEADER)
+        if not key:
+            return None
+        keys = request.state.command_keys = CommandKeys(key)
+    return keys
+
+
 def services(request: Request, principal: Principal | None) -> Services:
-    return Services(gw_state(request).rpc, principal, request_id(request))
+    return Services(gw_state(request).rpc, principal, request_id(request), command_keys(request))

@@ -7,6 +7,7 @@ and `flash_messages({...})` for the one-line confirmations shown after a redirec
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,9 @@ def render(
         "tr": tr,
         "pick": lambda text: pick(text, locale),
         "csrf_token": state.csrf.token(binding),
+        # A form shown again after its post keeps the key it was posted with: sent again,
+        # a command that timed out gets its first answer instead of acting twice.
+        "idempotency_key": getattr(request.state, "idempotency_key", None) or str(uuid.uuid4()),
         "nav": nav_for(principal),
         "nav_groups": nav_groups(nav_for(principal)),
         "path": request.url.path,

@@ -11,12 +11,14 @@ from services.nomination import projections
 from services.nomination.handlers import NominationHandlers
 from services.nomination.queries import (
     GetNomination,
+    ListConsents,
     ListEmployees,
     ListNominations,
     ListRounds,
     ListUnits,
     NominationQueries,
     QuotaUse,
+    employee_data,
 )
 from services.nomination.retention_job import RetentionJob
 from shared.clock import Clock
@@ -30,10 +32,13 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -110,6 +115,17 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         reason: a correcting event, the original kept in the log."""
         return await handlers.correct_nominee(cmd)
 
+    @rpc.command("record_consent", RecordConsent)
+    async def record_consent(cmd: RecordConsent) -> dict[str, Any]:
+        """The unit records or changes its nominee's consent to public display, until the
+        round's result is published."""
+        return await handlers.round_command(cmd)
+
+    @rpc.query("consents", ListConsents)
+    async def consents(q: ListConsents) -> dict[str, Any]:
+        """A round's consents to public display, by nomination (for the public notice)."""
+        return await queries().consents(q)
+
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:
         """Rounds with status, deadline and the seconds left."""
@@ -139,6 +155,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def employees(q: ListEmployees) -> list[dict[str, Any]]:
         """The employees of the directory, optionally of one unit."""
         return await queries().employees(q)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await employee_data(runtime.store.pool, q)
 
     # Past winners, for the optional cooldown rule (the feed is declared in projections.py).
     feed = projections.REVIEW_FEED

@@ -43,6 +43,7 @@ from services.nomination.errors import (
     QuotaExceeded,
     ReasonRequired,
     RecommendationRequired,
+    ResultAlreadyPublished,
     RoundClosed,
     RoundExists,
     RoundNotClosed,
@@ -67,6 +68,8 @@ from shared.contracts.nomination import (
     NominationWithdrawn,
     NomineeCorrected,
     PersonalDataErased,
+    PublicityConsent,
+    PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -86,6 +89,7 @@ from shared.contracts.nomination_commands import (
     NominationContent,
     NominatorCommand,
     OpenRound,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -296,6 +300,8 @@ class Nomination:
     submitted_at: datetime
     last_amended_at: datetime | None = None
     withdrawn: bool = False
+    consent: PublicityConsent | None = None
+    """The nominee's consent to public display; None: not recorded (counts as none)."""
 
     @property
     def unit_code(self) -> str:
@@ -364,6 +370,7 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
             | NominationSubmitted
             | NominationAmended
             | NominationWithdrawn
+            | PublicityConsentRecorded
             | NominationsClosed
             | RoundReopenedForUnit
             | UnitNominationsClosed,
@@ -388,6 +395,7 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
                 recommendation=event.recommendation,
                 submitted_by=event.submitted_by,
                 submitted_at=event.submitted_at,
+                consent=event.consent,
             )
             return _with_nomination(state, nomination)
         case NominationAmended():
@@ -406,6 +414,9 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
         case NominationWithdrawn():
             old = state.nominations[event.nomination_id]
             return _with_nomination(state, replace(old, withdrawn=True))
+        case PublicityConsentRecorded():
+            old = state.nominations[event.nomination_id]
+            return _with_nomination(state, replace(old, consent=event.consent))
         case NominationsClosed():
             return replace(state, closed=True, closed_at=event.closed_at)
         case RoundReopenedForUnit():
@@ -647,6 +658,7 @@ def decide_submit(
             recommendation=cmd.recommendation,
             submitted_by=cmd.actor,
             submitted_at=_utc(now),
+            consent=cmd.consent,
         )
     ]
 
@@ -721,6 +733,33 @@ def decide_withdraw(
     ]
 
 
+def decide_record_consent(
+    state: RoundState | None, cmd: RecordConsent, now: datetime, *, result_published: bool
+) -> list[DomainEvent]:
+    """The unit records or changes its nominee's consent to public display, after the
+    deadline too (the office may ask for it while auditing), but not once the result is
+    published (`result_published`, heard from the review): the materials are drafted then."""
+    _require_aware(now)
+    round_, nomination = _require_nomination(state, cmd.nomination_id)
+    _require_nominator_of(cmd, nomination.unit_code)
+    if nomination.withdrawn:
+        raise NominationAlreadyWithdrawn(nomination_id=str(nomination.nomination_id))
+    if result_published:
+        raise ResultAlreadyPublished(round_id=round_.round_id)
+    if nomination.consent == cmd.consent:
+        return []
+    return [
+        PublicityConsentRecorded(
+            nomination_id=nomination.nomination_id,
+            round_id=round_.round_id,
+            employee_no=nomination.employee_no,
+            consent=cmd.consent,
+            recorded_by=cmd.actor,
+            recorded_at=_utc(now),
+        )
+    ]
+
+
 RoundCommand = (
     OpenRound
     | ExtendDeadline
@@ -729,6 +768,7 @@ RoundCommand = (
     | SubmitNomination
     | AmendNomination
     | WithdrawNomination
+    | RecordConsent
 )
 
 
@@ -742,13 +782,15 @@ def decide_round(
     winners: Collection[PastWin] = (),
     rejected: Collection[UUID] = (),
     audit_started: bool = False,
+    result_published: bool = False,
 ) -> list[DomainEvent]:
     """Any round command, for a handler that loads a round stream and appends to it.
 
     `rejected`: the round's nominations the office rejected in its audit (heard from the
     review); they no longer take a place in the quota nor hold their nominee.
     `audit_started`: whether the office has accepted or rejected any of the round's
-    nominations (heard from the review); from then on no unit is let in again."""
+    nominations (heard from the review); from then on no unit is let in again.
+    `result_published`: whether the review published the round's result (consent is fixed)."""
     match cmd:
         case OpenRound():
             return decide_open_round(state, cmd, now, policy=policy)
@@ -774,6 +816,8 @@ def decide_round(
             return decide_amend(state, cmd, now, policy=policy, winners=winners, rejected=rejected)
         case WithdrawNomination():
             return decide_withdraw(state, cmd, now)
+        case RecordConsent():
+            return decide_record_consent(state, cmd, now, result_published=result_published)
 
 
 # --- Erasure of personal data (stream "privacy") -----------------------------------------------

@@ -249,3 +249,10 @@ class InvalidDirectory(NominationError):
     status = 422
     message_zh_template = "名册数据有误：{problem_zh}"
     message_en_template = "The directory rows are inconsistent: {problem_en}"
+
+
+class ResultAlreadyPublished(NominationError):
+    code = "result_published"
+    status = 409
+    message_zh_template = "{round_zh}结果已公布，不能再更改公开同意"
+    message_en_template = "The result of {round_id} is published; consent can no longer change"

@@ -34,6 +34,7 @@ from shared.contracts.nomination_commands import (
     ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -135,6 +136,7 @@ class NominationHandlers:
         round_id = await self._round_of(cmd)
         rejected = await self._rejected(cmd, round_id)
         audit_started = await self._audit_started(cmd, round_id)
+        result_published = await self._result_published(cmd, round_id)
         policy = self.policy
 
         def decide(state: RoundState | None) -> list[DomainEvent]:
@@ -147,6 +149,7 @@ class NominationHandlers:
                 winners=winners,
                 rejected=rejected,
                 audit_started=audit_started,
+                result_published=result_published,
             )
 
         recorded = await self.runtime.execute(
@@ -157,7 +160,9 @@ class NominationHandlers:
     async def _round_of(self, cmd: RoundCommand | CorrectNominee) -> str:
         """The round a command acts in: named by the command, or the nomination's own round
         (a nomination never changes round, so the projection's answer cannot go stale)."""
-        if not isinstance(cmd, AmendNomination | WithdrawNomination | CorrectNominee):
+        if not isinstance(
+            cmd, AmendNomination | WithdrawNomination | RecordConsent | CorrectNominee
+        ):
             return cmd.round_id
         round_id: str | None = await self.runtime.store.pool.fetchval(
             "SELECT round_id FROM nominations WHERE nomination_id = $1", cmd.nomination_id
@@ -217,6 +222,15 @@ class NominationHandlers:
             "SELECT EXISTS (SELECT FROM audits_started WHERE round_id = $1)", round_id
         )
         return started
+
+    async def _result_published(self, cmd: RoundCommand, round_id: str) -> bool:
+        """Whether the review has published the round's result, as heard from it (final)."""
+        if not isinstance(cmd, RecordConsent):
+            return False
+        published: bool = await self.runtime.store.pool.fetchval(
+            "SELECT EXISTS (SELECT FROM results_published WHERE round_id = $1)", round_id
+        )
+        return published
 
     async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
         if self.policy.cooldown_rounds == 0 or not isinstance(

@@ -22,6 +22,7 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     NominationWithdrawn,
     NomineeCorrected,
+    PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
     UnitNominationsClosed,
@@ -141,9 +142,9 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 """
                 INSERT INTO nominations (nomination_id, round_id, category, employee_no, name,
                     unit_code, unit_name, position, deeds, results, evidence_links,
-                    recommendation, status, submitted_by, submitted_at, updated_at)
+                    recommendation, status, submitted_by, submitted_at, updated_at, consent)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'submitted',
-                        $13, $14, $14)
+                        $13, $14, $14, $15)
                 """,
                 event.nomination_id,
                 event.round_id,
@@ -159,6 +160,13 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.recommendation,
                 event.submitted_by,
                 event.submitted_at,
+                None if event.consent is None else event.consent.model_dump(mode="json"),
+            )
+        case PublicityConsentRecorded():
+            yield statement(
+                "UPDATE nominations SET consent = $2 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.consent.model_dump(mode="json"),
             )
         case NominationAmended():
             yield statement(
@@ -212,8 +220,9 @@ _PAST_WIN = (
 
 async def project_review_event(conn: asyncpg.Connection, items: Items) -> None:
     """Remember who won what, for the optional cooldown rule, and which nominations the
-    office rejected, which free their place in the quota, and which rounds' audit has begun
-    (no unit is let in again after that)."""
+    office rejected, which free their place in the quota, which rounds' audit has begun
+    (no unit is let in again after that) and which rounds' result is published (consent to
+    publicity no longer changes)."""
     await run_statements(conn, (w for _, event in items for w in _review_writes(event)))
 
 
@@ -233,7 +242,8 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
     elif isinstance(event, review_contract.ResultPublished):
         yield statement(
             "INSERT INTO results_published (round_id, published_at) VALUES ($1, $2) "
-            "ON CONFLICT (round_id) DO NOTHING",
+            "ON CONFLICT (round_id) DO UPDATE SET published_at = "
+            "coalesce(results_published.published_at, excluded.published_at)",
             event.round_id,
             event.published_at,
         )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import Category
 from shared.contracts.nomination import round_stream_id
+from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.errors import NotFound
 from shared.personal_data import load_keys, opened
 from shared.postgres import PostgresEventStore
@@ -44,6 +45,10 @@ class QuotaUse(Query):
 
 class ListUnits(Query):
     pass
+
+
+class ListConsents(Query):
+    round_id: str = Field(max_length=16)
 
 
 class ListEmployees(Query):
@@ -165,6 +170,14 @@ class NominationQueries:
             ],
         }
 
+    async def consents(self, q: ListConsents) -> dict[str, Any]:
+        """Each nomination of a round: its consent to public display (None: not recorded).
+        Nothing else: the public notice asks this anonymously."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, consent FROM nominations WHERE round_id = $1", q.round_id
+        )
+        return {str(r["nomination_id"]): r["consent"] for r in rows}
+
     async def units(self, _: ListUnits) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT u.unit_code, u.name, count(e.*) FILTER (WHERE e.active) AS active_employees "
@@ -181,3 +194,31 @@ class NominationQueries:
             q.active_only,
         )
         return [_jsonable(r) for r in rows]
+
+
+async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
+    """The directory entry and the nominations of one employee (PIPL access request). As a
+    nominator they are shown which nominations they submitted, not whom: the nominee's data is
+    the nominee's."""
+    check_office(q)
+    directory = await pool.fetch(
+        "SELECT e.employee_no, e.name, e.unit_code, u.name AS unit_name, e.position, e.active "
+        "FROM employees e LEFT JOIN units u USING (unit_code) WHERE e.employee_no = $1",
+        q.employee_no,
+    )
+    nominated = await pool.fetch(
+        "SELECT nomination_id, round_id, category, employee_no, name, unit_name, position, "
+        "deeds, results, recommendation, status, submitted_at, updated_at, withdraw_reason "
+        "FROM nominations WHERE employee_no = $1 ORDER BY submitted_at",
+        q.employee_no,
+    )
+    submitted = await pool.fetch(
+        "SELECT nomination_id, round_id, category, status, submitted_at FROM nominations "
+        "WHERE submitted_by = ANY($1::text[]) ORDER BY submitted_at",
+        list(q.user_ids),
+    )
+    return {
+        "directory": plain_rows(directory),
+        "nominations": plain_rows(nominated),
+        "nominations_submitted": plain_rows(submitted),
+    }

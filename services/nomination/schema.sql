@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS nominations (
     updated_at      timestamptz NOT NULL,
     withdraw_reason text
 );
+-- The nominee's consent to public display ({"uses": [...]}); NULL: not recorded (= none).
+ALTER TABLE nominations ADD COLUMN IF NOT EXISTS consent jsonb;
 CREATE INDEX IF NOT EXISTS nominations_round_idx ON nominations (round_id, unit_code, category);
 
 -- Past winners (from review's ResultPublished), for the optional cooldown rule.
@@ -54,13 +56,6 @@ CREATE TABLE IF NOT EXISTS past_wins (
     round_id    text NOT NULL,
     revoked     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (employee_no, category, round_id)
-);
-
--- When each round's result was published (from review): the start of the retention time of
--- the nominations that did not win (services/nomination/retention.py).
-CREATE TABLE IF NOT EXISTS results_published (
-    round_id     text        PRIMARY KEY,
-    published_at timestamptz NOT NULL
 );
 
 -- Nominations the office rejected in its audit (from review): they free their quota place.
@@ -74,3 +69,12 @@ CREATE TABLE IF NOT EXISTS rejections (
 CREATE TABLE IF NOT EXISTS audits_started (
     round_id   text PRIMARY KEY
 );
+
+-- Rounds whose result the review published: consent to publicity no longer changes; and
+-- when (the start of the retention time of the nominations that did not win,
+-- services/nomination/retention.py; NULL in rows projected before the column: a rebuild
+-- fills it, and until then the retention job keeps those rounds' nominees).
+CREATE TABLE IF NOT EXISTS results_published (
+    round_id   text PRIMARY KEY
+);
+ALTER TABLE results_published ADD COLUMN IF NOT EXISTS published_at timestamptz;

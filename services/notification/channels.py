@@ -1,8 +1,8 @@
 """Delivery channels: e-mail over SMTP, the 企业微信 and 钉钉 group robots by webhook.
 
 Each channel turns a `Notification` into the message its receiver documents and sends it;
-`deliver` retries a failed send with the policy's back-off and dead-letters it after the
-last attempt, recording every attempt (who was told what, when, through which channel).
+a failed send raises DeliveryError, whose text the delivery task records
+(services/notification/delivery.py: retries with back-off, then a dead letter).
 
 - 企业微信 group robot: POST the webhook URL (…/cgi-bin/webhook/send?key=…) with
   ``{"msgtype": "markdown", "markdown": {"content": …}}``; it answers
@@ -22,17 +22,26 @@ import hmac
 import smtplib
 import ssl
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from typing import Any, Literal
+from email.utils import format_datetime
+from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from services.notification.domain import Channel, Notification, RetryPolicy
-from shared.clock import Clock
+from services.notification.domain import (
+    OFFICE_ROBOT,
+    Channel,
+    Notification,
+    QuietHours,
+    RetryPolicy,
+    Robots,
+    unit_robot,
+)
 from shared.settings import Settings
 
 
@@ -58,6 +67,15 @@ class SmtpSettings:
     ca_file: str = ""  # certificates to trust for STARTTLS besides the system's
 
 
+def message_id(notification: Notification, to: Sequence[str], sender: str) -> str:
+    """Derived from the notification id and the recipients: a mail sent again after a crash
+    (SMTP is at-least-once at the wire) carries the same Message-ID, and mail systems that
+    deduplicate on it show it once."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    key = uuid.uuid5(notification.notification_id, ",".join(sorted(to)))
+    return f"<{key}@{domain}>"
+
+
 def compose_email(
     notification: Notification, to: Sequence[str], sender: str, base_url: str, now: datetime
 ) -> EmailMessage:
@@ -66,7 +84,7 @@ def compose_email(
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(idstring=str(notification.notification_id))
+    msg["Message-ID"] = message_id(notification, to, sender)
     link = absolute(base_url, notification.link)
     msg.set_content(
         f"{notification.body}\n\n请点击办理：{link}\n\n——红花献给你（五朵金花评选系统）\n"
@@ -154,68 +172,69 @@ async def post_robot(client: httpx.AsyncClient, url: str, payload: dict[str, Any
         raise DeliveryError(f"errcode {answer.get('errcode')}: {answer.get('errmsg')}")
 
 
-# --- delivery with retries ---------------------------------------------------------------
+# --- the robots and quiet hours configured ----------------------------------------------
 
 
 @dataclass(frozen=True)
-class Attempt:
-    notification_id: str
-    channel: Channel
-    recipient: str
-    number: int
-    at: datetime
-    ok: bool
-    error: str | None
+class RobotHook:
+    webhook: str
+    secret: str | None = None  # 钉钉's 加签 secret
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: Literal["delivered", "dead_lettered"]
-    attempts: tuple[Attempt, ...]
+def robot_hooks(settings: Settings) -> dict[tuple[str, Channel], RobotHook]:
+    """Every group robot configured, by (target, channel): the office's and each unit's."""
+    hooks: dict[tuple[str, Channel], RobotHook] = {}
 
-    @property
-    def error(self) -> str | None:
-        return self.attempts[-1].error if self.attempts else None
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
 
-
-async def deliver(
-    notification: Notification,
-    channel: Channel,
-    send: Callable[[], Awaitable[None]],
-    policy: RetryPolicy,
-    clock: Clock,
-    record: Callable[[Attempt], Awaitable[None]] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Outcome:
-    """`send` until it succeeds or the policy gives up (then: dead-lettered with its error)."""
-    attempts: list[Attempt] = []
-    number = 0
-    while True:
-        number += 1
-        error: str | None = None
-        try:
-            await send()
-        except DeliveryError as exc:
-            error = str(exc)
-        at = clock.now()
-        attempt = Attempt(
-            str(notification.notification_id),
-            channel,
-            notification.recipient,
-            number,
-            at,
-            error is None,
-            error,
+    if settings.notify_wecom_webhook:
+        hooks[(OFFICE_ROBOT, "wecom")] = RobotHook(settings.notify_wecom_webhook)
+    if settings.notify_dingtalk_webhook:
+        hooks[(OFFICE_ROBOT, "dingtalk")] = RobotHook(
+            settings.notify_dingtalk_webhook, secret(settings.notify_dingtalk_secret)
         )
-        attempts.append(attempt)
-        if record is not None:
-            await record(attempt)
-        if error is None:
-            return Outcome("delivered", tuple(attempts))
-        retry_at = policy.next_try(number, at)
-        if retry_at is None:
-            return Outcome("dead_lettered", tuple(attempts))
-        await sleep(max((retry_at - at).total_seconds(), 0.0))
+    for code, hook in settings.notify_wecom_unit_webhooks.items():
+        hooks[(unit_robot(code), "wecom")] = RobotHook(hook)
+    for code, hook in settings.notify_dingtalk_unit_webhooks.items():
+        hooks[(unit_robot(code), "dingtalk")] = RobotHook(
+            hook, secret(settings.notify_dingtalk_unit_secrets.get(code))
+        )
+    return hooks
+
+
+def robots_of(hooks: dict[tuple[str, Channel], RobotHook]) -> Robots:
+    """The robots as the rules see them: which channels the office and each unit have."""
+    office = frozenset(c for (t, c) in hooks if t == OFFICE_ROBOT)
+    units: dict[str, frozenset[Channel]] = {}
+    for t, c in hooks:
+        if t.startswith("robot:unit:"):
+            code = t.removeprefix("robot:unit:")
+            units[code] = units.get(code, frozenset()) | {c}
+    return Robots(office, units)
+
+
+async def send_robot(
+    client: httpx.AsyncClient,
+    channel: Channel,
+    hook: RobotHook,
+    notification: Notification,
+    base_url: str,
+    now: datetime,
+) -> None:
+    if channel == "wecom":
+        await post_robot(client, hook.webhook, wecom_payload(notification, base_url))
+    else:
+        url = dingtalk_url(hook.webhook, hook.secret, now)
+        await post_robot(client, url, dingtalk_payload(notification, base_url))
+
+
+def quiet_hours(text: str) -> QuietHours | None:
+    """`"22:00-08:00"` as quiet hours; empty: none."""
+    if not text.strip():
+        return None
+    start, _, end = text.partition("-")
+    return QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
 
 
 def policy_from_settings(settings: Settings) -> RetryPolicy:

@@ -27,6 +27,11 @@ from uuid import UUID
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI, format_zh, format_zh_date
 from shared.contracts.nomination import DeadlineExtended, RoundOpened
+from shared.contracts.notification import (
+    DeliveryAttempted,
+    DeliveryDeadLettered,
+    NotificationDelivered,
+)
 from shared.contracts.publicity import MaterialsDrafted
 from shared.contracts.review import (
     CandidateRecorded,
@@ -36,6 +41,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PanelistRemoved,
     PublicNoticeStarted,
     ResultPublished,
@@ -52,6 +58,7 @@ CHANNELS: tuple[Channel, ...] = ("inbox", "email", "wecom", "dingtalk")
 Rule = Literal[
     "quota_reminder",
     "panelist_assigned",
+    "panelist_reminded",
     "panel_digest",
     "scores_complete",
     "objection_raised",
@@ -140,6 +147,7 @@ class RoundFacts:
     scores_complete: bool = False
     objectors: Mapping[int, str] = field(default_factory=dict)  # objection no -> user id
     payroll_periods: frozenset[str] = frozenset()  # periods payroll has been told of
+    scoring_over: bool = False  # a 公示 started or the result is out: no more digests
 
 
 def initial_facts(round_id: str) -> RoundFacts:
@@ -200,6 +208,8 @@ def evolve(facts: RoundFacts, event: DomainEvent) -> RoundFacts:
             )
         case PayrollAdjustmentIssued():
             return replace(facts, payroll_periods=facts.payroll_periods | {event.period})
+        case PublicNoticeStarted() | ResultPublished():
+            return replace(facts, scoring_over=True)
         case _:
             return facts
 
@@ -233,6 +243,19 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     r,
                     f"【评审】您已被聘为{r}轮评审专家",
                     f"{event.name}，您好：您已被聘为{r}轮五朵金花评选的评审专家，请登录系统为待评提名打分。",
+                    "/review/scoring",
+                )
+            )
+        case PanelistReminded():
+            out.append(
+                _notify(
+                    event_id,
+                    "panelist_reminded",
+                    user(event.panelist_id),
+                    r,
+                    f"【评审提醒】您在{r}轮还有{event.waiting}份提名待评分",
+                    f"评审办公室于{format_zh(event.reminded_at)}提醒：您在{r}轮还有"
+                    f"{event.waiting}份提名尚未评分，请尽快完成。",
                     "/review/scoring",
                 )
             )
@@ -419,14 +442,17 @@ def working_days_before(day: date, n: int, calendar: WorkingCalendar) -> date:
 
 def deadline_reminders(
     facts: RoundFacts,
-    units_without_nomination: Collection[str],
+    places_left: Mapping[str, int],
     today: date,
     calendar: WorkingCalendar,
     offsets: Sequence[int] = (3, 1),
 ) -> list[Notification]:
-    """Units that have not used their quota, `offsets` working days before their deadline."""
+    """Units that have not used their quota (unit code -> nomination places still open),
+    `offsets` working days before their deadline."""
     out: list[Notification] = []
-    for code in sorted(units_without_nomination):
+    for code, left in sorted(places_left.items()):
+        if left <= 0:
+            continue
         deadline = facts.unit_deadlines.get(code, facts.deadline)
         if deadline is None:
             continue
@@ -442,7 +468,7 @@ def deadline_reminders(
                     unit(code),
                     r,
                     f"【提名提醒】距{r}轮提名截止还有{n}个工作日",
-                    f"您单位尚未使用{r}轮提名名额。提名将于{format_zh(deadline)}截止，"
+                    f"您单位在{r}轮尚有{left}个提名名额未使用。提名将于{format_zh(deadline)}截止，"
                     f"还有{n}个工作日，请尽快提交。",
                     "/nominations/new",
                 )
@@ -451,8 +477,9 @@ def deadline_reminders(
 
 
 def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
-    """Each panelist with nominations still to score: one digest a day until done."""
-    if facts.scores_complete:
+    """Each panelist with nominations still to score: one digest a day until done (all
+    scores in, or the round gone on to its 公示 or result without them)."""
+    if facts.scores_complete or facts.scoring_over:
         return []
     r = facts.round_id
     return [
@@ -467,6 +494,21 @@ def panel_digests(facts: RoundFacts, today: date) -> list[Notification]:
         )
         for p, count in sorted(pending_by_panelist(facts).items())
     ]
+
+
+def daily(
+    facts: RoundFacts,
+    places_left: Mapping[str, int],
+    today: date,
+    calendar: WorkingCalendar,
+    offsets: Sequence[int] = (3, 1),
+) -> list[Notification]:
+    """The calendar's rules for one round on `today`: the quota reminders, and on working
+    days the panelists' digests."""
+    out = deadline_reminders(facts, places_left, today, calendar, offsets)
+    if calendar.is_working_day(today):
+        out += panel_digests(facts, today)
+    return out
 
 
 # --- preferences and quiet hours: data ---------------------------------------------------
@@ -496,28 +538,131 @@ class QuietHours:
         return end
 
 
+PERSONAL_CHANNELS: tuple[Channel, ...] = ("email",)  # a person's choice besides the inbox
+ROBOT_CHANNELS: tuple[Channel, ...] = ("wecom", "dingtalk")
+
+
 @dataclass(frozen=True)
 class Preferences:
-    """A recipient's channels (the inbox always) and quiet hours."""
+    """A person's channels besides the inbox (always) and quiet hours."""
 
-    channels: frozenset[Channel] = frozenset({"inbox", "email"})
+    channels: frozenset[Channel] = frozenset({"inbox"})
     quiet: QuietHours | None = QuietHours(time(22, 0), time(8, 0))
 
 
 @dataclass(frozen=True)
+class Contact:
+    """A user as the address book knows them: who they are to the rules (from their signed
+    identity), their e-mail address and their preferences."""
+
+    user_id: str
+    roles: frozenset[str] = frozenset()
+    unit_code: str | None = None  # the unit a nominator acts for
+    employee_no: str | None = None
+    email: str | None = None
+    preferences: Preferences = Preferences()
+
+
+def addresses_of(contact: Contact) -> frozenset[str]:
+    """The recipient addresses that reach `contact` (as the inbox reads them)."""
+    out = {user(contact.user_id), EVERYONE, *(f"role:{r}" for r in contact.roles)}
+    if contact.unit_code:
+        out.add(unit(contact.unit_code))
+    if contact.employee_no:
+        out.add(employee(contact.employee_no))
+    return frozenset(out)
+
+
+# Rules whose wording names nobody's private matter: only these may go to a group robot, and
+# only when addressed to a group (everyone, a unit, the office). Any other rule, and anything
+# addressed to a person, stays personal: inbox and the person's own e-mail.
+GROUP_RULES: frozenset[Rule] = frozenset(
+    {"quota_reminder", "notice_started", "scores_complete", "nomination_won"}
+)
+
+
+def is_personal(notification: Notification) -> bool:
+    return notification.rule not in GROUP_RULES or notification.recipient.startswith(
+        ("user:", "employee:")
+    )
+
+
+OFFICE_ROBOT = "robot:office"
+
+
+def unit_robot(code: str) -> str:
+    return f"robot:unit:{code}"
+
+
+@dataclass(frozen=True)
+class Robots:
+    """The group robots configured: the office's (the union office's group, which also
+    takes what concerns everyone) and per unit, each with its channels."""
+
+    office: frozenset[Channel] = frozenset()
+    units: Mapping[str, frozenset[Channel]] = field(default_factory=dict)
+
+
+def robot_targets(notification: Notification, robots: Robots) -> list[tuple[str, Channel]]:
+    """The group robots a notification goes to: never a personal one."""
+    if is_personal(notification):
+        return []
+    to = notification.recipient
+    groups: list[tuple[str, frozenset[Channel]]] = []
+    if to in (EVERYONE, OFFICE):
+        groups.append((OFFICE_ROBOT, robots.office))
+    if to == EVERYONE:
+        groups += [(unit_robot(code), chans) for code, chans in sorted(robots.units.items())]
+    elif to.startswith("unit:"):
+        code = to.removeprefix("unit:")
+        groups.append((unit_robot(code), robots.units.get(code, frozenset())))
+    return [(target, c) for target, chans in groups for c in ROBOT_CHANNELS if c in chans]
+
+
+def delivery_id(notification_id: UUID, channel: Channel, target: str) -> UUID:
+    """The one id of sending a notification through a channel to a target."""
+    return uuid.uuid5(NAMESPACE, f"delivery|{notification_id}|{channel}|{target}")
+
+
+@dataclass(frozen=True)
 class Delivery:
+    delivery_id: UUID
     notification_id: UUID
+    round_id: str
     channel: Channel
+    target: str  # user:<id> (e-mail) | robot:office | robot:unit:<code>
     not_before: datetime
 
 
-def deliveries(notification: Notification, prefs: Preferences, now: datetime) -> list[Delivery]:
-    """The inbox at once; every other chosen channel after the quiet hours."""
-    out = [Delivery(notification.notification_id, "inbox", now)]
-    later = prefs.quiet.end_after(now) if prefs.quiet is not None else now
-    for channel in CHANNELS[1:]:
-        if channel in prefs.channels:
-            out.append(Delivery(notification.notification_id, channel, later))
+def plan(
+    notification: Notification,
+    contacts: Collection[Contact],
+    robots: Robots,
+    now: datetime,
+    robot_quiet: QuietHours | None = None,
+) -> list[Delivery]:
+    """Besides the inbox: an e-mail to every contact the notification reaches who chose
+    e-mail and gave an address, and the group robots it may go to; each after the quiet
+    hours (the person's own, the robots' the office's)."""
+
+    def delivery(channel: Channel, target: str, quiet: QuietHours | None) -> Delivery:
+        return Delivery(
+            delivery_id(notification.notification_id, channel, target),
+            notification.notification_id,
+            notification.round_id,
+            channel,
+            target,
+            quiet.end_after(now) if quiet is not None else now,
+        )
+
+    out = [
+        delivery("email", user(c.user_id), c.preferences.quiet)
+        for c in sorted(contacts, key=lambda c: c.user_id)
+        if "email" in c.preferences.channels
+        and c.email
+        and notification.recipient in addresses_of(c)
+    ]
+    out += [delivery(c, t, robot_quiet) for t, c in robot_targets(notification, robots)]
     return out
 
 
@@ -537,3 +682,75 @@ class RetryPolicy:
             return None
         delay: timedelta = self.first_delay * int(self.factor ** (attempt - 1))
         return failed_at + delay
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    attempts: int = 0
+    done: bool = False  # delivered or dead-lettered: never sent again
+
+
+def evolve_delivery(state: DeliveryState, event: DomainEvent) -> DeliveryState:
+    match event:
+        case DeliveryAttempted():
+            return replace(state, attempts=max(state.attempts, event.attempt))
+        case NotificationDelivered() | DeliveryDeadLettered():
+            return replace(state, done=True)
+        case _:
+            return state
+
+
+def after_attempt(
+    state: DeliveryState,
+    delivery: Delivery,
+    error: str | None,
+    at: datetime,
+    policy: RetryPolicy,
+) -> tuple[list[DomainEvent], datetime | None]:
+    """What one more try (succeeded, or failed with `error`) records, and when the next is
+    due (None: no more tries)."""
+    if state.done:
+        return [], None
+    number = state.attempts + 1
+    retry_at = None if error is None else policy.next_try(number, at)
+    d = delivery
+    events: list[DomainEvent] = [
+        DeliveryAttempted(
+            round_id=d.round_id,
+            delivery_id=d.delivery_id,
+            notification_id=d.notification_id,
+            channel=d.channel,
+            target=d.target,
+            attempt=number,
+            ok=error is None,
+            error=error,
+            attempted_at=at,
+            retry_at=retry_at,
+        )
+    ]
+    if error is None:
+        events.append(
+            NotificationDelivered(
+                round_id=d.round_id,
+                delivery_id=d.delivery_id,
+                notification_id=d.notification_id,
+                channel=d.channel,
+                target=d.target,
+                attempts=number,
+                delivered_at=at,
+            )
+        )
+    elif retry_at is None:
+        events.append(
+            DeliveryDeadLettered(
+                round_id=d.round_id,
+                delivery_id=d.delivery_id,
+                notification_id=d.notification_id,
+                channel=d.channel,
+                target=d.target,
+                attempts=number,
+                error=error,
+                dead_lettered_at=at,
+            )
+        )
+    return events, retry_at

@@ -17,9 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.notification import domain
+from services.notification import domain, projections
 from shared.clock import Clock
-from shared.contracts import nomination, publicity, review, rewards
 from shared.contracts.notification import (
     NotificationIssued,
     NotificationRead,
@@ -34,28 +33,9 @@ SYSTEM = "system:notification"
 
 _FACT_NAMESPACE = uuid.UUID("9a3c5e71-2b4d-5f60-8e1a-3c7b9d0f2a45")
 
-# The facts the rules read (services.notification.domain), as published by their services.
-FACTS: tuple[type[DomainEvent], ...] = (
-    nomination.RoundOpened,
-    nomination.DeadlineExtended,
-    review.CandidateRecorded,
-    review.NominationAccepted,
-    review.NominationRejected,
-    review.NominationVetoed,
-    review.PanelistAssigned,
-    review.PanelistRemoved,
-    review.ScoreSubmitted,
-    review.ObjectionRaised,
-    review.ObjectionResolved,
-    review.PublicNoticeStarted,
-    review.ResultPublished,
-    rewards.AwardGranted,
-    rewards.PayrollAdjustmentIssued,
-    publicity.MaterialsDrafted,
-)
-FACTS_REGISTRY = (
-    nomination.registry.merged(review.registry).merged(rewards.registry).merged(publicity.registry)
-)
+FACTS = projections.FACTS
+FACTS_REGISTRY = projections.FACTS_REGISTRY
+SUBJECTS = projections.FACTS_FEED.subjects
 
 
 @dataclass(frozen=True)
@@ -115,12 +95,23 @@ def on_fact(
         )
     ]
     ids = [fact_id(cause.event_id)]
-    for n in domain.decide(ledger.facts, cause.event_id, fact):
-        if n.notification_id in ledger.issued or n.notification_id in ids:
+    issued = issue(ledger, domain.decide(ledger.facts, cause.event_id, fact), now)
+    return events + list(issued), ids + [e.notification_id for e in issued]
+
+
+def issue(
+    ledger: Ledger, notifications: list[domain.Notification], now: datetime
+) -> list[NotificationIssued]:
+    """Pure: the notifications not issued before, as events (each once)."""
+    out: list[NotificationIssued] = []
+    seen = set(ledger.issued)
+    for n in notifications:
+        if n.notification_id in seen:
             continue
-        events.append(
+        seen.add(n.notification_id)
+        out.append(
             NotificationIssued(
-                round_id=round_id,
+                round_id=ledger.facts.round_id,
                 notification_id=n.notification_id,
                 rule=n.rule,
                 recipient=n.recipient,
@@ -131,8 +122,7 @@ def on_fact(
                 issued_at=now,
             )
         )
-        ids.append(n.notification_id)
-    return events, ids
+    return out
 
 
 def mark_read(
@@ -153,7 +143,7 @@ def mark_read(
 
 def _round_of(_: datetime, __: RecordedEvent, event: DomainEvent) -> dict[str, Ledger]:
     round_id = getattr(event, "round_id", None)
-    if not isinstance(round_id, str):
+    if not isinstance(event, FACTS) or not isinstance(round_id, str):  # a feed-only event
         return {}
     return {notification_stream_id(round_id): initial_ledger(round_id)}
 
@@ -181,6 +171,7 @@ def facts_reaction(clock: Clock) -> Reaction[Ledger, datetime]:
     """The facts consumer's reaction: the batch's decisions all take one `now`."""
 
     async def prepare(conn: asyncpg.Connection, items: Items) -> datetime:
+        await projections.project_nominating(conn, items)  # the feed's projection effects
         return clock.now()
 
     return Reaction(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from services.publicity import projections
+from services.publicity import queries as publicity_queries
 from services.publicity.errors import NotPublicity
 from services.publicity.handlers import PublicityHandlers
 from services.publicity.queries import (
@@ -16,6 +17,7 @@ from services.publicity.queries import (
     GetReport,
     GetReportChart,
     GetVideo,
+    GetWinnerPhoto,
     ListDrafts,
     ListRounds,
     PublicityQueries,
@@ -27,11 +29,14 @@ from shared.contracts import review as review_contract
 from shared.contracts.publicity_commands import (
     PUBLICITY,
     ApproveMaterial,
+    AttachWinnerPhoto,
     CorrectMaterial,
     EditMaterial,
     PublishMaterial,
     RenderVideo,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.events import DomainEvent
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -91,6 +96,21 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def publish(cmd: PublishMaterial) -> dict[str, Any]:
         """The publicity role marks an approved draft published on one channel."""
         return await handlers.command(cmd)
+
+    @rpc.command("attach_photo", AttachWinnerPhoto)
+    async def attach_photo(cmd: AttachWinnerPhoto) -> dict[str, Any]:
+        """The office or the publicity role gives a winner's photo (JPEG or PNG, resized)."""
+        return await handlers.attach_photo(cmd)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await publicity_queries.employee_data(runtime.store.pool, q)
+
+    @rpc.query("winner_photo", GetWinnerPhoto)
+    async def winner_photo(q: GetWinnerPhoto) -> dict[str, Any]:
+        """A featured winner's photo (JPEG, base64)."""
+        return await queries().winner_photo(q)
 
     videos = VideoJobs(runtime.settings, runtime.clock)
 

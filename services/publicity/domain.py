@@ -33,14 +33,25 @@ from services.publicity.errors import (
     FieldNotForKind,
     MaterialNotFound,
     NotApproved,
+    NotAWinner,
+    NotPhotoGiver,
     NotPublicity,
     NotPublished,
+    RoundNotDrafted,
     StaleRevision,
     UnknownSection,
+    WinnerRevokedPhoto,
 )
 from shared.calendar import WorkingCalendar
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.contracts.nomination import (
+    WITHOUT_CONSENT_DEFAULT,
+    ConsentUse,
+    Disclosure,
+    PublicityConsent,
+    disclosure,
+)
 from shared.contracts.publicity import (
     BASE_KINDS,
     CHANNEL_LABELS_ZH,
@@ -60,11 +71,13 @@ from shared.contracts.publicity import (
     MaterialsDrafted,
     PublicityEvent,
     Section,
+    WinnerPhotoAttached,
     WinnerRevocationRecorded,
     correction_id_for,
     material_id_for,
 )
 from shared.contracts.publicity_commands import (
+    OFFICE,
     PUBLICITY,
     ApproveMaterial,
     Command,
@@ -126,6 +139,45 @@ class PublicityPolicy:
     organisation: str = "后勤实业分公司"
     department: str = "党群工作部"
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    without_consent: Mapping[str, str] = field(
+        default_factory=lambda: dict(WITHOUT_CONSENT_DEFAULT)
+    )
+    """The union's rules: what each public use shows of a winner without consent."""
+
+
+# --- Consent to publicity ---------------------------------------------------------------------
+
+KIND_USES: dict[MaterialKind, ConsentUse] = {
+    "honor_roll": ConsentUse.HONOR_ROLL,
+    "bulletin": ConsentUse.BULLETIN,
+    "official_account": ConsentUse.OFFICIAL_ACCOUNT,
+    "storyboard": ConsentUse.POSTER_VIDEO,
+}
+"""The use each kind of material is (the honor roll's poster is the honor roll's)."""
+
+Consents = Mapping[UUID, PublicityConsent | None]
+"""The winners' consent to public display by nomination id, as heard from nomination; a
+winner absent or None: not recorded, which counts as no consent."""
+
+
+def shown_of(
+    kind: MaterialKind, nomination_id: UUID, consents: Consents, policy: PublicityPolicy
+) -> Disclosure:
+    """How much of a winner a material of `kind` may show (a correction names the revoked)."""
+    use = KIND_USES.get(kind)
+    if use is None:
+        return "full"
+    return disclosure(consents.get(nomination_id), use, policy.without_consent)
+
+
+def withheld(
+    kind: MaterialKind,
+    winners: Iterable[FeaturedWinner],
+    consents: Consents,
+    policy: PublicityPolicy,
+) -> list[FeaturedWinner]:
+    """The winners a material of `kind` leaves out for want of consent."""
+    return [w for w in winners if shown_of(kind, w.nomination_id, consents, policy) == "none"]
 
 
 # --- Text helpers (pure) ------------------------------------------------------------------------
@@ -271,6 +323,7 @@ class RoundPublicity:
     winners: tuple[FeaturedWinner, ...] = ()
     materials: Mapping[UUID, Material] = field(default_factory=dict)
     revoked: Mapping[UUID, Revocation] = field(default_factory=dict)
+    photos: Mapping[UUID, str] = field(default_factory=dict)  # nomination -> sha256
 
     def winner(self, nomination_id: UUID) -> FeaturedWinner | None:
         return next((w for w in self.winners if w.nomination_id == nomination_id), None)
@@ -350,6 +403,8 @@ def evolve(state: RoundPublicity, event: DomainEvent) -> RoundPublicity:
                     corrects=event.corrects,
                 ),
             )
+        case WinnerPhotoAttached():
+            return replace(state, photos={**state.photos, event.nomination_id: event.sha256})
         case _:
             return state
 
@@ -434,15 +489,33 @@ def _section(kind: MaterialKind, winner: FeaturedWinner, policy: PublicityPolicy
 
 
 def draft_content(
-    kind: MaterialKind, round_id: str, winners: tuple[FeaturedWinner, ...], policy: PublicityPolicy
+    kind: MaterialKind,
+    round_id: str,
+    winners: tuple[FeaturedWinner, ...],
+    policy: PublicityPolicy,
+    consents: Consents | None = None,
 ) -> MaterialContent:
+    """The drafted material. With `consents`, a winner is shown only as far as consent or the
+    union's rules allow: left out (`none`; the lead's count keeps them), or name, unit,
+    position and flower with no deeds and no photo (`basic`)."""
     title, lead, closing = default_copy(kind, round_id, winners, policy)
-    return MaterialContent(
-        title=title,
-        lead=lead,
-        closing=closing,
-        sections=tuple(_section(kind, w, policy) for w in winners),
-    )
+    sections: list[Section] = []
+    for w in winners:
+        shown = "full" if consents is None else shown_of(kind, w.nomination_id, consents, policy)
+        if shown == "full":
+            sections.append(_section(kind, w, policy))
+        elif shown == "basic":
+            sections.append(
+                Section(
+                    nomination_id=w.nomination_id,
+                    text="",
+                    caption=caption_for(w, policy.caption_max_chars)
+                    if kind == "storyboard"
+                    else "",
+                    duration_s=policy.segment_s if kind == "storyboard" else 0,
+                )
+            )
+    return MaterialContent(title=title, lead=lead, closing=closing, sections=tuple(sections))
 
 
 def draft_on_result(
@@ -451,8 +524,11 @@ def draft_on_result(
     result_event_id: UUID,
     now: datetime,
     policy: PublicityPolicy,
+    consents: Consents,
 ) -> list[PublicityEvent]:
-    """Draft every material of a published result; nothing if they were drafted already."""
+    """Draft every material of a published result; nothing if they were drafted already.
+    Each material shows each winner only as far as their consent, or the union's rules
+    without it, allow (`draft_content`)."""
     if state.drafted:
         return []
     if result.round_id != state.round_id:
@@ -480,7 +556,7 @@ def draft_on_result(
             material_id=material_id_for(state.round_id, kind),
             kind=kind,
             channels=KIND_CHANNELS[kind],
-            content=draft_content(kind, state.round_id, featured, policy),
+            content=draft_content(kind, state.round_id, featured, policy, consents),
         )
         for kind in BASE_KINDS
     )
@@ -509,7 +585,9 @@ def _without(
     policy: PublicityPolicy,
 ) -> MaterialContent:
     """The content without one winner's section; untouched default wording is redrafted."""
-    before = tuple(w for w in state.featured() if material.features(w.nomination_id))
+    # The lead counts every winner still standing, also those a material leaves out for want
+    # of consent (draft_content), so the drafted wording is recognised and redrafted.
+    before = state.featured()
     after = tuple(w for w in before if w.nomination_id != nomination_id)
     old = default_copy(material.kind, state.round_id, before, policy)
     new = default_copy(material.kind, state.round_id, after, policy)
@@ -831,6 +909,52 @@ def correct_material(
             content=content,
             drafted_by=cmd.actor,
             drafted_at=now,
+        )
+    ]
+
+
+# --- Winners' photos -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoGiven:
+    """A winner's photo, checked, resized and kept in the file store by the handler."""
+
+    actor: str
+    roles: frozenset[str]
+    nomination_id: UUID
+    sha256: str
+    width: int
+    height: int
+    size: int
+
+
+PHOTO_GIVERS = frozenset({OFFICE, PUBLICITY})
+
+
+def attach_photo(state: RoundPublicity, given: PhotoGiven, now: datetime) -> list[PublicityEvent]:
+    """A featured winner's photo; the same photo again changes nothing, another replaces it."""
+    if not PHOTO_GIVERS & given.roles:
+        raise NotPhotoGiver()
+    if not state.drafted:
+        raise RoundNotDrafted()
+    winner = state.winner(given.nomination_id)
+    if winner is None:
+        raise NotAWinner(nomination_id=given.nomination_id)
+    if given.nomination_id in state.revoked:
+        raise WinnerRevokedPhoto(name=winner.name)
+    if state.photos.get(given.nomination_id) == given.sha256:
+        return []
+    return [
+        WinnerPhotoAttached(
+            round_id=state.round_id,
+            nomination_id=given.nomination_id,
+            sha256=given.sha256,
+            width=given.width,
+            height=given.height,
+            size=given.size,
+            attached_by=given.actor,
+            attached_at=now,
         )
     ]
 

@@ -117,3 +117,37 @@ class CorrectionPending(PublicityError):
     message_en_template = (
         "A correction notice of this material is not published yet; finish it first"
     )
+
+
+class NotPhotoGiver(PublicityError):
+    code = "not_photo_giver"
+    status = 403
+    message_zh_template = "只有活动领导小组办公室或党群工作部（宣传）可以上传获奖职工照片"
+    message_en_template = "Only the office or the publicity role may give winners' photos"
+
+
+class RoundNotDrafted(PublicityError):
+    code = "round_not_drafted"
+    status = 404
+    message_zh_template = "该轮次尚无宣传材料（评选结果公布后才能上传照片）"
+    message_en_template = "No materials for this round yet (photos come after the result)"
+
+
+class NotAWinner(PublicityError):
+    code = "not_a_winner"
+    status = 404
+    message_zh_template = "该轮次的获奖职工中没有这一位（{nomination_id}）"
+    message_en_template = "No winner {nomination_id} in this round"
+
+
+class WinnerRevokedPhoto(PublicityError):
+    code = "winner_revoked"
+    message_zh_template = "{name}的荣誉已撤销，不再上传照片"
+    message_en_template = "{name}'s award was revoked: no photo is given"
+
+
+class PhotoRefused(PublicityError):
+    code = "photo_refused"
+    status = 422
+    message_zh_template = "{reason_zh}"
+    message_en_template = "{reason_en}"

@@ -9,6 +9,7 @@ causing event's id, and the decider drafts a round only once, so a result delive
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -16,10 +17,14 @@ from typing import Any
 
 import asyncpg
 
+from services.publicity import photos
 from services.publicity.domain import (
+    Consents,
     MeetingRule,
+    PhotoGiven,
     PublicityPolicy,
     RoundPublicity,
+    attach_photo,
     decide,
     draft_on_result,
     evolve,
@@ -28,8 +33,13 @@ from services.publicity.domain import (
 )
 from services.publicity.errors import MaterialNotFound
 from shared.calendar import WorkingCalendar
+from shared.contracts.nomination import PublicityConsent
 from shared.contracts.publicity import publicity_stream_id
-from shared.contracts.publicity_commands import SYSTEM, MaterialWorkflowCommand
+from shared.contracts.publicity_commands import (
+    SYSTEM,
+    AttachWinnerPhoto,
+    MaterialWorkflowCommand,
+)
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.logging import get_logger
@@ -56,6 +66,7 @@ def policy_from_settings(settings: Settings) -> PublicityPolicy:
         summary_chars=settings.publicity_summary_chars,
         organisation=settings.publicity_organisation,
         department=settings.publicity_department,
+        without_consent=dict(settings.public_without_consent),
         calendar=WorkingCalendar.of(
             [date.fromisoformat(d) for d in settings.calendar_extra_holidays],
             [date.fromisoformat(d) for d in settings.calendar_extra_workdays],
@@ -63,7 +74,7 @@ def policy_from_settings(settings: Settings) -> PublicityPolicy:
     )
 
 
-def _round_of(_: datetime, __: RecordedEvent, event: DomainEvent) -> dict[str, RoundPublicity]:
+def _round_of(_: object, __: RecordedEvent, event: DomainEvent) -> dict[str, RoundPublicity]:
     if isinstance(event, ResultPublished | WinnerRevoked):
         return {publicity_stream_id(event.round_id): initial_state(event.round_id)}
     return {}
@@ -105,30 +116,51 @@ class PublicityHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         self.policy = policy_from_settings(runtime.settings)
+        self.files = photos.store_for(runtime.settings)
         # Reactions to review's events (the drafts consumer), through the one reaction path.
-        self.drafts: Reaction[RoundPublicity, datetime] = Reaction(
+        self.drafts: Reaction[RoundPublicity, tuple[datetime, Consents]] = Reaction(
             evolve=evolve,
             streams=_round_of,
             decide=self._decide,
             metadata=_reaction_metadata,
-            prepare=self._now,
+            prepare=self._prepare,
             appended=_log_reactions,
         )
 
-    async def _now(self, conn: asyncpg.Connection, items: Items) -> datetime:
-        return self.runtime.clock.now()
+    async def _prepare(self, conn: asyncpg.Connection, items: Items) -> tuple[datetime, Consents]:
+        """The time, and the consent of every winner of the results in the batch (heard from
+        nomination by the statistics consumer; a winner it has not heard of: not recorded)."""
+        ids = [
+            w.nomination_id
+            for _, event in items
+            if isinstance(event, ResultPublished)
+            for w in event.winners
+        ]
+        consents: dict[uuid.UUID, PublicityConsent | None] = {}
+        if ids:
+            for row in await conn.fetch(
+                "SELECT nomination_id, consent FROM publicity_consents "
+                "WHERE nomination_id = ANY($1::uuid[])",
+                ids,
+            ):
+                consent = row["consent"]
+                consents[row["nomination_id"]] = (
+                    None if consent is None else PublicityConsent.model_validate(consent)
+                )
+        return self.runtime.clock.now(), consents
 
     def _decide(
         self,
-        now: datetime,
+        context: tuple[datetime, Consents],
         cause: RecordedEvent,
         event: DomainEvent,
         states: Mapping[str, RoundPublicity],
     ) -> list[Emit | Guard]:
+        now, consents = context
         match event:
             case ResultPublished():
                 state = states[publicity_stream_id(event.round_id)]
-                events = draft_on_result(state, event, cause.event_id, now, self.policy)
+                events = draft_on_result(state, event, cause.event_id, now, self.policy, consents)
             case WinnerRevoked():
                 state = states[publicity_stream_id(event.round_id)]
                 events = react_to_revocation(state, event, now, self.policy)
@@ -171,4 +203,38 @@ class PublicityHandlers:
             "material_id": str(cmd.material_id),
             "revision": revision["revision"] if revision else None,
             "status": revision["status"] if revision else None,
+        }
+
+    async def attach_photo(self, cmd: AttachWinnerPhoto) -> dict[str, Any]:
+        """Check and resize the photo, keep it in the file store, record it on the round."""
+        data = photos.decode_base64(cmd.photo)
+        max_px = self.runtime.settings.publicity_photo_max_px
+        prepared = await asyncio.to_thread(photos.prepare, data, max_px)
+        # Kept before it is recorded: an event never names bytes the store lacks (a photo
+        # kept but not recorded, when the decision refuses, is only an unused file).
+        sha256 = await asyncio.to_thread(self.files.put, prepared.jpeg)
+        given = PhotoGiven(
+            actor=cmd.actor,
+            roles=cmd.roles,
+            nomination_id=cmd.nomination_id,
+            sha256=sha256,
+            width=prepared.width,
+            height=prepared.height,
+            size=len(prepared.jpeg),
+        )
+        now = self.runtime.clock.now()
+        recorded = await self.runtime.execute(
+            publicity_stream_id(cmd.round_id),
+            evolve,
+            initial_state(cmd.round_id),
+            lambda state: attach_photo(state, given, now),
+            cmd.actor,
+        )
+        return {
+            **outcome(recorded),
+            "round_id": cmd.round_id,
+            "nomination_id": str(cmd.nomination_id),
+            "sha256": sha256,
+            "width": prepared.width,
+            "height": prepared.height,
         }

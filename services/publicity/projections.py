@@ -25,6 +25,7 @@ from shared.contracts.publicity import (
     MaterialPublished,
     MaterialRevised,
     MaterialsDrafted,
+    WinnerPhotoAttached,
     WinnerRevocationRecorded,
     registry,
 )
@@ -144,6 +145,16 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.round_id,
                 event.nomination_id,
                 event.reason,
+            )
+        case WinnerPhotoAttached():
+            yield statement(
+                "UPDATE honor_roll SET photo_sha256 = $3, photo_by = $4, photo_at = $5 "
+                "WHERE round_id = $1 AND nomination_id = $2",
+                event.round_id,
+                event.nomination_id,
+                event.sha256,
+                event.attached_by,
+                event.attached_at,
             )
         case CorrectionDrafted():
             yield statement(
@@ -270,7 +281,28 @@ def _stat_writes(event: DomainEvent) -> Iterator[Statement]:
                     n.category.value,
                     n.nominee,
                 )
-        case nom.NominationSubmitted() | nom.NominationAmended():
+        case nom.NominationSubmitted():
+            yield _nominee(
+                _UPSERT_NOMINEE,
+                event.nomination_id,
+                event.round_id,
+                event.category.value,
+                event.nominee,
+            )
+            yield statement(
+                "INSERT INTO publicity_consents (nomination_id, consent) VALUES ($1, $2) "
+                "ON CONFLICT (nomination_id) DO NOTHING",
+                event.nomination_id,
+                None if event.consent is None else event.consent.model_dump(mode="json"),
+            )
+        case nom.PublicityConsentRecorded():
+            yield statement(
+                "INSERT INTO publicity_consents (nomination_id, consent) VALUES ($1, $2) "
+                "ON CONFLICT (nomination_id) DO UPDATE SET consent = excluded.consent",
+                event.nomination_id,
+                event.consent.model_dump(mode="json"),
+            )
+        case nom.NominationAmended():
             yield _nominee(
                 _UPSERT_NOMINEE,
                 event.nomination_id,
@@ -382,6 +414,7 @@ STAT_NOMINATION_EVENTS = (
     nom.NominationSubmitted,
     nom.NominationAmended,
     nom.NominationWithdrawn,
+    nom.PublicityConsentRecorded,
 )
 STAT_REVIEW_EVENTS = (
     rev.CandidateRecorded,
@@ -428,6 +461,7 @@ PROJECTIONS = [
             "stat_scores",
             "stat_removed_panelists",
             "stat_awards",
+            "publicity_consents",
         ),
         feeds=(STATS_FEED,),
     ),

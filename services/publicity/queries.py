@@ -14,9 +14,16 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from services.publicity import reports, tables
-from services.publicity.domain import FIELD_LABELS
+from services.publicity import photos, reports, tables
+from services.publicity.domain import (
+    FIELD_LABELS,
+    Consents,
+    PublicityPolicy,
+    shown_of,
+    withheld,
+)
 from services.publicity.errors import MaterialNotFound
+from services.publicity.handlers import policy_from_settings
 from services.publicity.rendering import (
     FORMATS,
     MaterialDoc,
@@ -27,14 +34,17 @@ from services.publicity.rendering import (
     render_html,
 )
 from shared.contracts.common import Category
+from shared.contracts.nomination import PublicityConsent
 from shared.contracts.publicity import (
     CHANNEL_LABELS_EN,
     CHANNEL_LABELS_ZH,
     KIND_LABELS_ZH,
     FeaturedWinner,
     MaterialContent,
+    MaterialKind,
     publicity_stream_id,
 )
+from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.errors import InvalidInput, NotFound
 from shared.rounds import RoundId, RoundPeriod
 from shared.settings import Settings
@@ -64,6 +74,11 @@ class GetArtefact(Query):
 class GetVideo(Query):
     material_id: uuid.UUID
     content: bool = False  # with the MP4 (base64) when rendered
+
+
+class GetWinnerPhoto(Query):
+    round_id: RoundId
+    nomination_id: uuid.UUID
 
 
 class GetHonorRoll(Query):
@@ -101,6 +116,7 @@ class GetReportChart(ReportScope):
         "participation",
     ]
     format: Literal["svg", "png"] = "svg"
+    size: Literal["wide", "narrow"] = "wide"  # narrow: laid out for a phone (375 px)
 
 
 def _jsonable(value: Any) -> Any:
@@ -113,6 +129,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The kinds of material that show winners' photos (the others leave them out).
+PHOTO_KINDS = ("honor_roll", "official_account", "storyboard")
+
 _SECTION_FIELD = re.compile(r"sections\.(?P<id>[0-9a-f-]+)\.(?P<field>\w+)")
 
 
@@ -121,6 +140,11 @@ class PublicityQueries:
         self.pool = pool
         self.settings = settings
         self.render_settings = RenderSettings.from_settings(settings)
+        self.files = photos.store_for(settings)
+
+    @property
+    def policy(self) -> PublicityPolicy:
+        return policy_from_settings(self.settings)
 
     # --- Drafts ------------------------------------------------------------------------------
 
@@ -179,6 +203,60 @@ class PublicityQueries:
             winners={w.nomination_id: w for w in winners},
         )
 
+    async def consents(self, ids: list[uuid.UUID]) -> Consents:
+        """The winners' consent to public display, as heard from nomination."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, consent FROM publicity_consents "
+            "WHERE nomination_id = ANY($1::uuid[])",
+            ids,
+        )
+        return {
+            r["nomination_id"]: None
+            if r["consent"] is None
+            else PublicityConsent.model_validate(r["consent"])
+            for r in rows
+        }
+
+    async def photos(self, round_id: str, kind: MaterialKind) -> dict[str, bytes]:
+        """The featured winners' photos of a round (JPEG bytes by nomination id), of those
+        whose consent lets a material of `kind` show everything (a photo is never `basic`)."""
+        rows = await self.pool.fetch(
+            "SELECT nomination_id, photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND NOT revoked AND photo_sha256 IS NOT NULL",
+            round_id,
+        )
+        consents = await self.consents([r["nomination_id"] for r in rows])
+        out: dict[str, bytes] = {}
+        for r in rows:
+            if shown_of(kind, r["nomination_id"], consents, self.policy) != "full":
+                continue
+            data = await asyncio.to_thread(self.files.get, r["photo_sha256"])
+            if data is not None:  # a file lost from the store: the placeholder again
+                out[str(r["nomination_id"])] = data
+        return out
+
+    async def winner_photo(self, q: GetWinnerPhoto) -> dict[str, Any]:
+        """One featured winner's photo (the honor roll's pages show it)."""
+        sha256 = await self.pool.fetchval(
+            "SELECT photo_sha256 FROM honor_roll "
+            "WHERE round_id = $1 AND nomination_id = $2 AND NOT revoked",
+            q.round_id,
+            q.nomination_id,
+        )
+        consents = await self.consents([q.nomination_id])
+        if shown_of("honor_roll", q.nomination_id, consents, self.policy) != "full":
+            sha256 = None  # shown without consent only as far as the rules allow: no photo
+        data = await asyncio.to_thread(self.files.get, sha256) if sha256 else None
+        if data is None:
+            raise NotFound("该获奖职工尚无照片。", "No photo of this winner.")
+        return {
+            "filename": f"{q.nomination_id}.jpg",
+            "media_type": "image/jpeg",
+            "encoding": "base64",
+            "sha256": sha256,
+            "content": base64.b64encode(data).decode(),
+        }
+
     async def _material(self, material_id: uuid.UUID) -> asyncpg.Record:
         row = await self.pool.fetchrow(
             "SELECT * FROM materials WHERE material_id = $1", material_id
@@ -202,8 +280,20 @@ class PublicityQueries:
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
         history = await self._history(row["round_id"], q.material_id, facts)
+        featured = {uuid.UUID(s["nomination_id"]) for s in row["content"]["sections"]}
+        consents = await self.consents(list(facts.winners))
+        hidden = [
+            w
+            for w in withheld(row["kind"], facts.winners.values(), consents, self.policy)
+            if w.nomination_id not in featured
+        ]
+        pictures = (
+            await self.photos(row["round_id"], row["kind"]) if row["kind"] in PHOTO_KINDS else {}
+        )
         return {
             **self._summary(row),
+            # The office sees why a winner is missing: "2 位获奖者未同意公开，已按规定隐去".
+            "withheld": len(hidden),
             "round_label": view.round_label,
             "meeting_date": facts.meeting_date.isoformat(),
             "content": row["content"],
@@ -220,7 +310,7 @@ class PublicityQueries:
                 }
                 for s in row["content"]["sections"]
             ],
-            "html": render_html(view, self.render_settings),
+            "html": render_html(view, self.render_settings, pictures),
             "history": history,
         }
 
@@ -314,7 +404,10 @@ class PublicityQueries:
             )
         facts = await self.facts(row["round_id"])
         view = build_view(facts, self.doc(row), self.render_settings)
-        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings)
+        pictures = (
+            await self.photos(row["round_id"], row["kind"]) if row["kind"] in PHOTO_KINDS else {}
+        )
+        artefact = await asyncio.to_thread(render, view, q.format, self.render_settings, pictures)
         binary = isinstance(artefact.content, bytes)
         return {
             "material_id": str(q.material_id),
@@ -347,6 +440,13 @@ class PublicityQueries:
             round_id,
             [c.value for c in Category],
         )
+        consents = await self.consents([r["nomination_id"] for r in rows])
+        hidden = {
+            r["nomination_id"]
+            for r in rows
+            if r["revoked"]
+            and shown_of("honor_roll", r["nomination_id"], consents, self.policy) == "none"
+        }
         winners = [
             {
                 "nomination_id": str(r["nomination_id"]),
@@ -357,6 +457,10 @@ class PublicityQueries:
                 "unit_code": r["unit_code"],
                 "unit_name": r["unit_name"],
                 "position": r["position"],
+                # A photo only with consent to the honor roll (never under `basic`).
+                "photo_sha256": r["photo_sha256"]
+                if shown_of("honor_roll", r["nomination_id"], consents, self.policy) == "full"
+                else None,
             }
             for r in rows
             if not r["revoked"]
@@ -376,10 +480,12 @@ class PublicityQueries:
             "revision": material["revision"],
             "published_channels": published,
             "winners": winners,
+            # Left off for want of consent (counted, never named), not revoked.
+            "withheld": len(hidden),
             "revoked": [
                 {"nomination_id": str(r["nomination_id"]), "name": r["name"]}
                 for r in rows
-                if r["revoked"]
+                if r["revoked"] and r["nomination_id"] not in hidden
             ],
         }
 
@@ -486,11 +592,40 @@ class PublicityQueries:
     async def report_chart(self, q: GetReportChart) -> dict[str, Any]:
         data = await self.report_data(q)
         image = await asyncio.to_thread(
-            reports.render_chart, data, q.chart, q.format, self.settings.publicity_chart_font
+            reports.render_chart,
+            data,
+            q.chart,
+            q.format,
+            self.settings.publicity_chart_font,
+            q.size,
         )
         return {
-            "filename": f"report-{q.key}-{q.chart}.{q.format}",
+            "filename": f"report-{q.key}-{q.chart}{'-narrow' if q.size == 'narrow' else ''}"
+            f".{q.format}",
             "media_type": "image/svg+xml" if q.format == "svg" else "image/png",
             "encoding": "base64",
             "content": base64.b64encode(image).decode(),
         }
+
+
+async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
+    """Where publicity names one employee: the honor roll (with whether a photo is attached)
+    and the materials whose content names them (by number or by the name the roll shows).
+    The materials are listed, not copied: they name the other winners too."""
+    check_office(q)
+    roll = await pool.fetch(
+        "SELECT round_id, nomination_id, category, employee_no, name, unit_name, position, "
+        "revoked, revoked_reason, photo_sha256 IS NOT NULL AS photo_attached, photo_at "
+        "FROM honor_roll WHERE employee_no = $1 ORDER BY round_id",
+        q.employee_no,
+    )
+    needles = [q.employee_no, *sorted({r["name"] for r in roll})]
+    mentions = await pool.fetch(
+        "SELECT material_id, round_id, kind, status, revision, title, created_at, updated_at "
+        "FROM materials WHERE round_id = ANY($1::text[]) AND EXISTS "
+        "(SELECT FROM unnest($2::text[]) n WHERE strpos(content::text, n) > 0) "
+        "ORDER BY round_id, kind",
+        sorted({r["round_id"] for r in roll}),
+        needles,
+    )
+    return {"honor_roll": plain_rows(roll), "materials": plain_rows(mentions)}

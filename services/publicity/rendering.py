@@ -29,6 +29,7 @@ from services.publicity.document import render_docx
 from services.publicity.domain import date_zh, one_line, weekday_zh
 from services.publicity.fonts import find_cjk_font
 from services.publicity.linebreak import break_lines, text_width
+from services.publicity.photos import data_uris
 from services.publicity.poster import PosterContent, PosterEntry, render_a3_pdf, render_png
 from shared.clock import SHANGHAI
 from shared.contracts.nomination import MeasurableResult
@@ -311,10 +312,16 @@ def build_view(facts: RoundFacts, doc: MaterialDoc, rs: RenderSettings) -> View:
 # --- HTML -----------------------------------------------------------------------------------
 
 
-def render_html(view: View, rs: RenderSettings | None = None) -> str:
+def render_html(
+    view: View, rs: RenderSettings | None = None, photos: Mapping[str, bytes] | None = None
+) -> str:
+    """The page; a winner's photo (JPEG bytes by nomination id) goes in inline, as a data URI:
+    the article is pasted or uploaded on its own, so it names no address of this site."""
     plan = shots(view) if view.kind == "storyboard" else []
     footer = (rs or RenderSettings()).article_footer
-    return _env.get_template(f"{view.kind}.html.j2").render(v=view, shots=plan, footer=footer)
+    return _env.get_template(f"{view.kind}.html.j2").render(
+        v=view, shots=plan, footer=footer, photos=data_uris(photos or {})
+    )
 
 
 # --- The honor roll poster (SVG) ------------------------------------------------------------
@@ -690,14 +697,21 @@ _FIXED_TIME = (2026, 1, 1, 0, 0, 0)  # zip entries' time: the same content, the 
 
 
 def article_package(view: View, rs: RenderSettings, photos: Mapping[str, bytes]) -> bytes:
-    """article.html (the body to paste, inline styles only), title.txt (for WeChat's title
-    field) and cover.png (the honor-roll poster of the same winners, 1080 × 1920)."""
+    """article.html (the body to paste, inline styles only, its photos inline), title.txt
+    (for WeChat's title field), cover.png (the honor-roll poster of the same winners,
+    1080 × 1920) and images/NN.jpg (each winner's photo, in the article's order)."""
     buffer = io.BytesIO()
+    images = [
+        (f"images/{i:02d}.jpg", photos[e.nomination_id])
+        for i, e in enumerate(view.entries, start=1)
+        if e.nomination_id in photos
+    ]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
         for name, data in (
-            ("article.html", render_html(view, rs).encode()),
+            ("article.html", render_html(view, rs, photos).encode()),
             ("title.txt", (view.title + "\n").encode()),
             ("cover.png", render_png(poster_content(view), poster_font(rs), photos)),
+            *images,
         ):
             package.writestr(zipfile.ZipInfo(name, _FIXED_TIME), data)
     return buffer.getvalue()
@@ -721,7 +735,7 @@ def render(
     name = f"{view.round_id}-{view.kind}.{fmt}"
     content: bytes | str
     if fmt == "html":
-        content = render_html(view, rs)
+        content = render_html(view, rs, photos)
     elif fmt == "svg":
         content = render_svg(view)
     elif fmt == "png":

@@ -408,8 +408,30 @@ _PALETTE = ("#c62828", "#ef6c00", "#f9a825", "#2e7d32", "#1565c0", "#6a1b9a")
 ChartFormat = Literal["svg", "png"]
 
 
+ChartSize = Literal["wide", "narrow"]
+
+# A chart for a phone (375 px): drawn at the width it is shown (no shrinking), every bar
+# horizontal (long Chinese labels on the left, one per line), the legend under the plot, and
+# text of 10 pt (13.3 CSS px; at least 12 px still on a 360 px screen).
+NARROW_WIDTH_IN = 3.2  # 230 pt = 307 CSS px: a 375 px screen less the page's margins
+NARROW_FONT_PT = 10.0
+
+
+def _legend(ax: Any, narrow: bool) -> None:
+    if narrow:  # under the plot, outside it: the constrained layout makes room for it
+        ax.figure.legend(loc="outside lower center", ncol=3, frameon=False,
+                         fontsize=NARROW_FONT_PT, columnspacing=0.8, handlelength=1.0)  # fmt: skip
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+
+
+def _title(ax: Any, report: dict[str, Any], words: str, narrow: bool) -> None:
+    # Narrow: the round on a line of its own, so a long title never runs off the picture.
+    ax.set_title(f"{report['label_zh']}{chr(10) if narrow else ' '}{words}")
+
+
 def _bars_by_category(
-    ax: Any, labels: list[str], counts: list[dict[str, int]], horizontal: bool
+    ax: Any, labels: list[str], counts: list[dict[str, int]], horizontal: bool, narrow: bool
 ) -> None:
     base = [0] * len(labels)
     for i, c in enumerate(Category):
@@ -420,31 +442,43 @@ def _bars_by_category(
             ax.bar(labels, values, bottom=base, label=c.label_zh, color=_PALETTE[i])
         base = [b + v for b, v in zip(base, values, strict=True)]
     (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    _legend(ax, narrow)
 
 
-def chart_nominations_by_unit(report: dict[str, Any], fig: Figure) -> None:
+def chart_nominations_by_unit(report: dict[str, Any], fig: Figure, narrow: bool) -> None:
     units = report["by_unit"]
     ax = fig.add_subplot()
     _bars_by_category(
-        ax, [u["unit_name"] for u in units], [u["by_category"] for u in units], horizontal=True
+        ax,
+        [u["unit_name"] for u in units],
+        [u["by_category"] for u in units],
+        horizontal=True,
+        narrow=narrow,
     )
     ax.invert_yaxis()
     ax.set_xlabel("提名数")
-    ax.set_title(f"{report['label_zh']} 各单位提名数（按类别）")
+    _title(ax, report, "各单位提名数（按类别）", narrow)
 
 
-def chart_nominations_by_round(report: dict[str, Any], fig: Figure) -> None:
+def chart_nominations_by_round(report: dict[str, Any], fig: Figure, narrow: bool) -> None:
     rounds = report["by_round"]
     ax = fig.add_subplot()
     _bars_by_category(
-        ax, [r["label_zh"] for r in rounds], [r["by_category"] for r in rounds], horizontal=False
+        ax,
+        [r["label_zh"] for r in rounds],
+        [r["by_category"] for r in rounds],
+        horizontal=narrow,
+        narrow=narrow,
     )
-    ax.set_ylabel("提名数")
-    ax.set_title(f"{report['label_zh']} 各轮提名数（按类别）")
+    if narrow:
+        ax.invert_yaxis()
+        ax.set_xlabel("提名数")
+    else:
+        ax.set_ylabel("提名数")
+    _title(ax, report, "各轮提名数（按类别）", narrow)
 
 
-def chart_audit_by_category(report: dict[str, Any], fig: Figure) -> None:
+def chart_audit_by_category(report: dict[str, Any], fig: Figure, narrow: bool) -> None:
     cats = report["by_category"]
     ax = fig.add_subplot()
     xs = list(range(len(cats)))
@@ -454,42 +488,68 @@ def chart_audit_by_category(report: dict[str, Any], fig: Figure) -> None:
         (0.0, "rejected", "未通过", "#c62828"),
         (width, "winners", "获奖", "#f9a825"),
     ):
-        ax.bar([x + offset for x in xs], [c[key] for c in cats], width, label=label, color=color)
-    ax.set_xticks(xs, [c["label_zh"] for c in cats])
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("人数")
-    ax.set_title(f"{report['label_zh']} 审核与获奖（按类别）")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+        values = [c[key] for c in cats]
+        if narrow:
+            ax.barh([x + offset for x in xs], values, width, label=label, color=color)
+        else:
+            ax.bar([x + offset for x in xs], values, width, label=label, color=color)
+    names = [c["label_zh"] for c in cats]
+    if narrow:
+        ax.set_yticks(xs, names)
+        ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("人数")
+    else:
+        ax.set_xticks(xs, names)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("人数")
+    _title(ax, report, "审核与获奖（按类别）", narrow)
+    _legend(ax, narrow)
 
 
-def chart_score_spread(report: dict[str, Any], fig: Figure) -> None:
+def chart_score_spread(report: dict[str, Any], fig: Figure, narrow: bool) -> None:
     ax = fig.add_subplot()
     per = report["scores"]["per_nomination"]
     data = [[float(p["mean"]) for p in per if p["category"] == c.value] for c in Category]
     labels = [c.label_zh for c in Category]
-    ax.boxplot([d or [float("nan")] for d in data], tick_labels=labels)
-    ax.set_ylabel("平均得分")
-    ax.set_title(f"{report['label_zh']} 评分分布（按类别）")
+    ax.boxplot(
+        [d or [float("nan")] for d in data],
+        tick_labels=labels,
+        orientation="horizontal" if narrow else "vertical",
+    )
+    if narrow:
+        ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.set_xlabel("平均得分")
+    else:
+        ax.set_ylabel("平均得分")
+    _title(ax, report, "评分分布（按类别）", narrow)
 
 
-def chart_participation(report: dict[str, Any], fig: Figure) -> None:
+def chart_participation(report: dict[str, Any], fig: Figure, narrow: bool) -> None:
     rows = report["participation"]
     rounds = report["rounds"]
     ax = fig.add_subplot()
     matrix = [[p["rounds"].get(r, 0) for r in rounds] for p in rows] or [[0]]
     top = max(max(row) for row in matrix) or 1
     image = ax.imshow(matrix, cmap="Reds", aspect="auto", vmin=0, vmax=top)
-    ax.set_xticks(range(len(rounds)), [RoundPeriod.parse(r).label_zh for r in rounds])
+    labels = [RoundPeriod.parse(r).label_zh for r in rounds]
+    if narrow:  # the year is in the title: a round is named by its quarter or month alone
+        labels = [label.split("年", 1)[-1] for label in labels]
+    ax.set_xticks(range(len(rounds)), labels, rotation=90 if narrow else 0)
     ax.set_yticks(range(len(rows)), [p["unit_name"] for p in rows])
     for i, row in enumerate(matrix):
         for j, n in enumerate(row):
             color = "white" if n > top / 2 else "black"
             ax.text(j, i, str(n), ha="center", va="center", fontsize=10, color=color)
-    fig.colorbar(image, ax=ax, label="提名数")
-    ax.set_title(f"{report['label_zh']} 各单位参与情况")
+    if narrow:
+        fig.colorbar(image, ax=ax, label="提名数", location="bottom", shrink=0.8)
+    else:
+        fig.colorbar(image, ax=ax, label="提名数")
+    _title(ax, report, "各单位参与情况", narrow)
 
 
-CHARTS: dict[str, Callable[[dict[str, Any], Figure], None]] = {
+CHARTS: dict[str, Callable[[dict[str, Any], Figure, bool], None]] = {
     "nominations_by_unit": chart_nominations_by_unit,
     "nominations_by_round": chart_nominations_by_round,
     "audit_by_category": chart_audit_by_category,
@@ -506,24 +566,46 @@ CHART_TITLES_ZH = {
 
 
 def render_chart(
-    report: dict[str, Any], chart: str, fmt: ChartFormat = "svg", font_file: str = ""
+    report: dict[str, Any],
+    chart: str,
+    fmt: ChartFormat = "svg",
+    font_file: str = "",
+    size: ChartSize = "wide",
 ) -> bytes:
-    """One chart as SVG (glyphs drawn as paths: it looks the same without the font) or PNG."""
+    """One chart as SVG (glyphs drawn as paths: it looks the same without the font) or PNG;
+    `narrow`: laid out for a phone's width (NARROW_WIDTH_IN)."""
     family = cjk_font_family(font_file)
+    narrow = size == "narrow"
     params: dict[str, Any] = {
         "font.family": "sans-serif",
         "font.sans-serif": [*([family] if family else []), "DejaVu Sans"],
         "axes.unicode_minus": False,
         "svg.fonttype": "path",
         "svg.hashsalt": "five-golden-flowers",
+        **(
+            {
+                "font.size": NARROW_FONT_PT,
+                "axes.titlesize": NARROW_FONT_PT + 1,
+                "axes.labelsize": NARROW_FONT_PT,
+                "xtick.labelsize": NARROW_FONT_PT,
+                "ytick.labelsize": NARROW_FONT_PT,
+            }
+            if narrow
+            else {}
+        ),
     }
     rows = max(len(report["by_unit"]), len(report["rounds"]), 5)
+    if narrow:
+        rows = max(rows, len(report["by_round"]), len(Category)) + 3  # + the legend under it
+        figsize = (NARROW_WIDTH_IN, max(3.6, 0.34 * rows + 1.6))
+    else:
+        figsize = (9, max(4.0, 0.45 * rows + 1.5))
     # rcParams are process-wide: one chart at a time (queries render in worker threads).
     with _render_lock, rc_context(cast(Any, params)), warnings.catch_warnings():
         if family is None:  # already warned once; do not repeat per glyph
             warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        fig = Figure(figsize=(9, max(4.0, 0.45 * rows + 1.5)), dpi=100, layout="constrained")
-        CHARTS[chart](report, fig)
+        fig = Figure(figsize=figsize, dpi=100, layout="constrained")
+        CHARTS[chart](report, fig, narrow)
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return buffer.getvalue()
@@ -542,13 +624,15 @@ def charts_for(scope: Scope) -> tuple[str, ...]:
 
 
 def render_page(report: dict[str, Any], font_file: str = "") -> str:
-    """The report as one HTML page; charts are SVG images (data URIs: nothing in them runs)."""
+    """The report as one HTML page; charts are SVG images (data URIs: nothing in them runs),
+    each also laid out for a phone, which a narrow screen picks."""
+
+    def uri(name: str, size: ChartSize) -> str:
+        svg = render_chart(report, name, "svg", font_file, size)
+        return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+
     charts = [
-        {
-            "title": CHART_TITLES_ZH[name],
-            "src": "data:image/svg+xml;base64,"
-            + base64.b64encode(render_chart(report, name, "svg", font_file)).decode(),
-        }
+        {"title": CHART_TITLES_ZH[name], "src": uri(name, "wide"), "narrow": uri(name, "narrow")}
         for name in charts_for(report["scope"])
     ]
     labels = {r: RoundPeriod.parse(r).label_zh for r in report["rounds"]}

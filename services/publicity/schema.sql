@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS honor_roll (
     revoked_reason text,
     PRIMARY KEY (round_id, nomination_id)
 );
+-- The winner's photo (WinnerPhotoAttached): its name in the file store, who gave it, when.
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_sha256 text;
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_by text;
+ALTER TABLE honor_roll ADD COLUMN IF NOT EXISTS photo_at timestamptz;
 
 -- Statistics (调研报告): facts from the nomination and review services.
 CREATE TABLE IF NOT EXISTS stat_units (
@@ -101,3 +105,10 @@ CREATE TABLE IF NOT EXISTS stat_awards (
     revoked         boolean NOT NULL DEFAULT false
 );
 
+
+-- Each nomination's consent to public display, heard from nomination (the statistics
+-- consumer): {"uses": [...]}, or NULL when not recorded (= no consent). The drafts read it.
+CREATE TABLE IF NOT EXISTS publicity_consents (
+    nomination_id uuid PRIMARY KEY,
+    consent       jsonb
+);

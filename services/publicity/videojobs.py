@@ -1,7 +1,8 @@
 """The meeting video rendered in the background.
 
 `request` queues a job for the approved storyboard's current revision in the `videos` table
-(once: asking again returns the job as it stands; a failed job is queued again). Each
+(once: asking again returns the job as it stands; a failed job is queued again, and so is a
+done one when a winner's photo was given after it started). Each
 instance of the service runs `worker`, which claims one queued job at a time (SKIP LOCKED, so
 two instances never render the same one), runs ffmpeg in a worker thread, writes its progress
 to the table about once a second and keeps the MP4 there when done. A job whose renderer went
@@ -58,11 +59,15 @@ class VideoJobs:
                 SET status = 'queued', progress = 0, error = NULL, started_by = $3,
                     started_at = $4, updated_at = $4
                 WHERE videos.status = 'failed'
+                   OR (videos.status = 'done' AND EXISTS (
+                       SELECT 1 FROM honor_roll h WHERE h.round_id = $5
+                       AND h.photo_at > videos.started_at))
             """,
             material_id,
             row["revision"],
             actor,
             now,
+            row["round_id"],
         )
         return await self.status(pool, material_id)
 
@@ -121,11 +126,12 @@ class VideoJobs:
                 return
             rs = queries.render_settings
             view = build_view(await queries.facts(row["round_id"]), queries.doc(row), rs)
+            pictures = await queries.photos(row["round_id"], row["kind"])
             with tempfile.TemporaryDirectory(prefix="flowers-mp4-") as tmp:
                 out = Path(tmp) / "video.mp4"
                 job = asyncio.create_task(
                     asyncio.to_thread(
-                        render_mp4, view, rs, poster_font(rs), {}, out, progress,
+                        render_mp4, view, rs, poster_font(rs), pictures, out, progress,
                         fps=self.settings.publicity_video_fps,
                     )
                 )  # fmt: skip
@@ -146,7 +152,9 @@ class VideoJobs:
         """The video job of the storyboard's current revision ({"status": "none"} if none)."""
         row = await pool.fetchrow(
             """
-            SELECT v.*, octet_length(v.content) AS size, m.revision AS current, m.round_id
+            SELECT v.*, octet_length(v.content) AS size, m.revision AS current, m.round_id,
+                   EXISTS (SELECT 1 FROM honor_roll h WHERE h.round_id = m.round_id
+                           AND h.photo_at > v.started_at) AS photos_changed
             FROM materials m LEFT JOIN videos v
                  ON v.material_id = m.material_id AND v.revision = m.revision
             WHERE m.material_id = $1
@@ -167,6 +175,8 @@ class VideoJobs:
             "started_by": row["started_by"],
             "started_at": row["started_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat(),
+            # A photo given after this rendering started: the video may be rendered again.
+            "photos_changed": bool(row["photos_changed"]),
         }
         if with_content and row["status"] == "done":
             out["filename"] = f"{row['round_id']}-meeting-video-r{row['revision']}.mp4"

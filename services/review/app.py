@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.review import projections
+from services.review import queries as review_queries
 from services.review.handlers import NOMINATION_REACTION, ReviewHandlers
 from services.review.queries import (
     GetPanel,
@@ -47,6 +48,8 @@ from shared.contracts.review_commands import (
     SubmitScore,
     VetoNomination,
 )
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -144,6 +147,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     def queries() -> ReviewQueries:
         assert runtime.pool is not None, "the service has not started"
         return ReviewQueries(runtime.pool, handlers.policy, runtime.states)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await review_queries.employee_data(runtime.store.pool, q)
 
     @rpc.query("rounds", ListRounds)
     async def rounds(q: ListRounds) -> list[dict[str, Any]]:

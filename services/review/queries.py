@@ -32,6 +32,7 @@ from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.contracts.review import registry, review_stream_id
 from shared.contracts.review_commands import PublishResult
+from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.postgres import PostgresEventStore
 from shared.reaction import StateCache, current_state
 from shared.rounds import RoundId, RoundPeriod
@@ -585,3 +586,79 @@ class ReviewQueries:
             "publishable": blocker is None,
             "publish_blocker": None if state.published else blocker,
         }
+
+
+async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
+    """What the review holds about one employee (PIPL access request): the audit, scores,
+    vetoes, decisions and objections concerning their nominations, and what they did as a
+    panelist or objector. Who scored or objected is not named (theirs is the panelists' and
+    objectors' data); the objector's own objections are theirs to see."""
+    check_office(q)
+    own = await pool.fetch(
+        "SELECT nomination_id, round_id, category FROM candidates WHERE employee_no = $1",
+        q.employee_no,
+    )
+    ids = [r["nomination_id"] for r in own]
+    audits = await pool.fetch(
+        "SELECT nomination_id, round_id, category, status, reason, audited_at FROM audits "
+        "WHERE nomination_id = ANY($1::uuid[]) ORDER BY audited_at",
+        ids,
+    )
+    scores = await pool.fetch(
+        "SELECT nomination_id, round_id, category, department, criteria, total, comment, "
+        "submitted_at FROM scores WHERE nomination_id = ANY($1::uuid[]) "
+        "ORDER BY round_id, submitted_at",
+        ids,
+    )
+    vetoes = await pool.fetch(
+        "SELECT nomination_id, round_id, category, reason, vetoed_at FROM vetoes "
+        "WHERE nomination_id = ANY($1::uuid[])",
+        ids,
+    )
+    winners = await pool.fetch(
+        "SELECT nomination_id, round_id, category, source, removed, removed_reason FROM winners "
+        "WHERE nomination_id = ANY($1::uuid[])",
+        ids,
+    )
+    objections = await pool.fetch(
+        "SELECT round_id, objection_no, nomination_id, category, text, raised_at, status, "
+        "resolution, resolved_at FROM objections WHERE nomination_id = ANY($1::uuid[]) "
+        "ORDER BY round_id, objection_no",
+        ids,
+    )
+    raised = await pool.fetch(
+        "SELECT round_id, objection_no, category, text, raised_at, status, resolution, "
+        "resolved_at FROM objections WHERE raised_by = ANY($1::text[]) "
+        "ORDER BY round_id, objection_no",
+        list(q.user_ids),
+    )
+    panel = await pool.fetch(
+        "SELECT round_id, panelist_id, employee_no, name, department, active, assigned_at, "
+        "removed_reason FROM panelists WHERE employee_no = $1 OR panelist_id = ANY($2::text[]) "
+        "ORDER BY round_id",
+        q.employee_no,
+        list(q.user_ids),
+    )
+    given = await pool.fetch(
+        "SELECT round_id, nomination_id, category, total, comment, submitted_at FROM scores "
+        "WHERE panelist_id = ANY($1::text[]) ORDER BY round_id, submitted_at",
+        sorted({r["panelist_id"] for r in panel}),
+    )
+    revocations = await pool.fetch(
+        "SELECT nomination_id, round_id, category, employee_no, name, reason, revoked_at "
+        "FROM revocations WHERE employee_no = $1",
+        q.employee_no,
+    )
+    return {
+        "audits": plain_rows(audits),
+        "scores": plain_rows(scores),
+        "vetoes": plain_rows(vetoes),
+        "winners": plain_rows(winners),
+        "objections": plain_rows(objections),
+        "objections_raised": plain_rows(raised),
+        "panelist": plain_rows(
+            {k: v for k, v in dict(r).items() if k != "panelist_id"} for r in panel
+        ),
+        "scores_given": plain_rows(given),
+        "revocations": plain_rows(revocations),
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.rewards import projections
+from services.rewards import queries as rewards_queries
 from services.rewards.domain import PacesetterPolicy, RewardsPolicy
 from services.rewards.handlers import (
     RewardsHandlers,
@@ -38,6 +39,8 @@ from shared.contracts import review as review_contract
 from shared.contracts import rewards as rewards_contract
 from shared.contracts.review import ResultPublished, WinnerRevoked
 from shared.contracts.rewards_commands import AcknowledgeAdjustment
+from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
+from shared.contracts.subject_access import EmployeeData, Rows
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -107,6 +110,11 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def acknowledge(cmd: AcknowledgeAdjustment) -> dict[str, Any]:
         """Payroll applied an adjustment (idempotent; the first one in a period closes it)."""
         return await handlers.acknowledge(cmd)
+
+    @rpc.query(EMPLOYEE_DATA, EmployeeData)
+    async def about_employee(q: EmployeeData) -> dict[str, Rows]:
+        """Everything held about one employee, for the office (an access request)."""
+        return await rewards_queries.employee_data(runtime.store.pool, q)
 
     @rpc.query("adjustments", ListAdjustments)
     async def adjustments(q: ListAdjustments) -> dict[str, Any]:

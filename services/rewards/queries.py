@@ -25,6 +25,7 @@ from services.rewards.reconciliation import AckFact, AdjustmentFact, AwardFact, 
 from services.rewards.standings import Flower, pacesetter_standings
 from shared.contracts.common import Category
 from shared.contracts.rewards import PayrollLine, PayrollPeriodId
+from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.errors import NotFound
 from shared.rounds import RoundId
 
@@ -443,3 +444,24 @@ class RewardsQueries:
 
 
 _SUM_KEYS = {"awards", "reversals", "issued", "reversed", "net"}
+
+
+async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
+    """One employee's awards, payroll lines and payroll's acknowledgements of them."""
+    check_office(q)
+    awards = await pool.fetch(
+        "SELECT award_id, round_id, category, nomination_id, employee_no, name, unit_name, "
+        "position, score, amount, currency, period, published_at, granted_at, status, "
+        "revoked_at, revoke_reason, reversal_period FROM awards WHERE employee_no = $1 "
+        "ORDER BY granted_at",
+        q.employee_no,
+    )
+    adjustments = await pool.fetch(
+        "SELECT a.adjustment_id, a.kind, a.round_id, a.category, a.employee_no, a.name, "
+        "a.unit_name, a.amount, a.currency, a.period, a.reason_code, a.description_zh, "
+        "a.tax_treatment, a.issued_at, k.payroll_reference, k.acknowledged_at "
+        "FROM adjustments a LEFT JOIN acknowledgements k USING (adjustment_id) "
+        "WHERE a.employee_no = $1 ORDER BY a.position",
+        q.employee_no,
+    )
+    return {"awards": plain_rows(awards), "payroll": plain_rows(adjustments)}

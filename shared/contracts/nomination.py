@@ -7,8 +7,10 @@ Every event carries what its consumers need, so nobody calls back into this serv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -192,10 +194,110 @@ class DeadlineExtended(NominationEvent):
     extended_at: AwareDatetime
 
 
-class NominationSubmitted(NominationEvent):
-    """A unit's nomination. The deeds and the recommendation are the nominee's personal
-    data beside their snapshot (sealed under the nominee's key, shared/personal_data.py)."""
+class ConsentUse(StrEnum):
+    """A way a winner may be shown publicly; the nominee consents to each one separately
+    (PIPL art. 25: separate consent before personal information is made public)."""
 
+    NOTICE = "notice"  # 公示: the notice board, its PDF and JSON
+    HONOR_ROLL = "honor_roll"  # 光荣榜 (page, poster)
+    BULLETIN = "bulletin"  # 简报通报
+    OFFICIAL_ACCOUNT = "official_account"  # 公众号文章
+    POSTER_VIDEO = "poster_video"  # 海报、会议视频
+
+    @property
+    def label_zh(self) -> str:
+        return CONSENT_USE_LABELS_ZH[self]
+
+
+CONSENT_USE_LABELS_ZH: dict[ConsentUse, str] = {
+    ConsentUse.NOTICE: "公示",
+    ConsentUse.HONOR_ROLL: "光荣榜",
+    ConsentUse.BULLETIN: "简报通报",
+    ConsentUse.OFFICIAL_ACCOUNT: "公众号文章",
+    ConsentUse.POSTER_VIDEO: "海报与视频",
+}
+
+Disclosure = Literal["full", "basic", "none"]
+"""How much of a winner a public surface shows: `full` everything it normally shows; `basic`
+name, unit, position and flower only (no deeds, results, photo); `none` nothing personal
+(listed as "某某（未同意公开）" or left out, the count kept)."""
+
+DISCLOSURES: tuple[Disclosure, ...] = ("full", "basic", "none")
+
+WITHOUT_CONSENT_DEFAULT: dict[str, Disclosure] = {
+    ConsentUse.NOTICE.value: "basic",
+    ConsentUse.HONOR_ROLL.value: "none",
+    ConsentUse.BULLETIN.value: "none",
+    ConsentUse.OFFICIAL_ACCOUNT.value: "none",
+    ConsentUse.POSTER_VIDEO.value: "none",
+}
+"""The union's default rules for a winner without consent (README "Consent to publicity"):
+the notice is a step of the award procedure (colleagues can only object to a named person),
+so name, unit, position and flower appear there; everything else is publicity and needs
+consent."""
+
+WITHHELD_NAME_ZH = "某某（未同意公开）"
+
+
+class PublicityConsent(BaseModel):
+    """The uses of public display the nominee consented to (any not listed: refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uses: tuple[ConsentUse, ...] = ()
+
+    @field_validator("uses")
+    @classmethod
+    def _sorted_once(cls, value: tuple[ConsentUse, ...]) -> tuple[ConsentUse, ...]:
+        """One canonical order, so equal consents are equal events (and hash alike)."""
+        return tuple(u for u in ConsentUse if u in value)
+
+    @classmethod
+    def to_all(cls) -> PublicityConsent:
+        return cls(uses=tuple(ConsentUse))
+
+
+def disclosure(
+    consent: PublicityConsent | None, use: ConsentUse, without: Mapping[str, str]
+) -> Disclosure:
+    """What `use` may show of a winner: everything with consent; else what the union's rules
+    (`without`, use -> disclosure) allow. No consent recorded counts as no consent."""
+    if consent is not None and use in consent.uses:
+        return "full"
+    level = without.get(use.value, "none")
+    return level if level in ("full", "basic") else "none"  # type: ignore[return-value]
+
+
+class NominationSubmittedV1(NominationEvent):
+    """Version 1 of NominationSubmitted, as logs written before version 2 hold it (never
+    emitted now): no consent to publicity was asked. The upcaster states that as
+    `consent: None` ("not recorded"), which every public surface treats as no consent."""
+
+    event_type: ClassVar[str] = "NominationSubmitted"
+    schema_version: ClassVar[int] = 1
+
+    nomination_id: UUID
+    round_id: RoundId
+    category: Category
+    nominee: NomineeSnapshot
+    deeds: str
+    results: tuple[MeasurableResult, ...]
+    evidence_links: tuple[str, ...]
+    recommendation: str
+    submitted_by: str
+    submitted_at: AwareDatetime
+
+
+class NominationSubmitted(NominationEvent):
+    """A unit nominated one of its employees (version 2).
+
+    Version 2 adds `consent`: the nominee's consent to each public use, as the unit recorded
+    it with the nomination; None when it was not recorded (version 1, or a writer that did
+    not ask), which counts as no consent. The deeds and the recommendation are the nominee's
+    personal data beside their snapshot (sealed under the nominee's key, shared/personal_data).
+    """
+
+    schema_version: ClassVar[int] = 2
     personal_data: ClassVar[PersonalFields] = PersonalFields(
         "nominee.employee_no", ("deeds", "recommendation")
     )
@@ -210,6 +312,22 @@ class NominationSubmitted(NominationEvent):
     recommendation: str
     submitted_by: str
     submitted_at: AwareDatetime
+    consent: PublicityConsent | None = None
+
+
+class PublicityConsentRecorded(NominationEvent):
+    """The unit recorded (or changed) the nominee's consent to public display, which it may
+    do until the round's result is published. `consent` replaces any earlier one whole."""
+
+    schema_version: ClassVar[int] = 1
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no")
+
+    nomination_id: UUID
+    round_id: RoundId
+    employee_no: str
+    consent: PublicityConsent
+    recorded_by: str
+    recorded_at: AwareDatetime
 
 
 class NominationAmended(NominationEvent):
@@ -381,6 +499,7 @@ registry = EventRegistry(
         NominationsClosed,
         RoundReopenedForUnit,
         UnitNominationsClosed,
+        PublicityConsentRecorded,
         PersonalDataErased,
         ExpiredPersonalDataShredded,
         NomineeCorrected,
@@ -397,3 +516,10 @@ def _round_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         "timezone": CAMPAIGN_TIMEZONE,
         "deadline_local": v1.deadline.astimezone(SHANGHAI).isoformat(),
     }
+
+
+@registry.upcaster(NominationSubmitted.event_type, from_version=1)
+def _nomination_submitted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 asked no consent: say so explicitly ("not recorded", i.e. no consent)."""
+    v1 = NominationSubmittedV1.model_validate(data)
+    return {**v1.to_data(), "consent": None}

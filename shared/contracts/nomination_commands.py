@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contracts.common import Category, RoundRef
+from shared.contracts.nomination import PublicityConsent
 
 NOMINATOR = "nominator"
 OFFICE = "office"
@@ -141,6 +142,11 @@ class SubmitNomination(NominationContent):
     round_id: RoundRef
     unit_code: Code
     employee_no: Code
+    consent: PublicityConsent | None = Field(
+        default=None,
+        description="The nominee's consent to each public use; left out: not recorded "
+        "(counts as no consent)",
+    )
 
 
 class AmendNomination(NominationContent):
@@ -154,3 +160,11 @@ class AmendNomination(NominationContent):
 class WithdrawNomination(NominatorCommand):
     nomination_id: UUID
     reason: ShortText
+
+
+class RecordConsent(NominatorCommand):
+    """Record or change the nominee's consent to public display, until the result is
+    published; the new consent replaces the old one whole."""
+
+    nomination_id: UUID
+    consent: PublicityConsent

@@ -22,6 +22,11 @@ def notification_stream_id(round_id: str) -> str:
     return f"notification-{round_id}"
 
 
+def delivery_stream_id(delivery_id: UUID) -> str:
+    """The event stream of one delivery: one notification, one channel, one target."""
+    return f"notification-delivery-{delivery_id}"
+
+
 class NotificationEvent(DomainEvent):
     service: ClassVar[str] = "notification"
 
@@ -65,4 +70,51 @@ class NotificationRead(NotificationEvent):
     read_at: AwareDatetime
 
 
-registry = EventRegistry([RoundFactNoted, NotificationIssued, NotificationRead])
+class DeliveryEvent(NotificationEvent):
+    """About one delivery (stream `notification-delivery-<delivery_id>`): `channel` is
+    ``email``, ``wecom`` or ``dingtalk``; `target` is ``user:<id>`` (an e-mail to that
+    user's address in the address book, never the address itself) or ``robot:office`` /
+    ``robot:unit:<code>`` (a group robot)."""
+
+    delivery_id: UUID
+    notification_id: UUID
+    channel: str
+    target: str
+
+
+class DeliveryAttempted(DeliveryEvent):
+    """One try to send (number `attempt`, from 1): `ok`, or the `error` and, unless it was the
+    last try, when the next one is due (`retry_at`)."""
+
+    attempt: int
+    ok: bool
+    error: str | None
+    attempted_at: AwareDatetime
+    retry_at: AwareDatetime | None
+
+
+class NotificationDelivered(DeliveryEvent):
+    """The channel accepted the message (after `attempts` tries); it is not sent again."""
+
+    attempts: int
+    delivered_at: AwareDatetime
+
+
+class DeliveryDeadLettered(DeliveryEvent):
+    """Every try failed: given up with the last `error`, for an operator to look into."""
+
+    attempts: int
+    error: str
+    dead_lettered_at: AwareDatetime
+
+
+registry = EventRegistry(
+    [
+        RoundFactNoted,
+        NotificationIssued,
+        NotificationRead,
+        DeliveryAttempted,
+        NotificationDelivered,
+        DeliveryDeadLettered,
+    ]
+)

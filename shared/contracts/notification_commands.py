@@ -18,6 +18,7 @@ class InboxRequest(BaseModel):
     roles: frozenset[str] = frozenset()
     actor_unit_code: str | None = None
     actor_department: str | None = None
+    actor_employee_no: str | None = None
 
 
 class GetInbox(InboxRequest):
@@ -34,9 +35,26 @@ class MarkRead(InboxRequest):
 
 def addresses(req: InboxRequest) -> list[str]:
     """The recipient addresses that reach this user: ``user:<id>``, ``everyone``,
-    ``role:<role>`` for each role and ``unit:<code>`` for the unit a nominator acts for."""
+    ``role:<role>`` for each role, ``unit:<code>`` for the unit a nominator acts for and
+    ``employee:<no>`` for the user's own directory entry (a winner hears of the award)."""
     out = [f"user:{req.actor}", "everyone"]
     out += [f"role:{r}" for r in sorted(req.roles)]
     if req.actor_unit_code:
         out.append(f"unit:{req.actor_unit_code}")
+    if req.actor_employee_no:
+        out.append(f"employee:{req.actor_employee_no}")
     return out
+
+
+class GetPreferences(InboxRequest):
+    """The user's notification settings (e-mail address, channels, quiet hours)."""
+
+
+class SavePreferences(InboxRequest):
+    """Set the user's e-mail address, channels besides the inbox and quiet hours (Beijing
+    HH:MM, both empty: none)."""
+
+    email: str | None = Field(default=None, max_length=254)
+    channels: frozenset[str] = frozenset({"inbox"})
+    quiet_start: str | None = None
+    quiet_end: str | None = None

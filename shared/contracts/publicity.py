@@ -232,6 +232,22 @@ class CorrectionNoteDrafted(PublicityEvent):
     drafted_at: AwareDatetime
 
 
+class WinnerPhotoAttached(PublicityEvent):
+    """The office or the publicity role gave a winner's photo; the honor roll, the poster, the
+    article and the meeting video show it from then on. `sha256` is the photo's name in the
+    file store (shared/filestore.py: content-addressed), a JPEG at most `width` × `height`
+    as resized on the way in. A newer photo of the same winner replaces this one."""
+
+    nomination_id: UUID
+    sha256: str
+    media_type: Literal["image/jpeg"] = "image/jpeg"
+    width: int
+    height: int
+    size: int  # bytes, as stored
+    attached_by: str
+    attached_at: AwareDatetime
+
+
 def correction_id_for(round_id: str, corrected: UUID, number: int) -> UUID:
     """The id of the `number`-th correction notice (from 1) of a published material."""
     return uuid.uuid5(MATERIAL_NAMESPACE, f"{round_id}/correction-of/{corrected}/{number}")
@@ -248,5 +264,6 @@ registry = EventRegistry(
         MaterialRevised,
         CorrectionDrafted,
         CorrectionNoteDrafted,
+        WinnerPhotoAttached,
     ]
 )

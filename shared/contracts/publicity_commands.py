@@ -14,8 +14,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contracts.publicity import Channel
+from shared.rounds import RoundId
 
 PUBLICITY = "publicity"  # the Party-Mass Work Department's role
+OFFICE = "office"  # the leadership group's office (办公室): may give winners' photos too
 SYSTEM = "system:publicity"  # the actor of drafts and revisions the service makes itself
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -82,6 +84,21 @@ class CorrectMaterial(MaterialCommand):
     """Draft a correction notice of a published material: what was wrong and what is right."""
 
     correction: Paragraph = Field(min_length=1)
+
+
+# A photo as sent: at most this many bytes before base64 (the gateway's limit is lower).
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
+
+
+class AttachWinnerPhoto(Command):
+    """Give a winner of a round a photo (JPEG or PNG, base64); the service checks and resizes
+    it, keeps it in the file store and records it. A second photo replaces the first."""
+
+    round_id: RoundId
+    nomination_id: UUID
+    photo: Annotated[str, StringConstraints(max_length=(PHOTO_MAX_BYTES + 2) // 3 * 4)] = Field(
+        description="The image file, base64"
+    )
 
 
 MaterialWorkflowCommand = EditMaterial | ApproveMaterial | PublishMaterial | CorrectMaterial

@@ -32,6 +32,12 @@ async def nominate(page: Page, url: str) -> None:
     await page.fill("input[name=result_value_0]", "120000")
     await page.fill("input[name=result_unit_0]", "元")
     await page.fill("#recommendation", "经物业服务中心党政联席会研究，同意推荐。")
+    # The nominee agreed to every public use; nothing is ticked until the unit ticks it.
+    boxes = page.locator("input[name=consent]")
+    await expect(boxes).to_have_count(5)
+    for i in range(5):
+        await expect(boxes.nth(i)).not_to_be_checked()
+        await boxes.nth(i).check()
     await page.click("button:has-text('提交提名')")
     await expect(page.locator(".flash.ok")).to_have_text("提名已提交。")
 

@@ -29,8 +29,14 @@ from shared.bus import ensure_streams, nats_auth, nats_servers
 from shared.keystore import migrate_keystore
 from shared.settings import SERVICES, Settings
 from shared.settings import with_database as _with_database
-from tests.faults.harness import Cluster, eventually
-from tests.support import TEST_SECRETS, nats_seed
+from tests.faults.harness import POLL_S, STEP_S, Cluster
+from tests.support import (
+    TEST_SECRETS,
+    eventually,
+    nats_seed,
+    stop_throwaway_postgres,
+    throwaway_postgres,
+)
 
 
 @dataclass
@@ -75,7 +81,7 @@ class LoopbackCluster(Cluster):
         self.root.mkdir(parents=True, exist_ok=True)
         self.set_time(datetime(2026, 7, 1, 9, tzinfo=SHANGHAI))
         await asyncio.to_thread(self.nats_cluster.start)
-        self.pg.start()
+        throwaway_postgres(self.pg)
         admin = self.settings.model_copy(update={"database_admin_url": SecretStr(self.pg.url)})
         await database_roles.provision(admin, [*SERVICES, database_roles.KEYS])
         for service in SERVICES:
@@ -97,7 +103,9 @@ class LoopbackCluster(Cluster):
                 return False
             return True
 
-        await eventually(streams_placed, "the R3 streams to be placed", timeout=30)
+        await eventually(
+            streams_placed, what="the R3 streams to be placed", timeout=30, interval=POLL_S
+        )
         for service in self.services:
             for n in range(1, self.instances + 1):
                 self.start_instance(service, n)
@@ -128,7 +136,7 @@ class LoopbackCluster(Cluster):
                 except httpx.HTTPError:
                     return False
 
-        await eventually(serving, f"{name} to start")
+        await eventually(serving, what=f"{name} to start", timeout=STEP_S, interval=POLL_S)
 
     async def restart_instance(self, name: str) -> None:
         service, _, n = name.rpartition("-")
@@ -170,7 +178,7 @@ class LoopbackCluster(Cluster):
         for process in self.processes.values():
             process.stop()
         self.nats_cluster.stop()
-        self.pg.stop()
+        stop_throwaway_postgres(self.pg)
 
 
 def _owns_local_port(pid: int, port: int) -> bool:

@@ -110,3 +110,69 @@ async def test_the_standby_takes_over_and_applies_the_dead_ones_message_first(
     order = await watered()
     assert [v for s, v in order if s == "bed-1"] == [1, 2]  # the held one first
     assert sorted(order) == [("bed-1", 1), ("bed-1", 2), ("bed-2", 1)]  # each once
+
+
+async def test_a_clean_stop_hands_its_held_messages_to_the_next_start_at_once(
+    settings: Settings,
+) -> None:
+    """A restart is no takeover from a live instance: the stopping leader resets its consumer
+    to the ack floor (shared/leader.py hand_back_messages), so the next start finds nothing
+    unacknowledged and pulls at once. Ack wait and retry delay are ten minutes here: the
+    message comes back within the test's deadline only through the handover."""
+    slow = settings.model_copy(update={"consumer_ack_wait_s": 600.0, "consumer_backoff_s": [600.0]})
+    failures = Hose()
+
+    def flaky(settings: Settings) -> ServiceRuntime:
+        runtime = ServiceRuntime(
+            "garden",
+            registry,
+            schema_sql=[SCHEMA],
+            settings=settings.model_copy(update={"nats_seed": SecretStr(nats_seed("admin"))}),
+        )
+
+        @runtime.consumer("garden-beds", ["flowers.evt.garden.>"], registry)
+        @per_event
+        async def water(conn: asyncpg.Connection, env: RecordedEvent, _: DomainEvent) -> None:
+            failures.calls += 1
+            if failures.calls == 1:
+                failures.hung.set()
+                raise RuntimeError("the hose is blocked")  # retried in ten minutes
+            await conn.execute(
+                "INSERT INTO watered (stream, version) VALUES ($1, $2)", env.stream_id, env.version
+            )
+
+        return runtime
+
+    first = flaky(slow)
+    await first.start()
+    meta = EventMetadata()
+    await first.store.append("bed-1", [NewEvent.of(Watered(bed=1), meta)])
+    await first.store.append("bed-1", [NewEvent.of(Watered(bed=1), meta)], expected_version=1)
+    await asyncio.wait_for(failures.hung.wait(), 20)  # held: nak'ed for ten minutes
+
+    async def held() -> bool:
+        assert first.js is not None
+        info = await first.js.consumer_info("FLOWERS", "garden-beds")
+        return bool(info.num_ack_pending == 2)  # the failed one and the one waiting behind it
+
+    await eventually(held, timeout=20, what="both messages to be held by the first instance")
+    await first.stop()
+
+    second = flaky(slow)
+    await second.start()
+    try:
+        assert second.js is not None
+        info = await second.js.consumer_info("FLOWERS", "garden-beds")
+        assert info.config.ack_wait == 600.0  # the ten minutes the successor did not wait
+
+        async def watered() -> list[tuple[str, int]]:
+            rows = await second.store.pool.fetch("SELECT stream, version FROM watered ORDER BY n")
+            return [(r["stream"], r["version"]) for r in rows]
+
+        async def both() -> bool:
+            return len(await watered()) == 2
+
+        await eventually(both, timeout=20, what="the next start to water both at once")
+        assert await watered() == [("bed-1", 1), ("bed-1", 2)]  # in order, each once
+    finally:
+        await second.stop()

@@ -18,7 +18,8 @@ from shared.bus import EVENTS_STREAM
 from shared.keystore import keys_installed
 from shared.settings import SERVICES
 from tests.cluster.harness import LoopbackCluster
-from tests.faults.harness import Round, eventually
+from tests.faults.harness import POLL_S, STEP_S, Round
+from tests.support import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -77,7 +78,9 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
     async def relaying() -> bool:
         return (await js.stream_info(EVENTS_STREAM)).state.messages >= before + 50
 
-    await eventually(relaying, "the relay to publish the first submissions")
+    await eventually(
+        relaying, what="the relay to publish the first submissions", timeout=STEP_S, interval=POLL_S
+    )
     cluster.kill(first)  # ...and it is killed mid-stream (maybe between publish and checkpoint)
     killed_at = time.monotonic()
 
@@ -85,7 +88,9 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
         holder = await cluster.leader_of("nomination", "relay:nomination")
         return holder is not None and holder != first
 
-    await eventually(taken_over, "the other relay to take over", timeout=TAKEOVER_S)
+    await eventually(
+        taken_over, what="the other relay to take over", timeout=TAKEOVER_S, interval=POLL_S
+    )
     print(f"relay take-over after {time.monotonic() - killed_at:.2f} s")
     await submitting  # a submission cut off with its process is retried (same id: once)
     await round_.close()
@@ -103,7 +108,7 @@ async def test_the_active_relay_killed_the_other_takes_over_and_nothing_doubles(
         health = await cluster.rpc.query("nomination", "health", {}, timeout=2)
         return health["relay_lag"] == 0
 
-    await eventually(all_relayed, "the relay to catch up")
+    await eventually(all_relayed, what="the relay to catch up", timeout=STEP_S, interval=POLL_S)
     ids = await relayed_ids(cluster)
     assert ids == logged  # each once, in log order, nothing skipped
 

@@ -16,7 +16,8 @@ import pytest
 
 from tests.cluster.harness import LoopbackCluster
 from tests.faults.checks import assert_round_complete_and_exactly_once
-from tests.faults.harness import Round, eventually
+from tests.faults.harness import POLL_S, Round
+from tests.support import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -45,7 +46,9 @@ async def kill_the_worker(cluster: LoopbackCluster, service: str, role: str) -> 
         holder = await cluster.leader_of(service, role)
         return holder is not None and holder != victim
 
-    await eventually(taken_over, f"another instance to lead {role}", timeout=10)
+    await eventually(
+        taken_over, what=f"another instance to lead {role}", timeout=10, interval=POLL_S
+    )
     print(f"{role}: {victim} killed, taken over after {time.monotonic() - killed_at:.2f} s")
     return victim
 

@@ -209,6 +209,10 @@ def content(employee_no: str, category: str, links: list[str] | None = None) -> 
         "evidence_links": [LINK] if links is None else links,
         "recommendation": RECOMMENDATION,
         "nomination_id": str(uuid.uuid4()),
+        # Consent to every public use: the hostile names must reach every material.
+        "consent": {
+            "uses": ["notice", "honor_roll", "bulletin", "official_account", "poster_video"]
+        },
     }
 
 

@@ -12,7 +12,8 @@ from shared import audit
 from shared.bus import PAYROLL_STREAM
 from shared.keystore import keys_installed
 from shared.settings import PROJECT_ROOT, SERVICES
-from tests.faults.harness import Cluster, Round, eventually
+from tests.faults.harness import POLL_S, STEP_S, Cluster, Round
+from tests.support import eventually
 
 
 async def type_counts(cluster: Cluster, service: str) -> Counter[str]:
@@ -32,7 +33,7 @@ async def relays_caught_up(cluster: Cluster) -> None:
                 return False
         return True
 
-    await eventually(caught_up, "every relay to catch up")
+    await eventually(caught_up, what="every relay to catch up", timeout=STEP_S, interval=POLL_S)
 
 
 async def assert_round_complete_and_exactly_once(cluster: Cluster, round_: Round) -> None:
@@ -72,7 +73,12 @@ async def assert_round_complete_and_exactly_once(cluster: Cluster, round_: Round
     async def payroll_complete() -> bool:
         return (await js.stream_info(PAYROLL_STREAM)).state.messages == winners
 
-    await eventually(payroll_complete, "the PAYROLL stream to hold every adjustment")
+    await eventually(
+        payroll_complete,
+        what="the PAYROLL stream to hold every adjustment",
+        timeout=STEP_S,
+        interval=POLL_S,
+    )
     info = await js.stream_info(PAYROLL_STREAM, subjects_filter="flowers.payroll.adjustment.*")
     assert len(info.state.subjects or {}) == winners
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,14 @@ from shared.contracts.common import Category
 from shared.keystore import migrate_keystore
 from shared.rpc import RemoteError, RpcClient
 from shared.settings import SERVICES, Settings
-from tests.support import admin_connect, rpc_client, secured_nats_server
+from tests.support import (
+    admin_connect,
+    eventually,
+    rpc_client,
+    secured_nats_server,
+    stop_throwaway_postgres,
+    throwaway_postgres,
+)
 
 UNITS = ("WY", "CY", "WX", "LH", "YS", "GR", "SM", "SQ")
 PER_UNIT_CATEGORY = 5  # 8 units x 5 flowers x 5 = 200 nominations, all of them winners
@@ -41,19 +47,9 @@ LEADER = {"actor": "leader", "roles": ["leader"]}
 ROUND = "2026-Q3"
 DEEDS = "坚守一线，攻坚克难，带领班组完成年度降本增效任务，节约成本十余万元，职工群众交口称赞。" * 2
 RETRYABLE = {"service_unavailable", "service_timeout", "internal_error"}
-POLL_S = 0.1  # between checks of a condition (each wait has a deadline)
+POLL_S = 0.1  # between checks of a condition (each check is a query to a service)
+STEP_S = 120.0  # the deadline of one step of a 200-nomination round (tests.support.eventually)
 RETRY_PAUSE_S = 0.2  # before a command is sent again to a service that was down
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, timeout: float = 120.0
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(POLL_S)
 
 
 @dataclass
@@ -107,7 +103,7 @@ class Cluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self.set_time(datetime(2026, 7, 1, 9, tzinfo=SHANGHAI))
         self.nats_server.start()
-        self.pg.start()
+        throwaway_postgres(self.pg)
         # Roles, databases and schemas as `flowers up` makes them; the services get no admin.
         admin = self.settings.model_copy(update={"database_admin_url": SecretStr(self.pg.url)})
         await database_roles.provision(admin, [*SERVICES, database_roles.KEYS])
@@ -152,7 +148,9 @@ class Cluster:
             except RemoteError:
                 return False
 
-        await eventually(healthy, f"{service} to answer its health request")
+        await eventually(
+            healthy, what=f"{service} to answer its health request", timeout=STEP_S, interval=POLL_S
+        )
 
     @property
     def rpc(self) -> RpcClient:
@@ -180,7 +178,7 @@ class Cluster:
         for process in self.processes.values():
             process.stop()
         self.nats_server.stop()
-        self.pg.stop()
+        stop_throwaway_postgres(self.pg)
 
     def logs(self) -> str:
         return "\n".join(
@@ -256,7 +254,12 @@ class Round:
             rows = await self.qry("review", "candidates", {"round_id": ROUND})
             return len(rows) == len(self.nominations) and all(r["status"] == "closed" for r in rows)
 
-        await eventually(arrived, "review to receive the 200 closed nominations")
+        await eventually(
+            arrived,
+            what="review to receive the 200 closed nominations",
+            timeout=STEP_S,
+            interval=POLL_S,
+        )
 
     async def review(self) -> None:
         review = {"round_id": ROUND}
@@ -339,10 +342,14 @@ class Round:
             feed = await self.qry("rewards", "adjustments", {"after": 0, "limit": 1000})
             return len(feed["items"]) >= len(self.nominations)
 
-        await eventually(paid, "rewards to issue 200 adjustments")
+        await eventually(
+            paid, what="rewards to issue 200 adjustments", timeout=STEP_S, interval=POLL_S
+        )
 
     async def wait_drafted(self) -> None:
         async def drafted() -> bool:
             return len(await self.qry("publicity", "drafts", {"round_id": ROUND})) >= 4
 
-        await eventually(drafted, "publicity to draft the materials")
+        await eventually(
+            drafted, what="publicity to draft the materials", timeout=STEP_S, interval=POLL_S
+        )

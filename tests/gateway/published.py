@@ -8,12 +8,18 @@ the payroll adjustments, publicity drafts the materials, and an audit of the log
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
+from shared.contracts.nomination import (
+    PublicityConsent,
+    PublicityConsentRecorded,
+    round_stream_id,
+)
 from shared.contracts.review import PublishedWinner, ResultPublished, review_stream_id
 from shared.events import EventMetadata, NewEvent
 from tests.gateway.harness import DEEDS, Harness
@@ -58,9 +64,57 @@ async def publish_past_result(gateway: Harness) -> dict[str, Any]:
     return await publish_result(gateway, result(), PERIOD)
 
 
-async def publish_result(gateway: Harness, event: ResultPublished, period: str) -> dict[str, Any]:
+async def consent_of_every_winner(
+    gateway: Harness,
+    event: ResultPublished,
+    consents: Mapping[uuid.UUID, PublicityConsent] | None = None,
+) -> None:
+    """Each winner consented to every public use, as their unit recorded it in nomination's
+    log; wait until publicity heard it (a winner without consent is drafted only as far as
+    the union's rules allow)."""
+    store = gateway.nomination.store
+    stream = round_stream_id(event.round_id)
+    current = await store.load(stream)
+    await store.append(
+        stream,
+        [
+            NewEvent.of(
+                PublicityConsentRecorded(
+                    nomination_id=w.nomination_id,
+                    round_id=event.round_id,
+                    employee_no=w.employee_no,
+                    consent=(consents or {}).get(w.nomination_id, PublicityConsent.to_all()),
+                    recorded_by="nominator-user",
+                    recorded_at=event.published_at,
+                ),
+                EventMetadata(actor="nominator-user", correlation_id="test"),
+            )
+            for w in event.winners
+        ],
+        expected_version=current.version,
+    )
+    assert gateway.publicity is not None
+    pool = gateway.publicity.store.pool
+
+    async def heard() -> bool:
+        count: int = await pool.fetchval(
+            "SELECT count(*) FROM publicity_consents WHERE nomination_id = ANY($1::uuid[])",
+            [w.nomination_id for w in event.winners],
+        )
+        return count == len(event.winners)
+
+    await eventually(heard, timeout=20, what="publicity to hear the winners' consent")
+
+
+async def publish_result(
+    gateway: Harness,
+    event: ResultPublished,
+    period: str,
+    consents: Mapping[uuid.UUID, PublicityConsent] | None = None,
+) -> dict[str, Any]:
     """Append `event` to review's log; wait until rewards paid it in `period` and publicity
     drafted its materials."""
+    await consent_of_every_winner(gateway, event, consents)
     assert gateway.review is not None
     store = gateway.review.store
     stream = review_stream_id(event.round_id)

@@ -139,9 +139,15 @@ async def review_accounts(harness: Harness) -> ReviewRound:
     return ReviewRound(harness, users)
 
 
-async def review_round(harness: Harness) -> ReviewRound:
+CONSENT_TO_ALL = {"uses": ["notice", "honor_roll", "bulletin", "official_account", "poster_video"]}
+
+
+async def review_round(
+    harness: Harness, consents: dict[str, dict[str, Any] | None] | None = None
+) -> ReviewRound:
     """Accounts, and four nominations in the review: 张伟 and 赵强 (striving), 李娜 (reform),
-    刘洋 (dedication); none audited yet."""
+    刘洋 (dedication); none audited yet. Each nominee consented to every public use, unless
+    `consents` (employee number -> consent, None: not recorded) says otherwise."""
     setup = await review_accounts(harness)
     for nominator, unit, employee_no, category in (
         ("wy", UNIT_A, "E100", "striving"),
@@ -150,7 +156,8 @@ async def review_round(harness: Harness) -> ReviewRound:
         ("cy", UNIT_B, "E201", "dedication"),
     ):
         nomination_id = str(uuid.uuid4())
-        body = nomination_body(employee_no, category=category, deeds=DEEDS)
+        consent = (consents or {}).get(employee_no, CONSENT_TO_ALL)
+        body = nomination_body(employee_no, category=category, deeds=DEEDS, consent=consent)
         await harness.rpc.command(
             "nomination",
             "submit",

@@ -187,6 +187,13 @@ def api_cases() -> list[Case]:
             json={"reason": "测试撤回"},
         ),
         Case(
+            "POST",
+            "/api/v1/nominations/{nomination_id}/consent",
+            "/api/v1/nominations/{n1}/consent",
+            frozenset({"nominator"}),
+            json={"consent": {"uses": ["notice"]}},
+        ),
+        Case(
             "GET",
             "/api/v1/directory/units",
             "/api/v1/directory/units",
@@ -267,6 +274,13 @@ def page_cases() -> list[Case]:
             "/nominations/{n1}/withdraw",
             frozenset({"nominator"}),
             data={"reason": ""},
+        ),
+        Case(
+            "POST",
+            "/nominations/{nomination_id}/consent",
+            "/nominations/{n1}/consent",
+            frozenset({"nominator"}),
+            data={"consent": "notice"},
         ),
         Case("GET", "/office/rounds", "/office/rounds", office),
         Case("POST", "/office/rounds", "/office/rounds", office, data={"round_id": ""}),
@@ -576,6 +590,10 @@ DRAFT_READERS = frozenset({"publicity", "auditor"})
 PUBLICITY_ONLY = frozenset({"publicity"})
 REPORT_READERS = frozenset({"publicity", "office", "leader", "auditor"})
 AUDITOR_ONLY = frozenset({"auditor"})
+ACCESS_READERS = frozenset({"office", "admin", "auditor"})  # who looked at personal data
+PHOTO_READERS = frozenset({"office", "publicity", "auditor"})
+PHOTO_GIVERS = frozenset({"office", "publicity"})
+A_WINNER = "00000000-0000-0000-0000-00000000f00d"  # no such winner: refused after the role check
 ROUND_REPORT = f"scope=round&round_id={PAST_ROUND}"
 
 
@@ -619,6 +637,14 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
         Case("GET", "/api/v1/honor-roll", "/api/v1/honor-roll", EVERYONE),
         Case("GET", "/api/v1/inbox", "/api/v1/inbox", EVERYONE),
         Case("GET", "/api/v1/inbox/unread", "/api/v1/inbox/unread", EVERYONE),
+        Case("GET", "/api/v1/notification-settings", "/api/v1/notification-settings", EVERYONE),
+        Case(
+            "PUT",
+            "/api/v1/notification-settings",
+            "/api/v1/notification-settings",
+            EVERYONE,
+            json={"channels": ["inbox"]},
+        ),
         Case(
             "POST",
             "/api/v1/inbox/{notification_id}/read",
@@ -680,6 +706,20 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
             "/api/v1/audit/events/{service}/{position}",
             "/api/v1/audit/events/rewards/1",
             AUDITOR_ONLY,
+        ),
+        Case("GET", "/api/v1/personal-data/access", "/api/v1/personal-data/access", ACCESS_READERS),
+        Case(
+            "GET",
+            "/api/v1/personal-data/access/verify",
+            "/api/v1/personal-data/access/verify",
+            ACCESS_READERS,
+        ),
+        Case(
+            "POST",
+            "/api/v1/personal-data/exports",
+            "/api/v1/personal-data/exports",
+            frozenset({"office"}),
+            json={"employee_no": "E999", "reason": "x"},
         ),
     ]
 
@@ -779,13 +819,42 @@ def payroll_publicity_audit_page_cases() -> list[Case]:
             REPORT_READERS,
         ),
         Case("GET", "/honor-roll", "/honor-roll", EVERYONE),
+        Case(
+            "GET",
+            "/publicity/rounds/{round_id}/photos",
+            f"/publicity/rounds/{PAST_ROUND}/photos",
+            PHOTO_READERS,
+        ),
+        Case(
+            "POST",
+            "/publicity/rounds/{round_id}/photos/{nomination_id}",
+            f"/publicity/rounds/{PAST_ROUND}/photos/{A_WINNER}",
+            PHOTO_GIVERS,
+        ),
+        Case(
+            "GET",
+            "/honor-roll/{round_id}/photos/{nomination_id}.jpg",
+            f"/honor-roll/{PAST_ROUND}/photos/{A_WINNER}.jpg",
+            EVERYONE,
+        ),
         Case("GET", "/pacesetters", "/pacesetters", EVERYONE),
         Case("GET", "/inbox", "/inbox", EVERYONE),
+        Case("GET", "/settings/notifications", "/settings/notifications", EVERYONE),
+        Case("POST", "/settings/notifications", "/settings/notifications", EVERYONE),
         Case(
             "POST",
             "/inbox/{notification_id}/read",
             "/inbox/00000000-0000-0000-0000-00000000beef/read",
             EVERYONE,
+        ),
+        Case("GET", "/personal-data/access", "/personal-data/access", ACCESS_READERS),
+        Case("GET", "/personal-data/export", "/personal-data/export", frozenset({"office"})),
+        Case(
+            "POST",
+            "/personal-data/export",
+            "/personal-data/export",
+            frozenset({"office"}),
+            data={"employee_no": "", "reason": ""},
         ),
         Case("GET", "/audit", "/audit", AUDITOR_ONLY),
         Case("POST", "/audit/verify", "/audit/verify", AUDITOR_ONLY),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.event_words import EVENT_LABELS, event_label, summary
-from shared.contracts import nomination, publicity, review, rewards
+from shared.contracts import nomination, notification, publicity, review, rewards
 
 
-@pytest.mark.parametrize("contract", [nomination, review, rewards, publicity])
+@pytest.mark.parametrize("contract", [nomination, review, rewards, publicity, notification])
 def test_every_published_event_type_has_a_chinese_name(contract: object) -> None:
     types = {m.event_type for m in contract.registry.models}  # type: ignore[attr-defined]
     assert types <= set(EVENT_LABELS), types - set(EVENT_LABELS)

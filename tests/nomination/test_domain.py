@@ -44,6 +44,8 @@ from shared.contracts.nomination import (
     NominationWithdrawn,
     NomineeCorrected,
     PersonalDataErased,
+    PublicityConsent,
+    PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
     ShreddedSubject,
@@ -1424,6 +1426,14 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
             reason="本人申请更正",
             corrected_by="u-office",
             corrected_at=DURING,
+        ),
+        PublicityConsentRecorded(
+            nomination_id=N1,
+            round_id=ROUND,
+            employee_no="E101",
+            consent=PublicityConsent.to_all(),
+            recorded_by="nominator-U1",
+            recorded_at=DURING,
         ),
     ]
     assert {type(e) for e in samples} == set(registry.models)

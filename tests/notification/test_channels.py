@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import email
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -16,19 +16,16 @@ import httpx
 import pytest
 
 from services.notification.channels import (
-    Attempt,
     DeliveryError,
     SmtpSettings,
     compose_email,
-    deliver,
     dingtalk_payload,
     dingtalk_url,
     post_robot,
     send_email,
     wecom_payload,
 )
-from services.notification.domain import Notification, RetryPolicy, notification_id
-from shared.clock import SystemClock
+from services.notification.domain import Notification, notification_id
 from tests.notification.servers import (
     DING_SECRET,
     DING_TOKEN,
@@ -114,55 +111,27 @@ async def test_the_dingtalk_robot_accepts_a_signed_request(robots: str) -> None:
         ("/cgi-bin/webhook/send?key=wrong", None, "errcode 93000: invalid webhook url"),
     ],
 )
-async def test_an_error_body_is_retried_with_back_off_then_dead_lettered(
+async def test_an_error_body_is_a_delivery_error_with_the_robots_words(
     robots: str, webhook: str, secret: str | None, error: str
 ) -> None:
-    policy = RetryPolicy(attempts=3, first_delay=timedelta(seconds=30))
-    waited: list[float] = []
-    recorded: list[Attempt] = []
-
-    async def no_wait(seconds: float) -> None:  # the back-off asked for, not waited
-        waited.append(seconds)
-
-    async def record(attempt: Attempt) -> None:
-        recorded.append(attempt)
-
+    """(The delivery task records it, retries with back-off, then dead-letters it:
+    test_delivery.py and test_domain.py.)"""
     async with httpx.AsyncClient() as client:
-
-        async def send() -> None:
-            url = dingtalk_url(robots + webhook, secret, datetime.now(UTC))
-            payload = (
-                dingtalk_payload(NOTE, BASE) if "robot" in webhook else wecom_payload(NOTE, BASE)
-            )
+        url = dingtalk_url(robots + webhook, secret, datetime.now(UTC))
+        payload = dingtalk_payload(NOTE, BASE) if "robot" in webhook else wecom_payload(NOTE, BASE)
+        with pytest.raises(DeliveryError) as failed:
             await post_robot(client, url, payload)
-
-        outcome = await deliver(NOTE, "dingtalk", send, policy, SystemClock(), record, no_wait)
-    assert outcome.status == "dead_lettered"
-    assert outcome.error is not None
-    assert error in outcome.error
-    assert [a.number for a in recorded] == [1, 2, 3]
-    assert not any(a.ok for a in recorded)
-    assert len(Robots.received) == 3
-    assert [round(w) for w in waited] == [30, 60]
+    assert error in str(failed.value)
+    assert len(Robots.received) == 1
 
 
-async def test_a_delivery_that_fails_once_is_delivered_on_the_retry(robots: str) -> None:
-    calls = 0
-
-    async def flaky() -> None:
-        nonlocal calls
-        calls += 1
-        key = "wrong" if calls == 1 else WECOM_KEY
-        async with httpx.AsyncClient() as client:
-            url = f"{robots}/cgi-bin/webhook/send?key={key}"
-            await post_robot(client, url, wecom_payload(NOTE, BASE))
-
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    outcome = await deliver(NOTE, "wecom", flaky, RetryPolicy(), SystemClock(), None, no_wait)
-    assert outcome.status == "delivered"
-    assert [(a.number, a.ok) for a in outcome.attempts] == [(1, False), (2, True)]
+def test_the_message_id_derives_from_the_notification_and_its_recipients() -> None:
+    at = datetime.now(UTC)
+    first = compose_email(NOTE, ["a@example.cn"], "flowers@example.cn", BASE, at)
+    again = compose_email(NOTE, ["a@example.cn"], "flowers@example.cn", BASE, at)
+    other = compose_email(NOTE, ["b@example.cn"], "flowers@example.cn", BASE, at)
+    assert first["Message-ID"] == again["Message-ID"] != other["Message-ID"]
+    assert first["Message-ID"].endswith("@example.cn>")
 
 
 async def test_starttls_verifies_the_server_and_logs_in_before_sending(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import json
 from email.message import EmailMessage
 from email.policy import default
 
@@ -60,3 +61,17 @@ def test_an_unconfigured_channel_says_which_setting_is_missing(
     code, output = run(monkeypatch, {}, "--channel", "wecom")
     assert code == 1
     assert "FLOWERS_NOTIFY_WECOM_WEBHOOK is not set" in output
+
+
+def test_a_units_robot_is_tested_with_unit_and_an_unknown_unit_is_named(
+    monkeypatch: pytest.MonkeyPatch, robots: str
+) -> None:
+    hooks = json.dumps({"WY": f"{robots}/cgi-bin/webhook/send?key={WECOM_KEY}"})
+    env = {"FLOWERS_NOTIFY_WECOM_UNIT_WEBHOOKS": hooks}
+    code, output = run(monkeypatch, env, "--channel", "wecom", "--unit", "WY")
+    assert code == 0, output
+    assert "of unit WY" in output
+    assert len(Robots.received) == 1
+    code, output = run(monkeypatch, env, "--channel", "wecom", "--unit", "CY")
+    assert code == 1
+    assert "FLOWERS_NOTIFY_WECOM_UNIT_WEBHOOKS has no 'CY'" in output

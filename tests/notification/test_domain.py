@@ -5,28 +5,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import get_args
 from uuid import UUID
 
 import pytest
 
 from services.notification.domain import (
     EVERYONE,
+    GROUP_RULES,
     LEADER,
     OFFICE,
     PAYROLL,
     PUBLICITY,
+    Contact,
+    Delivery,
+    DeliveryState,
     Notification,
     Preferences,
     QuietHours,
     RetryPolicy,
+    Robots,
     RoundFacts,
+    Rule,
+    after_attempt,
+    daily,
     deadline_reminders,
     decide,
-    deliveries,
     evolve,
+    evolve_delivery,
     initial_facts,
     notification_id,
     panel_digests,
+    plan,
+    robot_targets,
     settle,
     working_days_before,
 )
@@ -45,6 +56,7 @@ from shared.contracts.review import (
     ObjectionRaised,
     ObjectionResolved,
     PanelistAssigned,
+    PanelistReminded,
     PublicNoticeStarted,
     PublishedWinner,
     ResultPublished,
@@ -408,7 +420,7 @@ def replace_adjustment(e: PayrollAdjustmentIssued, adjustment_id: UUID) -> Payro
 def test_units_without_a_nomination_are_reminded_3_and_1_working_days_before(
     calendar: WorkingCalendar, today: date, n: int | None
 ) -> None:
-    out = deadline_reminders(given(SETUP), ["U3", "U4"], today, calendar)
+    out = deadline_reminders(given(SETUP), {"U3": 5, "U4": 5}, today, calendar)
     if n is None:
         assert out == []
         return
@@ -416,8 +428,15 @@ def test_units_without_a_nomination_are_reminded_3_and_1_working_days_before(
     assert f"还有{n}个工作日" in out[0].body
     assert "2026年12月25日 23:59" in out[0].body
     assert out[0].link == "/nominations/new"
-    again = deadline_reminders(given(SETUP), ["U3", "U4"], today, calendar)
+    again = deadline_reminders(given(SETUP), {"U3": 5, "U4": 5}, today, calendar)
     assert [a.notification_id for a in again] == [o.notification_id for o in out]
+
+
+def test_only_units_with_places_left_are_reminded_and_told_how_many() -> None:
+    out = deadline_reminders(given(SETUP), {"U1": 0, "U3": 2, "U4": 5}, date(2026, 12, 22), CAL)
+    assert told(out) == [("quota_reminder", "unit:U3"), ("quota_reminder", "unit:U4")]
+    assert "尚有2个提名名额未使用" in out[0].body
+    assert "尚有5个提名名额未使用" in out[1].body
 
 
 def test_a_unit_deadline_extension_moves_its_reminders() -> None:
@@ -432,7 +451,7 @@ def test_a_unit_deadline_extension_moves_its_reminders() -> None:
         extended_at=AT,
     )
     facts = given([*SETUP, extended])
-    assert told(deadline_reminders(facts, ["U3", "U4"], date(2026, 12, 24), CAL)) == [
+    assert told(deadline_reminders(facts, {"U3": 5, "U4": 5}, date(2026, 12, 24), CAL)) == [
         ("quota_reminder", "unit:U4")
     ]
     assert working_days_before(date(2027, 1, 1), 1, CAL) < date(2027, 1, 1)
@@ -448,9 +467,35 @@ def test_the_daily_digest_counts_what_each_panelist_has_left_until_done() -> Non
     assert {n.notification_id for n in tomorrow}.isdisjoint(n.notification_id for n in out)
     done = given([*SETUP, score(N1, "p2"), score(N2, "p1"), score(N2, "p2")])
     assert panel_digests(done, date(2026, 12, 10)) == []
+    # the leader decided without every score, the 公示 started: no more digests
+    moved_on = given([*SETUP, score(N1, "p2"), notice_of(N1)])
+    assert panel_digests(moved_on, date(2026, 12, 10)) == []
+
+
+def notice_of(nid: UUID) -> PublicNoticeStarted:
+    return PublicNoticeStarted(
+        round_id=ROUND,
+        notice_no=1,
+        occasion="decision",
+        categories=(Category.STRIVING,),
+        winners=(NoticeWinner(category=Category.STRIVING, nomination_id=nid, nominee=ZHANG),),
+        starts_at=AT,
+        ends_at=AT + timedelta(days=7),
+        working_days=5,
+        first_day=date(2026, 12, 2),
+        last_day=date(2026, 12, 8),
+        started_by="o",
+    )
 
 
 QUIET = QuietHours(time(22, 0), time(8, 0))
+
+
+OFFICE_ROBOTS = Robots(office=frozenset({"wecom", "dingtalk"}), units={"U1": frozenset({"wecom"})})
+
+
+def contact(uid: str, prefs: Preferences, **who: object) -> Contact:
+    return Contact(user_id=uid, email=f"{uid}@example.cn", preferences=prefs, **who)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -459,32 +504,113 @@ QUIET = QuietHours(time(22, 0), time(8, 0))
         (
             datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI),
             Preferences(frozenset({"inbox", "email"}), QUIET),
-            [("inbox", "10:00"), ("email", "10:00")],
+            [("email", "user:p1", "10:00")],
         ),
         (
             datetime(2026, 12, 1, 23, 0, tzinfo=SHANGHAI),
-            Preferences(frozenset({"inbox", "email", "dingtalk"}), QUIET),
-            [("inbox", "23:00"), ("email", "08:00"), ("dingtalk", "08:00")],
+            Preferences(frozenset({"inbox", "email"}), QUIET),
+            [("email", "user:p1", "08:00")],
         ),
         (
             datetime(2026, 12, 2, 7, 59, tzinfo=SHANGHAI),
-            Preferences(frozenset({"wecom"}), QUIET),
-            [("inbox", "07:59"), ("wecom", "08:00")],
+            Preferences(frozenset({"inbox", "email"}), None),
+            [("email", "user:p1", "07:59")],
         ),
-        (
-            datetime(2026, 12, 2, 7, 59, tzinfo=SHANGHAI),
-            Preferences(frozenset({"wecom"}), None),
-            [("inbox", "07:59"), ("wecom", "07:59")],
-        ),
+        (datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI), Preferences(), []),
     ],
 )
-def test_quiet_hours_hold_everything_but_the_inbox(
-    now: datetime, prefs: Preferences, then: list[tuple[str, str]]
+def test_quiet_hours_hold_the_email_and_the_inbox_needs_no_delivery(
+    now: datetime, prefs: Preferences, then: list[tuple[str, str, str]]
 ) -> None:
     n = decide(given([]), eid(1), assigned("p1", None))[0]
-    out = deliveries(n, prefs, now)
-    assert [(d.channel, f"{d.not_before.astimezone(SHANGHAI):%H:%M}") for d in out] == then
+    others = [contact("p2", Preferences(frozenset({"inbox", "email"}), None))]
+    out = plan(n, [contact("p1", prefs), *others], OFFICE_ROBOTS, now, QUIET)
+    assert [
+        (d.channel, d.target, f"{d.not_before.astimezone(SHANGHAI):%H:%M}") for d in out
+    ] == then
     assert all(d.not_before >= now for d in out)
+
+
+EMAIL = Preferences(frozenset({"inbox", "email"}), None)
+
+
+def test_an_email_goes_to_everyone_the_address_reaches_who_chose_it() -> None:
+    people = [
+        contact("o1", EMAIL, roles=frozenset({"office"})),
+        contact("o2", Preferences(), roles=frozenset({"office"})),  # inbox only
+        Contact("o3", roles=frozenset({"office"}), preferences=EMAIL),  # no address
+        contact("n1", EMAIL, roles=frozenset({"nominator"}), unit_code="U1"),
+        contact("w1", EMAIL, employee_no="E001"),
+    ]
+    raised = decide(given([]), eid(2), objection(1))[0]
+    assert [d.target for d in plan(raised, people, Robots(), AT)] == ["user:o1"]
+    won = Notification(eid(3), "winner_published", "employee:E001", ROUND, "s", "b", "/", eid(3))
+    assert [d.target for d in plan(won, people, Robots(), AT)] == ["user:w1"]
+    quota = deadline_reminders(given(SETUP), {"U1": 5}, date(2026, 12, 22), CAL)[0]
+    assert [(d.channel, d.target) for d in plan(quota, people, OFFICE_ROBOTS, AT)] == [
+        ("email", "user:n1"),
+        ("wecom", "robot:unit:U1"),
+    ]
+    again = plan(quota, people, OFFICE_ROBOTS, AT)
+    assert [d.delivery_id for d in again] == [
+        d.delivery_id for d in plan(quota, people, OFFICE_ROBOTS, AT)
+    ]
+
+
+@pytest.mark.parametrize("rule", get_args(Rule))
+@pytest.mark.parametrize(
+    "recipient", ["user:p1", "employee:E001", EVERYONE, OFFICE, "unit:U1", LEADER]
+)
+def test_personal_notices_never_go_to_group_robots(rule: Rule, recipient: str) -> None:
+    n = Notification(eid(4), rule, recipient, ROUND, "标题", "正文", "/", eid(4))
+    targets = robot_targets(n, OFFICE_ROBOTS)
+    if recipient.startswith(("user:", "employee:")) or rule not in GROUP_RULES:
+        assert targets == []
+    # a group notice reaches its own group's robots only
+    for target, _ in targets:
+        assert target == "robot:office" or (
+            target == "robot:unit:U1" and recipient in (EVERYONE, "unit:U1")
+        )
+
+
+def test_group_notices_go_to_their_robots() -> None:
+    def to(rule: Rule, recipient: str) -> list[tuple[str, str]]:
+        n = Notification(eid(5), rule, recipient, ROUND, "标题", "正文", "/", eid(5))
+        return [(t, c) for t, c in robot_targets(n, OFFICE_ROBOTS)]
+
+    assert to("notice_started", EVERYONE) == [
+        ("robot:office", "wecom"),
+        ("robot:office", "dingtalk"),
+        ("robot:unit:U1", "wecom"),
+    ]
+    assert to("scores_complete", OFFICE) == [
+        ("robot:office", "wecom"),
+        ("robot:office", "dingtalk"),
+    ]
+    assert to("nomination_won", "unit:U1") == [("robot:unit:U1", "wecom")]
+    assert to("nomination_won", "unit:U2") == []  # U2 has no robot
+    assert to("objection_raised", OFFICE) == []  # names the objector: personal
+    assert to("ranking_complete", LEADER) == []
+
+
+def test_a_failed_try_is_retried_with_back_off_then_dead_lettered_and_a_success_ends_it() -> None:
+    policy = RetryPolicy(attempts=3, first_delay=timedelta(seconds=30))
+    d = Delivery(eid(6), eid(7), ROUND, "dingtalk", "robot:office", AT)
+    state, waits, at = DeliveryState(), [], AT
+    while True:
+        events, retry_at = after_attempt(state, d, "errcode 310000: sign not match", at, policy)
+        for e in events:
+            state = evolve_delivery(state, e)
+        if retry_at is None:
+            break
+        waits.append((retry_at - at).total_seconds())
+        at = retry_at
+    assert [type(e).__name__ for e in events] == ["DeliveryAttempted", "DeliveryDeadLettered"]
+    assert (state.attempts, state.done, waits) == (3, True, [30, 60])
+    assert after_attempt(state, d, None, at, policy) == ([], None)  # never again
+    ok, none = after_attempt(DeliveryState(attempts=1), d, None, AT, policy)
+    assert [type(e).__name__ for e in ok] == ["DeliveryAttempted", "NotificationDelivered"]
+    assert none is None
 
 
 def test_after_the_last_attempt_a_delivery_is_dead_lettered() -> None:
@@ -500,3 +626,27 @@ def test_the_office_is_sent_to_the_progress_page_and_the_leader_to_the_ranking()
     assert office.link == f"/review/summary?round_id={ROUND}"
     assert leader.link == f"/review/ranking?round_id={ROUND}"
     assert "请审定获奖人选" in leader.subject
+
+
+def test_the_office_reminding_a_panelist_becomes_a_message_to_that_panelist() -> None:
+    reminded = PanelistReminded(
+        round_id=ROUND, panelist_id="p2", waiting=2, reminded_by="o", reminded_at=AT
+    )
+    [n] = decide(given(SETUP), eid(50), reminded)
+    assert (n.rule, n.recipient, n.link) == ("panelist_reminded", "user:p2", "/review/scoring")
+    assert "还有2份提名" in n.subject
+    assert "2026年12月1日 10:00" in n.body
+    # the office reminding again is another message; the same fact again is not
+    assert decide(given(SETUP), eid(51), reminded)[0].notification_id != n.notification_id
+    assert decide(given(SETUP), eid(50), reminded)[0].notification_id == n.notification_id
+
+
+def test_the_daily_rules_remind_units_and_digest_panelists_on_working_days_only() -> None:
+    facts = given([*SETUP, score(N1, "p2")])
+    tuesday, saturday = date(2026, 12, 22), date(2026, 12, 19)
+    assert told(daily(facts, {"U3": 5}, tuesday, CAL)) == [
+        ("quota_reminder", "unit:U3"),
+        ("panel_digest", "user:p1"),
+        ("panel_digest", "user:p2"),
+    ]
+    assert daily(facts, {"U3": 5}, saturday, CAL) == []

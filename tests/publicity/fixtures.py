@@ -12,7 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from shared.contracts.common import Category
-from shared.contracts.nomination import MeasurableResult
+from shared.contracts.nomination import MeasurableResult, PublicityConsent
 from shared.contracts.review import PublishedWinner, ResultPublished, WinnerRevoked
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -135,6 +135,9 @@ RESULT = ResultPublished(
     published_by="office-1",
     published_at=PUBLISHED_AT,
 )
+
+CONSENTED = {w.nomination_id: PublicityConsent.to_all() for w in WINNERS}
+"""Every winner consented to every public use (issue 18: consent to publicity)."""
 
 
 def revocation(nomination_id: UUID = N_REFORM, at: datetime | None = None) -> WinnerRevoked:

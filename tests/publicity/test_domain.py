@@ -48,6 +48,7 @@ from shared.contracts.publicity_commands import (
 from shared.events import DomainEvent
 from shared.settings import Settings
 from tests.publicity.fixtures import (
+    CONSENTED,
     DRAFTED_AT,
     N_DEDICATION,
     N_REFORM,
@@ -80,7 +81,9 @@ def given(*events: DomainEvent) -> RoundPublicity:
 
 
 def drafted() -> list[PublicityEvent]:
-    return draft_on_result(initial_state(ROUND), RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY)
+    return draft_on_result(
+        initial_state(ROUND), RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY, CONSENTED
+    )
 
 
 def when(state: RoundPublicity, cmd: MaterialWorkflowCommand) -> list[PublicityEvent]:
@@ -134,7 +137,7 @@ def test_a_published_result_drafts_every_material_once_in_chinese() -> None:
 
 def test_the_same_result_delivered_again_drafts_nothing() -> None:
     state = given(*drafted())
-    assert draft_on_result(state, RESULT, UUID(int=99), LATER, POLICY) == []
+    assert draft_on_result(state, RESULT, UUID(int=99), LATER, POLICY, CONSENTED) == []
 
 
 def test_nothing_can_be_edited_approved_or_published_before_the_result() -> None:
@@ -367,7 +370,7 @@ def test_a_revocation_that_arrives_before_the_result_keeps_the_winner_out_of_the
     early = react_to_revocation(initial_state(ROUND), revocation(N_DEDICATION), LATER, POLICY)
     assert [type(e) for e in early] == [WinnerRevocationRecorded]
     state = given(*early)
-    drafts = draft_on_result(state, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY)
+    drafts = draft_on_result(state, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY, CONSENTED)
     after = given(*early, *drafts)
     assert all(not m.features(N_DEDICATION) for m in after.materials.values())
     assert all(len(m.content.sections) == 4 for m in after.materials.values())

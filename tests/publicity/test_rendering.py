@@ -46,6 +46,7 @@ from shared.contracts.publicity import material_id_for
 from shared.contracts.publicity_commands import PUBLICITY, ApproveMaterial, PublishMaterial
 from shared.events import DomainEvent
 from tests.publicity.fixtures import (
+    CONSENTED,
     DRAFTED_AT,
     HOSTILE_DEEDS,
     N_DEDICATION,
@@ -75,7 +76,7 @@ def round_state() -> RoundPublicity:
         for event in events:
             state = evolve(state, event)
 
-    apply([*draft_on_result(state, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY)])
+    apply([*draft_on_result(state, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY, CONSENTED)])
     for kind in ("honor_roll", "bulletin"):
         material_id = material_id_for(ROUND, kind)  # type: ignore[arg-type]
         apply(
@@ -109,7 +110,7 @@ def round_state() -> RoundPublicity:
 
 
 DRAFTED = initial_state(ROUND)
-for _event in draft_on_result(DRAFTED, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY):
+for _event in draft_on_result(DRAFTED, RESULT, RESULT_EVENT_ID, DRAFTED_AT, POLICY, CONSENTED):
     DRAFTED = evolve(DRAFTED, _event)
 
 

@@ -276,6 +276,19 @@ def test_every_chart_renders_with_chinese_glyphs(chart: str, fmt: reports.ChartF
     assert image.startswith(b"<?xml" if fmt == "svg" else b"\x89PNG")
 
 
+@pytest.mark.parametrize("chart", sorted(reports.CHARTS))
+def test_a_phone_gets_each_chart_drawn_at_its_width(chart: str) -> None:
+    """The narrow layout is as wide as a 375 px screen shows it (the browser test measures
+    its text there: tests/browser/test_phone_width_in_the_browser.py)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = reports.render_chart(round_report(), chart, "svg", size="narrow").decode()
+    width = float(svg.split('width="', 1)[1].split("pt", 1)[0])
+    assert width == pytest.approx(reports.NARROW_WIDTH_IN * 72, abs=1)
+    png = reports.render_chart(round_report(), chart, "png", size="narrow")
+    assert png.startswith(b"\x89PNG")
+
+
 def test_the_report_page_holds_every_figure_and_chart() -> None:
     if reports.cjk_font_family() is None:
         pytest.fail(
@@ -283,6 +296,7 @@ def test_the_report_page_holds_every_figure_and_chart() -> None:
         )
     page = reports.render_page(round_report())
     assert page.count('src="data:image/svg+xml;base64,') == len(reports.charts_for("round"))
+    assert page.count('srcset="data:image/svg+xml;base64,') == len(reports.charts_for("round"))
     assert "2026年第三季度“红花献给你”活动统计报告" in page
     assert "事迹材料不足" in page
     assert "<script" not in page

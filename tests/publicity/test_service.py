@@ -97,6 +97,32 @@ async def deliver(
     return envelope.event_id
 
 
+async def deliver_consents(runtime: ServiceRuntime, winners: Any = WINNERS) -> None:
+    """Every winner consented to every public use, as nomination would have said (publicity
+    drafts a winner without consent only as far as the union's rules allow)."""
+    for w in winners:
+        await deliver(
+            runtime,
+            nom.PublicityConsentRecorded(
+                nomination_id=w.nomination_id,
+                round_id=ROUND,
+                employee_no=w.employee_no,
+                consent=nom.PublicityConsent.to_all(),
+                recorded_by="nominator",
+                recorded_at=datetime(2026, 9, 1, tzinfo=SH),
+            ),
+        )
+
+    async def heard() -> bool:
+        count: int = await runtime.store.pool.fetchval(
+            "SELECT count(*) FROM publicity_consents WHERE nomination_id = ANY($1::uuid[])",
+            [w.nomination_id for w in winners],
+        )
+        return count == len(winners)
+
+    await eventually(heard, what="publicity to hear the winners' consent")
+
+
 def seen(runtime: ServiceRuntime, consumer: str) -> int:
     c = next(c for c in runtime.consumers if c.name == consumer)
     return c.stats.handled + c.stats.duplicates
@@ -115,6 +141,7 @@ async def test_drafts_for_the_same_result_delivered_twice_exist_once(
     # The same message again after the duplicate window (another Nats-Msg-Id) …
     await deliver(service, RESULT, event_id=first, msg_id=f"{first}-again")
     # … and another copy of the same result under a new event id.
+    await deliver_consents(service)
     await deliver(service, RESULT)
     await eventually(lambda: seen(service, DRAFTS_CONSUMER) == 3, what="three deliveries")
 
@@ -145,6 +172,7 @@ async def test_drafts_for_the_same_result_delivered_twice_exist_once(
 async def test_the_department_edits_approves_publishes_and_a_revocation_corrects(
     service: ServiceRuntime, rpc: RpcClient
 ) -> None:
+    await deliver_consents(service)
     await deliver(service, RESULT)
     await eventually(lambda: seen(service, DRAFTS_CONSUMER) == 1, what="the result")
     honor_roll = str(material_id_for(ROUND, "honor_roll"))

@@ -205,7 +205,7 @@ async def test_a_duplicate_delivery_of_any_nomination_event_changes_nothing(stac
     assert js is not None
     for envelope in recorded:
         headers = {
-            **event_headers("nomination", envelope),
+            **event_headers(envelope.event_id),
             "Nats-Msg-Id": f"again-{envelope.event_id}",
         }
         ack = await js.publish(

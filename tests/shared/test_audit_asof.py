@@ -7,9 +7,10 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from nats.aio.client import Client as NatsClient
 
@@ -17,10 +18,13 @@ from deploy import audit_asof
 from services.nomination.app import build_runtime as build_nomination
 from services.review.app import build_runtime as build_review
 from services.rewards.app import build_runtime as build_rewards
+from shared.audit_projections import merged_logs
 from shared.clock import SHANGHAI, FixedClock
+from shared.events import DomainEvent, EventMetadata, NewEvent
+from shared.postgres import PostgresEventStore, apply_schema, create_pool, ensure_database
 from shared.rpc import RpcClient
 from shared.service import ServiceRuntime
-from shared.settings import Settings
+from shared.settings import Settings, with_database
 from tests.support import eventually, rpc_client
 
 pytestmark = pytest.mark.integration
@@ -223,3 +227,48 @@ async def test_as_of_answers_what_the_queries_answered_at_that_moment(scripted: 
         "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'audit_%'"
     )
     assert leftover == 0
+
+
+async def test_other_logs_reach_an_as_of_copy_merged_in_recorded_order_a_chunk_at_a_time(
+    pg_url: str, db_prefix: str
+) -> None:
+    pools: dict[str, asyncpg.Pool] = {}
+    try:
+        for service in ("alpha", "beta"):
+            name = f"{db_prefix}merge_{service}"
+            await ensure_database(pg_url, name)
+            pools[service] = await create_pool(with_database(pg_url, name), max_size=2)
+            async with pools[service].acquire() as conn:
+                await apply_schema(conn)
+        stores = {s: PostgresEventStore(p) for s, p in pools.items()}
+        for n in range(12):  # interleaved in time: alpha, alpha, beta, alpha, …
+            service = "beta" if n % 3 == 2 else "alpha"
+            await stores[service].append(f"{service}-{n % 4}", [_counted(n)])
+        moment = datetime.now(UTC)
+        await stores["alpha"].append("alpha-late", [_counted(99)])  # after the moment
+
+        chunks = [list(c) async for c in merged_logs(pools, moment, chunk=5)]
+
+        assert [len(c) for c in chunks] == [5, 5, 2]
+        merged = [(s, e.position) for c in chunks for s, e in c]
+        everything = [
+            (s, e) for s, store in stores.items() for e in await store.read_all(limit=100)
+        ]
+        expected = sorted(
+            (x for x in everything if x[1].recorded_at <= moment),
+            key=lambda x: (x[1].recorded_at, x[0], x[1].position),
+        )
+        assert merged == [(s, e.position) for s, e in expected]
+        assert [e.data["n"] for _, e in (x for c in chunks for x in c)] == list(range(12))
+    finally:
+        for pool in pools.values():
+            await pool.close()
+
+
+class _Counted(DomainEvent):
+    service = "test"
+    n: int
+
+
+def _counted(n: int) -> NewEvent:
+    return NewEvent.of(_Counted(n=n), EventMetadata(actor="test"))

@@ -73,7 +73,7 @@ async def running(settings: Settings, nc: NatsClient) -> AsyncIterator[list[Serv
         noted = await runtimes[4].store.pool.fetchval(
             "SELECT count(*) FROM inbox WHERE consumer = 'notification-facts'"
         )
-        return bool(seen == 2 and noted == 1)  # the unit and the round; the round
+        return bool(seen == 2 and noted == 2)  # the unit and the round, to both
 
     await eventually(settled, timeout=15, what="everything relayed and consumed")
     try:

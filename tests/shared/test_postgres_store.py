@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
+import uuid
 
 import asyncpg
 import pytest
 
-from shared.events import DomainEvent, EventMetadata, NewEvent
+from shared.events import (
+    GENESIS_HASH,
+    DomainEvent,
+    EventMetadata,
+    NewEvent,
+    RecordedEvent,
+    metadata_json,
+)
 from shared.eventstore import ConcurrencyError
 from shared.postgres import PostgresEventStore, create_pool
 
@@ -201,3 +211,105 @@ async def test_a_stale_append_in_a_callers_transaction_needs_no_second_connectio
         assert own.value.actual == 1
     finally:
         await single.close()
+
+
+class Spelled(DomainEvent):
+    service = "test"
+    text: str
+    nested: dict[str, list[float | int | str | None]]
+
+
+TRICKY = Spelled(
+    text='红花 "quoted" \\ back\nline \u2028 tab\t é',
+    nested={"z": [1.5, 2, "二"], "a": [None, -3, 0.25], "m": []},
+)
+
+
+def _legacy_chain_hash(prev: str, *fields: object) -> str:
+    """The chain formula as the store wrote it before appends encoded each event once: the
+    canonical JSON of the whole list, hashed."""
+    body = json.dumps(
+        [prev, *(str(f) if isinstance(f, uuid.UUID) else f for f in fields)],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+async def test_a_log_written_before_appends_encoded_once_still_verifies_and_grows(
+    pg_store: PostgresEventStore,
+) -> None:
+    # Rows as the earlier store wrote them: jsonb from json.dumps, hash over the whole list.
+    prev = GENESIS_HASH
+    async with pg_store.pool.acquire() as conn:
+        for position in (1, 2):
+            event = NewEvent.of(TRICKY, EventMetadata(actor="老用户", correlation_id="c-1"))
+            meta = metadata_json(event.metadata)
+            fields = (
+                position,
+                "old-stream",
+                position,
+                event.event_id,
+                event.type,
+                1,
+                event.data,
+                meta,
+            )
+            digest = _legacy_chain_hash(prev, *fields)
+            await conn.execute(
+                "INSERT INTO events (position, stream_id, version, event_id, type, "
+                "schema_version, data, metadata, prev_hash, hash) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                *fields,
+                prev,
+                digest,
+            )
+            prev = digest
+        await conn.execute(
+            "UPDATE event_log_head SET position = 2, hash = $1 WHERE singleton", prev
+        )
+
+    recorded = await pg_store.append(
+        "old-stream", [NewEvent.of(TRICKY, EventMetadata(actor="新用户"))], expected_version=2
+    )
+
+    report = await pg_store.verify_chain()
+    assert report.ok, report.first_break
+    assert report.checked == 3
+    # The new row's hash is the very one the old formula gives for what is stored.
+    row = await pg_store.pool.fetchrow("SELECT * FROM events WHERE position = 3")
+    assert row is not None
+    assert (
+        row["hash"]
+        == recorded[0].hash
+        == _legacy_chain_hash(
+            prev,
+            3,
+            "old-stream",
+            3,
+            row["event_id"],
+            row["type"],
+            row["schema_version"],
+            row["data"],
+            row["metadata"],
+        )
+    )
+    assert row["data"] == TRICKY.to_data()
+
+
+async def test_the_relays_bodies_spelled_by_postgresql_decode_to_the_stored_envelopes(
+    pg_store: PostgresEventStore,
+) -> None:
+    await pg_store.append(
+        "spelled", [NewEvent.of(TRICKY, EventMetadata(actor="红", causation_id="x"))]
+    )
+    await pg_store.append("spelled", [counted(1, 2)])
+
+    published = await pg_store.read_published(after=0)
+    stored = await pg_store.read_all(after=0)
+
+    assert [RecordedEvent.model_validate_json(p.body) for p in published] == stored
+    assert [(p.position, p.event_id, p.type) for p in published] == [
+        (e.position, e.event_id, e.type) for e in stored
+    ]

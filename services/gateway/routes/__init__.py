@@ -19,6 +19,7 @@ from services.gateway.routes.api_evidence import router as api_evidence
 from services.gateway.routes.api_nomination import router as api_nomination
 from services.gateway.routes.api_notification import router as api_notification
 from services.gateway.routes.api_payroll import router as api_payroll
+from services.gateway.routes.api_personal_data import router as api_personal_data
 from services.gateway.routes.api_publicity import router as api_publicity
 from services.gateway.routes.api_review import router as api_review
 from services.gateway.routes.audit_pages import router as audit_pages
@@ -32,6 +33,7 @@ from services.gateway.routes.notification_pages import router as notification_pa
 from services.gateway.routes.office_pages import router as office_pages
 from services.gateway.routes.oidc_pages import router as oidc_pages
 from services.gateway.routes.payroll_pages import router as payroll_pages
+from services.gateway.routes.personal_data_pages import router as personal_data_pages
 from services.gateway.routes.publicity_pages import router as publicity_pages
 from services.gateway.routes.review_audit_pages import router as review_audit_pages
 from services.gateway.routes.review_decision_pages import router as review_decision_pages
@@ -66,6 +68,8 @@ ROUTERS: list[APIRouter] = [
     api_payroll,
     api_publicity,
     api_audit,
+    personal_data_pages,
+    api_personal_data,
     notification_pages,
     api_notification,
 ]

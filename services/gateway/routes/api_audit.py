@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from services.gateway import audit
+from services.gateway import access_log, audit
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, api_csrf
 from services.gateway.state import gw_state
@@ -107,7 +107,7 @@ async def events(
     """The event logs, oldest first (one store or all, by time); continue with
     `since=<next_since>`. The same search as `flowers audit events`; who raised an objection
     (ObjectionRaised's `raised_by`, `raiser_name` and actor) is shown to the office only."""
-    return await audit.browse(
+    page = await audit.browse(
         gw_state(request).settings,
         audit.EventQuery(
             services=(service,) if service else SERVICES,
@@ -122,9 +122,15 @@ async def events(
         ),
         principal,
     )
+    await access_log.record_events(
+        request, principal, "audit_events", page["items"], query=str(request.url.query) or None
+    )
+    return page
 
 
 @router.get("/events/{service}/{position}", response_model=EventOut)
 async def event(request: Request, service: str, position: int, principal: Auditor) -> Any:
     """One event with its data, metadata and hash-chain values."""
-    return await audit.event(gw_state(request).settings, service, position, principal)
+    item = await audit.event(gw_state(request).settings, service, position, principal)
+    await access_log.record_events(request, principal, "audit_event", [item])
+    return item

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import nomination as nom
 from services.gateway.auth import Principal
@@ -26,6 +26,7 @@ from shared.contracts.nomination_commands import (
     ExtendDeadline,
     ImportDirectory,
     OpenRound,
+    RecordConsent,
     ReopenForUnit,
     SubmitNomination,
     WithdrawNomination,
@@ -71,6 +72,10 @@ class NominationOut(Out):
     submitted_by: str
     submitted_at: str
     updated_at: str
+    consent: dict[str, list[str]] | None = Field(
+        default=None,
+        description="The uses of public display consented to; null: not recorded (none)",
+    )
 
 
 class NominationDetailOut(NominationOut):
@@ -134,6 +139,7 @@ SubmitBody = Annotated[
     ),
 ]
 AmendBody = Annotated[dict[str, Any], Depends(body(AmendNomination, omit=("nomination_id",)))]
+ConsentBody = Annotated[dict[str, Any], Depends(body(RecordConsent, omit=("nomination_id",)))]
 WithdrawBody = Annotated[dict[str, Any], Depends(body(WithdrawNomination, omit=("nomination_id",)))]
 ImportBody = Annotated[dict[str, Any], Depends(body(ImportDirectory))]
 EraseBody = Annotated[dict[str, Any], Depends(body(ErasePersonalData, omit=("employee_no",)))]
@@ -302,6 +308,20 @@ async def withdraw_nomination(
     """Withdraw a nomination before the deadline, with a reason (own unit only)."""
     return await services(request, principal).command(
         nom.SERVICE, "withdraw", WithdrawNomination, nomination_id=nomination_id, **fields
+    )
+
+
+@router.post("/nominations/{nomination_id}/consent", response_model=CommandOut)
+async def record_consent(
+    request: Request,
+    nomination_id: uuid.UUID,
+    fields: ConsentBody,
+    principal: WriteNominations,
+) -> Any:
+    """Record or change the nominee's consent to public display, until the result is
+    published (own unit only); the uses listed replace any earlier consent."""
+    return await services(request, principal).command(
+        nom.SERVICE, "record_consent", RecordConsent, nomination_id=nomination_id, **fields
     )
 
 

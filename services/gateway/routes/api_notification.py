@@ -1,4 +1,5 @@
-"""/api/v1/inbox: the signed-in user's notifications, the unread count, marking read."""
+"""/api/v1/inbox: the signed-in user's notifications, the unread count, marking read;
+/api/v1/notification-settings: the user's e-mail address, channels and quiet hours."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import notification as notif
 from services.gateway.auth import Principal
@@ -66,3 +67,38 @@ async def get_unread(request: Request, principal: Anyone) -> Any:
 async def read(request: Request, notification_id: uuid.UUID, principal: Anyone) -> Any:
     """Mark one of the user's notifications read (for this user only)."""
     return await notif.mark_read(services(request, principal), notification_id)
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, description="The address for e-mail notifications.")
+    channels: list[str] = Field(default=["inbox"], description='Besides "inbox" (always): "email".')
+    quiet_start: str | None = Field(
+        default=None, description="Quiet hours start, Beijing time HH:MM (both empty: none)."
+    )
+    quiet_end: str | None = Field(default=None, description="Quiet hours end, HH:MM.")
+
+
+class PreferencesOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    email: str | None
+    channels: list[str]
+    quiet_start: str | None
+    quiet_end: str | None
+
+
+@router.get("/notification-settings", response_model=PreferencesOut)
+async def get_settings(request: Request, principal: Anyone) -> Any:
+    """The user's notification settings (and whether the site sends e-mail at all)."""
+    return await notif.preferences(services(request, principal))
+
+
+@router.put("/notification-settings", response_model=PreferencesOut)
+async def put_settings(request: Request, principal: Anyone, body: PreferencesIn) -> Any:
+    """Set the user's e-mail address, channels and quiet hours; 422 with the reason in
+    Chinese when a value is refused."""
+    return await notif.save_preferences(
+        services(request, principal), body.email, body.channels, body.quiet_start, body.quiet_end
+    )

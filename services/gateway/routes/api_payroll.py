@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from services.gateway import access_log
 from services.gateway import rewards as rw
 from services.gateway.auth import Principal
 from services.gateway.commands import body
@@ -171,11 +172,20 @@ async def export_period(
     """A period's adjustments as CSV that opens in Excel in Chinese (UTF-8 with BOM, or GBK),
     or as an Excel workbook (工号 as text, 金额 as a number); the file's name carries the
     encoding (薪酬调整_2026-12_UTF-8.csv, RFC 5987 `filename*`)."""
+    svc = services(request, principal)
     exported = await rw.export(
-        services(request, principal),
+        svc,
         rw.check_period(period),
         encoding,  # type: ignore[arg-type]
         file_format,  # type: ignore[arg-type]
+    )
+    await access_log.record(
+        request,
+        principal,
+        "payroll_export",
+        round_id=period,
+        subjects=await access_log.payroll_subjects(svc, period),
+        file=exported.filename,
     )
     response = download(
         exported.content,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from services.gateway import access_log
 from services.gateway import publicity as pub
 from services.gateway.auth import Principal
 from services.gateway.commands import body
@@ -148,7 +149,18 @@ async def get_artefact(
             ("没有该格式。", "No such format."),
             formats=list(pub.ARTEFACT_FORMATS),
         )
-    file = await pub.artefact(services(request, principal), material_id, fmt)
+    svc = services(request, principal)
+    file = await pub.artefact(svc, material_id, fmt)
+    round_id, subjects = await access_log.material_subjects(svc, material_id)
+    await access_log.record(
+        request,
+        principal,
+        "publicity_draft",
+        round_id=round_id,
+        subjects=subjects,
+        material_id=str(material_id),
+        file=file.filename,
+    )
     return download(file.content, file.filename, file.media_type)
 
 
@@ -180,7 +192,16 @@ async def export_report(
 ) -> Response:
     """The report as CSV (for Excel) or as an HTML page with its charts."""
     _scope_args(scope, round_id, year)
-    file = await pub.report_file(services(request, principal), scope, round_id, year, format)
+    svc = services(request, principal)
+    file = await pub.report_file(svc, scope, round_id, year, format)
+    await access_log.record(
+        request,
+        principal,
+        "publicity_report",
+        round_id=round_id if scope == "round" else str(year),
+        subjects=await access_log.report_subjects(svc, round_id if scope == "round" else None),
+        file=file.filename,
+    )
     return download(file.content, file.filename, file.media_type)
 
 
@@ -197,15 +218,16 @@ async def report_chart(
     round_id: str | None = None,
     year: Year = None,
     format: Annotated[str, Query(pattern="^(svg|png)$")] = "svg",
+    size: Annotated[str, Query(pattern="^(wide|narrow)$")] = "wide",
 ) -> Response:
-    """One chart of a report as an image."""
+    """One chart of a report as an image; `size=narrow` is laid out for a phone (375 px)."""
     if chart not in pub.CHART_LABELS:
         raise Problem(
             404, "not_found", ("没有该图表。", "No such chart."), charts=list(pub.CHART_LABELS)
         )
     _scope_args(scope, round_id, year)
     file = await pub.report_chart(
-        services(request, principal), scope, round_id, year, chart, format
+        services(request, principal), scope, round_id, year, chart, format, size
     )
     return download(file.content, file.filename, file.media_type, inline=True)
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from services.gateway import audit
+from services.gateway import access_log, audit
 from services.gateway import rewards as rw
 from services.gateway.accounts import AUDITOR
 from services.gateway.auth import Principal
@@ -147,6 +147,9 @@ async def events_page(
         principal,
     )
     names = await state.accounts.display_names(i["actor"] for i in page["items"] if i["actor"])
+    await access_log.record_events(
+        request, principal, "audit_events", page["items"], query=str(request.url.query) or None
+    )
     filters = {
         "service": service if service in SERVICES else "",
         "type": type,
@@ -179,6 +182,7 @@ async def events_page(
 async def event_page(request: Request, service: str, position: int, principal: Auditor) -> Response:
     state = gw_state(request)
     item = await audit.event(state.settings, service, position, principal)
+    await access_log.record_events(request, principal, "audit_event", [item])
     names = await state.accounts.display_names([item["actor"]] if item["actor"] else [])
     return render(
         request,

@@ -3,6 +3,7 @@ pacesetter (十大标兵) standings."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,7 +14,7 @@ from services.gateway import rewards as rw
 from services.gateway.accounts import ROLES, STAFF
 from services.gateway.auth import Principal
 from services.gateway.deps import ANY_ROLE, allow, page_csrf
-from services.gateway.downloads import labels
+from services.gateway.downloads import download, labels
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem
@@ -76,9 +77,21 @@ async def honor_roll_page(
             "roll": roll,
             "groups": by_category(roll["winners"]) if roll else [],
             "rounds": rounds,
+            "can_give_photos": principal.has(*pub.PHOTO_GIVERS),
         },
         principal=principal,
     )
+
+
+@router.get("/honor-roll/{round_id}/photos/{nomination_id}.jpg")
+async def winner_photo(
+    request: Request, round_id: str, nomination_id: uuid.UUID, principal: Anyone
+) -> Response:
+    """A featured winner's photo (as the service resized it); a revoked winner's is gone."""
+    file = await pub.winner_photo(services(request, principal), round_id, nomination_id)
+    response = download(file.content, file.filename, file.media_type, inline=True)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @router.get("/pacesetters")

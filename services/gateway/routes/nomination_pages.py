@@ -29,8 +29,10 @@ from services.gateway.routes.forms import FormState, form_action, one_field, par
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.common import Category
+from shared.contracts.nomination import ConsentUse
 from shared.contracts.nomination_commands import (
     AmendNomination,
+    RecordConsent,
     SubmitNomination,
     WithdrawNomination,
 )
@@ -49,6 +51,7 @@ flash_messages(
         "submitted": ("提名已提交。", "The nomination has been submitted."),
         "amended": ("提名已修改。", "The nomination has been amended."),
         "withdrawn": ("提名已撤回。", "The nomination has been withdrawn."),
+        "consent_recorded": ("公开展示授权已记录。", "The consent to publicity is recorded."),
         "draft_saved": (
             "草稿已保存（仅您本人可见），可随时回来继续填写后提交。",
             "Draft saved (only you see it): come back to finish and submit it.",
@@ -211,6 +214,7 @@ async def _form_page(
             "result_rows": RESULT_ROWS,
             "deeds_min": settings.deeds_min_chars,
             "deeds_max": settings.deeds_max_chars,
+            "consent_uses": CONSENT_USES,
             **form.for_page(locale_of(request)),
         },
         principal=principal,
@@ -271,6 +275,18 @@ async def new_nomination(
 
 def _blank_results() -> list[dict[str, str]]:
     return [{"metric": "", "value": "", "unit": ""} for _ in range(RESULT_ROWS)]
+
+
+CONSENT_USES = [(u.value, u.label_zh) for u in ConsentUse]
+
+
+def read_consent(form: FormData, state: FormState) -> dict[str, Any]:
+    """The uses the nominee consented to, ticked one by one (none ticked: consent refused;
+    nothing is ticked in advance: consent is given, never assumed)."""
+    known = {u.value for u in ConsentUse}
+    uses = [str(v) for v in form.getlist("consent") if str(v) in known]
+    state.values["consent"] = uses
+    return {"uses": uses}
 
 
 def _read_content(form: FormData, state: FormState) -> dict[str, Any]:
@@ -390,6 +406,7 @@ async def submit_nomination(
     )
     content = _read_content(form, state)
     content["evidence_links"] += await _read_files(request, form, state, content)
+    consent = read_consent(form, state)
     try:
         nomination_id = uuid.UUID(state.text(form, "nomination_id", 64))
     except ValueError:
@@ -419,6 +436,7 @@ async def submit_nomination(
             round_id=round_id,
             unit_code=principal.unit_code,
             employee_no=employee_no,
+            consent=consent,
         )
         await drafts.delete(pool, principal.user.user_id, round_id)  # submitted: no draft
         return reply
@@ -476,6 +494,11 @@ async def _detail_page(
             "item": item,
             "names": names,
             "can_change": can_change,
+            # Consent changes until the result is published (the service refuses after).
+            "can_consent": NOMINATOR in principal.roles
+            and principal.unit_code == item["unit_code"]
+            and item["status"] != "withdrawn",
+            "consent_uses": CONSENT_USES,
             "withdraw": withdraw.for_page(locale_of(request)),
         },
         principal=principal,
@@ -575,5 +598,32 @@ async def withdraw_nomination(
         render=partial(_page_again, request, principal, nomination_id, "detail"),
         success_url=f"/nominations/{nomination_id}",
         message="withdrawn",
+        field_of=FIELD_OF_ERROR,
+    )
+
+
+@router.post("/nominations/{nomination_id}/consent")
+async def record_consent(
+    request: Request,
+    nomination_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))],
+) -> Response:
+    """The unit records or changes the nominee's consent to public display."""
+    svc = services(request, principal)
+    form = await request.form()
+    state = FormState()
+    consent = read_consent(form, state)
+    return await form_action(
+        state,
+        lambda: svc.command(
+            nom.SERVICE,
+            "record_consent",
+            RecordConsent,
+            nomination_id=nomination_id,
+            consent=consent,
+        ),
+        render=partial(_page_again, request, principal, nomination_id, "detail"),
+        success_url=f"/nominations/{nomination_id}",
+        message="consent_recorded",
         field_of=FIELD_OF_ERROR,
     )

@@ -44,7 +44,8 @@ async def _round_notices(request: Request, round_id: str) -> list[dict[str, Any]
     except InvalidRoundId:
         raise Problem(404, "not_found", NO_NOTICE) from None
     contact = nt.Contact.of(gw_state(request).gateway)
-    found = await nt.notices_of_round(_anonymous_services(request), round_id, contact)
+    rules = gw_state(request).settings.public_without_consent
+    found = await nt.notices_of_round(_anonymous_services(request), round_id, contact, rules)
     if not found:
         raise Problem(404, "not_found", NO_NOTICE)
     return found

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from services.gateway import access_log
 from services.gateway import rewards as rw
 from services.gateway.accounts import PAYROLL
 from services.gateway.auth import Principal
@@ -160,6 +161,14 @@ async def export_period(
         form = FormState()
         form.refused(exc, {})
         return await _period_page(request, principal, period, form=form, status_code=422)
+    await access_log.record(
+        request,
+        principal,
+        "payroll_export",
+        round_id=period,
+        subjects=await access_log.payroll_subjects(svc, period),
+        file=exported.filename,
+    )
     return download(
         exported.content,
         exported.filename,

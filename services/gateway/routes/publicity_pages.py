@@ -5,19 +5,23 @@ the office and the leader read the reports."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
+from services.gateway import access_log
 from services.gateway import nomination as nom
 from services.gateway import publicity as pub
 from services.gateway.accounts import PUBLICITY
 from services.gateway.auth import Principal
 from services.gateway.deps import allow, page_csrf
 from services.gateway.downloads import SANDBOX_CSP, download, labels
+from services.gateway.evidence import clean_name, size_text
 from services.gateway.home import PanelContext, home_panel
 from services.gateway.i18n import locale_of
 from services.gateway.problems import Problem
@@ -25,7 +29,9 @@ from services.gateway.routes.forms import FormState, form_action
 from services.gateway.state import Services, gw_state, services
 from services.gateway.web import flash_messages, nav_link, redirect, render
 from shared.contracts.publicity_commands import (
+    PHOTO_MAX_BYTES,
     ApproveMaterial,
+    AttachWinnerPhoto,
     CorrectMaterial,
     EditMaterial,
     PublishMaterial,
@@ -48,12 +54,19 @@ flash_messages(
             "A correction notice is drafted; approve and publish it. The original stays as it was.",
         ),
         "video_requested": ("已开始生成视频，进度见下。", "The video is being rendered."),
+        "photo_attached": (
+            "照片已保存；光荣榜、海报、公众号文章和会议视频将使用这张照片。",
+            "The photo is kept: the honor roll, poster, article and video show it.",
+        ),
+        "photo_unchanged": ("这张照片已在使用。", "This photo is already in use."),
     }
 )
 
 Readers = Annotated[Principal, Depends(allow(*pub.DRAFT_READERS))]
 Writers = Annotated[Principal, Depends(allow(*pub.PUBLICITY_WRITERS))]
 ReportReaders = Annotated[Principal, Depends(allow(*pub.REPORT_READERS))]
+PhotoReaders = Annotated[Principal, Depends(allow(*pub.PHOTO_READERS))]
+PhotoGivers = Annotated[Principal, Depends(allow(*pub.PHOTO_GIVERS))]
 
 # A refusal of the service shown beside the field it concerns.
 FIELD_OF_ERROR = {"stale_revision": "", "channel_not_allowed": "channel"}
@@ -116,6 +129,15 @@ async def round_page(request: Request, round_id: str, principal: Readers) -> Res
     )
 
 
+async def _load_draft(
+    request: Request, principal: Principal, material_id: uuid.UUID
+) -> tuple[Services, dict[str, Any]]:
+    """The services as `principal` reaches them, and one draft with its rendering and history
+    (the draft page and the video page start from it)."""
+    svc = services(request, principal)
+    return svc, await pub.draft(svc, material_id)
+
+
 async def _draft_page(
     request: Request,
     principal: Principal,
@@ -123,8 +145,7 @@ async def _draft_page(
     form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    svc = services(request, principal)
-    item = await pub.draft(svc, material_id)
+    _, item = await _load_draft(request, principal, material_id)
     names = await gw_state(request).accounts.display_names(
         [h["actor"] for h in item["history"] if h.get("actor")]
     )
@@ -151,7 +172,7 @@ async def draft_page(request: Request, material_id: uuid.UUID, principal: Reader
 @router.get("/publicity/drafts/{material_id}/preview")
 async def draft_preview(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
     """The rendered draft alone, for the sandboxed frame of the draft page."""
-    item = await pub.draft(services(request, principal), material_id)
+    _, item = await _load_draft(request, principal, material_id)
     return HTMLResponse(
         item["html"],
         headers={
@@ -159,6 +180,22 @@ async def draft_preview(request: Request, material_id: uuid.UUID, principal: Rea
             "X-Frame-Options": "SAMEORIGIN",
             "Cache-Control": "no-store",
         },
+    )
+
+
+async def _record_material(
+    request: Request, principal: Principal, what: str, material_id: uuid.UUID, filename: str
+) -> None:
+    svc = services(request, principal)
+    round_id, subjects = await access_log.material_subjects(svc, material_id)
+    await access_log.record(
+        request,
+        principal,
+        what,
+        round_id=round_id,
+        subjects=subjects,
+        material_id=str(material_id),
+        file=filename,
     )
 
 
@@ -174,7 +211,83 @@ async def draft_download(
         form = FormState()
         form.refused(exc, {})
         return await _draft_page(request, principal, material_id, form, status_code=422)
+    await _record_material(request, principal, "publicity_draft", material_id, file.filename)
     return download(file.content, file.filename, file.media_type)
+
+
+# --- Winners' photos (the office or publicity gives one per winner) -------------------------
+
+PHOTO_ACCEPT = "image/jpeg,image/png"
+
+
+async def _photos_page(
+    request: Request,
+    principal: Principal,
+    round_id: str,
+    form: FormState | None = None,
+    status_code: int = 200,
+) -> Response:
+    roll = await pub.honor_roll(services(request, principal), round_id)
+    return _page(
+        request,
+        "publicity/photos.html",
+        {
+            "round_id": round_id,
+            "roll": roll,
+            "can_give": principal.has(*pub.PHOTO_GIVERS),
+            "accept": PHOTO_ACCEPT,
+            "max_size": size_text(PHOTO_MAX_BYTES),
+            **(form or FormState()).for_page(locale_of(request)),
+        },
+        principal,
+        status_code,
+    )
+
+
+@router.get("/publicity/rounds/{round_id}/photos")
+async def photos_page(request: Request, round_id: str, principal: PhotoReaders) -> Response:
+    return await _photos_page(request, principal, round_id)
+
+
+@router.post("/publicity/rounds/{round_id}/photos/{nomination_id}")
+async def upload_photo(
+    request: Request, round_id: str, nomination_id: uuid.UUID, principal: PhotoGivers
+) -> Response:
+    """One winner's photo: at most PHOTO_MAX_BYTES here; its kind (JPEG or PNG, by content)
+    and its resizing are the service's."""
+    form = await request.form()
+    state = FormState()
+    key = f"photo:{nomination_id}"
+    upload = form.get("photo")
+    data = b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        state.errors[key] = ("请选择一张照片（JPEG 或 PNG）。", "Choose a photo (JPEG or PNG).")
+    else:
+        name = clean_name(upload.filename)
+        data = await upload.read(PHOTO_MAX_BYTES + 1)
+        if len(data) > PHOTO_MAX_BYTES:
+            limit = size_text(PHOTO_MAX_BYTES)
+            state.errors[key] = (
+                f"照片“{name}”超过上限 {limit}，请压缩后再上传。",
+                f"“{name}” is over the {limit} limit.",
+            )
+        elif not data:
+            state.errors[key] = (f"照片“{name}”是空文件。", f"“{name}” is empty.")
+    return await form_action(
+        state,
+        lambda: services(request, principal).command(
+            pub.SERVICE,
+            "attach_photo",
+            AttachWinnerPhoto,
+            round_id=round_id,
+            nomination_id=nomination_id,
+            photo=base64.b64encode(data).decode(),
+        ),
+        render=partial(_photos_page, request, principal, round_id),
+        success_url=f"/publicity/rounds/{round_id}/photos",
+        message=lambda reply: "photo_attached" if reply.get("events") else "photo_unchanged",
+        field_of={"photo_refused": key, "winner_revoked": key},
+    )
 
 
 # --- The meeting video (rendered in the background by the service) --------------------------
@@ -187,8 +300,7 @@ async def _video_page(
     form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    svc = services(request, principal)
-    item = await pub.draft(svc, material_id)
+    svc, item = await _load_draft(request, principal, material_id)
     if item["kind"] != "storyboard":
         raise Problem(
             404, "not_found", ("只有会议短视频脚本有视频。", "Only a storyboard has a video.")
@@ -236,6 +348,7 @@ async def render_video(request: Request, material_id: uuid.UUID, principal: Writ
 @router.get("/publicity/drafts/{material_id}/video.mp4")
 async def video_download(request: Request, material_id: uuid.UUID, principal: Readers) -> Response:
     file = await pub.video_file(services(request, principal), material_id)
+    await _record_material(request, principal, "publicity_video", material_id, file.filename)
     return download(file.content, file.filename, file.media_type)
 
 
@@ -498,12 +611,20 @@ async def report_chart(
     scope: str = "round",
     round_id: str | None = None,
     year: str | None = None,
+    size: str = "wide",
 ) -> Response:
+    """One chart as SVG; `size=narrow` is the phone's layout (the page picks it under 40rem)."""
     if chart not in pub.CHART_LABELS:
         raise Problem(404, "not_found", ("没有该图表。", "No such chart."))
     scope, round_id, chosen_year = _scope(scope, round_id, year)
     file = await pub.report_chart(
-        services(request, principal), scope, round_id, chosen_year or None, chart, "svg"
+        services(request, principal),
+        scope,
+        round_id,
+        chosen_year or None,
+        chart,
+        "svg",
+        "narrow" if size == "narrow" else "wide",
     )
     return download(file.content, file.filename, file.media_type, inline=True)
 
@@ -518,7 +639,14 @@ async def report_download(
     format: Annotated[str, Query(pattern="^(csv|xlsx|docx|html)$")] = "csv",
 ) -> Response:
     scope, round_id, chosen_year = _scope(scope, round_id, year)
-    file = await pub.report_file(
-        services(request, principal), scope, round_id, chosen_year or None, format
+    svc = services(request, principal)
+    file = await pub.report_file(svc, scope, round_id, chosen_year or None, format)
+    await access_log.record(
+        request,
+        principal,
+        "publicity_report",
+        round_id=round_id if scope == "round" else str(chosen_year or "") or None,
+        subjects=await access_log.report_subjects(svc, round_id if scope == "round" else None),
+        file=file.filename,
     )
     return download(file.content, file.filename, file.media_type)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from services.gateway import notice as nt
 from services.gateway import review as rv
 from services.gateway.accounts import DISCIPLINE, LEADER, OFFICE, ROLES, STAFF
 from services.gateway.deps import page_csrf
@@ -307,7 +308,8 @@ async def replace(request: Request, round_id: str, principal: common.Deciders) -
 
 
 async def _notice(at: common.Shown) -> dict[str, Any]:
-    running = await rv.running_notices(at.svc)
+    rules = gw_state(at.request).settings.public_without_consent
+    running = await nt.staff_notices(at.svc, await rv.running_notices(at.svc), rules)
     mine: list[dict[str, Any]] = []
     for round_id in sorted({n["round_id"] for n in running}, reverse=True):
         mine += [o for o in await rv.objections(at.svc, at.principal, round_id) if o["mine"]]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from services.gateway import access_log
 from services.gateway import review as rv
 from services.gateway.deps import page_csrf
 from services.gateway.downloads import download
@@ -50,4 +51,13 @@ async def sheet_xlsx(request: Request, round_id: str, principal: common.ReviewRe
             ("该轮次尚无提名进入评审。", "No nomination of this round has reached the review."),
         )
     lines = await summary_lines(svc, principal, round_id)
-    return download(workbook(sheet_title(round_id), lines), f"推荐汇总表-{round_id}.xlsx", XLSX)
+    name = f"推荐汇总表-{round_id}.xlsx"
+    await access_log.record(
+        request,
+        principal,
+        "summary_sheet",
+        round_id=round_id,
+        subjects=[line.employee_no for line in lines],
+        file=name,
+    )
+    return download(workbook(sheet_title(round_id), lines), name, XLSX)
