@@ -363,7 +363,9 @@ class Keyring:
             self._keys.clear()
 
     def forget(self, subject_id: uuid.UUID) -> None:
-        self._keys.pop(str(subject_id), None)
+        """This process destroyed the key: remembered as destroyed at once (not dropped, so a
+        batch whose keys were fetched just before reads 已删除 rather than failing)."""
+        self._keys[str(subject_id)] = (None, self._clock())
 
     def key(self, subject_id: uuid.UUID | str) -> bytes | None:
         held = self._keys.get(str(subject_id))

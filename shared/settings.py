@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     deeds_min_chars: int = Field(default=50, ge=1)
     deeds_max_chars: int = Field(default=3000, ge=1)
     scheduler_interval_s: float = Field(default=30.0, gt=0)
+    # Retention of personal data (README "Retention"), in whole years after the fact that
+    # starts the clock: a nomination that did not win, after its round's result; an
+    # objection, after its resolution; payroll facts (会计档案管理办法: 30 years). A winner's
+    # public record is kept. The nomination service's retention job shreds what has expired
+    # every retention_interval_s.
+    retention_unsuccessful_nomination_years: int = Field(default=3, ge=1)
+    retention_objection_years: int = Field(default=1, ge=1)
+    retention_payroll_years: int = Field(default=30, ge=30)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     # Review (DOMAIN.md "Review", "Public notice"): rubric weights per criterion (each scored
     # 0-100), per-panelist z-score normalisation, the trimmed mean's threshold, and dates that
     # correct the Chinese calendar (ISO dates; the only source for years it does not know).

@@ -43,6 +43,8 @@ EVENT_LABELS: dict[str, Text] = {
     "NominationsClosed": ("提名截止", "Nominations closed"),
     "RoundReopenedForUnit": ("为单位重新开放提名", "Round reopened for a unit"),
     "PersonalDataErased": ("个人信息已删除", "Personal data erased"),
+    "ExpiredPersonalDataShredded": ("到期个人信息已删除", "Expired personal data shredded"),
+    "NomineeCorrected": ("更正被推荐人信息", "Nominee's details corrected"),
     "UnitNominationsClosed": ("单位补报截止", "A unit's late window closed"),
     # review
     "CandidateRecorded": ("记录候选", "Candidate recorded"),
@@ -188,6 +190,14 @@ SUMMARIES: dict[str, Summary] = {
     "PersonalDataErased": lambda w, d: w.t(
         f"数据主体 {str(d['subject_id'])[:8]}：{d['reason']}",
         f"data subject {str(d['subject_id'])[:8]}: {d['reason']}",
+    ),
+    "NomineeCorrected": lambda w, d: w.t(
+        f"更正{'姓名' if d['field'] == 'name' else '职务'}：{d['reason']}",
+        f"{d['field']} corrected: {d['reason']}",
+    ),
+    "ExpiredPersonalDataShredded": lambda w, d: w.t(
+        f"保存期满删除 {len(d.get('subjects', []))} 名数据主体的个人信息",
+        f"personal data of {len(d.get('subjects', []))} data subject(s) past retention shredded",
     ),
     "UnitNominationsClosed": lambda w, d: w.t(
         f"{w.round(d['round_id'])} {d['unit_code']}，共 {len(d.get('nominations', []))} 项提名",

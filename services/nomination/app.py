@@ -20,12 +20,14 @@ from services.nomination.queries import (
     QuotaUse,
     employee_data,
 )
+from services.nomination.retention_job import RetentionJob
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
 from shared.contracts.nomination_commands import (
     SCHEDULER,
     AmendNomination,
     CloseRound,
+    CorrectNominee,
     ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
@@ -107,6 +109,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         key is destroyed, so their data reads "已删除" in every log, stream and backup."""
         return await handlers.erase_personal_data(cmd)
 
+    @rpc.command("correct_nominee", CorrectNominee)
+    async def correct_nominee(cmd: CorrectNominee) -> dict[str, Any]:
+        """The office corrects a nominee's name or position on their request, with the
+        reason: a correcting event, the original kept in the log."""
+        return await handlers.correct_nominee(cmd)
+
     @rpc.command("record_consent", RecordConsent)
     async def record_consent(cmd: RecordConsent) -> dict[str, Any]:
         """The unit records or changes its nominee's consent to public display, until the
@@ -178,6 +186,20 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def scheduler(stopping: asyncio.Event) -> None:
         """The deadline scheduler runs in one instance at a time (shared/leader.py)."""
         await runtime.lead("scheduler:close-due-rounds", close_due_rounds, stopping)
+
+    retention = RetentionJob(runtime)
+
+    async def shred_expired(resign: asyncio.Event) -> None:
+        """Personal data whose retention time has run out is shredded (README "Retention")."""
+        while not resign.is_set():
+            await retention.run()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(resign.wait(), runtime.settings.retention_interval_s)
+
+    @runtime.background_task
+    async def retention_job(stopping: asyncio.Event) -> None:
+        """The retention job runs in one instance at a time (shared/leader.py)."""
+        await runtime.lead("scheduler:retention", shred_expired, stopping)
 
     return runtime
 

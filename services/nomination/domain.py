@@ -66,6 +66,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     PersonalDataErased,
     PublicityConsent,
     PublicityConsentRecorded,
@@ -425,6 +426,10 @@ def evolve_round(state: RoundState | None, event: DomainEvent) -> RoundState | N
                 state,
                 reopened={u: d for u, d in state.reopened.items() if u != event.unit_code},
             )
+        case NomineeCorrected():
+            old = state.nominations[event.nomination_id]
+            nominee = old.nominee.model_copy(update={event.field: event.value})
+            return _with_nomination(state, replace(old, nominee=nominee))
         case _:
             return state
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.nomination.correction import decide_correction
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
     NO_ERASURES,
@@ -29,6 +30,7 @@ from shared.contracts.common import Category
 from shared.contracts.nomination import DIRECTORY_STREAM, PRIVACY_STREAM, round_stream_id
 from shared.contracts.nomination_commands import (
     AmendNomination,
+    CorrectNominee,
     ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
@@ -113,6 +115,20 @@ class NominationHandlers:
         KEYRING.forget(subject_id)
         return {**outcome(recorded), "subject_id": str(subject_id), "key_destroyed": shredded}
 
+    async def correct_nominee(self, cmd: CorrectNominee) -> dict[str, Any]:
+        """The office's correction of a nominee's name or position (services/nomination/
+        correction.py), in the nomination's own round."""
+        round_id = await self._round_of(cmd)
+        now = self.runtime.clock.now()
+        recorded = await self.runtime.execute(
+            round_stream_id(round_id),
+            evolve_round,
+            None,
+            lambda state: decide_correction(state, cmd, now),
+            cmd.actor,
+        )
+        return outcome(recorded)
+
     async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
         now = self.runtime.clock.now()
         directory = await self._directory_for(cmd)
@@ -141,10 +157,12 @@ class NominationHandlers:
         )
         return outcome(recorded)
 
-    async def _round_of(self, cmd: RoundCommand) -> str:
+    async def _round_of(self, cmd: RoundCommand | CorrectNominee) -> str:
         """The round a command acts in: named by the command, or the nomination's own round
         (a nomination never changes round, so the projection's answer cannot go stale)."""
-        if not isinstance(cmd, AmendNomination | WithdrawNomination | RecordConsent):
+        if not isinstance(
+            cmd, AmendNomination | WithdrawNomination | RecordConsent | CorrectNominee
+        ):
             return cmd.round_id
         round_id: str | None = await self.runtime.store.pool.fetchval(
             "SELECT round_id FROM nominations WHERE nomination_id = $1", cmd.nomination_id

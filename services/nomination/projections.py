@@ -21,6 +21,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
@@ -190,6 +191,20 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.reason,
                 event.withdrawn_at,
             )
+        case NomineeCorrected(field="name"):
+            yield statement(
+                "UPDATE nominations SET name = $2, updated_at = $3 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.value,
+                event.corrected_at,
+            )
+        case NomineeCorrected(field="position"):
+            yield statement(
+                "UPDATE nominations SET position = $2, updated_at = $3 WHERE nomination_id = $1",
+                event.nomination_id,
+                event.value,
+                event.corrected_at,
+            )
         case _:
             pass
 
@@ -226,8 +241,11 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
         )
     elif isinstance(event, review_contract.ResultPublished):
         yield statement(
-            "INSERT INTO results_published (round_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            "INSERT INTO results_published (round_id, published_at) VALUES ($1, $2) "
+            "ON CONFLICT (round_id) DO UPDATE SET published_at = "
+            "coalesce(results_published.published_at, excluded.published_at)",
             event.round_id,
+            event.published_at,
         )
         for winner in event.winners:
             yield statement(

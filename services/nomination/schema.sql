@@ -70,7 +70,11 @@ CREATE TABLE IF NOT EXISTS audits_started (
     round_id   text PRIMARY KEY
 );
 
--- Rounds whose result the review published: consent to publicity no longer changes.
+-- Rounds whose result the review published: consent to publicity no longer changes; and
+-- when (the start of the retention time of the nominations that did not win,
+-- services/nomination/retention.py; NULL in rows projected before the column: a rebuild
+-- fills it, and until then the retention job keeps those rounds' nominees).
 CREATE TABLE IF NOT EXISTS results_published (
     round_id   text PRIMARY KEY
 );
+ALTER TABLE results_published ADD COLUMN IF NOT EXISTS published_at timestamptz;

@@ -22,6 +22,7 @@ from shared.contracts.nomination import (
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     UnitNominationsClosed,
 )
 from shared.contracts.review import (
@@ -107,6 +108,8 @@ def _kind(event: DomainEvent) -> type | None:
             return NominationSubmitted
         case NominationWithdrawn():
             return NominationWithdrawn
+        case NomineeCorrected():
+            return NomineeCorrected
         case NominationsClosed():
             return NominationsClosed
         case UnitNominationsClosed():
@@ -142,6 +145,16 @@ async def _project_run(
             times,
         )
         return _by_cause(rows, lambda row: cause[row["nomination_id"]])
+    if kind is NomineeCorrected:  # rare: one statement each
+        changed: Changed = {}
+        for envelope, event in run:
+            assert isinstance(event, NomineeCorrected)
+            rows = await conn.fetch(
+                _CORRECTIONS[event.field], event.nomination_id, event.value, event.corrected_at
+            )
+            if rows:
+                changed[envelope.event_id] = list(rows)
+        return changed
     (envelope, event), *_ = run  # a close is a run of its own
     if isinstance(event, UnitNominationsClosed):
         rows = await conn.fetch(
@@ -169,6 +182,14 @@ def _by_cause(
     for row in rows:
         changed.setdefault(cause(row), []).append(row)
     return changed
+
+
+# The office's corrections of a nominee's name or position (the nominee's request).
+_CORRECTIONS = {
+    field: f"UPDATE candidates SET {field} = $2, updated_at = $3 "
+    "WHERE nomination_id = $1 RETURNING *"
+    for field in ("name", "position")
+}
 
 
 # Submissions and amendments as `candidates` rows, one statement for many.

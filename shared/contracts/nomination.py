@@ -441,6 +441,47 @@ class PersonalDataErased(NominationEvent):
     erased_at: AwareDatetime
 
 
+class NomineeCorrected(NominationEvent):
+    """The office corrected the nominee's name or position in a nomination at the data
+    subject's request (个人信息保护法 第四十六条): from here on every reader shows `value`;
+    the nomination's earlier events keep the original. `reason` is the ground (which request).
+    The employee number and the corrected value are the nominee's personal data (sealed)."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("value",))
+
+    nomination_id: UUID
+    round_id: RoundId
+    employee_no: str
+    field: Literal["name", "position"]
+    value: str
+    reason: str
+    corrected_by: str
+    corrected_at: AwareDatetime
+
+
+class ShreddedSubject(BaseModel):
+    """One data subject the retention job shredded: the pseudonym, the rule whose time ran
+    out, and when it ran out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject_id: UUID
+    rule: str
+    expired_at: AwareDatetime
+
+
+class ExpiredPersonalDataShredded(NominationEvent):
+    """A run of the retention job (README "Retention"): the personal data whose retention
+    time had run out was shredded, i.e. these subjects' keys were destroyed after this was
+    recorded. `counts` is the number of subjects per rule; `years` the retention settings in
+    force (rule -> years). Pseudonyms only: nothing personal."""
+
+    subjects: tuple[ShreddedSubject, ...]
+    counts: dict[str, int]
+    years: dict[str, int]
+    ran_at: AwareDatetime
+
+
 registry = EventRegistry(
     [
         UnitRegistered,
@@ -460,6 +501,8 @@ registry = EventRegistry(
         UnitNominationsClosed,
         PublicityConsentRecorded,
         PersonalDataErased,
+        ExpiredPersonalDataShredded,
+        NomineeCorrected,
     ]
 )
 

@@ -9,7 +9,7 @@ every business rule (deadline, quota, deeds length, links, the unit) is the doma
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -72,6 +72,16 @@ class ErasePersonalData(Command):
     their key is destroyed, so their data reads "已删除" everywhere (README "Privacy")."""
 
     employee_no: Code
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+
+
+class CorrectNominee(Command):
+    """Correct a nominee's name or position in one nomination on the data subject's request
+    (the office, with the reason): a correcting event, the original kept in the log."""
+
+    nomination_id: UUID
+    field: Literal["name", "position"]
+    value: Name
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 
 

@@ -146,6 +146,13 @@ def api_cases() -> list[Case]:
             json={"reason": "测试"},
         ),
         Case(
+            "POST",
+            "/api/v1/nominations/{nomination_id}/correction",
+            "/api/v1/nominations/00000000-0000-0000-0000-000000000009/correction",  # office: 404
+            frozenset({"office"}),
+            json={"field": "name", "value": "张伟", "reason": "测试"},
+        ),
+        Case(
             "GET",
             "/api/v1/rounds/{round_id}/quota",
             f"/api/v1/rounds/{ROUND}/quota?unit_code={UNIT_A}",

@@ -36,16 +36,19 @@ from shared.contracts.nomination import (
     EmployeeRejoined,
     EmployeeTransferred,
     EmployeeUpdated,
+    ExpiredPersonalDataShredded,
     MeasurableResult,
     NominationAmended,
     NominationsClosed,
     NominationSubmitted,
     NominationWithdrawn,
+    NomineeCorrected,
     PersonalDataErased,
     PublicityConsent,
     PublicityConsentRecorded,
     RoundOpened,
     RoundReopenedForUnit,
+    ShreddedSubject,
     UnitNominationsClosed,
     UnitRegistered,
     UnitRenamed,
@@ -1403,6 +1406,26 @@ def test_every_event_survives_the_wire_and_is_in_the_registry() -> None:
         unit_closed(LATE),
         PersonalDataErased(
             subject_id=UUID(int=1), reason="本人申请", erased_by="u-office", erased_at=DURING
+        ),
+        ExpiredPersonalDataShredded(
+            subjects=(
+                ShreddedSubject(
+                    subject_id=UUID(int=2), rule="unsuccessful_nomination", expired_at=DURING
+                ),
+            ),
+            counts={"unsuccessful_nomination": 1},
+            years={"unsuccessful_nomination": 3, "objection": 1, "payroll": 30},
+            ran_at=DURING,
+        ),
+        NomineeCorrected(
+            nomination_id=UUID(int=3),
+            round_id=ROUND,
+            employee_no="E001",
+            field="name",
+            value="张伟",
+            reason="本人申请更正",
+            corrected_by="u-office",
+            corrected_at=DURING,
         ),
         PublicityConsentRecorded(
             nomination_id=N1,

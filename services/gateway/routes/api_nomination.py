@@ -21,6 +21,7 @@ from shared.contracts.common import Category
 from shared.contracts.nomination_commands import (
     AmendNomination,
     CloseRound,
+    CorrectNominee,
     ErasePersonalData,
     ExtendDeadline,
     ImportDirectory,
@@ -142,6 +143,7 @@ ConsentBody = Annotated[dict[str, Any], Depends(body(RecordConsent, omit=("nomin
 WithdrawBody = Annotated[dict[str, Any], Depends(body(WithdrawNomination, omit=("nomination_id",)))]
 ImportBody = Annotated[dict[str, Any], Depends(body(ImportDirectory))]
 EraseBody = Annotated[dict[str, Any], Depends(body(ErasePersonalData, omit=("employee_no",)))]
+CorrectBody = Annotated[dict[str, Any], Depends(body(CorrectNominee, omit=("nomination_id",)))]
 
 ReadNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_READERS))]
 WriteNominations = Annotated[Principal, Depends(allow(*nom.NOMINATION_WRITERS))]
@@ -201,6 +203,17 @@ async def erase_personal_data(
         ErasePersonalData,
         employee_no=employee_no,
         **fields,
+    )
+
+
+@router.post("/nominations/{nomination_id}/correction", response_model=CommandOut)
+async def correct_nominee(
+    request: Request, nomination_id: uuid.UUID, fields: CorrectBody, principal: WriteRounds
+) -> Any:
+    """Correct the nominee's name or position in a nomination on their request, with the
+    reason (the office): a correcting event, the original kept (README "Correction")."""
+    return await services(request, principal).command(
+        nom.SERVICE, "correct_nominee", CorrectNominee, nomination_id=nomination_id, **fields
     )
 
 

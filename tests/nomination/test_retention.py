@@ -1,0 +1,220 @@
+"""The retention job on a test clock, through real NATS and PostgreSQL.
+
+A round's nominations are submitted, review's result is appended to review's own log (its
+relay publishes it, the nomination service's feed projects it), and the clock moves on three
+years. Exactly the nominees who did not win lose their keys, once: the winners (one of a
+round older than this log, who was nominated again and did not win) stay readable; a second
+run does nothing; a run killed after recording and one key is completed by the restarted
+service's scheduled job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from services.nomination.app import build_runtime
+from services.nomination.retention_job import RetentionJob, RunReport
+from services.review.app import build_runtime as review_runtime
+from shared.clock import SHANGHAI, FixedClock
+from shared.contracts.common import Category
+from shared.contracts.nomination import (
+    PRIVACY_STREAM,
+    ExpiredPersonalDataShredded,
+    NominationSubmitted,
+    round_stream_id,
+)
+from shared.contracts.review import PublishedWinner, ResultPublished, review_stream_id
+from shared.events import EventMetadata, NewEvent
+from shared.eventstore import ConcurrencyError
+from shared.personal_data import ERASED, KEYRING
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+from tests.nomination.test_service import DEEDS, DIRECTORY, OFFICE, submission
+from tests.support import eventually, rpc_client
+
+pytestmark = pytest.mark.integration
+
+RESULT_AT = datetime(2026, 12, 28, 10, 0, tzinfo=SHANGHAI)
+EXPIRES_AT = datetime(2029, 12, 28, 10, 0, tzinfo=SHANGHAI)  # 3 years after the result
+NOMINATED = {  # employee -> flower in 2026-Q4
+    "EWY0": "striving",  # wins
+    "EWY1": "dedication",  # does not win: expires
+    "ECY0": "striving",  # does not win: expires
+    "ECY1": "dedication",  # does not win, but won 2026-Q3 (before this log): kept
+}
+EXPIRING = {"EWY1", "ECY0"}
+NAMES = {str(d["employee_no"]): str(d["name"]) for d in DIRECTORY}
+
+
+def result(round_id: str, winners: dict[str, Category]) -> ResultPublished:
+    person = {d["employee_no"]: d for d in DIRECTORY}
+    return ResultPublished(
+        round_id=round_id,
+        categories=tuple(Category),
+        winners=tuple(
+            PublishedWinner(
+                category=category,
+                nomination_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{round_id}/{no}"),
+                employee_no=no,
+                name=person[no]["name"],
+                unit_code=person[no]["unit_code"],
+                unit_name=person[no]["unit_name"],
+                position=person[no]["position"],
+                deeds=DEEDS,
+                results=(),
+                score=Decimal("90.50"),
+            )
+            for no, category in winners.items()
+        ),
+        published_by="office-1",
+        published_at=RESULT_AT,
+    )
+
+
+async def publish(review: ServiceRuntime, event: ResultPublished) -> None:
+    """Append the result to review's log, as review's publishing does (its relay sends it)."""
+    stream = review_stream_id(event.round_id)
+    while True:  # the review records the closed round's candidates meanwhile
+        current = await review.store.load(stream)
+        try:
+            await review.store.append(
+                stream,
+                [NewEvent.of(event, EventMetadata(actor="office-1", correlation_id="test"))],
+                expected_version=current.version,
+            )
+            break
+        except ConcurrencyError:
+            continue
+    assert review.relay is not None
+    review.relay.wake()
+
+
+async def subjects(runtime: ServiceRuntime) -> dict[str, uuid.UUID]:
+    assert runtime.keys is not None
+    found = {no: await runtime.keys.subject_of(no) for no in NAMES}
+    return {no: s for no, s in found.items() if s is not None}
+
+
+async def names_in_the_log(runtime: ServiceRuntime) -> dict[str, str]:
+    """Each nominee's name as the round's log reads now."""
+    stream = await runtime.store.load(round_stream_id("2026-Q4"))
+    read: dict[str, str] = {}
+    for recorded in stream.events:
+        event = runtime.registry.decode_recorded(recorded)
+        if isinstance(event, NominationSubmitted):
+            read[str(event.nomination_id)] = event.nominee.name
+    return read
+
+
+async def shredding_runs(runtime: ServiceRuntime) -> list[ExpiredPersonalDataShredded]:
+    stream = await runtime.store.load(PRIVACY_STREAM)
+    events = [runtime.registry.decode_recorded(e) for e in stream.events]
+    return [e for e in events if isinstance(e, ExpiredPersonalDataShredded)]
+
+
+async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill(
+    settings: Settings, nc: Any
+) -> None:
+    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
+    quiet = settings.model_copy(
+        update={"retention_interval_s": 3600.0, "scheduler_interval_s": 0.05}
+    )
+    nomination = build_runtime(quiet, clock=clock)
+    review = review_runtime(quiet)
+    await nomination.start()
+    await review.start()
+    rpc = rpc_client(nc)
+    nominations: dict[str, str] = {}
+    try:
+        await rpc.command("nomination", "import_directory", {**OFFICE, "rows": DIRECTORY})
+        await rpc.command("nomination", "open_round", {**OFFICE, "round_id": "2026-Q4"})
+        for no, flower in NOMINATED.items():
+            cmd = submission(no[1:3], no, flower)
+            nominations[no] = cmd["nomination_id"]
+            await rpc.command("nomination", "submit", cmd)
+        clock.set(datetime(2026, 12, 26, 9, 0, tzinfo=SHANGHAI))  # the scheduler closes it
+
+        async def closed() -> bool:
+            rounds = await rpc.query("nomination", "rounds", {})
+            return any(r["round_id"] == "2026-Q4" and r["status"] == "closed" for r in rounds)
+
+        await eventually(closed, timeout=20, what="the round to close at its deadline")
+        await publish(review, result("2026-Q4", {"EWY0": Category.STRIVING}))
+        await publish(review, result("2026-Q3", {"ECY1": Category.REFORM}))
+
+        async def heard() -> bool:
+            pool = nomination.store.pool
+            return bool(
+                await pool.fetchval("SELECT count(*) = 2 FROM past_wins")
+                and await pool.fetchval("SELECT count(*) = 2 FROM results_published")
+            )
+
+        await eventually(heard, timeout=20, what="the nomination service to hear the results")
+
+        async def reviewed() -> bool:  # the review has recorded the closed round's candidates
+            rows = await rpc.query("review", "candidates", {"round_id": "2026-Q4"})
+            return len(rows) == len(NOMINATED) and {r["status"] for r in rows} == {"closed"}
+
+        await eventually(reviewed, timeout=20, what="the review to record the candidates")
+        assert review.relay is not None
+        relay = review.relay
+
+        async def relayed() -> bool:
+            return bool(await relay.checkpoint() == await review.store.head())
+
+        await eventually(relayed, timeout=20, what="review's relay to publish everything")
+        before = await subjects(nomination)
+        assert set(before) == set(NAMES)  # everyone in the directory has a key
+        job = RetentionJob(nomination)
+
+        # Nothing has expired yet: a minute early, a run records and destroys nothing.
+        clock.set(EXPIRES_AT - timedelta(minutes=1))
+        assert await job.run() == RunReport(recorded=False, keys_destroyed=0)
+        assert await shredding_runs(nomination) == []
+
+        # Time is up; the run is killed after recording, having destroyed one key.
+        clock.set(EXPIRES_AT + timedelta(days=1))
+        assert await job.record_expired()
+        first = before["ECY0"]
+        assert nomination.keys is not None
+        assert await nomination.keys.shred(first, clock.now())
+        KEYRING.forget(first)
+    finally:
+        await nomination.stop()
+
+    # Restarted, the service's scheduled job completes the run without recording it again.
+    nomination = build_runtime(quiet, clock=clock)
+    await nomination.start()
+    try:
+
+        async def completed() -> bool:
+            return set(await subjects(nomination)) == set(NAMES) - EXPIRING
+
+        await eventually(completed, timeout=20, what="the restarted job to destroy the keys")
+        runs = await shredding_runs(nomination)
+        assert len(runs) == 1, runs
+        assert {s.subject_id for s in runs[0].subjects} == {before[no] for no in EXPIRING}
+        assert runs[0].counts == {"unsuccessful_nomination": 2}
+        assert {s.expired_at for s in runs[0].subjects} == {EXPIRES_AT}
+        assert runs[0].years == {"unsuccessful_nomination": 3, "objection": 1, "payroll": 30}
+
+        # Exactly the expired nominees read 已删除; the winners stay readable.
+        read = await names_in_the_log(nomination)
+        assert {no: read[nominations[no]] for no in NOMINATED} == {
+            no: ERASED if no in EXPIRING else NAMES[no] for no in NOMINATED
+        }
+
+        # A second run, and a day later another: nothing more.
+        assert await RetentionJob(nomination).run() == RunReport(recorded=False, keys_destroyed=0)
+        clock.advance(timedelta(days=1))
+        assert await RetentionJob(nomination).run() == RunReport(recorded=False, keys_destroyed=0)
+        assert len(await shredding_runs(nomination)) == 1
+        assert set(await subjects(nomination)) == set(NAMES) - EXPIRING
+    finally:
+        await nomination.stop()
+        await review.stop()
