@@ -92,18 +92,18 @@ class Services:
     async def _call(self, subject: str, payload: BaseModel | dict[str, Any]) -> Any:
         started = time.perf_counter()
         outcome = "ok"
+        keyed = self.keys is not None and subject.startswith(COMMANDS)
         try:
-            return await self.rpc.call(
+            answer = await self.rpc.call(
                 subject,
                 payload,
                 correlation_id=self.correlation_id,
                 identity=self.identity(),
-                idempotency_key=(
-                    self.keys.next(subject)
-                    if self.keys is not None and subject.startswith(COMMANDS)
-                    else None
-                ),
+                idempotency_key=self.keys.next(subject) if self.keys and keyed else None,
             )
+            if self.keys and keyed:
+                self.keys.carried_out = True
+            return answer
         except RemoteError as exc:
             outcome = exc.error.code
             raise
@@ -125,6 +125,9 @@ class CommandKeys:
     def __init__(self, key: str) -> None:
         self.key = key
         self._sent: dict[str, int] = {}
+        # Set once a command sent with this key has been carried out: a page shown after
+        # it offers its form with a new key, so the next post is a new command.
+        self.carried_out = False
 
     def next(self, subject: str) -> str:
         n = self._sent.get(subject, 0)

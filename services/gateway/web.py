@@ -174,9 +174,7 @@ def render(
         "tr": tr,
         "pick": lambda text: pick(text, locale),
         "csrf_token": state.csrf.token(binding),
-        # A form shown again after its post keeps the key it was posted with: sent again,
-        # a command that timed out gets its first answer instead of acting twice.
-        "idempotency_key": getattr(request.state, "idempotency_key", None) or str(uuid.uuid4()),
+        "idempotency_key": _form_key(request),
         "nav": nav_for(principal),
         "nav_groups": nav_groups(nav_for(principal)),
         "path": request.url.path,
@@ -210,3 +208,15 @@ def render(
         )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _form_key(request: Request) -> str:
+    """The idempotency key of the page's forms. A form shown again after its post keeps the
+    key it was posted with (sent again, a command that timed out or was refused gets its
+    first answer or is decided again, never carried out twice); once a command of that post
+    was carried out, the page's forms get a new key, so the next post is a new command."""
+    posted: str | None = getattr(request.state, "idempotency_key", None)
+    keys = getattr(request.state, "command_keys", None)
+    if posted and not (keys is not None and keys.carried_out):
+        return posted
+    return str(uuid.uuid4())

@@ -12,7 +12,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.gateway.harness import UNIT_A, Harness, nomination_body
+from tests.gateway.harness import UNIT_A, Harness, csrf_in, nomination_body
+from tests.gateway.test_directory_files import workbook
 from tests.gateway.test_nominator_pages import form_data
 
 pytestmark = pytest.mark.integration
@@ -127,3 +128,37 @@ async def _post_until_answered(client: httpx.AsyncClient, data: dict[str, str]) 
             return response
         await asyncio.sleep(0.1)
     raise AssertionError("the first submission never finished")
+
+
+async def test_a_page_shown_after_a_carried_out_post_offers_its_form_with_a_new_key(
+    gateway: Harness,
+) -> None:
+    """The directory page answers its post with the page itself (no redirect): the form it
+    shows again must carry a new key, or the next import would get the first one's answer."""
+    await gateway.account("admin", {"admin"})
+    client = await gateway.signed_in("admin")
+    page = await client.get("/admin/directory")
+    first_key = key_in(page.text)
+    first = await client.post(
+        "/admin/directory",
+        data={"csrf_token": csrf_in(page.text), "idempotency_key": first_key},
+        files={"file": ("名册.xlsx", workbook(("H010", "郑洁", "HW", "后勤服务部", "库管", "是")))},
+    )
+    assert "新增职工 1 名；新增单位 1 个" in first.text
+    second_key = key_in(first.text)
+    assert second_key != first_key
+    second = await client.post(
+        "/admin/directory",
+        data={"csrf_token": csrf_in(first.text), "idempotency_key": second_key},
+        files={"file": ("名册.xlsx", workbook(("H010", "郑洁", "HW", "后勤服务部", "队长", "是")))},
+    )
+    assert "更新 1 名" in second.text, second.text[-2000:]
+
+    # A refused post shows its form again with the key it was posted with.
+    refused = await client.post(
+        "/admin/directory",
+        data={"csrf_token": csrf_in(second.text), "idempotency_key": "kept-1"},
+        files={"file": ("名册.xlsx", workbook(("H011", "", "HW", "后勤服务部", "库管", "是")))},
+    )
+    assert "未导入任何数据" in refused.text
+    assert key_in(refused.text) == "kept-1"
