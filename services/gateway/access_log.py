@@ -153,11 +153,16 @@ def _hashed_fields(
 
 
 def subjects_of(values: Iterable[Any]) -> list[str]:
-    """The employee numbers named anywhere in some JSON values (`employee_no` keys), sorted."""
+    """The data subjects named anywhere in some JSON values, sorted: employee numbers in clear
+    (`employee_no` keys), and sealed personal data (README "Privacy") by its subject's
+    pseudonym, `pii:<pseudonym>` (what the event browser shows of it)."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
+            if isinstance(value.get("$pii"), str):
+                found.add(f"pii:{value['$pii']}")
+                return
             for key, inner in value.items():
                 if key == "employee_no" and isinstance(inner, str) and inner:
                     found.add(inner)

@@ -244,7 +244,7 @@ class PublicityConsent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    uses: tuple[ConsentUse, ...] = ()
+    uses: tuple[ConsentUse, ...] = Field(default=(), max_length=len(ConsentUse))
 
     @field_validator("uses")
     @classmethod

@@ -136,13 +136,20 @@ async def assert_consent_is_fixed(gateway: Harness, rr: ReviewRound) -> None:
     token = gateway.csrf_for(wy)
     path = f"/api/v1/nominations/{rr.nominations['E101']}/consent"
 
-    async def refused() -> bool:
-        answer = await wy.post(
-            path, json={"consent": {"uses": ["notice"]}}, headers={"X-CSRF-Token": token}
+    async def heard() -> bool:
+        return bool(
+            await gateway.nomination.store.pool.fetchval(
+                "SELECT EXISTS (SELECT FROM results_published WHERE round_id = $1)", ROUND
+            )
         )
-        return answer.status_code == 409 and answer.json()["code"] == "result_published"
 
-    await eventually(refused, timeout=15, what="nomination to hear the result is published")
+    # Asked before nomination has heard of the publication, a change would still be taken.
+    await eventually(heard, timeout=15, what="nomination to hear the result is published")
+    answer = await wy.post(
+        path, json={"consent": {"uses": ["notice"]}}, headers={"X-CSRF-Token": token}
+    )
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "result_published"
     item = (await wy.get(f"/api/v1/nominations/{rr.nominations['E101']}")).json()
     assert item["consent"] is None  # still not recorded
     item = (await wy.get(f"/api/v1/nominations/{rr.nominations['E100']}")).json()

@@ -39,7 +39,10 @@ async def test_browsing_the_event_log_leaves_one_record_per_read(gateway: Harnes
     assert browsed.viewer_roles == ("auditor",)
     assert browsed.client_ip == "10.9.8.7"
     assert browsed.round_id == PAST_ROUND
-    assert list(browsed.subjects) == WINNER_NOS  # the ResultPublished names the three winners
+    # The ResultPublished names the three winners, sealed (README "Privacy"): the browser
+    # showed their sealed values, and the record names them by pseudonym.
+    assert len(browsed.subjects) == 3
+    assert all(s.startswith("pii:") for s in browsed.subjects)
     assert browsed.detail["streams"] == [f"review-{PAST_ROUND}"]
     assert browsed.detail["positions"] == ["review:1"]
     assert browsed.detail["path"] == "/audit/events"
@@ -96,8 +99,11 @@ async def test_the_access_record_page_lists_and_filters_and_staff_cannot_see_it(
     await payroll.get(f"/payroll/periods/{PERIOD}/export?format=xlsx")
     await payroll.aclose()
     auditor = await gateway.signed_in("auditor", ip="10.9.8.7")
-    await auditor.get("/audit/events?service=nomination&text=刘洋")  # E201: not paid
+    await auditor.get(f"/audit/events?service=review&stream=review-{PAST_ROUND}")
     await auditor.aclose()
+    browsed = next(r for r in await records(gateway) if r.what == "audit_events")
+    sealed = browsed.subjects[0]
+    assert sealed.startswith("pii:")  # the winners' values are sealed: named by pseudonym
 
     for reader in ("office", "admin", "auditor"):
         client = await gateway.signed_in(reader)
@@ -116,7 +122,7 @@ async def test_the_access_record_page_lists_and_filters_and_staff_cannot_see_it(
     by_viewer = await office.get("/personal-data/access?viewer=payroll")
     assert "导出薪酬调整文件" in by_viewer.text
     assert "审计：浏览事件日志" not in by_viewer.text
-    by_employee = await office.get("/personal-data/access?employee_no=E201")
+    by_employee = await office.get(f"/personal-data/access?employee_no={sealed}")
     assert "审计：浏览事件日志" in by_employee.text
     assert "导出薪酬调整文件" not in by_employee.text
     same_day = await office.get("/personal-data/access?since=2026-11-02&until=2026-11-02")

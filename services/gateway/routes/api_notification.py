@@ -72,12 +72,18 @@ async def read(request: Request, notification_id: uuid.UUID, principal: Anyone) 
 class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str | None = Field(default=None, description="The address for e-mail notifications.")
-    channels: list[str] = Field(default=["inbox"], description='Besides "inbox" (always): "email".')
-    quiet_start: str | None = Field(
-        default=None, description="Quiet hours start, Beijing time HH:MM (both empty: none)."
+    email: str | None = Field(
+        default=None, max_length=254, description="The address for e-mail notifications."
     )
-    quiet_end: str | None = Field(default=None, description="Quiet hours end, HH:MM.")
+    channels: list[Annotated[str, Field(max_length=16)]] = Field(
+        default=["inbox"], max_length=4, description='Besides "inbox" (always): "email".'
+    )
+    quiet_start: str | None = Field(
+        default=None,
+        max_length=5,
+        description="Quiet hours start, Beijing time HH:MM (both empty: none).",
+    )
+    quiet_end: str | None = Field(default=None, max_length=5, description="Quiet hours end, HH:MM.")
 
 
 class PreferencesOut(BaseModel):

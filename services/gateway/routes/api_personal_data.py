@@ -68,7 +68,9 @@ async def access_records(
     ] = "",
     since: Annotated[date | None, Query(description="A day (Beijing), inclusive")] = None,
     until: Annotated[date | None, Query(description="A day (Beijing), inclusive")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Continue: next_before")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Continue: next_before")
+    ] = None,
 ) -> Any:
     """Who read personal data (event browser, exports), newest first; 200 a page."""
     pool = gw_state(request).pool

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from services.gateway import access_log
@@ -52,11 +52,11 @@ def day(value: str) -> date | None:
 async def access_page(
     request: Request,
     principal: Readers,
-    employee_no: str = "",
-    viewer: str = "",
-    since: str = "",
-    until: str = "",
-    before: int | None = None,
+    employee_no: Annotated[str, Query(max_length=64)] = "",
+    viewer: Annotated[str, Query(max_length=100)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     verify: bool = False,
 ) -> Response:
     state = gw_state(request)
