@@ -104,9 +104,18 @@ async def test_a_log_written_before_encryption_reads_and_verifies_beside_sealed_
 ) -> None:
     store = PostgresEventStore(pool)
     event = praised()
-    KEYRING.uninstall(keystore)  # as the code before encryption wrote it: in clear
-    await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
-    KEYRING.install(keystore)
+    # As the code before encryption wrote it: in clear (no key source in this process; an
+    # earlier test of the same worker may have left one installed, so all are set aside).
+    installed = list(KEYRING._sources)
+    for source in installed:
+        KEYRING.uninstall(source)
+    try:
+        await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
+    finally:
+        for source in installed:
+            KEYRING.install(source)
+    if keystore not in installed:
+        KEYRING.install(keystore)
     await store.append("praise-1", [NewEvent.of(event, EventMetadata(actor="office"))])
 
     stored = [r["data"] for r in await pool.fetch("SELECT data FROM events ORDER BY position")]
