@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from shared.calendar import WorkingCalendar
@@ -713,14 +713,16 @@ def after_attempt(
         return [], None
     number = state.attempts + 1
     retry_at = None if error is None else policy.next_try(number, at)
-    d = delivery
+    same: dict[str, Any] = {
+        "round_id": delivery.round_id,
+        "delivery_id": delivery.delivery_id,
+        "notification_id": delivery.notification_id,
+        "channel": delivery.channel,
+        "target": delivery.target,
+    }
     events: list[DomainEvent] = [
         DeliveryAttempted(
-            round_id=d.round_id,
-            delivery_id=d.delivery_id,
-            notification_id=d.notification_id,
-            channel=d.channel,
-            target=d.target,
+            **same,
             attempt=number,
             ok=error is None,
             error=error,
@@ -729,28 +731,9 @@ def after_attempt(
         )
     ]
     if error is None:
-        events.append(
-            NotificationDelivered(
-                round_id=d.round_id,
-                delivery_id=d.delivery_id,
-                notification_id=d.notification_id,
-                channel=d.channel,
-                target=d.target,
-                attempts=number,
-                delivered_at=at,
-            )
-        )
+        events.append(NotificationDelivered(**same, attempts=number, delivered_at=at))
     elif retry_at is None:
         events.append(
-            DeliveryDeadLettered(
-                round_id=d.round_id,
-                delivery_id=d.delivery_id,
-                notification_id=d.notification_id,
-                channel=d.channel,
-                target=d.target,
-                attempts=number,
-                error=error,
-                dead_lettered_at=at,
-            )
+            DeliveryDeadLettered(**same, attempts=number, error=error, dead_lettered_at=at)
         )
     return events, retry_at

@@ -10,7 +10,6 @@ the live one, and the round's statistics are what they were.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -37,7 +36,7 @@ from shared.projection import declared
 from shared.rounds import Cadence
 from shared.rpc import RemoteError
 from shared.settings import Settings, with_database
-from tests.support import admin_connect, connect_as, rpc_client
+from tests.support import admin_connect, connect_as, eventually, rpc_client
 
 ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
 
@@ -184,12 +183,13 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
                 {**office, "employee_no": employee_no, "reason": "再次申请"},
             )
         assert again.value.error.code == "no_personal_data"
-        await asyncio.sleep(0)  # the relay publishes the erasure meanwhile
-        for _ in range(100):
-            assert nomination.relay is not None
-            if await nomination.relay.checkpoint() == await nomination.store.head():
-                break
-            await asyncio.sleep(0.1)
+        relay = nomination.relay
+        assert relay is not None
+
+        async def relayed() -> bool:
+            return bool(await relay.checkpoint() == await nomination.store.head())
+
+        await eventually(relayed, what="the erasure published to FLOWERS")
     finally:
         await gateway.close()
         await nomination.stop()

@@ -5,7 +5,6 @@ service and its PostgreSQL)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
@@ -15,6 +14,7 @@ import pytest
 from tests.gateway.harness import UNIT_A, Harness, csrf_in, nomination_body
 from tests.gateway.test_directory_files import workbook
 from tests.gateway.test_nominator_pages import form_data
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -122,12 +122,14 @@ async def test_a_submit_that_times_out_says_it_is_being_processed_and_a_retry_ge
 
 async def _post_until_answered(client: httpx.AsyncClient, data: dict[str, str]) -> httpx.Response:
     """Post the form again; while the first is still being carried out the service says so."""
-    for _ in range(50):
-        response = await client.post("/nominations/new", data=data)
-        if "正在处理中" not in response.text:
-            return response
-        await asyncio.sleep(0.1)
-    raise AssertionError("the first submission never finished")
+    answers: list[httpx.Response] = []
+
+    async def answered() -> bool:
+        answers.append(await client.post("/nominations/new", data=data))
+        return "正在处理中" not in answers[-1].text
+
+    await eventually(answered, what="the first submission finished")
+    return answers[-1]
 
 
 async def test_a_page_shown_after_a_carried_out_post_offers_its_form_with_a_new_key(
