@@ -2,10 +2,12 @@
 
 The demo's past round is played through the real commands (deploy/demo_round.py: 24
 nominations, audit, scoring, decision, notice, objection, results, awards, payroll,
-publicity), then the office erases one nominee who did not win. Afterwards their name and
-employee number are in no table of any database (searched byte-wise in `pg_dump`), in no
-message of FLOWERS (its raw bytes), the chains verify, every projection rebuilt equals
-the live one, and the round's statistics are what they were.
+publicity), then the office erases one nominee who did not win (a winner's erasure is
+refused: a legal hold). Afterwards their name and employee number are in no table of any
+database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw
+bytes; PAYROLL holds no winner's either, the payroll reader opens them), the chains
+verify, every projection rebuilt equals the live one, and the round's statistics are what
+they were.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from deploy.demo_round import play_demo
 from deploy.embedded import _pg_bin_dir
 from services.gateway.demo import DEMO_ACCOUNTS
 from services.nomination.app import build_runtime as nomination_runtime
+from services.rewards.app import build_runtime as rewards_runtime
 from shared import audit, audit_projections
-from shared.bus import EVENTS_STREAM
+from shared.bus import EVENTS_STREAM, PAYROLL_STREAM
 from shared.database_roles import AUDITOR, KEYS, owner_login
 from shared.keystore import open_keystore
+from shared.payroll_reader import payroll_reader
 from shared.personal_data import ERASED, KEYRING
 from shared.postgres import create_pool
 from shared.projection import declared
@@ -86,12 +90,17 @@ def dump(pg_url: str, database: str) -> bytes:
 
 async def flowers_messages(nats_url: str) -> list[bytes]:
     """Every message of FLOWERS as stored: its raw bytes."""
+    return await stream_messages(nats_url, EVENTS_STREAM)
+
+
+async def stream_messages(nats_url: str, stream: str) -> list[bytes]:
+    """Every message of `stream` as stored: its raw bytes."""
     nc = await admin_connect(nats_url)
     try:
         js = nc.jetstream()
-        info = await js.stream_info(EVENTS_STREAM)
+        info = await js.stream_info(stream)
         return [
-            (await js.get_msg(EVENTS_STREAM, seq)).data or b""
+            (await js.get_msg(stream, seq)).data or b""
             for seq in range(info.state.first_seq, info.state.last_seq + 1)
         ]
     finally:
@@ -142,7 +151,8 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     try:
         rewards = await asyncpg.connect(settings.database_url_for("rewards", login=AUDITOR))
         try:
-            winners = {r["employee_no"] for r in await rewards.fetch("SELECT * FROM awards")}
+            awarded = await rewards.fetch("SELECT employee_no, name FROM awards")
+            winners = {r["employee_no"] for r in awarded}
         finally:
             await rewards.close()
         nominees = await conn.fetch(
@@ -183,6 +193,15 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
                 {**office, "employee_no": employee_no, "reason": "再次申请"},
             )
         assert again.value.error.code == "no_personal_data"
+        # A winner's payroll facts are kept 30 years (会计档案管理办法): a legal hold.
+        with pytest.raises(RemoteError) as held:
+            await rpc.command(
+                "nomination",
+                "erase_personal_data",
+                {**office, "employee_no": sorted(winners)[0], "reason": "本人书面申请删除"},
+            )
+        assert held.value.error.code == "legal_hold"
+        assert "会计档案管理办法" in held.value.error.message_zh
         relay = nomination.relay
         assert relay is not None
 
@@ -218,6 +237,26 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     dumps = [dump(pg_url, settings.database_name(database)) for database in (*ROUND_SERVICES, KEYS)]
     assert holding(dumps, [name, employee_no]) == []
     assert holding(await flowers_messages(nats_url), [name, employee_no]) == []
+    # PAYROLL: one line per award, each sealed as stored (no winner's name or employee
+    # number in clear, the erased nominee in none); the payroll system's reader opens them.
+    rewards_process = rewards_runtime(settings)
+    await rewards_process.start()
+    try:
+        feed = rewards_process.payroll_feed
+
+        async def fed() -> bool:
+            return bool(await feed.checkpoint() == await feed.store_head())
+
+        await eventually(fed, what="the payroll feed to catch up with the rewards log")
+    finally:
+        await rewards_process.stop()
+    payroll = await stream_messages(nats_url, PAYROLL_STREAM)
+    assert len(payroll) == before["rewards"][0]
+    assert holding(payroll, [name, employee_no]) == []
+    assert holding(payroll, [v for r in awarded for v in (r["employee_no"], r["name"])]) == []
+    async with payroll_reader(settings) as reader:
+        lines = await reader.open(payroll)
+    assert sorted((x.employee_no, x.name) for x in lines) == sorted(map(tuple, awarded))
     # Someone else's data is still there, and the erased nominee reads 已删除.
     assert holding(dumps[:1], [other["name"], other["employee_no"]])
     assert ERASED.encode() in dumps[0]
