@@ -230,6 +230,7 @@ def objection(no: int) -> ObjectionRaised:
         nomination_id=N1,
         category=Category.STRIVING,
         raised_by="u-obj",
+        raiser_subject="E900",
         raiser_name="王五",
         text="事迹不实",
         raised_at=AT,

@@ -48,6 +48,7 @@ OBJECTION = ObjectionRaised(
     nomination_id=uuid.UUID(int=1),
     category=Category.STRIVING,
     raised_by="u-obj",
+    raiser_subject="E900",
     raiser_name="王五",
     text="事迹不实",
     raised_at=NOW,
