@@ -10,6 +10,7 @@ import pytest
 from services.nomination.domain import NO_ERASURES, Erasures
 from services.nomination.retention import (
     Expiry,
+    Holding,
     Nominated,
     Objected,
     RetentionPolicy,
@@ -103,7 +104,7 @@ def test_how_long_an_objectors_data_is_kept(
 
 
 def test_exactly_the_objectors_past_their_time_expire() -> None:
-    held = [
+    held: list[Holding] = [
         objected("E1"),
         objected("E2"),  # won since: kept
         won("E2"),
