@@ -19,6 +19,7 @@ them off the FLOWERS stream, where every reader would see who looked at whom.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from services.gateway.i18n import Text
 from services.gateway.state import Services, gw_state
 from shared.clock import SHANGHAI
 from shared.events import GENESIS_HASH, canonical_json
+from shared.personal_data import SEALED_SHOWN
 
 ACCESS_READERS = (OFFICE, ADMIN, AUDITOR)
 APPEND_LOCK = zlib.crc32(b"flowers-personal-data-access")
@@ -152,19 +154,34 @@ def _hashed_fields(
     ]
 
 
+_SHOWN = re.compile(
+    re.escape(SEALED_SHOWN).replace(re.escape("{subject}"), "(?P<subject>[0-9a-f-]+)")
+)
+
+
 def subjects_of(values: Iterable[Any]) -> list[str]:
     """The data subjects named anywhere in some JSON values, sorted: employee numbers in clear
     (`employee_no` keys), and sealed personal data (README "Privacy") by its subject's
-    pseudonym, `pii:<pseudonym>` (what the event browser shows of it)."""
+    pseudonym, `pii:<pseudonym>` (what the event browser shows of it: one event's page
+    shows a sealed value masked, by the pseudonym's first 8 hex, `pii:<8 hex>`)."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
-        if isinstance(value, dict):
+        if isinstance(value, str):
+            shown = _SHOWN.fullmatch(value)
+            if shown:
+                found.add(f"pii:{shown['subject']}")
+        elif isinstance(value, dict):
             if isinstance(value.get("$pii"), str):
                 found.add(f"pii:{value['$pii']}")
                 return
             for key, inner in value.items():
-                if key == "employee_no" and isinstance(inner, str) and inner:
+                if (
+                    key == "employee_no"
+                    and isinstance(inner, str)
+                    and inner
+                    and not _SHOWN.fullmatch(inner)
+                ):
                     found.add(inner)
                 else:
                     walk(inner)
