@@ -42,12 +42,14 @@ from shared.audit import (
 )
 from shared.clock import SHANGHAI
 from shared.events import GENESIS_HASH, canonical_json
+from shared.personal_data import SEALED_SHOWN
 
 ACCESS_READERS = (OFFICE, ADMIN, AUDITOR)
 APPEND_LOCK = zlib.crc32(b"flowers-personal-data-access")
 MAX_SUBJECTS = 2000  # a payroll file of a large period still names everyone in it
 PAGE_SIZE = 200
 SEALED_PREFIX = "pii:"  # a data subject named by pseudonym: `pii:<pseudonym>`
+MASKED_LABEL = SEALED_SHOWN.split("{", 1)[0]  # how the event browser shows a sealed value
 
 # What was read, as people say it.
 WHAT_LABELS: dict[str, Text] = {
@@ -147,7 +149,10 @@ def subjects_of(values: Iterable[Any]) -> list[str]:
                 return
             for key, inner in value.items():
                 if key == "employee_no" and isinstance(inner, str) and inner:
-                    found.add(inner)
+                    # A sealed number the page shows masked is named by its pseudonym
+                    # (the item's `sealed_subjects`), not by its label.
+                    if not inner.startswith(MASKED_LABEL):
+                        found.add(inner)
                 else:
                     walk(inner)
         elif isinstance(value, list | tuple):
