@@ -164,11 +164,21 @@ def subjects_of(values: Iterable[Any]) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who looked, when it is not a signed-in user of the gateway (an operator's command:
+    `cli:<login>`)."""
+
+    user_id: str
+    display_name: str
+    roles: frozenset[str]
+
+
 async def append(
     pool: asyncpg.Pool,
     *,
     at: datetime,
-    viewer: Principal,
+    viewer: Principal | Viewer,
     address: str,
     what: str,
     round_id: str | None = None,
@@ -179,10 +189,11 @@ async def append(
     names = sorted(set(subjects))[:MAX_SUBJECTS]
     data = dict(detail or {})
     roles = sorted(viewer.roles)
+    name = viewer.user.display_name if isinstance(viewer, Principal) else viewer.display_name
     fields = access_fields(
         at,
         viewer.user_id,
-        viewer.user.display_name,
+        name,
         roles,
         address,
         what,
@@ -207,7 +218,7 @@ async def append(
             position,
             at,
             viewer.user_id,
-            viewer.user.display_name,
+            name,
             roles,
             address,
             what,
