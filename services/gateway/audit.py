@@ -356,10 +356,13 @@ async def heads(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def verify(settings: Settings, js: JetStreamContext) -> dict[str, Any]:
-    """Chains and stream, every service (see the module docstring for what is left out)."""
+    """Chains and stream, every service, and the access record's chain (see the module
+    docstring for what is left out)."""
     urls = {s: settings.database_url_for(s, login=database_roles.AUDITOR) for s in SERVICES}
+    # The access record of personal data too, read as the auditor like the stores.
+    access = settings.database_url_for(database_roles.GATEWAY, login=database_roles.AUDITOR)
     try:
-        report = await shared_audit.verify(urls, js, projections=False)
+        report = await shared_audit.verify(urls, js, projections=False, access_log_url=access)
     except (OSError, TimeoutError, asyncpg.PostgresError, nats.errors.Error) as exc:
         raise Problem(
             503,

@@ -28,6 +28,7 @@ class VerifyOut(Out):
     stream_messages: int
     unknown_in_stream: list[str]
     services: list[dict[str, Any]]
+    access_log: dict[str, Any] | None = None  # the access record's chain: ok, records, first_break
 
 
 class HeadOut(Out):
