@@ -342,6 +342,29 @@ async def record_events(
     )
 
 
+async def record_opening(
+    request: Request,
+    viewer: Principal,
+    item: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    erased: Iterable[uuid.UUID],
+) -> Access:
+    """Record that `viewer` opened one event's sealed values (`item`, its data as `stored`):
+    its subjects named as sealed data is named, by pseudonym, never by the opened values."""
+    round_id = stored.get("round_id")
+    return await record(
+        request,
+        viewer,
+        "audit_event_opened",
+        round_id=round_id if isinstance(round_id, str) else None,
+        subjects=subjects_of([stored]),
+        streams=[item["stream_id"]],
+        positions=[f"{item['service']}:{item['position']}"],
+        event_id=item["event_id"],
+        erased=[str(s) for s in erased] or None,
+    )
+
+
 async def payroll_subjects(svc: Services, period: str) -> list[str]:
     """The employees a payroll period's file names (its adjustments, page by page)."""
     found: set[str] = set()

@@ -707,6 +707,12 @@ def payroll_publicity_audit_api_cases() -> list[Case]:
             "/api/v1/audit/events/rewards/1",
             AUDITOR_ONLY,
         ),
+        Case(
+            "POST",
+            "/api/v1/audit/events/{service}/{position}/open",
+            "/api/v1/audit/events/rewards/1/open",
+            AUDITOR_ONLY,
+        ),
         Case("GET", "/api/v1/personal-data/access", "/api/v1/personal-data/access", ACCESS_READERS),
         Case(
             "GET",

@@ -109,3 +109,15 @@ async def test_an_auditor_opens_one_events_sealed_values_and_the_opening_is_reco
     latest = (await records(gateway))[0]
     assert latest.detail["erased"] == [erased.json()["subject_id"]]
     await auditor.aclose()
+
+    # The API opens the same way and is recorded the same way.
+    async with gateway.client() as http:
+        bearer = {"Authorization": f"Bearer {await gateway.token('auditor')}"}
+        answer = await http.post("/api/v1/audit/events/review/1/open", headers=bearer)
+        assert answer.status_code == 200, answer.text
+        names = {w["name"] for w in answer.json()["data"]["winners"]}
+        assert names == {"张伟", "李娜", "已删除"}
+        assert answer.json()["erased"] == [erased.json()["subject_id"]]
+    newest = (await records(gateway))[0]
+    assert newest.what == "audit_event_opened"
+    assert newest.subjects == looked.subjects

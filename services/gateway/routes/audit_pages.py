@@ -193,21 +193,7 @@ async def open_event(request: Request, service: str, position: int, principal: A
     state = gw_state(request)
     opened = await audit.opened_event(state.settings, service, position, principal)
     item = opened.item
-    await access_log.record(
-        request,
-        principal,
-        "audit_event_opened",
-        round_id=str(item["data"]["round_id"])
-        if isinstance(item["data"].get("round_id"), str)
-        else None,
-        # Named as the record names sealed data, by pseudonym (and clear numbers as stored):
-        # never the opened values themselves.
-        subjects=access_log.subjects_of([opened.stored]),
-        streams=[item["stream_id"]],
-        positions=[f"{item['service']}:{item['position']}"],
-        event_id=item["event_id"],
-        erased=[str(s) for s in opened.erased] or None,
-    )
+    await access_log.record_opening(request, principal, item, opened.stored, opened.erased)
     return await _event_page(request, principal, item, opened=opened)
 
 
