@@ -21,6 +21,7 @@ from services.nomination.queries import (
     employee_data,
 )
 from services.nomination.retention_job import RetentionJob
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
 from shared.contracts.nomination_commands import (
@@ -56,6 +57,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     runtime.own = projections.OWN
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = NominationHandlers(runtime)
     rpc = runtime.rpc
 

@@ -23,6 +23,7 @@ from services.publicity.queries import (
     PublicityQueries,
 )
 from services.publicity.videojobs import VideoJobs
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import publicity as publicity_contract
 from shared.contracts import review as review_contract
@@ -61,6 +62,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     runtime.own = projections.OWN
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = PublicityHandlers(runtime)
     rpc = runtime.rpc
 

@@ -29,6 +29,7 @@ from services.review.queries import (
     ReviewQueries,
     VisibleScores,
 )
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import review as review_contract
 from shared.contracts.review_commands import (
@@ -61,6 +62,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         "review", review_contract.registry, schema_sql=[SCHEMA], settings=settings, clock=clock
     )
     runtime.own = projections.OWN
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = ReviewHandlers(runtime)
     rpc = runtime.rpc
 

@@ -33,6 +33,7 @@ from services.rewards.queries import (
     ReconcilePeriod,
     RewardsQueries,
 )
+from shared import scrub
 from shared.bus import PAYROLL_STREAM
 from shared.clock import Clock
 from shared.contracts import review as review_contract
@@ -88,6 +89,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     policy, pacesetters = _policies(runtime.settings)
     runtime.streams.append(PAYROLL_STREAM)  # the payroll feed publishes there
     runtime.own = projections.OWN
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = runtime.handlers = RewardsHandlers(runtime)
     feed = runtime.payroll_feed = PayrollFeed(
         batch_size=runtime.settings.relay_batch_size,
