@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_CONSUMER, PAYROLL_STREAM, inbox_prefix
+from shared.contracts.nomination import ExpiredPersonalDataShredded
 from shared.credentials import SecretsLayout
 from shared.scrub import SUBJECTS as PRIVACY_SUBJECTS
 from shared.settings import SERVICES
@@ -188,7 +189,8 @@ def gateway_permissions() -> Permissions:
     return Permissions(
         publish_allow=("flowers.cmd.>", "flowers.qry.>", *_ephemeral_readers([EVENTS_STREAM])),
         publish_deny=(*STREAM_MANAGEMENT, *_hands_off_durables()),
-        subscribe_allow=(inbox("gateway"),),
+        # The retention job's runs: the drafts they outdate are deleted (gateway/drafts.py).
+        subscribe_allow=(inbox("gateway"), ExpiredPersonalDataShredded.subject()),
     )
 
 
