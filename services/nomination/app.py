@@ -57,7 +57,6 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     runtime.own = projections.OWN
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = NominationHandlers(runtime)
     rpc = runtime.rpc
 
@@ -203,6 +202,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """The retention job runs in one instance at a time (shared/leader.py)."""
         await runtime.lead("scheduler:retention", shred_expired, stopping)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

@@ -83,7 +83,6 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     runtime.own = projections.OWN
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     rpc = runtime.rpc
 
     runtime.react(
@@ -174,6 +173,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         )
         return {"notification_id": str(cmd.notification_id), "events": [e.type for e in recorded]}
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

@@ -62,7 +62,6 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
     )
     runtime.own = projections.OWN
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = PublicityHandlers(runtime)
     rpc = runtime.rpc
 
@@ -168,6 +167,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """One chart of a report as SVG or PNG (base64)."""
         return await queries().report_chart(q)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

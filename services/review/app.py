@@ -62,7 +62,6 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         "review", review_contract.registry, schema_sql=[SCHEMA], settings=settings, clock=clock
     )
     runtime.own = projections.OWN
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = ReviewHandlers(runtime)
     rpc = runtime.rpc
 
@@ -210,6 +209,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """Where a round's review stands, and what blocks publishing."""
         return await queries().summary(q, runtime.clock.now())
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

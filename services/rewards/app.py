@@ -89,7 +89,6 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     policy, pacesetters = _policies(runtime.settings)
     runtime.streams.append(PAYROLL_STREAM)  # the payroll feed publishes there
     runtime.own = projections.OWN
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     handlers = runtime.handlers = RewardsHandlers(runtime)
     feed = runtime.payroll_feed = PayrollFeed(
         batch_size=runtime.settings.relay_batch_size,
@@ -179,6 +178,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         feed.bind(runtime.store, runtime.js)
         await feed.run(stopping)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 
