@@ -44,7 +44,7 @@ CANDIDATE_READERS = (*REVIEW_READERS, NOMINATOR)  # a nominator: their own unit'
 SCORE_READERS = (*OVERSEERS, PANELIST)  # a panelist: only after their own score
 EVERYONE = ("*",)  # the public notice, objections (real name), the published results
 IDENTITY_READERS = frozenset({OFFICE})  # who raised an objection: the office only
-OBJECTOR_FIELDS = ("raised_by", "raiser_name")  # an objection's, and ObjectionRaised's
+OBJECTOR_FIELDS = ("raised_by", "raiser_subject", "raiser_name")  # objection and event
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 

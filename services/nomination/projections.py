@@ -221,8 +221,8 @@ _PAST_WIN = (
 async def project_review_event(conn: asyncpg.Connection, items: Items) -> None:
     """Remember who won what, for the optional cooldown rule, and which nominations the
     office rejected, which free their place in the quota, which rounds' audit has begun
-    (no unit is let in again after that) and which rounds' result is published (consent to
-    publicity no longer changes)."""
+    (no unit is let in again after that), which rounds' result is published (consent to
+    publicity no longer changes) and whose objections were resolved when (retention)."""
     await run_statements(conn, (w for _, event in items for w in _review_writes(event)))
 
 
@@ -253,6 +253,23 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
             )
     elif isinstance(event, review_contract.WinnerRevoked):
         yield statement(_PAST_WIN, event.employee_no, event.category.value, event.round_id, True)
+    elif isinstance(event, review_contract.ObjectionRaised):
+        yield statement(
+            "INSERT INTO objections_held (round_id, objection_no, raiser_subject)"
+            " VALUES ($1, $2, $3) ON CONFLICT (round_id, objection_no)"
+            " DO UPDATE SET raiser_subject = excluded.raiser_subject",
+            event.round_id,
+            event.objection_no,
+            event.raiser_subject,
+        )
+    elif isinstance(event, review_contract.ObjectionResolved):
+        # Review records a resolution after its objection (one stream per round, in order).
+        yield statement(
+            "UPDATE objections_held SET resolved_at = $3 WHERE round_id = $1 AND objection_no = $2",
+            event.round_id,
+            event.objection_no,
+            event.resolved_at,
+        )
 
 
 REVIEW_FEED = ConsumedFeed(
@@ -262,6 +279,8 @@ REVIEW_FEED = ConsumedFeed(
         review_contract.NominationRejected.subject(),
         review_contract.ResultPublished.subject(),
         review_contract.WinnerRevoked.subject(),
+        review_contract.ObjectionRaised.subject(),
+        review_contract.ObjectionResolved.subject(),
     ),
     registry=review_contract.registry,
     project=project_review_event,
@@ -275,7 +294,7 @@ PROJECTIONS = [
     Projection("nominations", ("rounds", "nominations"), own=OWN),
     Projection(
         "past_wins",
-        ("past_wins", "rejections", "audits_started", "results_published"),
+        ("past_wins", "rejections", "audits_started", "results_published", "objections_held"),
         feeds=(REVIEW_FEED,),
     ),
 ]

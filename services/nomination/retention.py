@@ -9,10 +9,13 @@ run out. The facts the nomination service holds decide it:
 | a nomination that won (any round)     | kept: the winners' public record                   |
 | a nomination whose round has no result| kept for now: the round is not over                |
 | a nomination that did not win         | its round's result + `unsuccessful_nomination_years` |
+| an objection the subject raised       | its resolution + `objection_years`                  |
+| an objection still open               | kept for now: it is not resolved                   |
 
-A subject with several nominations expires at the latest of them; one win keeps everything.
-Payroll facts (30 years, 会计档案管理办法) belong to winners only, who are kept; objections
-(1 year after resolution) are not sealed under a subject yet (README "Retention").
+A subject with several holdings expires at the latest of them; one win keeps everything (a
+winner who objected to someone keeps their key). Payroll facts (30 years, 会计档案管理办法)
+belong to winners only, who are kept. An objector is the subject review sealed their
+objection under (`ObjectionRaised.raiser_subject`: their employee number, or `user:<id>`).
 
 The job records each run as one ExpiredPersonalDataShredded in the stream "privacy" before
 it destroys any key, and every run first finishes what a recorded run left undone: so
@@ -38,6 +41,7 @@ class Rule(StrEnum):
     WINNER = "winner_public_record"
     PAYROLL = "payroll"
     ROUND_NOT_OVER = "round_not_over"
+    OBJECTION_OPEN = "objection_open"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,24 @@ class Nominated:
 
 
 @dataclass(frozen=True)
+class Objected:
+    """One objection a subject raised (`subject`: as review sealed it, an employee number or
+    `user:<id>`): when it was resolved (None: still open)."""
+
+    subject: str
+    round_id: str
+    objection_no: int
+    resolved_at: datetime | None
+
+
+Holding = Nominated | Objected
+
+
+def subject_of(held: Holding) -> str:
+    return held.employee_no if isinstance(held, Nominated) else held.subject
+
+
+@dataclass(frozen=True)
 class Expiry:
     """Until when a holding's data is kept under which rule (`until` None: kept)."""
 
@@ -82,7 +104,11 @@ def plus_years(at: datetime, years: int) -> datetime:
         return at.replace(year=at.year + years, day=28)
 
 
-def expiry(held: Nominated, policy: RetentionPolicy) -> Expiry:
+def expiry(held: Holding, policy: RetentionPolicy) -> Expiry:
+    if isinstance(held, Objected):
+        if held.resolved_at is None:
+            return Expiry(Rule.OBJECTION_OPEN, None)
+        return Expiry(Rule.OBJECTION, plus_years(held.resolved_at, policy.objection_years))
     if held.won:
         return Expiry(Rule.WINNER, None)
     if held.result_at is None:
@@ -93,7 +119,7 @@ def expiry(held: Nominated, policy: RetentionPolicy) -> Expiry:
     )
 
 
-def subject_expiry(held: Iterable[Nominated], policy: RetentionPolicy) -> Expiry:
+def subject_expiry(held: Iterable[Holding], policy: RetentionPolicy) -> Expiry:
     """A subject is kept while any of their holdings is; otherwise until the latest one."""
     found = [expiry(h, policy) for h in held]
     if not found:
@@ -104,12 +130,12 @@ def subject_expiry(held: Iterable[Nominated], policy: RetentionPolicy) -> Expiry
     return max(found, key=lambda e: e.until or datetime.min.replace(tzinfo=UTC))
 
 
-def expired(held: Iterable[Nominated], policy: RetentionPolicy, now: datetime) -> dict[str, Expiry]:
-    """The employees whose every holding has expired by `now`, with the rule that ran out last."""
+def expired(held: Iterable[Holding], policy: RetentionPolicy, now: datetime) -> dict[str, Expiry]:
+    """The subjects whose every holding has expired by `now`, with the rule that ran out last."""
     _require_aware(now)
-    by_employee: dict[str, list[Nominated]] = {}
+    by_employee: dict[str, list[Holding]] = {}
     for h in held:
-        by_employee.setdefault(h.employee_no, []).append(h)
+        by_employee.setdefault(subject_of(h), []).append(h)
     found: dict[str, Expiry] = {}
     for employee_no, holdings in sorted(by_employee.items()):
         e = subject_expiry(holdings, policy)

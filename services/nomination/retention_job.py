@@ -17,7 +17,9 @@ from uuid import UUID
 from services.nomination.domain import NO_ERASURES
 from services.nomination.retention import (
     Expiry,
+    Holding,
     Nominated,
+    Objected,
     RetentionPolicy,
     decide_retention,
     evolve_shredded,
@@ -46,6 +48,8 @@ UNION ALL
 SELECT w.employee_no, w.round_id, r.published_at, true
 FROM past_wins w LEFT JOIN results_published r USING (round_id)
 """
+# Every objection heard from review, by its raiser's data subject (open: resolved_at NULL).
+_OBJECTIONS = "SELECT raiser_subject, round_id, objection_no, resolved_at FROM objections_held"
 
 
 def policy_from_settings(settings: Settings) -> RetentionPolicy:
@@ -89,8 +93,12 @@ class RetentionJob:
         now = self.runtime.clock.now()
         policy = policy_from_settings(self.runtime.settings)
         rows = await self.runtime.store.pool.fetch(_HOLDINGS)
-        held = [
+        held: list[Holding] = [
             Nominated(r["employee_no"], r["round_id"], r["published_at"], r["won"]) for r in rows
+        ]
+        held += [
+            Objected(r["raiser_subject"], r["round_id"], r["objection_no"], r["resolved_at"])
+            for r in await self.runtime.store.pool.fetch(_OBJECTIONS)
         ]
         due: dict[UUID, Expiry] = {}
         for employee_no, why in expired(held, policy, now).items():

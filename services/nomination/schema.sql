@@ -78,3 +78,16 @@ CREATE TABLE IF NOT EXISTS results_published (
     round_id   text PRIMARY KEY
 );
 ALTER TABLE results_published ADD COLUMN IF NOT EXISTS published_at timestamptz;
+
+-- Objections raised in review (ObjectionRaised, ObjectionResolved, from review): whose they
+-- are (the raiser's data subject as review sealed it: an employee number, or user:<id>) and
+-- when each was resolved (NULL: still open), for the retention job (1 year after its
+-- resolution, services/nomination/retention.py). Objections raised before this table was fed
+-- are learnt by rebuilding the projection (`flowers audit rebuild nomination`).
+CREATE TABLE IF NOT EXISTS objections_held (
+    round_id       text        NOT NULL,
+    objection_no   integer     NOT NULL,
+    raiser_subject text        NOT NULL,
+    resolved_at    timestamptz,
+    PRIMARY KEY (round_id, objection_no)
+);

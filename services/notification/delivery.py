@@ -24,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import asyncpg
 import httpx
 
-from services.notification import addressbook, domain
+from services.notification import addressbook, domain, texts
 from services.notification.channels import (
     DeliveryError,
     RobotHook,
@@ -68,7 +68,7 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-def _notification(row: asyncpg.Record) -> domain.Notification:
+def _notification(row: Mapping[str, Any]) -> domain.Notification:
     return domain.Notification(
         notification_id=row["notification_id"],
         rule=row["rule"],
@@ -169,11 +169,11 @@ class Deliverer:
             self.clock.now(),
             SEND_BATCH,
         )
-        for row in rows:
+        for row in await texts.opened(rows):  # a sealed text is opened only to be sent
             await self.deliver(client, row)
         return len(rows)
 
-    async def deliver(self, client: httpx.AsyncClient, row: asyncpg.Record) -> None:
+    async def deliver(self, client: httpx.AsyncClient, row: Mapping[str, Any]) -> None:
         notification = _notification(row)
         channel: domain.Channel = row["channel"]
         d = domain.Delivery(

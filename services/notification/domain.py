@@ -13,6 +13,11 @@ Recipients are addressed as text: ``role:office``, ``role:leader``, ``role:payro
 ``role:publicity``, ``unit:<code>``, ``user:<id>`` (a signed-in user, e.g. a panelist or an
 objector), ``employee:<no>`` and ``everyone``. Links are the gateway's pages (paths only: the
 channels prefix the site's address).
+
+A notification names at most one person, `about` (their employee number, or an objector's
+data subject): their key seals its recipient, title and body in the log (NotificationIssued),
+so a shred reads 已删除 there too. A text to many (the 公示's announcement) names nobody: the
+notice page shows each winner as their consent allows.
 """
 
 from __future__ import annotations
@@ -113,10 +118,18 @@ class Notification:
     body: str
     link: str
     cause_id: UUID
+    about: str | None = None  # the one person it names (their data subject), if any
 
 
 def _notify(
-    cause_id: UUID, rule: Rule, recipient: str, round_id: str, subject: str, body: str, link: str
+    cause_id: UUID,
+    rule: Rule,
+    recipient: str,
+    round_id: str,
+    subject: str,
+    body: str,
+    link: str,
+    about: str | None = None,
 ) -> Notification:
     return Notification(
         notification_id(cause_id, recipient, rule),
@@ -127,6 +140,7 @@ def _notify(
         body,
         link,
         cause_id,
+        about,
     )
 
 
@@ -140,12 +154,14 @@ class RoundFacts:
     unit_deadlines: Mapping[str, datetime] = field(default_factory=dict)
     nominee_units: Mapping[UUID, str] = field(default_factory=dict)  # nomination -> unit code
     nominee_names: Mapping[UUID, str] = field(default_factory=dict)
+    nominee_employees: Mapping[UUID, str] = field(default_factory=dict)  # -> employee number
     accepted: frozenset[UUID] = frozenset()
     vetoed: frozenset[UUID] = frozenset()
     panelists: Mapping[str, str | None] = field(default_factory=dict)  # id -> own unit code
     scored: frozenset[tuple[UUID, str]] = frozenset()  # (nomination, panelist)
     scores_complete: bool = False
     objectors: Mapping[int, str] = field(default_factory=dict)  # objection no -> user id
+    objector_subjects: Mapping[int, str] = field(default_factory=dict)  # -> data subject
     payroll_periods: frozenset[str] = frozenset()  # periods payroll has been told of
     scoring_over: bool = False  # a 公示 started or the result is out: no more digests
 
@@ -190,6 +206,10 @@ def evolve(facts: RoundFacts, event: DomainEvent) -> RoundFacts:
                 facts,
                 nominee_units={**facts.nominee_units, c.nomination_id: c.nominee.unit_code},
                 nominee_names={**facts.nominee_names, c.nomination_id: c.nominee.name},
+                nominee_employees={
+                    **facts.nominee_employees,
+                    c.nomination_id: c.nominee.employee_no,
+                },
             )
         case NominationAccepted():
             return replace(facts, accepted=facts.accepted | {event.nomination_id})
@@ -204,7 +224,12 @@ def evolve(facts: RoundFacts, event: DomainEvent) -> RoundFacts:
             return replace(facts, scored=facts.scored | {(event.nomination_id, event.panelist_id)})
         case ObjectionRaised():
             return replace(
-                facts, objectors={**facts.objectors, event.objection_no: event.raised_by}
+                facts,
+                objectors={**facts.objectors, event.objection_no: event.raised_by},
+                objector_subjects={
+                    **facts.objector_subjects,
+                    event.objection_no: event.raiser_subject,
+                },
             )
         case PayrollAdjustmentIssued():
             return replace(facts, payroll_periods=facts.payroll_periods | {event.period})
@@ -228,6 +253,10 @@ def _name(facts: RoundFacts, nomination_id: UUID) -> str:
     return facts.nominee_names.get(nomination_id, "被提名人")
 
 
+def _nominee(facts: RoundFacts, nomination_id: UUID) -> str | None:
+    return facts.nominee_employees.get(nomination_id)
+
+
 def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notification]:
     """What `event` (consumed with id `event_id`) tells whom, on the facts before it."""
     after = settle(evolve(facts, event))
@@ -244,6 +273,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     f"【评审】您已被聘为{r}轮评审专家",
                     f"{event.name}，您好：您已被聘为{r}轮五朵金花评选的评审专家，请登录系统为待评提名打分。",
                     "/review/scoring",
+                    about=event.employee_no,
                 )
             )
         case PanelistReminded():
@@ -267,10 +297,12 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     OFFICE,
                     r,
                     f"【异议】{r}轮收到第{event.objection_no}号异议",
-                    f"{event.raiser_name}于{format_zh(event.raised_at)}对"
+                    # Who objected is on the objections page (the office's): one person named.
+                    f"{format_zh(event.raised_at)}收到对"
                     f"{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
-                    "提出异议，请及时核查处理。",
+                    "的实名异议，请及时核查处理。",
                     f"/review/objections?round_id={r}",
+                    about=_nominee(facts, event.nomination_id),
                 )
             )
         case ObjectionResolved():
@@ -287,10 +319,15 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"处理结果：{outcome}。处理意见：{event.resolution}"
                         f"（{format_zh(event.resolved_at)}）",
                         f"/gongshi/{r}",
+                        about=facts.objector_subjects.get(event.objection_no),
                     )
                 )
         case PublicNoticeStarted():
-            names = "、".join(f"{w.nominee.name}（{w.category.label_zh}）" for w in event.winners)
+            # To everyone, naming nobody: the notice page shows each winner as consent allows.
+            flowers = "、".join(
+                f"{c.label_zh}{sum(w.category == c for w in event.winners)}人"
+                for c in event.categories
+            )
             out.append(
                 _notify(
                     event_id,
@@ -298,7 +335,8 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     EVERYONE,
                     r,
                     f"【公示】{r}轮五朵金花评选结果公示",
-                    f"公示对象：{names}。公示期{format_zh(event.starts_at)}至{format_zh(event.ends_at)}，"
+                    f"拟表彰对象（{flowers}）已在公示页面公示。"
+                    f"公示期{format_zh(event.starts_at)}至{format_zh(event.ends_at)}，"
                     f"如有异议，请于{format_zh(event.ends_at)}前通过公示页面实名提出。",
                     f"/gongshi/{r}",
                 )
@@ -316,6 +354,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"您单位对{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
                         f"的提名未通过形式审查。原因：{event.reason}",
                         f"/nominations/{event.nomination_id}",
+                        about=_nominee(facts, event.nomination_id),
                     )
                 )
         case NominationVetoed():
@@ -331,6 +370,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"您单位对{_name(facts, event.nomination_id)}（{event.category.label_zh}）"
                         f"的提名被一票否决。原因：{event.reason}",
                         f"/nominations/{event.nomination_id}",
+                        about=_nominee(facts, event.nomination_id),
                     )
                 )
         case ResultPublished():
@@ -346,6 +386,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"您单位提名的{w.name}（{w.position}）荣获{r}轮“{label}”，"
                         f"结果于{format_zh(event.published_at)}发布。",
                         "/honor-roll",
+                        about=w.employee_no,
                     )
                 )
                 out.append(
@@ -357,6 +398,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"【喜报】恭喜您荣获{label}",
                         f"{w.name}，您好：恭喜您荣获{r}轮“{label}”！奖励将随工资发放，届时另行通知。",
                         "/honor-roll",
+                        about=w.employee_no,
                     )
                 )
         case AwardGranted():
@@ -370,6 +412,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                     f"{event.name}，您好：您的{r}轮“{event.category.label_zh}”奖励"
                     f"{event.amount} {event.currency}已列入{event.period}工资期随工资发放。",
                     "/honor-roll",
+                    about=event.employee_no,
                 )
             )
         case PayrollAdjustmentIssued():
@@ -384,6 +427,7 @@ def decide(facts: RoundFacts, event_id: UUID, event: DomainEvent) -> list[Notifi
                         f"{event.period}工资期有新的奖励调整（如{event.name}："
                         f"{event.amount} {event.currency}），请核对后确认。",
                         f"/payroll/periods/{event.period}",
+                        about=event.employee_no,
                     )
                 )
         case MaterialsDrafted():

@@ -90,8 +90,10 @@ def on_fact(
             round_id=round_id,
             cause_id=cause.event_id,
             fact_type=type(fact).event_type,
-            fact_version=type(fact).schema_version,
-            fact=fact.to_data(),
+            # The fact's data as published: its personal values stay sealed for the fact's
+            # own event id (RoundFactNoted.copied_event_data), never copied here in clear.
+            fact_version=cause.schema_version,
+            fact=cause.data,
         )
     ]
     ids = [fact_id(cause.event_id)]
@@ -120,6 +122,7 @@ def issue(
                 link=n.link,
                 cause_id=n.cause_id,
                 issued_at=now,
+                about=n.about,
             )
         )
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.notification import texts
 from shared.contracts import nomination, publicity, review, rewards
 from shared.contracts.notification import (
     DeliveryAttempted,
@@ -51,8 +52,8 @@ def writes(envelope: RecordedEvent, event: DomainEvent) -> Iterator[Statement]:
                 event.round_id,
                 event.rule,
                 event.recipient,
-                event.title,
-                event.body,
+                texts.stored(envelope, "title", event.title),
+                texts.stored(envelope, "body", event.body),
                 event.link,
                 event.cause_id,
                 event.issued_at,

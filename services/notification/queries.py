@@ -10,22 +10,25 @@ from typing import Any
 
 import asyncpg
 
+from services.notification import texts
 from shared.contracts.notification_commands import GetInbox, MarkRead, addresses
 from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 
 
 async def inbox(pool: asyncpg.Pool, q: GetInbox) -> dict[str, Any]:
     to = addresses(q)
-    rows = await pool.fetch(
-        "SELECT n.notification_id, n.round_id, n.rule, n.recipient, n.title, n.body, n.link,"
-        " n.issued_at, r.read_at"
-        " FROM notifications n LEFT JOIN notification_reads r"
-        "   ON r.notification_id = n.notification_id AND r.user_id = $2"
-        " WHERE n.recipient = ANY($1::text[])"
-        " ORDER BY n.position DESC LIMIT $3",
-        to,
-        q.actor,
-        q.limit,
+    rows = await texts.opened(
+        await pool.fetch(
+            "SELECT n.notification_id, n.round_id, n.rule, n.recipient, n.title, n.body, n.link,"
+            " n.issued_at, r.read_at"
+            " FROM notifications n LEFT JOIN notification_reads r"
+            "   ON r.notification_id = n.notification_id AND r.user_id = $2"
+            " WHERE n.recipient = ANY($1::text[])"
+            " ORDER BY n.position DESC LIMIT $3",
+            to,
+            q.actor,
+            q.limit,
+        )
     )
     unread = await pool.fetchval(
         "SELECT count(*) FROM notifications n WHERE n.recipient = ANY($1::text[])"
@@ -68,12 +71,14 @@ async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:
     """The notifications addressed to one employee (by number or to their accounts)."""
     check_office(q)
     recipients = [f"employee:{q.employee_no}", *(f"user:{u}" for u in q.user_ids)]
-    rows = await pool.fetch(
-        "SELECT n.notification_id, n.round_id, n.title, n.body, n.issued_at, "
-        "(SELECT min(r.read_at) FROM notification_reads r "
-        " WHERE r.notification_id = n.notification_id) AS read_at "
-        "FROM notifications n WHERE n.recipient = ANY($1::text[]) ORDER BY n.position",
-        recipients,
+    rows = await texts.opened(
+        await pool.fetch(
+            "SELECT n.notification_id, n.round_id, n.title, n.body, n.issued_at, "
+            "(SELECT min(r.read_at) FROM notification_reads r "
+            " WHERE r.notification_id = n.notification_id) AS read_at "
+            "FROM notifications n WHERE n.recipient = ANY($1::text[]) ORDER BY n.position",
+            recipients,
+        )
     )
     contacts = await pool.fetch(
         "SELECT user_id, email, channels, to_char(quiet_start, 'HH24:MI') AS quiet_start, "

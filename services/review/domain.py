@@ -85,6 +85,7 @@ from shared.contracts.review import (
     WinnerRemoved,
     WinnerRevoked,
     WinnersDecided,
+    objector_subject,
     review_stream_id,
 )
 from shared.contracts.review_commands import (
@@ -762,6 +763,7 @@ def raise_objection(
             nomination_id=cmd.nomination_id,
             category=c.category,
             raised_by=cmd.actor,
+            raiser_subject=objector_subject(cmd.actor, cmd.actor_employee_no),
             raiser_name=cmd.raiser_name,
             text=cmd.text,
             raised_at=now,

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime
 
 from shared.events import DomainEvent, EventRegistry
+from shared.personal_data import PersonalFields
 from shared.rounds import RoundId
 
 
@@ -46,11 +47,12 @@ class RoundFactNoted(NotificationEvent):
     fact: dict[str, Any]
 
 
-class NotificationIssued(NotificationEvent):
-    """`recipient` is to be told `title`/`body` because of `cause_id` under `rule`.
+class NotificationIssuedV1(NotificationEvent):
+    """Version 1 of NotificationIssued, as logs written before version 2 hold it (never
+    emitted now): every value in clear. The upcaster says it names nobody (`about` None)."""
 
-    Recipients: ``role:<role>``, ``unit:<code>``, ``user:<id>``, ``employee:<no>`` or
-    ``everyone``; `link` is a gateway path."""
+    event_type: ClassVar[str] = "NotificationIssued"
+    schema_version: ClassVar[int] = 1
 
     notification_id: UUID
     rule: str
@@ -60,6 +62,31 @@ class NotificationIssued(NotificationEvent):
     link: str
     cause_id: UUID
     issued_at: AwareDatetime
+
+
+class NotificationIssued(NotificationEvent):
+    """`recipient` is to be told `title`/`body` because of `cause_id` under `rule` (version 2).
+
+    Recipients: ``role:<role>``, ``unit:<code>``, ``user:<id>``, ``employee:<no>`` or
+    ``everyone``; `link` is a gateway path. Version 2 adds `about`: the one person the
+    notification names (their employee number, or an objector's data subject), None when it
+    names nobody; then the recipient, title and body are that person's personal data, sealed
+    under their key (shared/personal_data), and read 已删除 once it is destroyed."""
+
+    schema_version: ClassVar[int] = 2
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "about", ("recipient", "title", "body")
+    )
+
+    notification_id: UUID
+    rule: str
+    recipient: str
+    title: str
+    body: str
+    link: str
+    cause_id: UUID
+    issued_at: AwareDatetime
+    about: str | None = None
 
 
 class NotificationRead(NotificationEvent):
@@ -118,3 +145,10 @@ registry = EventRegistry(
         DeliveryDeadLettered,
     ]
 )
+
+
+@registry.upcaster(NotificationIssued.event_type, from_version=1)
+def _notification_issued_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 named nobody as its data subject: say so (`about` None)."""
+    v1 = NotificationIssuedV1.model_validate(data)
+    return {**v1.to_data(), "about": None}

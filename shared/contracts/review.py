@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -222,13 +222,47 @@ class PublicNoticeStarted(ReviewEvent):
     started_by: str
 
 
+class ObjectionRaisedV1(ReviewEvent):
+    """Version 1 of ObjectionRaised, as logs written before version 2 hold it (never emitted
+    now): the objector named by user id only, their name and text in clear. The upcaster
+    names the objector's data subject by that user id (`user:<raised_by>`)."""
+
+    event_type: ClassVar[str] = "ObjectionRaised"
+    schema_version: ClassVar[int] = 1
+
+    objection_no: int
+    nomination_id: UUID
+    category: Category
+    raised_by: str
+    raiser_name: str
+    text: str
+    raised_at: AwareDatetime
+
+
+def objector_subject(raised_by: str, employee_no: str | None) -> str:
+    """Whose key seals an objector's name and text: their employee number from the signed
+    identity, or `user:<user id>` for an account without one (no directory entry)."""
+    return employee_no or f"user:{raised_by}"
+
+
 class ObjectionRaised(ReviewEvent):
-    """A real-name objection (实名) about a provisional winner."""
+    """A real-name objection (实名) about a provisional winner (version 2).
+
+    Version 2 adds `raiser_subject`, the objector's data subject (`objector_subject`: their
+    employee number, or `user:<raised_by>`); their name and the text are sealed under that
+    subject's key (personal data), so the retention job or an erasure shreds them. The
+    objection's number, nomination, category, user id and time stay readable."""
+
+    schema_version: ClassVar[int] = 2
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "raiser_subject", ("raiser_name", "text")
+    )
 
     objection_no: int  # 1, 2, … within the round
     nomination_id: UUID
     category: Category
     raised_by: str  # the signed-in user's id
+    raiser_subject: str  # their employee number, or user:<raised_by> (sealed, identifying)
     raiser_name: str  # their real name
     text: str
     raised_at: AwareDatetime
@@ -338,3 +372,10 @@ registry = EventRegistry(
         WinnerRevoked,
     ]
 )
+
+
+@registry.upcaster(ObjectionRaised.event_type, from_version=1)
+def _objection_raised_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 knew the objector by user id only: that names their data subject."""
+    v1 = ObjectionRaisedV1.model_validate(data)
+    return {**v1.to_data(), "raiser_subject": objector_subject(v1.raised_by, None)}

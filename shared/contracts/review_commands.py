@@ -122,7 +122,10 @@ class StartNotice(ReviewCommand):
 
 
 class RaiseObjection(ReviewCommand):
+    """`actor_employee_no`: the objector's employee number, set from the signed identity."""
+
     nomination_id: UUID
+    actor_employee_no: str | None = None
     raiser_name: NonBlank  # the raiser's real name (实名)
     text: LongText = Field(description="Raised under the account's real name (display name)")
 

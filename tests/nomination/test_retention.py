@@ -30,7 +30,13 @@ from shared.contracts.nomination import (
     NominationSubmitted,
     round_stream_id,
 )
-from shared.contracts.review import PublishedWinner, ResultPublished, review_stream_id
+from shared.contracts.review import (
+    ObjectionRaised,
+    ObjectionResolved,
+    PublishedWinner,
+    ResultPublished,
+    review_stream_id,
+)
 from shared.events import EventMetadata, NewEvent
 from shared.eventstore import ConcurrencyError
 from shared.personal_data import ERASED, KEYRING
@@ -246,6 +252,134 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
         assert await RetentionJob(nomination).run() == RunReport(recorded=False, keys_destroyed=0)
         assert len(await shredding_runs(nomination)) == 1
         assert set(await subjects(nomination)) == set(NAMES) - EXPIRING
+    finally:
+        await nomination.stop()
+        await review.stop()
+
+
+OBJECTED_ROUND = "2026-Q4"
+RESOLVED_AT = datetime(2027, 1, 5, 10, 0, tzinfo=SHANGHAI)
+OBJECTION_EXPIRES = datetime(2028, 1, 5, 10, 0, tzinfo=SHANGHAI)  # 1 year after resolution
+OBJECTORS = {  # objection no -> the raiser's data subject, and whether it is resolved
+    1: ("ECY0", True),  # a staff member: expires
+    2: ("EWY0", True),  # the round's winner: kept
+    3: ("user:u-9", True),  # an account without an employee number: expires
+    4: ("ECY2", False),  # still open: kept
+}
+OBJECTION_TEXT = "听说该同志的加班时长统计有出入，请核实。"
+
+
+async def append_review(review: ServiceRuntime, events: list[Any]) -> None:
+    """Append to review's log of the round as review's objection commands do."""
+    stream = review_stream_id(OBJECTED_ROUND)
+    current = await review.store.load(stream)
+    await review.store.append(
+        stream,
+        [NewEvent.of(e, EventMetadata(actor="office-1", correlation_id="test")) for e in events],
+        expected_version=current.version,
+    )
+    assert review.relay is not None
+    review.relay.wake()
+
+
+def objection_events() -> list[Any]:
+    nomination_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{OBJECTED_ROUND}/EWY0")
+    raised = [
+        ObjectionRaised(
+            round_id=OBJECTED_ROUND,
+            objection_no=no,
+            nomination_id=nomination_id,
+            category=Category.STRIVING,
+            raised_by=f"u-{no}",
+            raiser_subject=subject,
+            raiser_name=f"异议人{no}",
+            text=OBJECTION_TEXT,
+            raised_at=RESOLVED_AT - timedelta(days=3),
+        )
+        for no, (subject, _) in OBJECTORS.items()
+    ]
+    resolved = [
+        ObjectionResolved(
+            round_id=OBJECTED_ROUND,
+            objection_no=no,
+            nomination_id=nomination_id,
+            outcome="dismissed",
+            resolution="经核查，异议不成立。",
+            resolved_by="office-1",
+            resolved_at=RESOLVED_AT,
+        )
+        for no, (_, done) in OBJECTORS.items()
+        if done
+    ]
+    return [*raised, *resolved]
+
+
+async def test_objectors_expire_a_year_after_the_resolution_unless_kept(
+    settings: Settings, nc: Any
+) -> None:
+    clock = FixedClock(datetime(2027, 1, 10, 9, 0, tzinfo=SHANGHAI))
+    quiet = settings.model_copy(update={"retention_interval_s": 3600.0})
+    nomination = build_runtime(quiet, clock=clock)
+    review = review_runtime(quiet)
+    await nomination.start()
+    await review.start()
+    try:
+        await append_review(review, objection_events())
+        await publish(review, result(OBJECTED_ROUND, {"EWY0": Category.STRIVING}))
+
+        async def heard() -> bool:
+            pool = nomination.store.pool
+            rows = await pool.fetch("SELECT raiser_subject, resolved_at FROM objections_held")
+            return (
+                len(rows) == len(OBJECTORS)
+                and sum(r["resolved_at"] is not None for r in rows) == 3
+                and bool(await pool.fetchval("SELECT count(*) = 1 FROM past_wins"))
+            )
+
+        await eventually(heard, timeout=20, what="the nomination service to hear the objections")
+        assert nomination.keys is not None
+        keys = nomination.keys
+        before = {s: await keys.subject_of(s) for s, _ in OBJECTORS.values()}
+        assert None not in before.values()  # sealing the objections made their keys
+        job = RetentionJob(nomination)
+
+        clock.set(OBJECTION_EXPIRES - timedelta(minutes=1))
+        assert await job.run() == RunReport(recorded=False, keys_destroyed=0)
+
+        clock.set(OBJECTION_EXPIRES + timedelta(days=1))
+        assert await job.run() == RunReport(recorded=True, keys_destroyed=2)
+        [run] = await shredding_runs(nomination)
+        assert run.counts == {"objection": 2}
+        assert {s.subject_id for s in run.subjects} == {before["ECY0"], before["user:u-9"]}
+        assert {s.expired_at for s in run.subjects} == {OBJECTION_EXPIRES}
+        after = {s: await keys.subject_of(s) for s in before}
+        assert {s for s, found in after.items() if found is None} == {"ECY0", "user:u-9"}
+
+        # Review's log reads the expired objectors' names and texts 已删除; the outcome stays.
+        stream = await review.store.load(review_stream_id(OBJECTED_ROUND))
+        read = {
+            e.objection_no: (e.raiser_name, e.text)
+            for e in (review.registry.decode_recorded(r) for r in stream.events)
+            if isinstance(e, ObjectionRaised)
+        }
+        assert read == {
+            1: (ERASED, ERASED),
+            2: ("异议人2", OBJECTION_TEXT),
+            3: (ERASED, ERASED),
+            4: ("异议人4", OBJECTION_TEXT),
+        }
+        outcomes = [
+            e.outcome
+            for e in (review.registry.decode_recorded(r) for r in stream.events)
+            if isinstance(e, ObjectionResolved)
+        ]
+        assert outcomes == ["dismissed"] * 3
+
+        # Once more, and a day later: nothing more.
+        assert await job.run() == RunReport(recorded=False, keys_destroyed=0)
+        clock.advance(timedelta(days=1))
+        assert await job.run() == RunReport(recorded=False, keys_destroyed=0)
+        assert len(await shredding_runs(nomination)) == 1
     finally:
         await nomination.stop()
         await review.stop()

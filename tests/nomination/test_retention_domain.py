@@ -10,7 +10,9 @@ import pytest
 from services.nomination.domain import NO_ERASURES, Erasures
 from services.nomination.retention import (
     Expiry,
+    Holding,
     Nominated,
+    Objected,
     RetentionPolicy,
     Rule,
     decide_retention,
@@ -64,6 +66,60 @@ def won(employee_no: str) -> Nominated:
 )
 def test_how_long_a_subjects_data_is_kept(given: list[Nominated], then: Expiry) -> None:
     assert subject_expiry(given, POLICY) == then
+
+
+RESOLVED_2025 = datetime(2025, 6, 30, 2, 0, tzinfo=UTC)  # an objection's resolution
+OBJECTION_EXPIRES = datetime(2026, 6, 30, 2, 0, tzinfo=UTC)  # 1 year later
+
+
+def objected(subject: str, resolved_at: datetime | None = RESOLVED_2025) -> Objected:
+    return Objected(subject, "2025-Q2", 1, resolved_at)
+
+
+@pytest.mark.parametrize(
+    ("given", "then"),
+    [
+        # an objection: 1 year after its resolution
+        ([objected("E9")], Expiry(Rule.OBJECTION, OBJECTION_EXPIRES)),
+        # an objection still open: kept until it is resolved
+        ([objected("E9", None)], Expiry(Rule.OBJECTION_OPEN, None)),
+        # a winner who objected to someone keeps their key (one key per person)
+        ([objected("E9"), won("E9")], Expiry(Rule.WINNER, None)),
+        # a nominee who did not win and objected: the later of the two times
+        ([objected("E9"), lost("E9")], Expiry(Rule.UNSUCCESSFUL_NOMINATION, EXPIRES_2023)),
+        (
+            [lost("E9"), Objected("E9", "2027-Q1", 2, datetime(2027, 4, 1, tzinfo=UTC))],
+            Expiry(Rule.OBJECTION, datetime(2028, 4, 1, tzinfo=UTC)),
+        ),
+        # an objector's open objection keeps their nominations' data too
+        ([lost("E9"), objected("E9", None)], Expiry(Rule.OBJECTION_OPEN, None)),
+        # an objector without an employee number: their user id's subject
+        ([objected("user:u-7")], Expiry(Rule.OBJECTION, OBJECTION_EXPIRES)),
+    ],
+)
+def test_how_long_an_objectors_data_is_kept(
+    given: list[Nominated | Objected], then: Expiry
+) -> None:
+    assert subject_expiry(given, POLICY) == then
+
+
+def test_exactly_the_objectors_past_their_time_expire() -> None:
+    held: list[Holding] = [
+        objected("E1"),
+        objected("E2"),  # won since: kept
+        won("E2"),
+        objected("E3", None),  # still open
+        objected("user:u-7"),
+        Objected("E4", "2025-Q3", 2, datetime(2025, 9, 30, 2, 0, tzinfo=UTC)),
+    ]
+    assert set(expired(held, POLICY, OBJECTION_EXPIRES)) == {"E1", "user:u-7"}
+    assert set(expired(held, RetentionPolicy(objection_years=2), OBJECTION_EXPIRES)) == set()
+    late = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)
+    assert {k: v.rule for k, v in expired(held, POLICY, late).items()} == {
+        "E1": Rule.OBJECTION,
+        "E4": Rule.OBJECTION,
+        "user:u-7": Rule.OBJECTION,
+    }
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,7 @@ def objection(no: int) -> ObjectionRaised:
         nomination_id=N1,
         category=Category.STRIVING,
         raised_by="u-obj",
+        raiser_subject="E900",
         raiser_name="王五",
         text="事迹不实",
         raised_at=AT,
@@ -239,7 +240,7 @@ def objection(no: int) -> ObjectionRaised:
 @pytest.mark.parametrize(
     ("history", "when", "then", "words"),
     [
-        ([], objection(1), [("objection_raised", OFFICE)], "王五"),
+        ([], objection(1), [("objection_raised", OFFICE)], "第1号异议"),
         (
             [*SETUP, objection(1)],
             ObjectionResolved(
@@ -305,6 +306,52 @@ def test_who_hears_of_objections_rejections_and_drafts(
     assert words in out[0].subject + out[0].body
 
 
+def resolved(no: int) -> ObjectionResolved:
+    return ObjectionResolved(
+        round_id=ROUND,
+        objection_no=no,
+        nomination_id=N1,
+        outcome="dismissed",
+        resolution="经核实事迹属实",
+        resolved_by="o",
+        resolved_at=AT,
+    )
+
+
+def rejected(nid: UUID) -> NominationRejected:
+    return NominationRejected(
+        round_id=ROUND,
+        nomination_id=nid,
+        category=Category.STRIVING,
+        reason="材料不全",
+        rejected_by="o",
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "when", "about", "never"),
+    [
+        ([], assigned("p9", None), {"panelist_assigned": "Ep9"}, ()),
+        (SETUP, rejected(N2), {"nomination_rejected": "E002"}, ()),
+        # the office hears of an objection about the nominee, not who raised it
+        (SETUP, objection(1), {"objection_raised": "E001"}, ("王五",)),
+        # the objector hears the outcome, sealed under their own subject
+        ([*SETUP, objection(1)], resolved(1), {"objection_resolved": "E900"}, ()),
+        ([], objection(1), {"objection_raised": None}, ("王五",)),  # nominee unknown yet
+    ],
+)
+def test_a_notification_is_about_the_one_person_it_names(
+    history: list[DomainEvent],
+    when: DomainEvent,
+    about: dict[str, str | None],
+    never: tuple[str, ...],
+) -> None:
+    out = decide(given(history), eid(20), when)
+    assert {n.rule: n.about for n in out} == about
+    for n in out:
+        assert not any(word in n.subject + n.body for word in never)
+
+
 def test_a_public_notice_tells_everyone_with_the_link_and_the_objection_deadline() -> None:
     ends = datetime.combine(date(2026, 12, 31), time.max, tzinfo=SHANGHAI)
     notice = PublicNoticeStarted(
@@ -322,7 +369,11 @@ def test_a_public_notice_tells_everyone_with_the_link_and_the_objection_deadline
     )
     [n] = decide(given(SETUP), eid(30), notice)
     assert (n.recipient, n.link) == (EVERYONE, f"/gongshi/{ROUND}")
-    assert f"张三（{Category.STRIVING.label_zh}）" in n.body
+    # To everyone and the group robots: it names nobody (the notice page shows each winner
+    # as their consent allows), so nothing in it is anyone's personal data.
+    assert "张三" not in n.subject + n.body
+    assert f"{Category.STRIVING.label_zh}1人" in n.body
+    assert n.about is None
     assert "2026年12月31日 24:00" in n.body
 
 
@@ -391,6 +442,12 @@ def test_a_published_result_tells_the_unit_and_the_winner_then_payroll_and_the_a
         issued_at=AT,
     )
     [p] = decide(given(SETUP), eid(44), issued)
+    # Each names one person, whose key seals it; an employee is told about themselves.
+    assert {(n.rule, n.about) for n in decide(given(SETUP), eid(40), result)} == {
+        ("nomination_won", "E001"),
+        ("winner_published", "E001"),
+    }
+    assert (n.about, p.about) == ("E001", "E001")
     assert (p.rule, p.recipient, p.link) == (
         "payroll_period_pending",
         PAYROLL,

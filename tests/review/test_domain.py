@@ -78,6 +78,7 @@ from shared.contracts.review_commands import (
 )
 from shared.events import DomainEvent
 from shared.eventstore import fold
+from shared.personal_data import marks
 
 ROUND = "2025-Q3"
 STRIVING, REFORM = Category.STRIVING, Category.REFORM
@@ -972,6 +973,44 @@ def test_an_objection_needs_the_raisers_real_name() -> None:
     (event,) = check(announced, objection(name="李四"), DURING_NOTICE, (ObjectionRaised,))
     assert isinstance(event, ObjectionRaised)
     assert (event.raiser_name, event.raised_by, event.objection_no) == ("李四", "staff-9", 1)
+
+
+@pytest.mark.parametrize(
+    ("employee_no", "subject"),
+    [
+        pytest.param("E0042", "E0042", id="an employee's objection is theirs by employee number"),
+        pytest.param(None, "user:staff-9", id="an account without one is its user id's"),
+    ],
+)
+def test_an_objection_is_sealed_under_its_raisers_subject(
+    employee_no: str | None, subject: str
+) -> None:
+    cmd = objection().model_copy(update={"actor_employee_no": employee_no})
+    (event,) = check(announced, cmd, DURING_NOTICE, (ObjectionRaised,))
+    assert isinstance(event, ObjectionRaised)
+    assert event.raiser_subject == subject
+    found = {m.path: (m.employee_no, m.identifying) for m in marks(event)}
+    assert found == {
+        ("raiser_subject",): (subject, True),
+        ("raiser_name",): (subject, False),
+        ("text",): (subject, False),
+    }
+
+
+def test_a_version_1_objection_reads_as_its_raisers_user_id() -> None:
+    v1 = {
+        "round_id": ROUND,
+        "objection_no": 1,
+        "nomination_id": str(A),
+        "category": "striving",
+        "raised_by": "staff-9",
+        "raiser_name": "李四",
+        "text": "数据不符。",
+        "raised_at": DURING_NOTICE.isoformat(),
+    }
+    event = registry.decode("ObjectionRaised", 1, v1)
+    assert isinstance(event, ObjectionRaised)
+    assert (event.raiser_subject, event.raiser_name) == ("user:staff-9", "李四")
 
 
 def note(text: str = "已调取班组台账。", no: int = 1) -> RecordObjectionNote:

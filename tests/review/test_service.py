@@ -8,6 +8,7 @@ Monday 2026-01-05 runs five working days, until 2026-01-12 23:59:59.999999 +08:0
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,8 +20,9 @@ from shared.bus import EVENTS_STREAM, HDR_MSG_ID
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category
 from shared.contracts.nomination import MeasurableResult
-from shared.contracts.review import ResultPublished, registry, review_stream_id
+from shared.contracts.review import ObjectionRaised, ResultPublished, registry, review_stream_id
 from shared.events import RecordedEvent
+from shared.personal_data import is_sealed
 from shared.rpc import RemoteError
 from tests.review.conftest import (
     DEEDS,
@@ -37,7 +39,7 @@ ROUND = "2025-Q4"
 STRIVING, REFORM = Category.STRIVING, Category.REFORM
 OFFICE: dict[str, Any] = {"actor": "office-1", "roles": ["office"]}
 LEADER: dict[str, Any] = {"actor": "leader-1", "roles": ["leader"]}
-STAFF: dict[str, Any] = {"actor": "staff-7", "roles": ["staff"]}
+STAFF: dict[str, Any] = {"actor": "staff-7", "roles": ["staff"], "actor_employee_no": "E777"}
 PANEL = {
     "p-go": ("E901", "general_office", "HQ"),
     "p-fin": ("E902", "finance", "HQ"),
@@ -79,6 +81,43 @@ async def refused(stack: Stack, command: str, /, **payload: Any) -> dict[str, An
     with pytest.raises(RemoteError) as caught:
         await stack.command(command, **payload)
     return caught.value.error.model_dump()
+
+
+async def objector_and_text_are_sealed(stack: Stack, name: str, text: str) -> None:
+    """ObjectionRaised's stored row and its FLOWERS message hold neither the objector's name,
+    their employee number nor the text in clear; the review reads them opened."""
+    row = await stack.review.store.pool.fetchrow(
+        "SELECT event_id, data::text AS data FROM events WHERE type = 'ObjectionRaised'"
+    )
+    assert row is not None
+    for clear in (name, text, "E777"):
+        assert clear not in row["data"]
+    stored = json.loads(row["data"])
+    assert {f for f, v in stored.items() if is_sealed(v)} == {
+        "raiser_subject",
+        "raiser_name",
+        "text",
+    }
+    subject = "flowers.evt.review.ObjectionRaised"
+
+    async def relayed() -> bool:
+        try:
+            await stack.js.get_last_msg(EVENTS_STREAM, subject)
+        except Exception:
+            return False
+        return True
+
+    await eventually(relayed, timeout=10, what="ObjectionRaised on FLOWERS")
+    message = (await stack.js.get_last_msg(EVENTS_STREAM, subject)).data or b""
+    for clear in (name, text, "E777"):
+        assert clear.encode() not in message
+    envelope = RecordedEvent.model_validate_json(message)
+    assert envelope.event_id == row["event_id"]
+    event = registry.decode_recorded(envelope)
+    assert isinstance(event, ObjectionRaised)
+    assert (event.raiser_subject, event.raiser_name, event.text) == ("E777", name, text)
+    [seen] = await stack.query("objections", round_id=ROUND)
+    assert (seen["raiser_name"], seen["text"]) == (name, text)
 
 
 async def test_a_whole_round_is_reviewed_decided_noticed_objected_to_and_published(
@@ -230,6 +269,7 @@ async def test_a_whole_round_is_reviewed_decided_noticed_objected_to_and_publish
         text="该同事的节约成本数据与班组台账不符。",
     )
     assert raised["objection_no"] == 1
+    await objector_and_text_are_sealed(stack, "李四", "该同事的节约成本数据与班组台账不符。")
     await stack.command(
         "record_objection_note", round_id=ROUND, **OFFICE, objection_no=1, note="已调阅班组台账。"
     )
