@@ -192,6 +192,22 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
         assert nomination.keys is not None
         assert await nomination.keys.shred(first, clock.now())
         KEYRING.forget(first)
+        # The run's fact reaches FLOWERS while the other key still exists: review hears it
+        # and does not take it (its scrub waits for the key; nothing is acknowledged).
+        killed = nomination.relay
+        assert killed is not None
+
+        async def published() -> bool:
+            return bool(await killed.checkpoint() == await nomination.store.head())
+
+        await eventually(published, timeout=20, what="the run's fact published")
+        fact = await nomination.store.pool.fetchval(
+            "SELECT event_id FROM events WHERE type = 'ExpiredPersonalDataShredded'"
+        )
+        taken = await review.store.pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = 'review-privacy' AND event_id = $1", fact
+        )
+        assert taken == 0
     finally:
         await nomination.stop()
 
