@@ -86,7 +86,9 @@ def erase(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Erase an employee's personal data: their key is destroyed, their data reads 已删除
-    everywhere; then rebuild each service's projections (`flowers audit rebuild`)."""
+    everywhere, and each service re-derives its projections on the fact (README "Privacy").
+    The gateway's drafts naming the employee stay: an erasure from the office's page or the
+    API deletes them too."""
     if not yes and not typer.confirm(
         f"Erase the personal data of employee {employee_no}? It cannot be undone "
         f"(删除职工 {employee_no} 的个人信息，不可撤销)"
@@ -97,8 +99,9 @@ def erase(
     typer.echo(
         f"erased {employee_no}: pseudonym {reply['subject_id']}, "
         f"key {'destroyed' if reply['key_destroyed'] else 'already destroyed'} "
-        f"(已删除，假名 {reply['subject_id']}). Next: flowers audit rebuild <service> for each "
-        "service, so no table keeps a clear copy."
+        f"(已删除，假名 {reply['subject_id']}). Every service scrubs its projections on the fact; "
+        "the gateway's drafts naming the employee are deleted only by an erasure from its page "
+        "or API."
     )
 
 

@@ -86,7 +86,8 @@ async def delete(pool: asyncpg.Pool, user_id: uuid.UUID, round_id: str) -> None:
 
 
 async def forget_employee(pool: asyncpg.Pool, employee_no: str) -> int:
-    """Delete every draft naming the employee (before their erasure is sent)."""
+    """Delete every draft naming the employee (once their erasure is recorded: the gateway
+    still knows the number from the request, nothing maps the pseudonym back to it later)."""
     status = await pool.execute(
         # The pool's jsonb codec stores `form` as a JSON text inside jsonb: unwrapped first.
         "DELETE FROM nomination_drafts WHERE (form #>> '{}')::jsonb ->> 'employee_no' = $1",

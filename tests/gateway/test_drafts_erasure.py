@@ -1,7 +1,8 @@
 """The gateway's nomination drafts go with the nominee's personal data (services/gateway/
-drafts.py): an erasure through the API deletes the drafts naming the employee before the key
-is destroyed, a retention run deletes the drafts it outdates; and every service, the
-notification service included, scrubs its projections on the erasure (shared/scrub.py)."""
+drafts.py): an erasure through the API deletes the drafts naming the employee once it is
+recorded (a refused one leaves them), a retention run deletes the drafts it outdates; and
+every service, the notification service included, scrubs its projections on the erasure
+(shared/scrub.py)."""
 
 from __future__ import annotations
 
@@ -54,17 +55,28 @@ async def test_an_erasure_deletes_the_drafts_naming_the_employee_and_every_servi
     await gateway.account("office", {"office"})
     await draft_of(gateway, "wy", "E100")
     await draft_of(gateway, "wy2", "E101")
-    assert await drafts_naming(gateway) == ["E100", "E101"]
+    await gateway.account("wy3", {"nominator"}, unit_code=UNIT_A)
+    await draft_of(
+        gateway, "wy3", "E999"
+    )  # one draft per nominator and round; nobody the services hold data of
+    assert await drafts_naming(gateway) == ["E100", "E101", "E999"]
 
     token = await gateway.token("office")
     async with gateway.client() as client:
+        refused = await client.post(
+            "/api/v1/employees/E999/erasure",
+            json={"reason": "本人书面申请删除"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert refused.status_code == 404, refused.text
+        assert await drafts_naming(gateway) == ["E100", "E101", "E999"]  # refused: kept
         erased = await client.post(
             "/api/v1/employees/E100/erasure",
             json={"reason": "本人书面申请删除"},
             headers={"Authorization": f"Bearer {token}"},
         )
     assert erased.status_code == 200, erased.text
-    assert await drafts_naming(gateway) == ["E101"]  # someone else's draft stays
+    assert await drafts_naming(gateway) == ["E101", "E999"]  # someone else's drafts stay
 
     fact = await gateway.nomination.store.pool.fetchval(
         "SELECT event_id FROM events WHERE type = 'PersonalDataErased'"

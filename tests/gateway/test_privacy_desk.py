@@ -142,7 +142,7 @@ async def test_the_office_looks_up_corrects_and_erases_an_employees_data_on_requ
     result = await office.get(confirmed.headers["location"])
     assert "已删除该职工的个人信息" in result.text
     assert str(pseudonym) in result.text
-    assert "flowers audit rebuild" in result.text
+    assert "自动重建其查询表" in result.text  # no one rebuilds by hand any more
 
     # Erased again: the service's refusal, as a message in Chinese, not a stack trace.
     again = await office.post(

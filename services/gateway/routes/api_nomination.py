@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway import drafts
 from services.gateway import nomination as nom
 from services.gateway.auth import Principal
 from services.gateway.commands import body
@@ -198,15 +197,8 @@ async def erase_personal_data(
     """Erase an employee's personal data on their request, with the reason (the office):
     their key is destroyed, so their data reads 已删除 in every log, stream and backup
     (README "Privacy"); 404 `no_personal_data` when none is held. The gateway's drafts
-    naming the employee go first (nothing maps the erased pseudonym back to them after)."""
-    await drafts.forget_employee(gw_state(request).pool, employee_no)
-    return await services(request, principal).command(
-        nom.SERVICE,
-        "erase_personal_data",
-        ErasePersonalData,
-        employee_no=employee_no,
-        **fields,
-    )
+    naming the employee go once it is recorded (services/gateway/nomination.py)."""
+    return await nom.erase_employee(request, principal, employee_no, **fields)
 
 
 @router.post("/nominations/{nomination_id}/correction", response_model=CommandOut)

@@ -25,7 +25,7 @@ from services.gateway.i18n import locale_of
 from services.gateway.routes.forms import FormState, form_action, form_page
 from services.gateway.state import gw_state, services
 from services.gateway.web import flash_messages, nav_link, render
-from shared.contracts.nomination_commands import CorrectNominee, ErasePersonalData
+from shared.contracts.nomination_commands import CorrectNominee
 from shared.contracts.subject_access import QUERY
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(page_csrf)])
@@ -277,13 +277,7 @@ async def erase_personal_data(request: Request, principal: Office) -> Response:
 
     return await form_action(
         state,
-        lambda: services(request, principal).command(
-            nom.SERVICE,
-            "erase_personal_data",
-            ErasePersonalData,
-            employee_no=employee_no,
-            reason=reason,
-        ),
+        lambda: nom.erase_employee(request, principal, employee_no, reason=reason),
         render=lambda form_, status: _desk(
             request, principal, employee_no, {"erase": form_}, status
         ),
