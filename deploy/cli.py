@@ -15,6 +15,7 @@ from deploy.cli_dlq import dlq_app
 from deploy.cli_nats import nats_config, nats_streams
 from deploy.cli_notify import notify_app
 from deploy.cli_payroll import payroll_app
+from deploy.cli_privacy import privacy_app
 from deploy.cli_serve import serve
 from deploy.cli_users import users_app
 from shared.logging import configure_logging
@@ -29,6 +30,7 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(payroll_app, name="payroll")
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(notify_app, name="notify")

@@ -1,7 +1,8 @@
 """`flowers audit …`: prove the log intact, rebuild read models from it, look back in time.
 
 verify   hash chains, FLOWERS against the stores, every projection rebuilt and compared,
-         anchors (`--anchors FILE` or values such as `review@1234:<hash>` from a printed notice)
+         anchors (`--anchors FILE` or values such as `review@1234:<hash>` from a printed notice),
+         the gateway's access record of personal data (its hash chain)
 rebuild  a service's projections into fresh tables, swapped in while it runs
 as-of    a round as it stood at a past moment, from the logs alone
 events   browse and filter the logs
@@ -135,7 +136,8 @@ def verify(
         "prove nothing up to their positions changed.",
     ),
 ) -> None:
-    """Chains, FLOWERS, every projection rebuilt and compared; exit 0 only when all holds."""
+    """Chains, FLOWERS, every projection rebuilt and compared, the access record's chain;
+    exit 0 only when all holds."""
     from shared import audit
 
     settings = _settings()
@@ -147,8 +149,15 @@ def verify(
             typer.echo(f"flowers: {exc}", err=True)
             raise typer.Exit(2) from None
     progress = _progress(as_json)
+    from shared.database_roles import AUDITOR, GATEWAY
+
+    # The gateway's access record of personal data is chained too: its chain is checked.
+    access_log = settings.database_url_for(GATEWAY, login=AUDITOR)
     report = _with_nats(
-        settings, lambda js: audit.verify(_urls(settings), js, progress, anchors=anchored)
+        settings,
+        lambda js: audit.verify(
+            _urls(settings), js, progress, anchors=anchored, access_log_url=access_log
+        ),
     )
     _end_progress(as_json)
     typer.echo(audit.as_json(report) if as_json else audit.render(report))

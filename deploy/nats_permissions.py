@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_CONSUMER, PAYROLL_STREAM, inbox_prefix
+from shared.contracts.nomination import ExpiredPersonalDataShredded
 from shared.credentials import SecretsLayout
+from shared.scrub import SUBJECTS as PRIVACY_SUBJECTS
 from shared.settings import SERVICES
 
 JS = "$JS.API"
@@ -49,11 +51,11 @@ def inbox(user: str) -> str:
 
 # Every durable consumer of FLOWERS, by the service that owns it.
 SERVICE_CONSUMERS: dict[str, tuple[str, ...]] = {
-    "nomination": ("nomination-review",),
-    "review": ("review-nomination",),
-    "rewards": ("rewards-review",),
-    "publicity": ("publicity-drafts", "publicity-stats"),
-    "notification": ("notification-facts",),
+    "nomination": ("nomination-review", "nomination-privacy"),
+    "review": ("review-nomination", "review-privacy"),
+    "rewards": ("rewards-review", "rewards-privacy"),
+    "publicity": ("publicity-drafts", "publicity-stats", "publicity-privacy"),
+    "notification": ("notification-facts", "notification-privacy"),
 }
 # The streams a service publishes to or checks at start-up.
 SERVICE_STREAMS: dict[str, tuple[str, ...]] = {
@@ -127,10 +129,14 @@ def _ephemeral_readers(streams: Iterable[str]) -> list[str]:
     return rights
 
 
-def _hands_off_durables() -> list[str]:
-    """What a stream reader must not do to the services' (and payroll's) durable consumers:
-    reconfigure, delete, reset, or pull from them (which would steal their deliveries)."""
-    durables = [(EVENTS_STREAM, c) for cs in SERVICE_CONSUMERS.values() for c in cs]
+def _hands_off_durables(own: Iterable[str] = ()) -> list[str]:
+    """What a stream reader must not do to the services' (and payroll's) durable consumers
+    (but its `own`): reconfigure, delete, reset, or pull from them (which would steal their
+    deliveries)."""
+    mine = set(own)
+    durables = [
+        (EVENTS_STREAM, c) for cs in SERVICE_CONSUMERS.values() for c in cs if c not in mine
+    ]
     durables += [(s, c) for s, cs in STREAM_CONSUMERS.items() for c in cs]
     rights = [f"{JS}.CONSUMER.DURABLE.CREATE.>"]
     for stream, name in durables:
@@ -163,10 +169,18 @@ def service_permissions(service: str) -> Permissions:
     publish += [f"{JS}.STREAM.INFO.{s}" for s in SERVICE_STREAMS[service]]
     for consumer in consumers:
         publish += _durable_consumer(EVENTS_STREAM, consumer)
+    # A scrub re-derives the projections fed by consumed events from FLOWERS (ephemeral
+    # readers, shared/scrub.py); every instance hears the privacy facts on core NATS.
+    publish += _ephemeral_readers([EVENTS_STREAM])
     return Permissions(
         publish_allow=tuple(publish),
-        publish_deny=STREAM_MANAGEMENT,
-        subscribe_allow=(f"flowers.cmd.{service}.>", f"flowers.qry.{service}.>", inbox(service)),
+        publish_deny=(*STREAM_MANAGEMENT, *_hands_off_durables(consumers)),
+        subscribe_allow=(
+            f"flowers.cmd.{service}.>",
+            f"flowers.qry.{service}.>",
+            inbox(service),
+            *PRIVACY_SUBJECTS,
+        ),
         allow_responses=True,
     )
 
@@ -175,7 +189,8 @@ def gateway_permissions() -> Permissions:
     return Permissions(
         publish_allow=("flowers.cmd.>", "flowers.qry.>", *_ephemeral_readers([EVENTS_STREAM])),
         publish_deny=(*STREAM_MANAGEMENT, *_hands_off_durables()),
-        subscribe_allow=(inbox("gateway"),),
+        # The retention job's runs: the drafts they outdate are deleted (gateway/drafts.py).
+        subscribe_allow=(inbox("gateway"), ExpiredPersonalDataShredded.subject()),
     )
 
 

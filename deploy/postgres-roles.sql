@@ -6,7 +6,8 @@
 --                         (`flowers db migrate`, `flowers up`) and runs `flowers audit rebuild`
 --   <prefix><name>        the process's run-time role: CONNECT on its own database only,
 --                         DML on the owner's tables (the log `events`: SELECT and INSERT only)
---   <prefix>auditor       CONNECT, SELECT and CREATE (scratch schemas) on the service databases
+--   <prefix>auditor       CONNECT, SELECT and CREATE (scratch schemas) on the service databases;
+--                         SELECT on the gateway's access record (granted by its migration)
 --
 -- for <name> in nomination, review, rewards, publicity, notification (the services), gateway,
 -- and keys (the key store of personal data, shared/keystore.py: every service logs in as
@@ -55,7 +56,9 @@ SET password_encryption = 'scram-sha-256';
 \ir postgres/database.sql
 \set name notification
 \ir postgres/database.sql
--- The gateway's database holds the accounts: the auditor gets nothing there.
+-- The gateway's database holds the accounts: the auditor gets nothing there from this script
+-- (the gateway's migration, `flowers db migrate`, grants it SELECT on the access record of
+-- personal data alone, which `flowers audit verify` checks: shared/audit.py).
 \set name gateway
 \set auditor_reads false
 \ir postgres/database.sql

@@ -40,6 +40,7 @@ from deploy.mail_catcher import MailCatcher
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared import database_roles
+from shared.audit import access_log_grants
 from shared.bus import ensure_streams, nats_auth, nats_servers
 from shared.keystore import migrate_keystore
 from shared.postgres import DatabaseUnavailable
@@ -652,7 +653,13 @@ async def prepare_databases(settings: Settings, admin_url: str | None) -> None:
             await database_roles.provision(admin, [*database_roles.DATABASES, database_roles.KEYS])
         for service in SERVICES:
             await database_roles.migrate(settings, service, *service_schema(service))
-        await database_roles.migrate(settings, GATEWAY, *service_schema(GATEWAY), store=False)
+        await database_roles.migrate(
+            settings,
+            GATEWAY,
+            *service_schema(GATEWAY),
+            access_log_grants(settings),  # the auditor verifies the access record
+            store=False,
+        )
         await migrate_keystore(settings)
     except DatabaseUnavailable as exc:
         hint = ""

@@ -5,11 +5,16 @@ Every event a relay has passed (position ≤ its checkpoint) must be in the stre
 once, and the stream must hold nothing the stores do not. Projections are rebuilt and
 compared by shared/audit_projections.py; an anchor (each store's head position and hash,
 kept outside the database) proves that nothing up to it changed since (see README, "Audit").
+
+The gateway's access record of personal data (`personal_data_access`: who looked at whose
+data, services/gateway/access_log.py) is hash-chained the same way; its chain is built and
+checked here, so the gateway and `flowers audit verify` walk it with one piece of code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -25,10 +30,18 @@ from nats.js import JetStreamContext
 from shared import audit_projections
 from shared.audit_projections import ProjectionCheck
 from shared.bus import EVENTS_STREAM
-from shared.events import GENESIS_HASH
+from shared.database_roles import AUDITOR, GATEWAY
+from shared.events import GENESIS_HASH, canonical_json
 from shared.eventstore import ChainReport
-from shared.postgres import PostgresEventStore, create_pool, get_checkpoint, in_slices
+from shared.postgres import (
+    DatabaseUnavailable,
+    PostgresEventStore,
+    create_pool,
+    get_checkpoint,
+    in_slices,
+)
 from shared.projection import ServiceProjections, declared
+from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,21 @@ class ServiceAudit:
         )
 
 
+@dataclass(frozen=True)
+class AccessLogCheck:
+    """The access record's chain walked: how many records fit, and the first that does not
+    (its position), or why it could not be read."""
+
+    records: int
+    first_break: int | None = None
+    error: str = ""
+    absent: bool = False  # no gateway database at all (a store-only setup): nothing to check
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None and not self.error
+
+
 @dataclass
 class AuditReport:
     services: list[ServiceAudit]
@@ -77,14 +105,22 @@ class AuditReport:
     unknown_in_stream: list[str] = field(default_factory=list)
     # Where each unknown event sits: its stream sequence(s) and subject.
     unknown_at: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    access_log: AccessLogCheck | None = None  # None: not asked for
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.services) and not self.unknown_in_stream
+        return (
+            all(s.ok for s in self.services)
+            and not self.unknown_in_stream
+            and (self.access_log is None or self.access_log.ok)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "access_log": asdict(self.access_log) | {"ok": self.access_log.ok}
+            if self.access_log is not None
+            else None,
             "stream_messages": self.stream_messages,
             "unknown_in_stream": self.unknown_in_stream[:100],
             "unknown_at": {
@@ -308,8 +344,10 @@ async def verify(
     projections: bool = True,
     specs: Mapping[str, ServiceProjections] | None = None,
     anchors: Mapping[str, Anchor] | None = None,
+    access_log_url: str | None = None,
 ) -> AuditReport:
-    """Chains, the stream, the projections (unless `projections=False`) and the anchors given.
+    """Chains, the stream, the projections (unless `projections=False`), the anchors given
+    and, with `access_log_url` (the gateway's database), the access record's chain.
 
     `specs` defaults to each service's declaration (services/<name>/projections.py).
     The relays' checkpoints are read before the stream: every event up to them was in the
@@ -359,7 +397,120 @@ async def verify(
         sum(in_stream.values()),
         unknown,
         {i: in_stream.where.get(i, []) for i in unknown},
+        access_log=await check_access_log(access_log_url) if access_log_url else None,
     )
+
+
+# --- The access record of personal data (the gateway's) ----------------------------------------
+
+ACCESS_TABLE = "personal_data_access"
+ACCESS_COLUMNS = (
+    "position, at, viewer_id, viewer_name, viewer_roles, client_ip, what, round_id, subjects, "
+    "detail, prev_hash, chain_hash"
+)
+
+
+def access_hash(prev_hash: str, position: int, fields: Sequence[Any]) -> str:
+    """SHA-256 over the previous record's hash, the position and what the record holds."""
+    body = canonical_json([prev_hash, position, *fields])
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def access_fields(
+    at: datetime,
+    viewer_id: str,
+    viewer_name: str,
+    viewer_roles: Sequence[str],
+    address: str,
+    what: str,
+    round_id: str | None,
+    subjects: Sequence[str],
+    detail: Mapping[str, Any],
+) -> list[Any]:
+    """What a record's hash covers, in order."""
+    # In UTC to the microsecond: what timestamptz gives back, whatever the session's zone.
+    return [
+        at.astimezone(UTC).isoformat(),
+        viewer_id,
+        viewer_name,
+        list(viewer_roles),
+        address,
+        what,
+        round_id,
+        list(subjects),
+        dict(detail),
+    ]
+
+
+def _detail(value: Any) -> dict[str, Any]:
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return loaded if isinstance(loaded, dict) else {}
+
+
+async def verify_access_chain(pool: asyncpg.Pool) -> AccessLogCheck:
+    """Walk the whole record in order (one snapshot): every position present, every hash
+    recomputed; the first position that does not fit is named."""
+    prev_hash, expected, count = GENESIS_HASH, 1, 0
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        async for row in conn.cursor(
+            f"SELECT {ACCESS_COLUMNS} FROM {ACCESS_TABLE} ORDER BY position"
+        ):
+            fields = access_fields(
+                row["at"],
+                row["viewer_id"],
+                row["viewer_name"],
+                row["viewer_roles"],
+                row["client_ip"],
+                row["what"],
+                row["round_id"],
+                row["subjects"],
+                _detail(row["detail"]),
+            )
+            if (
+                row["position"] != expected
+                or row["prev_hash"] != prev_hash
+                or access_hash(prev_hash, row["position"], fields) != row["chain_hash"]
+            ):
+                return AccessLogCheck(count, expected)
+            prev_hash, expected, count = row["chain_hash"], expected + 1, count + 1
+    return AccessLogCheck(count)
+
+
+async def check_access_log(url: str) -> AccessLogCheck:
+    """The access record's chain, read at `url` (the gateway's database, as the auditor);
+    a record that cannot be read is a finding, not a pass."""
+    try:
+        pool = await create_pool(url, max_size=1, attempts=1)
+    except DatabaseUnavailable as exc:
+        if isinstance(exc.__cause__, asyncpg.InvalidCatalogNameError):
+            return AccessLogCheck(0, absent=True)
+        return AccessLogCheck(0, error=f"cannot be read: {exc}"[:300])
+    try:
+        return await verify_access_chain(pool)
+    except asyncpg.PostgresError as exc:
+        return AccessLogCheck(0, error=f"cannot be read: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        await pool.close()
+
+
+def access_log_grants(settings: Settings) -> str:
+    """What the gateway database's owner grants the auditor: its access record, to read and
+    verify (`flowers audit verify`), and nothing else of the gateway's (accounts, sessions)."""
+
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    role = settings.database_role(AUDITOR)
+    literal = role.replace("'", "''")
+    return f"""
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN
+    GRANT CONNECT ON DATABASE {ident(settings.database_name(GATEWAY))} TO {ident(role)};
+    GRANT USAGE ON SCHEMA public TO {ident(role)};
+    GRANT SELECT ON {ACCESS_TABLE} TO {ident(role)};
+  END IF;
+END $$;
+"""
 
 
 # --- Anchors ---------------------------------------------------------------------------------
@@ -428,6 +579,19 @@ def render(report: AuditReport) -> str:
                 f"seq {seq} ({subject})" for seq, subject in report.unknown_at.get(event_id, [])
             )
             lines.append(f"     {event_id}: {at}" if at else f"     {event_id}")
+    if report.access_log is not None:
+        check = report.access_log
+        if check.absent:
+            lines.append("--   access log  not checked: there is no gateway database")
+        elif check.error:
+            lines.append(f"FAIL access log  {check.error}")
+        elif check.first_break is not None:
+            lines.append(
+                f"FAIL access log  chain BROKEN at record {check.first_break}: a record was "
+                f"changed, removed or reordered ({check.records} record(s) before it fit)"
+            )
+        else:
+            lines.append(f"OK   access log  chain intact ({check.records} records)")
     lines.append(("verified: the log is intact" if report.ok else "NOT verified") + ".")
     return "\n".join(lines)
 

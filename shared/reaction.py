@@ -66,6 +66,10 @@ class StateCache:
         while len(self._items) > self.size:
             del self._items[next(iter(self._items))]
 
+    def clear(self) -> None:
+        """Forget every state (they hold the values events had when folded: shared/scrub.py)."""
+        self._items.clear()
+
 
 async def load_states(
     conn: asyncpg.Connection | None,

@@ -18,22 +18,28 @@ them off the FLOWERS stream, where every reader would see who looked at whom.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 import asyncpg
 from fastapi import Request
 
+from services.gateway import keys
 from services.gateway.accounts import ADMIN, AUDITOR, OFFICE
 from services.gateway.auth import Principal, client_ip
 from services.gateway.i18n import Text
 from services.gateway.state import Services, gw_state
+from shared.audit import (
+    ACCESS_COLUMNS,
+    AccessLogCheck,
+    access_fields,
+    access_hash,
+    verify_access_chain,
+)
 from shared.clock import SHANGHAI
 from shared.events import GENESIS_HASH, canonical_json
 from shared.personal_data import SEALED_SHOWN
@@ -42,6 +48,8 @@ ACCESS_READERS = (OFFICE, ADMIN, AUDITOR)
 APPEND_LOCK = zlib.crc32(b"flowers-personal-data-access")
 MAX_SUBJECTS = 2000  # a payroll file of a large period still names everyone in it
 PAGE_SIZE = 200
+SEALED_PREFIX = "pii:"  # a data subject named by pseudonym: `pii:<pseudonym>`
+MASKED_LABEL = SEALED_SHOWN.split("{", 1)[0]  # how the event browser shows a sealed value
 
 # What was read, as people say it.
 WHAT_LABELS: dict[str, Text] = {
@@ -56,12 +64,17 @@ WHAT_LABELS: dict[str, Text] = {
         "导出职工个人信息（查阅复制请求）",
         "Employee's data exported (access request)",
     ),
+    "audit_event_opened": (
+        "审计：查看单条事件中的加密个人信息",
+        "Audit: one event's sealed personal data opened",
+    ),
+    "privacy_desk": (
+        "个人信息请求：查询职工信息",
+        "Personal data requests: an employee looked up",
+    ),
 }
 
-COLUMNS = (
-    "position, at, viewer_id, viewer_name, viewer_roles, client_ip, what, round_id, subjects, "
-    "detail, prev_hash, chain_hash"
-)
+COLUMNS = ACCESS_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -123,66 +136,23 @@ def _loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def access_hash(prev_hash: str, position: int, fields: Sequence[Any]) -> str:
-    """SHA-256 over the previous row's hash, the position and what the row records."""
-    body = canonical_json([prev_hash, position, *fields])
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def _hashed_fields(
-    at: datetime,
-    viewer_id: str,
-    viewer_name: str,
-    viewer_roles: Sequence[str],
-    address: str,
-    what: str,
-    round_id: str | None,
-    subjects: Sequence[str],
-    detail: Mapping[str, Any],
-) -> list[Any]:
-    # In UTC to the microsecond: what timestamptz gives back, whatever the session's zone.
-    return [
-        at.astimezone(UTC).isoformat(),
-        viewer_id,
-        viewer_name,
-        list(viewer_roles),
-        address,
-        what,
-        round_id,
-        list(subjects),
-        dict(detail),
-    ]
-
-
-_SHOWN = re.compile(
-    re.escape(SEALED_SHOWN).replace(re.escape("{subject}"), "(?P<subject>[0-9a-f-]+)")
-)
-
-
 def subjects_of(values: Iterable[Any]) -> list[str]:
     """The data subjects named anywhere in some JSON values, sorted: employee numbers in clear
     (`employee_no` keys), and sealed personal data (README "Privacy") by its subject's
-    pseudonym, `pii:<pseudonym>` (what the event browser shows of it: one event's page
-    shows a sealed value masked, by the pseudonym's first 8 hex, `pii:<8 hex>`)."""
+    pseudonym, `pii:<pseudonym>` (what the event browser shows of it)."""
     found: set[str] = set()
 
     def walk(value: Any) -> None:
-        if isinstance(value, str):
-            shown = _SHOWN.fullmatch(value)
-            if shown:
-                found.add(f"pii:{shown['subject']}")
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             if isinstance(value.get("$pii"), str):
-                found.add(f"pii:{value['$pii']}")
+                found.add(f"{SEALED_PREFIX}{value['$pii']}")
                 return
             for key, inner in value.items():
-                if (
-                    key == "employee_no"
-                    and isinstance(inner, str)
-                    and inner
-                    and not _SHOWN.fullmatch(inner)
-                ):
-                    found.add(inner)
+                if key == "employee_no" and isinstance(inner, str) and inner:
+                    # A sealed number the page shows masked is named by its pseudonym
+                    # (the item's `sealed_subjects`), not by its label.
+                    if not inner.startswith(MASKED_LABEL):
+                        found.add(inner)
                 else:
                     walk(inner)
         elif isinstance(value, list | tuple):
@@ -194,11 +164,21 @@ def subjects_of(values: Iterable[Any]) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who looked, when it is not a signed-in user of the gateway (an operator's command:
+    `cli:<login>`)."""
+
+    user_id: str
+    display_name: str
+    roles: frozenset[str]
+
+
 async def append(
     pool: asyncpg.Pool,
     *,
     at: datetime,
-    viewer: Principal,
+    viewer: Principal | Viewer,
     address: str,
     what: str,
     round_id: str | None = None,
@@ -209,10 +189,11 @@ async def append(
     names = sorted(set(subjects))[:MAX_SUBJECTS]
     data = dict(detail or {})
     roles = sorted(viewer.roles)
-    fields = _hashed_fields(
+    name = viewer.user.display_name if isinstance(viewer, Principal) else viewer.display_name
+    fields = access_fields(
         at,
         viewer.user_id,
-        viewer.user.display_name,
+        name,
         roles,
         address,
         what,
@@ -237,7 +218,7 @@ async def append(
             position,
             at,
             viewer.user_id,
-            viewer.user.display_name,
+            name,
             roles,
             address,
             what,
@@ -276,6 +257,8 @@ async def record(
 @dataclass(frozen=True)
 class AccessFilter:
     employee_no: str | None = None
+    # The pseudonym the employee's sealed data is named by (`pii:<pseudonym>`), found with it.
+    pseudonym: str | None = None
     viewer: str | None = None  # an account's id, or the name it had when it looked
     since: datetime | None = None
     until: datetime | None = None
@@ -292,8 +275,9 @@ async def search(pool: asyncpg.Pool, f: AccessFilter) -> list[Access]:
         args.append(value)
         return f"${len(args)}"
 
-    if f.employee_no:
-        clauses.append(f"{arg(f.employee_no)} = ANY(subjects)")
+    named = [s for s in (f.employee_no, f.pseudonym) if s]
+    if named:
+        clauses.append(f"subjects && {arg(named)}::text[]")
     if f.viewer:
         clauses.append(f"(viewer_id = {arg(f.viewer)} OR viewer_name = ${len(args)})")
     if f.since:
@@ -311,43 +295,21 @@ async def search(pool: asyncpg.Pool, f: AccessFilter) -> list[Access]:
     return [Access.from_row(r) for r in rows]
 
 
-@dataclass(frozen=True)
-class ChainCheck:
-    records: int
-    first_break: int | None  # the first position whose hash does not follow
-
-    @property
-    def ok(self) -> bool:
-        return self.first_break is None
+ChainCheck = AccessLogCheck  # the records that fit, and the first position that does not
 
 
 async def verify(pool: asyncpg.Pool) -> ChainCheck:
-    """Walk the whole record in order: every position present, every hash recomputed."""
-    prev_hash, expected, count = GENESIS_HASH, 1, 0
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        async for row in conn.cursor(
-            f"SELECT {COLUMNS} FROM personal_data_access ORDER BY position"
-        ):
-            access = Access.from_row(row)
-            fields = _hashed_fields(
-                access.at,
-                access.viewer_id,
-                access.viewer_name,
-                access.viewer_roles,
-                access.client_ip,
-                access.what,
-                access.round_id,
-                access.subjects,
-                access.detail,
-            )
-            if (
-                access.position != expected
-                or access.prev_hash != prev_hash
-                or access_hash(prev_hash, access.position, fields) != access.chain_hash
-            ):
-                return ChainCheck(count, expected)
-            prev_hash, expected, count = access.chain_hash, expected + 1, count + 1
-    return ChainCheck(count, None)
+    """Walk the whole record in order: every position present, every hash recomputed (the
+    same walk as `flowers audit verify`'s, shared.audit)."""
+    return await verify_access_chain(pool)
+
+
+async def pseudonym_subject(request: Request, employee_no: str | None) -> str | None:
+    """`pii:<pseudonym>` of an employee number (None: no number, a pseudonym given, or no key)."""
+    if not employee_no or employee_no.startswith(SEALED_PREFIX):
+        return None
+    found = await keys.pseudonym_of(gw_state(request).settings, employee_no)
+    return f"{SEALED_PREFIX}{found}" if found is not None else None
 
 
 async def record_events(
@@ -369,10 +331,37 @@ async def record_events(
         viewer,
         what,
         round_id=rounds.pop() if len(rounds) == 1 else None,
-        subjects=subjects_of(i.get("data") for i in items),
+        subjects=[
+            *subjects_of(i.get("data") for i in items),
+            # Sealed values the page shows masked: named by their pseudonyms.
+            *(f"{SEALED_PREFIX}{s}" for i in items for s in i.get("sealed_subjects", ())),
+        ],
         streams=sorted({str(i["stream_id"]) for i in items}),
         positions=[f"{i['service']}:{i['position']}" for i in items],
         **detail,
+    )
+
+
+async def record_opening(
+    request: Request,
+    viewer: Principal,
+    item: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    erased: Iterable[uuid.UUID],
+) -> Access:
+    """Record that `viewer` opened one event's sealed values (`item`, its data as `stored`):
+    its subjects named as sealed data is named, by pseudonym, never by the opened values."""
+    round_id = stored.get("round_id")
+    return await record(
+        request,
+        viewer,
+        "audit_event_opened",
+        round_id=round_id if isinstance(round_id, str) else None,
+        subjects=subjects_of([stored]),
+        streams=[item["stream_id"]],
+        positions=[f"{item['service']}:{item['position']}"],
+        event_id=item["event_id"],
+        erased=[str(s) for s in erased] or None,
     )
 
 
@@ -434,14 +423,18 @@ async def access_filter(
     until: date | None,
     before: int | None = None,
 ) -> AccessFilter:
-    """The filter in the page's and the API's terms: a viewer by user name, id or name."""
+    """The filter in the page's and the API's terms: a viewer by user name, id or name; an
+    employee by number, which also finds the records naming their sealed data by pseudonym
+    (the key store maps the one to the other), or by the pseudonym itself (`pii:<pseudonym>`)."""
     who = viewer.strip()[:100]
     if who:
         user = await gw_state(request).accounts.by_username(who)
         if user is not None:
             who = str(user.user_id)
+    number = employee_no.strip()[:64] or None
     return AccessFilter(
-        employee_no=employee_no.strip()[:64] or None,
+        employee_no=number,
+        pseudonym=await pseudonym_subject(request, number),
         viewer=who or None,
         since=datetime.combine(since, time.min, SHANGHAI) if since else None,
         until=datetime.combine(until, time.max, SHANGHAI) if until else None,

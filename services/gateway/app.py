@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway import drafts
 from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, installation_key
 from services.gateway.config import GatewaySettings
@@ -113,6 +114,7 @@ def create_app(
             csrf=CsrfSigner(await installation_key(pool)),
         )
         app.state.public_rate_limit = PublicRateLimit(pool, gs.public_requests_per_minute, c)
+        await drafts.follow_retention(nc, pool)  # drafts go with expired data (drafts.py)
         purge = asyncio.create_task(
             _purge(sessions, app.state.gw.throttle, app.state.public_rate_limit),
             name="purge-sessions",

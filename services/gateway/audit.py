@@ -14,6 +14,11 @@ read-only (`default_transaction_read_only`), with a statement timeout, as the au
 database role, which may read the service databases and write none of their tables
 (shared/database_roles.py): nothing the gateway does here can change a store.
 
+Sealed personal values (README "Privacy") are shown as 〔加密个人信息·<pseudonym>〕. An auditor
+may open one event's values on request (`opened_event`, the page's 「查看」): the keys are read
+from the key store as the auditor for that request only, and the route records the opening in
+the access record (services/gateway/access_log.py) before the page is shown.
+
 Who raised an objection is the office's to know (services/gateway/review.py
 `sees_objectors`): for anyone else an ObjectionRaised is shown without `raised_by` and
 `raiser_name` in its data and without its actor (the raiser too), and a search by actor, or by
@@ -24,6 +29,7 @@ stay checkable.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,13 +38,14 @@ import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
 
+from services.gateway import keys
 from services.gateway.accounts import AUDITOR
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem
 from services.gateway.review import sees_objectors, without_objector
 from shared import audit as shared_audit
 from shared import audit_log, database_roles
-from shared.personal_data import masked
+from shared.personal_data import TamperedValue, masked, open_data, subject_ids
 from shared.settings import SERVICES, Settings
 
 AUDIT_READERS = (AUDITOR,)
@@ -182,8 +189,10 @@ def _event(row: asyncpg.Record, service: str) -> dict[str, Any]:
         "event_id": str(row["event_id"]),
         "type": row["type"],
         "schema_version": row["schema_version"],
-        # Personal values stay sealed here (opening them is to be logged: README "Privacy").
+        # Personal values stay sealed here: opened only on the auditor's explicit request,
+        # and each opening is logged (`opened_event`).
         "data": masked(_json(row["data"])),
+        "sealed_subjects": sorted(str(s) for s in subject_ids(_json(row["data"]))),
         "metadata": metadata,
         "actor": metadata.get("actor"),
         "correlation_id": metadata.get("correlation_id"),
@@ -246,9 +255,7 @@ async def browse(settings: Settings, q: EventQuery, viewer: Principal) -> dict[s
     }
 
 
-async def event(
-    settings: Settings, service: str, position: int, viewer: Principal
-) -> dict[str, Any]:
+async def _row(settings: Settings, service: str, position: int) -> asyncpg.Record:
     row = None
     if 0 < position < 2**63:  # positions are PostgreSQL bigints: others name no event
         conn = await _connect(settings, check_service(service))
@@ -267,7 +274,59 @@ async def event(
             service=service,
             position=position,
         )
-    return for_viewer(_event(row, service), viewer)
+    return row
+
+
+async def event(
+    settings: Settings, service: str, position: int, viewer: Principal
+) -> dict[str, Any]:
+    """One event, its personal values sealed (shown by pseudonym)."""
+    return for_viewer(_event(await _row(settings, service, position), service), viewer)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """One event with its sealed values opened for the auditor who asked."""
+
+    item: dict[str, Any]
+    stored: dict[str, Any]  # its data as stored (sealed), as the viewer may see it
+    subjects: tuple[uuid.UUID, ...]  # every data subject whose sealed values it holds
+    erased: tuple[uuid.UUID, ...]  # those whose key is gone: their values read 已删除
+
+
+async def opened_event(
+    settings: Settings, service: str, position: int, viewer: Principal
+) -> Opened:
+    """One event with its sealed personal values opened with their subjects' keys (read from
+    the key store as the auditor, for this request only); an erased subject's read 已删除.
+    The caller records the opening in the access record."""
+    row = await _row(settings, service, position)
+    raw = _json(row["data"])
+    wanted = sorted(subject_ids(raw))
+    found: dict[uuid.UUID, bytes | None] = {}
+    if wanted:
+        async with keys.key_store(settings) as store:
+            found = await store.keys(wanted)
+    try:
+        data = open_data(raw, row["event_id"], lambda s: found.get(uuid.UUID(str(s))))
+    except TamperedValue as exc:
+        raise Problem(
+            409,
+            "sealed_value_tampered",
+            (
+                "该事件中的加密个人信息无法解密：密文已被改动或移动。",
+                "A sealed value of this event does not open: it was changed or moved.",
+            ),
+            service=service,
+            position=position,
+        ) from exc
+    shown = _event(row, service)
+    return Opened(
+        for_viewer({**shown, "data": data}, viewer),
+        for_viewer({**shown, "data": raw}, viewer)["data"],
+        tuple(wanted),
+        tuple(s for s in wanted if found.get(s) is None),
+    )
 
 
 async def heads(settings: Settings) -> list[dict[str, Any]]:
@@ -297,10 +356,13 @@ async def heads(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def verify(settings: Settings, js: JetStreamContext) -> dict[str, Any]:
-    """Chains and stream, every service (see the module docstring for what is left out)."""
+    """Chains and stream, every service, and the access record's chain (see the module
+    docstring for what is left out)."""
     urls = {s: settings.database_url_for(s, login=database_roles.AUDITOR) for s in SERVICES}
+    # The access record of personal data too, read as the auditor like the stores.
+    access = settings.database_url_for(database_roles.GATEWAY, login=database_roles.AUDITOR)
     try:
-        report = await shared_audit.verify(urls, js, projections=False)
+        report = await shared_audit.verify(urls, js, projections=False, access_log_url=access)
     except (OSError, TimeoutError, asyncpg.PostgresError, nats.errors.Error) as exc:
         raise Problem(
             503,

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from shared import database_roles
+from shared.audit import access_log_grants
 from shared.postgres import DatabaseUnavailable, create_pool, redact
 from shared.settings import Settings
 
@@ -21,7 +22,9 @@ SCHEMA = (Path(__file__).parent / "schema.sql").read_text(encoding="utf-8")
 async def open_database(settings: Settings, attempts: int = 1) -> asyncpg.Pool:
     """A pool on the gateway's database as the gateway's role (never an owner or superuser)."""
     try:
-        await database_roles.prepare(settings, SERVICE, SCHEMA, store=False)
+        await database_roles.prepare(
+            settings, SERVICE, SCHEMA, access_log_grants(settings), store=False
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(
             f"PostgreSQL at {redact(settings.database_url)} refused: {exc}"

@@ -11,10 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from fastapi import Request
+
+from services.gateway import drafts
 from services.gateway.accounts import ADMIN, AUDITOR, DISCIPLINE, LEADER, NOMINATOR, OFFICE
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem, not_own_unit
-from services.gateway.state import Services
+from services.gateway.state import Services, gw_state, services
+from shared.contracts.nomination_commands import ErasePersonalData
 
 SERVICE = "nomination"
 
@@ -155,3 +159,15 @@ def seconds_left_for(round_: dict[str, Any], unit_code: str | None) -> int:
         return 0
     extra = effective_deadline(round_, unit_code) - datetime.fromisoformat(round_["deadline"])
     return max(0, int(round_.get("seconds_left", 0) + extra.total_seconds()))
+
+
+async def erase_employee(
+    request: Request, principal: Principal, employee_no: str, **fields: Any
+) -> Any:
+    """The office's erasure, from the page or the API: the command, then, once it is recorded,
+    the gateway's drafts naming the employee (a refused erasure leaves them)."""
+    reply = await services(request, principal).command(
+        SERVICE, "erase_personal_data", ErasePersonalData, employee_no=employee_no, **fields
+    )
+    await drafts.forget_employee(gw_state(request).pool, employee_no)
+    return reply

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from fastapi import Request
@@ -35,7 +35,7 @@ from services.gateway.downloads import REASON_CODE_LABELS, TAX_LABELS
 from services.gateway.i18n import DEPARTMENT_LABELS, ROLE_LABELS
 from services.gateway.problems import Problem
 from services.gateway.publicity import KIND_LABELS
-from services.gateway.state import Services, gw_state, services
+from services.gateway.state import gw_state, services
 from shared.clock import format_zh, format_zh_date
 from shared.contracts.common import CATEGORY_LABELS_ZH, Category
 from shared.contracts.subject_access import QUERY, Rows, plain_rows
@@ -192,8 +192,18 @@ class SubjectData:
     kinds: dict[str, Rows]
 
 
-async def gather(svc: Services, pool: asyncpg.Pool, employee_no: str) -> SubjectData:
-    """Ask every service (at once) and read the gateway's own tables."""
+class Asks(Protocol):
+    """Who asks the services: the gateway for its signed-in user (`Services`), or an
+    operator's command for the office (`shared.rpc.RpcClient`)."""
+
+    async def query(self, service: str, name: str, payload: dict[str, Any], /) -> Any: ...
+
+
+async def gather(
+    svc: Asks, pool: asyncpg.Pool, employee_no: str, pseudonym: str | None = None
+) -> SubjectData:
+    """Ask every service (at once) and read the gateway's own tables. `pseudonym`
+    (`pii:<pseudonym>`): who looked at the employee's sealed data is found by it too."""
     accounts = await pool.fetch(
         "SELECT user_id, username, display_name, roles, unit_code, employee_no, active, "
         "created_at, activated_at FROM users WHERE employee_no = $1 ORDER BY created_at",
@@ -224,7 +234,9 @@ async def gather(svc: Services, pool: asyncpg.Pool, employee_no: str) -> Subject
             user_ids,
         )
     )
-    looked = await search(pool, AccessFilter(employee_no=employee_no, limit=10_000))
+    looked = await search(
+        pool, AccessFilter(employee_no=employee_no, pseudonym=pseudonym, limit=10_000)
+    )
     kinds["access"] = [
         {
             "at": a.at.isoformat(),
@@ -348,7 +360,8 @@ async def export(
 ) -> ExportFile:
     """Gather, record the request in the access record (who, for whom, when, why), build."""
     state = gw_state(request)
-    data = await gather(services(request, principal), state.pool, employee_no)
+    pseudonym = await access_log.pseudonym_subject(request, employee_no)
+    data = await gather(services(request, principal), state.pool, employee_no, pseudonym)
     if not any(rows for kind, rows in data.kinds.items() if kind != "access"):
         raise Problem(404, "unknown_employee", UNKNOWN_EMPLOYEE, employee_no=employee_no)
     recorded = await access_log.record(

@@ -21,6 +21,7 @@ from services.nomination.queries import (
     employee_data,
 )
 from services.nomination.retention_job import RetentionJob
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import nomination as nomination_contract
 from shared.contracts.nomination_commands import (
@@ -201,6 +202,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """The retention job runs in one instance at a time (shared/leader.py)."""
         await runtime.lead("scheduler:retention", shred_expired, stopping)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

@@ -98,8 +98,8 @@ class NominationHandlers:
     async def erase_personal_data(self, cmd: ErasePersonalData) -> dict[str, Any]:
         """Record the erasure, then destroy the key. Recorded first: an erasure is never
         without its audited event; interrupted in between, the same request again destroys
-        the key (the decider records nothing twice). The projections holding the subject's
-        clear data lose it when rebuilt from the log (README "Privacy")."""
+        the key (the decider records nothing twice). Every service then scrubs its
+        projections on the fact once the key is gone (shared/scrub.py)."""
         keys = self.runtime.keys
         assert keys is not None, "the service has not started"
         subject_id = await keys.subject_of(cmd.employee_no)

@@ -25,6 +25,7 @@ from services.notification.daily import DailyTick
 from services.notification.delivery import Deliverer
 from services.notification.errors import InvalidPreferences, NotificationNotFound
 from services.notification.queries import inbox, round_of
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import notification as notification_contract
 from shared.contracts.notification import notification_stream_id
@@ -172,6 +173,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         )
         return {"notification_id": str(cmd.notification_id), "events": [e.type for e in recorded]}
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

@@ -23,6 +23,7 @@ from services.publicity.queries import (
     PublicityQueries,
 )
 from services.publicity.videojobs import VideoJobs
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import publicity as publicity_contract
 from shared.contracts import review as review_contract
@@ -166,6 +167,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """One chart of a report as SVG or PNG (base64)."""
         return await queries().report_chart(q)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

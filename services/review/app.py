@@ -29,6 +29,7 @@ from services.review.queries import (
     ReviewQueries,
     VisibleScores,
 )
+from shared import scrub
 from shared.clock import Clock
 from shared.contracts import review as review_contract
 from shared.contracts.review_commands import (
@@ -208,6 +209,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         """Where a round's review stands, and what blocks publishing."""
         return await queries().summary(q, runtime.clock.now())
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

@@ -33,6 +33,7 @@ from services.rewards.queries import (
     ReconcilePeriod,
     RewardsQueries,
 )
+from shared import scrub
 from shared.bus import PAYROLL_STREAM
 from shared.clock import Clock
 from shared.contracts import review as review_contract
@@ -177,6 +178,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         feed.bind(runtime.store, runtime.js)
         await feed.run(stopping)
 
+    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
     return runtime
 
 

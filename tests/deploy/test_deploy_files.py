@@ -840,6 +840,11 @@ async def test_each_container_works_with_only_its_own_credentials(
             assert re.search(rf"^{service}\s+\{{", health_run.stdout, flags=re.M), service
         gateway = f"http://127.0.0.1:{gateway_port}/healthz"
         assert await _status(gateway) == 200  # the gateway reaches every service as itself
+        # The auditor's verification from the toolbox, the key store and the gateway's access
+        # record included (the migration granted the auditor that table alone).
+        verified = _run_flowers(["audit", "verify"], env_of("operator", local))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "OK   access log  chain intact (0 records)" in verified.stdout
     finally:
         for process, _ in processes.values():
             process.send_signal(signal.SIGTERM)

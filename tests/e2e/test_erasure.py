@@ -3,11 +3,11 @@
 The demo's past round is played through the real commands (deploy/demo_round.py: 24
 nominations, audit, scoring, decision, notice, objection, results, awards, payroll,
 publicity), then the office erases one nominee who did not win (a winner's erasure is
-refused: a legal hold). Afterwards their name and employee number are in no table of any
-database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw
-bytes; PAYROLL holds no winner's either, the payroll reader opens them), the chains
-verify, every projection rebuilt equals the live one, and the round's statistics are what
-they were.
+refused: a legal hold), and every service scrubs its projections on the fact by itself
+(shared/scrub.py). Afterwards their name and employee number are in no table of any
+database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw bytes;
+PAYROLL holds no winner's either, the payroll reader opens them), the chains verify, every
+projection rebuilt equals the live one, and the round's statistics are what they were.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -28,21 +28,24 @@ from deploy.demo_round import play_demo
 from deploy.embedded import _pg_bin_dir
 from services.gateway.demo import DEMO_ACCOUNTS
 from services.nomination.app import build_runtime as nomination_runtime
+from services.publicity.app import build_runtime as publicity_runtime
+from services.review.app import build_runtime as review_runtime
+from services.rewards.app import RewardsRuntime
 from services.rewards.app import build_runtime as rewards_runtime
-from shared import audit, audit_projections
+from shared import audit, scrub
 from shared.bus import EVENTS_STREAM, PAYROLL_STREAM
-from shared.database_roles import AUDITOR, KEYS, owner_login
+from shared.database_roles import AUDITOR, KEYS
 from shared.keystore import open_keystore
 from shared.payroll_reader import payroll_reader
 from shared.personal_data import ERASED, KEYRING
-from shared.postgres import create_pool
-from shared.projection import declared
 from shared.rounds import Cadence
 from shared.rpc import RemoteError
+from shared.service import ServiceRuntime
 from shared.settings import Settings, with_database
 from tests.support import admin_connect, connect_as, eventually, rpc_client
 
 ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
+RUNTIMES = (nomination_runtime, review_runtime, rewards_runtime, publicity_runtime)
 
 STATISTICS = {
     "nomination": [
@@ -62,6 +65,21 @@ STATISTICS = {
     ],
     "publicity": ["SELECT count(*) FROM materials", "SELECT count(*) FROM stat_nominations"],
 }
+
+
+def scrubbed(runtime: ServiceRuntime, fact: uuid.UUID) -> Callable[[], Awaitable[bool]]:
+    """Has the service's privacy consumer handled the fact (its scrub committed with it)?"""
+
+    async def check() -> bool:
+        return bool(
+            await runtime.store.pool.fetchval(
+                "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
+                scrub.consumer_name(runtime.service),
+                fact,
+            )
+        )
+
+    return check
 
 
 async def statistics(settings: Settings) -> dict[str, list[object]]:
@@ -169,8 +187,11 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     as_of_before = await round_as_of(settings, current.previous().id)
     assert len(facts_of(as_of_before)[0]) == before["nomination"][0]  # every nomination
 
-    nomination = nomination_runtime(settings)
-    await nomination.start()
+    # Every service of the round runs: each scrubs its projections on the fact by itself.
+    runtimes = [build(settings) for build in RUNTIMES]
+    for runtime in runtimes:
+        await runtime.start()
+    nomination = runtimes[0]
     gateway = await connect_as("gateway", nats_url)
     try:
         rpc = rpc_client(gateway, timeout=30)
@@ -202,32 +223,33 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
             )
         assert held.value.error.code == "legal_hold"
         assert "会计档案管理办法" in held.value.error.message_zh
-        relay = nomination.relay
-        assert relay is not None
+        erasure = await nomination.store.pool.fetchval(
+            "SELECT event_id FROM events WHERE type = 'PersonalDataErased' "
+            "ORDER BY position DESC LIMIT 1"
+        )
+        for runtime in runtimes:  # no one rebuilds by hand: each service scrubs on the fact
+            await eventually(
+                scrubbed(runtime, erasure), timeout=60, what=f"{runtime.service} scrubbed"
+            )
+        feed = next(r for r in runtimes if isinstance(r, RewardsRuntime)).payroll_feed
 
-        async def relayed() -> bool:
-            return bool(await relay.checkpoint() == await nomination.store.head())
+        async def fed() -> bool:
+            return bool(await feed.checkpoint() == await feed.store_head())
 
-        await eventually(relayed, what="the erasure published to FLOWERS")
+        await eventually(fed, what="the payroll feed to catch up with the rewards log")
     finally:
         await gateway.close()
-        await nomination.stop()
+        for runtime in reversed(runtimes):
+            await runtime.stop()
 
-    # The projections lose the clear data: rebuilt from the log (what `flowers audit
-    # rebuild` runs) while the keys are read as the auditor would.
+    # Every projection rebuilt from the log equals the live one (the scrub re-derived it),
+    # while the keys are read as the auditor would.
     keys = await open_keystore(settings, login=AUDITOR)
     KEYRING.install(keys)
     nc = await admin_connect(nats_url)
     try:
-        js = nc.jetstream()
-        for service in ROUND_SERVICES:
-            pool = await create_pool(settings.database_url_for(service, login=owner_login(service)))
-            try:
-                await audit_projections.rebuild(pool, declared(service), js)
-            finally:
-                await pool.close()
         urls = {s: settings.database_url_for(s, login=AUDITOR) for s in ROUND_SERVICES}
-        report = await audit.verify(urls, js)
+        report = await audit.verify(urls, nc.jetstream())
         assert report.ok, audit.render(report)
     finally:
         await nc.close()
@@ -239,17 +261,6 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     assert holding(await flowers_messages(nats_url), [name, employee_no]) == []
     # PAYROLL: one line per award, each sealed as stored (no winner's name or employee
     # number in clear, the erased nominee in none); the payroll system's reader opens them.
-    rewards_process = rewards_runtime(settings)
-    await rewards_process.start()
-    try:
-        feed = rewards_process.payroll_feed
-
-        async def fed() -> bool:
-            return bool(await feed.checkpoint() == await feed.store_head())
-
-        await eventually(fed, what="the payroll feed to catch up with the rewards log")
-    finally:
-        await rewards_process.stop()
     payroll = await stream_messages(nats_url, PAYROLL_STREAM)
     assert len(payroll) == before["rewards"][0]
     assert holding(payroll, [name, employee_no]) == []

@@ -49,6 +49,7 @@ async def test_the_auditor_verifies_the_logs_and_sees_a_tampered_row_named(
     verified = await client.post("/audit/verify", data={"csrf_token": token})
     assert verified.status_code == 200, verified.text
     assert "校验通过：日志完整，未被篡改。" in verified.text
+    assert "个人信息访问记录：记录链完整（0 条）" in verified.text
 
     # Someone with the owner's login edits an award in the rewards store behind its back.
     conn = await asyncpg.connect(settings.database_url_for("rewards", login="rewards_owner"))
@@ -76,6 +77,8 @@ async def test_the_auditor_verifies_the_logs_and_sees_a_tampered_row_named(
         rewards = next(s for s in report["services"] if s["service"] == "rewards")
         assert rewards["chain"]["first_break"]["position"] == position
         assert all(s["ok"] for s in report["services"] if s["service"] != "rewards")
+        # The access record's chain is walked too (the auditor's read of the event above).
+        assert report["access_log"]["ok"] is True
 
 
 async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) -> None:

@@ -5,7 +5,8 @@ relay publishes it, the nomination service's feed projects it), and the clock mo
 years. Exactly the nominees who did not win lose their keys, once: the winners (one of a
 round older than this log, who was nominated again and did not win) stay readable; a second
 run does nothing; a run killed after recording and one key is completed by the restarted
-service's scheduled job.
+service's scheduled job; then the nomination and review services scrub their
+projections of the expired nominees by themselves (shared/scrub.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from services.nomination.app import build_runtime
 from services.nomination.retention_job import RetentionJob, RunReport
 from services.review.app import build_runtime as review_runtime
+from shared import scrub
 from shared.clock import SHANGHAI, FixedClock
 from shared.contracts.common import Category
 from shared.contracts.nomination import (
@@ -190,6 +192,22 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
         assert nomination.keys is not None
         assert await nomination.keys.shred(first, clock.now())
         KEYRING.forget(first)
+        # The run's fact reaches FLOWERS while the other key still exists: review hears it
+        # and does not take it (its scrub waits for the key; nothing is acknowledged).
+        killed = nomination.relay
+        assert killed is not None
+
+        async def published() -> bool:
+            return bool(await killed.checkpoint() == await nomination.store.head())
+
+        await eventually(published, timeout=20, what="the run's fact published")
+        fact = await nomination.store.pool.fetchval(
+            "SELECT event_id FROM events WHERE type = 'ExpiredPersonalDataShredded'"
+        )
+        taken = await review.store.pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = 'review-privacy' AND event_id = $1", fact
+        )
+        assert taken == 0
     finally:
         await nomination.stop()
 
@@ -214,6 +232,35 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
         assert {no: read[nominations[no]] for no in NOMINATED} == {
             no: ERASED if no in EXPIRING else NAMES[no] for no in NOMINATED
         }
+
+        # The projections forget them by themselves once both keys are destroyed (the
+        # fact came while one key still existed: it was not taken before).
+        fact = await nomination.store.pool.fetchval(
+            "SELECT event_id FROM events WHERE type = 'ExpiredPersonalDataShredded'"
+        )
+        for runtime, table in ((nomination, "nominations"), (review, "candidates")):
+
+            async def scrubbed(runtime: ServiceRuntime = runtime) -> bool:
+                return bool(
+                    await runtime.store.pool.fetchval(
+                        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
+                        scrub.consumer_name(runtime.service),
+                        fact,
+                    )
+                )
+
+            await eventually(scrubbed, timeout=30, what=f"{runtime.service} to scrub")
+            rows = await runtime.store.pool.fetch(
+                f"SELECT nomination_id, employee_no, name FROM {table} WHERE round_id = '2026-Q4'"
+            )
+            held = {str(r["nomination_id"]): r for r in rows}
+            for no in NOMINATED:
+                row = held[nominations[no]]
+                if no in EXPIRING:
+                    assert row["name"] == ERASED
+                    assert row["employee_no"].startswith(ERASED + "·")
+                else:
+                    assert (row["employee_no"], row["name"]) == (no, NAMES[no])
 
         # A second run, and a day later another: nothing more.
         assert await RetentionJob(nomination).run() == RunReport(recorded=False, keys_destroyed=0)

@@ -182,3 +182,66 @@ async def test_every_json_output_is_json_alone_on_stdout(
         out, err = await asyncio.wait_for(process.communicate(), timeout=120)
         assert process.returncode == 0, (args, out, err)
         assert isinstance(json.loads(out), dict), (args, out)
+
+
+async def test_verify_walks_the_access_record_and_names_a_record_changed_in_postgresql(
+    running: list[ServiceRuntime], settings: Settings
+) -> None:
+    """`flowers audit verify` checks the gateway's access record of personal data too: its
+    chain passes as the gateway wrote it, and a row the owner changed (its trigger switched
+    off) in the real database fails the verification, named by position."""
+    import uuid
+
+    import asyncpg
+
+    from services.gateway import access_log
+    from services.gateway.accounts import User
+    from services.gateway.auth import Principal
+    from services.gateway.database import open_database
+
+    pool = await open_database(settings)
+    auditor = User(
+        user_id=uuid.uuid4(),
+        username="auditor",
+        display_name="审计员",
+        roles=frozenset({"auditor"}),
+        unit_code=None,
+        department=None,
+        employee_no=None,
+        active=True,
+        created_at=datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI),
+    )
+    try:
+        for i in range(3):
+            await access_log.append(
+                pool,
+                at=datetime(2026, 12, 1, 9, i, tzinfo=SHANGHAI),
+                viewer=Principal(auditor, via="session"),
+                address="10.0.0.9",
+                what="audit_event_opened",
+                subjects=[f"A{i}"],
+                detail={"positions": [f"nomination:{i + 1}"]},
+            )
+    finally:
+        await pool.close()
+
+    verified = await flowers(settings, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "OK   access log  chain intact (3 records)" in verified.output
+
+    owner = await asyncpg.connect(settings.database_url_for("gateway", login="gateway_owner"))
+    try:
+        await owner.execute("ALTER TABLE personal_data_access DISABLE TRIGGER USER")
+        await owner.execute("UPDATE personal_data_access SET subjects = '{}' WHERE position = 2")
+    finally:
+        await owner.close()
+    broken = await flowers(settings, "audit", "verify")
+    assert broken.exit_code == 1, broken.output
+    assert "FAIL access log  chain BROKEN at record 2" in broken.output
+    assert broken.output.rstrip().endswith("NOT verified.")
+    as_json = await flowers(settings, "audit", "verify", "--json")
+    report = json.loads(as_json.output)
+    assert report["ok"] is False
+    assert report["access_log"]["first_break"] == 2
+    assert report["access_log"]["records"] == 1
+    assert all(s["ok"] for s in report["services"])  # the stores themselves are intact

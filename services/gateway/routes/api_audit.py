@@ -28,6 +28,7 @@ class VerifyOut(Out):
     stream_messages: int
     unknown_in_stream: list[str]
     services: list[dict[str, Any]]
+    access_log: dict[str, Any] | None = None  # the access record's chain: ok, records, first_break
 
 
 class HeadOut(Out):
@@ -47,6 +48,10 @@ class EventOut(Out):
     recorded_at: str
     prev_hash: str
     hash: str
+
+
+class OpenedEventOut(EventOut):
+    erased: list[str]  # the data subjects (pseudonyms) whose values read 已删除
 
 
 class LoggedEventOut(Out):
@@ -134,3 +139,12 @@ async def event(request: Request, service: str, position: int, principal: Audito
     item = await audit.event(gw_state(request).settings, service, position, principal)
     await access_log.record_events(request, principal, "audit_event", [item])
     return item
+
+
+@router.post("/events/{service}/{position}/open", response_model=OpenedEventOut)
+async def open_event(request: Request, service: str, position: int, principal: Auditor) -> Any:
+    """One event with its sealed personal values opened (the page's 「查看」): the opening is
+    recorded in the access record first (who, the event, its subjects by pseudonym, when)."""
+    opened = await audit.opened_event(gw_state(request).settings, service, position, principal)
+    await access_log.record_opening(request, principal, opened.item, opened.stored, opened.erased)
+    return {**opened.item, "erased": [str(s) for s in opened.erased]}

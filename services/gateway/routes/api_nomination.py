@@ -196,14 +196,9 @@ async def erase_personal_data(
 ) -> Any:
     """Erase an employee's personal data on their request, with the reason (the office):
     their key is destroyed, so their data reads 已删除 in every log, stream and backup
-    (README "Privacy"); 404 `no_personal_data` when none is held."""
-    return await services(request, principal).command(
-        nom.SERVICE,
-        "erase_personal_data",
-        ErasePersonalData,
-        employee_no=employee_no,
-        **fields,
-    )
+    (README "Privacy"); 404 `no_personal_data` when none is held. The gateway's drafts
+    naming the employee go once it is recorded (services/gateway/nomination.py)."""
+    return await nom.erase_employee(request, principal, employee_no, **fields)
 
 
 @router.post("/nominations/{nomination_id}/correction", response_model=CommandOut)

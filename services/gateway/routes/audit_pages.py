@@ -183,6 +183,27 @@ async def event_page(request: Request, service: str, position: int, principal: A
     state = gw_state(request)
     item = await audit.event(state.settings, service, position, principal)
     await access_log.record_events(request, principal, "audit_event", [item])
+    return await _event_page(request, principal, item)
+
+
+@router.post("/audit/events/{service}/{position}/open")
+async def open_event(request: Request, service: str, position: int, principal: Auditor) -> Response:
+    """「查看」: the event's sealed personal values opened for this auditor, and the opening
+    recorded (who, which event, which data subjects by pseudonym, when) before it is shown."""
+    state = gw_state(request)
+    opened = await audit.opened_event(state.settings, service, position, principal)
+    item = opened.item
+    await access_log.record_opening(request, principal, item, opened.stored, opened.erased)
+    return await _event_page(request, principal, item, opened=opened)
+
+
+async def _event_page(
+    request: Request,
+    principal: Principal,
+    item: dict[str, Any],
+    opened: audit.Opened | None = None,
+) -> Response:
+    state = gw_state(request)
     names = await state.accounts.display_names([item["actor"]] if item["actor"] else [])
     return render(
         request,
@@ -190,6 +211,7 @@ async def event_page(request: Request, service: str, position: int, principal: A
         {
             "item": item,
             "names": names,
+            "opened": opened,
             "data_json": json.dumps(item["data"], ensure_ascii=False, indent=2),
             "metadata_json": json.dumps(item["metadata"], ensure_ascii=False, indent=2),
             "service_labels": SERVICE_LABELS,
