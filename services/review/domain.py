@@ -10,6 +10,7 @@ in as `now`, policy values as `ReviewPolicy`: nothing here reads a clock or sett
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -291,7 +292,10 @@ class ReviewState:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def initial_state(round_id: str) -> ReviewState:
+    """A round's review before its first event (one value per round: states are immutable,
+    and the nomination feed names a round's initial state for every event it consumes)."""
     return ReviewState(round_id=round_id)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 
 from shared.contracts import nomination as nomination_contract
-from shared.contracts.common import NomineeSnapshot
+from shared.contracts.common import Category, NomineeSnapshot
 from shared.contracts.nomination import (
     MeasurableResult,
     NominationAmended,
@@ -297,12 +298,16 @@ async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
 
 
 def candidate_from_row(row: asyncpg.Record) -> Candidate:
-    """A `candidates` row as the review's domain knows a nomination."""
-    return Candidate(
+    """A `candidates` row as the review's domain knows a nomination.
+
+    Built without validation (the consumer's hot path, docs/performance.md): the row was
+    written from events validated on arrival, so only the types are restored (the category
+    enum, each result's Decimal from its JSON text)."""
+    return Candidate.model_construct(
         nomination_id=row["nomination_id"],
         round_id=row["round_id"],
-        category=row["category"],
-        nominee=NomineeSnapshot(
+        category=Category(row["category"]),
+        nominee=NomineeSnapshot.model_construct(
             employee_no=row["employee_no"],
             name=row["name"],
             unit_code=row["unit_code"],
@@ -310,7 +315,12 @@ def candidate_from_row(row: asyncpg.Record) -> Candidate:
             position=row["position"],
         ),
         deeds=row["deeds"],
-        results=tuple(MeasurableResult.model_validate(r) for r in row["results"]),
+        results=tuple(
+            MeasurableResult.model_construct(
+                metric=r["metric"], value=Decimal(str(r["value"])), unit=r["unit"]
+            )
+            for r in row["results"]
+        ),
         submitted_by=row["submitted_by"],
         status=row["status"],
     )
