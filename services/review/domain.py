@@ -109,6 +109,7 @@ from shared.contracts.review_commands import (
     VetoNomination,
 )
 from shared.events import DomainEvent
+from shared.pmap import PMap
 
 __all__ = ["Candidate", "decide", "evolve", "initial_state", "review_stream_id"]
 
@@ -1003,12 +1004,14 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def _put(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
-    return {**mapping, key: value}
+# A state's maps grow with the round (candidates, scores): each change makes a new PMap that
+# shares the old one's entries, so folding a round costs O(n·√n), not a dict copy per event.
+def _put(mapping: Mapping[K, V], key: K, value: V) -> PMap[K, V]:
+    return PMap.of(mapping).set(key, value)
 
 
-def _update(mapping: Mapping[K, V], key: K, change: Callable[[V], V]) -> dict[K, V]:
-    return {**mapping, key: change(mapping[key])}
+def _update(mapping: Mapping[K, V], key: K, change: Callable[[V], V]) -> PMap[K, V]:
+    return PMap.of(mapping).set(key, change(mapping[key]))
 
 
 def evolve(state: ReviewState, event: DomainEvent) -> ReviewState:
