@@ -5,9 +5,10 @@
 The steps an event takes through the code (not the network): an append's planning (encode
 and hash), the NATS client's parsing of those headers on delivery, a consumer's decoding of
 the body, a decided event made ready to append (`NewEvent.of`: its JSON dump and its
-personal fields found), and the store's decoding of rows it reads back. Each figure is CPU microseconds per event (`time.process_time`, median of
-`--runs`): a process's own CPU time is what a busy, shared machine disturbs least, so
-two commits can be compared here when wall-clock figures (`python -m bench`) are noisy.
+personal fields found), and the store's decoding of rows it reads back. Each figure is CPU
+microseconds per event (`time.process_time`, median of `--runs`): a process's own CPU time
+is what a busy, shared machine disturbs least, so two commits can be compared here when
+wall-clock figures (`python -m bench`) are noisy.
 """
 
 from __future__ import annotations

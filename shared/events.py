@@ -78,10 +78,7 @@ class NewEvent(BaseModel):
         metadata: EventMetadata,
         event_id: uuid.UUID | None = None,
     ) -> NewEvent:
-        # Built without validation: every field comes from a validated model already (the
-        # event's own JSON dump, its class's type and version, the metadata model), and
-        # validating `data` again copied the whole dump (docs/performance.md).
-        return cls.model_construct(
+        return cls(
             event_id=event_id or uuid.uuid4(),
             type=event.event_type,
             schema_version=event.schema_version,
