@@ -1,6 +1,6 @@
 """Where one event's end-to-end latency goes, hop by hop (the bench's one-event path).
 
-    python -m bench.e2e_hops [--samples N]
+    python -m bench.e2e_hops [--samples N] [--statements]
 
 The same path as `python -m bench --only e2e`'s one-event latency: a NominationSubmitted
 appended to the nomination store (with its projection, one transaction), the relay woken
@@ -9,6 +9,10 @@ its transaction. Nomination and review run in this process, so each hop's start 
 are read on one clock: the relay's publish and the consumer's batch handler are wrapped
 with a timestamp (on the instances only; nothing else changes). Prints each hop's median
 and p90 in milliseconds (docs/performance.md, Session 6).
+
+`--statements` also counts the SQL statements each sample sends, by the hop they are sent
+in and the database they go to (asyncpg's connection methods wrapped in this process only:
+each statement is one round trip; BEGIN and COMMIT count as statements).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from asyncpg.connection import Connection
 
 from bench import data, ours
 from bench.stack import BenchStack
@@ -47,7 +54,41 @@ def _stamped(
     return wrapper
 
 
-async def measure(samples: int) -> dict[str, list[float]]:
+_PHASES = (
+    ("after (relay's checkpoint, a new round)", "done"),
+    ("consumer", "delivered"),
+    ("relay/broker", "committed"),
+    ("append", "start"),
+)
+
+
+def _count_statements(marks: dict[str, float], counts: Counter[tuple[str, str]]) -> None:
+    """Wrap asyncpg's statement paths (this process only) to count each statement by the
+    hop under way when it is sent and by its database."""
+
+    def phase() -> str:
+        for name, mark in _PHASES:
+            if mark in marks:
+                return name
+        return "between samples"
+
+    def counted(method: Callable[..., Awaitable[Any]], simple_only: bool) -> Any:
+        async def wrapper(self: Connection, *args: Any, **kwargs: Any) -> Any:
+            if not simple_only or len(args) == 1:
+                counts[(phase(), str(self._params.database))] += 1
+            return await method(self, *args, **kwargs)
+
+        return wrapper
+
+    # execute() with arguments goes through _execute; without, it is a simple query.
+    Connection.execute = counted(Connection.execute, True)  # type: ignore[method-assign]
+    Connection._execute = counted(Connection._execute, False)  # type: ignore[method-assign]
+    Connection._executemany = counted(Connection._executemany, False)  # type: ignore[method-assign]
+
+
+async def measure(
+    samples: int, statements: Counter[tuple[str, str]] | None = None
+) -> dict[str, list[float]]:
     stack = BenchStack()
     await stack.start()
     hops: dict[str, list[float]] = {name: [] for name, _, _ in HOPS}
@@ -61,6 +102,9 @@ async def measure(samples: int) -> dict[str, list[float]]:
             relay, consumer = nomination.relay, ours.review_consumer(reviewer)
             hook = ours.ProjectedHook(consumer)
             marks: dict[str, float] = {}
+            counting: Counter[tuple[str, str]] = Counter()
+            if statements is not None:
+                _count_statements(marks, counting)
 
             def note(name: str) -> Callable[[], None]:
                 def mark() -> None:
@@ -98,9 +142,13 @@ async def measure(samples: int) -> dict[str, list[float]]:
                 marks["done"] = await asyncio.wait_for(waiter, 30)
                 await asyncio.sleep(0.02)  # the relay's checkpoint and the ack settle
                 version += 1
+                if i < 5:
+                    counting.clear()
                 if i >= 5 and all(k in marks for _, k, _ in HOPS):
                     for name, begin, end in HOPS:
                         hops[name].append(marks[end] - marks[begin])
+        if statements is not None:
+            statements.update(counting)
     finally:
         await stack.stop()
     return hops
@@ -109,8 +157,10 @@ async def measure(samples: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--statements", action="store_true", help="count SQL statements too")
     args = parser.parse_args()
-    hops = asyncio.run(measure(args.samples))
+    statements: Counter[tuple[str, str]] | None = Counter() if args.statements else None
+    hops = asyncio.run(measure(args.samples, statements))
     for name, values in hops.items():
         if not values:
             continue
@@ -119,6 +169,10 @@ def main() -> None:
             f"{name:48} p50 {1e3 * statistics.median(values):6.2f} ms   p90 {1e3 * p90:6.2f} ms"
             f"   (n={len(values)})"
         )
+    if statements is not None:
+        print("SQL statements per event (each a round trip), by hop and database:")
+        for (hop, database), count in sorted(statements.items()):
+            print(f"  {hop:40} {database:24} {count / args.samples:6.2f}")
 
 
 if __name__ == "__main__":

@@ -103,30 +103,37 @@ class PostgresKeyStore:
         self.pool = pool
 
     async def subjects_for(self, employee_nos: Sequence[str]) -> dict[str, Subject]:
-        """Each employee's pseudonym and key, made on first use (two makers at once: the
-        unique employee number keeps the first, both read it)."""
+        """Each employee's pseudonym and key, made on first use, in one statement: the ones
+        it inserts and the ones already there. (Two makers at once: the unique employee
+        number keeps the first; the other's insert waits for it, skips, and — its statement's
+        snapshot older than that row — reads it in a second statement.) The statement reads
+        the table as it was before its own insert, so the two halves never name one row."""
         if not employee_nos:
             return {}
+        wanted = sorted(set(employee_nos))
         rows = await self.pool.fetch(
-            "SELECT subject_id, employee_no, key FROM data_subjects "
-            "WHERE employee_no = ANY($1::text[])",
-            list(employee_nos),
+            "WITH made AS ("
+            " INSERT INTO data_subjects (subject_id, employee_no, key)"
+            " SELECT * FROM unnest($2::uuid[], $1::text[], $3::bytea[])"
+            " ON CONFLICT (employee_no) DO NOTHING"
+            " RETURNING subject_id, employee_no, key"
+            ") SELECT subject_id, employee_no, key FROM made"
+            " UNION ALL SELECT subject_id, employee_no, key FROM data_subjects"
+            " WHERE employee_no = ANY($1::text[])",
+            wanted,
+            [uuid.uuid4() for _ in wanted],
+            [new_key() for _ in wanted],
         )
-        missing = sorted(set(employee_nos) - {r["employee_no"] for r in rows})
+        missing = set(wanted) - {r["employee_no"] for r in rows}
         if missing:
-            await self.pool.execute(
-                "INSERT INTO data_subjects (subject_id, employee_no, key) "
-                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[]) "
-                "ON CONFLICT (employee_no) DO NOTHING",
-                [uuid.uuid4() for _ in missing],
-                missing,
-                [new_key() for _ in missing],
-            )
-            rows = await self.pool.fetch(
-                "SELECT subject_id, employee_no, key FROM data_subjects "
-                "WHERE employee_no = ANY($1::text[])",
-                list(employee_nos),
-            )
+            rows = [
+                *rows,
+                *await self.pool.fetch(
+                    "SELECT subject_id, employee_no, key FROM data_subjects "
+                    "WHERE employee_no = ANY($1::text[])",
+                    sorted(missing),
+                ),
+            ]
         return {r["employee_no"]: Subject(r["subject_id"], bytes(r["key"])) for r in rows}
 
     async def keys(self, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:

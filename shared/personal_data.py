@@ -378,6 +378,10 @@ class Keyring:
         self._clock = clock
         self._sources: list[KeySource] = []
         self._keys: dict[str, tuple[bytes | None, float]] = {}  # by the pseudonym's text
+        # Each employee's subject as last asked of the source, by employee number: an append
+        # that seals their values again within `ttl_s` asks the key store nothing.
+        self._subjects: dict[str, tuple[Subject, float]] = {}
+        self._employee_of: dict[uuid.UUID, str] = {}  # the reverse, for `forget`
 
     @property
     def source(self) -> KeySource | None:
@@ -393,11 +397,16 @@ class Keyring:
             self._sources.remove(source)
         if not self._sources:
             self._keys.clear()
+            self._subjects.clear()
+            self._employee_of.clear()
 
     def forget(self, subject_id: uuid.UUID) -> None:
         """This process destroyed the key: remembered as destroyed at once (not dropped, so a
         batch whose keys were fetched just before reads 已删除 rather than failing)."""
         self._keys[str(subject_id)] = (None, self._clock())
+        employee_no = self._employee_of.pop(subject_id, None)
+        if employee_no is not None:  # their next event gets the subject the store has now
+            self._subjects.pop(employee_no, None)
 
     def key(self, subject_id: uuid.UUID | str) -> bytes | None:
         held = self._keys.get(str(subject_id))
@@ -406,12 +415,32 @@ class Keyring:
         return held[0]
 
     async def subjects_for(self, employee_nos: Iterable[str]) -> dict[str, Subject]:
+        """Each employee's subject: held ones (asked within `ttl_s`, key not destroyed since)
+        from memory, the rest from the source in one call, made there on first use.
+
+        An erasure is seen as soon as this process is told of it (`forget`: the erasing
+        process at once, the others on the privacy fact), at the latest after `ttl_s`."""
         source = self._require()
-        subjects = await source.subjects_for(sorted(set(employee_nos)))
         now = self._clock()
-        for subject in subjects.values():
-            self._keys[str(subject.subject_id)] = (subject.key, now)
-        return subjects
+        found: dict[str, Subject] = {}
+        ask: list[str] = []
+        for employee_no in sorted(set(employee_nos)):
+            held = self._subjects.get(employee_no)
+            if held is not None and now - held[1] <= self.ttl_s:
+                key = self._keys.get(str(held[0].subject_id))
+                if key is not None and key[0] is not None:
+                    found[employee_no] = held[0]
+                    continue
+            ask.append(employee_no)
+        if ask:
+            fetched = await source.subjects_for(ask)
+            now = self._clock()
+            for employee_no, subject in fetched.items():
+                self._keys[str(subject.subject_id)] = (subject.key, now)
+                self._subjects[employee_no] = (subject, now)
+                self._employee_of[subject.subject_id] = employee_no
+                found[employee_no] = subject
+        return found
 
     async def load(self, wanted: Iterable[uuid.UUID]) -> None:
         """Fetch the keys of `wanted` not held or held too long, in one call."""

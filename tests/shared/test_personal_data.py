@@ -19,6 +19,7 @@ from shared.personal_data import (
     KeysNotLoaded,
     Mark,
     PersonalFields,
+    Subject,
     TamperedValue,
     load_keys,
     marks,
@@ -188,3 +189,41 @@ async def test_the_keyring_fetches_in_bulk_and_again_only_after_its_time() -> No
     assert len(calls) == 2
     assert ring.key(subjects["E001"].subject_id) is None  # the erasure seen after the TTL
     assert ring.key(subjects["E002"].subject_id) == subjects["E002"].key
+
+
+async def test_the_keyring_holds_subjects_for_sealing_until_forgotten_or_their_time() -> None:
+    asked: list[list[str]] = []
+
+    class Counting(InMemoryKeyStore):
+        async def subjects_for(self, employee_nos: Sequence[str]) -> dict[str, Subject]:
+            asked.append(list(employee_nos))
+            return await super().subjects_for(employee_nos)
+
+    store = Counting()
+    now = [0.0]
+    ring = Keyring(ttl_s=30, clock=lambda: now[0])
+    ring.install(store)
+
+    first = await ring.subjects_for(["E001", "E002"])
+    again = await ring.subjects_for(["E002", "E001"])
+    assert again == first
+    assert asked == [["E001", "E002"]]  # the second append asked the key store nothing
+    assert ring.key(first["E001"].subject_id) == first["E001"].key  # and its keys are held
+
+    mixed = await ring.subjects_for(["E001", "E003"])
+    assert mixed["E001"] == first["E001"]
+    assert asked[-1] == ["E003"]  # only the one not held
+
+    # Erased in this process (or told of it): the next event gets the store's new subject.
+    gone = await store.shred("E001")
+    assert gone == first["E001"].subject_id
+    ring.forget(gone)
+    after = await ring.subjects_for(["E001", "E002"])
+    assert asked[-1] == ["E001"]
+    assert after["E001"].subject_id != gone
+    assert after["E002"] == first["E002"]
+
+    # Held no longer than the keys are: past the TTL it asks again.
+    now[0] = 31.0
+    await ring.subjects_for(["E002"])
+    assert asked[-1] == ["E002"]
