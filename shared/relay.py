@@ -63,12 +63,13 @@ class Relay:
 
     async def pump_once(self) -> int:
         """Publish the next batch past the checkpoint; return how many were published."""
-        after = await self.checkpoint()
-        events = await self.store.read_published(after=after, limit=self.batch_size)
+        # The checkpoint is read in the same statement as the events after it.
+        events = await self.store.read_published(after=self.checkpoint_name, limit=self.batch_size)
         if not events:
             return 0
         results = await self._publish(events)
-        last = after
+        last: int | None = None
+        published = 0
         failure: BaseException | None = None
         for event, result in zip(events, results, strict=False):
             if isinstance(result, BaseException):
@@ -77,15 +78,16 @@ class Relay:
             if result.duplicate:
                 self.stats.duplicates += 1
             self.stats.published += 1
+            published += 1
             last = event.position
-        if last > after:
+        if last is not None:
             if self.before_checkpoint is not None:
                 await self.before_checkpoint(last)
             await set_checkpoint(self.store.pool, self.checkpoint_name, last)
         self.stats.batches += 1
         if failure is not None:
             raise failure
-        return last - after
+        return published
 
     async def _publish(self, events: list[Published]) -> list[PubAck | BaseException]:
         # Publishes are pipelined on one connection, so the stream receives them in

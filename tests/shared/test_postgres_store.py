@@ -20,7 +20,7 @@ from shared.events import (
     metadata_json,
 )
 from shared.eventstore import ConcurrencyError
-from shared.postgres import PostgresEventStore, create_pool
+from shared.postgres import PostgresEventStore, create_pool, set_checkpoint
 
 YIELD_S = 0  # the reader yields to the writers between empty reads
 
@@ -313,3 +313,15 @@ async def test_the_relays_bodies_spelled_by_postgresql_decode_to_the_stored_enve
     assert [(p.position, p.event_id, p.type) for p in published] == [
         (e.position, e.event_id, e.type) for e in stored
     ]
+
+
+async def test_the_relay_reads_past_a_named_checkpoint_in_the_same_statement(
+    pg_store: PostgresEventStore,
+) -> None:
+    await pg_store.append("after-checkpoint", [counted(1, 2), counted(3, 4), counted(5, 6)])
+
+    # No checkpoint yet: from the start of the log.
+    assert [p.position for p in await pg_store.read_published(after="relay:test")] == [1, 2, 3]
+    await set_checkpoint(pg_store.pool, "relay:test", 2)
+    assert [p.position for p in await pg_store.read_published(after="relay:test")] == [3]
+    assert [p.position for p in await pg_store.read_published(after=1, limit=1)] == [2]
