@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -67,6 +68,22 @@ def outcome(recorded: Sequence[RecordedEvent]) -> dict[str, Any]:
         "events": [e.type for e in recorded],
         "position": recorded[-1].position if recorded else None,
     }
+
+
+# Commands that name a nomination, not a round: they act in the nomination's own round.
+_IN_NOMINATIONS_ROUND = (AmendNomination, WithdrawNomination, RecordConsent)
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What a round command's decision reads from the projections (NominationHandlers._reads)."""
+
+    round_id: str
+    directory: DirectoryState
+    winners: list[PastWin]
+    rejected: frozenset[UUID]
+    audit_started: bool
+    result_published: bool
 
 
 class NominationHandlers:
@@ -148,12 +165,7 @@ class NominationHandlers:
 
     async def round_command(self, cmd: RoundCommand) -> dict[str, Any]:
         now = self.runtime.clock.now()
-        directory = await self._directory_for(cmd)
-        winners = await self._past_wins(cmd)
-        round_id = await self._round_of(cmd)
-        rejected = await self._rejected(cmd, round_id)
-        audit_started = await self._audit_started(cmd, round_id)
-        result_published = await self._result_published(cmd, round_id)
+        reads = await self._reads(cmd)
         policy = self.policy
 
         def decide(state: RoundState | None) -> list[DomainEvent]:
@@ -161,26 +173,22 @@ class NominationHandlers:
                 state,
                 cmd,
                 now,
-                directory=directory,
+                directory=reads.directory,
                 policy=policy,
-                winners=winners,
-                rejected=rejected,
-                audit_started=audit_started,
-                result_published=result_published,
+                winners=reads.winners,
+                rejected=reads.rejected,
+                audit_started=reads.audit_started,
+                result_published=reads.result_published,
             )
 
         recorded = await self.runtime.execute(
-            round_stream_id(round_id), evolve_round, None, decide, cmd.actor
+            round_stream_id(reads.round_id), evolve_round, None, decide, cmd.actor
         )
         return outcome(recorded)
 
-    async def _round_of(self, cmd: RoundCommand | CorrectNominee) -> str:
-        """The round a command acts in: named by the command, or the nomination's own round
-        (a nomination never changes round, so the projection's answer cannot go stale)."""
-        if not isinstance(
-            cmd, AmendNomination | WithdrawNomination | RecordConsent | CorrectNominee
-        ):
-            return cmd.round_id
+    async def _round_of(self, cmd: CorrectNominee) -> str:
+        """The nomination's own round (a nomination never changes round, so the
+        projection's answer cannot go stale)."""
         round_id: str | None = await self.runtime.store.pool.fetchval(
             "SELECT round_id FROM nominations WHERE nomination_id = $1", cmd.nomination_id
         )
@@ -190,77 +198,83 @@ class NominationHandlers:
             )
         return round_id
 
-    async def _directory_for(self, cmd: RoundCommand) -> DirectoryState:
-        """The part of the directory a round command needs, read from the projection."""
-        pool = self.runtime.store.pool
-        units: dict[str, Unit] = {}
-        employees: dict[str, Employee] = {}
-        unit_codes: set[str] = set()
-        if isinstance(cmd, SubmitNomination):
-            row = await pool.fetchrow(
-                "SELECT * FROM employees WHERE employee_no = $1", cmd.employee_no
+    async def _reads(self, cmd: RoundCommand) -> _Reads:
+        """What a round command's decision needs from the projections, in one statement
+        (one round trip, not one per table): the round it acts in (named by the command, or
+        the nomination's own: a nomination never changes round); the nominee and the units
+        named (a submit); the round's rejections (final: never stale) and the past wins for
+        the cooldown rule (a submit or an amend); whether the office has begun auditing the
+        round (a reopening) or the review has published its result (a consent), as heard
+        from the review."""
+        named_round = None if isinstance(cmd, _IN_NOMINATIONS_ROUND) else cmd.round_id
+        nomination_id = cmd.nomination_id if isinstance(cmd, _IN_NOMINATIONS_ROUND) else None
+        employee_no = cmd.employee_no if isinstance(cmd, SubmitNomination) else None
+        unit_code = (
+            cmd.unit_code
+            if isinstance(cmd, SubmitNomination | ExtendDeadline | ReopenForUnit)
+            else None
+        )
+        content = isinstance(cmd, SubmitNomination | AmendNomination)
+        row = await self.runtime.store.pool.fetchrow(
+            """
+            WITH r AS (
+                SELECT coalesce($1::text, (SELECT round_id FROM nominations
+                                           WHERE nomination_id = $2::uuid)) AS round_id
+            ), e AS (
+                SELECT employee_no, name, unit_code, position, active
+                FROM employees WHERE employee_no = $3::text
             )
-            if row is not None:
-                employees[row["employee_no"]] = Employee(
-                    row["employee_no"],
-                    row["name"],
-                    row["unit_code"],
-                    row["position"],
-                    row["active"],
-                )
-                unit_codes.add(row["unit_code"])
-            unit_codes.add(cmd.unit_code)
-        if isinstance(cmd, ExtendDeadline | ReopenForUnit) and cmd.unit_code:
-            unit_codes.add(cmd.unit_code)
-        if unit_codes:
-            for row in await pool.fetch(
-                "SELECT unit_code, name FROM units WHERE unit_code = ANY($1::text[])",
-                sorted(unit_codes),
-            ):
-                units[row["unit_code"]] = Unit(row["unit_code"], row["name"])
-        return DirectoryState(units, employees)
-
-    async def _rejected(self, cmd: RoundCommand, round_id: str) -> frozenset[UUID]:
-        """The round's nominations the office rejected (a rejection is final: never stale)."""
-        if not isinstance(cmd, SubmitNomination | AmendNomination):
-            return frozenset()
-        rows = await self.runtime.store.pool.fetch(
-            "SELECT nomination_id FROM rejections WHERE round_id = $1", round_id
-        )
-        return frozenset(r["nomination_id"] for r in rows)
-
-    async def _audit_started(self, cmd: RoundCommand, round_id: str) -> bool:
-        """Whether the office has begun auditing the round, as heard from the review. The
-        review's first acceptance or rejection may still be on its way: a reopening in that
-        instant is recorded, and the review then waits for the unit's window like any other."""
-        if not isinstance(cmd, ReopenForUnit):
-            return False
-        started: bool = await self.runtime.store.pool.fetchval(
-            "SELECT EXISTS (SELECT FROM audits_started WHERE round_id = $1)", round_id
-        )
-        return started
-
-    async def _result_published(self, cmd: RoundCommand, round_id: str) -> bool:
-        """Whether the review has published the round's result, as heard from it (final)."""
-        if not isinstance(cmd, RecordConsent):
-            return False
-        published: bool = await self.runtime.store.pool.fetchval(
-            "SELECT EXISTS (SELECT FROM results_published WHERE round_id = $1)", round_id
-        )
-        return published
-
-    async def _past_wins(self, cmd: RoundCommand) -> list[PastWin]:
-        if self.policy.cooldown_rounds == 0 or not isinstance(
-            cmd, SubmitNomination | AmendNomination
-        ):
-            return []
-        employee_no = getattr(cmd, "employee_no", None)
-        rows = await self.runtime.store.pool.fetch(
-            "SELECT employee_no, category, round_id FROM past_wins "
-            "WHERE NOT revoked AND ($1::text IS NULL OR employee_no = $1)",
+            SELECT
+                (SELECT round_id FROM r) AS round_id,
+                (SELECT row_to_json(e) FROM e) AS employee,
+                (SELECT coalesce(json_agg(json_build_array(unit_code, name)), '[]'::json)
+                 FROM units WHERE unit_code = ANY($4::text[])
+                               OR unit_code IN (SELECT unit_code FROM e)) AS units,
+                ARRAY(SELECT nomination_id FROM rejections
+                      WHERE $5::bool AND round_id = (SELECT round_id FROM r)) AS rejected,
+                (SELECT coalesce(json_agg(json_build_array(employee_no, category, round_id)),
+                                 '[]'::json)
+                 FROM past_wins WHERE $6::bool AND NOT revoked
+                                  AND ($7::text IS NULL OR employee_no = $7)) AS past_wins,
+                $8::bool AND EXISTS (SELECT FROM audits_started
+                                     WHERE round_id = (SELECT round_id FROM r)) AS audit_started,
+                $9::bool AND EXISTS (SELECT FROM results_published
+                                     WHERE round_id = (SELECT round_id FROM r)) AS published
+            """,
+            named_round,
+            nomination_id,
             employee_no,
+            [unit_code] if unit_code else [],
+            content,
+            content and self.policy.cooldown_rounds != 0,
+            getattr(cmd, "employee_no", None),
+            isinstance(cmd, ReopenForUnit),
+            isinstance(cmd, RecordConsent),
         )
-        return [(r["employee_no"], Category(r["category"]), r["round_id"]) for r in rows]
+        assert row is not None
+        if row["round_id"] is None:
+            raise NotFound(
+                "找不到该推荐。", "No such nomination.", nomination_id=str(nomination_id)
+            )
+        employees: dict[str, Employee] = {}
+        if (found := row["employee"]) is not None:
+            employees[found["employee_no"]] = Employee(
+                found["employee_no"],
+                found["name"],
+                found["unit_code"],
+                found["position"],
+                found["active"],
+            )
+        return _Reads(
+            round_id=row["round_id"],
+            directory=DirectoryState(
+                {code: Unit(code, name) for code, name in row["units"]}, employees
+            ),
+            winners=[(w, Category(c), r) for w, c, r in row["past_wins"]],
+            rejected=frozenset(row["rejected"]),
+            audit_started=row["audit_started"],
+            result_published=row["published"],
+        )
 
     async def due_rounds(self, now: datetime) -> list[str]:
         """Open rounds whose latest deadline (extensions included) has passed, and closed

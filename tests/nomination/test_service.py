@@ -312,3 +312,77 @@ async def test_two_hundred_nominators_submitting_at_once_all_get_through(
         assert (await runtime.store.load("round-2026-Q4")).version == 201
     finally:
         await runtime.stop()
+
+
+async def test_a_round_commands_reads_come_in_one_statement_with_every_part(
+    service: tuple[ServiceRuntime, RpcClient],
+) -> None:
+    from services.nomination.handlers import NominationHandlers
+    from shared.contracts.nomination_commands import (
+        AmendNomination,
+        RecordConsent,
+        ReopenForUnit,
+        SubmitNomination,
+    )
+    from shared.errors import NotFound
+
+    runtime, rpc = service
+    first = submission("WY", "EWY0")
+    await rpc.command("nomination", "submit", first)
+    pool = runtime.store.pool
+    rejected, other_round = uuid.uuid4(), uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO rejections (nomination_id, round_id) VALUES ($1, '2026-Q4'), ($2, 'X')",
+        rejected,
+        other_round,
+    )
+    await pool.execute(
+        "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES "
+        "('EWY1', 'striving', '2026-Q3', false), ('EWY1', 'reform', '2026-Q2', true), "
+        "('ECY0', 'striving', '2026-Q3', false)"
+    )
+    await pool.execute("INSERT INTO audits_started (round_id) VALUES ('2026-Q4')")
+    handlers = NominationHandlers(runtime)
+    runtime.settings = runtime.settings.model_copy(update={"cooldown_rounds": 2})
+
+    submit = SubmitNomination.model_validate(submission("WY", "EWY1"))
+    reads = await handlers._reads(submit)
+    assert reads.round_id == "2026-Q4"
+    assert set(reads.directory.employees) == {"EWY1"}
+    assert reads.directory.employees["EWY1"].name == "李娜"
+    assert {u.code: u.name for u in reads.directory.units.values()} == {"WY": "物业服务中心"}
+    assert reads.rejected == frozenset({rejected})
+    assert [(w[0], w[1].value, w[2]) for w in reads.winners] == [("EWY1", "striving", "2026-Q3")]
+    assert (reads.audit_started, reads.result_published) == (False, False)
+
+    # An amendment: the nomination's own round, no directory, every past win.
+    amend = AmendNomination.model_validate(
+        {k: v for k, v in first.items() if k not in ("unit_code", "employee_no", "round_id")}
+    )
+    reads = await handlers._reads(amend)
+    assert reads.round_id == "2026-Q4"
+    assert (reads.directory.employees, reads.directory.units) == ({}, {})
+    assert reads.rejected == frozenset({rejected})
+    assert len(reads.winners) == 2
+
+    reopen = ReopenForUnit.model_validate(
+        {
+            **OFFICE,
+            "round_id": "2026-Q4",
+            "unit_code": "CY",
+            "new_deadline": "2026-12-28T18:00:00+08:00",
+            "reason": "系统故障",
+        }
+    )
+    reads = await handlers._reads(reopen)
+    assert reads.audit_started is True
+    assert set(reads.directory.units) == {"CY"}
+    assert (reads.rejected, reads.winners) == (frozenset(), [])
+
+    await pool.execute("INSERT INTO results_published (round_id) VALUES ('2026-Q4')")
+    consent = RecordConsent.model_validate(
+        {**nominator("WY"), "nomination_id": first["nomination_id"], "consent": {"uses": []}}
+    )
+    assert (await handlers._reads(consent)).result_published is True
+    with pytest.raises(NotFound):
+        await handlers._reads(consent.model_copy(update={"nomination_id": uuid.uuid4()}))
