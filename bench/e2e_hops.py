@@ -62,20 +62,14 @@ _PHASES = (
 )
 
 
-def _count_statements(marks: dict[str, float], counts: Counter[tuple[str, str]]) -> None:
-    """Wrap asyncpg's statement paths (this process only) to count each statement by the
-    hop under way when it is sent and by its database."""
-
-    def phase() -> str:
-        for name, mark in _PHASES:
-            if mark in marks:
-                return name
-        return "between samples"
+def count_statements(label: Callable[[], str], counts: Counter[tuple[str, str]]) -> None:
+    """Wrap asyncpg's statement paths (this process only) to count each statement by
+    `label()` when it is sent (here: the hop under way) and by its database."""
 
     def counted(method: Callable[..., Awaitable[Any]], simple_only: bool) -> Any:
         async def wrapper(self: Connection, *args: Any, **kwargs: Any) -> Any:
             if not simple_only or len(args) == 1:
-                counts[(phase(), str(self._params.database))] += 1
+                counts[(label(), str(self._params.database))] += 1
             return await method(self, *args, **kwargs)
 
         return wrapper
@@ -104,7 +98,14 @@ async def measure(
             marks: dict[str, float] = {}
             counting: Counter[tuple[str, str]] = Counter()
             if statements is not None:
-                _count_statements(marks, counting)
+
+                def phase() -> str:
+                    for name, mark in _PHASES:
+                        if mark in marks:
+                            return name
+                    return "between samples"
+
+                count_statements(phase, counting)
 
             def note(name: str) -> Callable[[], None]:
                 def mark() -> None:
