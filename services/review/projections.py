@@ -246,8 +246,13 @@ async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
     applied is skipped (a replay changes nothing), one after a gap is refused until
     the gap fills. Two statements for the batch: the applied versions (locked), and the
     new ones written only where still as read (two instances racing on a stream: the
-    loser's batch fails and is retried).
+    loser's batch fails and is retried). The usual batch — each stream's events numbered on
+    from the last applied — takes one statement: `_next_as_expected` writes the versions
+    only if every stream stands where the batch continues it; otherwise it writes nothing
+    and the two statements below decide event by event.
     """
+    if await _next_as_expected(conn, items):
+        return items
     streams = sorted({envelope.stream_id for envelope, _ in items})
     applied: dict[str, int] = {
         r["stream_id"]: r["version"]
@@ -292,6 +297,55 @@ async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
         if written != len(moved):
             raise EventOutOfOrder("another consumer applied these streams meanwhile")
     return fresh
+
+
+async def _next_as_expected(conn: asyncpg.Connection, items: Items) -> bool:
+    """One statement for the usual batch: if each stream's events run on without a gap or a
+    repeat, and every stream's applied version is the one just before its first event,
+    write the streams' last versions and answer True; otherwise write nothing, False.
+
+    The check reads the statement's snapshot; the write re-checks each row as it is now
+    (ON CONFLICT … WHERE, under its lock), so a stream another instance moved meanwhile
+    writes fewer rows than asked: EventOutOfOrder, the batch is rolled back and retried."""
+    was: dict[str, int] = {}
+    now: dict[str, int] = {}
+    for envelope, _ in items:
+        stream_id, version = envelope.stream_id, envelope.version
+        if stream_id not in now:
+            was[stream_id] = version - 1
+        elif version != now[stream_id] + 1:
+            return False  # a repeat or a gap inside the batch: event by event
+        now[stream_id] = version
+    streams = list(now)
+    row = await conn.fetchrow(
+        """
+        WITH want AS (
+            SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS w(stream_id, was, now)
+        ), expected AS (
+            SELECT count(*) = $4 AS ok FROM want
+            LEFT JOIN nomination_streams n USING (stream_id)
+            WHERE coalesce(n.version, 0) = want.was
+        ), written AS (
+            INSERT INTO nomination_streams (stream_id, version)
+            SELECT stream_id, now FROM want WHERE (SELECT ok FROM expected)
+            ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
+            WHERE nomination_streams.version =
+                (SELECT was FROM want WHERE want.stream_id = excluded.stream_id)
+            RETURNING 1
+        )
+        SELECT (SELECT ok FROM expected) AS ok, (SELECT count(*) FROM written) AS written
+        """,
+        streams,
+        [was[s] for s in streams],
+        [now[s] for s in streams],
+        len(streams),
+    )
+    assert row is not None
+    if not row["ok"]:
+        return False
+    if row["written"] != len(streams):
+        raise EventOutOfOrder("another consumer applied these streams meanwhile")
+    return True
 
 
 def candidate_from_row(row: asyncpg.Record) -> Candidate:

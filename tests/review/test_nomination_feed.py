@@ -7,6 +7,7 @@ holds, whatever the volume, duplicates or order of delivery.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import pytest
 
 from services.review.domain import evolve, initial_state
 from services.review.handlers import EventOutOfOrder
-from services.review.projections import candidate_from_row
+from services.review.projections import candidate_from_row, next_in_streams
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
 from shared.contracts.common import Category
 from shared.contracts.nomination import (
@@ -283,3 +284,57 @@ async def test_a_withdrawal_that_overtakes_its_submission_waits_for_it(stack: St
         "submitted",
         "withdrawn",
     ]
+
+
+async def test_the_order_guard_takes_a_batch_that_runs_on_and_turns_away_the_rest(
+    stack: Stack,
+) -> None:
+    """next_in_streams: a batch continuing each stream is applied whole (its one-statement
+    path); a replay, a repeat or a batch after a gap is decided event by event; two
+    instances applying the same next event at once: the one that writes second fails."""
+    pool = stack.review.pool
+    assert pool is not None
+    events = [
+        (envelope_of(submitted("2026-Q3", Category.REFORM, f"E80{v}", "U09"), v), None)
+        for v in (1, 2, 3, 4, 5)
+    ]
+
+    def items(*versions: int) -> Any:
+        return [events[v - 1] for v in versions]
+
+    async def guard(*versions: int) -> list[int]:
+        async with pool.acquire() as conn, conn.transaction():
+            kept = await next_in_streams(conn, items(*versions))
+        return [envelope.version for envelope, _ in kept]
+
+    async def applied() -> Any:
+        return await pool.fetchval(
+            "SELECT version FROM nomination_streams WHERE stream_id = $1",
+            events[0][0].stream_id,
+        )
+
+    assert await guard(1, 2) == [1, 2]
+    assert await applied() == 2
+    assert await guard(1, 2) == []  # a replay
+    assert await guard(2, 3, 3) == [3]  # partly applied before, and a repeat
+    assert await applied() == 3
+    with pytest.raises(EventOutOfOrder):
+        await guard(5)  # after a gap
+    assert await applied() == 3
+
+    # Two instances with the next event at once: the second waits for the first's row,
+    # finds it moved when the first commits, and fails (its batch is retried).
+    async with pool.acquire() as first, pool.acquire() as second:
+        async with first.transaction():
+            assert [e.version for e, _ in await next_in_streams(first, items(4))] == [4]
+
+            async def other() -> Any:
+                async with second.transaction():
+                    return await next_in_streams(second, items(4))
+
+            racing = asyncio.create_task(other())
+            await asyncio.sleep(0.3)
+            assert not racing.done()  # waiting for the first's row
+        with pytest.raises(EventOutOfOrder):
+            await racing
+    assert await applied() == 4
