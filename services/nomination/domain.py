@@ -96,6 +96,7 @@ from shared.contracts.nomination_commands import (
     WithdrawNomination,
 )
 from shared.events import DomainEvent
+from shared.pmap import PMap
 from shared.rounds import (
     DEFAULT_DEADLINE_DAY,
     DEFAULT_DEADLINE_TIME,
@@ -443,7 +444,11 @@ def round_from(events: Iterable[DomainEvent]) -> RoundState | None:
 
 
 def _with_nomination(state: RoundState, nomination: Nomination) -> RoundState:
-    return replace(state, nominations={**state.nominations, nomination.nomination_id: nomination})
+    # A persistent map: a round of many nominations is not copied whole per event (the
+    # state before stays as it was: deciders are pure, states are cached).
+    return replace(
+        state, nominations=PMap.of(state.nominations).set(nomination.nomination_id, nomination)
+    )
 
 
 # --- Round deciders ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from services.nomination.domain import (
     decide_round,
     directory_from,
     evolve_directory,
+    evolve_round,
     round_from,
 )
 from services.nomination.errors import NominationError
@@ -1477,3 +1478,17 @@ def test_every_refusal_has_a_stable_unique_code() -> None:
     codes = [cls.code for cls in subclasses(NominationError)]
     assert len(codes) == len(set(codes))
     assert all(code.islower() and " " not in code for code in codes)
+
+
+def test_folding_a_round_leaves_every_earlier_state_as_it_was() -> None:
+    """The nominations map is persistent (shared.pmap): each event makes a new version
+    without copying the round's map, and no earlier state sees a later change."""
+    ids = [UUID(int=i + 1) for i in range(40)]
+    states = [evolve_round(None, opened())]
+    for n, nomination_id in enumerate(ids):
+        employee = "E101" if n % 2 else "E102"
+        states.append(evolve_round(states[-1], submitted(employee, nomination_id=nomination_id)))
+    for n, state in enumerate(states):
+        assert state is not None
+        assert list(state.nominations) == ids[:n]
+        assert state.nominations == {i: state.nominations[i] for i in ids[:n]}
