@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -52,6 +52,8 @@ PASSWORD_MAX_CHARS = 256
 ZXCVBN_MAX_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters are judged
 CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TOKEN_PREFIX = "flw_"
+TOKEN_LAST_USED_STEP = timedelta(minutes=1)
+"""A token's `last_used_at` is written when it is this old or older (shown to the minute)."""
 
 
 @dataclass(frozen=True)
@@ -517,15 +519,25 @@ class AccountStore:
     async def user_for_token(self, raw: str) -> User | None:
         if not raw.startswith(TOKEN_PREFIX):
             return None
+        # Read, and `last_used_at` written only when it is a minute old or more (it is shown
+        # to the minute): most requests are a read, with no WAL to flush at commit.
         row = await self.pool.fetchrow(
             """
-            UPDATE api_tokens t SET last_used_at = $2
-            FROM users u WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-              AND u.user_id = t.user_id AND u.active
-            RETURNING u.*
+            WITH found AS (
+                SELECT t.token_id, t.user_id, t.last_used_at
+                FROM api_tokens t JOIN users u ON u.user_id = t.user_id
+                WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active
+            ), touched AS (
+                UPDATE api_tokens t SET last_used_at = $2::timestamptz FROM found f
+                WHERE t.token_id = f.token_id
+                  AND (f.last_used_at IS NULL OR f.last_used_at <= $2::timestamptz - $3::interval)
+                RETURNING 1
+            )
+            SELECT u.* FROM users u JOIN found f ON u.user_id = f.user_id
             """,
             digest(raw),
             self.clock.now(),
+            TOKEN_LAST_USED_STEP,
         )
         return User.from_row(row) if row else None
 
