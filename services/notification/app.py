@@ -173,7 +173,8 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         )
         return {"notification_id": str(cmd.notification_id), "events": [e.type for e in recorded]}
 
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
+    # Projections forget an erased person (shared/scrub.py), and so does the address book.
+    scrub.install(runtime, also=[addressbook.forget])
     return runtime
 
 
