@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.filestore import DIGEST, FileStore
+from shared.filestore import DIGEST, FileStore, FileStoreError
 from shared.logging import get_logger
 from shared.personal_data import ERASED
 
@@ -57,7 +57,12 @@ async def forget_files(pool: asyncpg.Pool, store: FileStore, digests: Sequence[s
         if in_draft:
             continue
         # The store may be a network away (S3): its blocking call runs in a thread.
-        gone += await asyncio.to_thread(store.delete, digest)
+        try:
+            gone += await asyncio.to_thread(store.delete, digest)
+        except FileStoreError as exc:
+            # The erasure is recorded and the key destroyed: the rest still goes. The digest
+            # is logged so that the operator can delete the file once the store answers.
+            log.error("evidence_file_not_deleted", digest=digest, error=str(exc))
     return gone
 
 
