@@ -130,6 +130,24 @@ async def subject_of(employee_no: str | None) -> uuid.UUID | None:
     return (await KEYRING.subjects_for([employee_no]))[employee_no].subject_id
 
 
+async def backfill_subjects(pool: asyncpg.Pool) -> int:
+    """Contacts saved before they kept a pseudonym get it (once, at start; each instance may
+    run it: the same employee number gives the same pseudonym)."""
+    rows = await pool.fetch(
+        "SELECT user_id, employee_no FROM contacts"
+        " WHERE subject_id IS NULL AND employee_no IS NOT NULL"
+    )
+    for row in rows:
+        await pool.execute(
+            "UPDATE contacts SET subject_id = $2 WHERE user_id = $1 AND employee_no = $3"
+            " AND subject_id IS NULL",
+            row["user_id"],
+            await subject_of(row["employee_no"]),
+            row["employee_no"],
+        )
+    return len(rows)
+
+
 async def forget(conn: asyncpg.Connection, subject_ids: Sequence[uuid.UUID]) -> int:
     """An erased (or expired) person's contacts deleted, address and preferences; their
     e-mails still queued are given up (the row stays, done: counted, never sent), and so is

@@ -37,10 +37,13 @@ from shared.contracts.notification_commands import (
 )
 from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
 from shared.contracts.subject_access import EmployeeData, Rows
+from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 FACTS_CONSUMER = "notification-facts"
+log = get_logger(__name__)
+
 # The delivery task's working tables and the address book (not read models: delivery.sql).
 DELIVERY_SCHEMA = (Path(__file__).parent / "delivery.sql").read_text(encoding="utf-8")
 
@@ -151,6 +154,13 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def daily_rules(stopping: asyncio.Event) -> None:
         """The daily rules run in one instance at a time (shared/leader.py)."""
         await runtime.lead("scheduler:notification-daily", daily.run, stopping)
+
+    @runtime.background_task
+    async def contact_subjects(stopping: asyncio.Event) -> None:
+        """Contacts from before the address book kept pseudonyms get theirs (once)."""
+        filled = await addressbook.backfill_subjects(runtime.store.pool)
+        if filled:
+            log.info("contacts_given_pseudonyms", contacts=filled)
 
     @runtime.background_task
     async def delivery(stopping: asyncio.Event) -> None:
