@@ -39,6 +39,7 @@ from shared.rounds import Cadence
 from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings, with_database
+from tests.service_logs import ServiceLogs
 from tests.support import admin_connect, connect_as, eventually, rpc_client
 
 ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
@@ -147,7 +148,7 @@ def facts_of(state: dict[str, object]) -> list[list[tuple[str, ...]]]:
 
 
 async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
-    settings: Settings, pg_url: str, nats_url: str
+    settings: Settings, pg_url: str, nats_url: str, service_logs: ServiceLogs
 ) -> None:
     users = {d.username: str(uuid.uuid5(uuid.NAMESPACE_URL, d.username)) for d in DEMO_ACCOUNTS}
     now = datetime.now(UTC)
@@ -246,3 +247,12 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     assert name not in seen
     assert employee_no not in seen
     assert ERASED in seen
+
+    # No log line any service wrote during the round and the erasure names them. The capture
+    # saw every service's lines, warnings too: the round's id, each service's scrub.
+    logged = [json.loads(line) for line in service_logs.lines if line.startswith("{")]
+    assert "warning" in {line["level"] for line in logged}
+    scrubbing = {line["service"] for line in logged if line["event"] == "personal_data_scrubbed"}
+    assert scrubbing == set(ROUND_SERVICES)
+    assert service_logs.holding([current.previous().id])
+    assert service_logs.holding([name, employee_no]) == []
