@@ -19,12 +19,14 @@ from collections.abc import Iterator
 import pytest
 
 
-class _ToStderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _ToStderr(logging.Handler):
     """`basicConfig`'s handler, writing to whatever `sys.stderr` is at the time."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
-        super().emit(record)
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 class ServiceLogs:
