@@ -149,7 +149,11 @@ def facts_of(state: dict[str, object]) -> list[list[tuple[str, ...]]]:
 
 
 async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
-    settings: Settings, pg_url: str, nats_url: str, service_logs: ServiceLogs
+    settings: Settings,
+    pg_url: str,
+    nats_url: str,
+    service_logs: ServiceLogs,
+    server_logs: Callable[[], bytes],
 ) -> None:
     users = {d.username: str(uuid.uuid5(uuid.NAMESPACE_URL, d.username)) for d in DEMO_ACCOUNTS}
     now = datetime.now(UTC)
@@ -270,3 +274,5 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     assert scrubbing >= set(ROUND_SERVICES)
     assert service_logs.holding([current.previous().id])
     assert service_logs.holding([name, employee_no]) == []
+    # Nor what PostgreSQL and NATS logged meanwhile (an error's DETAIL would quote a key).
+    assert holding([server_logs()], [name, employee_no]) == []
