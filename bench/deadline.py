@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import ssl
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -323,7 +324,6 @@ class DeadlineDay:
         result = RunResult()
         per = min(SCORES_PER_PANELIST, max(1, len(self.past) // self.runs))
         to_score = self.past[run * per : (run + 1) * per]
-        connections = self.nominators + len(self.panel_tokens)
 
         async def timed(kind: str, request: Any, expected: int) -> httpx.Response | None:
             started = time.perf_counter()
@@ -340,13 +340,20 @@ class DeadlineDay:
             result.ok[kind] += 1
             return response
 
-        async with httpx.AsyncClient(
-            base_url=self.stack.gateway_url,
-            timeout=60.0,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        ) as client:
+        # Each person has a client of their own, as each has a browser: one client shared
+        # by 303 connections spent more CPU in its pool's bookkeeping (httpcore scans every
+        # connection for every request) than the gateway and nomination spent serving them,
+        # on the same two cores (docs/performance.md, Session 6). One TLS context for all
+        # (the requests are plain HTTP; httpx would load the CA bundle per client).
+        tls = ssl.create_default_context()
+        clients = [
+            httpx.AsyncClient(base_url=self.stack.gateway_url, timeout=60.0, verify=tls)
+            for _ in range(self.nominators + len(self.panel_tokens))
+        ]
+        try:
 
             async def nominator(n: int) -> None:
+                client = clients[n]
                 headers = {"Authorization": f"Bearer {self.nominator_tokens[n]}"}
                 body = submit_body(round_id, n)
                 submitted = await timed(
@@ -366,6 +373,7 @@ class DeadlineDay:
                 )
 
             async def panelist(p: int) -> None:
+                client = clients[self.nominators + p]
                 headers = {"Authorization": f"Bearer {self.panel_tokens[p]}"}
                 for i, nomination_id in enumerate(to_score):
                     value = str(70 + (p * 7 + i * 3 + run) % 30)
@@ -386,6 +394,8 @@ class DeadlineDay:
                 *(panelist(p) for p in range(len(self.panel_tokens))),
             )
             result.wall_s = time.perf_counter() - started
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
         return result
 
     async def _check(self, stack: Stack, round_id: str, result: RunResult) -> None:

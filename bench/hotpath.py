@@ -3,11 +3,12 @@
     python -m bench.hotpath [--events N] [--runs R]
 
 The steps an event takes through the code (not the network): an append's planning (encode
-and hash), the NATS client's parsing of those
-headers on delivery, a consumer's decoding of the body, and the store's decoding of rows
-it reads back. Each figure is CPU microseconds per event (`time.process_time`, median of
-`--runs`): a process's own CPU time is what a busy, shared machine disturbs least, so
-two commits can be compared here when wall-clock figures (`python -m bench`) are noisy.
+and hash), the NATS client's parsing of those headers on delivery, a consumer's decoding of
+the body, a decided event made ready to append (`NewEvent.of`: its JSON dump and its
+personal fields found), and the store's decoding of rows it reads back. Each figure is CPU
+microseconds per event (`time.process_time`, median of `--runs`): a process's own CPU time
+is what a busy, shared machine disturbs least, so two commits can be compared here when
+wall-clock figures (`python -m bench`) are noisy.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def measure(n: int, runs: int) -> dict[str, float]:
     bodies = [r.model_dump_json().encode() for r in recorded]
     blocks = [_header_block(event_headers(r.event_id)) for r in recorded]
     rows = _rows(recorded)
+    meta = events[0].metadata
+    decided = [registry.decode(e.type, e.schema_version, e.data) for e in events]
 
     def plan() -> None:
         planned = _plan([AppendRequest(stream, events, None)], 0, "0" * 64, {stream: 0})
@@ -101,6 +104,10 @@ def measure(n: int, runs: int) -> dict[str, float]:
             envelope = RecordedEvent.model_validate_json(body)
             registry.decode_recorded(envelope)
 
+    def new_events() -> None:
+        for event in decided:
+            NewEvent.of(event, meta)
+
     def rows_decode() -> None:
         for row in rows:
             recorded_event(row)  # type: ignore[arg-type]
@@ -109,6 +116,7 @@ def measure(n: int, runs: int) -> dict[str, float]:
         "append (plan, encode, hash)": plan,
         "NATS header parse on delivery": parse_headers,
         "consumer decode (envelope + event)": consume_decode,
+        "decided event to NewEvent (dump, marks)": new_events,
         "store row decode (load, read_log)": rows_decode,
     }
     figures: dict[str, float] = {}

@@ -101,6 +101,7 @@ async def _serve(name: str, health_host: str, health_port: int) -> None:
                 port=settings.gateway_port,
                 access_log=False,
                 proxy_headers=False,
+                timeout_keep_alive=settings.gateway_keep_alive_s,
             )
         )
         run = server.serve()

@@ -20,7 +20,8 @@
 --        -v prefix=flowers_ -v passwords=/etc/flowers/postgres -f deploy/postgres-roles.sql
 --
 -- `passwords` is a directory holding one file per login, named <login>.password (0600):
--- nomination, nomination_owner, …, gateway, gateway_owner, keys, keys_owner, auditor — the layout of the
+-- nomination, nomination_owner, …, gateway, gateway_owner, keys, keys_owner, auditor (and
+-- payroll, the payroll system's reader of the key store, if it is to have one) — the layout of the
 -- stack's secrets directory (`.data/secrets/postgres/`), so FLOWERS_SECRETS_DIR or
 -- FLOWERS_DATABASE_PASSWORD_FILES can point the processes at the same files. No password is
 -- in this file or on the command line; psql sends each to the server, which stores only its
@@ -65,3 +66,12 @@ SET password_encryption = 'scram-sha-256';
 -- The key store of personal data: the auditor's SELECT on the keys comes with its schema.
 \set name keys
 \ir postgres/database.sql
+-- The payroll system's read-only login to the key store (README "Reading PAYROLL"), made when
+-- its password file is there: its CONNECT and SELECT on pseudonyms and keys come with the
+-- key store's schema (`flowers db migrate`).
+\set payroll_pwfile :passwords /payroll.password
+\set has_payroll `test -f :'payroll_pwfile' && echo true || echo false`
+\if :has_payroll
+  \set login payroll
+  \ir postgres/login.sql
+\endif

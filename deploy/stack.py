@@ -82,6 +82,8 @@ def service_command(service: str, settings: Settings) -> list[str]:
             "--port",
             str(settings.gateway_port),
             "--no-access-log",
+            "--timeout-keep-alive",
+            str(settings.gateway_keep_alive_s),
             # The gateway reads X-Forwarded-* itself, from its trusted proxies only.
             "--no-proxy-headers",
         ]

@@ -77,7 +77,11 @@ OTHER_PUBLICATIONS: dict[str, list[Publication]] = {
             "subject of stream PAYROLL: the stream keeps one message per subject and refuses "
             "any other, so a duplicate is refused forever. Published by the payroll feed in "
             "log order; `position` lets payroll also pull by position "
-            "(flowers.qry.rewards.adjustments).",
+            "(flowers.qry.rewards.adjustments). `employee_no` and `name` are sealed under the "
+            'winner\'s key exactly as the rewards log stores them ({"$pii": …, "ct": …}, '
+            "for the adjustment event `event_id`): open them with "
+            "shared.contracts.rewards.open_payroll_line and the key store's read-only payroll "
+            "role (shared/payroll_reader.py); an erased winner's read 已删除.",
         )
     ]
 }

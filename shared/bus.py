@@ -38,7 +38,7 @@ from shared.context import (
 from shared.events import DomainEvent, EventRegistry, RecordedEvent, UnknownEventType
 from shared.logging import get_logger
 from shared.outage import OutageLog, is_outage
-from shared.personal_data import load_keys_of_payloads
+from shared.personal_data import MARKER, load_keys
 from shared.postgres import claim_inbox
 from shared.settings import Settings
 
@@ -337,6 +337,15 @@ def event_context(consumer: str, envelope: RecordedEvent) -> Iterator[None]:
         causation_id_var.reset(tokens[1])
 
 
+_SEALED = json.dumps(MARKER).encode()  # in a payload's bytes only if a value in it is sealed
+
+
+async def _load_keys(messages: Sequence[Msg], envelopes: Sequence[RecordedEvent]) -> None:
+    """The keys the deliveries' sealed values need, in one call (none looked for where the
+    payload holds no sealed value)."""
+    await load_keys(e for m, e in zip(messages, envelopes, strict=True) if _SEALED in m.data)
+
+
 @dataclass
 class ConsumerStats:
     handled: int = 0
@@ -436,8 +445,14 @@ class EventConsumer:
             await self._one_by_one(messages)
             return
         try:
-            await load_keys_of_payloads(m.data for m in messages)  # shared/personal_data.py
-            decoded = [self._decode(message) for message in messages]
+            # Each delivery is parsed once: the envelope, then (its keys fetched for the
+            # whole batch in one call) the event's model from the envelope's data.
+            envelopes = [self._envelope(message) for message in messages]
+            await _load_keys(messages, envelopes)  # shared/personal_data.py
+            decoded = [
+                (envelope, self._event(message, envelope))
+                for message, envelope in zip(messages, envelopes, strict=True)
+            ]
         except PermanentFailure:  # dead-lettered on the way one by one
             decoded = []
         except Exception as exc:  # the key store is out of reach: retried one by one
@@ -480,13 +495,18 @@ class EventConsumer:
         if deliveries > 1:
             self.stats.redeliveries += 1
         try:
-            await load_keys_of_payloads([message.data])
+            envelope = self._envelope(message)
+        except PermanentFailure as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        try:
+            await _load_keys([message], [envelope])
         except Exception as exc:  # the key store is out of reach: no fault of the message
             log.warning("consumer_keys_unavailable", consumer=self.name, error=repr(exc))
             await self._settle(message.nak(delay=self._backoff(2)), "nak")
             return
         try:
-            envelope, event = self._decode(message)
+            event = self._event(message, envelope)
         except PermanentFailure as exc:
             await self._dead_letter(message, str(exc))
             return
@@ -586,7 +606,7 @@ class EventConsumer:
     async def redrive(self, payload: bytes) -> bool:
         """Handle a dead letter's payload again (after the fault was fixed); once in effect."""
         envelope = RecordedEvent.model_validate_json(payload)
-        await load_keys_of_payloads([payload])
+        await load_keys([envelope])
         return await self.apply(envelope, self.registry.decode_recorded(envelope))
 
     async def _settle(self, step: Awaitable[Any], what: str) -> None:
@@ -600,11 +620,14 @@ class EventConsumer:
         steps = self.settings.consumer_backoff_s or [1.0]
         return steps[min(deliveries - 1, len(steps) - 1)]
 
-    def _decode(self, message: Msg) -> tuple[RecordedEvent, DomainEvent]:
+    def _envelope(self, message: Msg) -> RecordedEvent:
         try:
-            envelope = RecordedEvent.model_validate_json(message.data)
+            return RecordedEvent.model_validate_json(message.data)
         except ValueError as exc:
             raise PermanentFailure(f"not an event envelope: {exc}") from exc
+
+    def _event(self, message: Msg, envelope: RecordedEvent) -> DomainEvent:
+        """The envelope's event as its model (keys loaded) if it came on its owner's subject."""
         try:
             event = self.registry.decode_recorded(envelope)
         except UnknownEventType as exc:
@@ -612,7 +635,7 @@ class EventConsumer:
         except ValueError as exc:
             raise PermanentFailure(f"event data does not match {envelope.type}: {exc}") from exc
         check_authentic(message.subject, envelope, event)
-        return envelope, event
+        return event
 
     async def _dead_letter(self, message: Msg, error: str, trace: str = "") -> None:
         meta = message.metadata

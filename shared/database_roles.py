@@ -12,6 +12,10 @@ Every database `<prefix><name>` (one per service, and the gateway's) has two rol
   too) — except the log, `events`, which it may only read and append to: a service cannot
   rewrite its own history.
 
+The key store (`<prefix>keys`, shared/keystore.py) has one more login: `<prefix>payroll`,
+the payroll system's, which may read the subjects' pseudonyms and keys and nothing else
+(SELECT on `data_subjects (subject_id, key)`), to open the sealed values of PAYROLL.
+
 And one for the audit, over the service databases (not the gateway's accounts):
 
 - `<prefix>auditor`: CONNECT, SELECT on every table, and CREATE on each service database
@@ -46,6 +50,7 @@ from shared.settings import SERVICES, Settings, with_database
 GATEWAY = "gateway"
 AUDITOR = "auditor"
 KEYS = "keys"  # the key store of personal data (shared/keystore.py): every service logs in
+PAYROLL_KEYS = "payroll"  # the payroll system's read-only login to the key store (PAYROLL)
 SUPERUSER = "postgres"  # the embedded server's; its password is postgres/postgres.password
 DATABASES: tuple[str, ...] = (*SERVICES, GATEWAY)
 SCRAM_ITERATIONS = 4096
@@ -61,10 +66,13 @@ def owner_login(name: str) -> str:
 
 
 def logins(names: Iterable[str] = (*DATABASES, KEYS)) -> list[str]:
-    """Every login (password file name) the databases `names` need, the auditor's included."""
+    """Every login (password file name) the databases `names` need, the auditor's included
+    (and the payroll system's reader with the key store)."""
     out: list[str] = []
     for name in names:
         out += [name, owner_login(name)]
+        if name == KEYS:
+            out.append(PAYROLL_KEYS)
     return [*out, AUDITOR]
 
 
@@ -138,6 +146,9 @@ async def provision(settings: Settings, names: Sequence[str] = DATABASES) -> Non
             runtime = settings.database_role(name)
             await _ensure_role(conn, owner, _password(settings, owner_login(name)))
             await _ensure_role(conn, runtime, _password(settings, name))
+            if name == KEYS:  # its grants inside: shared/keystore.py's schema
+                payroll = settings.database_role(PAYROLL_KEYS)
+                await _ensure_role(conn, payroll, _password(settings, PAYROLL_KEYS))
             if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
                 await conn.execute(f"ALTER DATABASE {_ident(database)} OWNER TO {_ident(owner)}")
             else:

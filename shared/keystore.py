@@ -6,7 +6,8 @@ employee number it stands for, the key, and when it was shredded. Every service 
 logs in as the key store's run-time role (`<prefix>keys`): it may read keys and add
 subjects, and shredding updates a row; no process may delete rows (the pseudonym and the
 time of the erasure stay, as the erasure event's counterpart). The auditor may read
-keys (its rebuilds and as-of decrypt the log).
+keys (its rebuilds and as-of decrypt the log). The payroll system (`<prefix>payroll`) may
+read pseudonyms and keys, not employee numbers (shared/payroll_reader.py).
 
 Shredding sets the key and the employee number to NULL: from then on every sealed value
 of that subject — in any service's log, in FLOWERS, in a backup — reads "已删除". An
@@ -23,7 +24,7 @@ from datetime import datetime
 import asyncpg
 
 from shared import database_roles
-from shared.database_roles import AUDITOR, KEYS
+from shared.database_roles import AUDITOR, KEYS, PAYROLL_KEYS
 from shared.personal_data import KEYRING, Subject, new_key
 from shared.postgres import create_pool
 from shared.settings import Settings
@@ -47,10 +48,13 @@ def _ident(name: str) -> str:
 
 def keystore_schema(settings: Settings) -> list[str]:
     """The key store's schema and what its owner grants: the auditor reads keys (its
-    rebuilds and as-of decrypt the log); the run-time role never deletes a row."""
+    rebuilds and as-of decrypt the log); the payroll system reads pseudonyms and keys only
+    (it opens PAYROLL's sealed values: no employee number, nothing to change); the run-time
+    role never deletes a row."""
     auditor_role = settings.database_role(AUDITOR)
     runtime_role = settings.database_role(KEYS)
-    auditor, runtime = _ident(auditor_role), _ident(runtime_role)
+    payroll_role = settings.database_role(PAYROLL_KEYS)
+    auditor, runtime, payroll = _ident(auditor_role), _ident(runtime_role), _ident(payroll_role)
     database = _ident(settings.database_name(KEYS))
     return [
         KEYSTORE_SCHEMA,
@@ -63,6 +67,12 @@ DO $$ BEGIN
   END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{runtime_role.replace("'", "''")}') THEN
     REVOKE DELETE, TRUNCATE ON data_subjects FROM {runtime};
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{payroll_role.replace("'", "''")}') THEN
+    GRANT CONNECT ON DATABASE {database} TO {payroll};
+    GRANT USAGE ON SCHEMA public TO {payroll};
+    REVOKE ALL ON data_subjects FROM {payroll};
+    GRANT SELECT (subject_id, key) ON data_subjects TO {payroll};
   END IF;
 END $$;
 """,

@@ -32,7 +32,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import date
+from datetime import time as time_
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_origin
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -111,11 +116,38 @@ def _walk(value: object, path: Path, found: list[Mark]) -> None:
                 for name in declared.fields:
                     if getattr(value, name) is not None:
                         found.append(Mark((*path, name), employee_no))
-        for name in type(value).model_fields:
+        for name in _fields_to_walk(type(value)):
             _walk(getattr(value, name), (*path, name), found)
     elif isinstance(value, tuple | list):
         for index, item in enumerate(value):
             _walk(item, (*path, index), found)
+
+
+# Types whose values can hold no model (so no personal field): a field built of these
+# alone (and of containers, unions and literals of them) is not walked.
+_LEAVES: tuple[type, ...] = (str, int, float, bool, bytes, Decimal, date, time_, UUID, Enum)
+_WALKED: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _fields_to_walk(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` that may hold a model (walked by `marks`), found once a class."""
+    names = _WALKED.get(model)
+    if names is None:
+        names = _WALKED[model] = tuple(
+            name for name, info in model.model_fields.items() if not _leaf(info.annotation)
+        )
+    return names
+
+
+def _leaf(annotation: object) -> bool:
+    if annotation is None or annotation is type(None):
+        return True
+    if get_origin(annotation) is Literal:
+        return True
+    if isinstance(annotation, type) and get_origin(annotation) is None:
+        return issubclass(annotation, _LEAVES)
+    args = get_args(annotation)
+    return bool(args) and all(a is Ellipsis or _leaf(a) for a in args)
 
 
 def _attribute(model: BaseModel, dotted: str) -> object:
@@ -448,17 +480,6 @@ async def load_keys(events: Iterable[RecordedEvent | Mapping[str, Any]]) -> None
         wanted |= subject_ids(event if isinstance(event, Mapping) else event.data)
     if wanted:
         await KEYRING.load(wanted)
-
-
-async def load_keys_of_payloads(payloads: Iterable[bytes]) -> None:
-    """`load_keys` for envelopes as received from the bus (JSON bytes): only the ones that
-    hold a sealed value are parsed again."""
-    if KEYRING.source is None:
-        return
-    marker = json.dumps(MARKER).encode()
-    sealed = [json.loads(p).get("data", {}) for p in payloads if marker in p]
-    if sealed:
-        await load_keys(sealed)
 
 
 def opened(data: dict[str, Any], event_id: uuid.UUID, skip: Iterable[str] = ()) -> dict[str, Any]:

@@ -277,7 +277,12 @@ class RpcServer:
         command = subject.startswith("flowers.cmd.")
 
         def decorate(fn: Callable[[M], Awaitable[Any]]) -> Callable[[M], Awaitable[Any]]:
-            async def on_request(body: Any, msg: NatsMessage) -> dict[str, Any]:
+            async def on_request(body: Any) -> dict[str, Any]:
+                # The message from the broker's context, not as an injected parameter:
+                # FastStream's message parameter is a synchronous custom field, which
+                # fast_depends resolves in a worker thread (anyio.to_thread), one thread
+                # hop for every request (docs/performance.md, Session 6).
+                msg: NatsMessage = self.broker.context.get_local("message")
                 correlation_id = (msg.headers or {}).get(HDR_CORRELATION) or str(uuid.uuid4())
                 token = correlation_id_var.set(correlation_id)
                 with structlog.contextvars.bound_contextvars(

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / ".data"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # How long the gateway keeps an idle HTTP connection open. Longer than its clients and
+    # any proxy in front keep theirs (httpx, browsers, most proxies: 5-60 s), so the client
+    # always closes first: at equal timeouts a request sent as the server closes the
+    # connection is lost (the deadline-day bench's ReadError, docs/performance.md).
+    gateway_keep_alive_s: int = Field(default=75, ge=1)
 
     # Bus
     stream_duplicate_window_s: float = Field(default=6 * 3600, gt=0)  # longer than any outage

@@ -32,6 +32,7 @@ from services.nomination.errors import (
     InCooldown,
     InvalidDirectory,
     InvalidLink,
+    LegalHold,
     NominationAlreadyWithdrawn,
     NominationExists,
     NominationNotFound,
@@ -839,18 +840,63 @@ def evolve_erasures(state: Erasures, event: DomainEvent) -> Erasures:
     return state
 
 
+@dataclass(frozen=True)
+class PayrollFact:
+    """When payroll facts about an employee arose (accounting vouchers in rewards' log and
+    PAYROLL): a published win (its award's adjustment) or a revocation (its reversal).
+    `at` None: it happened and its time is not known here (a read model projected before
+    the time was kept): the hold then counts from now, the safe side of a legal duty."""
+
+    round_id: str
+    at: datetime | None
+
+
+def accounting_year(at: datetime) -> int:
+    """The accounting year (Beijing) of payroll facts arising at `at`: a December result
+    or revocation may be paid with January's wages (the payroll cut-off), so December
+    counts in the next year."""
+    local = at.astimezone(SHANGHAI)
+    return local.year + 1 if local.month == 12 else local.year
+
+
+def payroll_hold_until(facts: Iterable[PayrollFact], years: int, now: datetime) -> datetime | None:
+    """When the last of an employee's payroll facts may go: `years` full years after the
+    end of the accounting year it belongs to (会计档案管理办法 第十五条: a period counts
+    from the first day after its accounting year ends). None: no payroll facts."""
+    found = [accounting_year(f.at if f.at is not None else now) for f in facts]
+    if not found:
+        return None
+    return datetime(max(found) + 1 + years, 1, 1, tzinfo=SHANGHAI)
+
+
 def decide_erasure(
-    state: Erasures, cmd: ErasePersonalData, subject_id: UUID | None, now: datetime
+    state: Erasures,
+    cmd: ErasePersonalData,
+    subject_id: UUID | None,
+    now: datetime,
+    *,
+    payroll: Collection[PayrollFact],
+    payroll_years: int,
 ) -> list[DomainEvent]:
     """The office erases the personal data held under `subject_id` (the pseudonym the key
     store knows the employee by; None: nothing held). Recorded once: the same request again
-    records nothing (its key may still need destroying after an interruption)."""
+    records nothing (its key may still need destroying after an interruption).
+
+    Legal hold: a published winner (revoked or not) holds payroll facts (`payroll`: from
+    review's results, as the retention job knows them), which accounting law keeps for
+    `payroll_years`; while any is inside that period the erasure is refused. Their key is
+    one for all their data, so nothing of theirs is shredded before then."""
     _require_office(cmd)
     _require_aware(now)
     if subject_id is None:
         raise NoPersonalData(employee_no=cmd.employee_no)
     if subject_id in state.subjects:
         return []
+    hold = payroll_hold_until(payroll, payroll_years, now)
+    if hold is not None and now < hold:
+        raise LegalHold(
+            employee_no=cmd.employee_no, years=payroll_years, hold_ends_year=hold.year - 1
+        )
     return [
         PersonalDataErased(
             subject_id=subject_id, reason=cmd.reason, erased_by=cmd.actor, erased_at=_utc(now)

@@ -88,6 +88,23 @@ class NoPersonalData(NominationError):
     )
 
 
+class LegalHold(NominationError):
+    """A person with payroll facts still inside their legal retention period: their key
+    must stay (会计档案管理办法, 30 years counted from the end of the accounting year)."""
+
+    code = "legal_hold"
+    status = 409
+    message_zh_template = (
+        "职工 {employee_no} 有获奖发放的工资记录，依《会计档案管理办法》须保存 {years} 年，"
+        "至 {hold_ends_year} 年 12 月 31 日止；保存期满前不能删除其个人信息"
+    )
+    message_en_template = (
+        "Employee {employee_no} has award payroll records that the Accounting Archives "
+        "Regulations (会计档案管理办法) require keeping for {years} years, until the end of "
+        "{hold_ends_year}: their personal data cannot be erased before then"
+    )
+
+
 class EmployeeInactive(NominationError):
     code = "employee_inactive"
     message_zh_template = "职工 {employee_no} 已不在岗，不能被提名"

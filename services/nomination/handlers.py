@@ -15,6 +15,7 @@ from services.nomination.domain import (
     Employee,
     NominationPolicy,
     PastWin,
+    PayrollFact,
     RoundCommand,
     RoundState,
     Unit,
@@ -102,18 +103,34 @@ class NominationHandlers:
         keys = self.runtime.keys
         assert keys is not None, "the service has not started"
         subject_id = await keys.subject_of(cmd.employee_no)
+        payroll = await self._payroll_facts(cmd.employee_no)
+        years = self.runtime.settings.retention_payroll_years
         now = self.runtime.clock.now()
         recorded = await self.runtime.execute(
             PRIVACY_STREAM,
             evolve_erasures,
             NO_ERASURES,
-            lambda state: decide_erasure(state, cmd, subject_id, now),
+            lambda state: decide_erasure(
+                state, cmd, subject_id, now, payroll=payroll, payroll_years=years
+            ),
             cmd.actor,
         )
         assert subject_id is not None  # the decider refused otherwise
         shredded = await keys.shred(subject_id, now)
         KEYRING.forget(subject_id)
         return {**outcome(recorded), "subject_id": str(subject_id), "key_destroyed": shredded}
+
+    async def _payroll_facts(self, employee_no: str) -> list[PayrollFact]:
+        """When the employee's payroll facts arose, from review's results (`past_wins`, the
+        facts the retention job keeps winners by): each win's publication, each revocation."""
+        rows = await self.runtime.store.pool.fetch(
+            "SELECT w.round_id, r.published_at, w.revoked, w.revoked_at FROM past_wins w "
+            "LEFT JOIN results_published r USING (round_id) WHERE w.employee_no = $1",
+            employee_no,
+        )
+        facts = [PayrollFact(r["round_id"], r["published_at"]) for r in rows]
+        facts += [PayrollFact(r["round_id"], r["revoked_at"]) for r in rows if r["revoked"]]
+        return facts
 
     async def correct_nominee(self, cmd: CorrectNominee) -> dict[str, Any]:
         """The office's correction of a nominee's name or position (services/nomination/

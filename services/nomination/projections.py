@@ -213,8 +213,9 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
 
 
 _PAST_WIN = (
-    "INSERT INTO past_wins (employee_no, category, round_id, revoked) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (employee_no, category, round_id) DO UPDATE SET revoked = excluded.revoked"
+    "INSERT INTO past_wins (employee_no, category, round_id, revoked, revoked_at) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (employee_no, category, round_id) "
+    "DO UPDATE SET revoked = excluded.revoked, revoked_at = excluded.revoked_at"
 )
 
 
@@ -249,10 +250,17 @@ def _review_writes(event: DomainEvent) -> Iterator[Statement]:
         )
         for winner in event.winners:
             yield statement(
-                _PAST_WIN, winner.employee_no, winner.category.value, event.round_id, False
+                _PAST_WIN, winner.employee_no, winner.category.value, event.round_id, False, None
             )
     elif isinstance(event, review_contract.WinnerRevoked):
-        yield statement(_PAST_WIN, event.employee_no, event.category.value, event.round_id, True)
+        yield statement(
+            _PAST_WIN,
+            event.employee_no,
+            event.category.value,
+            event.round_id,
+            True,
+            event.revoked_at,
+        )
     elif isinstance(event, review_contract.ObjectionRaised):
         yield statement(
             "INSERT INTO objections_held (round_id, objection_no, raiser_subject)"

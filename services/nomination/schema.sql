@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS past_wins (
     revoked     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (employee_no, category, round_id)
 );
+-- When the win was revoked (its payroll reversal: the legal hold of decide_erasure); NULL in
+-- rows projected before the column (a rebuild fills it; until then the hold counts from now).
+ALTER TABLE past_wins ADD COLUMN IF NOT EXISTS revoked_at timestamptz;
 
 -- Nominations the office rejected in its audit (from review): they free their quota place.
 CREATE TABLE IF NOT EXISTS rejections (

@@ -10,6 +10,7 @@ in as `now`, policy values as `ReviewPolicy`: nothing here reads a clock or sett
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -109,6 +110,7 @@ from shared.contracts.review_commands import (
     VetoNomination,
 )
 from shared.events import DomainEvent
+from shared.pmap import PMap
 
 __all__ = ["Candidate", "decide", "evolve", "initial_state", "review_stream_id"]
 
@@ -292,7 +294,10 @@ class ReviewState:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def initial_state(round_id: str) -> ReviewState:
+    """A round's review before its first event (one value per round: states are immutable,
+    and the nomination feed names a round's initial state for every event it consumes)."""
     return ReviewState(round_id=round_id)
 
 
@@ -1001,12 +1006,14 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def _put(mapping: Mapping[K, V], key: K, value: V) -> dict[K, V]:
-    return {**mapping, key: value}
+# A state's maps grow with the round (candidates, scores): each change makes a new PMap that
+# shares the old one's entries, so folding a round costs O(n·√n), not a dict copy per event.
+def _put(mapping: Mapping[K, V], key: K, value: V) -> PMap[K, V]:
+    return PMap.of(mapping).set(key, value)
 
 
-def _update(mapping: Mapping[K, V], key: K, change: Callable[[V], V]) -> dict[K, V]:
-    return {**mapping, key: change(mapping[key])}
+def _update(mapping: Mapping[K, V], key: K, change: Callable[[V], V]) -> PMap[K, V]:
+    return PMap.of(mapping).set(key, change(mapping[key]))
 
 
 def evolve(state: ReviewState, event: DomainEvent) -> ReviewState:

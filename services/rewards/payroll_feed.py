@@ -8,6 +8,12 @@ checkpoint (`payroll-feed`, in the rewards database) advances only past acknowle
 publishes; after a crash it publishes again from the checkpoint, and the server's refusal
 (err_code 10077, "maximum messages per subject exceeded") means "already there": success.
 
+A line carries the winner's employee number and name exactly as the log stored them:
+sealed under the winner's key (shared/personal_data.py; `PayrollLine.sealed_message`). The
+feed needs no key and never opens them; the payroll system does, with the key store's
+read-only payroll role (shared/payroll_reader.py). Destroying the winner's key makes the
+line read 已删除 there too.
+
 Publishes are awaited one by one (pipelined, a bounded number in flight) with
 `js.publish`, not `publish_async`: nats-py 2.16's async publish never completes a future
 whose reply is an error, which is exactly the reply a re-publish gets.
@@ -16,6 +22,7 @@ whose reply is an error, which is exactly the reply a re-publish gets.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +39,7 @@ from shared.contracts.rewards import (
     registry,
 )
 from shared.logging import get_logger
+from shared.personal_data import open_data
 from shared.postgres import PostgresEventStore, get_checkpoint, set_checkpoint
 from shared.relay import follow_log
 
@@ -44,6 +52,18 @@ ALREADY_THERE = 10077  # JetStream: maximum messages per subject exceeded
 
 def is_already_there(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and exc.err_code == ALREADY_THERE
+
+
+def _no_key(_: str) -> bytes | None:
+    return None
+
+
+@dataclass(frozen=True)
+class SealedLine:
+    """An adjustment's line and its PAYROLL message (JSON bytes, personal values sealed)."""
+
+    line: PayrollLine
+    message: bytes
 
 
 @dataclass
@@ -80,10 +100,11 @@ class PayrollFeed:
     async def checkpoint(self) -> int:
         return await get_checkpoint(self.pool, CHECKPOINT)
 
-    async def lines(self, after: int, up_to: int, limit: int) -> list[PayrollLine]:
-        """The adjustments in the log in (after, up_to], in position order."""
+    async def lines(self, after: int, up_to: int, limit: int) -> list[SealedLine]:
+        """The adjustments in the log in (after, up_to], in position order, each with its
+        PAYROLL message (personal values sealed as stored)."""
         rows = await self.pool.fetch(
-            "SELECT position, type, schema_version, data FROM events "
+            "SELECT position, event_id, type, schema_version, data FROM events "
             "WHERE position > $1 AND position <= $2 AND type = ANY($3::text[]) "
             "ORDER BY position LIMIT $4",
             after,
@@ -93,9 +114,14 @@ class PayrollFeed:
         )
         lines = []
         for row in rows:
-            event = registry.decode(row["type"], row["schema_version"], row["data"])
+            # Decoded without keys: a sealed value reads 已删除 here and the message carries
+            # the stored ciphertext in its place.
+            unopened = open_data(row["data"], row["event_id"], _no_key)
+            event = registry.decode(row["type"], row["schema_version"], unopened)
             assert isinstance(event, PayrollAdjustmentIssued | PayrollAdjustmentReversed)
-            lines.append(PayrollLine.of(row["position"], event))
+            line = PayrollLine.of(row["position"], event)
+            message = line.sealed_message(row["event_id"], row["data"])
+            lines.append(SealedLine(line, json.dumps(message, ensure_ascii=False).encode()))
         return lines
 
     async def pump_once(self) -> int:
@@ -111,12 +137,13 @@ class PayrollFeed:
         lines = await self.lines(after, head, self.batch_size)
         limit = asyncio.Semaphore(self.in_flight)
 
-        async def publish(line: PayrollLine) -> bool:
+        async def publish(sealed: SealedLine) -> bool:
+            line = sealed.line
             async with limit:
                 try:
                     ack = await js.publish(
                         payroll_subject(line.adjustment_id),
-                        line.model_dump_json().encode(),
+                        sealed.message,
                         timeout=self.publish_timeout_s,
                         stream=PAYROLL_STREAM,
                         headers={
@@ -133,7 +160,7 @@ class PayrollFeed:
         results = await asyncio.gather(*map(publish, lines), return_exceptions=True)
         reached = after
         failure: BaseException | None = None
-        for line, result in zip(lines, results, strict=True):
+        for sealed, result in zip(lines, results, strict=True):
             if isinstance(result, BaseException):
                 failure = result
                 break
@@ -141,10 +168,10 @@ class PayrollFeed:
                 self.stats.published += 1
             else:
                 self.stats.already_there += 1
-            reached = line.position
+            reached = sealed.line.position
         if failure is None:
             # The whole batch is in the stream; without a full batch, nothing is left up to head.
-            reached = lines[-1].position if len(lines) == self.batch_size else head
+            reached = lines[-1].line.position if len(lines) == self.batch_size else head
         if reached > after:
             if self.before_checkpoint is not None:
                 await self.before_checkpoint(reached)

@@ -131,7 +131,9 @@ def line_from_row(row: asyncpg.Record) -> PayrollLine:
 
 
 def _line_dict(line: PayrollLine) -> dict[str, Any]:
-    return line.model_dump(mode="json")
+    """A pull-feed item: the line in clear (read models), without the PAYROLL message's
+    `event_id`, which only names the event its sealed values belong to."""
+    return line.model_dump(mode="json", exclude={"event_id"})
 
 
 class RewardsQueries:

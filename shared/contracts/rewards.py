@@ -7,6 +7,13 @@ AwardRevoked, PayrollAdjustmentReversed), and one per payroll period,
 `flowers.evt.rewards.<EventType>`. Every adjustment is also published, as a `PayrollLine`,
 to stream PAYROLL on its own subject `flowers.payroll.adjustment.<adjustment_id>`.
 
+Personal data (shared/personal_data.py): a winner's employee number (identifying), name,
+position and deeds, and a revocation's reason are sealed under the winner's key when stored;
+unit, flower, amounts, periods, ids and times stay readable. A PAYROLL message carries the
+values exactly as the adjustment event stored them (sealed for that event: `event_id`);
+the payroll system opens them with `open_payroll_line` (shared/payroll_reader.py reads the
+keys), and once the winner's key is destroyed they read 已删除.
+
 Ids are derived, never drawn: the award id is uuid5 of (round, category, employee number),
 the adjustment ids and event ids derive from the award id, so the same winner seen twice
 names the same award, the same adjustments and the same events. Money is Decimal with an
@@ -15,15 +22,18 @@ ISO currency, serialised as a string ("500.00", "-500.00").
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from shared.contracts.common import Category
 from shared.events import DomainEvent, EventRegistry
+from shared.personal_data import KeyLookup, PersonalFields, is_sealed, open_data
 from shared.rounds import RoundId
 
 # Fixed forever: changing it would rename every award and adjustment ever issued.
@@ -94,6 +104,10 @@ class AwardGranted(RewardsEvent):
     `score` (the panel's aggregated score) feed the year-end pacesetter standings.
     """
 
+    personal_data: ClassVar[PersonalFields] = PersonalFields(
+        "employee_no", ("name", "position", "deeds")
+    )
+
     award_id: UUID
     round_id: RoundId
     category: Category
@@ -117,6 +131,8 @@ class AwardGranted(RewardsEvent):
 class PayrollAdjustmentIssued(RewardsEvent):
     """A positive adjustment paying an award with the wages of `period`."""
 
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name",))
+
     adjustment_id: UUID
     award_id: UUID
     round_id: RoundId
@@ -137,6 +153,8 @@ class PayrollAdjustmentIssued(RewardsEvent):
 class AwardRevoked(RewardsEvent):
     """A granted award revoked (review's WinnerRevoked); `reversal_adjustment_id` takes it back."""
 
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "reason"))
+
     award_id: UUID
     round_id: RoundId
     category: Category
@@ -153,6 +171,8 @@ class AwardRevoked(RewardsEvent):
 
 class PayrollAdjustmentReversed(RewardsEvent):
     """A negative adjustment in the next open period; the original is never edited."""
+
+    personal_data: ClassVar[PersonalFields] = PersonalFields("employee_no", ("name", "reason"))
 
     adjustment_id: UUID
     reverses_adjustment_id: UUID
@@ -199,11 +219,18 @@ class PayrollLine(BaseModel):
 
     `position` is the adjustment's place in the rewards log: payroll pulls with
     `after=<last position seen>`. `amount` is a string; a reversal's is negative.
+
+    In stream PAYROLL the message is this line's JSON with `employee_no` and `name` as the
+    rewards log stored them: sealed under the winner's key (`{"$pii": …, "ct": …}`) for the
+    adjustment event `event_id`. `open_payroll_line` reads such a message back; a line of
+    an erased person reads 已删除 there. The pull feed's items (read models) are clear and
+    carry no `event_id`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     position: int
+    event_id: UUID | None = None  # the adjustment event (PAYROLL: its sealed values' event)
     adjustment_id: UUID
     kind: AdjustmentKind
     award_id: UUID
@@ -252,6 +279,29 @@ class PayrollLine(BaseModel):
             tax_treatment=event.tax_treatment,
             issued_at=event.issued_at,
         )
+
+    def sealed_message(self, event_id: UUID, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """This line as the PAYROLL message of the adjustment event `event_id`, whose data the
+        rewards log holds as `stored`: every field the event holds sealed is carried sealed,
+        exactly as stored (never opened, never sealed again), so no key is needed to build
+        it and a destroyed key leaves nothing readable."""
+        message = self.model_copy(update={"event_id": event_id}).model_dump(mode="json")
+        for name in message:
+            if is_sealed(stored.get(name)):
+                message[name] = stored[name]
+        return message
+
+
+def open_payroll_line(message: bytes | Mapping[str, Any], key_of: KeyLookup) -> PayrollLine:
+    """A PAYROLL message read back: its sealed values opened with `key_of` (a subject's key
+    by pseudonym; None where destroyed: the value reads 已删除, the employee number
+    `已删除·<8 hex of the pseudonym>`). A message of a log written before sealing is clear
+    and reads as it is."""
+    data = json.loads(message) if isinstance(message, bytes) else dict(message)
+    event_id = data.get("event_id")
+    if event_id is not None:
+        data = open_data(data, UUID(str(event_id)), key_of)
+    return PayrollLine.model_validate(data)
 
 
 registry = EventRegistry(

@@ -2,11 +2,12 @@
 
 The demo's past round is played through the real commands (deploy/demo_round.py: 24
 nominations, audit, scoring, decision, notice, objection, results, awards, payroll,
-publicity), then the office erases one nominee who did not win, and every service scrubs its
-projections on the fact by itself (shared/scrub.py). Afterwards their name and
-employee number are in no table of any database (searched byte-wise in `pg_dump`), in no
-message of FLOWERS (its raw bytes), the chains verify, every projection rebuilt equals
-the live one, and the round's statistics are what they were.
+publicity), then the office erases one nominee who did not win (a winner's erasure is
+refused: a legal hold), and every service scrubs its projections on the fact by itself
+(shared/scrub.py). Afterwards their name and employee number are in no table of any
+database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw bytes;
+PAYROLL holds no winner's either, the payroll reader opens them), the chains verify, every
+projection rebuilt equals the live one, and the round's statistics are what they were.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from services.gateway.demo import DEMO_ACCOUNTS
 from services.nomination.app import build_runtime as nomination_runtime
 from services.publicity.app import build_runtime as publicity_runtime
 from services.review.app import build_runtime as review_runtime
+from services.rewards.app import RewardsRuntime
 from services.rewards.app import build_runtime as rewards_runtime
 from shared import audit, scrub
-from shared.bus import EVENTS_STREAM
+from shared.bus import EVENTS_STREAM, PAYROLL_STREAM
 from shared.database_roles import AUDITOR, KEYS
 from shared.keystore import open_keystore
+from shared.payroll_reader import payroll_reader
 from shared.personal_data import ERASED, KEYRING
 from shared.rounds import Cadence
 from shared.rpc import RemoteError
@@ -107,12 +110,17 @@ def dump(pg_url: str, database: str) -> bytes:
 
 async def flowers_messages(nats_url: str) -> list[bytes]:
     """Every message of FLOWERS as stored: its raw bytes."""
+    return await stream_messages(nats_url, EVENTS_STREAM)
+
+
+async def stream_messages(nats_url: str, stream: str) -> list[bytes]:
+    """Every message of `stream` as stored: its raw bytes."""
     nc = await admin_connect(nats_url)
     try:
         js = nc.jetstream()
-        info = await js.stream_info(EVENTS_STREAM)
+        info = await js.stream_info(stream)
         return [
-            (await js.get_msg(EVENTS_STREAM, seq)).data or b""
+            (await js.get_msg(stream, seq)).data or b""
             for seq in range(info.state.first_seq, info.state.last_seq + 1)
         ]
     finally:
@@ -167,7 +175,8 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     try:
         rewards = await asyncpg.connect(settings.database_url_for("rewards", login=AUDITOR))
         try:
-            winners = {r["employee_no"] for r in await rewards.fetch("SELECT * FROM awards")}
+            awarded = await rewards.fetch("SELECT employee_no, name FROM awards")
+            winners = {r["employee_no"] for r in awarded}
         finally:
             await rewards.close()
         nominees = await conn.fetch(
@@ -211,6 +220,15 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
                 {**office, "employee_no": employee_no, "reason": "再次申请"},
             )
         assert again.value.error.code == "no_personal_data"
+        # A winner's payroll facts are kept 30 years (会计档案管理办法): a legal hold.
+        with pytest.raises(RemoteError) as held:
+            await rpc.command(
+                "nomination",
+                "erase_personal_data",
+                {**office, "employee_no": sorted(winners)[0], "reason": "本人书面申请删除"},
+            )
+        assert held.value.error.code == "legal_hold"
+        assert "会计档案管理办法" in held.value.error.message_zh
         erasure = await nomination.store.pool.fetchval(
             "SELECT event_id FROM events WHERE type = 'PersonalDataErased' "
             "ORDER BY position DESC LIMIT 1"
@@ -219,6 +237,12 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
             await eventually(
                 scrubbed(runtime, erasure), timeout=60, what=f"{runtime.service} scrubbed"
             )
+        feed = next(r for r in runtimes if isinstance(r, RewardsRuntime)).payroll_feed
+
+        async def fed() -> bool:
+            return bool(await feed.checkpoint() == await feed.store_head())
+
+        await eventually(fed, what="the payroll feed to catch up with the rewards log")
     finally:
         await gateway.close()
         for runtime in reversed(runtimes):
@@ -241,6 +265,15 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     dumps = [dump(pg_url, settings.database_name(database)) for database in (*ROUND_SERVICES, KEYS)]
     assert holding(dumps, [name, employee_no]) == []
     assert holding(await flowers_messages(nats_url), [name, employee_no]) == []
+    # PAYROLL: one line per award, each sealed as stored (no winner's name or employee
+    # number in clear, the erased nominee in none); the payroll system's reader opens them.
+    payroll = await stream_messages(nats_url, PAYROLL_STREAM)
+    assert len(payroll) == before["rewards"][0]
+    assert holding(payroll, [name, employee_no]) == []
+    assert holding(payroll, [v for r in awarded for v in (r["employee_no"], r["name"])]) == []
+    async with payroll_reader(settings) as reader:
+        lines = await reader.open(payroll)
+    assert sorted((x.employee_no, x.name) for x in lines) == sorted(map(tuple, awarded))
     # Someone else's data is still there, and the erased nominee reads 已删除.
     assert holding(dumps[:1], [other["name"], other["employee_no"]])
     assert ERASED.encode() in dumps[0]

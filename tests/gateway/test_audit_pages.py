@@ -100,7 +100,9 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
     assert page.status_code == 200
     # Words first: the type's Chinese name and a one-line summary; the raw JSON one click away.
     assert "<strong>发放奖励</strong>" in page.text
-    assert "赵强（餐饮服务中心）· " in page.text
+    # The winner's name is sealed in rewards' log: never shown in clear; the unit is.
+    assert "（餐饮服务中心）· " in page.text
+    assert "赵强" not in page.text
     assert "<strong>工资系统确认入账</strong>" in page.text
     assert '<details class="raw"><summary>原始数据</summary>' in page.text
     assert "<code>AwardGranted</code>" in page.text  # inside the details
@@ -112,7 +114,10 @@ async def test_the_auditor_browses_the_event_log_with_filters(gateway: Harness) 
 
     by_type = await client.get("/audit/events?service=publicity&type=MaterialsDrafted")
     assert by_type.text.count('href="/audit/events/publicity/') == 1
-    by_text = await client.get("/audit/events?service=rewards&text=赵强")
+    # The text search finds what is in clear (a sealed name it cannot: docs/privacy.md).
+    sealed = await client.get("/audit/events?service=rewards&text=赵强")
+    assert sealed.text.count('href="/audit/events/rewards/') == 0
+    by_text = await client.get("/audit/events?service=rewards&text=餐饮服务中心")
     assert by_text.text.count('href="/audit/events/rewards/') >= 2  # award and adjustment
     by_stream = await client.get(f"/audit/events?service=review&stream=review-{PAST_ROUND}")
     assert "ResultPublished" in by_stream.text

@@ -5,9 +5,12 @@ record is found by the employee's number, mapped to the pseudonym through the ke
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from services.gateway import access_log
+from shared.clock import SHANGHAI
 from tests.gateway.harness import Harness
 from tests.gateway.published import PAST_ROUND, publish_past_result
 
@@ -90,7 +93,11 @@ async def test_an_auditor_opens_one_events_sealed_values_and_the_opening_is_reco
     assert api.status_code == 200
     assert {r["what"] for r in api.json()["items"]} == {"audit_event", "audit_event_opened"}
 
-    # Erased, a subject's values read 已删除 when opened, and the page says whose.
+    # Erased, a subject's values read 已删除 when opened, and the page says whose. E200 won:
+    # the payroll facts hold their data until the end of 2056 (会计档案管理办法), then it goes.
+    await office.aclose()
+    gateway.clock.set(datetime(2057, 1, 1, 9, 0, tzinfo=SHANGHAI))
+    office = await gateway.signed_in("office")
     erased = await office.post(
         "/api/v1/employees/E200/erasure",
         json={"reason": "本人申请删除"},
