@@ -8,6 +8,8 @@ refused: a legal hold), and every service scrubs its projections on the fact by 
 database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw bytes;
 PAYROLL holds no winner's either, the payroll reader opens them), the chains verify, every
 projection rebuilt equals the live one, and the round's statistics are what they were.
+Nor are they in any file the system makes from the round (tests/e2e/exports.py), in any log
+line a service wrote meanwhile (tests/service_logs.py), or in the servers' logs.
 """
 
 from __future__ import annotations
