@@ -12,11 +12,13 @@ end, so a failing test still shows it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 
 class _ToStderr(logging.Handler):
@@ -55,8 +57,20 @@ def service_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[ServiceLogs]:
     root.addHandler(handler)
     root.setLevel(logging.INFO)  # the services' level (Settings.log_level)
     try:
-        yield (logs := ServiceLogs(capfd))
+        with structlog_restored():  # the services bind their lines to capfd's stream
+            yield (logs := ServiceLogs(capfd))
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
         sys.stderr.write("\n".join(logs.lines))  # shown with the teardown if the test failed
+
+
+@contextlib.contextmanager
+def structlog_restored() -> Iterator[None]:
+    """structlog's configuration put back afterwards: a test that calls `configure_logging`
+    under `capsys` binds lines to a stream closed after it, which a later test would log to."""
+    saved = structlog.get_config()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

@@ -13,6 +13,7 @@ import pytest
 
 from services.gateway.employees import ProvisionReport
 from shared.logging import configure_logging, get_logger
+from tests.service_logs import structlog_restored
 
 
 def test_a_sync_is_logged_as_counts_without_the_employee_numbers_it_skipped(
@@ -20,8 +21,9 @@ def test_a_sync_is_logged_as_counts_without_the_employee_numbers_it_skipped(
 ) -> None:
     report = ProvisionReport(created=3, deactivated=1, skipped=["HQ 1004", "工号1"])
     assert "HQ 1004" in report.summary_zh()  # the administrator's report names them
-    configure_logging("gateway")
-    get_logger("test").info("employee_accounts_synced", **report.counts())
+    with structlog_restored():
+        configure_logging("gateway")
+        get_logger("test").info("employee_accounts_synced", **report.counts())
     [line] = capsys.readouterr().err.splitlines()
     assert "HQ 1004" not in line
     assert "工号1" not in line

@@ -17,6 +17,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from shared.logging import REDACTED, RedactingFormatter, configure_logging, get_logger, redact
+from tests.service_logs import structlog_restored
 
 NAME, EMPLOYEE_NO = "侯梓萱", "HQ1004"
 
@@ -72,15 +73,16 @@ def test_the_values_an_error_text_quotes_are_masked(text: str, shown: str) -> No
 
 
 def test_a_service_line_and_its_traceback_name_no_one(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("nomination")
-    log = get_logger("test")
-    for exc in (validation_error(), unique_violation()):
-        assert EMPLOYEE_NO in str(exc)  # what the error text carries
-        try:
-            raise exc
-        except Exception as raised:
-            log.exception("request_failed", error=str(raised))
-        log.warning("consumer_handler_failed", error=repr(exc))
+    with structlog_restored():
+        configure_logging("nomination")
+        log = get_logger("test")
+        for exc in (validation_error(), unique_violation()):
+            assert EMPLOYEE_NO in str(exc)  # what the error text carries
+            try:
+                raise exc
+            except Exception as raised:
+                log.exception("request_failed", error=str(raised))
+            log.warning("consumer_handler_failed", error=repr(exc))
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 4
     for line in lines:
