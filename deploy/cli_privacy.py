@@ -87,21 +87,51 @@ def erase(
 ) -> None:
     """Erase an employee's personal data: their key is destroyed, their data reads 已删除
     everywhere, and each service re-derives its projections on the fact (README "Privacy").
-    The gateway's drafts naming the employee stay: an erasure from the office's page or the
-    API deletes them too."""
+    Then, as an erasure from the office's page does, the gateway's drafts naming the employee,
+    the evidence files only their nominations named and their accounts' names go
+    (services/gateway/erasure.py)."""
     if not yes and not typer.confirm(
         f"Erase the personal data of employee {employee_no}? It cannot be undone "
         f"(删除职工 {employee_no} 的个人信息，不可撤销)"
     ):
         typer.echo("nothing erased")
         raise typer.Exit(1)
-    reply = _command("erase_personal_data", {"employee_no": employee_no, "reason": reason})
+    identity = office_identity()
+
+    async def send(settings: Settings, rpc: RpcClient) -> tuple[Any, Any]:
+        from services.gateway import drafts, erasure
+        from services.gateway import evidence as ev
+        from services.gateway.config import GatewaySettings
+        from services.gateway.database import open_database
+
+        body = {"actor": identity.subject, "roles": sorted(identity.roles)}
+        reply = await rpc.command(
+            "nomination",
+            "erase_personal_data",
+            {**body, "employee_no": employee_no, "reason": reason},
+            idempotency_key=str(uuid.uuid4()),
+        )
+        pool = await open_database(settings)
+        try:
+            await drafts.forget_employee(pool, employee_no)
+            done = await erasure.forget_employee(
+                pool,
+                ev.store_for(settings, GatewaySettings()),
+                employee_no,
+                uuid.UUID(str(reply["subject_id"])),
+                reply.get("evidence_files", []),
+            )
+        finally:
+            await pool.close()
+        return reply, done
+
+    reply, done = _run(send)
     typer.echo(
         f"erased {employee_no}: pseudonym {reply['subject_id']}, "
         f"key {'destroyed' if reply['key_destroyed'] else 'already destroyed'} "
         f"(已删除，假名 {reply['subject_id']}). Every service scrubs its projections on the fact; "
-        "the gateway's drafts naming the employee are deleted only by an erasure from its page "
-        "or API."
+        f"the gateway deleted the drafts naming the employee, {done.files} evidence file(s) "
+        f"and anonymised {done.accounts} account(s)."
     )
 
 

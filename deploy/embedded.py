@@ -902,6 +902,9 @@ class PostgresServer(_Server):
             cmd = [str(bin_dir / "postgres"), "-D", str(self.pgdata)]
             cmd += ["-h", "127.0.0.1", "-p", str(self.port), "-k", self._socket_dir()]
             cmd += ["-c", "max_connections=200"]
+            # An error's DETAIL quotes the row or key that failed (a name, an employee number):
+            # the server's own log keeps no personal data (README "Privacy").
+            cmd += ["-c", "log_error_verbosity=terse"]
             self._proc = subprocess.Popen(
                 cmd, **self._process_options(bin_dir, log, run_as), start_new_session=True
             )

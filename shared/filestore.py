@@ -40,6 +40,10 @@ class FileStore(Protocol):
         """The bytes kept under `digest`, or None."""
         ...
 
+    def delete(self, digest: str) -> bool:
+        """Forget the bytes kept under `digest` (an erasure); True if they were there."""
+        ...
+
 
 def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -85,6 +89,13 @@ class LocalFileStore:
         except FileNotFoundError:
             return None
         return data if digest_of(data) == digest else None  # a damaged file is not served
+
+    def delete(self, digest: str) -> bool:
+        try:
+            self._path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 class FileStoreError(RuntimeError):
@@ -193,6 +204,16 @@ class S3FileStore:
         except BotoCoreError as error:
             raise self._failed(error) from error
         return data if digest_of(data) == digest else None  # a damaged object is not served
+
+    def delete(self, digest: str) -> bool:
+        key = self.key(digest)
+        if not self._exists(key):
+            return False
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            raise self._failed(error) from error
+        return True
 
 
 def file_store(url: str, default_root: Path, s3: S3Settings | None = None) -> FileStore:

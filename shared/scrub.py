@@ -18,7 +18,10 @@ and handler in one transaction) and scrubs:
    rows deleted, and the own log and the consumed events (FLOWERS, as the inboxes say they
    were handled) projected again with the same Builder the audit uses, so rebuild ≡ live
    holds by construction and no row keeps a clear copy;
-4. after the commit, drops the process's folded states (StateCache), which held the clear
+4. runs the service's own hooks (`install(runtime, also=...)`) in the same transaction, for
+   its working tables outside the projections (e.g. notification's address book): each is
+   given the pseudonyms and forgets what it keeps under them;
+5. after the commit, drops the process's folded states (StateCache), which held the clear
    values the events had when they were folded.
 
 The scrub logs counts and pseudonyms only. Readers keep reading while it runs (EXCLUSIVE
@@ -37,7 +40,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -64,6 +67,11 @@ KEY_WAIT_S = 10.0  # how long a scrub waits for the nomination service to destro
 KEY_POLL_S = 0.2
 LOCK_TIMEOUT_MS = 500  # below PostgreSQL's deadlock_timeout: the scrub gives way first
 LOCK_ATTEMPTS = 20
+
+
+# A service's own forgetting beyond its projections, in the scrub's transaction: given the
+# erased pseudonyms, it deletes or blanks what it keeps under them; the rows it changed.
+Hook = Callable[[asyncpg.Connection, Sequence[uuid.UUID]], Awaitable[int]]
 
 
 def consumer_name(service: str) -> str:
@@ -187,6 +195,7 @@ class Scrubber:
     states: StateCache | None = None
     spec: ServiceProjections | None = None
     key_wait_s: float = KEY_WAIT_S
+    also: tuple[Hook, ...] = ()  # the service's working tables (see `install`)
     scrubbed: int = 0  # scrubs committed by this process
 
     async def __call__(self, conn: asyncpg.Connection, items: Items) -> None:
@@ -201,6 +210,9 @@ class Scrubber:
             KEYRING.forget(subject_id)
         report = await rederive(conn, self.spec or declared(self.service), self.js())
         report.subjects = [str(s) for s in subjects]
+        forgotten = 0
+        for hook in self.also:
+            forgotten += await hook(conn, subjects)
         log.info(
             "personal_data_scrubbed",
             service=self.service,
@@ -208,6 +220,7 @@ class Scrubber:
             facts=[str(envelope.event_id) for envelope, _ in items],
             tables=len(report.tables),
             rows=sum(report.rows.values()),
+            working_rows_forgotten=forgotten,
             own_events=report.own_events,
             consumed=report.consumed,
             lock_attempts=report.lock_attempts,
@@ -259,11 +272,16 @@ async def listen(nc: NatsClient | None, stopping: asyncio.Event) -> None:
                 await sub.unsubscribe()
 
 
-def install(runtime: ServiceRuntime) -> Scrubber:
+def install(runtime: ServiceRuntime, also: Sequence[Hook] = ()) -> Scrubber:
     """Wire the scrub into a service (its app.py): the privacy consumer, and the listener
-    that makes every instance forget the keys at once."""
+    that makes every instance forget the keys at once. `also`: the service's hooks for its
+    working tables outside the projections, run in the scrub's transaction."""
     scrubber = Scrubber(
-        runtime.service, lambda: runtime.keys, lambda: runtime.js, states=runtime.states
+        runtime.service,
+        lambda: runtime.keys,
+        lambda: runtime.js,
+        states=runtime.states,
+        also=tuple(also),
     )
     runtime.consumer(consumer_name(runtime.service), list(SUBJECTS), nomination_contract.registry)(
         scrubber

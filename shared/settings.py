@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     retention_objection_years: int = Field(default=1, ge=1)
     retention_payroll_years: int = Field(default=30, ge=30)
     retention_interval_s: float = Field(default=3600.0, gt=0)
+    # Tests only: a run that recorded waits this long before destroying the keys (logged as
+    # retention_paused_after_recording), so a test can SIGKILL the service in between.
+    retention_pause_after_recording_s: float = Field(default=0.0, ge=0)
     # Review (DOMAIN.md "Review", "Public notice"): rubric weights per criterion (each scored
     # 0-100), per-panelist z-score normalisation, the trimmed mean's threshold, and dates that
     # correct the Chinese calendar (ISO dates; the only source for years it does not know).

@@ -175,6 +175,13 @@ async def _purge(sessions: SessionStore, throttle: SigninThrottle, public: Publi
         await asyncio.sleep(3600)
 
 
+def route_template(request: Request) -> str:
+    """What a log line names of a request: its route's template
+    (`/api/v1/employees/{employee_no}/erasure`), never the path as sent, which may carry an
+    employee number (issue 18: no log line in clear)."""
+    return str(getattr(request.scope.get("route"), "path", "(no route)"))
+
+
 async def _observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
@@ -288,12 +295,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FileStoreError)
     async def on_file_store(request: Request, exc: FileStoreError) -> Response:
         """The file store (S3) is unreachable or refuses the gateway's key: 503, logged."""
-        log.error("file_store_failed", path=request.url.path, error=str(exc))
+        log.error("file_store_failed", path=route_template(request), error=str(exc))
         return _problem_reply(request, Problem(503, "file_store_unavailable", FILES_UNAVAILABLE))
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        log.error("request_crashed", path=request.url.path, error=repr(exc), exc_info=exc)
+        log.error("request_crashed", path=route_template(request), error=repr(exc), exc_info=exc)
         problem = Problem(500, "internal_error", INTERNAL, request_id=request_id(request))
         if _is_api(request):
             return problem_response(problem, locale_of(request))

@@ -84,6 +84,17 @@ class ProvisionReport:
     reactivated: int = 0
     skipped: list[str] = field(default_factory=list)  # employee numbers that cannot be names
 
+    def counts(self) -> dict[str, int]:
+        """What a log line says of a sync: counts only (the skipped employee numbers are
+        personal data; the page and `flowers users sync-employees` show them to the admin)."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deactivated": self.deactivated,
+            "reactivated": self.reactivated,
+            "skipped": len(self.skipped),
+        }
+
     def summary_zh(self) -> str:
         text = (
             f"新建职工账户 {self.created} 个，更新 {self.updated} 个，"
@@ -308,4 +319,4 @@ async def sync_loop(rpc: RpcClient, accounts: AccountStore, interval_s: float) -
                 log.error("employee_sync_failed", error=repr(exc), exc_info=exc)
             continue
         if report.created or report.deactivated or report.reactivated or report.updated:
-            log.info("employee_accounts_synced", summary=report.summary_zh())
+            log.info("employee_accounts_synced", **report.counts())

@@ -13,7 +13,8 @@ from typing import Any
 
 from fastapi import Request
 
-from services.gateway import drafts
+from services.gateway import drafts, erasure
+from services.gateway import evidence as ev
 from services.gateway.accounts import ADMIN, AUDITOR, DISCIPLINE, LEADER, NOMINATOR, OFFICE
 from services.gateway.auth import Principal
 from services.gateway.problems import Problem, not_own_unit
@@ -165,9 +166,18 @@ async def erase_employee(
     request: Request, principal: Principal, employee_no: str, **fields: Any
 ) -> Any:
     """The office's erasure, from the page or the API: the command, then, once it is recorded,
-    the gateway's drafts naming the employee (a refused erasure leaves them)."""
+    the gateway's drafts naming the employee (a refused erasure leaves them), the evidence
+    files only their nominations named and their accounts' names (services/gateway/erasure.py)."""
     reply = await services(request, principal).command(
         SERVICE, "erase_personal_data", ErasePersonalData, employee_no=employee_no, **fields
     )
-    await drafts.forget_employee(gw_state(request).pool, employee_no)
+    gw = gw_state(request)
+    await drafts.forget_employee(gw.pool, employee_no)
+    await erasure.forget_employee(
+        gw.pool,
+        ev.store_for(gw.settings, gw.gateway),
+        employee_no,
+        uuid.UUID(str(reply["subject_id"])),
+        reply.get("evidence_files", []),
+    )
     return reply

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from services.nomination.correction import decide_correction
 from services.nomination.domain import (
     EMPTY_DIRECTORY,
@@ -86,6 +88,27 @@ class _Reads:
     result_published: bool
 
 
+# The stored evidence files (`/files/<sha256>/<name>`, the gateway's content-addressed store)
+# the employee's nominations name and no other nomination does: the caller of an erasure
+# (the gateway, `flowers privacy erase`) deletes them from the store. A file another
+# nomination names stays (the same bytes are kept once).
+_FILES_ONLY_OF = r"""
+WITH linked AS (
+    SELECT n.employee_no = $1 AS theirs,
+           substring(link FROM '^/files/([0-9a-f]{64})/') AS digest
+    FROM nominations n, jsonb_array_elements_text(n.evidence_links) AS link
+)
+SELECT DISTINCT digest FROM linked WHERE theirs AND digest IS NOT NULL
+EXCEPT
+SELECT digest FROM linked WHERE NOT theirs AND digest IS NOT NULL
+ORDER BY 1
+"""
+
+
+async def evidence_files_only_of(pool: asyncpg.Pool, employee_no: str) -> list[str]:
+    return [r["digest"] for r in await pool.fetch(_FILES_ONLY_OF, employee_no)]
+
+
 class NominationHandlers:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
@@ -133,9 +156,16 @@ class NominationHandlers:
             cmd.actor,
         )
         assert subject_id is not None  # the decider refused otherwise
+        # Read while the projection still holds the clear links (the scrub re-derives it).
+        files = await evidence_files_only_of(self.runtime.store.pool, cmd.employee_no)
         shredded = await keys.shred(subject_id, now)
         KEYRING.forget(subject_id)
-        return {**outcome(recorded), "subject_id": str(subject_id), "key_destroyed": shredded}
+        return {
+            **outcome(recorded),
+            "subject_id": str(subject_id),
+            "key_destroyed": shredded,
+            "evidence_files": files,
+        }
 
     async def _payroll_facts(self, employee_no: str) -> list[PayrollFact]:
         """When the employee's payroll facts arose, from review's results (`past_wins`, the

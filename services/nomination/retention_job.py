@@ -9,6 +9,7 @@ destroys their keys. Runs in one instance at a time (app.py: shared/leader.py).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,10 @@ class RetentionJob:
         """One run: finish what an interrupted run recorded, record, shred."""
         destroyed = await self.finish_recorded()
         recorded = await self.record_expired()
+        pause = self.runtime.settings.retention_pause_after_recording_s
+        if recorded and pause:  # tests only: the moment a kill must not lose anything
+            log.warning("retention_paused_after_recording", pause_s=pause)
+            await asyncio.sleep(pause)
         destroyed += await self.finish_recorded()
         if recorded or destroyed:
             log.info("retention_run", recorded=recorded, keys_destroyed=destroyed)

@@ -37,10 +37,13 @@ from shared.contracts.notification_commands import (
 )
 from shared.contracts.subject_access import QUERY as EMPLOYEE_DATA
 from shared.contracts.subject_access import EmployeeData, Rows
+from shared.logging import get_logger
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 FACTS_CONSUMER = "notification-facts"
+log = get_logger(__name__)
+
 # The delivery task's working tables and the address book (not read models: delivery.sql).
 DELIVERY_SCHEMA = (Path(__file__).parent / "delivery.sql").read_text(encoding="utf-8")
 
@@ -153,6 +156,13 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         await runtime.lead("scheduler:notification-daily", daily.run, stopping)
 
     @runtime.background_task
+    async def contact_subjects(stopping: asyncio.Event) -> None:
+        """Contacts from before the address book kept pseudonyms get theirs (once)."""
+        filled = await addressbook.backfill_subjects(runtime.store.pool)
+        if filled:
+            log.info("contacts_given_pseudonyms", contacts=filled)
+
+    @runtime.background_task
     async def delivery(stopping: asyncio.Event) -> None:
         """Deliveries run in one instance at a time (shared/leader.py)."""
         await runtime.lead("delivery:notification", deliverer.run, stopping)
@@ -173,7 +183,8 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         )
         return {"notification_id": str(cmd.notification_id), "events": [e.type for e in recorded]}
 
-    scrub.install(runtime)  # projections forget an erased person (shared/scrub.py)
+    # Projections forget an erased person (shared/scrub.py), and so does the address book.
+    scrub.install(runtime, also=[addressbook.forget])
     return runtime
 
 

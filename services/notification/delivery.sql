@@ -33,3 +33,9 @@ CREATE TABLE IF NOT EXISTS contacts (
     updated_at  timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contacts_employee_idx ON contacts (employee_no);
+
+-- The data subject (shared/personal_data) of a contact's employee number: an erasure or a
+-- retention run names people only by this pseudonym, so it is kept to find what to forget
+-- (services/notification/addressbook.py forget).
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS subject_id uuid;
+CREATE INDEX IF NOT EXISTS contacts_subject_idx ON contacts (subject_id);

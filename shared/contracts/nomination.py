@@ -11,17 +11,37 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.clock import SHANGHAI
 from shared.contracts.common import Category, NomineeSnapshot
 from shared.events import DomainEvent, EventRegistry
 from shared.personal_data import PersonalFields
 from shared.rounds import Cadence, RoundId
+
+
+def _erased_links(value: Any) -> Any:
+    """Evidence links are sealed as one value (a file's name may be personal): once the key
+    is destroyed they read as one link, 已删除."""
+    return (value,) if isinstance(value, str) else value
+
+
+# A nomination's evidence links: web links and `/files/<sha256>/<name>` (the gateway's file
+# store). Sealed under the nominee's key from version 2 of NominationSubmitted on (and every
+# NominationAmended written since): the same shape, only the storage changed.
+EvidenceLinks = Annotated[tuple[str, ...], BeforeValidator(_erased_links)]
 
 DIRECTORY_STREAM = "directory"
 PRIVACY_STREAM = "privacy"  # the erasures of personal data the office recorded
@@ -299,7 +319,7 @@ class NominationSubmitted(NominationEvent):
 
     schema_version: ClassVar[int] = 2
     personal_data: ClassVar[PersonalFields] = PersonalFields(
-        "nominee.employee_no", ("deeds", "recommendation")
+        "nominee.employee_no", ("deeds", "recommendation", "evidence_links")
     )
 
     nomination_id: UUID
@@ -308,7 +328,7 @@ class NominationSubmitted(NominationEvent):
     nominee: NomineeSnapshot
     deeds: str
     results: tuple[MeasurableResult, ...]
-    evidence_links: tuple[str, ...]
+    evidence_links: EvidenceLinks
     recommendation: str
     submitted_by: str
     submitted_at: AwareDatetime
@@ -334,7 +354,7 @@ class NominationAmended(NominationEvent):
     """The full new content of a nomination (not a patch): the nominee never changes."""
 
     personal_data: ClassVar[PersonalFields] = PersonalFields(
-        "nominee.employee_no", ("deeds", "recommendation")
+        "nominee.employee_no", ("deeds", "recommendation", "evidence_links")
     )
 
     nomination_id: UUID
@@ -343,7 +363,7 @@ class NominationAmended(NominationEvent):
     nominee: NomineeSnapshot
     deeds: str
     results: tuple[MeasurableResult, ...]
-    evidence_links: tuple[str, ...]
+    evidence_links: EvidenceLinks
     recommendation: str
     amended_by: str
     amended_at: AwareDatetime

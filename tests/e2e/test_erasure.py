@@ -8,6 +8,8 @@ refused: a legal hold), and every service scrubs its projections on the fact by 
 database (searched byte-wise in `pg_dump`), in no message of FLOWERS or PAYROLL (raw bytes;
 PAYROLL holds no winner's either, the payroll reader opens them), the chains verify, every
 projection rebuilt equals the live one, and the round's statistics are what they were.
+Nor are they in any file the system makes from the round (tests/e2e/exports.py), in any log
+line a service wrote meanwhile (tests/service_logs.py), or in the servers' logs.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from shared.rounds import Cadence
 from shared.rpc import RemoteError
 from shared.service import ServiceRuntime
 from shared.settings import Settings, with_database
+from tests.e2e.exports import audit_events, round_exports
+from tests.service_logs import ServiceLogs
 from tests.support import admin_connect, connect_as, eventually, rpc_client
 
 ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
@@ -155,7 +159,11 @@ def facts_of(state: dict[str, object]) -> list[list[tuple[str, ...]]]:
 
 
 async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
-    settings: Settings, pg_url: str, nats_url: str
+    settings: Settings,
+    pg_url: str,
+    nats_url: str,
+    service_logs: ServiceLogs,
+    server_logs: Callable[[], bytes],
 ) -> None:
     users = {d.username: str(uuid.uuid5(uuid.NAMESPACE_URL, d.username)) for d in DEMO_ACCOUNTS}
     now = datetime.now(UTC)
@@ -279,3 +287,27 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
     assert name not in seen
     assert employee_no not in seen
     assert ERASED in seen
+
+    # No file the system makes from the round names them: the office's and the public's
+    # downloads through the gateway, the auditor's event listing; another employee's own
+    # export still holds that employee.
+    files = await round_exports(settings, current.previous().id, other["employee_no"])
+    files |= await audit_events(settings, ROUND_SERVICES)
+    assert {f for f, content in files.items() if holding([content], [name, employee_no])} == set()
+    # The search reads each kind: another nominee in the sheet and their own export, the
+    # notice's winners in its PDF.
+    assert holding([files["推荐汇总表.xlsx"]], [other["name"], other["employee_no"]])
+    assert holding([files[f"个人信息导出-{other['employee_no']}.xlsx"]], [other["name"]])
+    notices = json.loads(files["公示.json"])["notices"]
+    assert holding([files["公示.pdf"]], [w["name"] for n in notices for w in n["winners"]])
+
+    # No log line any service wrote during the round and the erasure names them. The capture
+    # saw every service's lines, warnings too: the round's id, each service's scrub.
+    logged = [json.loads(line) for line in service_logs.lines if line.startswith("{")]
+    assert "warning" in {line["level"] for line in logged}
+    scrubbing = {line["service"] for line in logged if line["event"] == "personal_data_scrubbed"}
+    assert scrubbing >= set(ROUND_SERVICES)
+    assert service_logs.holding([current.previous().id])
+    assert service_logs.holding([name, employee_no]) == []
+    # Nor what PostgreSQL and NATS logged meanwhile (an error's DETAIL would quote a key).
+    assert holding([server_logs()], [name, employee_no]) == []

@@ -88,6 +88,7 @@ async def test_an_operator_exports_corrects_and_erases_for_the_office(
     )
     assert erased.exit_code == 0, erased.output
     assert f"erased E100: pseudonym {pseudonym}, key destroyed" in erased.output
+    assert "the gateway deleted the drafts naming the employee" in erased.output
     assert await keys.subject_of("E100") is None
 
     again = await flowers(

@@ -167,6 +167,7 @@ async def test_reads_go_on_and_appends_during_a_rebuild_are_kept(system: System)
         "audits_started",
         "employees",
         "nominations",
+        "objections_held",
         "past_wins",
         "rejections",
         "results_published",

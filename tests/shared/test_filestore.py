@@ -21,6 +21,18 @@ def test_a_file_is_kept_under_its_digest_and_once(tmp_path: Path) -> None:
     assert store.get(digest) == data
 
 
+def test_an_erased_file_is_deleted_and_others_stay(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    erased, kept = store.put(b"%PDF his"), store.put(b"%PDF hers")
+    assert store.delete(erased) is True
+    assert store.get(erased) is None
+    assert not (tmp_path / erased[:2] / erased).exists()
+    assert store.delete(erased) is False  # deleting again: nothing there
+    assert store.get(kept) == b"%PDF hers"
+    with pytest.raises(ValueError, match="not a SHA-256 digest"):
+        store.delete("../../etc/passwd")
+
+
 def test_nothing_but_an_intact_file_under_a_digest_is_returned(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path)
     digest = store.put(b"original")

@@ -52,6 +52,15 @@ def test_a_damaged_or_unknown_object_is_not_served(s3: S3Server, store: S3FileSt
 
 
 @pytest.mark.integration
+def test_an_erased_object_is_deleted_and_others_stay(s3: S3Server, store: S3FileStore) -> None:
+    erased, kept = store.put(b"%PDF his s3"), store.put(b"%PDF hers s3")
+    assert store.delete(erased) is True
+    assert store.get(erased) is None
+    assert store.delete(erased) is False
+    assert store.get(kept) == b"%PDF hers s3"
+
+
+@pytest.mark.integration
 def test_wrong_credentials_are_named_in_the_error(
     s3: S3Server, store: S3FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
