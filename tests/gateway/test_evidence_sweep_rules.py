@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from services.gateway.config import GatewaySettings
 from services.gateway.evidence_sweep import files_to_delete
 from shared.clock import SHANGHAI
 
@@ -66,3 +67,9 @@ def test_other_names_do_not_protect_a_file_and_the_answer_is_in_digest_order() -
 
 def test_with_no_grace_period_every_unnamed_file_goes() -> None:
     assert files_to_delete({A: NOW, B: NOW}, {B}, NOW, timedelta(0)) == [A]
+
+
+def test_the_sweep_defaults_to_a_week_of_grace_and_an_hourly_sweep() -> None:
+    defaults = GatewaySettings()
+    assert defaults.evidence_sweep_grace_s == 7 * 24 * 3600
+    assert defaults.evidence_sweep_interval_s == 3600
