@@ -148,9 +148,8 @@ class EvidenceSweep:
             answer = await self.rpc.query(
                 "nomination", QUERY, {}, identity=SWEEPER, correlation_id=f"sweep-{uuid.uuid4()}"
             )
-        except RemoteError as exc:
+        except RemoteError as exc:  # nothing named is known: nothing is deleted
             report.skipped = exc.error.code
-            log.warning("evidence_sweep_skipped", reason=report.skipped)
             return report
         report.scrubs_pending = int(answer["scrubs_pending"])
         if not answer["nominations"]:
@@ -208,6 +207,8 @@ class EvidenceSweep:
                 else:
                     log.error("evidence_sweep_failed", error=repr(exc), exc_info=exc)
             again = report.scrubs_pending > 0 or report.skipped not in ("", "no_nominations")
+            if again and retries == 0 and report.skipped:  # once per streak, not every retry
+                log.warning("evidence_sweep_skipped", reason=report.skipped)
             retries = retries + 1 if again else 0
             wait = self.retry_s if again and retries <= RETRIES_WHILE_SCRUBBING else self.interval_s
             with contextlib.suppress(TimeoutError):
