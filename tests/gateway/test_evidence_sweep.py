@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.evidence_sweep import EvidenceSweep
+from services.gateway import evidence as ev
+from services.gateway.evidence_sweep import EvidenceSweep, delete_file
 from services.nomination.retention_job import RetentionJob
 from shared import scrub
 from shared.contracts.common import Category
@@ -215,3 +216,38 @@ async def test_the_sweep_deletes_nothing_while_the_nomination_service_holds_no_n
     report = await sweep_of(gateway).sweep()
     assert report.deleted == [hashlib.sha256(lone).hexdigest()]
     assert not stored(settings, lone)
+
+
+async def test_a_file_sent_again_or_drafted_after_the_sweep_read_it_is_not_deleted(
+    gateway: Harness, settings: Settings
+) -> None:
+    """The sweep deletes holding the file's row and checks its age and the drafts again: an
+    upload of the same bytes in between (recorded before its bytes are put) keeps it."""
+    await gateway.account("wy", {"nominator"}, unit_code=UNIT_A)
+    again = pdf("again")
+    await upload(gateway, again, "a.pdf")
+    read_at = gateway.clock.now()  # when the sweep read the file's age
+    gateway.clock.advance(timedelta(minutes=1))
+    await upload(gateway, again, "a.pdf")  # another nominator sends the same bytes
+    store = ev.store_for(settings, gateway.state.gateway)
+    digest = hashlib.sha256(again).hexdigest()
+    assert not await delete_file(
+        gateway.state.pool, store, digest, reason="sweep", last_before=read_at
+    )
+    assert stored(settings, again)
+    # A draft naming the file keeps it whatever its age.
+    await gateway.state.pool.execute(
+        "INSERT INTO nomination_drafts (user_id, round_id, form, saved_at) VALUES ($1, $2, $3, $4)",
+        gateway.users["wy"].user_id,
+        ROUND,
+        {"evidence_files": [{"link": f"/files/{digest}/a.pdf", "name": "a.pdf"}]},
+        gateway.clock.now(),
+    )
+    assert not await delete_file(gateway.state.pool, store, digest, reason="erasure")
+    assert stored(settings, again)
+    await gateway.state.pool.execute("DELETE FROM nomination_drafts")
+    assert await delete_file(
+        gateway.state.pool, store, digest, reason="sweep", last_before=gateway.clock.now()
+    )
+    assert not stored(settings, again)
+    assert await gateway.state.pool.fetchval("SELECT count(*) FROM evidence_uploads") == 0
