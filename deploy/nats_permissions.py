@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.bus import DLQ_STREAM, EVENTS_STREAM, PAYROLL_CONSUMER, PAYROLL_STREAM, inbox_prefix
-from shared.contracts.nomination import ExpiredPersonalDataShredded
+from shared.contracts.nomination import ExpiredPersonalDataShredded, PersonalDataErased
 from shared.credentials import SecretsLayout
 from shared.scrub import SUBJECTS as PRIVACY_SUBJECTS
 from shared.settings import SERVICES
@@ -189,8 +189,13 @@ def gateway_permissions() -> Permissions:
     return Permissions(
         publish_allow=("flowers.cmd.>", "flowers.qry.>", *_ephemeral_readers([EVENTS_STREAM])),
         publish_deny=(*STREAM_MANAGEMENT, *_hands_off_durables()),
-        # The retention job's runs: the drafts they outdate are deleted (gateway/drafts.py).
-        subscribe_allow=(inbox("gateway"), ExpiredPersonalDataShredded.subject()),
+        # The retention job's runs: the drafts they outdate are deleted (gateway/drafts.py);
+        # both privacy facts wake the evidence sweep (gateway/evidence_sweep.py).
+        subscribe_allow=(
+            inbox("gateway"),
+            ExpiredPersonalDataShredded.subject(),
+            PersonalDataErased.subject(),
+        ),
     )
 
 

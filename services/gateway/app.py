@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,11 +27,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway import drafts
+from services.gateway import evidence as ev
 from services.gateway.accounts import AccountStore
 from services.gateway.auth import CsrfSigner, SessionStore, SigninThrottle, installation_key
 from services.gateway.config import GatewaySettings
 from services.gateway.database import SERVICE, open_database
 from services.gateway.employees import sync_loop
+from services.gateway.evidence_sweep import EvidenceSweep
 from services.gateway.i18n import locale_of
 from services.gateway.limits import InputLimits
 from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -119,7 +122,18 @@ def create_app(
             _purge(sessions, app.state.gw.throttle, app.state.public_rate_limit),
             name="purge-sessions",
         )
-        tasks = [purge]
+        sweep = EvidenceSweep(
+            app.state.gw.rpc,
+            pool,
+            ev.store_for(s, gs),
+            c,
+            grace=timedelta(seconds=gs.evidence_sweep_grace_s),
+            interval_s=gs.evidence_sweep_interval_s,
+            retry_s=gs.evidence_sweep_retry_s,
+        )
+        app.state.evidence_sweep = sweep
+        await sweep.follow(nc)  # evidence files go with shredded data (evidence_sweep.py)
+        tasks = [purge, asyncio.create_task(sweep.run(), name="evidence-sweep")]
         if gs.employee_sync_interval_s > 0:
             gw = app.state.gw
             tasks.append(

@@ -62,6 +62,13 @@ class GatewaySettings(BaseSettings):
     evidence_max_files: int = Field(default=5, ge=1, le=20)
     evidence_types: tuple[str, ...] = ("pdf", "jpg", "jpeg", "png", "docx", "xlsx")
     file_store_url: str = ""
+    # The evidence sweep (services/gateway/evidence_sweep.py) deletes a file no nomination and
+    # no draft names once it was last sent or kept this long ago (a file is uploaded before
+    # its nomination is submitted); it runs at start, on each privacy fact and every
+    # interval, and every retry while the nomination service still scrubs a fact.
+    evidence_sweep_grace_s: int = Field(default=7 * 24 * 3600, ge=0)
+    evidence_sweep_interval_s: float = Field(default=3600, gt=0)
+    evidence_sweep_retry_s: float = Field(default=5, gt=0)
     # Any other request body larger than this is refused with 413 (services/gateway/limits.py).
     request_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
 

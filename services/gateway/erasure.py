@@ -16,14 +16,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from shared.filestore import DIGEST, FileStore, FileStoreError
+from services.gateway.evidence_sweep import delete_file
+from shared.filestore import FileStore, FileStoreError
 from shared.logging import get_logger
 from shared.personal_data import ERASED
 
@@ -45,20 +45,13 @@ def erased_username(subject_id: uuid.UUID) -> str:
 
 
 async def forget_files(pool: asyncpg.Pool, store: FileStore, digests: Sequence[str]) -> int:
-    """Delete the stored files an erasure named, except those a draft still links to."""
+    """Delete the stored files an erasure named, except those a draft still links to (at
+    once: the nomination service named them as only the erased employee's; the evidence
+    sweep, services/gateway/evidence_sweep.py, deletes the same way what other shreds leave)."""
     gone = 0
     for digest in digests:
-        if not DIGEST.match(digest):
-            continue
-        in_draft = await pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM nomination_drafts WHERE strpos(form::text, $1) > 0)",
-            digest,
-        )
-        if in_draft:
-            continue
-        # The store may be a network away (S3): its blocking call runs in a thread.
         try:
-            gone += await asyncio.to_thread(store.delete, digest)
+            gone += await delete_file(pool, store, digest, reason="erasure")
         except FileStoreError as exc:
             # The erasure is recorded and the key destroyed: the rest still goes. The digest
             # is logged so that the operator can delete the file once the store answers.

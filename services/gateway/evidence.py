@@ -2,22 +2,30 @@
 the content-addressed file store, and named in the nomination as a link to this site,
 `/files/<sha256>/<name>` — the nomination service accepts such a link beside web links.
 
+Every file sent or kept by a form is recorded in `evidence_uploads` with the time (before its
+bytes are put in the store): the sweep (services/gateway/evidence_sweep.py) deletes only
+recorded files, and none sent or kept within its grace period, so a file on its way into a
+nomination stays.
+
 Refusals are sentences in Chinese that name the file and the limit it broke.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+import asyncpg
 from starlette.datastructures import UploadFile
 
 from services.gateway.config import GatewaySettings
 from services.gateway.i18n import Text
 from services.gateway.problems import Problem
-from shared.filestore import DIGEST, FileStore, file_store
+from shared.filestore import DIGEST, FileStore, digest_of, file_store
 from shared.settings import Settings
 
 FILES_PATH = "/files"
@@ -127,10 +135,32 @@ def clean_name(raw: str) -> str:
     return name[:120] or "file"
 
 
+async def record_uploads(pool: asyncpg.Pool, digests: Iterable[str], now: datetime) -> None:
+    """Note that these files were sent or kept now (the sweep's grace period counts from the
+    last time). Called before the bytes are put: a sweep deleting the same bytes holds the
+    row, so the upload waits for it and then puts them again."""
+    rows = sorted({d for d in digests if DIGEST.match(d)})
+    if rows:
+        await pool.execute(
+            "INSERT INTO evidence_uploads (digest, last_uploaded_at)"
+            " SELECT unnest($1::text[]), $2"
+            " ON CONFLICT (digest) DO UPDATE SET last_uploaded_at ="
+            " greatest(evidence_uploads.last_uploaded_at, excluded.last_uploaded_at)",
+            rows,
+            now,
+        )
+
+
 async def receive(
-    uploads: list[UploadFile], already: int, store: FileStore, gateway: GatewaySettings
+    uploads: list[UploadFile],
+    already: int,
+    store: FileStore,
+    gateway: GatewaySettings,
+    pool: asyncpg.Pool,
+    now: datetime,
 ) -> tuple[list[Stored], list[Text]]:
-    """Keep the acceptable files of a form; the refusals of the others, one sentence each."""
+    """Keep the acceptable files of a form (recorded at `now`); the refusals of the others,
+    one sentence each."""
     stored: list[Stored] = []
     refused: list[Text] = []
     for upload in uploads:
@@ -147,6 +177,7 @@ async def receive(
         if why is not None:
             refused.append(why)
             continue
+        await record_uploads(pool, [digest_of(data)], now)
         # The store may be a network away (S3): its blocking call runs in a thread.
         stored.append(Stored(await asyncio.to_thread(store.put, data), name))
     return stored, refused

@@ -31,3 +31,8 @@ SIGNINS = Counter(
     "Sign-in attempts by outcome (ok, failed, locked).",
     ["outcome"],
 )
+EVIDENCE_FILES_DELETED = Counter(
+    "flowers_gateway_evidence_files_deleted_total",
+    "Evidence files deleted from the file store, by reason (erasure, sweep).",
+    ["reason"],
+)

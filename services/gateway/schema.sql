@@ -155,3 +155,13 @@ CREATE OR REPLACE TRIGGER personal_data_access_no_change
 CREATE OR REPLACE TRIGGER personal_data_access_no_truncate
     BEFORE TRUNCATE ON personal_data_access
     FOR EACH STATEMENT EXECUTE FUNCTION personal_data_access_append_only();
+
+-- Evidence files kept in the content-addressed file store (services/gateway/evidence.py), by
+-- the SHA-256 of their bytes, with the last time a form or the API sent or kept them. The
+-- sweep (services/gateway/evidence_sweep.py) deletes a file once no nomination and no draft
+-- names it and it is older than the grace period: only files listed here (the store may be
+-- shared with publicity's photos, which are not evidence).
+CREATE TABLE IF NOT EXISTS evidence_uploads (
+    digest           text        PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
+    last_uploaded_at timestamptz NOT NULL
+);

@@ -16,9 +16,11 @@ from services.nomination.queries import (
     ListNominations,
     ListRounds,
     ListUnits,
+    NamedEvidenceFiles,
     NominationQueries,
     QuotaUse,
     employee_data,
+    named_evidence_files,
 )
 from services.nomination.retention_job import RetentionJob
 from shared import scrub
@@ -156,6 +158,13 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
     async def employees(q: ListEmployees) -> list[dict[str, Any]]:
         """The employees of the directory, optionally of one unit."""
         return await queries().employees(q)
+
+    @rpc.query("evidence_files", NamedEvidenceFiles)
+    async def evidence_files(q: NamedEvidenceFiles) -> dict[str, Any]:
+        """The stored evidence files (SHA-256 digests) the nominations still name, with the
+        number of nominations and of privacy facts not yet scrubbed: the gateway deletes the
+        files nothing names (services/gateway/evidence_sweep.py)."""
+        return await named_evidence_files(runtime.store.pool, q)
 
     @rpc.query(EMPLOYEE_DATA, EmployeeData)
     async def about_employee(q: EmployeeData) -> dict[str, Rows]:

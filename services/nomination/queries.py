@@ -9,8 +9,9 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import scrub
 from shared.contracts.common import Category
-from shared.contracts.nomination import round_stream_id
+from shared.contracts.nomination import PRIVACY_STREAM, round_stream_id
 from shared.contracts.subject_access import EmployeeData, Rows, check_office, plain_rows
 from shared.errors import NotFound
 from shared.personal_data import load_keys, opened
@@ -54,6 +55,28 @@ class ListConsents(Query):
 class ListEmployees(Query):
     unit_code: str | None = None
     active_only: bool = True
+
+
+class NamedEvidenceFiles(Query):
+    """The stored evidence files the nominations still name (the gateway's sweep asks)."""
+
+
+# Every stored evidence file (`/files/<sha256>/<name>`, the gateway's content-addressed store)
+# a nomination of the projection names: withdrawn and rejected ones included; a shredded
+# nominee's links read 已删除 once the projection is scrubbed, so their files drop out.
+_NAMED_FILES = r"""
+SELECT DISTINCT substring(link FROM '^/files/([0-9a-f]{64})/') AS digest
+FROM nominations n, jsonb_array_elements_text(n.evidence_links) AS link
+WHERE link ~ '^/files/[0-9a-f]{64}/'
+ORDER BY 1
+"""
+# The privacy facts of the log this service's own scrub has not handled yet (its consumer's
+# inbox): until then the projection may still name a shredded nominee's files.
+_SCRUBS_PENDING = """
+SELECT count(*) FROM events e
+WHERE e.stream_id = $1 AND e.type = ANY($2::text[])
+  AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $3 AND i.event_id = e.event_id)
+"""
 
 
 def _jsonable(row: asyncpg.Record) -> dict[str, Any]:
@@ -194,6 +217,22 @@ class NominationQueries:
             q.active_only,
         )
         return [_jsonable(r) for r in rows]
+
+
+async def named_evidence_files(pool: asyncpg.Pool, _: NamedEvidenceFiles) -> dict[str, Any]:
+    """The digests every nomination of the projection names, how many nominations it holds
+    (none: the gateway deletes nothing, as from an empty or lost database) and how many
+    privacy facts are not yet scrubbed (the gateway asks again once they are)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        digests = [r["digest"] for r in await conn.fetch(_NAMED_FILES)]
+        nominations = await conn.fetchval("SELECT count(*) FROM nominations")
+        pending = await conn.fetchval(
+            _SCRUBS_PENDING,
+            PRIVACY_STREAM,
+            [f.event_type for f in scrub.FACTS],
+            scrub.consumer_name("nomination"),
+        )
+    return {"digests": digests, "nominations": nominations, "scrubs_pending": pending}
 
 
 async def employee_data(pool: asyncpg.Pool, q: EmployeeData) -> dict[str, Rows]:

@@ -32,7 +32,8 @@ async def upload_evidence(
 ) -> EvidenceOut:
     """Keep an evidence file; put the returned `link` in the nomination's `evidence_links`."""
     gw = gw_state(request)
-    stored, refused = await ev.receive([file], 0, ev.store_for(gw.settings, gw.gateway), gw.gateway)
+    store = ev.store_for(gw.settings, gw.gateway)
+    stored, refused = await ev.receive([file], 0, store, gw.gateway, gw.pool, gw.clock.now())
     if refused or not stored:
         message = refused[0] if refused else ("请选择要上传的文件。", "Choose a file to upload.")
         raise Problem(422, "file_refused", message)

@@ -352,13 +352,18 @@ async def _read_files(
     stored in the file store; a refused file is named in Chinese under the file field."""
     gw = gw_state(request)
     store = ev.store_for(gw.settings, gw.gateway)
+    ticked = [ev.parse_link(v) for v in form.getlist("evidence_file") if isinstance(v, str)]
+    # Kept files count as sent again now (the evidence sweep's grace period), before they
+    # are looked for in the store.
+    await ev.record_uploads(gw.pool, [s.digest for s in ticked if s], gw.clock.now())
     kept: list[ev.Stored] = []
-    for value in form.getlist("evidence_file"):
-        stored = ev.parse_link(value) if isinstance(value, str) else None
+    for stored in ticked:
         if stored is not None and await asyncio.to_thread(store.get, stored.digest) is not None:
             kept.append(stored)
     uploads = [f for f in form.getlist("evidence_files") if isinstance(f, UploadFile)]
-    added, refused = await ev.receive(uploads, len(kept), store, gw.gateway)
+    added, refused = await ev.receive(
+        uploads, len(kept), store, gw.gateway, gw.pool, gw.clock.now()
+    )
     files = [*kept, *added]
     state.values["evidence_files"] = [{"link": f.link, "name": f.name} for f in files]
     if refused:
