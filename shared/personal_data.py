@@ -391,14 +391,22 @@ class Keyring:
         """Use `source` (a process may run several services: the last one installed is used,
         all of them reach the same key store)."""
         self._sources.append(source)
+        self._forget_subjects()
 
     def uninstall(self, source: KeySource) -> None:
         if source in self._sources:
             self._sources.remove(source)
+        self._forget_subjects()
         if not self._sources:
             self._keys.clear()
-            self._subjects.clear()
-            self._employee_of.clear()
+
+    def _forget_subjects(self) -> None:
+        """Subjects are asked of the store anew whenever the sources change: a process that
+        installs another key store (a test after another one, each with its own database)
+        must never seal under a pseudonym the store it now writes to does not hold. Keys are
+        by pseudonym, unique everywhere, and stay."""
+        self._subjects.clear()
+        self._employee_of.clear()
 
     def forget(self, subject_id: uuid.UUID) -> None:
         """This process destroyed the key: remembered as destroyed at once (not dropped, so a

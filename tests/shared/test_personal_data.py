@@ -227,3 +227,16 @@ async def test_the_keyring_holds_subjects_for_sealing_until_forgotten_or_their_t
     now[0] = 31.0
     await ring.subjects_for(["E002"])
     assert asked[-1] == ["E002"]
+
+
+async def test_another_key_store_installed_is_asked_anew_never_sealed_under_the_last_ones() -> None:
+    first, second = InMemoryKeyStore(), InMemoryKeyStore()
+    ring = Keyring(ttl_s=30, clock=lambda: 0.0)
+    ring.install(first)
+    held = await ring.subjects_for(["E001"])
+    ring.install(second)  # another service of the process, or the next test's own store
+    now_held = await ring.subjects_for(["E001"])
+    assert now_held["E001"] == (await second.subjects_for(["E001"]))["E001"]
+    assert now_held["E001"].subject_id != held["E001"].subject_id
+    ring.uninstall(second)  # back to the first: asked of it again, not of the second's
+    assert (await ring.subjects_for(["E001"]))["E001"] == held["E001"]
