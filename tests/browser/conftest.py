@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Dialog, Error, Page, async_playwright
 
 from deploy.embedded import free_port
 from shared.settings import PROJECT_ROOT, Settings
@@ -89,3 +89,17 @@ async def served(settings: Settings) -> AsyncIterator[Served]:
         finally:
             server.should_exit = True
             await task
+
+
+def confirm_dialogs(page: Page) -> None:
+    """Accept every "are you sure?" the page asks before a final step. A dialog the page
+    closed itself before the answer arrived (it navigated meanwhile) needs none."""
+
+    async def accept(dialog: Dialog) -> None:
+        try:
+            await dialog.accept()
+        except Error as exc:
+            if "No dialog is showing" not in exc.message:
+                raise
+
+    page.on("dialog", accept)

@@ -10,17 +10,13 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import Browser, Dialog, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import Served
+from tests.browser.conftest import Served, confirm_dialogs
 from tests.browser.test_nominator_in_the_browser import sign_in
 from tests.gateway.published import PERIOD, WINNERS, publish_past_result
 
 pytestmark = pytest.mark.integration
-
-
-async def accept(dialog: Dialog) -> None:
-    await dialog.accept()
 
 
 async def fits_the_screen(page: Page, width: int = 375) -> None:
@@ -36,7 +32,7 @@ async def test_payroll_exports_a_period_and_acknowledges_it(
     await publish_past_result(served.harness)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = await context.new_page()
-    page.on("dialog", accept)
+    confirm_dialogs(page)
     await sign_in(page, served.url, "finance")
     panel = page.locator(".panel[data-role=payroll]")
     await expect(panel.locator("h3").first).to_have_text("待确认入账")
@@ -122,7 +118,7 @@ async def test_publicity_edits_approves_and_publishes_a_draft(
     await publish_past_result(served.harness)
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = await context.new_page()
-    page.on("dialog", accept)
+    confirm_dialogs(page)
     await sign_in(page, served.url, "pm")
     panel = page.locator(".panel[data-role=publicity]")
     await expect(panel).to_contain_text("会议短视频脚本")

@@ -7,17 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Dialog, expect
+from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Served
+from tests.browser.conftest import Served, confirm_dialogs
 from tests.browser.test_nominator_in_the_browser import sign_in
 from tests.gateway.published import publish_past_result
 
 pytestmark = pytest.mark.integration
-
-
-async def accept(dialog: Dialog) -> None:
-    await dialog.accept()
 
 
 async def test_a_published_bulletin_is_corrected_from_its_page(
@@ -28,7 +24,7 @@ async def test_a_published_bulletin_is_corrected_from_its_page(
     bulletin = drafts["bulletin"]["material_id"]
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = await context.new_page()
-    page.on("dialog", accept)
+    confirm_dialogs(page)
     await sign_in(page, served.url, "publicity")
     await page.goto(f"{served.url}/publicity/drafts/{bulletin}")
     await expect(page.locator("#draft-correction")).to_have_count(0)  # a draft is edited

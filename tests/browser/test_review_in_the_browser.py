@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import Served
+from tests.browser.conftest import Served, confirm_dialogs
 from tests.gateway.harness import PASSWORD, ROUND, Harness
 from tests.gateway.review_setup import ReviewRound, after_the_notice, review_round
 from tests.support import eventually
@@ -48,11 +48,7 @@ class Browsing:
         )
         self.contexts.append(context)
         page = await context.new_page()
-
-        async def confirm(dialog: Dialog) -> None:  # the "are you sure?" before a final step
-            await dialog.accept()
-
-        page.on("dialog", confirm)
+        confirm_dialogs(page)
         return page
 
     async def signed_in(self, username: str, page: Page | None = None) -> Page:
