@@ -175,6 +175,14 @@ def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "pg" / "pgdata" / "postmaster.pid").read_text().split()[0])
 
 
+def live_postmaster_pid(data_dir: Path) -> int | None:
+    """The postmaster's pid, or None while its pid file is being written anew."""
+    try:
+        return postmaster_pid(data_dir)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def nats_pid(data_dir: Path) -> int:
     [ports] = (data_dir / "nats").glob("nats-server_*.ports")
     return int(ports.stem.rpartition("_")[2])
@@ -262,9 +270,15 @@ async def _heal(drive: Driver, data_dir: Path, gateway: str, figures: dict[str, 
     os.kill(killed_pid, signal.SIGKILL)
     await drive.nominate(2)
     figures["postgresql_command_again_s"] = time.monotonic() - began
+    # A command may still be served by backends that outlive their postmaster for a moment:
+    # the server is back when the supervisor has started a new postmaster.
+    await eventually(
+        lambda: live_postmaster_pid(data_dir) not in (None, killed_pid),
+        timeout=60,
+        what="a new postmaster",
+    )
     recovered.set()
     answers = await watcher
-    assert postmaster_pid(data_dir) != killed_pid
     statuses = {status for status, _ in answers}
     assert 503 in statuses, answers
     assert statuses <= {401, 503}, answers  # no 500 while the database was away
