@@ -92,6 +92,12 @@ class KeyStillThere(Exception):
     """A fact names a key the key store still holds: the scrub waits for its destruction."""
 
 
+class FeedIncomplete(Exception):
+    """The inbox says events were handled that the replay of FLOWERS did not deliver (the
+    stream unreachable or slow): tables derived without them would lose facts, so nothing is
+    committed and the fact comes back later."""
+
+
 async def await_destroyed(
     keys: KeySource,
     subjects: Sequence[uuid.UUID],
@@ -161,6 +167,9 @@ async def rederive(
                 for table in fed + own:
                     await conn.execute(f"DELETE FROM {quote(table)}")
                 await builder.catch_up(conn)
+                missing = {k: len(f.unmatched) for k, f in builder.feeds.items() if f.unmatched}
+                if missing:
+                    raise FeedIncomplete(f"handled but not replayed from FLOWERS: {missing}")
                 rows = {
                     t: int(await conn.fetchval(f"SELECT count(*) FROM {quote(t)}"))
                     for t in fed + own
