@@ -10,7 +10,7 @@ import signal
 import subprocess
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,11 +20,13 @@ from nats.aio.client import Client as NatsClient
 
 from deploy.embedded import NatsServer, PostgresServer
 from deploy.nats_permissions import secrets_authorization
+from shared import scrub
 from shared.bus import Handler, event_context, nats_auth
 from shared.credentials import SecretsLayout, identity_signer
 from shared.events import DomainEvent, RecordedEvent
 from shared.identity import Identity
 from shared.rpc import SelfSigningRpcClient
+from shared.service import ServiceRuntime
 from shared.settings import PROJECT_ROOT, Settings
 
 # The session's credentials (made by tests/conftest.py pytest_configure).
@@ -175,3 +177,22 @@ def per_event(
                 await fn(conn, envelope, event)
 
     return handle
+
+
+async def until_scrubbed(
+    runtimes: Iterable[ServiceRuntime], fact: uuid.UUID, timeout: float = 60.0
+) -> None:
+    """Wait until each service's privacy consumer has handled the privacy fact `fact` (its
+    scrub committed with the inbox row: shared/scrub.py)."""
+    for runtime in runtimes:
+
+        async def scrubbed(runtime: ServiceRuntime = runtime) -> bool:
+            return bool(
+                await runtime.store.pool.fetchval(
+                    "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
+                    scrub.consumer_name(runtime.service),
+                    fact,
+                )
+            )
+
+        await eventually(scrubbed, timeout=timeout, what=f"{runtime.service} to scrub")

@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -34,7 +34,7 @@ from services.publicity.app import build_runtime as publicity_runtime
 from services.review.app import build_runtime as review_runtime
 from services.rewards.app import RewardsRuntime
 from services.rewards.app import build_runtime as rewards_runtime
-from shared import audit, scrub
+from shared import audit
 from shared.bus import EVENTS_STREAM, PAYROLL_STREAM
 from shared.database_roles import AUDITOR, KEYS
 from shared.keystore import open_keystore
@@ -42,11 +42,10 @@ from shared.payroll_reader import payroll_reader
 from shared.personal_data import ERASED, KEYRING
 from shared.rounds import Cadence
 from shared.rpc import RemoteError
-from shared.service import ServiceRuntime
 from shared.settings import Settings, with_database
 from tests.e2e.exports import audit_events, round_exports
 from tests.service_logs import ServiceLogs
-from tests.support import admin_connect, connect_as, eventually, rpc_client
+from tests.support import admin_connect, connect_as, eventually, rpc_client, until_scrubbed
 
 ROUND_SERVICES = ("nomination", "review", "rewards", "publicity")  # what the demo round runs
 RUNTIMES = (nomination_runtime, review_runtime, rewards_runtime, publicity_runtime)
@@ -69,21 +68,6 @@ STATISTICS = {
     ],
     "publicity": ["SELECT count(*) FROM materials", "SELECT count(*) FROM stat_nominations"],
 }
-
-
-def scrubbed(runtime: ServiceRuntime, fact: uuid.UUID) -> Callable[[], Awaitable[bool]]:
-    """Has the service's privacy consumer handled the fact (its scrub committed with it)?"""
-
-    async def check() -> bool:
-        return bool(
-            await runtime.store.pool.fetchval(
-                "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
-                scrub.consumer_name(runtime.service),
-                fact,
-            )
-        )
-
-    return check
 
 
 async def statistics(settings: Settings) -> dict[str, list[object]]:
@@ -235,10 +219,7 @@ async def test_an_erased_nominee_is_nowhere_while_every_proof_holds(
             "SELECT event_id FROM events WHERE type = 'PersonalDataErased' "
             "ORDER BY position DESC LIMIT 1"
         )
-        for runtime in runtimes:  # no one rebuilds by hand: each service scrubs on the fact
-            await eventually(
-                scrubbed(runtime, erasure), timeout=60, what=f"{runtime.service} scrubbed"
-            )
+        await until_scrubbed(runtimes, erasure)  # no one rebuilds by hand: each scrubs itself
         feed = next(r for r in runtimes if isinstance(r, RewardsRuntime)).payroll_feed
 
         async def fed() -> bool:

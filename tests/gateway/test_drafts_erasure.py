@@ -13,13 +13,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.gateway import drafts
-from shared import scrub
 from shared.contracts.nomination import ExpiredPersonalDataShredded, ShreddedSubject
-from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.gateway.harness import NOW, UNIT_A, Harness, running_gateway
 from tests.gateway.test_nominator_pages import form_data
-from tests.support import eventually
+from tests.support import until_scrubbed
 
 pytestmark = pytest.mark.integration
 
@@ -88,19 +86,7 @@ async def test_an_erasure_deletes_the_drafts_naming_the_employee_and_every_servi
         gateway.publicity,
         gateway.notification,
     ]
-    for runtime in services:
-        assert runtime is not None
-
-        async def scrubbed(runtime: ServiceRuntime = runtime) -> bool:
-            return bool(
-                await runtime.store.pool.fetchval(
-                    "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
-                    scrub.consumer_name(runtime.service),
-                    fact,
-                )
-            )
-
-        await eventually(scrubbed, timeout=30, what=f"{runtime.service} to scrub")
+    await until_scrubbed([r for r in services if r is not None], fact)
     # The directory projection forgot the erased employee's number and name.
     held = await gateway.nomination.store.pool.fetchval(
         "SELECT count(*) FROM employees WHERE employee_no = 'E100'"

@@ -18,14 +18,12 @@ import pytest
 from services.gateway.accounts import STAFF, UserFields
 from services.gateway.erasure import erased_username
 from services.notification import addressbook
-from shared import scrub
 from shared.database_roles import KEYS
 from shared.personal_data import ERASED
-from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.e2e.test_erasure import dump
 from tests.gateway.harness import UNIT_A, Harness, nomination_body, running_gateway
-from tests.support import eventually
+from tests.support import eventually, until_scrubbed
 
 pytestmark = pytest.mark.integration
 
@@ -146,19 +144,8 @@ async def test_an_erasure_reaches_files_contacts_and_accounts_and_leaves_others(
     fact = await gateway.nomination.store.pool.fetchval(
         "SELECT event_id FROM events WHERE type = 'PersonalDataErased'"
     )
-    for runtime in (gateway.nomination, review, gateway.notification, gateway.publicity):
-        assert runtime is not None
-
-        async def scrubbed(runtime: ServiceRuntime = runtime) -> bool:
-            return bool(
-                await runtime.store.pool.fetchval(
-                    "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
-                    scrub.consumer_name(runtime.service),
-                    fact,
-                )
-            )
-
-        await eventually(scrubbed, timeout=30, what=f"{runtime.service} to scrub")
+    runtimes = (gateway.nomination, review, gateway.notification, gateway.publicity)
+    await until_scrubbed([r for r in runtimes if r is not None], fact)
 
     # The file only his nomination named is gone; the shared one and hers stay.
     assert not (store / digest[only_his][:2] / digest[only_his]).exists()

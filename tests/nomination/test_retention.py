@@ -21,7 +21,6 @@ import pytest
 from services.nomination.app import build_runtime
 from services.nomination.retention_job import RetentionJob, RunReport
 from services.review.app import build_runtime as review_runtime
-from shared import scrub
 from shared.clock import SHANGHAI, FixedClock
 from shared.contracts.common import Category
 from shared.contracts.nomination import (
@@ -43,7 +42,7 @@ from shared.personal_data import ERASED, KEYRING
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 from tests.nomination.test_service import DEEDS, DIRECTORY, OFFICE, submission
-from tests.support import eventually, rpc_client
+from tests.support import eventually, rpc_client, until_scrubbed
 
 pytestmark = pytest.mark.integration
 
@@ -239,17 +238,7 @@ async def test_exactly_the_expired_nominees_are_shredded_once_even_across_a_kill
             "SELECT event_id FROM events WHERE type = 'ExpiredPersonalDataShredded'"
         )
         for runtime, table in ((nomination, "nominations"), (review, "candidates")):
-
-            async def scrubbed(runtime: ServiceRuntime = runtime) -> bool:
-                return bool(
-                    await runtime.store.pool.fetchval(
-                        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2",
-                        scrub.consumer_name(runtime.service),
-                        fact,
-                    )
-                )
-
-            await eventually(scrubbed, timeout=30, what=f"{runtime.service} to scrub")
+            await until_scrubbed([runtime], fact)
             rows = await runtime.store.pool.fetch(
                 f"SELECT nomination_id, employee_no, name FROM {table} WHERE round_id = '2026-Q4'"
             )
