@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import drafts
 from services.gateway import evidence as ev
@@ -172,8 +174,8 @@ def create_app(
         app.include_router(router)
     _add_operational_routes(app)
     _add_error_handlers(app)
-    app.add_middleware(InputLimits)  # inside _observe: its refusals get headers and metrics
-    app.middleware("http")(_observe)
+    app.add_middleware(InputLimits)  # inside Observe: its refusals get headers and metrics
+    app.add_middleware(Observe)
     return app
 
 
@@ -196,23 +198,41 @@ def route_template(request: Request) -> str:
     return str(getattr(request.scope.get("route"), "path", "(no route)"))
 
 
-async def _observe(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Request id, security headers and metrics (labelled by route template, not raw path)."""
-    started = time.perf_counter()
-    rid = request_id(request)
-    response = await call_next(request)
-    if response.status_code < 500:
-        _outage.succeeded()
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    HTTP_REQUESTS.labels(template, request.method, str(response.status_code)).inc()
-    HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
-    response.headers["X-Request-Id"] = rid
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+class Observe:
+    """Request id, security headers and metrics (labelled by route template, not raw path).
+
+    A plain ASGI middleware: Starlette's `BaseHTTPMiddleware` (`app.middleware("http")`) runs
+    every request through anyio task groups and memory streams, the largest share of the
+    gateway's CPU on the deadline day (docs/performance.md, Session 6)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = request_id(Request(scope))
+        status = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = rid
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, observed)
+        if status < 500:
+            _outage.succeeded()
+        template = getattr(scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
+        HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
 
 
 def _add_operational_routes(app: FastAPI) -> None:

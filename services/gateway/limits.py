@@ -1,6 +1,6 @@
 """What the gateway refuses at the door, before any route (or service) sees the request.
 
-`InputLimits` is a pure ASGI middleware, registered in app.py inside `_observe` (so a refusal
+`InputLimits` is a pure ASGI middleware, registered in app.py inside `Observe` (so a refusal
 still gets the request id, the security headers and the metrics). Every refusal is
 `application/problem+json` with a code (pages included: a browser only meets these by posting
 megabytes or control characters to a form).

@@ -175,7 +175,7 @@ async def test_a_body_over_the_limit_is_refused_before_any_route_or_service_sees
         )
         body = problem(declared, 413, "body_too_large")
         assert body["details"] == {"max_bytes": 4096}
-        assert declared.headers["X-Request-Id"]  # the refusal went through _observe
+        assert declared.headers["X-Request-Id"]  # the refusal went through Observe
         assert declared.headers["X-Content-Type-Options"] == "nosniff"
         assert chunks_read == []  # a declared length over the limit: not one byte was read
 
