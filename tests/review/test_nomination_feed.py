@@ -333,7 +333,16 @@ async def test_the_order_guard_takes_a_batch_that_runs_on_and_turns_away_the_res
                     return await next_in_streams(second, items(4))
 
             racing = asyncio.create_task(other())
-            await asyncio.sleep(0.3)
+
+            async def blocked() -> bool:  # pg_locks is live, not a per-transaction snapshot
+                return bool(
+                    await first.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted",
+                        second.get_server_pid(),
+                    )
+                )
+
+            await eventually(blocked, timeout=10, what="the second instance to wait")
             assert not racing.done()  # waiting for the first's row
         with pytest.raises(EventOutOfOrder):
             await racing

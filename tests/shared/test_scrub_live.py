@@ -48,14 +48,26 @@ async def test_scrubs_while_the_services_work_keep_every_projection_equal_to_its
                 await rpc.command("nomination", "submit", cmd)
 
         scrubs: list[scrub.ScrubReport] = []
+        submitted = asyncio.Event()
+
+        async def submit_everything() -> None:
+            await submit_all()
+            submitted.set()
 
         async def scrub_repeatedly(runtime: ServiceRuntime) -> None:
             for _ in range(4):
+                since = await runtime.store.head()
                 async with runtime.store.pool.acquire() as conn, conn.transaction():
                     scrubs.append(await scrub.rederive(conn, declared(runtime.service), runtime.js))
-                await asyncio.sleep(0.01)
 
-        await asyncio.gather(submit_all(), scrub_repeatedly(nomination), scrub_repeatedly(review))
+                async def moved_on(since: int = since) -> bool:  # the next scrub: between appends
+                    return submitted.is_set() or await runtime.store.head() > since
+
+                await eventually(moved_on, timeout=20, what=f"{runtime.service} to append more")
+
+        await asyncio.gather(
+            submit_everything(), scrub_repeatedly(nomination), scrub_repeatedly(review)
+        )
         assert len(scrubs) == 8
 
         async def recorded() -> bool:
