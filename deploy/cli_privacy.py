@@ -99,7 +99,7 @@ def erase(
     identity = office_identity()
 
     async def send(settings: Settings, rpc: RpcClient) -> tuple[Any, Any]:
-        from services.gateway import drafts, erasure
+        from services.gateway import erasure
         from services.gateway import evidence as ev
         from services.gateway.config import GatewaySettings
         from services.gateway.database import open_database
@@ -113,7 +113,6 @@ def erase(
         )
         pool = await open_database(settings)
         try:
-            await drafts.forget_employee(pool, employee_no)
             done = await erasure.forget_employee(
                 pool,
                 ev.store_for(settings, GatewaySettings()),

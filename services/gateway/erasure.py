@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.gateway import drafts
 from services.gateway.evidence_sweep import delete_file
 from shared.filestore import FileStore, FileStoreError
 from shared.logging import get_logger
@@ -36,6 +37,7 @@ PERSONAL_DETAILS = ("display_name", "employee_no", "username")
 
 @dataclass
 class Forgotten:
+    drafts: int = 0
     files: int = 0
     accounts: int = 0
 
@@ -109,14 +111,17 @@ async def forget_employee(
     subject_id: uuid.UUID,
     digests: Sequence[str],
 ) -> Forgotten:
-    """Everything above, after the nomination service recorded the erasure."""
+    """Everything above and the drafts naming the employee, after the nomination service
+    recorded the erasure (the page, the API and `flowers privacy erase` all call this)."""
     done = Forgotten(
+        drafts=await drafts.forget_employee(pool, employee_no),
         files=await forget_files(pool, store, digests),
         accounts=await forget_accounts(pool, employee_no, subject_id),
     )
     log.info(
         "erasure_forgotten_in_gateway",
         subject=str(subject_id),
+        drafts=done.drafts,
         evidence_files=done.files,
         accounts=done.accounts,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from services.gateway import drafts, erasure
+from services.gateway import erasure
 from services.gateway import evidence as ev
 from services.gateway.accounts import ADMIN, AUDITOR, DISCIPLINE, LEADER, NOMINATOR, OFFICE
 from services.gateway.auth import Principal
@@ -172,7 +172,6 @@ async def erase_employee(
         SERVICE, "erase_personal_data", ErasePersonalData, employee_no=employee_no, **fields
     )
     gw = gw_state(request)
-    await drafts.forget_employee(gw.pool, employee_no)
     await erasure.forget_employee(
         gw.pool,
         ev.store_for(gw.settings, gw.gateway),

@@ -191,16 +191,11 @@ def writes(event: DomainEvent) -> Iterator[Statement]:
                 event.reason,
                 event.withdrawn_at,
             )
-        case NomineeCorrected(field="name"):
+        case NomineeCorrected():
+            # `field` is a Literal of the two column names ("name", "position"): safe to name.
             yield statement(
-                "UPDATE nominations SET name = $2, updated_at = $3 WHERE nomination_id = $1",
-                event.nomination_id,
-                event.value,
-                event.corrected_at,
-            )
-        case NomineeCorrected(field="position"):
-            yield statement(
-                "UPDATE nominations SET position = $2, updated_at = $3 WHERE nomination_id = $1",
+                f"UPDATE nominations SET {event.field} = $2, updated_at = $3 "
+                "WHERE nomination_id = $1",
                 event.nomination_id,
                 event.value,
                 event.corrected_at,
