@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -189,8 +190,29 @@ class StreamIndex(Counter[str]):
         return [seq for seq, _ in self.where.get(event_id, [])]
 
 
+# The start of an envelope as the relay spells it (PostgreSQL's json_build_object, see
+# PostgresEventStore.read_published): the top level's first keys, `event_id` the fourth.
+_ENVELOPE_START = re.compile(
+    rb'\{\s*"position"\s*:\s*\d+\s*,\s*"stream_id"\s*:\s*"(?:[^"\\]|\\.)*"\s*,'
+    rb'\s*"version"\s*:\s*\d+\s*,\s*"event_id"\s*:\s*"([^"\\]+)"'
+)
+_EVENT_ID_KEY = b'"event_id"'
+
+
 def message_event_id(data: bytes, msg_id: str, seq: int) -> str:
-    """The event id a FLOWERS message stands for (see StreamIndex)."""
+    """The event id a FLOWERS message stands for (see StreamIndex).
+
+    A body spelled as the relay spells it, naming `event_id` once, whose id is the one in
+    the Nats-Msg-Id header, is not parsed: the answer is that id whether or not the rest of
+    the body parses (were it no JSON, the header would stand in). Any other body is parsed."""
+    start = _ENVELOPE_START.match(data)
+    if (
+        start is not None
+        and msg_id
+        and start.group(1) == msg_id.encode()
+        and data.count(_EVENT_ID_KEY) == 1
+    ):
+        return msg_id
     try:
         body = json.loads(data)
     except ValueError:
@@ -355,35 +377,36 @@ async def verify(
     """
     chosen = list(services or database_urls)
     pools: dict[str, asyncpg.Pool] = {}
-    try:
-        for service in chosen:
-            pools[service] = await create_pool(database_urls[service], max_size=3)
-        relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
-        # The stream alone (a replay floods the connection: a request made meanwhile could
-        # time out behind it), then every service's chain and rebuilds at once.
-        in_stream = await stream_ids(js, progress)
-        async with at_once() as group:
-            service_tasks = []
+    with audit_projections.gc_paused():  # bulk reads (see there)
+        try:
             for service in chosen:
-                spec = None
-                if projections:
-                    spec = specs[service] if specs is not None else declared(service)
-                service_tasks.append(
-                    group.create_task(
-                        audit_service(
-                            service,
-                            pools[service],
-                            progress,
-                            js=js,
-                            spec=spec,
-                            anchor=(anchors or {}).get(service),
-                            relayed=relayed[service],
+                pools[service] = await create_pool(database_urls[service], max_size=3)
+            relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
+            # The stream alone (a replay floods the connection: a request made meanwhile could
+            # time out behind it), then every service's chain and rebuilds at once.
+            in_stream = await stream_ids(js, progress)
+            async with at_once() as group:
+                service_tasks = []
+                for service in chosen:
+                    spec = None
+                    if projections:
+                        spec = specs[service] if specs is not None else declared(service)
+                    service_tasks.append(
+                        group.create_task(
+                            audit_service(
+                                service,
+                                pools[service],
+                                progress,
+                                js=js,
+                                spec=spec,
+                                anchor=(anchors or {}).get(service),
+                                relayed=relayed[service],
+                            )
                         )
                     )
-                )
-    finally:
-        for pool in pools.values():
-            await pool.close()
+        finally:
+            for pool in pools.values():
+                await pool.close()
     audits: list[ServiceAudit] = []
     known: set[str] = set()
     for task in service_tasks:

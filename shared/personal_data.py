@@ -281,15 +281,25 @@ def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any
         changed = False
         out: dict[str, Any] = {}
         for name, item in value.items():
-            new = _open(item, (*path, name), event_id, key_of)
+            # Only containers can hold a sealed value: leaves are kept without a call.
+            if isinstance(item, _CONTAINERS):
+                new = _open(item, (*path, name), event_id, key_of)
+            else:
+                new = item
             changed = changed or new is not item
             out[name] = new
         return out if changed else value
     if isinstance(value, list):
-        items = [_open(item, (*path, i), event_id, key_of) for i, item in enumerate(value)]
+        items = [
+            _open(item, (*path, i), event_id, key_of) if isinstance(item, _CONTAINERS) else item
+            for i, item in enumerate(value)
+        ]
         if any(new is not old for new, old in zip(items, value, strict=True)):
             return items
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 SEALED_SHOWN = "〔加密个人信息·{subject}〕"
@@ -320,10 +330,12 @@ def _collect(value: Any, found: set[uuid.UUID]) -> None:
             found.add(uuid.UUID(value[MARKER]))
             return
         for item in value.values():
-            _collect(item, found)
+            if isinstance(item, _CONTAINERS):
+                _collect(item, found)
     elif isinstance(value, list):
         for item in value:
-            _collect(item, found)
+            if isinstance(item, _CONTAINERS):
+                _collect(item, found)
 
 
 # --- The process's keys ---------------------------------------------------------------------

@@ -101,6 +101,20 @@ async def apply_nomination_feed(conn: asyncpg.Connection, items: Items) -> Chang
 
 
 def _kind(event: DomainEvent) -> type | None:
+    """The run an event belongs to; found once per class (a class pattern on a pydantic
+    model is an ABC instance check: slow enough to show in a rebuild's profile)."""
+    cls = type(event)
+    try:
+        return _KIND_OF[cls]
+    except KeyError:
+        found = _KIND_OF[cls] = _match_kind(event)
+        return found
+
+
+_KIND_OF: dict[type, type | None] = {}
+
+
+def _match_kind(event: DomainEvent) -> type | None:
     match event:
         case NominationSubmitted() | NominationAmended():
             return NominationSubmitted
