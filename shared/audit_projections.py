@@ -298,29 +298,40 @@ class Builder:
         progress: Progress | None = None,
         *,
         until_position: int | None = None,
+        reader: asyncpg.Connection | None = None,
     ) -> int:
         """Feed what the log and the inboxes hold beyond the last call (inside a transaction).
 
-        Returns how many events were applied.
+        `reader`: another connection, in a transaction on the same snapshot as `conn`'s (see
+        `reading`), that reads the own log a chunk ahead while `conn` writes the fresh
+        tables; without it `conn` reads too. Returns how many events were applied.
         """
         await self.use_schema(conn)
         with gc_paused():
-            applied = await self._own(conn, progress, until_position)
+            applied = await self._own(conn, progress, until_position, reader)
             for state in self.feeds.values():
                 applied += await self._feed(conn, state, progress)
         return applied
 
     async def _own(
-        self, conn: asyncpg.Connection, progress: Progress | None, until: int | None
+        self,
+        conn: asyncpg.Connection,
+        progress: Progress | None,
+        until: int | None,
+        reader: asyncpg.Connection | None = None,
     ) -> int:
         if not self.own:
             return 0
         log = f"{quote(self.log_schema)}.events"
         head = until
         if head is None:
-            head = int(await conn.fetchval(f"SELECT coalesce(max(position), 0) FROM {log}"))
+            head = int(
+                await (reader or conn).fetchval(f"SELECT coalesce(max(position), 0) FROM {log}")
+            )
         applied = 0
-        chunks = read_envelopes(conn, log, self.own_position, head, self.chunk)
+        chunks = read_envelopes(reader or conn, log, self.own_position, head, self.chunk)
+        if reader is not None:
+            chunks = read_ahead(chunks)
         async with aclosing(chunks):
             async for events, sealed in chunks:
                 await project(conn, self.own, None, events, sealed)
@@ -438,7 +449,7 @@ async def project(
     if own:
         await _load_keys(events, sealed)
         for log in own:
-            await log.project(conn, _decoded(log.registry, events, sealed))
+            await (log.bulk or log.project)(conn, _decoded(log.registry, events, sealed))
     if feed is not None:
         await _load_keys(events, sealed)  # received: personal values open when decoded
         await feed.project(conn, _decoded(feed.registry, events, sealed))
@@ -501,6 +512,50 @@ async def read_envelopes(
                 if SEALED_TEXT in text:
                     sealed.add(event.event_id)
         yield events, sealed
+
+
+T = TypeVar("T")
+
+
+async def read_ahead(source: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
+    """`source`'s items, the next one read (in a task of its own) while the caller works
+    on the current one: the database builds and sends a chunk while Python projects the one
+    before. `source` must read on a connection the caller does not use meanwhile."""
+    pending: asyncio.Task[T | None] | None = None
+
+    async def following() -> T | None:
+        return await anext(source, None)
+
+    try:
+        pending = asyncio.ensure_future(following())
+        while (item := await pending) is not None:
+            pending = asyncio.ensure_future(following())
+            yield item
+        pending = None
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        await source.aclose()
+
+
+@contextlib.asynccontextmanager
+async def reading(
+    pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> AsyncIterator[asyncpg.Connection]:
+    """A second connection of `pool` in a read-only REPEATABLE READ transaction on the
+    snapshot `conn`'s transaction sees now (exported, then set): what it reads is what
+    `conn` would read. Rolled back on exit."""
+    snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+    async with pool.acquire() as reader:
+        transaction = reader.transaction(isolation="repeatable_read", readonly=True)
+        await transaction.start()
+        try:
+            await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            yield reader
+        finally:
+            await transaction.rollback()
 
 
 # --- Comparing with the live tables ----------------------------------------------------------
@@ -737,7 +792,8 @@ async def check(
             await conn.fetchval(f"SELECT position FROM {quote(live)}.event_log_head")  # snapshot
             builder = Builder(spec, selected, f"audit_verify_{uuid.uuid4().hex[:12]}", live, js)
             await builder.create(conn)
-            await builder.catch_up(conn, progress)
+            async with reading(pool, conn) as reader:  # the same snapshot, read ahead
+                await builder.catch_up(conn, progress, reader=reader)
             return await compare(conn, builder, live)
         finally:
             await transaction.rollback()
@@ -823,8 +879,8 @@ async def rebuild(
                     await builder.create(guard)
                 passes = 0
                 for _ in range(max_passes):
-                    async with guard.transaction():
-                        done = await builder.catch_up(guard, progress)
+                    async with guard.transaction(), reading(pool, guard) as reader:
+                        done = await builder.catch_up(guard, progress, reader=reader)
                     passes += 1
                     if done < SMALL_DELTA:
                         break

@@ -25,6 +25,7 @@ The audit finds a service's declaration by that convention (`declared(service)`)
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -39,10 +40,15 @@ Projector = Callable[[asyncpg.Connection, Items], Awaitable[None]]
 
 @dataclass(frozen=True)
 class OwnLog:
-    """The service's own events: the registry that decodes them, and their projector."""
+    """The service's own events: the registry that decodes them, and their projector.
+
+    `bulk`: the same projection for a long run of events into fresh tables (a rebuild's
+    chunk of 10,000), where it can take fewer round trips (see `run_by_table`); the
+    rebuilds use it when given, the appends `project`."""
 
     registry: EventRegistry
     project: Projector
+    bulk: Projector | None = None
 
     def decoded(self, recorded: Sequence[RecordedEvent]) -> list[tuple[RecordedEvent, DomainEvent]]:
         return [(e, self.registry.decode_recorded(e)) for e in recorded]
@@ -140,6 +146,43 @@ async def run_statements(conn: asyncpg.Connection, statements: Iterable[Statemen
         await _flush(conn, sql, rows)
         trips += 1
     return trips
+
+
+_WRITTEN_TABLE = re.compile(
+    r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+([A-Za-z_][A-Za-z0-9_]*)\b", re.IGNORECASE
+)
+
+
+def written_table(sql: str) -> str | None:
+    """The table an INSERT, UPDATE or DELETE writes (None for any other statement)."""
+    match = _WRITTEN_TABLE.match(sql)
+    return match[1].lower() if match else None
+
+
+async def run_by_table(conn: asyncpg.Connection, statements: Iterable[Statement]) -> int:
+    """`run_statements` with the writes grouped by the table each writes, in their order
+    within each table: a run of events of several kinds (a round opened, then its
+    nominations, round after round) takes a round trip per run of like writes *per table*,
+    not per alternation.
+
+    Only for projections whose every write touches one table and reads no other (no
+    foreign keys or triggers between their tables, no subquery on another): then each
+    table ends as it would in the given order. A write it cannot name keeps the given
+    order for the lot."""
+    return await run_statements(conn, grouped_by_table(statements))
+
+
+def grouped_by_table(statements: Iterable[Statement]) -> list[Statement]:
+    """The writes grouped by the table each writes (tables in the order first written),
+    each table's in the given order; the given order when one names no table."""
+    listed = list(statements)
+    groups: dict[str, list[Statement]] = {}
+    for write in listed:
+        table = written_table(write[0])
+        if table is None:
+            return listed
+        groups.setdefault(table, []).append(write)
+    return [w for group in groups.values() for w in group]
 
 
 async def _flush(conn: asyncpg.Connection, sql: str, rows: list[tuple[object, ...]]) -> None:
