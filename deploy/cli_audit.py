@@ -156,7 +156,12 @@ def verify(
     report = _with_nats(
         settings,
         lambda js: audit.verify(
-            _urls(settings), js, progress, anchors=anchored, access_log_url=access_log
+            _urls(settings),
+            js,
+            progress,
+            anchors=anchored,
+            access_log_url=access_log,
+            chain_process=True,  # the hashing on the other core, beside the rebuilds
         ),
     )
     _end_progress(as_json)

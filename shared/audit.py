@@ -14,11 +14,14 @@ checked here, so the gateway and `flowers audit verify` walk it with one piece o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -259,15 +262,17 @@ async def audit_service(
     spec: ServiceProjections | None = None,
     anchor: Anchor | None = None,
     relayed: int | None = None,
+    chain_report: Awaitable[ChainReport] | None = None,
 ) -> tuple[ServiceAudit, list[asyncpg.Record]]:
     """A store's chain, its projections (with `spec`) and its anchor; and its events' ids and
     positions, for `check_stream`. `relayed`: the relay's checkpoint read *before* the stream
     was (see `verify`). The chain and the rebuilds run at once (each mostly waits on
-    PostgreSQL)."""
+    PostgreSQL). `chain_report`: the chain's report coming from elsewhere (`chain_of` in another
+    process, see `verify`) instead of checked here."""
     store = PostgresEventStore(pool)
 
     async def chain_checked() -> ChainReport:
-        report = await store.verify_chain()
+        report = await (chain_report if chain_report is not None else store.verify_chain())
         if progress:
             progress(f"chain {service}", report.checked, report.head_position)
         return report
@@ -291,6 +296,21 @@ async def audit_service(
     if anchor is not None:
         audit.anchor = await check_anchor(pool, chain, anchor)
     return audit, rows_task.result()
+
+
+def chain_of(url: str) -> ChainReport:
+    """`verify_chain` of the store at `url`, in a process of its own (see `audit_service`):
+    hashing a log is CPU work, and a verify has the rebuilds to do meanwhile."""
+
+    async def checked() -> ChainReport:
+        pool = await create_pool(url, max_size=1)
+        try:
+            with audit_projections.gc_paused():
+                return await PostgresEventStore(pool).verify_chain()
+        finally:
+            await pool.close()
+
+    return asyncio.run(checked())
 
 
 def check_stream(
@@ -367,20 +387,30 @@ async def verify(
     specs: Mapping[str, ServiceProjections] | None = None,
     anchors: Mapping[str, Anchor] | None = None,
     access_log_url: str | None = None,
+    chain_process: bool = False,
 ) -> AuditReport:
     """Chains, the stream, the projections (unless `projections=False`), the anchors given
     and, with `access_log_url` (the gateway's database), the access record's chain.
 
     `specs` defaults to each service's declaration (services/<name>/projections.py).
+    `chain_process`: the chains are checked in a second process (an operator's command on
+    a machine with a core to spare), one store after another, while this one rebuilds.
     The relays' checkpoints are read before the stream: every event up to them was in the
     stream by then, so an event relayed while the audit runs is never reported missing.
     """
     chosen = list(services or database_urls)
     pools: dict[str, asyncpg.Pool] = {}
-    with audit_projections.gc_paused():  # bulk reads (see there)
+    chains: dict[str, asyncio.Future[ChainReport]] = {}
+    with contextlib.ExitStack() as stack, audit_projections.gc_paused():  # bulk reads
+        if chain_process:
+            executor = stack.enter_context(
+                ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            )
+            loop = asyncio.get_running_loop()
+            chains = {s: loop.run_in_executor(executor, chain_of, database_urls[s]) for s in chosen}
         try:
             for service in chosen:
-                pools[service] = await create_pool(database_urls[service], max_size=3)
+                pools[service] = await create_pool(database_urls[service], max_size=4)
             relayed = {s: await get_checkpoint(pools[s], f"relay:{s}") for s in chosen}
             # The stream alone (a replay floods the connection: a request made meanwhile could
             # time out behind it), then every service's chain and rebuilds at once.
@@ -401,6 +431,7 @@ async def verify(
                                 spec=spec,
                                 anchor=(anchors or {}).get(service),
                                 relayed=relayed[service],
+                                chain_report=chains.get(service),
                             )
                         )
                     )

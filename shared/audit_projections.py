@@ -23,6 +23,7 @@ import contextlib
 import gc
 import heapq
 import json
+import re
 import uuid
 import zlib
 from collections.abc import (
@@ -231,6 +232,9 @@ class FeedState:
         )
 
 
+_CREATE_TABLE = re.compile(r"\bCREATE\s+TABLE\b", re.IGNORECASE)
+
+
 def distinct_own(projections: Sequence[Projection]) -> list[OwnLog]:
     found: list[OwnLog] = []
     for p in projections:
@@ -285,12 +289,17 @@ class Builder:
         """Point unqualified names at the fresh tables alone (inside a transaction)."""
         await conn.execute(f"SET LOCAL search_path TO {quote(self.schema)}")
 
-    async def create(self, conn: asyncpg.Connection, *extra_sql: str) -> None:
-        """CREATE SCHEMA and the service's tables in it (inside a transaction)."""
+    async def create(
+        self, conn: asyncpg.Connection, *extra_sql: str, unlogged: bool = False
+    ) -> None:
+        """CREATE SCHEMA and the service's tables in it (inside a transaction).
+
+        `unlogged`: the tables are UNLOGGED (nothing written to the WAL), for tables that
+        are only compared and dropped (a check's): never for tables swapped in."""
         await conn.execute(f"CREATE SCHEMA {quote(self.schema)}")
         await self.use_schema(conn)
         for sql in (*extra_sql, self.spec.schema_sql):
-            await conn.execute(sql)
+            await conn.execute(_CREATE_TABLE.sub("CREATE UNLOGGED TABLE", sql) if unlogged else sql)
 
     async def catch_up(
         self,
@@ -791,7 +800,7 @@ async def check(
         try:
             await conn.fetchval(f"SELECT position FROM {quote(live)}.event_log_head")  # snapshot
             builder = Builder(spec, selected, f"audit_verify_{uuid.uuid4().hex[:12]}", live, js)
-            await builder.create(conn)
+            await builder.create(conn, unlogged=True)  # rolled back: never needs the WAL
             async with reading(pool, conn) as reader:  # the same snapshot, read ahead
                 await builder.catch_up(conn, progress, reader=reader)
             return await compare(conn, builder, live)

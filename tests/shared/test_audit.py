@@ -90,6 +90,10 @@ async def test_an_intact_log_verifies_and_tampering_is_named(
     assert broken is not None
     assert broken.position == 3
     assert report.unknown_in_stream == ["forged-1"]
+    # The command checks the chains in a process of its own: the same finding.
+    elsewhere = await audit.verify(urls(settings), js, chain_process=True)
+    assert elsewhere.services[0].chain == report.services[0].chain
+    assert audit.render(elsewhere) == audit.render(report)
     assert "BROKEN at position 3" in audit.render(report)
     assert audit.as_json(report).count('"ok": false') >= 2
     assert "forged-1: seq 7 (flowers.evt.nomination.Forged)" in audit.render(report)
