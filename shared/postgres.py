@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_type_idx ON events (type);
 CREATE INDEX IF NOT EXISTS events_correlation_idx ON events ((metadata->>'correlation_id'));
+-- One round's events (`audit as-of --round`, see of_round below).
+CREATE INDEX IF NOT EXISTS events_round_idx ON events ((data->>'round_id'), position);
 
 CREATE TABLE IF NOT EXISTS event_log_head (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -99,6 +101,16 @@ EVENT_COLUMNS = (
     "position, stream_id, version, event_id, type, schema_version, data, metadata, "
     "recorded_at, prev_hash, hash"
 )
+
+
+def of_round(parameter: str) -> str:
+    """The SQL condition "an event of the round `parameter` names, or of no round".
+
+    Every event of a round carries its `round_id` in its data (the contracts in
+    shared/contracts/: rounds, nominations, review, awards and their adjustments); events
+    without one (the directory, erasures, payroll's acknowledgements) belong to no round and
+    are kept. Both branches use `events_round_idx`."""
+    return f"(data->>'round_id' = {parameter} OR data->>'round_id' IS NULL)"
 
 
 class DatabaseUnavailable(Exception):
@@ -245,10 +257,12 @@ async def read_log(
     recorded_until: datetime | None = None,
     chunk: int = LOG_CHUNK,
     by_time: bool = False,
+    round_id: str | None = None,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """The log in position order after `after` (up to position `until`, or to rows recorded
     by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows);
-    `by_time`: in the order of `recorded_at`, then position (to merge several logs).
+    `by_time`: in the order of `recorded_at`, then position (to merge several logs);
+    `round_id`: only that round's events and those of no round (`of_round`).
 
     `table` is the (qualified) events table: the live log, or an as-of copy."""
     where = ["position > $1"]
@@ -259,6 +273,9 @@ async def read_log(
     if recorded_until is not None:
         args.append(recorded_until)
         where.append(f"recorded_at <= ${len(args)}")
+    if round_id is not None:
+        args.append(round_id)
+        where.append(of_round(f"${len(args)}"))
     order = "recorded_at, position" if by_time else "position"
     sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY {order}"
     async for rows in read_rows(conn, sql, *args, chunk=chunk):

@@ -30,6 +30,7 @@ from tests.support import eventually, rpc_client
 pytestmark = pytest.mark.integration
 
 ROUND = "2025-Q4"
+NEXT_ROUND = "2026-Q1"
 OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
 LEADER = {"actor": "leader-1", "roles": ["leader"]}
 VIEWER = {"viewer": audit_asof.AUDITOR, "viewer_roles": sorted(audit_asof.AUDITOR_ROLES)}
@@ -80,6 +81,10 @@ class Round:
         }
 
 
+def plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
 def comparable(key: str, value: Any) -> Any:
     """JSON as the bus carries it, without the fields relative to 'now'."""
     plain = json.loads(json.dumps(value, ensure_ascii=False, default=str))
@@ -113,7 +118,7 @@ async def scripted(settings: Settings, nc: NatsClient) -> AsyncIterator[Round]:
             await runtime.stop()
 
 
-async def submit(r: Round, unit: str, employee: int, category: str) -> str:
+async def submit(r: Round, unit: str, employee: int, category: str, round_id: str = ROUND) -> str:
     nomination_id = str(uuid.uuid4())
     await r.rpc.command(
         "nomination",
@@ -123,7 +128,7 @@ async def submit(r: Round, unit: str, employee: int, category: str) -> str:
             "roles": ["nominator"],
             "actor_unit_code": unit,
             "nomination_id": nomination_id,
-            "round_id": ROUND,
+            "round_id": round_id,
             "unit_code": unit,
             "employee_no": f"E{unit}{employee}",
             "category": category,
@@ -222,6 +227,53 @@ async def test_as_of_answers_what_the_queries_answered_at_that_moment(scripted: 
     assert at_t3["result"]["published"] is True
     assert [w["revoked"] for w in at_t3["result"]["winners"]] == [False, False]
     assert {w["status"] for w in at_t3["awards"]} == {"granted"}
+
+    # A second round beside the first (its nominations recorded among the first's
+    # revocation and a directory change): each round read alone answers exactly what the
+    # whole log answers for it, at every moment.
+    r.clock.set(datetime(2026, 1, 20, 9, 0, tzinfo=SHANGHAI))
+    await r.rpc.command("nomination", "open_round", {**OFFICE, "round_id": NEXT_ROUND})
+    d = await submit(r, "WY", 1, "striving", NEXT_ROUND)
+    moved = [
+        {**row, "position": "主管"} if row["employee_no"] == "ECY2" else row for row in DIRECTORY
+    ]
+    await r.rpc.command("nomination", "import_directory", {**OFFICE, "rows": moved})
+    await submit(r, "CY", 1, "reform", NEXT_ROUND)
+
+    async def next_candidates_arrived() -> bool:
+        listed = await r.rpc.query("review", "candidates", {"round_id": NEXT_ROUND})
+        return len(listed) == 2
+
+    await eventually(next_candidates_arrived, timeout=15, what="the next round's candidates")
+    t4 = await r.now_in_the_database()
+    for moment in (t1, t2, t3, t4):
+        whole = await audit_asof.as_of(urls, moment, r.settings)
+        assert [s["round_id"] for s in whole] == ([NEXT_ROUND] if moment == t4 else []) + [ROUND]
+        for state in whole:
+            [alone] = await audit_asof.as_of(urls, moment, r.settings, state["round_id"])
+            assert plain(alone) == plain(state), (moment, state["round_id"])
+    [now] = await audit_asof.as_of(urls, t4, r.settings, NEXT_ROUND)
+    assert d in {n["nomination_id"] for n in now["nominations"]}
+    assert len(now["nominations"]) == 2
+    assert [c["status"] for c in now["candidates"]] == ["submitted", "submitted"]
+    [then] = await audit_asof.as_of(urls, t4, r.settings, ROUND)
+    assert sorted(w["revoked"] for w in then["result"]["winners"]) == [False, True]
+
+    # Read alone, a round's copies hold its events and those of no round, nothing else.
+    async with audit_asof.AsOf(urls, t4, NEXT_ROUND) as copy:
+        held = {
+            service: {
+                x["r"]: x["n"]
+                for x in await copy.pools[service].fetch(
+                    "SELECT data->>'round_id' AS r, count(*) AS n FROM events GROUP BY 1"
+                )
+            }
+            for service in services
+        }
+    assert set(held["nomination"]) == {NEXT_ROUND, None}  # the directory's events stay
+    assert set(held["review"]) == {NEXT_ROUND}  # its candidates' events
+    assert held["rewards"] == {}  # no award in that round
+
     # The schemas made for the copies are gone.
     leftover = await r.review.store.pool.fetchval(
         "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'audit_%'"
