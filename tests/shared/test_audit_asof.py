@@ -312,6 +312,23 @@ async def test_other_logs_reach_an_as_of_copy_merged_in_recorded_order_a_chunk_a
         )
         assert merged == [(s, e.position) for s, e in expected]
         assert [e.data["n"] for _, e in (x for c in chunks for x in c)] == list(range(12))
+
+        # One round's events (and those of no round), still merged in recorded order.
+        for n in range(12, 18):
+            service = "beta" if n % 2 else "alpha"
+            await stores[service].append(f"r-{n}", [_counted(n, f"2026-Q{n % 3 + 1}")])
+        later = datetime.now(UTC)
+        one = [
+            (s, e.data["n"])
+            async for c in merged_logs(pools, later, chunk=5, round_id="2026-Q1")
+            for s, e in c
+        ]
+        assert one == [
+            *((s, e.data["n"]) for s, e in expected),
+            ("alpha", 99),
+            ("alpha", 12),
+            ("beta", 15),
+        ]
     finally:
         for pool in pools.values():
             await pool.close()
@@ -322,5 +339,10 @@ class _Counted(DomainEvent):
     n: int
 
 
-def _counted(n: int) -> NewEvent:
-    return NewEvent.of(_Counted(n=n), EventMetadata(actor="test"))
+class _CountedInRound(_Counted):
+    round_id: str
+
+
+def _counted(n: int, round_id: str | None = None) -> NewEvent:
+    event = _Counted(n=n) if round_id is None else _CountedInRound(n=n, round_id=round_id)
+    return NewEvent.of(event, EventMetadata(actor="test"))
