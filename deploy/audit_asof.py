@@ -200,7 +200,7 @@ async def as_of(
 ) -> list[dict[str, Any]]:
     """Every round (or the one named: read alone, see AsOf) as the logs say it stood at
     `at`."""
-    async with AsOf(database_urls, at, round_id) as copy:
+    async with AsOf(database_urls, at, round_id or None) as copy:
         ids = [round_id] if round_id else await round_ids(copy)
         return [await round_state(copy, rid, settings) for rid in ids]
 
