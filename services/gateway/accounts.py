@@ -308,6 +308,8 @@ class TokenCache:
                 await self._retry
         conn, self._conn = self._conn, None
         if conn is not None:
+            with contextlib.suppress(Exception):  # asyncpg's reset keeps these
+                conn.remove_termination_listener(self._lost)
             with contextlib.suppress(Exception):
                 await conn.remove_listener(CREDENTIALS_CHANNEL, self._heard)
             with contextlib.suppress(Exception):
@@ -349,6 +351,8 @@ class TokenCache:
 
     async def _listen_again(self, lost: Any) -> None:
         if lost is not None:
+            with contextlib.suppress(Exception):  # a dead connection may refuse it
+                lost.remove_termination_listener(self._lost)
             with contextlib.suppress(Exception):
                 await self.pool.release(lost)
         while not self._closed and self._conn is None:
