@@ -135,7 +135,7 @@ class RunResult:
                 )
         parts.append(f"{len(self.errors)} errors")
         if self.cpu_s:
-            busy = ", ".join(f"{k} {v:.1f}" for k, v in sorted(self.cpu_s.items()))
+            busy = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.cpu_s.items()))
             parts.append(f"CPU seconds meanwhile: {busy}")
         parts.append(f"machine load average {self.load:.1f} (2 cores)")
         return ", ".join(parts)

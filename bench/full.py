@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -219,12 +218,24 @@ class FullLog:
         progress(f"full: as-of: peak RSS {peak_kb / 1024:,.0f} MB")
 
 
+# Runs argv[2:] and writes its peak RSS (kB, wait4's rusage) to the file argv[1]. Measured
+# from this small interpreter, not from the bench: Linux keeps a process's high-water mark
+# across exec, and subprocess starts a child with vfork, so a command started by the bench
+# itself reports the bench's own resident memory when that is larger (300+ MB after --full's
+# write step, whatever the command used).
+_MEASURE = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[2:]); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss)); "
+    "sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
 def _run_measured(command: list[str], env: dict[str, str]) -> tuple[int, str, int]:
-    """Run a command to its end: exit code, stdout, and its peak resident memory in kB
-    (from wait4's rusage: this child's own, not the largest of all children so far)."""
-    with tempfile.TemporaryFile() as out:
-        child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+    """Run a command to its end: exit code, output, and its own peak resident memory in kB
+    (see _MEASURE)."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak:
+        measured = [sys.executable, "-I", "-S", "-c", _MEASURE, peak.name, *command]
+        done = subprocess.run(measured, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out)
         out.seek(0)
-        return child.returncode, out.read().decode("utf-8", "replace"), usage.ru_maxrss
+        return done.returncode, out.read().decode("utf-8", "replace"), int(peak.read() or 0)

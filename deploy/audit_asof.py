@@ -5,6 +5,11 @@ store's database (`audit_asof_<tag>`), every projection is rebuilt there from th
 consumer-fed ones from the other stores' logs up to TIME), and the services' own query
 code answers against that copy: the answer is what the queries would have returned then.
 The copies are dropped afterwards.
+
+With `--round R` only what R's answer depends on is read: the stores `round_state` asks
+(ROUND_STORES), and of their logs (and the logs their feeds consume) only R's events and
+those of no round (`shared.postgres.of_round`, on an index): one round of a year's log
+costs about what that round's events cost, not the year's.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from services.rewards.handlers import (
 )
 from services.rewards.queries import ListAwards, RewardsQueries
 from shared.audit import at_once
-from shared.audit_projections import build_as_of, merged_logs, quote
+from shared.audit_projections import build_as_of, merged_logs, position_at, quote
 from shared.clock import SHANGHAI
 from shared.postgres import STORE_SCHEMA, PostgresEventStore, create_pool
 from shared.projection import declared
@@ -44,6 +49,8 @@ from shared.settings import Settings
 AS_OF_CHUNK = 1_000
 AUDITOR = "flowers-audit"  # the viewer the review's queries see (an overseer's view)
 AUDITOR_ROLES = frozenset({"office"})
+# The stores `round_state` queries: a copy of any other one would not change its answer.
+ROUND_STORES = ("nomination", "review", "rewards")
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -64,13 +71,21 @@ def _feeds_read(service: str, services: Sequence[str]) -> set[str]:
 
 
 class AsOf:
-    """Copies of every store as of `at`, with pools that see only them (an async context)."""
+    """Copies of every store as of `at`, with pools that see only them (an async context).
 
-    def __init__(self, database_urls: Mapping[str, str], at: datetime) -> None:
+    `round_id`: copies of ROUND_STORES only, holding that round's events and those of no
+    round. `positions` are every store's log positions at `at` either way.
+    """
+
+    def __init__(
+        self, database_urls: Mapping[str, str], at: datetime, round_id: str | None = None
+    ) -> None:
         if at.tzinfo is None:
             raise ValueError("the moment needs a timezone (e.g. 2026-12-01T09:00:00+08:00)")
         self.urls = dict(database_urls)
         self.at = at
+        self.round_id = round_id
+        self.copied = [s for s in self.urls if round_id is None or s in ROUND_STORES]
         self.schema = f"audit_asof_{uuid.uuid4().hex[:12]}"
         self.positions: dict[str, int] = {}
         self.pools: dict[str, asyncpg.Pool] = {}
@@ -85,11 +100,13 @@ class AsOf:
             # the logs its feeds consume as it goes (merged in the order they were recorded,
             # a small chunk at a time): no log is held in memory whole.
             async with at_once() as group:
-                for service in self._admin:
+                for service in self.copied:
                     fed_by = {s: self._admin[s] for s in _feeds_read(service, list(self.urls))}
                     group.create_task(self._build(service, fed_by))
-            self.positions = {s: self.positions[s] for s in self._admin}  # in the given order
-            for service in self._admin:
+            for service, pool in self._admin.items():  # in the given order
+                async with pool.acquire() as conn:
+                    self.positions[service] = await position_at(conn, self.at)
+            for service in self.copied:
                 self.pools[service] = await asyncpg.create_pool(
                     self.urls[service],
                     min_size=1,
@@ -104,14 +121,15 @@ class AsOf:
 
     async def _build(self, service: str, fed_by: Mapping[str, asyncpg.Pool]) -> None:
         async with self._admin[service].acquire() as conn:
-            self.positions[service] = await build_as_of(
+            await build_as_of(
                 conn,
                 declared(service),
                 self.schema,
                 self.at,
                 STORE_SCHEMA,
-                merged_logs(fed_by, self.at, AS_OF_CHUNK),
+                merged_logs(fed_by, self.at, AS_OF_CHUNK, self.round_id),
                 AS_OF_CHUNK,
+                self.round_id,
             )
 
     async def __aexit__(self, *_: object) -> None:
@@ -133,6 +151,8 @@ async def round_ids(copy: AsOf) -> list[str]:
 
 async def round_state(copy: AsOf, round_id: str, settings: Settings) -> dict[str, Any]:
     """Nominations, audit, scores (the ranking), notices, the result and the awards."""
+    if copy.round_id not in (None, round_id):
+        raise ValueError(f"this copy holds round {copy.round_id}'s events, not {round_id}'s")
     at = copy.at
     nominations_q = NominationQueries(
         PostgresEventStore(copy.pools["nomination"]), settings.quota_per_unit_category
@@ -178,8 +198,9 @@ async def as_of(
     settings: Settings,
     round_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every round (or the one named) as the logs say it stood at `at`."""
-    async with AsOf(database_urls, at) as copy:
+    """Every round (or the one named: read alone, see AsOf) as the logs say it stood at
+    `at`."""
+    async with AsOf(database_urls, at, round_id or None) as copy:
         ids = [round_id] if round_id else await round_ids(copy)
         return [await round_state(copy, rid, settings) for rid in ids]
 

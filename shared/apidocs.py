@@ -1,12 +1,12 @@
 """The AsyncAPI documents of the services and the gateway's OpenAPI (`make docs`).
 
-FastStream writes each service's AsyncAPI document from its broker. Its request/reply
-handlers are FastStream subscribers already; what the service publishes through the relay
-(and consumes through its own durable consumers, see shared/bus.py) FastStream does not
-see. So each ServiceRuntime also holds a second, documentation-only broker that is never
-connected nor started: on it, one publisher per published subject (every event of the
-service's registry, its dead-letter subjects, other streams it feeds) and one subscriber
-per consumed subject. Both brokers go into the one document.
+FastStream writes each service's AsyncAPI document from its brokers. What the service
+answers (shared/rpc.py), publishes through the relay and consumes through its own durable
+consumers (shared/bus.py) are plain nats-py subscriptions FastStream does not see. So each
+ServiceRuntime also holds a documentation-only broker that is never connected nor started:
+on it, one publisher per published subject (every event of the service's registry, its
+dead-letter subjects, other streams it feeds), one subscriber per consumed subject and one
+per request subject (`shared.rpc.document_request`). Both brokers go into the one document.
 
 `make docs` (deploy/apidocs.py) writes the documents; this module only describes.
 """

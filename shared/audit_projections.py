@@ -49,7 +49,7 @@ from nats.js import api as js_api
 from shared.bus import EVENTS_STREAM, HDR_MSG_ID
 from shared.events import DomainEvent, EventRegistry, RecordedEvent
 from shared.personal_data import MARKER, load_keys
-from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, in_slices, read_log
+from shared.postgres import EVENT_COLUMNS, LOG_CHUNK, in_slices, of_round, read_log
 from shared.projection import (
     ConsumedFeed,
     OwnLog,
@@ -1004,24 +1004,30 @@ async def build_as_of(
     store_schema_sql: str,
     received: Received,
     chunk: int = LOG_CHUNK,
-) -> int:
+    round_id: str | None = None,
+) -> None:
     """A copy of the service's database as its log stood at `at`, in `schema` (committed).
 
-    `events` holds the rows recorded up to `at`; every projection is rebuilt from them, and
-    the consumer-fed ones from the other services' logs up to `at` (`received`: chunks of
-    (service, event) in the order they were recorded, see `merged_logs`: never a whole log
-    in memory; `chunk`: the own log's events read at a time). Returns the position the copy
-    ends at.
+    `events` holds the rows recorded up to `at` (`round_id`: only those of that round and
+    of no round, `of_round`); every projection is rebuilt from them, and the consumer-fed
+    ones from the other services' logs up to `at` (`received`: chunks of (service, event)
+    in the order they were recorded, see `merged_logs`: never a whole log in memory;
+    `chunk`: the own log's events read at a time). Nothing here needs the copy's positions
+    to follow one another: the projections keep the log's own, gaps and all.
     """
     live = await live_schema(conn)
     builder = Builder(spec, spec.projections, schema, schema, chunk=chunk)
+    args: list[object]
+    where, args = "recorded_at <= $1", [at]
+    if round_id is not None:
+        where += f" AND {of_round('$2')}"
+        args.append(round_id)
     async with conn.transaction():
         await builder.create(conn, store_schema_sql)
         await conn.execute(
             f"INSERT INTO {quote(schema)}.events ({EVENT_COLUMNS}) "
-            f"SELECT {EVENT_COLUMNS} FROM {quote(live)}.events WHERE recorded_at <= $1 "
-            "ORDER BY position",
-            at,
+            f"SELECT {EVENT_COLUMNS} FROM {quote(live)}.events WHERE {where} ORDER BY position",
+            *args,
         )
         head = await conn.fetchrow(
             f"SELECT position, hash FROM {quote(schema)}.events ORDER BY position DESC LIMIT 1"
@@ -1036,21 +1042,33 @@ async def build_as_of(
         async with aclosing(received):
             async for events in received:
                 await builder.apply_events(conn, events, remember=False)
-    return int(head["position"]) if head is not None else 0
+
+
+async def position_at(conn: asyncpg.Connection, at: datetime) -> int:
+    """The position the service's log had reached at `at` (0: empty then): the last
+    event recorded by then, found walking back from the head along the position index."""
+    position = await conn.fetchval(
+        "SELECT position FROM events WHERE recorded_at <= $1 ORDER BY position DESC LIMIT 1", at
+    )
+    return int(position or 0)
 
 
 async def merged_logs(
-    pools: Mapping[str, asyncpg.Pool], at: datetime, chunk: int = LOG_CHUNK
+    pools: Mapping[str, asyncpg.Pool],
+    at: datetime,
+    chunk: int = LOG_CHUNK,
+    round_id: str | None = None,
 ) -> Received:
-    """Several services' logs up to `at`, merged in the order their events were recorded
-    (then by service and position), `chunk` at a time: each log is read through a cursor
-    of its own, so memory holds one chunk per log, however long the logs."""
+    """Several services' logs up to `at` (`round_id`: only the events of that round and of
+    no round, `of_round`), merged in the order their events were recorded (then by service
+    and position), `chunk` at a time: each log is read through a cursor of its own, so
+    memory holds one chunk per log, however long the logs."""
     async with contextlib.AsyncExitStack() as stack:
         sources: list[tuple[str, AsyncIterator[list[RecordedEvent]]]] = []
         for service, pool in sorted(pools.items()):
             conn = await stack.enter_async_context(pool.acquire())
             await stack.enter_async_context(conn.transaction(isolation="repeatable_read"))
-            chunks = read_log(conn, recorded_until=at, chunk=chunk, by_time=True)
+            chunks = read_log(conn, recorded_until=at, chunk=chunk, by_time=True, round_id=round_id)
             sources.append((service, await stack.enter_async_context(aclosing(chunks))))
 
         async def events(

@@ -319,15 +319,16 @@ def masked(value: Any) -> Any:
 
 def subject_ids(data: Any) -> set[uuid.UUID]:
     """The pseudonyms of every subject whose sealed values `data` holds."""
-    found: set[uuid.UUID] = set()
+    found: set[str] = set()
     _collect(data, found)
-    return found
+    # Parsed once per subject: an event seals several values of one person.
+    return {uuid.UUID(subject) for subject in found}
 
 
-def _collect(value: Any, found: set[uuid.UUID]) -> None:
+def _collect(value: Any, found: set[str]) -> None:
     if isinstance(value, dict):
         if is_sealed(value):
-            found.add(uuid.UUID(value[MARKER]))
+            found.add(value[MARKER])
             return
         for item in value.values():
             if isinstance(item, _CONTAINERS):

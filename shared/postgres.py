@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_type_idx ON events (type);
 CREATE INDEX IF NOT EXISTS events_correlation_idx ON events ((metadata->>'correlation_id'));
+-- One round's events (`audit as-of --round`, see of_round below).
+CREATE INDEX IF NOT EXISTS events_round_idx ON events ((data->>'round_id'), position);
 
 CREATE TABLE IF NOT EXISTS event_log_head (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -99,6 +101,16 @@ EVENT_COLUMNS = (
     "position, stream_id, version, event_id, type, schema_version, data, metadata, "
     "recorded_at, prev_hash, hash"
 )
+
+
+def of_round(parameter: str) -> str:
+    """The SQL condition "an event of the round `parameter` names, or of no round".
+
+    Every event of a round carries its `round_id` in its data (the contracts in
+    shared/contracts/: rounds, nominations, review, awards and their adjustments); events
+    without one (the directory, erasures, payroll's acknowledgements) belong to no round and
+    are kept. Both branches use `events_round_idx`."""
+    return f"(data->>'round_id' = {parameter} OR data->>'round_id' IS NULL)"
 
 
 class DatabaseUnavailable(Exception):
@@ -245,10 +257,12 @@ async def read_log(
     recorded_until: datetime | None = None,
     chunk: int = LOG_CHUNK,
     by_time: bool = False,
+    round_id: str | None = None,
 ) -> AsyncGenerator[list[RecordedEvent], None]:
     """The log in position order after `after` (up to position `until`, or to rows recorded
     by `recorded_until`), `chunk` events at a time (inside a transaction, see read_rows);
-    `by_time`: in the order of `recorded_at`, then position (to merge several logs).
+    `by_time`: in the order of `recorded_at`, then position (to merge several logs);
+    `round_id`: only that round's events and those of no round (`of_round`).
 
     `table` is the (qualified) events table: the live log, or an as-of copy."""
     where = ["position > $1"]
@@ -259,6 +273,9 @@ async def read_log(
     if recorded_until is not None:
         args.append(recorded_until)
         where.append(f"recorded_at <= ${len(args)}")
+    if round_id is not None:
+        args.append(round_id)
+        where.append(of_round(f"${len(args)}"))
     order = "recorded_at, position" if by_time else "position"
     sql = f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(where)} ORDER BY {order}"
     async for rows in read_rows(conn, sql, *args, chunk=chunk):
@@ -293,7 +310,7 @@ class _AppendPlan:
     rows: list[tuple[Any, ...]]  # the columns inserted; data and metadata as JSON text
     head_position: int
     head_hash: str
-    expected: dict[str, int]  # the versions callers expected (checked by the key on insert)
+    expected: dict[str, int]  # the versions callers expected (checked by the insert)
     events: list[NewEvent]  # what each row stores, in the rows' order
 
 
@@ -301,8 +318,8 @@ def _plan(
     requests: Sequence[AppendRequest], position: int, prev_hash: str, current: dict[str, int]
 ) -> _AppendPlan:
     """Number and chain the events after (position, prev_hash). A version in `current` was
-    read under the head lock; an expected version is checked by the (stream_id, version)
-    key on insert instead, which is exact: versions have no gaps."""
+    read under the head lock; any other expected version (a request without events too) is
+    checked by the insert's own statement instead (`_insert`, exact: versions have no gaps)."""
     after_position, after_hash = position, prev_hash
     current = dict(current)
     rows: list[tuple[Any, ...]] = []
@@ -310,7 +327,7 @@ def _plan(
     expected: dict[str, int] = {}
     for request in requests:
         wanted = request.expected_version
-        if request.stream_id in current or wanted is None or not request.events:
+        if request.stream_id in current or wanted is None:
             version = current.get(request.stream_id, 0)  # read under the head's lock
             if wanted is not None and wanted != version:
                 raise ConcurrencyError(request.stream_id, wanted, version)
@@ -356,17 +373,19 @@ def _plan(
 
 
 def _read_first(request: AppendRequest) -> bool:
-    """Must the stream's version be read under the head's lock before this request?"""
-    return request.expected_version is None or not request.events
+    """Must the stream's version be read under the head's lock before this request? Only
+    where the caller did not say which version it expects."""
+    return request.expected_version is None
 
 
 class _VersionTaken(Exception):
-    """An expected version was stale: the key (stream_id, version) exists already."""
+    """An expected version was stale: the stream stands elsewhere (`actual`, where known)."""
 
-    def __init__(self, stream_id: str, expected: int | None) -> None:
+    def __init__(self, stream_id: str, expected: int | None, actual: int | None = None) -> None:
         super().__init__(stream_id)
         self.stream_id = stream_id
         self.expected = expected
+        self.actual = actual
 
     @classmethod
     def from_detail(cls, detail: str, expected: dict[str, int]) -> _VersionTaken:
@@ -418,17 +437,18 @@ class PostgresEventStore:
         requests = await seal_requests(requests)  # personal values sealed before the chain
         if conn is None:
             return await self._group_commit(requests)
-        # In the caller's transaction, which a failure aborts: a caller that retries inside
-        # it wraps the attempt in a savepoint (`async with conn.transaction()`).
+        # In the caller's transaction. A stale expected version writes nothing and leaves the
+        # transaction usable (the insert's statement checks it first), so a caller may load
+        # and decide again in it; any other failure (a duplicate event id) aborts it: a
+        # caller that retries after one wraps the append in a savepoint.
         try:
             return await self._append(conn, requests)
         except _VersionTaken as taken:
-            # The stream's current version stays unknown: this connection's transaction is
-            # aborted, and asking another pool connection while holding this one is how
-            # concurrent callers used to exhaust the pool, each waiting for another's
-            # connection with its own transaction (and the head's lock) held open. The
-            # caller rolls back, reloads and decides again; it needs no number for that.
-            raise ConcurrencyError(taken.stream_id, taken.expected, None) from None
+            # Where only the key caught it (the transaction is aborted) the stream's current
+            # version stays unknown: asking another pool connection while holding this one
+            # is how concurrent callers used to exhaust the pool, each waiting for another's
+            # connection with its own transaction (and the head's lock) held open.
+            raise ConcurrencyError(taken.stream_id, taken.expected, taken.actual) from None
 
     @staticmethod
     async def _concurrency_error(
@@ -436,6 +456,8 @@ class PostgresEventStore:
     ) -> ConcurrencyError:
         """The conflict with the stream's current version, read on `conn` (not in a failed
         transaction): never on a second connection while this one is held."""
+        if taken.actual is not None:
+            return ConcurrencyError(taken.stream_id, taken.expected, taken.actual)
         actual = await conn.fetchval(
             "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
             taken.stream_id,
@@ -553,14 +575,29 @@ class PostgresEventStore:
         return await self._insert(conn, plan) or None
 
     async def _insert(self, conn: asyncpg.Connection, plan: _AppendPlan) -> list[RecordedEvent]:
-        """One statement: move the head if it is where the plan starts (taking its lock
-        until commit), then insert the events and wake the followers; [] if it was not."""
+        """One statement: check the versions the callers expected, move the head if it is
+        where the plan starts (taking its lock until commit), then insert the events and
+        wake the followers; [] if the head was not there. A stream not at its expected
+        version writes nothing and raises _VersionTaken with the caller's transaction still
+        usable. The check reads the statement's snapshot, which is exact wherever the head
+        moves: every append holds the head's lock until it commits, so a head found where
+        the plan starts has every event before it committed and in the snapshot."""
         try:
-            inserted = await conn.fetch(
+            rows = await conn.fetch(
                 """
-                WITH moved AS (
+                WITH stale AS (
+                    SELECT x.s, coalesce(v.version, 0) AS version
+                    FROM unnest($16::text[], $17::int[]) AS x(s, expected)
+                    LEFT JOIN LATERAL (
+                        SELECT version FROM events WHERE stream_id = x.s
+                        ORDER BY version DESC LIMIT 1
+                    ) AS v ON true
+                    WHERE coalesce(v.version, 0) <> x.expected
+                    LIMIT 1
+                ), moved AS (
                     UPDATE event_log_head SET position = $11, hash = $12
                     WHERE singleton AND position = $13 AND hash = $14
+                        AND NOT EXISTS (SELECT FROM stale)
                     RETURNING position
                 ), inserted AS (
                     INSERT INTO events (position, stream_id, version, event_id, type,
@@ -572,7 +609,11 @@ class PostgresEventStore:
                     WHERE EXISTS (SELECT FROM moved)
                     RETURNING position, recorded_at
                 )
-                SELECT inserted.*, pg_notify($15, $11::text) FROM inserted
+                SELECT i.position, i.recorded_at, st.s AS stale, st.version AS actual,
+                    CASE WHEN i.position IS NOT NULL THEN pg_notify($15, $11::text) END
+                FROM (SELECT) AS one
+                LEFT JOIN inserted AS i ON true
+                LEFT JOIN stale AS st ON true
                 """,
                 *[list(column) for column in zip(*plan.rows, strict=True)],
                 plan.head_position,
@@ -580,6 +621,8 @@ class PostgresEventStore:
                 plan.after_position,
                 plan.after_hash,
                 NOTIFY_CHANNEL,
+                list(plan.expected),
+                list(plan.expected.values()),
             )
         except asyncpg.UniqueViolationError as exc:
             constraint = exc.constraint_name or ""
@@ -588,6 +631,10 @@ class PostgresEventStore:
             if constraint == "events_pkey" and plan.expected:
                 raise _VersionTaken.from_detail(str(exc.detail), plan.expected) from exc
             raise
+        stale = rows[0]["stale"] if rows else None
+        if stale is not None:
+            raise _VersionTaken(stale, plan.expected[stale], int(rows[0]["actual"]))
+        inserted = [row for row in rows if row["position"] is not None]
         if not inserted:
             return []
         self._head = (plan.head_position, plan.head_hash)

@@ -4,17 +4,23 @@ Per fetched batch, inside the consumer's one transaction (after its one inbox in
 
 1. `prepare`: the consumer's projection effects for the whole batch (set statements) and
    whatever else the decisions need to read from the read models, as one context value;
-2. the streams the batch touches, loaded at once: their states from the process's
-   StateCache plus whatever was appended since, in one `load_many`;
+2. the streams the batch touches: a stream the process's StateCache holds is taken as the
+   cache has it (no statement), the others are loaded at once in one `load_many`;
 3. the pure decision for each event, in order, on the states the earlier ones left;
-4. one append for every stream touched (with the guards the decisions asked for), then the
-   service's own projection of what was appended, in the same transaction;
+4. one append for every stream touched (with the guards the decisions asked for, and each
+   stream taken from the cache at the version it was taken at, appended to or not), then
+   the service's own projection of what was appended, in the same transaction;
 5. after the commit, the new states go into the cache (a rolled-back batch leaves none).
 
-A stream that moved meanwhile (another instance appended) or an event id already in the
-log raises in step 4: steps 2–4 run again on a savepoint, on the newer states. A failure
-that remains fails the batch, which the consumer then handles one message at a time.
-No service reads `events` rows itself.
+So the usual batch costs no statement to read its streams: the append's own statement
+checks that every stream is where its state was taken (shared/postgres.py `_insert`). A
+stream that moved meanwhile (another instance, or a command, appended) raises
+ConcurrencyError in step 4 having written nothing, the transaction still usable: steps 2–4
+run again in it, with every stream read on from its cached version. An event id already in
+the log (`Emit.event_ids`) aborts the append's statement, so only an append that names its
+ids runs in a savepoint; then it too is decided again. A failure that remains fails the
+batch, which the consumer then handles one message at a time. No service reads `events`
+rows itself.
 """
 
 from __future__ import annotations
@@ -78,23 +84,33 @@ async def load_states(
     cache: StateCache | None,
     evolve: Callable[[S, DomainEvent], S],
     initial: Mapping[str, S],
-) -> tuple[dict[str, int], dict[str, S]]:
+    *,
+    trust_cache: bool = False,
+) -> tuple[dict[str, int], dict[str, S], set[str]]:
     """Each stream's version and folded state: the cached one plus the events since, all
-    streams in one statement (`initial`: each stream's state before its first event)."""
+    streams in one statement (`initial`: each stream's state before its first event).
+
+    With `trust_cache`, a stream the cache holds is taken as it is there, unread; those
+    streams are returned too (the third value): their versions must be checked by whatever
+    is written on their states (the reaction's append does)."""
     after: dict[str, int] = {}
     states: dict[str, S] = {}
+    versions: dict[str, int] = {}
+    taken: set[str] = set()
     for stream_id, empty in initial.items():
         cached = cache.get(stream_id, evolve) if cache is not None else None
         if cached is None:
             after[stream_id], states[stream_id] = 0, empty
+        elif trust_cache:
+            versions[stream_id], states[stream_id] = cached[0], cast(S, cached[1])
+            taken.add(stream_id)
         else:
             after[stream_id], states[stream_id] = cached[0], cast(S, cached[1])
-    loaded = await store.load_many(after, conn=conn)
-    versions: dict[str, int] = {}
+    loaded = await store.load_many(after, conn=conn) if after else {}
     for stream_id, events in loaded.items():
         states[stream_id] = fold(evolve, states[stream_id], map(registry.decode_recorded, events))
         versions[stream_id] = events[-1].version if events else after[stream_id]
-    return versions, states
+    return versions, states, taken
 
 
 async def current_state(
@@ -143,6 +159,11 @@ class Guard:
 
     stream_id: str
     version: int = 0
+
+
+class _Unconfirmed(Exception):
+    """A batch decided on cached states appends nothing that would check them: it is decided
+    again on states read from the log."""
 
 
 async def _nothing_to_prepare(conn: asyncpg.Connection, items: Items) -> None:
@@ -204,18 +225,25 @@ class Reactor:
                 initial.setdefault(stream_id, empty)
         if not initial:
             return []
+        trust_cache = True  # the first attempt takes cached streams unread
         for attempt in range(1, self.retries + 1):
             try:
-                async with conn.transaction():  # a savepoint: a conflict undoes this attempt
-                    return await self._once(
-                        conn, store, consumer, reaction, context, items, initial
-                    )
-            except (ConcurrencyError, DuplicateEventError) as exc:
+                # No savepoint: a conflict is raised before anything of the attempt is
+                # written (the loads only read), so the attempt runs again in place.
+                return await self._once(
+                    conn, store, consumer, reaction, context, items, initial, trust_cache
+                )
+            except (ConcurrencyError, DuplicateEventError, _Unconfirmed) as exc:
                 if attempt == self.retries:
                     raise
-                log.info(
-                    "reaction_conflict_retrying", consumer=consumer, attempt=attempt, error=str(exc)
-                )
+                trust_cache = False
+                if not isinstance(exc, _Unconfirmed):
+                    log.info(
+                        "reaction_conflict_retrying",
+                        consumer=consumer,
+                        attempt=attempt,
+                        error=str(exc),
+                    )
         raise AssertionError("unreachable")
 
     async def _once(
@@ -227,11 +255,13 @@ class Reactor:
         context: C,
         items: Items,
         initial: Mapping[str, S],
+        trust_cache: bool,
     ) -> list[RecordedEvent]:
         evolve = reaction.evolve
-        versions, states = await load_states(
-            conn, store, self.registry, self.cache, evolve, initial
+        versions, states, unread = await load_states(
+            conn, store, self.registry, self.cache, evolve, initial, trust_cache=trust_cache
         )
+        named_ids = False
         pending: dict[str, list[NewEvent]] = {}
         decided: dict[str, list[DomainEvent]] = {}
         guards: dict[str, int] = {}
@@ -251,19 +281,32 @@ class Reactor:
                 if not emit.events:
                     continue
                 states[emit.stream_id] = fold(evolve, states[emit.stream_id], emit.events)
+                named_ids = named_ids or bool(emit.event_ids)
                 ids: Iterable[uuid.UUID | None] = emit.event_ids or [None] * len(emit.events)
                 pending.setdefault(emit.stream_id, []).extend(
                     NewEvent.of(e, meta, event_id=i) for e, i in zip(emit.events, ids, strict=True)
                 )
                 decided.setdefault(emit.stream_id, []).extend(emit.events)
         recorded: list[RecordedEvent] = []
+        if not pending and unread:
+            raise _Unconfirmed  # decided on cached states, nothing appended to check them
         if pending:
             requests = [
                 AppendRequest(s, events, expected_version=versions[s])
                 for s, events in pending.items()
             ]
             requests += [AppendRequest(s, [], expected_version=v) for s, v in guards.items()]
-            recorded = await store.append_batch(requests, conn=conn)
+            # The cached streams decided on but not appended to: checked by the same statement.
+            requests += [
+                AppendRequest(s, [], expected_version=versions[s])
+                for s in unread
+                if s not in pending and s not in guards
+            ]
+            if named_ids:  # a duplicate id aborts the statement: undo only the append
+                async with conn.transaction():
+                    recorded = await store.append_batch(requests, conn=conn)
+            else:
+                recorded = await store.append_batch(requests, conn=conn)
             # Positions follow the requests' order, stream by stream: so do the events decided.
             events = [e for s in pending for e in decided[s]]
             if self.project is not None:

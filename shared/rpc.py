@@ -6,17 +6,23 @@ message_en, details}}`; a domain refusal travels as data, never as a stack trace
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import nats.errors
 import structlog
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from shared.context import correlation_id_var
 from shared.errors import DomainError
@@ -195,21 +201,48 @@ async def answer(
         )
 
 
+def document_request(docs: NatsBroker, subject: str, service: str, doc: str | None) -> None:
+    """Describe a request subject on the documentation broker (never connected)."""
+
+    async def request(body: Any) -> dict[str, Any]:
+        raise NotImplementedError  # documentation only: requests are served by RpcServer
+
+    request.__name__ = subject.replace(".", "_")
+    docs.subscriber(subject, queue=service, title=subject, description=(doc or "").strip() or None)(
+        request
+    )
+
+
+@dataclass(frozen=True)
+class _Route:
+    subject: str
+    model: type[BaseModel]
+    handler: Callable[[Any], Awaitable[Any]]
+    public: bool
+    command: bool
+
+
 class RpcServer:
-    """Registers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` handlers.
+    """Answers `flowers.cmd.<service>.<name>` and `flowers.qry.<service>.<name>` requests.
 
     Every request but a public one (health) must carry a signed identity that `verifier`
     accepts; without a verifier nothing but the public requests is answered.
+
+    The subjects are plain nats-py queue subscriptions on the service's connection
+    (`start`), one task per request, at most `workers` at once per subject: FastStream's
+    per-message machinery (its subscriber, middlewares and fast_depends) cost more CPU
+    per command than the command's own decision (docs/performance.md, Session 7). Each
+    route is also described on `docs`, a broker never connected, for the AsyncAPI document.
     """
 
     def __init__(
         self,
-        broker: NatsBroker,
+        docs: NatsBroker,
         service: str,
         workers: int = 16,
         verifier: IdentityVerifier | None = None,
     ) -> None:
-        self.broker = broker
+        self.docs = docs
         self.service = service
         self.verifier = verifier
         self.workers = workers  # requests handled at once per subject (commands to one
@@ -219,6 +252,10 @@ class RpcServer:
         self.observe: Callable[[str, float, dict[str, Any]], None] | None = None
         # Where commands sent with an idempotency key keep their answers (set at start-up).
         self.replies: CommandReplies | None = None
+        self._routes: list[_Route] = []
+        self._nc: NatsClient | None = None
+        self._subscriptions: list[Subscription] = []
+        self._running: set[asyncio.Task[None]] = set()
 
     def command(
         self, name: str, model: type[M]
@@ -231,38 +268,64 @@ class RpcServer:
         """`public`: answered without an identity (health, nothing personal)."""
         return self._register(f"flowers.qry.{self.service}.{name}", model, public=public)
 
-    def _verified(self, msg: NatsMessage, subject: str) -> Identity:
+    async def start(self, nc: NatsClient) -> None:
+        """Subscribe every registered subject (queue group: the service's name)."""
+        self._nc = nc
+        for route in self._routes:
+            slots = asyncio.Semaphore(self.workers)
+
+            async def receive(
+                msg: Msg, route: _Route = route, slots: asyncio.Semaphore = slots
+            ) -> None:
+                # Waiting here holds the subscription's next message back: at most
+                # `workers` requests of one subject are in hand, the rest wait in NATS's
+                # pending buffer, as they did under FastStream's `max_workers`.
+                await slots.acquire()
+                task = asyncio.create_task(self._serve(route, msg, slots))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+            self._subscriptions.append(
+                await nc.subscribe(route.subject, queue=self.service, cb=receive)
+            )
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """No new requests; those in hand are answered (for up to `timeout` seconds)."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+
+    def _verified(self, headers: Mapping[str, str], subject: str, body: bytes) -> Identity:
         if self.verifier is None:
             raise IdentityRefused(
                 "identity_unverifiable",
                 "服务未配置可信的身份签名密钥，无法处理请求。",
                 "The service has no trusted identity keys configured; it cannot answer.",
             )
-        token = (msg.headers or {}).get(HDR_IDENTITY)
-        return self.verifier.verify(token, subject, bytes(msg.body or b""))
+        return self.verifier.verify(headers.get(HDR_IDENTITY), subject, body)
 
     async def _once(
         self,
-        model: type[M],
-        body: Any,
-        fn: Callable[[M], Awaitable[Any]],
+        route: _Route,
+        body: bytes,
         identity: Identity,
-        subject: str,
-        msg: NatsMessage,
         key: str,
     ) -> dict[str, Any]:
         """A command with an idempotency key: the first answer if it was carried out."""
         if self.replies is None:  # a service without a database: nothing to remember in
-            return await answer(model, body, fn, identity)
+            return await answer(route.model, body, route.handler, identity)
         if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
             return refused(INVALID_IDEMPOTENCY_KEY)
         try:
             return await self.replies.once(
                 identity.subject,
-                subject,
+                route.subject,
                 key,
-                bytes(msg.body or b""),
-                lambda: answer(model, body, fn, identity),
+                body,
+                lambda: answer(route.model, body, route.handler, identity),
                 refused(COMMAND_IN_PROGRESS),
             )
         except Exception as exc:
@@ -271,51 +334,55 @@ class RpcServer:
             _outage.failed(exc)
             return refused(BACKEND_UNAVAILABLE)
 
+    async def _serve(self, route: _Route, msg: Msg, slots: asyncio.Semaphore) -> None:
+        """One request, in a task of its own (so the context variables set are its own)."""
+        try:
+            reply = await self._reply(route, msg.headers or {}, msg.data)
+        except Exception:
+            # Unanswered, as before: the caller's time-out says "still being processed"
+            # for a command with a key, whose outcome is unknown here.
+            log.exception("request_failed_unanswered", subject=route.subject)
+            return
+        finally:
+            slots.release()
+        if msg.reply and self._nc is not None:
+            try:
+                await self._nc.publish(msg.reply, to_json(reply))
+            except Exception as exc:  # the connection is closing or reconnecting
+                log.warning("reply_not_sent", subject=route.subject, error=str(exc))
+
+    async def _reply(
+        self, route: _Route, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, Any]:
+        correlation_id = headers.get(HDR_CORRELATION) or str(uuid.uuid4())
+        correlation_id_var.set(correlation_id)
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, subject=route.subject)
+        started = time.perf_counter()
+        try:
+            identity: Identity | None = None
+            if not route.public:
+                identity = self._verified(headers, route.subject, body)
+            key = headers.get(HDR_IDEMPOTENCY)
+            if key is not None and identity is not None and route.command:
+                reply = await self._once(route, body, identity, key)
+            else:
+                reply = await answer(route.model, body, route.handler, identity)
+        except IdentityRefused as exc:
+            log.warning("request_identity_refused", code=exc.code)
+            reply = refused(identity_refused(exc))
+        if self.observe is not None:
+            self.observe(route.subject, time.perf_counter() - started, reply)
+        return reply
+
     def _register(
         self, subject: str, model: type[M], *, public: bool = False
     ) -> Callable[[Callable[[M], Awaitable[Any]]], Callable[[M], Awaitable[Any]]]:
-        command = subject.startswith("flowers.cmd.")
-
         def decorate(fn: Callable[[M], Awaitable[Any]]) -> Callable[[M], Awaitable[Any]]:
-            async def on_request(body: Any) -> dict[str, Any]:
-                # The message from the broker's context, not as an injected parameter:
-                # FastStream's message parameter is a synchronous custom field, which
-                # fast_depends resolves in a worker thread (anyio.to_thread), one thread
-                # hop for every request (docs/performance.md, Session 6).
-                msg: NatsMessage = self.broker.context.get_local("message")
-                correlation_id = (msg.headers or {}).get(HDR_CORRELATION) or str(uuid.uuid4())
-                token = correlation_id_var.set(correlation_id)
-                with structlog.contextvars.bound_contextvars(
-                    correlation_id=correlation_id, subject=subject
-                ):
-                    started = time.perf_counter()
-                    try:
-                        identity: Identity | None = None
-                        if not public:
-                            identity = self._verified(msg, subject)
-                        key = (msg.headers or {}).get(HDR_IDEMPOTENCY)
-                        if key is not None and identity is not None and command:
-                            reply = await self._once(model, body, fn, identity, subject, msg, key)
-                        else:
-                            reply = await answer(model, body, fn, identity)
-                    except IdentityRefused as exc:
-                        log.warning("request_identity_refused", code=exc.code)
-                        reply = refused(identity_refused(exc))
-                    finally:
-                        correlation_id_var.reset(token)
-                    if self.observe is not None:
-                        self.observe(subject, time.perf_counter() - started, reply)
-                    return reply
-
-            on_request.__name__ = subject.replace(".", "_")
-            self.broker.subscriber(
-                subject,
-                queue=self.service,
-                max_workers=self.workers,
-                title=subject,
-                description=(fn.__doc__ or "").strip() or None,
-            )(on_request)
+            self._routes.append(
+                _Route(subject, model, fn, public, subject.startswith("flowers.cmd."))
+            )
             self.subjects.append(subject)
+            document_request(self.docs, subject, self.service, fn.__doc__)
             return fn
 
         return decorate

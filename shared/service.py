@@ -314,11 +314,12 @@ class ServiceRuntime:
             security=NatsNKey.from_seed(self.nats_seed) if self.nats_seed else None,
             **NATS_CALLBACKS,
         )
-        self.rpc = RpcServer(self.broker, service, workers=self.settings.rpc_workers)
-        # Documentation only, never connected: what the relay publishes and the consumers
-        # read, so that the AsyncAPI document names every subject (shared/apidocs.py).
+        # Documentation only, never connected: what the relay publishes, the consumers
+        # read and the RPC server answers, so that the AsyncAPI document names every
+        # subject (shared/apidocs.py).
         self.docs_broker = NatsBroker(self.settings.nats_url or "nats://127.0.0.1:4222")
         document_events(self.docs_broker, service, registry)
+        self.rpc = RpcServer(self.docs_broker, service, workers=self.settings.rpc_workers)
         self.app = FastStream(
             self.broker,
             specification=AsyncAPI(
@@ -500,8 +501,11 @@ class ServiceRuntime:
         for task in self.background:
             self._spawn(f"task:{task.__name__}", functools.partial(task, self._stopping))
         self._serve_metrics()
-        # The broker's SUBs are buffered; a round trip makes sure the server holds them
-        # before anyone is told the service is up (else a first request meets no responder).
+        # Requests arrive on the broker's connection, apart from the relay's and the
+        # consumers' (self.nc). Its SUBs are buffered; a round trip makes sure the server
+        # holds them before anyone is told the service is up (else a first request meets
+        # no responder).
+        await self.rpc.start(self.broker.connection)
         await self.broker.connection.flush(timeout=10)
         # What exists once the service is up (modules, pydantic's schemas, the pools) lives
         # as long as the process: out of the cycle collector's way, so that its full
@@ -597,6 +601,7 @@ class ServiceRuntime:
 
     async def _on_shutdown(self) -> None:
         gc.unfreeze()
+        await self.rpc.stop()  # the requests in hand are answered before the pool closes
         self._stopping.set()
         for consumer in self.consumers:
             consumer.stop()

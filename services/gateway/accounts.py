@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from zxcvbn import zxcvbn
 from services.gateway.config import GatewaySettings
 from services.gateway.i18n import DEPARTMENT_LABELS, Text
 from shared.clock import Clock, SystemClock
+from shared.logging import get_logger
 
 STAFF = "staff"
 EMPLOYEE = "employee"  # an account made from the directory (services/gateway/employees.py)
@@ -242,6 +245,122 @@ def digest(secret_value: str) -> str:
     return hashlib.sha256(secret_value.encode()).hexdigest()
 
 
+CREDENTIALS_CHANNEL = "flowers_credentials"  # notified by schema.sql's triggers
+TOKEN_CACHE_MAX = 10_000  # tokens held at most; past it, all are dropped
+
+log = get_logger(__name__)
+
+
+class TokenCache:
+    """Bearer tokens' users, held `ttl_s` seconds by this process, only while it hears
+    every change of a user or a token.
+
+    schema.sql's triggers notify `flowers_credentials` whenever a user changes or a token
+    is revoked or deleted, from whatever process or tool; on it every listening gateway
+    drops all it holds. The process that made a change through AccountStore forgets at
+    once, before the change's call returns: a revocation holds at once in that process,
+    and in the others as soon as PostgreSQL delivers the notification (right after the
+    commit). While the listening connection is down, nothing is held. A look-up under way
+    when a change is heard is used for its one request but not kept (`generation`).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float) -> None:
+        self.pool = pool
+        self.ttl_s = ttl_s
+        self.generation = 0
+        self._held: dict[str, tuple[User, float]] = {}
+        self._conn: Any = None  # the pool's connection that listens, while it does
+        self._retry: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    async def listen(self) -> None:
+        """Hear the changes (start-up); without this nothing is ever held."""
+        if self.ttl_s <= 0 or self._closed:
+            return
+        conn = await self.pool.acquire()
+        try:
+            triggers = await conn.fetchval(
+                "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname = "
+                "ANY ('{users_changed,api_tokens_changed}'::text[])"
+            )
+            if triggers != 2:  # a database not migrated yet: changes would go unheard
+                log.warning("token_cache_off", reason="schema.sql's triggers are missing")
+                await self.pool.release(conn)
+                return
+            await conn.add_listener(CREDENTIALS_CHANNEL, self._heard)
+            conn.add_termination_listener(self._lost)
+        except BaseException:
+            await self.pool.release(conn)
+            raise
+        self.forget()  # what changed before we listened is not held either
+        self._conn = conn
+
+    async def close(self) -> None:
+        self._closed = True
+        self.forget()
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(BaseException):
+                await self._retry
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # asyncpg's reset keeps these
+                conn.remove_termination_listener(self._lost)
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(CREDENTIALS_CHANNEL, self._heard)
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+
+    def get(self, token_hash: str) -> User | None:
+        held = self._held.get(token_hash)
+        if held is None or self._conn is None:
+            return None
+        user, until = held
+        if time.monotonic() >= until:
+            del self._held[token_hash]
+            return None
+        return user
+
+    def put(self, token_hash: str, user: User, generation: int) -> None:
+        if self._conn is None or generation != self.generation:
+            return
+        if len(self._held) >= TOKEN_CACHE_MAX:
+            self._held.clear()
+        self._held[token_hash] = (user, time.monotonic() + self.ttl_s)
+
+    def forget(self) -> None:
+        self.generation += 1
+        self._held.clear()
+
+    def _heard(self, *_: object) -> None:
+        self.forget()
+
+    def _lost(self, *_: object) -> None:
+        """The listening connection closed (PostgreSQL restarted): hold nothing until
+        listening again."""
+        self.forget()
+        conn, self._conn = self._conn, None
+        if self._closed or (self._retry is not None and not self._retry.done()):
+            return
+        log.warning("token_cache_not_listening")
+        self._retry = asyncio.get_running_loop().create_task(self._listen_again(conn))
+
+    async def _listen_again(self, lost: Any) -> None:
+        if lost is not None:
+            with contextlib.suppress(Exception):  # a dead connection may refuse it
+                lost.remove_termination_listener(self._lost)
+            with contextlib.suppress(Exception):
+                await self.pool.release(lost)
+        while not self._closed and self._conn is None:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await self.listen()
+
+
 class AccountStore:
     """Accounts in the gateway's database. Hashing runs in a thread: it is slow on purpose."""
 
@@ -257,6 +376,7 @@ class AccountStore:
             parallelism=settings.argon2_parallelism,
         )
         self._dummy_hash: str | None = None
+        self.tokens = TokenCache(pool, settings.token_cache_s)
 
     # Passwords ---------------------------------------------------------------------
 
@@ -387,6 +507,7 @@ class AccountStore:
                 await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
                 # For good: opening the account again brings none of its tokens back.
                 await self._revoke_tokens_of(conn, user_id, actor, "deactivated")
+        self.tokens.forget()
         assert row is not None
         return User.from_row(row)
 
@@ -416,6 +537,7 @@ class AccountStore:
             )
             await self._log(conn, actor, "password_set", user_id, {})
             await self._revoke_tokens_of(conn, user_id, actor, "password_set")
+        self.tokens.forget()
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self.pool.fetchrow("SELECT * FROM users WHERE user_id = $1", user_id)
@@ -496,6 +618,7 @@ class AccountStore:
             )
             if user_id is not None:
                 await self._log(conn, actor, "token_revoked", user_id, {"token_id": str(token_id)})
+        self.tokens.forget()
         return user_id
 
     async def _revoke_tokens_of(
@@ -519,6 +642,11 @@ class AccountStore:
     async def user_for_token(self, raw: str) -> User | None:
         if not raw.startswith(TOKEN_PREFIX):
             return None
+        token_hash = digest(raw)
+        held = self.tokens.get(token_hash)
+        if held is not None:
+            return held
+        generation = self.tokens.generation
         # Read, and `last_used_at` written only when it is a minute old or more (it is shown
         # to the minute): most requests are a read, with no WAL to flush at commit.
         row = await self.pool.fetchrow(
@@ -535,11 +663,15 @@ class AccountStore:
             )
             SELECT u.* FROM users u JOIN found f ON u.user_id = f.user_id
             """,
-            digest(raw),
+            token_hash,
             self.clock.now(),
             TOKEN_LAST_USED_STEP,
         )
-        return User.from_row(row) if row else None
+        if row is None:
+            return None
+        user = User.from_row(row)
+        self.tokens.put(token_hash, user, generation)
+        return user
 
     async def changes(self, limit: int = 100) -> Sequence[asyncpg.Record]:
         rows: Sequence[asyncpg.Record] = await self.pool.fetch(

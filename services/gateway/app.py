@@ -118,6 +118,7 @@ def create_app(
             throttle=SigninThrottle(pool, gs, c),
             csrf=CsrfSigner(await installation_key(pool)),
         )
+        await app.state.gw.accounts.tokens.listen()
         app.state.public_rate_limit = PublicRateLimit(pool, gs.public_requests_per_minute, c)
         await drafts.follow_retention(nc, pool)  # drafts go with expired data (drafts.py)
         purge = asyncio.create_task(
@@ -153,6 +154,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await nc.drain()
+            await app.state.gw.accounts.tokens.close()  # its connection back before closing
             await pool.close()
 
     app = FastAPI(

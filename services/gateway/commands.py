@@ -54,7 +54,9 @@ def body(
     """
     schema = _body_model(model, omit, tuple(optional.items()))
 
-    def read(payload: BaseModel | None) -> dict[str, Any]:
+    # async: FastAPI runs a synchronous dependency in a worker thread (run_in_threadpool),
+    # a thread hop per request for a few attribute reads.
+    async def read(payload: BaseModel | None) -> dict[str, Any]:
         if payload is None:
             return {}
         return {name: getattr(payload, name) for name in type(payload).model_fields}

@@ -24,6 +24,9 @@ class GatewaySettings(BaseSettings):
     # A session ends after this long without a request, and in any case after the absolute limit.
     session_idle_s: int = Field(default=8 * 3600, ge=60)
     session_absolute_s: int = Field(default=24 * 3600, ge=60)
+    # A bearer token's user is held this long by the process that looked it up (0: never),
+    # while it hears every change of a user or a token (services/gateway/accounts.py).
+    token_cache_s: float = Field(default=5.0, ge=0, le=60)
     # "auto": the cookie is Secure when the request came over HTTPS (as the peer saw it, or as a
     # trusted proxy says in X-Forwarded-Proto); "always" / "never" force it.
     cookie_secure: Literal["auto", "always", "never"] = "auto"

@@ -199,6 +199,7 @@ class EmployeeAccounts:
                 await self.accounts._revoke_tokens_of(conn, row["user_id"], actor, "deactivated")
                 await self.accounts._log(conn, actor, "employee_left", row["user_id"], {})
                 report.deactivated += 1
+        self.accounts.tokens.forget()  # names, units, leavers: no token's user held stale
         return report
 
     async def issue_codes(self, unit_code: str, *, actor: str) -> list[IssuedCode]:

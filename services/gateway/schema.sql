@@ -165,3 +165,20 @@ CREATE TABLE IF NOT EXISTS evidence_uploads (
     digest           text        PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
     last_uploaded_at timestamptz NOT NULL
 );
+
+-- A bearer token's user is held for a few seconds by the gateway process that looked it up
+-- (services/gateway/accounts.py TokenCache). Whatever changes a user or a token, from any
+-- process, tells every gateway listening to drop what it holds.
+CREATE OR REPLACE FUNCTION credentials_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('flowers_credentials', '');
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER users_changed
+    AFTER UPDATE OR DELETE OR TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION credentials_changed();
+CREATE OR REPLACE TRIGGER api_tokens_changed
+    AFTER UPDATE OF token_hash, user_id, revoked_at OR DELETE OR TRUNCATE ON api_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION credentials_changed();

@@ -74,8 +74,18 @@ async def project_nomination_feed(conn: asyncpg.Connection, items: Items) -> Non
 async def apply_nomination_feed(conn: asyncpg.Connection, items: Items) -> Changed:
     """The projection effects of a batch of nomination events: each stream's order kept,
     `candidates` updated, one statement per run of like events. Appends nothing; returns
-    the rows each event changed."""
-    fresh = await next_in_streams(conn, items)
+    the rows each event changed.
+
+    The usual batch (submissions and amendments, each nomination once, each stream numbered
+    on from the last applied) is one statement, the order guard and the upsert together
+    (`_upserted_in_order`); any other goes through the guard first, then a statement per run."""
+    if _one_upsert(items):
+        upserted = await _upserted_in_order(conn, items)
+        if upserted is not None:
+            return upserted
+        fresh = await next_in_streams(conn, items, expected_checked=True)
+    else:
+        fresh = await next_in_streams(conn, items)
     changed: Changed = {}
     run: list[tuple[RecordedEvent, DomainEvent]] = []
     kind: type | None = None
@@ -204,16 +214,21 @@ _CORRECTIONS = {
 }
 
 
-# Submissions and amendments as `candidates` rows, one statement for many.
-_CANDIDATES_UPSERT = """
+def _candidates_upsert(first: int = 1, where: str = "") -> str:
+    """Submissions and amendments as `candidates` rows, one statement for many; its 14
+    array parameters numbered from `first`, the rows taken only `where` a condition holds."""
+    p = [f"${first + i}" for i in range(14)]
+    return f"""
     INSERT INTO candidates (nomination_id, round_id, category, employee_no, name,
         unit_code, unit_name, position, deeds, results, evidence_links,
         recommendation, submitted_by, submitted_at, status, updated_at)
     SELECT n, r, c, e, nm, uc, un, p, d, res::jsonb, ev::jsonb, rec, by_, at_, 'submitted', at_
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-        $13::text[], $14::timestamptz[])
+    FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[],
+        {p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::text[], {p[8]}::text[],
+        {p[9]}::text[], {p[10]}::text[], {p[11]}::text[], {p[12]}::text[],
+        {p[13]}::timestamptz[])
         AS u(n, r, c, e, nm, uc, un, p, d, res, ev, rec, by_, at_)
+    {f"WHERE {where}" if where else ""}
     ON CONFLICT (nomination_id) DO UPDATE SET
         category = excluded.category, employee_no = excluded.employee_no,
         name = excluded.name, unit_code = excluded.unit_code,
@@ -223,6 +238,9 @@ _CANDIDATES_UPSERT = """
         recommendation = excluded.recommendation, updated_at = excluded.updated_at
     RETURNING *
 """
+
+
+_CANDIDATES_UPSERT = _candidates_upsert()
 
 
 def _candidate_args(event: DomainEvent) -> tuple[object, ...]:
@@ -250,7 +268,9 @@ def _candidate_args(event: DomainEvent) -> tuple[object, ...]:
     )
 
 
-async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
+async def next_in_streams(
+    conn: asyncpg.Connection, items: Items, *, expected_checked: bool = False
+) -> Items:
     """Keep each nomination stream's order (a round's nominations are one stream); the
     batch's events not applied before, in order.
 
@@ -263,9 +283,10 @@ async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
     loser's batch fails and is retried). The usual batch — each stream's events numbered on
     from the last applied — takes one statement: `_next_as_expected` writes the versions
     only if every stream stands where the batch continues it; otherwise it writes nothing
-    and the two statements below decide event by event.
+    and the two statements below decide event by event (`expected_checked`: the caller
+    asked that already, and it was not so).
     """
-    if await _next_as_expected(conn, items):
+    if not expected_checked and await _next_as_expected(conn, items):
         return items
     streams = sorted({envelope.stream_id for envelope, _ in items})
     applied: dict[str, int] = {
@@ -313,6 +334,95 @@ async def next_in_streams(conn: asyncpg.Connection, items: Items) -> Items:
     return fresh
 
 
+def _expected_versions(items: Items) -> tuple[list[str], list[int], list[int]] | None:
+    """The streams of a batch with the version each continues from and the last it reaches,
+    if each stream's events run on without a gap or a repeat; None otherwise."""
+    was: dict[str, int] = {}
+    now: dict[str, int] = {}
+    for envelope, _ in items:
+        stream_id, version = envelope.stream_id, envelope.version
+        if stream_id not in now:
+            was[stream_id] = version - 1
+        elif version != now[stream_id] + 1:
+            return None  # a repeat or a gap inside the batch: event by event
+        now[stream_id] = version
+    streams = list(now)
+    return streams, [was[s] for s in streams], [now[s] for s in streams]
+
+
+# The order guard's usual case as CTEs (`want`, `expected`, `written`) on parameters $1-$4:
+# the versions the batch expects checked against the table, and written only if all match.
+_GUARD_CTES = """
+    want AS (
+        SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS w(stream_id, was, now)
+    ), expected AS (
+        SELECT count(*) = $4 AS ok FROM want
+        LEFT JOIN nomination_streams n USING (stream_id)
+        WHERE coalesce(n.version, 0) = want.was
+    ), written AS (
+        INSERT INTO nomination_streams (stream_id, version)
+        SELECT stream_id, now FROM want WHERE (SELECT ok FROM expected)
+        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
+        WHERE nomination_streams.version =
+            (SELECT was FROM want WHERE want.stream_id = excluded.stream_id)
+        RETURNING 1
+    )
+"""
+
+
+def _one_upsert(items: Items) -> bool:
+    """Is the batch's projection one upsert: submissions and amendments only (and events the
+    projection skips), each nomination once?"""
+    seen: set[object] = set()
+    for _, event in items:
+        kind = _kind(event)
+        if kind is None:
+            continue
+        if kind is not NominationSubmitted:
+            return False
+        nomination_id = getattr(event, "nomination_id", None)
+        if nomination_id in seen:
+            return False
+        seen.add(nomination_id)
+    return True
+
+
+async def _upserted_in_order(conn: asyncpg.Connection, items: Items) -> Changed | None:
+    """The usual batch in one statement: the order guard's check and write (as in
+    `_next_as_expected`) and the candidates' upsert, which writes only where the guard
+    holds. None (nothing written) where the batch does not continue every stream."""
+    versions = _expected_versions(items)
+    if versions is None:
+        return None
+    streams, was, now = versions
+    run = [(envelope, event) for envelope, event in items if _kind(event) is not None]
+    columns: list[list[object]] = [[] for _ in range(14)]
+    for _, event in run:
+        for column, value in zip(columns, _candidate_args(event), strict=True):
+            column.append(value)
+    rows = await conn.fetch(
+        f"""
+        WITH {_GUARD_CTES}, upserted AS ({_candidates_upsert(5, "(SELECT ok FROM expected)")})
+        SELECT e.ok AS guard_ok, (SELECT count(*) FROM written) AS guard_written, u.*
+        FROM expected AS e LEFT JOIN upserted AS u ON true
+        """,
+        streams,
+        was,
+        now,
+        len(streams),
+        *columns,
+    )
+    if not rows[0]["guard_ok"]:
+        return None
+    if rows[0]["guard_written"] != len(streams):
+        raise EventOutOfOrder("another consumer applied these streams meanwhile")
+    cause = {getattr(e, "nomination_id", None): envelope.event_id for envelope, e in run}
+    return _by_cause(
+        [row for row in rows if row["nomination_id"] is not None],
+        lambda row: cause[row["nomination_id"]],
+    )
+
+
 async def _next_as_expected(conn: asyncpg.Connection, items: Items) -> bool:
     """One statement for the usual batch: if each stream's events run on without a gap or a
     repeat, and every stream's applied version is the one just before its first event,
@@ -321,37 +431,18 @@ async def _next_as_expected(conn: asyncpg.Connection, items: Items) -> bool:
     The check reads the statement's snapshot; the write re-checks each row as it is now
     (ON CONFLICT … WHERE, under its lock), so a stream another instance moved meanwhile
     writes fewer rows than asked: EventOutOfOrder, the batch is rolled back and retried."""
-    was: dict[str, int] = {}
-    now: dict[str, int] = {}
-    for envelope, _ in items:
-        stream_id, version = envelope.stream_id, envelope.version
-        if stream_id not in now:
-            was[stream_id] = version - 1
-        elif version != now[stream_id] + 1:
-            return False  # a repeat or a gap inside the batch: event by event
-        now[stream_id] = version
-    streams = list(now)
+    versions = _expected_versions(items)
+    if versions is None:
+        return False
+    streams, was, now = versions
     row = await conn.fetchrow(
-        """
-        WITH want AS (
-            SELECT * FROM unnest($1::text[], $2::int[], $3::int[]) AS w(stream_id, was, now)
-        ), expected AS (
-            SELECT count(*) = $4 AS ok FROM want
-            LEFT JOIN nomination_streams n USING (stream_id)
-            WHERE coalesce(n.version, 0) = want.was
-        ), written AS (
-            INSERT INTO nomination_streams (stream_id, version)
-            SELECT stream_id, now FROM want WHERE (SELECT ok FROM expected)
-            ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
-            WHERE nomination_streams.version =
-                (SELECT was FROM want WHERE want.stream_id = excluded.stream_id)
-            RETURNING 1
-        )
+        f"""
+        WITH {_GUARD_CTES}
         SELECT (SELECT ok FROM expected) AS ok, (SELECT count(*) FROM written) AS written
         """,
         streams,
-        [was[s] for s in streams],
-        [now[s] for s in streams],
+        was,
+        now,
         len(streams),
     )
     assert row is not None

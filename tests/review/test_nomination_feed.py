@@ -18,7 +18,11 @@ import pytest
 
 from services.review.domain import evolve, initial_state
 from services.review.handlers import EventOutOfOrder
-from services.review.projections import candidate_from_row, next_in_streams
+from services.review.projections import (
+    apply_nomination_feed,
+    candidate_from_row,
+    next_in_streams,
+)
 from shared.bus import EVENTS_STREAM, event_headers, event_subject
 from shared.contracts.common import Category
 from shared.contracts.nomination import (
@@ -347,3 +351,51 @@ async def test_the_order_guard_takes_a_batch_that_runs_on_and_turns_away_the_res
         with pytest.raises(EventOutOfOrder):
             await racing
     assert await applied() == 4
+
+
+async def test_a_batch_of_submissions_is_ordered_and_projected_in_one_statement(
+    stack: Stack,
+) -> None:
+    """apply_nomination_feed: submissions continuing their stream write the order guard's
+    version and the candidates together (one statement); a replay of them changes nothing,
+    and a batch after a gap writes neither."""
+    pool = stack.review.pool
+    assert pool is not None
+    stream = round_stream_id("2026-Q4-one-statement")
+
+    def item(version: int) -> Any:
+        event = submitted("2026-Q4", Category.REFORM, f"E9{version:02d}", "U10")
+        envelope = envelope_of(event, version).model_copy(update={"stream_id": stream})
+        return envelope, event
+
+    batch = [item(1), item(2), item(3)]
+
+    async def feed(items: Any) -> Any:
+        async with pool.acquire() as conn, conn.transaction():
+            return await apply_nomination_feed(conn, items)
+
+    async def state() -> Any:
+        applied = await pool.fetchval(
+            "SELECT version FROM nomination_streams WHERE stream_id = $1", stream
+        )
+        ids = [e.nomination_id for _, e in [*batch, gap]]
+        names = await pool.fetch(
+            "SELECT employee_no FROM candidates WHERE nomination_id = ANY($1::uuid[]) "
+            "ORDER BY employee_no",
+            ids,
+        )
+        return applied, [r["employee_no"] for r in names]
+
+    gap = item(5)
+    changed = await feed(batch)
+    assert sorted(changed) == sorted(envelope.event_id for envelope, _ in batch)
+    assert [row["employee_no"] for e, _ in batch for row in changed[e.event_id]] == [
+        "E901",
+        "E902",
+        "E903",
+    ]
+    assert await state() == (3, ["E901", "E902", "E903"])
+    assert await feed(batch) == {}  # a replay
+    with pytest.raises(EventOutOfOrder):
+        await feed([gap])
+    assert await state() == (3, ["E901", "E902", "E903"])

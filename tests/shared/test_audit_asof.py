@@ -30,6 +30,7 @@ from tests.support import eventually, rpc_client
 pytestmark = pytest.mark.integration
 
 ROUND = "2025-Q4"
+NEXT_ROUND = "2026-Q1"
 OFFICE = {"actor": "office-1", "roles": ["office", "admin"]}
 LEADER = {"actor": "leader-1", "roles": ["leader"]}
 VIEWER = {"viewer": audit_asof.AUDITOR, "viewer_roles": sorted(audit_asof.AUDITOR_ROLES)}
@@ -80,6 +81,10 @@ class Round:
         }
 
 
+def plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
 def comparable(key: str, value: Any) -> Any:
     """JSON as the bus carries it, without the fields relative to 'now'."""
     plain = json.loads(json.dumps(value, ensure_ascii=False, default=str))
@@ -113,7 +118,7 @@ async def scripted(settings: Settings, nc: NatsClient) -> AsyncIterator[Round]:
             await runtime.stop()
 
 
-async def submit(r: Round, unit: str, employee: int, category: str) -> str:
+async def submit(r: Round, unit: str, employee: int, category: str, round_id: str = ROUND) -> str:
     nomination_id = str(uuid.uuid4())
     await r.rpc.command(
         "nomination",
@@ -123,7 +128,7 @@ async def submit(r: Round, unit: str, employee: int, category: str) -> str:
             "roles": ["nominator"],
             "actor_unit_code": unit,
             "nomination_id": nomination_id,
-            "round_id": ROUND,
+            "round_id": round_id,
             "unit_code": unit,
             "employee_no": f"E{unit}{employee}",
             "category": category,
@@ -222,6 +227,53 @@ async def test_as_of_answers_what_the_queries_answered_at_that_moment(scripted: 
     assert at_t3["result"]["published"] is True
     assert [w["revoked"] for w in at_t3["result"]["winners"]] == [False, False]
     assert {w["status"] for w in at_t3["awards"]} == {"granted"}
+
+    # A second round beside the first (its nominations recorded among the first's
+    # revocation and a directory change): each round read alone answers exactly what the
+    # whole log answers for it, at every moment.
+    r.clock.set(datetime(2026, 1, 20, 9, 0, tzinfo=SHANGHAI))
+    await r.rpc.command("nomination", "open_round", {**OFFICE, "round_id": NEXT_ROUND})
+    d = await submit(r, "WY", 1, "striving", NEXT_ROUND)
+    moved = [
+        {**row, "position": "主管"} if row["employee_no"] == "ECY2" else row for row in DIRECTORY
+    ]
+    await r.rpc.command("nomination", "import_directory", {**OFFICE, "rows": moved})
+    await submit(r, "CY", 1, "reform", NEXT_ROUND)
+
+    async def next_candidates_arrived() -> bool:
+        listed = await r.rpc.query("review", "candidates", {"round_id": NEXT_ROUND})
+        return len(listed) == 2
+
+    await eventually(next_candidates_arrived, timeout=15, what="the next round's candidates")
+    t4 = await r.now_in_the_database()
+    for moment in (t1, t2, t3, t4):
+        whole = await audit_asof.as_of(urls, moment, r.settings)
+        assert [s["round_id"] for s in whole] == ([NEXT_ROUND] if moment == t4 else []) + [ROUND]
+        for state in whole:
+            [alone] = await audit_asof.as_of(urls, moment, r.settings, state["round_id"])
+            assert plain(alone) == plain(state), (moment, state["round_id"])
+    [now] = await audit_asof.as_of(urls, t4, r.settings, NEXT_ROUND)
+    assert d in {n["nomination_id"] for n in now["nominations"]}
+    assert len(now["nominations"]) == 2
+    assert [c["status"] for c in now["candidates"]] == ["submitted", "submitted"]
+    [then] = await audit_asof.as_of(urls, t4, r.settings, ROUND)
+    assert sorted(w["revoked"] for w in then["result"]["winners"]) == [False, True]
+
+    # Read alone, a round's copies hold its events and those of no round, nothing else.
+    async with audit_asof.AsOf(urls, t4, NEXT_ROUND) as copy:
+        held = {
+            service: {
+                x["r"]: x["n"]
+                for x in await copy.pools[service].fetch(
+                    "SELECT data->>'round_id' AS r, count(*) AS n FROM events GROUP BY 1"
+                )
+            }
+            for service in services
+        }
+    assert set(held["nomination"]) == {NEXT_ROUND, None}  # the directory's events stay
+    assert set(held["review"]) == {NEXT_ROUND}  # its candidates' events
+    assert held["rewards"] == {}  # no award in that round
+
     # The schemas made for the copies are gone.
     leftover = await r.review.store.pool.fetchval(
         "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'audit_%'"
@@ -260,6 +312,23 @@ async def test_other_logs_reach_an_as_of_copy_merged_in_recorded_order_a_chunk_a
         )
         assert merged == [(s, e.position) for s, e in expected]
         assert [e.data["n"] for _, e in (x for c in chunks for x in c)] == list(range(12))
+
+        # One round's events (and those of no round), still merged in recorded order.
+        for n in range(12, 18):
+            service = "beta" if n % 2 else "alpha"
+            await stores[service].append(f"r-{n}", [_counted(n, f"2026-Q{n % 3 + 1}")])
+        later = datetime.now(UTC)
+        one = [
+            (s, e.data["n"])
+            async for c in merged_logs(pools, later, chunk=5, round_id="2026-Q1")
+            for s, e in c
+        ]
+        assert one == [
+            *((s, e.data["n"]) for s, e in expected),
+            ("alpha", 99),
+            ("alpha", 12),
+            ("beta", 15),
+        ]
     finally:
         for pool in pools.values():
             await pool.close()
@@ -270,5 +339,10 @@ class _Counted(DomainEvent):
     n: int
 
 
-def _counted(n: int) -> NewEvent:
-    return NewEvent.of(_Counted(n=n), EventMetadata(actor="test"))
+class _CountedInRound(_Counted):
+    round_id: str
+
+
+def _counted(n: int, round_id: str | None = None) -> NewEvent:
+    event = _Counted(n=n) if round_id is None else _CountedInRound(n=n, round_id=round_id)
+    return NewEvent.of(event, EventMetadata(actor="test"))

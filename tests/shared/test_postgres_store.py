@@ -19,7 +19,7 @@ from shared.events import (
     RecordedEvent,
     metadata_json,
 )
-from shared.eventstore import ConcurrencyError
+from shared.eventstore import AppendRequest, ConcurrencyError
 from shared.postgres import PostgresEventStore, create_pool, set_checkpoint
 
 YIELD_S = 0  # the reader yields to the writers between empty reads
@@ -204,7 +204,8 @@ async def test_a_stale_append_in_a_callers_transaction_needs_no_second_connectio
                 await asyncio.wait_for(
                     store.append("s-1", [counted(0, 1)], expected_version=0, conn=conn), 5
                 )
-        assert (stale.value.stream_id, stale.value.expected, stale.value.actual) == ("s-1", 0, None)
+        # The insert's own statement found the stream ahead: the current version with it.
+        assert (stale.value.stream_id, stale.value.expected, stale.value.actual) == ("s-1", 0, 1)
         # Its own transaction reads the current version on its one connection.
         with pytest.raises(ConcurrencyError) as own:
             await asyncio.wait_for(store.append("s-1", [counted(0, 1)], expected_version=0), 5)
@@ -325,3 +326,28 @@ async def test_the_relay_reads_past_a_named_checkpoint_in_the_same_statement(
     await set_checkpoint(pg_store.pool, "relay:test", 2)
     assert [p.position for p in await pg_store.read_published(after="relay:test")] == [3]
     assert [p.position for p in await pg_store.read_published(after=1, limit=1)] == [2]
+
+
+async def test_a_stale_version_writes_nothing_and_leaves_the_callers_transaction_usable(
+    pool: asyncpg.Pool,
+) -> None:
+    """The versions expected are checked by the insert's statement before it writes, so a
+    caller decides again in the same transaction (no savepoint); a request without events
+    checks its stream's version the same way, and so does an expected version too high."""
+    store = PostgresEventStore(pool)
+    await store.append("t-1", [counted(0, 0)], expected_version=0)
+    async with store.transaction() as conn:
+        for wanted in (0, 5):
+            with pytest.raises(ConcurrencyError) as stale:
+                await store.append("t-1", [counted(0, 1)], expected_version=wanted, conn=conn)
+            assert (stale.value.expected, stale.value.actual) == (wanted, 1)
+        with pytest.raises(ConcurrencyError):
+            await store.append_batch(
+                [AppendRequest("t-2", [counted(0, 0)], 0), AppendRequest("t-1", [], 0)], conn=conn
+            )
+        recorded = await store.append_batch(
+            [AppendRequest("t-2", [counted(0, 0)], 0), AppendRequest("t-1", [], 1)], conn=conn
+        )
+        assert [(r.stream_id, r.version) for r in recorded] == [("t-2", 1)]
+    assert [e.version for e in (await store.load("t-1")).events] == [1]
+    assert [e.version for e in (await store.load("t-2")).events] == [1]

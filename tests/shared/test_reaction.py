@@ -147,3 +147,55 @@ async def test_a_stream_another_instance_moved_is_read_on_from_a_stale_cache(
     recorded = await react(Reactor(registry, mine, store=pg_store), [planted("d", 1, 3)])
     assert [(e.version, e.data["total"]) for e in recorded] == [(3, 102)]
     assert mine.get("count-d", count) == (3, 102)
+
+
+def gated_beds(_: None, __: RecordedEvent, event: DomainEvent) -> dict[str, int]:
+    assert isinstance(event, Planted)
+    return {f"count-{event.bed}": 0, "count-gate": 0}
+
+
+def add_while_open(
+    _: None, envelope: RecordedEvent, event: DomainEvent, states: Mapping[str, int]
+) -> list[Emit | Guard]:
+    """Counts only while nothing was counted on the gate's stream."""
+    return add(None, envelope, event, states) if states["count-gate"] == 0 else []
+
+
+GATED: Reaction[int, None] = Reaction(
+    evolve=count, streams=gated_beds, decide=add_while_open, metadata=caused_by
+)
+
+
+async def test_a_cached_stream_decided_on_but_not_appended_to_is_checked_by_the_append(
+    pg_store: PostgresEventStore,
+) -> None:
+    """Cached streams are taken unread; one another instance moved meanwhile makes the
+    append (which checks every stream decided on) write nothing, and the batch is decided
+    again on the log: here the gate closed, so nothing is counted."""
+    mine, theirs = StateCache(), StateCache()
+
+    async def gated(cache: StateCache, items: Items) -> list[RecordedEvent]:
+        async with pg_store.pool.acquire() as conn, conn.transaction():
+            scope = TransactionScope()
+            token = transaction_scope_var.set(scope)
+            try:
+                recorded = await Reactor(registry, cache, store=pg_store).react(
+                    conn, "garden-gated", GATED, items
+                )
+                await scope.finish()
+            finally:
+                transaction_scope_var.reset(token)
+        scope.committed()
+        return recorded
+
+    first = await gated(mine, [planted("e", 1, 1)])
+    assert [(e.stream_id, e.version) for e in first] == [("count-e", 1)]
+    assert mine.get("count-gate", count) == (0, 0)
+    await react(Reactor(registry, theirs, store=pg_store), [planted("gate", 5, 2)])
+
+    assert await gated(mine, [planted("e", 1, 3)]) == []
+    assert [e.version for e in (await pg_store.load("count-e")).events] == [1]
+    assert mine.get("count-gate", count) == (1, 5)
+    # Decided on cached states with nothing to append: read from the log, decided again.
+    assert await gated(mine, [planted("f", 1, 4)]) == []
+    assert (await pg_store.load("count-f")).events == []
