@@ -52,6 +52,10 @@ MARKER = "$pii"
 NONCE_BYTES = 12
 KEY_BYTES = 32  # AES-256
 DEFAULT_TTL_S = 30.0
+# How long a process remembers the employee numbers of the subjects it forgot (at least the
+# keyring's TTL): a reaction that opened an erased person's value before the shred and
+# appends after it is sealed as erased within this window (`Keyring.subjects_for`).
+ERASED_WINDOW_S = 300.0
 
 Path = tuple[str | int, ...]
 
@@ -80,10 +84,15 @@ class Mark:
 
 @dataclass(frozen=True)
 class Subject:
-    """A data subject as the key store knows them: a random pseudonym and their key."""
+    """A data subject as the key store knows them: a random pseudonym and their key.
+
+    `erased`: a subject this process forgot lately (`Keyring.subjects_for`); `key` is then a
+    throwaway key kept nowhere, and every value sealed for them is written as already erased.
+    """
 
     subject_id: uuid.UUID
     key: bytes
+    erased: bool = False
 
 
 class KeysNotLoaded(Exception):
@@ -185,7 +194,13 @@ def associated_data(event_id: uuid.UUID, path: Path) -> bytes:
 def seal_value(
     subject: Subject, event_id: uuid.UUID, path: Path, value: Any, *, identifying: bool = False
 ) -> dict[str, Any]:
-    """`value` (any JSON) encrypted under the subject's key, bound to the event and path."""
+    """`value` (any JSON) encrypted under the subject's key, bound to the event and path.
+
+    For an erased subject the value itself is never written: `ERASED` is sealed in its
+    place under the erased pseudonym, with a key kept nowhere, so it reads as every other
+    value of theirs does (`erased_value`) and holds nothing of them even in ciphertext."""
+    if subject.erased:
+        value = ERASED
     nonce = os.urandom(NONCE_BYTES)
     clear = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
     sealed = _cipher(subject.key).encrypt(nonce, clear, associated_data(event_id, path))
@@ -257,33 +272,45 @@ def seal_data(
 
 
 KeyLookup = Callable[[str], bytes | None]  # by the pseudonym as written
+Opened = dict[str, Any]  # the identifying values opened, by the pseudonym as written
 
 
 def open_data(
-    data: dict[str, Any], event_id: uuid.UUID, key_of: KeyLookup, skip: Iterable[str] = ()
+    data: dict[str, Any],
+    event_id: uuid.UUID,
+    key_of: KeyLookup,
+    skip: Iterable[str] = (),
+    seen: Opened | None = None,
 ) -> dict[str, Any]:
     """`data` with every sealed value opened (or erased); `data` itself when none is sealed.
 
     `skip`: top-level fields holding another event's data as it was published (sealed for
-    that event: its reader opens it with that event's id)."""
+    that event: its reader opens it with that event's id). `seen`: given, it is filled with
+    each identifying value opened (the subject's employee number) by its pseudonym."""
     kept = {name: data[name] for name in skip if name in data}
     rest = {name: value for name, value in data.items() if name not in kept} if kept else data
-    opened = _open(rest, (), event_id, key_of)
+    opened = _open(rest, (), event_id, key_of, seen)
     if not isinstance(opened, dict) or (opened is rest and not kept):
         return data
     return {**opened, **kept} if kept else opened
 
 
-def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any:
+def _open(
+    value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup, seen: Opened | None
+) -> Any:
     if isinstance(value, dict):
         if is_sealed(value):
-            return open_value(value, key_of(value[MARKER]), event_id, path)
+            key = key_of(value[MARKER])
+            clear = open_value(value, key, event_id, path)
+            if seen is not None and key is not None and value.get("key"):
+                seen[value[MARKER]] = clear
+            return clear
         changed = False
         out: dict[str, Any] = {}
         for name, item in value.items():
             # Only containers can hold a sealed value: leaves are kept without a call.
             if isinstance(item, _CONTAINERS):
-                new = _open(item, (*path, name), event_id, key_of)
+                new = _open(item, (*path, name), event_id, key_of, seen)
             else:
                 new = item
             changed = changed or new is not item
@@ -291,7 +318,9 @@ def _open(value: Any, path: Path, event_id: uuid.UUID, key_of: KeyLookup) -> Any
         return out if changed else value
     if isinstance(value, list):
         items = [
-            _open(item, (*path, i), event_id, key_of) if isinstance(item, _CONTAINERS) else item
+            _open(item, (*path, i), event_id, key_of, seen)
+            if isinstance(item, _CONTAINERS)
+            else item
             for i, item in enumerate(value)
         ]
         if any(new is not old for new, old in zip(items, value, strict=True)):
@@ -384,10 +413,23 @@ class Keyring:
 
     A destroyed key is remembered as None for the same time, so another process's
     erasure is seen here within `ttl_s` at most (this process's own at once: `forget`).
+
+    Erased lately: the employee numbers of the subjects this process forgot — those it
+    sealed for, and those whose identifying value (their employee number) it opened — are
+    remembered with the erased pseudonym for `erased_window_s` (in memory only). Sealing
+    for one of them in that window writes every value as already erased under that
+    pseudonym (`Subject.erased`) and makes no new subject: a reaction that opened their
+    values before the shred and appends after it cannot bring them back under a new key.
     """
 
-    def __init__(self, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ttl_s: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        erased_window_s: float = ERASED_WINDOW_S,
+    ):
         self.ttl_s = ttl_s
+        self.erased_window_s = max(ttl_s, erased_window_s)
         self._clock = clock
         self._sources: list[KeySource] = []
         self._keys: dict[str, tuple[bytes | None, float]] = {}  # by the pseudonym's text
@@ -395,6 +437,11 @@ class Keyring:
         # that seals their values again within `ttl_s` asks the key store nothing.
         self._subjects: dict[str, tuple[Subject, float]] = {}
         self._employee_of: dict[uuid.UUID, str] = {}  # the reverse, for `forget`
+        # Employee numbers opened (identifying values), by the pseudonym as written, and when:
+        # for `forget` in a process that read a subject's values but never sealed for them.
+        self._opened: dict[str, tuple[str, float]] = {}
+        # The subjects forgotten lately, by employee number: (erased pseudonym, when).
+        self._erased: dict[str, tuple[uuid.UUID, float]] = {}
 
     @property
     def source(self) -> KeySource | None:
@@ -410,24 +457,55 @@ class Keyring:
         if source in self._sources:
             self._sources.remove(source)
         self._forget_subjects()
-        if not self._sources:
+        if not self._sources:  # the process is done with this key store (a test with its own)
             self._keys.clear()
+            self._opened.clear()
+            self._erased.clear()
 
     def _forget_subjects(self) -> None:
         """Subjects are asked of the store anew whenever the sources change: a process that
         installs another key store (a test after another one, each with its own database)
         must never seal under a pseudonym the store it now writes to does not hold. Keys are
-        by pseudonym, unique everywhere, and stay."""
+        by pseudonym, unique everywhere, and stay; so do the opened employee numbers and the
+        ones erased lately (a command run inside a service's process, `keys_installed`,
+        must not make the services forget who was erased), until no source is left."""
         self._subjects.clear()
         self._employee_of.clear()
 
     def forget(self, subject_id: uuid.UUID) -> None:
-        """This process destroyed the key: remembered as destroyed at once (not dropped, so a
-        batch whose keys were fetched just before reads 已删除 rather than failing)."""
-        self._keys[str(subject_id)] = (None, self._clock())
+        """This process destroyed the key, or was told of it: remembered as destroyed at once
+        (not dropped, so a batch whose keys were fetched just before reads 已删除 rather than
+        failing), and the subject's employee number, where this process knows it (it sealed
+        for them or opened their number), as erased for `erased_window_s`."""
+        now = self._clock()
+        self._keys[str(subject_id)] = (None, now)
         employee_no = self._employee_of.pop(subject_id, None)
-        if employee_no is not None:  # their next event gets the subject the store has now
-            self._subjects.pop(employee_no, None)
+        opened = self._opened.pop(str(subject_id), None)
+        if employee_no is None and opened is not None:
+            employee_no = opened[0]
+        if employee_no is not None:
+            held = self._subjects.get(employee_no)
+            if held is not None and held[0].subject_id == subject_id:
+                self._subjects.pop(employee_no)
+            self._erased[employee_no] = (subject_id, now)
+        self._expire_erased(now)
+
+    def _expire_erased(self, now: float) -> None:
+        for employee_no, (_, since) in list(self._erased.items()):
+            if now - since > self.erased_window_s:
+                del self._erased[employee_no]
+
+    def note_opened(self, seen: Opened) -> None:
+        """Identifying values opened (`open_data`'s `seen`): each pseudonym's employee number,
+        so that forgetting it later remembers the number as erased."""
+        now = self._clock()
+        for subject, employee_no in seen.items():
+            if isinstance(employee_no, str):
+                self._opened[subject] = (employee_no, now)
+        if len(self._opened) > _OPENED_MAX:  # only the window's opens can still be in flight
+            self._opened = {
+                s: held for s, held in self._opened.items() if now - held[1] <= self.erased_window_s
+            }
 
     def key(self, subject_id: uuid.UUID | str) -> bytes | None:
         held = self._keys.get(str(subject_id))
@@ -440,12 +518,21 @@ class Keyring:
         from memory, the rest from the source in one call, made there on first use.
 
         An erasure is seen as soon as this process is told of it (`forget`: the erasing
-        process at once, the others on the privacy fact), at the latest after `ttl_s`."""
+        process at once, the others on the privacy fact), at the latest after `ttl_s`. An
+        employee forgotten within `erased_window_s` gets their erased pseudonym with a
+        throwaway key (`Subject.erased`: the values are written as already erased); after
+        the window, a new event of theirs gets a new subject from the store."""
         source = self._require()
         now = self._clock()
         found: dict[str, Subject] = {}
         ask: list[str] = []
         for employee_no in sorted(set(employee_nos)):
+            erased = self._erased.get(employee_no)
+            if erased is not None:
+                if now - erased[1] <= self.erased_window_s:
+                    found[employee_no] = Subject(erased[0], new_key(), erased=True)
+                    continue
+                del self._erased[employee_no]
             held = self._subjects.get(employee_no)
             if held is not None and now - held[1] <= self.ttl_s:
                 key = self._keys.get(str(held[0].subject_id))
@@ -485,6 +572,8 @@ class Keyring:
             raise KeysNotLoaded("no key store installed in this process")
         return source
 
+
+_OPENED_MAX = 100_000
 
 KEYRING = Keyring()
 """This process's keys (installed by the composition root: shared.service, the audit)."""
@@ -533,5 +622,10 @@ async def load_keys(events: Iterable[RecordedEvent | Mapping[str, Any]]) -> None
 
 
 def opened(data: dict[str, Any], event_id: uuid.UUID, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """An event's data as its model reads it: sealed values opened with this process's keys."""
-    return open_data(data, event_id, KEYRING.key, skip)
+    """An event's data as its model reads it: sealed values opened with this process's keys
+    (the employee numbers opened noted in the keyring, for `Keyring.forget`)."""
+    seen: Opened = {}
+    out = open_data(data, event_id, KEYRING.key, skip, seen)
+    if seen:
+        KEYRING.note_opened(seen)
+    return out

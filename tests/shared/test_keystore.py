@@ -124,3 +124,53 @@ async def test_a_log_written_before_encryption_reads_and_verifies_beside_sealed_
     assert (await store.verify_chain()).ok
     loaded = (await store.load("praise-1")).events
     assert [REGISTRY.decode_recorded(e) for e in loaded] == [event, event]
+
+
+async def test_a_reaction_appending_after_an_erasure_never_makes_a_new_subject(
+    keystore: PostgresKeyStore, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(KEYRING, "_clock", lambda: now[0])
+    store = PostgresEventStore(pool)
+    await store.append("praise-1", [NewEvent.of(praised(), EventMetadata(actor="office"))])
+    # Another process (review's feed) decodes the event: it opens E001's values without
+    # ever having sealed for them (its own key store connection; nothing held for sealing).
+    reader = PostgresKeyStore(keystore.pool)
+    KEYRING.install(reader)
+    try:
+        decoded = REGISTRY.decode_recorded((await store.load("praise-1")).events[0])
+        assert isinstance(decoded, Praised)
+        assert decoded.person.employee_no == "E001"
+
+        gone = await keystore.subject_of("E001")
+        assert gone is not None
+        assert await keystore.shred(gone, datetime.now(UTC))
+        KEYRING.forget(gone)  # the privacy fact heard
+        now[0] += 120.0  # the reaction appends late
+
+        subjects = "SELECT count(*) FROM data_subjects"
+        before = await keystore.pool.fetchval(subjects)
+        await store.append("praise-1", [NewEvent.of(decoded, EventMetadata(actor="review"))])
+        assert await keystore.pool.fetchval(subjects) == before  # no new subject
+        assert await keystore.subject_of("E001") is None
+        stored = await pool.fetchval("SELECT data::text FROM events ORDER BY position DESC")
+        for clear in ("E001", "张三", "连续三年零事故"):
+            assert clear not in stored
+        assert str(gone) in stored  # sealed under the erased pseudonym
+        late = REGISTRY.decode_recorded((await store.load("praise-1")).events[1])
+        assert isinstance(late, Praised)
+        assert late.person.name == ERASED
+        assert late.deeds == ERASED
+        assert late.person.employee_no == f"{ERASED}·{gone.hex[:8]}"
+        assert late.others[0].name == "李四"
+        assert (await store.verify_chain()).ok
+
+        # After the window a genuinely new event of that employee number: a new subject.
+        now[0] += KEYRING.erased_window_s
+        await store.append("praise-2", [NewEvent.of(praised(), EventMetadata(actor="office"))])
+        again = await keystore.subject_of("E001")
+        assert again is not None
+        assert again != gone
+        assert REGISTRY.decode_recorded((await store.load("praise-2")).events[0]) == praised()
+    finally:
+        KEYRING.uninstall(reader)

@@ -214,19 +214,85 @@ async def test_the_keyring_holds_subjects_for_sealing_until_forgotten_or_their_t
     assert mixed["E001"] == first["E001"]
     assert asked[-1] == ["E003"]  # only the one not held
 
-    # Erased in this process (or told of it): the next event gets the store's new subject.
+    # Erased in this process (or told of it): within the window their values are sealed as
+    # erased under the old pseudonym, the store asked nothing; after it, a new subject.
     gone = await store.shred("E001")
     assert gone == first["E001"].subject_id
     ring.forget(gone)
-    after = await ring.subjects_for(["E001", "E002"])
-    assert asked[-1] == ["E001"]
-    assert after["E001"].subject_id != gone
-    assert after["E002"] == first["E002"]
+    calls = len(asked)
+    within = await ring.subjects_for(["E001", "E002"])
+    assert len(asked) == calls
+    assert within["E001"].subject_id == gone
+    assert within["E001"].erased
+    assert within["E002"] == first["E002"]
 
     # Held no longer than the keys are: past the TTL it asks again.
     now[0] = 31.0
     await ring.subjects_for(["E002"])
     assert asked[-1] == ["E002"]
+
+    now[0] = ring.erased_window_s + 1
+    after = await ring.subjects_for(["E001"])
+    assert asked[-1] == ["E001"]
+    assert after["E001"].subject_id != gone
+    assert not after["E001"].erased
+
+
+async def test_a_value_opened_before_an_erasure_is_sealed_after_it_as_erased() -> None:
+    # A reaction opened the nominee's values (decoding only: this process never sealed for
+    # them), the office erased them, and the reaction appends a new event naming them.
+    store = InMemoryKeyStore()
+    new = NewEvent.of(praised(), EventMetadata())
+    written = seal_data(
+        new.data, new.event_id, new.personal, await store.subjects_for(["E001", "E002"])
+    )
+    now = [0.0]
+    ring = Keyring(ttl_s=30, clock=lambda: now[0])
+    ring.install(store)
+    await ring.load(subject_ids(written))
+    seen: dict[str, object] = {}
+    assert open_data(written, new.event_id, ring.key, seen=seen) == new.data
+    ring.note_opened(seen)
+    gone = store.subjects["E001"].subject_id
+
+    assert await store.shred("E001") == gone
+    ring.forget(gone)  # the privacy fact heard (shared/scrub.py forget_named)
+    now[0] = 60.0  # the reaction appends late, after the keys' TTL
+
+    reaction = NewEvent.of(praised(), EventMetadata())
+    subjects = await ring.subjects_for(["E001", "E002"])
+    sealed = seal_data(reaction.data, reaction.event_id, reaction.personal, subjects)
+    assert "E001" not in store.subjects  # no new subject: nothing under a live key
+    assert subject_ids(sealed) == {gone, store.subjects["E002"].subject_id}
+    assert "张三" not in str(sealed)
+    assert "E001" not in str(sealed)
+    assert "连续三年零事故" not in str(sealed)
+    await ring.load(subject_ids(sealed))
+    read = open_data(sealed, reaction.event_id, ring.key)
+    assert read["person"]["name"] == ERASED
+    assert read["deeds"] == ERASED
+    assert read["person"]["employee_no"] == f"{ERASED}·{gone.hex[:8]}"
+    assert read["others"][0]["name"] == "李四"
+
+    # After the window a genuinely new event of that employee number gets a new subject.
+    now[0] = ring.erased_window_s + 1
+    later = await ring.subjects_for(["E001"])
+    assert later["E001"].subject_id != gone
+    assert not later["E001"].erased
+    assert store.subjects["E001"] == later["E001"]
+
+
+async def test_a_subject_forgotten_unknown_here_leaves_sealing_as_it_was() -> None:
+    # Neither sealed for nor opened in this process: nothing to remember by employee number.
+    store = InMemoryKeyStore()
+    ring = Keyring(ttl_s=30, clock=lambda: 0.0)
+    ring.install(store)
+    await store.subjects_for(["E001"])
+    gone = await store.shred("E001")
+    assert gone is not None
+    ring.forget(gone)
+    assert ring.key(gone) is None
+    assert not (await ring.subjects_for(["E001"]))["E001"].erased
 
 
 async def test_another_key_store_installed_is_asked_anew_never_sealed_under_the_last_ones() -> None:
