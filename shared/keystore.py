@@ -11,7 +11,9 @@ read pseudonyms and keys, not employee numbers (shared/payroll_reader.py).
 
 Shredding sets the key and the employee number to NULL: from then on every sealed value
 of that subject — in any service's log, in FLOWERS, in a backup — reads "已删除". An
-employee who comes back after an erasure gets a new pseudonym and key on their next event.
+employee who comes back after an erasure gets a new pseudonym and key on their next event
+(a process that forgot them lately seals their values as erased instead, for a while:
+`shared.personal_data.Keyring`, so a reaction in flight never re-seals them here).
 """
 
 from __future__ import annotations
