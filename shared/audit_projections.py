@@ -42,7 +42,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
+import nats.errors
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 
@@ -116,8 +118,13 @@ class Delivered:
     subject: str = ""
 
 
-REPLAY_CHUNK = 10_000  # messages handed on at a time (and held in memory at most, about)
+REPLAY_CHUNK = 10_000  # messages handed on at a time
 REPLAY_IDLE_S = 10.0  # no message for this long while some are pending: the replay failed
+# What the client may hold unread. JetStream's flow control keeps the server within it, as
+# long as the subscription has no callback: nats-py counts a callback subscription's
+# messages as delivered when they arrive, answers every flow-control request at once, and
+# a reader slower than the server (verify is, by thirty times) overflows any buffer.
+REPLAY_BUFFER_BYTES = 64 * 1024 * 1024
 
 
 async def replay(
@@ -126,14 +133,17 @@ async def replay(
     after_seq: int = 0,
     *,
     chunk: int = REPLAY_CHUNK,
+    buffer_bytes: int = REPLAY_BUFFER_BYTES,
 ) -> AsyncGenerator[list[Delivered], None]:
     """FLOWERS' messages on `subjects` after stream sequence `after_seq`, in stream order,
-    `chunk` at a time, until none is pending.
+    up to `chunk` at a time, until none is pending.
 
-    An ordered consumer (ephemeral, in memory, no acks; flow-controlled, so the server never
-    runs far ahead of the reader) whose callback only collects: nats-py's per-message
-    `fetch`/`next_msg` costs five times as much. Nothing is changed on the server but that
-    short-lived consumer (and one that counts first), dropped once idle.
+    An ordered consumer (ephemeral, in memory, no acks; flow-controlled) read without a
+    callback, so the server waits whenever the reader is behind: what has arrived is taken
+    from the subscription's queue in one go, and only an empty queue is awaited (nats-py's
+    `next_msg` makes a task per message, five times the cost of the read itself). Nothing
+    is changed on the server but that short-lived consumer (and one that counts first),
+    dropped once idle.
     """
     config = js_api.ConsumerConfig(
         deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE
@@ -143,56 +153,55 @@ async def replay(
         filter_subject=subjects[0] if len(subjects) == 1 else None,
         filter_subjects=list(subjects) if len(subjects) > 1 else None,
     )
-    buffer: list[Delivered] = []
-    full = asyncio.Event()  # a chunk is ready, or the last pending message arrived
-    drained = asyncio.Event()  # the reader took the chunk: collect on
-    done = False
-    arrived = 0
-
-    async def collect(message: Msg) -> None:
-        nonlocal done, arrived
-        arrived += 1
-        meta = message.metadata
-        msg_id = (message.headers or {}).get(HDR_MSG_ID, "")
-        buffer.append(Delivered(meta.sequence.stream, msg_id, message.data, message.subject))
-        if meta.num_pending == 0:
-            done = True
-            full.set()
-        elif len(buffer) >= chunk:
-            # Hold the subscription back (and with it flow control, so the server waits).
-            drained.clear()
-            full.set()
-            await drained.wait()
-
     if not await _pending(js, config):
         return
     sub = await js.subscribe(
-        subjects[0], stream=EVENTS_STREAM, ordered_consumer=True, cb=collect, config=config
+        subjects[0],
+        stream=EVENTS_STREAM,
+        ordered_consumer=True,
+        config=config,
+        pending_bytes_limit=buffer_bytes,
     )
     try:
         while True:
-            before = arrived
             try:
-                await asyncio.wait_for(full.wait(), REPLAY_IDLE_S)
-            except TimeoutError:
-                if arrived == before:
-                    raise TimeoutError(
-                        f"FLOWERS sent nothing for {REPLAY_IDLE_S:.0f} s while messages were "
-                        "pending"
-                    ) from None
-                continue
-            full.clear()
-            # No await between these: what was collected when `done` was read is taken.
-            finished, taken, buffer = done, buffer, []
-            drained.set()
-            if taken:
-                yield taken
+                first = await sub.next_msg(timeout=REPLAY_IDLE_S)
+            except nats.errors.TimeoutError:
+                raise TimeoutError(
+                    f"FLOWERS sent nothing for {REPLAY_IDLE_S:.0f} s while messages were pending"
+                ) from None
+            taken = [_delivered(first)]
+            finished = first.metadata.num_pending == 0
+            for message in _arrived(sub, chunk - 1) if not finished else ():
+                taken.append(_delivered(message))
+                if message.metadata.num_pending == 0:
+                    finished = True
+                    break
+            yield taken
             if finished:
                 return
     finally:
-        drained.set()
         with contextlib.suppress(Exception):
             await sub.unsubscribe()  # the server drops the ephemeral consumer once idle
+
+
+def _delivered(message: Msg) -> Delivered:
+    msg_id = (message.headers or {}).get(HDR_MSG_ID, "")
+    return Delivered(message.metadata.sequence.stream, msg_id, message.data, message.subject)
+
+
+def _arrived(sub: Subscription, most: int) -> Iterator[Msg]:
+    """Up to `most` messages already in the subscription's queue, taken as `next_msg` takes
+    one (the queue and its byte count are how nats-py answers flow control)."""
+    queue = sub._pending_queue  # nats-py has no public batch read
+    for _ in range(most):
+        try:
+            message = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+        sub._pending_size -= len(message.data)
+        queue.task_done()
+        yield message
 
 
 async def _pending(js: JetStreamContext, replay: js_api.ConsumerConfig) -> int:

@@ -3,6 +3,7 @@ FLOWERS in chunks: nothing lost or repeated at a chunk's edge, breaks named wher
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import aclosing
 from datetime import datetime
@@ -124,3 +125,29 @@ async def test_flowers_is_replayed_in_chunks_in_stream_order_on_the_subjects_ask
     # Nothing on the subjects (or nothing after the sequence): an empty replay, at once.
     assert await _replayed(js, ["flowers.evt.rewards.>"]) == []
     assert await _replayed(js, ["flowers.evt.>"], after=10) == []
+
+
+async def test_a_replay_larger_than_the_clients_buffer_waits_for_a_slow_reader(
+    nc: Any, settings: Settings
+) -> None:
+    """The server is held back by flow control, not the client's buffer: a reader far slower
+    than the server still gets every message (a million-event verify once lost some as
+    "slow consumer, messages dropped")."""
+    js = nc.jetstream()
+    await ensure_streams(js, settings)
+    padding = "x" * 16_000
+    # The server lets up to 32 MiB be unanswered by flow control: 48 MB against a 40 MB buffer.
+    for n in range(1, 3001):
+        body = json.dumps({"event_id": f"id-{n}", "n": n, "padding": padding}).encode()
+        await js.publish(
+            "flowers.evt.nomination.NominationSubmitted",
+            body,
+            stream=EVENTS_STREAM,
+            headers={"Nats-Msg-Id": f"id-{n}"},
+        )
+    seqs: list[int] = []
+    async with aclosing(replay(js, ["flowers.evt.>"], chunk=100, buffer_bytes=40_000_000)) as rp:
+        async for messages in rp:
+            seqs += [m.seq for m in messages]
+            await asyncio.sleep(0.1)  # the reader is slow: the server must wait for it
+    assert seqs == list(range(1, 3001))
