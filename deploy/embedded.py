@@ -99,6 +99,23 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive TCP ports on 127.0.0.1 free right now (a cluster's
+    gateways listen on the configured port and the ones after it)."""
+    for _ in range(100):
+        first = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise EmbeddedServerError(f"no {count} consecutive free ports found on 127.0.0.1")
+
+
 def wait_until(
     predicate: Callable[[], bool],
     timeout: float,

@@ -146,6 +146,14 @@ class PostgresKeyStore:
         found = {r["subject_id"]: (bytes(r["key"]) if r["key"] is not None else None) for r in rows}
         return {s: found.get(s) for s in subject_ids}
 
+    async def shredded(self, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await self.pool.fetch(
+            "SELECT subject_id FROM data_subjects"
+            " WHERE subject_id = ANY($1::uuid[]) AND shredded_at IS NOT NULL",
+            list(subject_ids),
+        )
+        return {r["subject_id"] for r in rows}
+
     async def subject_of(self, employee_no: str) -> uuid.UUID | None:
         """The pseudonym an employee's data is sealed under today (None: none yet)."""
         value = await self.pool.fetchval(

@@ -382,6 +382,10 @@ class KeySource(Protocol):
         """Each subject's key; None where it was destroyed (or never existed)."""
         ...
 
+    async def shredded(self, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """The ones among `subject_ids` this store holds as shredded."""
+        ...
+
 
 @dataclass
 class InMemoryKeyStore:
@@ -406,6 +410,9 @@ class InMemoryKeyStore:
             return None
         self.destroyed.add(subject.subject_id)
         return subject.subject_id
+
+    async def shredded(self, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return self.destroyed & set(subject_ids)
 
 
 class Keyring:
@@ -526,13 +533,12 @@ class Keyring:
         now = self._clock()
         found: dict[str, Subject] = {}
         ask: list[str] = []
-        for employee_no in sorted(set(employee_nos)):
-            erased = self._erased.get(employee_no)
-            if erased is not None:
-                if now - erased[1] <= self.erased_window_s:
-                    found[employee_no] = Subject(erased[0], new_key(), erased=True)
-                    continue
-                del self._erased[employee_no]
+        wanted = sorted(set(employee_nos))
+        lately = await self._erased_lately(source, wanted, now)
+        for employee_no in wanted:
+            if employee_no in lately:
+                found[employee_no] = Subject(lately[employee_no], new_key(), erased=True)
+                continue
             held = self._subjects.get(employee_no)
             if held is not None and now - held[1] <= self.ttl_s:
                 key = self._keys.get(str(held[0].subject_id))
@@ -549,6 +555,31 @@ class Keyring:
                 self._employee_of[subject.subject_id] = employee_no
                 found[employee_no] = subject
         return found
+
+    async def _erased_lately(
+        self, source: KeySource, employee_nos: Sequence[str], now: float
+    ) -> dict[str, uuid.UUID]:
+        """The employees among `employee_nos` forgotten within the window, by their erased
+        pseudonym — as far as `source` holds that pseudonym shredded: what this process
+        remembers of another key store (a test after another, each with its own database,
+        reusing employee numbers) is dropped here, not applied."""
+        lately: dict[str, uuid.UUID] = {}
+        for employee_no in employee_nos:
+            erased = self._erased.get(employee_no)
+            if erased is None:
+                continue
+            if now - erased[1] <= self.erased_window_s:
+                lately[employee_no] = erased[0]
+            else:
+                del self._erased[employee_no]
+        if not lately:
+            return lately
+        confirmed = await source.shredded(list(lately.values()))
+        for employee_no, subject_id in list(lately.items()):
+            if subject_id not in confirmed:
+                del lately[employee_no]
+                self._erased.pop(employee_no, None)
+        return lately
 
     async def load(self, wanted: Iterable[uuid.UUID]) -> None:
         """Fetch the keys of `wanted` not held or held too long, in one call."""

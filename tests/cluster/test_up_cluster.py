@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deploy.embedded import NatsCluster, NatsRoutes, NatsServer, free_port, wait_until
+from deploy.embedded import NatsCluster, NatsRoutes, NatsServer, free_port, free_ports, wait_until
 from deploy.nats_permissions import secrets_authorization
 from deploy.secrets import Secrets
 from shared.settings import PROJECT_ROOT, SERVICES
@@ -37,7 +37,7 @@ def test_flowers_up_cluster_runs_two_of_everything_and_replaces_a_hung_instance(
 ) -> None:
     data_dir = session_dir / f"up-cluster-{tmp_path.name}"
     data_dir.mkdir()
-    port = free_port()
+    port = free_ports(2)  # two gateways: the port and the next
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWERS_")}
     env |= {
         "FLOWERS_DATA_DIR": str(data_dir),

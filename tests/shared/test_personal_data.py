@@ -306,3 +306,22 @@ async def test_another_key_store_installed_is_asked_anew_never_sealed_under_the_
     assert now_held["E001"].subject_id != held["E001"].subject_id
     ring.uninstall(second)  # back to the first: asked of it again, not of the second's
     assert (await ring.subjects_for(["E001"]))["E001"] == held["E001"]
+
+
+async def test_an_erasure_in_another_key_store_does_not_erase_the_same_number_here() -> None:
+    # One process, two key stores one after the other (a test after another, each with its
+    # own database), the first never uninstalled: E001 erased in the first is a different
+    # person in the second, sealed under their own live key there.
+    first, second = InMemoryKeyStore(), InMemoryKeyStore()
+    ring = Keyring(ttl_s=30, clock=lambda: 0.0)
+    ring.install(first)
+    gone = (await ring.subjects_for(["E001"]))["E001"].subject_id
+    assert await first.shred("E001") == gone
+    ring.forget(gone)
+    assert (await ring.subjects_for(["E001"]))["E001"].erased  # in the first store: erased
+
+    ring.install(second)
+    here = (await ring.subjects_for(["E001"]))["E001"]
+    assert not here.erased
+    assert here == second.subjects["E001"]
+    assert here.subject_id != gone
