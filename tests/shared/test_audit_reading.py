@@ -3,7 +3,6 @@ FLOWERS in chunks: nothing lost or repeated at a chunk's edge, breaks named wher
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import aclosing
 from datetime import datetime
@@ -17,6 +16,7 @@ from shared.events import DomainEvent, EventMetadata, NewEvent
 from shared.eventstore import AppendRequest
 from shared.postgres import LOG_CHUNK, PostgresEventStore, read_log
 from shared.settings import Settings
+from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -145,9 +145,21 @@ async def test_a_replay_larger_than_the_clients_buffer_waits_for_a_slow_reader(
             stream=EVENTS_STREAM,
             headers={"Nats-Msg-Id": f"id-{n}"},
         )
+    last_sent: list[int] = []
+
+    async def server_waits() -> bool:
+        """The replay's consumer has stopped sending with messages still to send (without
+        flow control it sends all 3,000 and the client drops what its buffer cannot hold)."""
+        [consumer] = [c for c in await js.consumers_info(EVENTS_STREAM) if c.config.deliver_subject]
+        sent = consumer.delivered.stream_seq
+        waiting = bool(consumer.num_pending) and last_sent[-1:] == [sent]
+        last_sent.append(sent)
+        return waiting
+
     seqs: list[int] = []
     async with aclosing(replay(js, ["flowers.evt.>"], chunk=100, buffer_bytes=40_000_000)) as rp:
         async for messages in rp:
+            if not seqs:  # the reader holds its first chunk until the server waits for it
+                await eventually(server_waits, interval=0.1, what="the server to wait")
             seqs += [m.seq for m in messages]
-            await asyncio.sleep(0.1)  # the reader is slow: the server must wait for it
     assert seqs == list(range(1, 3001))
