@@ -92,11 +92,21 @@ def free_port() -> int:
     SO_REUSEADDR so that a port in TIME_WAIT is not reported busy (the servers also set
     it). Another process may still take the port before it is used: callers bind soon.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+    with _bound(0) as sock:
         port: int = sock.getsockname()[1]
         return port
+
+
+def _bound(port: int) -> socket.socket:
+    """A TCP socket bound to `port` on 127.0.0.1 (0: any free one); OSError if taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def free_ports(count: int) -> int:
@@ -107,9 +117,7 @@ def free_ports(count: int) -> int:
         with contextlib.ExitStack() as held:
             try:
                 for port in range(first, first + count):
-                    sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind(("127.0.0.1", port))
+                    held.enter_context(_bound(port))
             except OSError:
                 continue
         return first

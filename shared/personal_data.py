@@ -563,15 +563,10 @@ class Keyring:
         pseudonym — as far as `source` holds that pseudonym shredded: what this process
         remembers of another key store (a test after another, each with its own database,
         reusing employee numbers) is dropped here, not applied."""
-        lately: dict[str, uuid.UUID] = {}
-        for employee_no in employee_nos:
-            erased = self._erased.get(employee_no)
-            if erased is None:
-                continue
-            if now - erased[1] <= self.erased_window_s:
-                lately[employee_no] = erased[0]
-            else:
-                del self._erased[employee_no]
+        if not self._erased:
+            return {}
+        self._expire_erased(now)
+        lately = {e: self._erased[e][0] for e in employee_nos if e in self._erased}
         if not lately:
             return lately
         confirmed = await source.shredded(list(lately.values()))
